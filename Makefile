@@ -1,0 +1,41 @@
+# The project's interface: each target is a line or two.
+GO      ?= go
+PKGS    := ./...
+ADDR    ?= :8080
+
+.PHONY: run build test test-race lint bench fuzz web up down definitions
+
+run: ## everything in one process on the embedded broker and store; dashboard on http://localhost:8080
+	$(GO) run ./cmd/forecastd all --http-addr $(ADDR)
+
+build:
+	$(GO) build -o bin/forecastd ./cmd/forecastd
+
+test: ## all tests; integration tests use RabbitMQ and Redis on localhost (skipped if absent unless CI=true)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-race:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+lint:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzFit -fuzztime 60s ./forecast/
+
+web: ## the dashboard is plain files embedded in the binary: nothing to build
+	@echo "web/ is served as is from the binary"
+
+definitions: ## import the RabbitMQ topology into a local broker
+	rabbitmqctl import_definitions deploy/rabbitmq/definitions.json
+
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down

@@ -1,0 +1,190 @@
+// Package broker builds the watermill publisher and subscribers the gateway and processors talk
+// through: RabbitMQ (watermill-amqp) when an AMQP URL is configured, or watermill's in-process
+// GoChannel otherwise. It maps the topics of package messages onto the exchanges and queues that
+// deploy/rabbitmq/definitions.json declares; the services declare none of them, except each
+// gateway's own transient reply queue.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/forecastd/forecastd/messages"
+)
+
+// Names of the RabbitMQ objects, as declared in deploy/rabbitmq/definitions.json.
+const (
+	CommandsExchange = "forecastd.commands"
+	RepliesExchange  = "forecastd.replies"
+	DeadExchange     = "forecastd.dlx"
+	queuePrefix      = "forecastd."
+	replyQueuePrefix = "forecastd.replies."
+)
+
+// ExchangeFor maps a topic to its exchange.
+func ExchangeFor(topic string) string {
+	switch {
+	case messages.GatewayOfReplyTopic(topic) != "":
+		return RepliesExchange
+	case topic == messages.TopicDead:
+		return DeadExchange
+	}
+	return CommandsExchange
+}
+
+// RoutingKeyFor maps a topic to its routing key: the gateway id for replies, the topic itself
+// for commands.
+func RoutingKeyFor(topic string) string {
+	if gw := messages.GatewayOfReplyTopic(topic); gw != "" {
+		return gw
+	}
+	return topic
+}
+
+// QueueFor maps a topic to the queue its consumers read.
+func QueueFor(topic string) string {
+	if gw := messages.GatewayOfReplyTopic(topic); gw != "" {
+		return replyQueuePrefix + gw
+	}
+	return queuePrefix + topic
+}
+
+// Broker holds one publisher and the means to subscribe, over one transport.
+type Broker struct {
+	Publisher message.Publisher
+	// Commands consumes the durable command queues (competing consumers).
+	Commands message.Subscriber
+	// Replies consumes a gateway's own reply queue.
+	Replies message.Subscriber
+
+	conn  *wamqp.ConnectionWrapper // nil for GoChannel
+	close func() error
+}
+
+// NewInProcess returns a broker over watermill's GoChannel: everything in one process.
+func NewInProcess(logger watermill.LoggerAdapter) *Broker {
+	ps := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 256}, logger)
+	return &Broker{Publisher: ps, Commands: ps, Replies: ps, close: ps.Close}
+}
+
+// NewAMQP connects to RabbitMQ at url. It fails if the broker cannot be reached now; after that
+// the connection reconnects by itself.
+func NewAMQP(url string, prefetch int, logger watermill.LoggerAdapter) (*Broker, error) {
+	connCfg := wamqp.ConnectionConfig{AmqpURI: url, Reconnect: wamqp.DefaultReconnectConfig()}
+	conn, err := wamqp.NewConnection(connCfg, logger)
+	if err != nil {
+		return nil, fmt.Errorf("connect to rabbitmq: %w", err)
+	}
+	if prefetch < 1 {
+		prefetch = 1
+	}
+	base := wamqp.Config{
+		Connection: connCfg,
+		Marshaler:  marshaler{},
+		Exchange:   wamqp.ExchangeConfig{GenerateName: ExchangeFor, Type: "topic", Durable: true},
+		Queue:      wamqp.QueueConfig{GenerateName: QueueFor, Durable: true},
+		QueueBind:  wamqp.QueueBindConfig{GenerateRoutingKey: RoutingKeyFor},
+		Publish: wamqp.PublishConfig{
+			GenerateRoutingKey: RoutingKeyFor,
+			ConfirmDelivery:    true, // a command the client was told is accepted is on disk
+			ChannelPoolSize:    8,
+		},
+		Consume: wamqp.ConsumeConfig{
+			Qos: wamqp.QosConfig{PrefetchCount: prefetch},
+		},
+		TopologyBuilder: declareNothing{},
+	}
+	pub, err := wamqp.NewPublisherWithConnection(base, logger, conn)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("amqp publisher: %w", err), conn.Close())
+	}
+	cmds, err := wamqp.NewSubscriberWithConnection(base, logger, conn)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close())
+	}
+	replyCfg := base
+	// Replies are worth nothing once the gateway that waits for them is gone.
+	replyCfg.Queue = wamqp.QueueConfig{GenerateName: QueueFor, AutoDelete: true, Exclusive: true}
+	replyCfg.TopologyBuilder = declareReplyQueue{}
+	replies, err := wamqp.NewSubscriberWithConnection(replyCfg, logger, conn)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("amqp reply subscriber: %w", err), conn.Close())
+	}
+	return &Broker{
+		Publisher: pub, Commands: cmds, Replies: replies, conn: conn,
+		close: func() error { return errors.Join(pub.Close(), cmds.Close(), replies.Close(), conn.Close()) },
+	}, nil
+}
+
+// Ready checks the transport: connected, and the command queues declared by the definitions
+// file exist (a missing definitions import would otherwise drop every command silently).
+func (b *Broker) Ready(ctx context.Context) error {
+	if b.conn == nil {
+		return nil
+	}
+	if !b.conn.IsConnected() {
+		return errors.New("rabbitmq: not connected")
+	}
+	done := make(chan error, 1)
+	go func() {
+		ch, err := b.conn.Connection().Channel()
+		if err != nil {
+			done <- fmt.Errorf("rabbitmq: open channel: %w", err)
+			return
+		}
+		defer ch.Close()
+		for _, topic := range []string{messages.TopicFit, messages.TopicForecast} {
+			if _, err := ch.QueueDeclarePassive(QueueFor(topic), true, false, false, false, nil); err != nil {
+				done <- fmt.Errorf("rabbitmq: queue %s missing (import deploy/rabbitmq/definitions.json): %w", QueueFor(topic), err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("rabbitmq: %w", ctx.Err())
+	case <-time.After(5 * time.Second):
+		return errors.New("rabbitmq: readiness check timed out")
+	}
+}
+
+// Close closes the publisher, the subscribers and the connection.
+func (b *Broker) Close() error { return b.close() }
+
+// declareNothing leaves the topology to the definitions file.
+type declareNothing struct{}
+
+func (declareNothing) ExchangeDeclare(*amqp.Channel, string, wamqp.Config) error { return nil }
+func (declareNothing) BuildTopology(*amqp.Channel, wamqp.BuildTopologyParams, wamqp.Config, watermill.LoggerAdapter) error {
+	return nil
+}
+
+// declareReplyQueue declares a gateway's transient reply queue and binds it to the replies
+// exchange, which itself comes from the definitions file.
+type declareReplyQueue struct{}
+
+func (declareReplyQueue) ExchangeDeclare(*amqp.Channel, string, wamqp.Config) error { return nil }
+func (declareReplyQueue) BuildTopology(ch *amqp.Channel, p wamqp.BuildTopologyParams, c wamqp.Config, _ watermill.LoggerAdapter) error {
+	if !strings.HasPrefix(p.QueueName, replyQueuePrefix) {
+		return fmt.Errorf("reply subscriber used for non-reply topic %q", p.Topic)
+	}
+	if _, err := ch.QueueDeclare(p.QueueName, false, true, true, false, nil); err != nil {
+		return fmt.Errorf("declare reply queue: %w", err)
+	}
+	if err := ch.QueueBind(p.QueueName, p.RoutingKey, p.ExchangeName, false, nil); err != nil {
+		return fmt.Errorf("bind reply queue: %w", err)
+	}
+	return nil
+}

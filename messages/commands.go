@@ -1,0 +1,159 @@
+package messages
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/forecastd/forecastd/forecast"
+)
+
+// Topics. Routing is derived from these through the Topic methods, never typed at call sites.
+const (
+	TopicFit      = "fit"
+	TopicForecast = "forecast"
+	TopicDead     = "dead"
+	replyPrefix   = "reply."
+)
+
+// ReplyTopic is the topic of one gateway's replies.
+func ReplyTopic(gatewayID string) string { return replyPrefix + gatewayID }
+
+// GatewayOfReplyTopic returns the gateway id of a reply topic, or "" if topic is not one.
+func GatewayOfReplyTopic(topic string) string {
+	if len(topic) > len(replyPrefix) && topic[:len(replyPrefix)] == replyPrefix {
+		return topic[len(replyPrefix):]
+	}
+	return ""
+}
+
+// Job kinds.
+const (
+	KindFit      = "fit"
+	KindForecast = "forecast"
+)
+
+// FitCommand asks a processor to fit generation Generation of Model.
+type FitCommand struct {
+	JobID        string           `json:"job_id"`
+	Model        string           `json:"model"`
+	Generation   int64            `json:"generation"`
+	ReplyTo      string           `json:"reply_to"` // gateway id
+	Values       Values           `json:"values"`
+	SeasonLength int              `json:"season_length"`
+	Method       string           `json:"method"`
+	Options      forecast.Options `json:"options,omitzero"`
+	Timestamps   *TimeAxis        `json:"timestamps,omitempty"`
+	AcceptedAt   time.Time        `json:"accepted_at"`
+}
+
+// Topic routes fit commands.
+func (FitCommand) Topic() string { return TopicFit }
+
+// ForecastCommand asks a processor to forecast with the newest model whose generation is at
+// least Barrier, or, if the fits up to Barrier all ended without success, the newest model.
+type ForecastCommand struct {
+	JobID   string    `json:"job_id"`
+	Model   string    `json:"model"`
+	Barrier int64     `json:"barrier"`
+	ReplyTo string    `json:"reply_to"`
+	Horizon int       `json:"horizon"`
+	Levels  []float64 `json:"levels"`
+	// Deadline is when the client stops waiting; a processor drops commands past it.
+	Deadline time.Time `json:"deadline,omitzero"`
+}
+
+// Topic routes forecast commands.
+func (ForecastCommand) Topic() string { return TopicForecast }
+
+// TimeAxis describes the observation times of a series with a regular step, so forecasts can
+// be given timestamps.
+type TimeAxis struct {
+	Last time.Time     `json:"last"`
+	Step time.Duration `json:"step_ns"`
+}
+
+// NewTimeAxis derives the axis from the observation times; the step is the median spacing,
+// which tolerates the odd gap. ts must have at least two entries.
+func NewTimeAxis(ts []time.Time) *TimeAxis {
+	if len(ts) < 2 {
+		return nil
+	}
+	d := make([]time.Duration, len(ts)-1)
+	for i := 1; i < len(ts); i++ {
+		d[i-1] = ts[i].Sub(ts[i-1])
+	}
+	slices.Sort(d)
+	return &TimeAxis{Last: ts[len(ts)-1], Step: d[len(d)/2]}
+}
+
+// Next returns the h times after Last.
+func (a *TimeAxis) Next(h int) []time.Time {
+	out := make([]time.Time, h)
+	for i := range out {
+		out[i] = a.Last.Add(time.Duration(i+1) * a.Step)
+	}
+	return out
+}
+
+// Reply types.
+const (
+	ReplyRunning  = "running"  // a processor took the command
+	ReplyProgress = "progress" // fit progress
+	ReplyResult   = "result"   // final outcome, with HTTP status and JSend body
+)
+
+// Reply travels from a processor to the gateway that sent the command.
+type Reply struct {
+	JobID    string             `json:"job_id"`
+	Kind     string             `json:"kind"`
+	Model    string             `json:"model"`
+	Type     string             `json:"type"`
+	Status   int                `json:"status,omitempty"` // HTTP status of a result
+	Body     *Envelope          `json:"body,omitempty"`
+	Progress *forecast.Progress `json:"progress,omitempty"`
+}
+
+// FitSummary is the data of a successful fit.
+type FitSummary struct {
+	Model      string             `json:"model"`
+	Generation int64              `json:"generation"`
+	JobID      string             `json:"job_id"`
+	Method     string             `json:"method"`
+	Params     map[string]float64 `json:"params"`
+	AICc       *float64           `json:"aicc"`
+	Sigma2     *float64           `json:"sigma2"`
+	LogLik     *float64           `json:"loglik,omitempty"`
+	N          int                `json:"n"`
+	Missing    int                `json:"missing"`
+	DurationMS float64            `json:"duration_ms"`
+	// Current is false when a newer generation finished first and this one never became current.
+	Current    bool      `json:"current"`
+	FittedAt   time.Time `json:"fitted_at"`
+	Timestamps *TimeAxis `json:"time_axis,omitempty"`
+}
+
+// ForecastResult is the data of a successful forecast.
+type ForecastResult struct {
+	Model      string                       `json:"model"`
+	Generation int64                        `json:"generation"`
+	JobID      string                       `json:"job_id"`
+	Method     string                       `json:"method"`
+	Horizon    int                          `json:"horizon"`
+	Point      Values                       `json:"point"`
+	Intervals  map[string]forecast.Interval `json:"intervals"`
+	Timestamps []time.Time                  `json:"timestamps,omitempty"`
+	HeldMS     float64                      `json:"held_ms"`
+	// Fallback is set when the fit this forecast waited for did not succeed and an older
+	// generation was used instead.
+	Fallback *Fallback `json:"fallback,omitempty"`
+}
+
+// Fallback explains why a forecast used an older generation than its barrier.
+type Fallback struct {
+	AwaitedGeneration int64  `json:"awaited_generation"`
+	Reason            string `json:"reason"`
+}
+
+// Marshal encodes a command or reply for the wire.
+func Marshal(v any) ([]byte, error) { return json.Marshal(v) }

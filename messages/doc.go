@@ -1,0 +1,12 @@
+// Package messages is the wire contract between the gateway and the processors: the JSend
+// envelope, the command, reply and event types, the topics they travel on, and validation of
+// client input. It does no I/O.
+//
+// Topics map to RabbitMQ like this (see package broker and deploy/rabbitmq/definitions.json):
+//
+//	topic        exchange            routing key   queue
+//	fit          forecastd.commands  fit           forecastd.fit       (durable quorum, DLX)
+//	forecast     forecastd.commands  forecast      forecastd.forecast  (durable quorum, DLX)
+//	reply.<gw>   forecastd.replies   <gw>          forecastd.replies.<gw> (transient, per gateway)
+//	dead         forecastd.dlx       dead          forecastd.dead
+package messages

@@ -1,0 +1,54 @@
+package messages
+
+import "encoding/json"
+
+// JSend statuses.
+const (
+	StatusSuccess = "success"
+	StatusFail    = "fail"
+	StatusError   = "error"
+)
+
+// Envelope is a JSend response body. Data holds the payload for success, the per-field problems
+// for fail; Message explains an error.
+type Envelope struct {
+	Status  string          `json:"status"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	Message string          `json:"message,omitempty"`
+	Code    int             `json:"code,omitempty"`
+}
+
+// Success wraps data in a success envelope.
+func Success(data any) Envelope {
+	return Envelope{Status: StatusSuccess, Data: mustJSON(data)}
+}
+
+// Fail wraps per-field problems, e.g. {"values": "must not be empty"}.
+func Fail(problems map[string]string) Envelope {
+	return Envelope{Status: StatusFail, Data: mustJSON(problems)}
+}
+
+// FailField is Fail with a single field.
+func FailField(field, problem string) Envelope {
+	return Fail(map[string]string{field: problem})
+}
+
+// Error is an error envelope: the request was fine but the service could not answer it.
+// data may be nil.
+func Error(message string, code int, data any) Envelope {
+	e := Envelope{Status: StatusError, Message: message, Code: code}
+	if data != nil {
+		e.Data = mustJSON(data)
+	}
+	return e
+}
+
+// mustJSON marshals values built by this module; they always marshal (no channels, funcs or
+// non-finite floats reach here), so an error is a programming bug worth surfacing loudly.
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
+	}
+	return b
+}

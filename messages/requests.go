@@ -1,0 +1,289 @@
+package messages
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/forecastd/forecastd/forecast"
+)
+
+// Limits on client input. They are part of the public API and documented in the OpenAPI file.
+const (
+	MaxBodyBytes     = 8 << 20 // request bodies larger than this get 413
+	MaxValues        = 100_000 // observations in one fit
+	MaxAbsValue      = 1e100   // larger magnitudes are rejected: they overflow the likelihoods
+	MaxSeasonLength  = 1_000
+	MaxHorizon       = 10_000
+	MaxLevels        = 10
+	maxModelNameSize = 64
+)
+
+// DefaultLevels are the interval levels of a forecast that names none.
+var DefaultLevels = []float64{80, 95}
+
+var modelNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidModelName reports a problem with a model name, or "" when it is fine.
+func ValidModelName(name string) string {
+	if name == "" {
+		return "is required"
+	}
+	if !modelNamePattern.MatchString(name) {
+		return fmt.Sprintf("must match %s (letters, digits, '.', '_', '-'; at most %d characters, not starting with a punctuation mark)", modelNamePattern, maxModelNameSize)
+	}
+	return ""
+}
+
+// FitRequest is the body of POST /v1/models/{model}/fit.
+type FitRequest struct {
+	Values       Values           `json:"values"`
+	SeasonLength *int             `json:"season_length,omitempty"`
+	Method       string           `json:"method,omitempty"`
+	Timestamps   []time.Time      `json:"timestamps,omitempty"`
+	Options      forecast.Options `json:"options,omitzero"`
+}
+
+// ForecastRequest is the body of POST /v1/models/{model}/forecast.
+type ForecastRequest struct {
+	Horizon *int      `json:"horizon"`
+	Levels  []float64 `json:"levels,omitempty"`
+}
+
+// Problems collects per-field problems of one request; empty means valid.
+type Problems map[string]string
+
+// Add records a problem for field unless one is already recorded.
+func (p Problems) Add(field, format string, args ...any) {
+	if _, ok := p[field]; !ok {
+		p[field] = fmt.Sprintf(format, args...)
+	}
+}
+
+// Err returns the problems as an error, or nil when there are none.
+func (p Problems) Err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return &InvalidError{Problems: p}
+}
+
+// InvalidError is returned for client input that cannot be accepted.
+type InvalidError struct{ Problems Problems }
+
+func (e *InvalidError) Error() string {
+	keys := make([]string, 0, len(e.Problems))
+	for k := range e.Problems {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + e.Problems[k]
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+// Invalid builds an InvalidError for one field.
+func Invalid(field, format string, args ...any) error {
+	p := Problems{}
+	p.Add(field, format, args...)
+	return p.Err()
+}
+
+// DecodeJSON strictly decodes one JSON value from r into v: unknown fields, trailing data, wrong
+// types and syntax errors become an *InvalidError naming the field.
+func DecodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeProblem(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Invalid("body", "must hold a single JSON value with nothing after it")
+	}
+	return nil
+}
+
+// DecodeJSONBytes is DecodeJSON on a byte slice.
+func DecodeJSONBytes(b []byte, v any) error { return DecodeJSON(bytes.NewReader(b), v) }
+
+func decodeProblem(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	var timeErr *time.ParseError
+	switch {
+	case errors.Is(err, io.EOF):
+		return Invalid("body", "is empty; send a JSON object")
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "body"
+		}
+		return Invalid(field, "must be %s, got JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return Invalid("body", "malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return Invalid("body", "malformed JSON: unexpected end of input")
+	case errors.As(err, &timeErr):
+		return Invalid("timestamps", "must be RFC 3339 times such as 2024-01-31T00:00:00Z: %v", timeErr)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return Invalid(name, "is not a known field")
+	case strings.Contains(err.Error(), "http: request body too large"):
+		return err // the caller maps this to 413
+	default:
+		return Invalid("body", "cannot be decoded: %v", err)
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "float64", "float32":
+		return "a number"
+	case "int", "int64", "int32", "uint", "uint64":
+		return "an integer"
+	case "string":
+		return "a string"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "bool":
+		return "true or false"
+	case "ptr":
+		return "a value of the documented type"
+	}
+	return "of the documented type"
+}
+
+// Validate checks a fit request and fills in defaults (method auto, season_length 1).
+func (r *FitRequest) Validate() error {
+	p := Problems{}
+	switch {
+	case r.Values == nil:
+		p.Add("values", "is required: an array of numbers (null marks a missing observation)")
+	case len(r.Values) == 0:
+		p.Add("values", "must not be empty")
+	case len(r.Values) > MaxValues:
+		p.Add("values", "has %d observations; at most %d are accepted", len(r.Values), MaxValues)
+	default:
+		present := 0
+		for i, v := range r.Values {
+			if math.IsNaN(v) {
+				continue
+			}
+			present++
+			if math.IsInf(v, 0) || math.Abs(v) > MaxAbsValue {
+				p.Add("values", "value at index %d is out of range (|v| must be at most %g)", i, MaxAbsValue)
+				break
+			}
+		}
+		if present == 0 {
+			p.Add("values", "all observations are missing (null)")
+		}
+	}
+	if r.SeasonLength == nil {
+		one := 1
+		r.SeasonLength = &one
+	} else if m := *r.SeasonLength; m < 1 || m > MaxSeasonLength {
+		p.Add("season_length", "must be an integer from 1 to %d, got %d", MaxSeasonLength, m)
+	}
+	if r.Method == "" {
+		r.Method = forecast.MethodAuto
+	}
+	if !slices.Contains(forecast.Methods, r.Method) {
+		p.Add("method", "unknown method %q; use one of %s", r.Method, strings.Join(forecast.Methods, ", "))
+	}
+	if r.Timestamps != nil {
+		if len(r.Timestamps) != len(r.Values) {
+			p.Add("timestamps", "has %d entries but values has %d; give one timestamp per observation", len(r.Timestamps), len(r.Values))
+		} else if len(r.Timestamps) < 2 {
+			p.Add("timestamps", "needs at least 2 entries to infer the step")
+		} else {
+			for i := 1; i < len(r.Timestamps); i++ {
+				if !r.Timestamps[i].After(r.Timestamps[i-1]) {
+					p.Add("timestamps", "must increase strictly; entry %d is not after entry %d", i, i-1)
+					break
+				}
+			}
+		}
+	}
+	validateOptions(p, r.Method, r.Options)
+	return p.Err()
+}
+
+func validateOptions(p Problems, method string, o forecast.Options) {
+	if o.ETSSpec != "" && method != forecast.MethodETS {
+		p.Add("options.spec", "applies only to method \"ets\"")
+	}
+	if o.ETSSpec != "" && !validETSSpec(o.ETSSpec) {
+		p.Add("options.spec", "must be an ETS code: error A|M|Z, trend N|A|Ad|M|Md|Z, season N|A|M|Z, e.g. \"ANN\", \"MAdM\", \"ZZZ\"; got %q", o.ETSSpec)
+	}
+	if (o.Order != nil || o.SeasonalOrder != nil || o.IncludeConstant != nil) && method != forecast.MethodARIMA {
+		p.Add("options", "order, seasonal_order and include_constant apply only to method \"arima\"")
+	}
+	checkOrder := func(field string, order []int, maxEach int) {
+		if order == nil {
+			return
+		}
+		if len(order) != 3 {
+			p.Add(field, "must have three integers (p, d, q), got %d", len(order))
+			return
+		}
+		for _, k := range order {
+			if k < 0 || k > maxEach {
+				p.Add(field, "entries must be integers from 0 to %d, got %v", maxEach, order)
+				return
+			}
+		}
+	}
+	checkOrder("options.order", o.Order, 10)
+	checkOrder("options.seasonal_order", o.SeasonalOrder, 3)
+}
+
+func validETSSpec(s string) bool {
+	if len(s) < 3 || len(s) > 4 {
+		return false
+	}
+	if !strings.ContainsRune("AMZ", rune(s[0])) {
+		return false
+	}
+	trend := s[1 : len(s)-1]
+	if !slices.Contains([]string{"N", "A", "Ad", "M", "Md", "Z"}, trend) {
+		return false
+	}
+	return strings.ContainsRune("ANMZ", rune(s[len(s)-1]))
+}
+
+// Validate checks a forecast request and fills in default levels.
+func (r *ForecastRequest) Validate() error {
+	p := Problems{}
+	switch {
+	case r.Horizon == nil:
+		p.Add("horizon", "is required: how many steps ahead to forecast (1 to %d)", MaxHorizon)
+	case *r.Horizon < 1 || *r.Horizon > MaxHorizon:
+		p.Add("horizon", "must be an integer from 1 to %d, got %d", MaxHorizon, *r.Horizon)
+	}
+	if r.Levels == nil {
+		r.Levels = slices.Clone(DefaultLevels)
+	}
+	if len(r.Levels) > MaxLevels {
+		p.Add("levels", "has %d entries; at most %d are accepted", len(r.Levels), MaxLevels)
+	}
+	for _, l := range r.Levels {
+		if !(l > 0 && l < 100) {
+			p.Add("levels", "each level must be a percentage strictly between 0 and 100, got %g", l)
+			break
+		}
+	}
+	return p.Err()
+}
