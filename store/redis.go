@@ -1,0 +1,579 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisOptions configures NewRedis. Zero values take the defaults.
+type RedisOptions struct {
+	Prefix           string           // key prefix, default "forecastd"
+	EventsMaxLen     int64            // approximate length the event stream is trimmed to, default 10000
+	RecentFits       int              // newest fits kept and listed by Info, default 20
+	SubscriberBuffer int              // each subscriber's channel capacity, default 256
+	Now              func() time.Time // clock for leases and timestamps, default time.Now
+}
+
+// Redis is the Store kept in Redis (≥ 7), shared by the gateway and every processor.
+type Redis struct {
+	rdb  redis.UniversalClient
+	opts RedisOptions
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a store on client. The client stays the caller's: Close does not close it.
+func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
+	if opts.Prefix == "" {
+		opts.Prefix = "forecastd"
+	}
+	if opts.EventsMaxLen <= 0 {
+		opts.EventsMaxLen = defaultEventsMaxLen
+	}
+	if opts.RecentFits <= 0 {
+		opts.RecentFits = defaultRecentFits
+	}
+	if opts.SubscriberBuffer <= 0 {
+		opts.SubscriberBuffer = defaultSubscriberBuffer
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Redis{rdb: client, opts: opts, done: make(chan struct{})}
+}
+
+func (r *Redis) seqKey(model string) string     { return r.opts.Prefix + ":seq:" + model }
+func (r *Redis) fitsKey(model string) string    { return r.opts.Prefix + ":fits:" + model }
+func (r *Redis) pendingKey(model string) string { return r.opts.Prefix + ":pending:" + model }
+func (r *Redis) modelKey(model string) string   { return r.opts.Prefix + ":model:" + model }
+func (r *Redis) modelsKey() string              { return r.opts.Prefix + ":models" }
+func (r *Redis) jobKey(id string) string        { return r.opts.Prefix + ":job:" + id }
+func (r *Redis) eventsKey() string              { return r.opts.Prefix + ":events" }
+func (r *Redis) liveChannel() string            { return r.opts.Prefix + ":events:live" }
+
+func (r *Redis) nowMs() int64 { return r.opts.Now().UnixMilli() }
+
+func ms(v int64) string { return strconv.FormatInt(v, 10) }
+
+func (r *Redis) AcceptFit(ctx context.Context, model, jobID string, lease time.Duration) (int64, error) {
+	if err := checkModel(model); err != nil {
+		return 0, fmt.Errorf("accept fit: %w", err)
+	}
+	if err := checkLease(lease); err != nil {
+		return 0, fmt.Errorf("accept fit %s: %w", model, err)
+	}
+	now := r.opts.Now()
+	res, err := acceptScript.Run(ctx, r.rdb,
+		[]string{r.seqKey(model), r.fitsKey(model), r.pendingKey(model), r.modelsKey(), r.eventsKey()},
+		model, jobID, ms(now.UnixMilli()), ms(now.Add(lease).UnixMilli()),
+		r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel()).Slice()
+	if err != nil {
+		return 0, fmt.Errorf("accept fit %s: %w", model, err)
+	}
+	gen, ok := res[0].(int64)
+	if !ok {
+		return 0, fmt.Errorf("accept fit %s: unexpected reply %v", model, res)
+	}
+	return gen, nil
+}
+
+func (r *Redis) RenewFit(ctx context.Context, model string, gen int64, lease time.Duration) (FitRecord, error) {
+	if err := checkLease(lease); err != nil {
+		return FitRecord{}, fmt.Errorf("renew fit %s/%d: %w", model, gen, err)
+	}
+	raw, err := renewScript.Run(ctx, r.rdb, []string{r.fitsKey(model)},
+		gen, ms(r.opts.Now().Add(lease).UnixMilli())).Text()
+	if errors.Is(err, redis.Nil) {
+		err = ErrNoFit
+	}
+	if err != nil {
+		return FitRecord{}, fmt.Errorf("renew fit %s/%d: %w", model, gen, err)
+	}
+	f, err := decodeFit(raw)
+	if err != nil {
+		return FitRecord{}, fmt.Errorf("renew fit %s/%d: %w", model, gen, err)
+	}
+	return f, nil
+}
+
+func (r *Redis) CompleteFit(ctx context.Context, rec ModelRecord) (bool, error) {
+	if err := checkModel(rec.Model); err != nil {
+		return false, fmt.Errorf("complete fit: %w", err)
+	}
+	now := r.nowMs()
+	fitted := now
+	if !rec.FittedAt.IsZero() {
+		fitted = rec.FittedAt.UnixMilli()
+	}
+	res, err := completeScript.Run(ctx, r.rdb,
+		[]string{r.fitsKey(rec.Model), r.pendingKey(rec.Model), r.modelKey(rec.Model), r.seqKey(rec.Model), r.eventsKey()},
+		rec.Model, rec.Generation, ms(now), rec.JobID, rec.Method, ms(fitted), []byte(rec.Summary), rec.Blob,
+		r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel()).Slice()
+	if err != nil {
+		return false, fmt.Errorf("complete fit %s/%d: %w", rec.Model, rec.Generation, err)
+	}
+	switch code, _ := res[0].(int64); code {
+	case 1:
+		return true, nil
+	case 0:
+		return false, nil
+	default:
+		return false, fmt.Errorf("complete fit %s/%d: %w", rec.Model, rec.Generation, ErrNoFit)
+	}
+}
+
+func (r *Redis) FailFit(ctx context.Context, model string, gen int64, reason string) error {
+	code, err := failScript.Run(ctx, r.rdb,
+		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey()},
+		model, gen, ms(r.nowMs()), reason, r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel()).Int64()
+	if err == nil && code < 0 {
+		err = ErrNoFit
+	}
+	if err != nil {
+		return fmt.Errorf("fail fit %s/%d: %w", model, gen, err)
+	}
+	return nil
+}
+
+func (r *Redis) Fit(ctx context.Context, model string, gen int64) (FitRecord, error) {
+	raw, err := r.rdb.HGet(ctx, r.fitsKey(model), strconv.FormatInt(gen, 10)).Result()
+	if errors.Is(err, redis.Nil) {
+		err = ErrNoFit
+	}
+	if err != nil {
+		return FitRecord{}, fmt.Errorf("fit %s/%d: %w", model, gen, err)
+	}
+	f, err := decodeFit(raw)
+	if err != nil {
+		return FitRecord{}, fmt.Errorf("fit %s/%d: %w", model, gen, err)
+	}
+	return f, nil
+}
+
+func (r *Redis) Sequence(ctx context.Context, model string) (int64, error) {
+	seq, err := r.rdb.Get(ctx, r.seqKey(model)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sequence %s: %w", model, err)
+	}
+	return seq, nil
+}
+
+func (r *Redis) Unsettled(ctx context.Context, model string, upTo int64) ([]int64, error) {
+	if upTo < 1 {
+		return nil, nil
+	}
+	gens, err := unsettledScript.Run(ctx, r.rdb,
+		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey()},
+		model, upTo, ms(r.nowMs()), r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel()).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("unsettled %s: %w", model, err)
+	}
+	if len(gens) == 0 {
+		return nil, nil
+	}
+	return gens, nil
+}
+
+func (r *Redis) Current(ctx context.Context, model string) (ModelRecord, error) {
+	h, err := r.rdb.HGetAll(ctx, r.modelKey(model)).Result()
+	if err == nil && len(h) == 0 {
+		err = ErrNoModel
+	}
+	if err != nil {
+		return ModelRecord{}, fmt.Errorf("current %s: %w", model, err)
+	}
+	rec, err := decodeModel(model, h["gen"], h["job"], h["method"], h["fitted"], h["summary"])
+	if err != nil {
+		return ModelRecord{}, fmt.Errorf("current %s: %w", model, err)
+	}
+	rec.Blob = cloneBytes([]byte(h["blob"]))
+	return rec, nil
+}
+
+// infoReads are the queued reads that make up one ModelInfo.
+type infoReads struct {
+	model   string
+	seq     *redis.StringCmd
+	fits    *redis.MapStringStringCmd
+	pending *redis.StringSliceCmd
+	current *redis.SliceCmd
+}
+
+func (r *Redis) queueInfo(ctx context.Context, p redis.Pipeliner, model string) infoReads {
+	return infoReads{
+		model:   model,
+		seq:     p.Get(ctx, r.seqKey(model)),
+		fits:    p.HGetAll(ctx, r.fitsKey(model)),
+		pending: p.ZRange(ctx, r.pendingKey(model), 0, -1),
+		current: p.HMGet(ctx, r.modelKey(model), "gen", "job", "method", "fitted", "summary"),
+	}
+}
+
+// info assembles a ModelInfo from executed reads; ErrNoModel if no fit was ever accepted.
+func (r *Redis) info(q infoReads) (ModelInfo, error) {
+	seq, err := q.seq.Int64()
+	if errors.Is(err, redis.Nil) {
+		return ModelInfo{}, ErrNoModel
+	}
+	if err != nil {
+		return ModelInfo{}, err
+	}
+	for _, cmd := range []redis.Cmder{q.fits, q.pending, q.current} {
+		if err := cmd.Err(); err != nil {
+			return ModelInfo{}, err
+		}
+	}
+	info := ModelInfo{Model: q.model, Sequence: seq, Pending: []FitRecord{}, Recent: []FitRecord{}}
+	fits := make(map[int64]FitRecord)
+	for _, raw := range q.fits.Val() {
+		f, err := decodeFit(raw)
+		if err != nil {
+			return ModelInfo{}, err
+		}
+		fits[f.Generation] = f
+	}
+	for _, g := range q.pending.Val() {
+		gen, _ := strconv.ParseInt(g, 10, 64)
+		if f, ok := fits[gen]; ok {
+			info.Pending = append(info.Pending, f)
+		}
+	}
+	gens := make([]int64, 0, len(fits))
+	for gen := range fits {
+		gens = append(gens, gen)
+	}
+	slices.Sort(gens)
+	for i := len(gens) - 1; i >= 0 && len(info.Recent) < r.opts.RecentFits; i-- {
+		info.Recent = append(info.Recent, fits[gens[i]])
+	}
+	vals := q.current.Val()
+	if len(vals) == 5 && vals[0] != nil {
+		str := func(v any) string { s, _ := v.(string); return s }
+		cur, err := decodeModel(q.model, str(vals[0]), str(vals[1]), str(vals[2]), str(vals[3]), str(vals[4]))
+		if err != nil {
+			return ModelInfo{}, err
+		}
+		info.Current = &cur
+	}
+	return info, nil
+}
+
+func (r *Redis) Info(ctx context.Context, model string) (ModelInfo, error) {
+	var q infoReads
+	if _, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		q = r.queueInfo(ctx, p, model)
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return ModelInfo{}, fmt.Errorf("info %s: %w", model, err)
+	}
+	info, err := r.info(q)
+	if err != nil {
+		return ModelInfo{}, fmt.Errorf("info %s: %w", model, err)
+	}
+	return info, nil
+}
+
+func (r *Redis) List(ctx context.Context) ([]ModelInfo, error) {
+	names, err := r.rdb.SMembers(ctx, r.modelsKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list models: %w", err)
+	}
+	slices.Sort(names)
+	reads := make([]infoReads, 0, len(names))
+	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, name := range names {
+			reads = append(reads, r.queueInfo(ctx, p, name))
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("list models: %w", err)
+	}
+	infos := make([]ModelInfo, 0, len(reads))
+	for _, q := range reads {
+		info, err := r.info(q)
+		if errors.Is(err, ErrNoModel) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list models: %s: %w", q.model, err)
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
+}
+
+func (r *Redis) PutJob(ctx context.Context, job Job, ttl time.Duration) error {
+	if job.ID == "" {
+		return errors.New("put job: empty job id")
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("put job %s: ttl %v: must be positive", job.ID, ttl)
+	}
+	data, err := json.Marshal(job)
+	if err != nil {
+		return fmt.Errorf("put job %s: %w", job.ID, err)
+	}
+	if err := r.rdb.Set(ctx, r.jobKey(job.ID), data, ttl).Err(); err != nil {
+		return fmt.Errorf("put job %s: %w", job.ID, err)
+	}
+	return nil
+}
+
+func (r *Redis) GetJob(ctx context.Context, id string) (Job, error) {
+	data, err := r.rdb.Get(ctx, r.jobKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		err = ErrNoJob
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("job %s: %w", id, err)
+	}
+	var job Job
+	if err := json.Unmarshal(data, &job); err != nil {
+		return Job{}, fmt.Errorf("job %s: %w", id, err)
+	}
+	return job, nil
+}
+
+func (r *Redis) Emit(ctx context.Context, ev Event) (Event, error) {
+	if err := checkEvent(ev); err != nil {
+		return Event{}, fmt.Errorf("emit: %w", err)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = r.opts.Now()
+	}
+	ev.Time = msTime(ev.Time)
+	ev.Data = cloneBytes(ev.Data)
+	id, err := emitScript.Run(ctx, r.rdb, []string{r.eventsKey()},
+		r.opts.EventsMaxLen, r.liveChannel(), ev.Type, ev.Model, ev.Generation, ev.JobID,
+		ms(ev.Time.UnixMilli()), []byte(ev.Data)).Text()
+	if err != nil {
+		return Event{}, fmt.Errorf("emit %s %s: %w", ev.Type, ev.Model, err)
+	}
+	ev.ID = id
+	return ev, nil
+}
+
+func (r *Redis) Subscribe(ctx context.Context) (<-chan Event, error) {
+	select {
+	case <-r.done:
+		return nil, errors.New("subscribe: store closed")
+	default:
+	}
+	ps := r.rdb.Subscribe(ctx, r.liveChannel())
+	// Wait for the confirmation, so that every event emitted after Subscribe returns is seen.
+	if _, err := ps.Receive(ctx); err != nil {
+		_ = ps.Close()
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	// go-redis reconnects and resubscribes by itself; its channel stays open until ps.Close.
+	msgs := ps.Channel(redis.WithChannelSize(r.opts.SubscriberBuffer))
+	out := make(chan Event, r.opts.SubscriberBuffer)
+	go func() {
+		defer close(out)
+		defer ps.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.done:
+				return
+			case msg, ok := <-msgs:
+				if !ok {
+					return
+				}
+				ev, err := decodeLive(msg.Payload)
+				if err != nil {
+					continue // not ours to fix; delivery is at-most-once anyway
+				}
+				select {
+				case out <- ev:
+				default: // the reader is behind: drop, as Redis pub/sub would
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (r *Redis) Events(ctx context.Context, afterID string, limit int) ([]Event, error) {
+	start := "-"
+	var after eventID
+	if afterID != "" {
+		var err error
+		if after, err = parseEventID(afterID); err != nil {
+			return nil, fmt.Errorf("events: %w", err)
+		}
+		start = "(" + after.String()
+	}
+	var rng, oldest *redis.XMessageSliceCmd
+	if _, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if limit > 0 {
+			rng = p.XRangeN(ctx, r.eventsKey(), start, "+", int64(limit))
+		} else {
+			rng = p.XRange(ctx, r.eventsKey(), start, "+")
+		}
+		oldest = p.XRangeN(ctx, r.eventsKey(), "-", "+", 1)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	if afterID != "" {
+		first := oldest.Val()
+		if len(first) == 0 {
+			return nil, fmt.Errorf("events after %s: %w", afterID, ErrEventsGone)
+		}
+		firstID, err := parseEventID(first[0].ID)
+		if err != nil {
+			return nil, fmt.Errorf("events: %w", err)
+		}
+		if after.less(firstID) {
+			return nil, fmt.Errorf("events after %s: %w", afterID, ErrEventsGone)
+		}
+	}
+	evs := make([]Event, 0, len(rng.Val()))
+	for _, msg := range rng.Val() {
+		ev, err := decodeStreamEvent(msg)
+		if err != nil {
+			return nil, fmt.Errorf("events: %s: %w", msg.ID, err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+func (r *Redis) LastEventID(ctx context.Context) (string, error) {
+	msgs, err := r.rdb.XRevRangeN(ctx, r.eventsKey(), "+", "-", 1).Result()
+	if err != nil {
+		return "", fmt.Errorf("last event id: %w", err)
+	}
+	if len(msgs) == 0 {
+		return "", nil
+	}
+	return msgs[0].ID, nil
+}
+
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
+// Close ends every subscription, closing its channel. It does not close the Redis client.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() { close(r.done) })
+	return nil
+}
+
+// fitWire is a fit record as the Lua scripts keep it.
+type fitWire struct {
+	Gen   string `json:"gen"`
+	Job   string `json:"job"`
+	St    string `json:"st"`
+	Acc   string `json:"acc"`
+	Lease string `json:"lease"`
+	Fin   string `json:"fin"`
+	Err   string `json:"err"`
+}
+
+func decodeFit(raw string) (FitRecord, error) {
+	var w fitWire
+	if err := json.Unmarshal([]byte(raw), &w); err != nil {
+		return FitRecord{}, fmt.Errorf("decode fit: %w", err)
+	}
+	gen, err := strconv.ParseInt(w.Gen, 10, 64)
+	if err != nil {
+		return FitRecord{}, fmt.Errorf("decode fit: generation %q: %w", w.Gen, err)
+	}
+	f := FitRecord{Generation: gen, JobID: w.Job, Status: FitStatus(w.St), Error: w.Err}
+	for _, t := range []struct {
+		s   string
+		dst *time.Time
+	}{{w.Acc, &f.AcceptedAt}, {w.Lease, &f.LeaseUntil}, {w.Fin, &f.FinishedAt}} {
+		if t.s == "" {
+			continue
+		}
+		if *t.dst, err = parseMs(t.s); err != nil {
+			return FitRecord{}, fmt.Errorf("decode fit %d: %w", gen, err)
+		}
+	}
+	return f, nil
+}
+
+func decodeModel(model, gen, job, method, fitted, summary string) (ModelRecord, error) {
+	g, err := strconv.ParseInt(gen, 10, 64)
+	if err != nil {
+		return ModelRecord{}, fmt.Errorf("decode model: generation %q: %w", gen, err)
+	}
+	at, err := parseMs(fitted)
+	if err != nil {
+		return ModelRecord{}, fmt.Errorf("decode model: %w", err)
+	}
+	rec := ModelRecord{Model: model, Generation: g, JobID: job, Method: method, FittedAt: at}
+	if summary != "" {
+		rec.Summary = json.RawMessage(summary)
+	}
+	return rec, nil
+}
+
+func parseMs(s string) (time.Time, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q: %w", s, err)
+	}
+	return time.UnixMilli(v).UTC(), nil
+}
+
+// newEvent builds an Event from the fields the scripts store.
+func newEvent(id, typ, model, gen, job, ts, data string) (Event, error) {
+	ev := Event{ID: id, Type: typ, Model: model, JobID: job}
+	var err error
+	if ev.Generation, err = strconv.ParseInt(gen, 10, 64); err != nil {
+		return Event{}, fmt.Errorf("generation %q: %w", gen, err)
+	}
+	if ev.Time, err = parseMs(ts); err != nil {
+		return Event{}, err
+	}
+	if data != "" {
+		ev.Data = json.RawMessage(data)
+	}
+	return ev, nil
+}
+
+func decodeStreamEvent(msg redis.XMessage) (Event, error) {
+	str := func(k string) string { s, _ := msg.Values[k].(string); return s }
+	return newEvent(msg.ID, str("type"), str("model"), str("gen"), str("job"), str("ts"), str("data"))
+}
+
+// liveWire is an event as published on the live channel.
+type liveWire struct {
+	ID    string `json:"id"`
+	Type  string `json:"type"`
+	Model string `json:"model"`
+	Gen   string `json:"gen"`
+	Job   string `json:"job"`
+	TS    string `json:"ts"`
+	Data  string `json:"data"`
+}
+
+func decodeLive(payload string) (Event, error) {
+	var w liveWire
+	if err := json.Unmarshal([]byte(payload), &w); err != nil {
+		return Event{}, fmt.Errorf("decode live event: %w", err)
+	}
+	return newEvent(w.ID, w.Type, w.Model, w.Gen, w.Job, w.TS, w.Data)
+}

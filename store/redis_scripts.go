@@ -1,0 +1,150 @@
+package store
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts below are every state change of the Redis store. Each runs atomically; each
+// reads and checks everything before its first write, and the "#!lua" shebang (Redis ≥ 7) makes
+// Redis refuse it up front when out of memory, so a failed call leaves nothing half-written.
+//
+// Times are milliseconds since the epoch passed from Go. Fit records are JSON objects whose
+// values are all strings (cjson would print large numbers in exponent form):
+// {"gen","job","st","acc","lease","fin","err"}.
+
+// luaPrelude holds the helpers shared by the scripts.
+const luaPrelude = `#!lua
+-- emit appends an event to the stream and publishes it, with its ID, on the live channel.
+local function emit(stream, maxlen, channel, typ, model, gen, job, ts, data)
+  local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*',
+    'type', typ, 'model', model, 'gen', gen, 'job', job, 'ts', ts, 'data', data)
+  redis.call('PUBLISH', channel, cjson.encode({id = id, type = typ, model = model,
+    gen = tostring(gen), job = job, ts = tostring(ts), data = data}))
+  return id
+end
+
+-- prune drops terminal fits older than the newest history generations.
+local function prune(fits, pending, seq, history)
+  local cutoff = seq - history
+  if cutoff < 1 then return end
+  for _, g in ipairs(redis.call('HKEYS', fits)) do
+    if tonumber(g) <= cutoff and not redis.call('ZSCORE', pending, g) then
+      redis.call('HDEL', fits, g)
+    end
+  end
+end
+
+-- fail ends pending fit f with status and reason and emits fit_failed.
+local function fail(fits, pending, stream, maxlen, channel, model, g, f, status, now, reason)
+  f.st = status
+  f.fin = now
+  f.err = reason
+  redis.call('HSET', fits, g, cjson.encode(f))
+  redis.call('ZREM', pending, g)
+  local data = '{"error":' .. cjson.encode(reason) .. ',"status":' .. cjson.encode(status) .. '}'
+  emit(stream, maxlen, channel, 'fit_failed', model, g, f.job, now, data)
+end
+
+local function seqOf(key)
+  return tonumber(redis.call('GET', key) or '0')
+end
+`
+
+// acceptScript: KEYS seq, fits, pending, models, events;
+// ARGV model, job, now, leaseUntil, maxlen, history, channel. Returns {gen, eventID}.
+var acceptScript = redis.NewScript(luaPrelude + `
+local gen = redis.call('INCR', KEYS[1])
+local f = {gen = tostring(gen), job = ARGV[2], st = 'pending', acc = ARGV[3], lease = ARGV[4],
+  fin = '', err = ''}
+redis.call('HSET', KEYS[2], gen, cjson.encode(f))
+redis.call('ZADD', KEYS[3], gen, gen)
+redis.call('SADD', KEYS[4], ARGV[1])
+prune(KEYS[2], KEYS[3], gen, tonumber(ARGV[6]))
+local id = emit(KEYS[5], ARGV[5], ARGV[7], 'fit_accepted', ARGV[1], gen, ARGV[2], ARGV[3], '')
+return {gen, id}
+`)
+
+// renewScript: KEYS fits; ARGV gen, leaseUntil. Returns the fit record, or nil if none.
+var renewScript = redis.NewScript(luaPrelude + `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local f = cjson.decode(raw)
+if f.st ~= 'pending' then return raw end
+f.lease = ARGV[2]
+raw = cjson.encode(f)
+redis.call('HSET', KEYS[1], ARGV[1], raw)
+return raw
+`)
+
+// completeScript: KEYS fits, pending, model, seq, events;
+// ARGV model, gen, now, job, method, fittedAt, summary, blob, maxlen, history, channel.
+// Returns {1 if it became current else 0, eventID}, {0, ""} for a terminal fit, {-1, ""} if no
+// record.
+var completeScript = redis.NewScript(luaPrelude + `
+local raw = redis.call('HGET', KEYS[1], ARGV[2])
+if not raw then return {-1, ''} end
+local f = cjson.decode(raw)
+if f.st ~= 'pending' then return {0, ''} end
+local gen = tonumber(ARGV[2])
+local cur = redis.call('HGET', KEYS[3], 'gen')
+local current = (not cur) or gen > tonumber(cur)
+f.st = 'succeeded'
+f.fin = ARGV[3]
+redis.call('HSET', KEYS[1], ARGV[2], cjson.encode(f))
+redis.call('ZREM', KEYS[2], ARGV[2])
+if current then
+  local job = ARGV[4]
+  if job == '' then job = f.job end
+  redis.call('HSET', KEYS[3], 'gen', ARGV[2], 'job', job, 'method', ARGV[5], 'fitted', ARGV[6],
+    'summary', ARGV[7], 'blob', ARGV[8])
+end
+prune(KEYS[1], KEYS[2], seqOf(KEYS[4]), tonumber(ARGV[10]))
+local data = '{"method":' .. cjson.encode(ARGV[5]) .. ',"current":' .. tostring(current) .. '}'
+local id = emit(KEYS[5], ARGV[9], ARGV[11], 'model_ready', ARGV[1], ARGV[2], f.job, ARGV[3], data)
+if current then return {1, id} end
+return {0, id}
+`)
+
+// failScript: KEYS fits, pending, seq, events; ARGV model, gen, now, reason, maxlen, history,
+// channel. Returns 1 if the fit was failed, 0 if it was already terminal, -1 if no record.
+var failScript = redis.NewScript(luaPrelude + `
+local raw = redis.call('HGET', KEYS[1], ARGV[2])
+if not raw then return -1 end
+local f = cjson.decode(raw)
+if f.st ~= 'pending' then return 0 end
+fail(KEYS[1], KEYS[2], KEYS[4], ARGV[5], ARGV[7], ARGV[1], ARGV[2], f, 'failed', ARGV[3], ARGV[4])
+prune(KEYS[1], KEYS[2], seqOf(KEYS[3]), tonumber(ARGV[6]))
+return 1
+`)
+
+// unsettledScript: KEYS fits, pending, seq, events; ARGV model, upTo, now, maxlen, history,
+// channel. Expires overdue pending fits ≤ upTo and returns the others, ascending.
+var unsettledScript = redis.NewScript(luaPrelude + `
+local now = tonumber(ARGV[3])
+local gens = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+local records = {}
+for i, g in ipairs(gens) do
+  local raw = redis.call('HGET', KEYS[1], g)
+  if raw then records[i] = cjson.decode(raw) else records[i] = false end
+end
+local out = {}
+local expired = false
+for i, g in ipairs(gens) do
+  local f = records[i]
+  if not f then
+    redis.call('ZREM', KEYS[2], g)
+  elseif tonumber(f.lease) <= now then
+    fail(KEYS[1], KEYS[2], KEYS[4], ARGV[4], ARGV[6], ARGV[1], g, f, 'expired', ARGV[3],
+      'lease expired')
+    expired = true
+  else
+    out[#out + 1] = tonumber(g)
+  end
+end
+if expired then prune(KEYS[1], KEYS[2], seqOf(KEYS[3]), tonumber(ARGV[5])) end
+return out
+`)
+
+// emitScript: KEYS events; ARGV maxlen, channel, type, model, gen, job, ts, data.
+// Returns the event ID.
+var emitScript = redis.NewScript(luaPrelude + `
+return emit(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+`)

@@ -1,0 +1,151 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/forecastd/forecastd/store"
+	"github.com/forecastd/forecastd/store/storetest"
+)
+
+// redisClient connects to the test Redis (FORECASTD_TEST_REDIS_URL, default local), skipping
+// the test when it is unreachable unless CI=true.
+func redisClient(t *testing.T, name string) *redis.Client {
+	t.Helper()
+	url := os.Getenv("FORECASTD_TEST_REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("FORECASTD_TEST_REDIS_URL: %v", err)
+	}
+	opts.ClientName = name
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		msg := "redis at " + url + " unreachable (set FORECASTD_TEST_REDIS_URL): " + err.Error()
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return client
+}
+
+func randomName(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "forecastd-test-" + hex.EncodeToString(b)
+}
+
+// newRedisStore returns a store under a fresh random prefix whose keys are deleted afterwards.
+func newRedisStore(t *testing.T) (*store.Redis, *redis.Client, string) {
+	t.Helper()
+	prefix := randomName(t)
+	client := redisClient(t, prefix)
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(t.Context())
+		iter := client.Scan(ctx, 0, prefix+":*", 500).Iterator()
+		for iter.Next(ctx) {
+			client.Del(ctx, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Errorf("clean up %s: %v", prefix, err)
+		}
+	})
+	s := store.NewRedis(client, store.RedisOptions{Prefix: prefix, EventsMaxLen: 200, RecentFits: 10})
+	return s, client, prefix
+}
+
+func TestRedisContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, _, _ := newRedisStore(t)
+		return s
+	})
+}
+
+func TestRedisKeyLayout(t *testing.T) {
+	s, client, p := newRedisStore(t)
+	ctx := t.Context()
+	gen, err := s.AcceptFit(ctx, "m", "j", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AcceptFit(ctx, "m", "j2", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: gen, Blob: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutJob(ctx, store.Job{ID: "j"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for key, typ := range map[string]string{
+		p + ":seq:m": "string", p + ":fits:m": "hash", p + ":pending:m": "zset", p + ":model:m": "hash",
+		p + ":models": "set", p + ":job:j": "string", p + ":events": "stream",
+	} {
+		if got := client.Type(ctx, key).Val(); got != typ {
+			t.Errorf("%s is a %q, want %s", key, got, typ)
+		}
+	}
+	if ttl := client.PTTL(ctx, p+":job:j").Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("job ttl = %v, want within an hour", ttl)
+	}
+	if blob := client.HGet(ctx, p+":model:m", "blob").Val(); blob != "b" {
+		t.Errorf("stored blob = %q", blob)
+	}
+}
+
+// TestRedisSubscribeSurvivesReconnect kills this test's own pub/sub connection and checks that
+// the subscription resumes delivering.
+func TestRedisSubscribeSurvivesReconnect(t *testing.T) {
+	s, client, name := newRedisStore(t)
+	ctx := t.Context()
+	ch, err := s.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	for line := range strings.Lines(client.ClientList(ctx).Val()) {
+		if strings.Contains(line, " name="+name+" ") && strings.Contains(line, " sub=1 ") {
+			id, _, _ = strings.Cut(strings.TrimPrefix(line, "id="), " ")
+		}
+	}
+	if id == "" {
+		t.Fatal("subscription connection not found in CLIENT LIST")
+	}
+	if n, err := client.ClientKillByFilter(ctx, "ID", id).Result(); err != nil || n != 1 {
+		t.Fatalf("CLIENT KILL ID %s = %d, %v", id, n, err)
+	}
+	emitted := map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		ev, err := s.Emit(ctx, store.Event{Type: store.EventFitProgress, Model: "m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		emitted[ev.ID] = true
+		select {
+		case got, ok := <-ch:
+			if !ok {
+				t.Fatal("subscription closed after the connection was killed")
+			}
+			if emitted[got.ID] {
+				return
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatal("no event delivered within 30s of the connection being killed")
+}

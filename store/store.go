@@ -1,0 +1,183 @@
+// Package store keeps what processors and the gateway share: each model's generation sequence,
+// its pending fits with their leases, the current model, job records and the model event feed.
+// Redis is the production implementation; Memory has the same semantics for one process. One
+// contract suite (storetest) runs against both.
+//
+// Redis keys, under a prefix p (default "forecastd"):
+//
+//	p:seq:{model}      INCR counter: the model's newest generation
+//	p:fits:{model}     hash gen → fit record (JSON); pending fits plus the newest RecentFits
+//	p:pending:{model}  sorted set of pending generations (score = gen)
+//	p:model:{model}    hash: the current model (gen, job, method, fitted, summary, blob)
+//	p:models           set of model names that ever had a fit accepted
+//	p:job:{id}         job record (JSON) with a TTL
+//	p:events           stream of model events (XADD MAXLEN ~ N); entry ID = Event.ID
+//	p:events:live      pub/sub channel carrying each event as it is appended
+//
+// Every state change is one Lua script, so readers never see it half done. With a prefix
+// carrying a hash tag, e.g. "{forecastd}", all keys share one Redis Cluster slot.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNoModel: the model has no successful fit yet.
+	ErrNoModel = errors.New("no model")
+	// ErrNoFit: there is no record of that fit: it was never accepted, or it ended long ago
+	// and was pruned from the history (only pending fits and the newest ones are kept).
+	ErrNoFit = errors.New("no such fit")
+	// ErrNoJob: the job does not exist or has expired.
+	ErrNoJob = errors.New("no such job")
+	// ErrEventsGone: the resume point is older than the retained event history.
+	ErrEventsGone = errors.New("events no longer retained")
+	// ErrBadEventID: an event ID that is not of the form "<ms>-<seq>".
+	ErrBadEventID = errors.New("malformed event id")
+)
+
+// FitStatus is where a fit is in its life. Everything but FitPending is terminal.
+type FitStatus string
+
+const (
+	FitPending   FitStatus = "pending"
+	FitSucceeded FitStatus = "succeeded"
+	FitFailed    FitStatus = "failed"
+	FitExpired   FitStatus = "expired" // its lease ran out before it finished
+)
+
+// Terminal reports whether the fit has ended, successfully or not.
+func (s FitStatus) Terminal() bool { return s != FitPending }
+
+// Event types on the model event feed.
+const (
+	EventFitAccepted = "fit_accepted"
+	EventFitProgress = "fit_progress"
+	EventModelReady  = "model_ready"
+	EventFitFailed   = "fit_failed"
+)
+
+// Event is one entry of the model event feed. ID is assigned by the store, increases
+// monotonically and can be used to resume with Events.
+type Event struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Model      string          `json:"model"`
+	Generation int64           `json:"generation"`
+	JobID      string          `json:"job_id,omitempty"`
+	Time       time.Time       `json:"time"`
+	Data       json.RawMessage `json:"data,omitempty"` // type-specific details (method, error, progress)
+}
+
+// ModelRecord is a fitted model as stored.
+type ModelRecord struct {
+	Model      string          `json:"model"`
+	Generation int64           `json:"generation"`
+	JobID      string          `json:"job_id"`
+	Method     string          `json:"method"`
+	FittedAt   time.Time       `json:"fitted_at"`
+	Summary    json.RawMessage `json:"summary,omitempty"` // the fit summary returned to clients
+	Blob       []byte          `json:"blob,omitempty"`    // forecast.Encode output
+}
+
+// FitRecord is one accepted fit.
+type FitRecord struct {
+	Generation int64     `json:"generation"`
+	JobID      string    `json:"job_id"`
+	Status     FitStatus `json:"status"`
+	AcceptedAt time.Time `json:"accepted_at"`
+	LeaseUntil time.Time `json:"lease_until"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	Error      string    `json:"error,omitempty"`
+}
+
+// ModelInfo describes a model name: its sequence, current model (without blob), the fits
+// still pending and the most recent fits, newest first.
+type ModelInfo struct {
+	Model    string       `json:"model"`
+	Sequence int64        `json:"sequence"`
+	Current  *ModelRecord `json:"current,omitempty"`
+	Pending  []FitRecord  `json:"pending"`
+	Recent   []FitRecord  `json:"recent"`
+}
+
+// Job is the pollable record of one client request.
+type Job struct {
+	ID         string          `json:"job_id"`
+	Kind       string          `json:"kind"` // "fit" or "forecast"
+	Model      string          `json:"model"`
+	Status     string          `json:"status"` // queued|held|running|succeeded|failed|expired
+	Generation int64           `json:"generation,omitempty"`
+	Progress   *float64        `json:"progress,omitempty"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	Error      json.RawMessage `json:"error,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+}
+
+// Store is the shared state. All methods are safe for concurrent use.
+type Store interface {
+	// AcceptFit assigns the model's next generation (1, 2, …) and records a pending fit leased
+	// until now+lease (lease > 0), then emits fit_accepted. Generations are never reused, not
+	// even those of failed fits.
+	AcceptFit(ctx context.Context, model, jobID string, lease time.Duration) (int64, error)
+	// RenewFit extends a pending fit's lease to now+lease. On a terminal fit it does nothing
+	// and returns its record, so a redelivered command can tell the fit has already ended.
+	// ErrNoFit if there is no record of it (see ErrNoFit).
+	RenewFit(ctx context.Context, model string, gen int64, lease time.Duration) (FitRecord, error)
+	// CompleteFit atomically marks fit rec.Generation succeeded and makes rec the current model
+	// if, and only if, its generation is newer than the current one; it then emits model_ready.
+	// It reports whether rec became current. A fit that finishes after a newer one is still
+	// marked succeeded, but does not become current. Completing an already terminal fit
+	// (succeeded, failed or expired) changes nothing and returns false; ErrNoFit if there is
+	// no record of it. An empty rec.JobID takes the fit's; a zero rec.FittedAt is now.
+	CompleteFit(ctx context.Context, rec ModelRecord) (bool, error)
+	// FailFit marks a pending fit failed with reason and emits fit_failed. A terminal fit is left
+	// as it is (nil error); ErrNoFit if there is no record of it.
+	FailFit(ctx context.Context, model string, gen int64, reason string) error
+	// Fit returns one fit's record: ErrNoFit if never accepted, or if it ended and is older
+	// than the newest RecentFits generations (pending fits are always kept).
+	Fit(ctx context.Context, model string, gen int64) (FitRecord, error)
+	// Sequence is the newest generation assigned to model (0 if none): a forecast's barrier.
+	Sequence(ctx context.Context, model string) (int64, error)
+	// Unsettled returns, ascending, the generations ≤ upTo whose fits are still pending. A
+	// pending fit whose lease has run out is first marked expired (emitting fit_failed) and is
+	// not returned. Leases only expire here: Fit and Info may show an overdue fit as pending.
+	Unsettled(ctx context.Context, model string, upTo int64) ([]int64, error)
+	// Current returns the current model with its blob, or ErrNoModel.
+	Current(ctx context.Context, model string) (ModelRecord, error)
+	// Info describes one model, or ErrNoModel if no fit was ever accepted for it. Current has no
+	// blob; Pending is ascending; Recent holds the newest RecentFits fits of any status.
+	Info(ctx context.Context, model string) (ModelInfo, error)
+	// List describes every model, sorted by name.
+	List(ctx context.Context) ([]ModelInfo, error)
+
+	// PutJob writes a job record, replacing any previous one, kept for ttl (> 0).
+	PutJob(ctx context.Context, job Job, ttl time.Duration) error
+	// GetJob reads a job record or returns ErrNoJob.
+	GetJob(ctx context.Context, id string) (Job, error)
+
+	// Emit appends an event that changes no state (fit_progress) to the feed and returns it
+	// with its ID. Type and Model are required, Data must be JSON; a zero Time is now.
+	Emit(ctx context.Context, ev Event) (Event, error)
+	// Subscribe delivers events emitted from now on until ctx ends, then closes the channel.
+	// Delivery is at-most-once: a slow reader misses events (they are dropped, never queued
+	// without bound) and so may a reconnecting Redis connection, so readers re-check state.
+	// Close also ends every subscription.
+	Subscribe(ctx context.Context) (<-chan Event, error)
+	// Events returns up to limit retained events after afterID (all retained ones if afterID is
+	// empty; limit ≤ 0 means no limit), oldest first. afterID older than the oldest retained
+	// event, or any afterID when none is retained, gives ErrEventsGone: the reader must reload
+	// state. A malformed afterID gives ErrBadEventID. IDs are "<ms>-<seq>", increasing.
+	Events(ctx context.Context, afterID string, limit int) ([]Event, error)
+	// LastEventID is the ID of the newest event ("" if none).
+	LastEventID(ctx context.Context) (string, error)
+
+	// Ping checks that the store is reachable.
+	Ping(ctx context.Context) error
+	// Close ends every subscription. It does not close a Redis client given to NewRedis.
+	Close() error
+}
