@@ -1,0 +1,164 @@
+// Command forecastd runs the forecasting service: the gateway, the processors, or both in one
+// process, and offline batch forecasting.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/forecastd/forecastd/broker"
+	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/processor"
+	"github.com/forecastd/forecastd/store"
+	"github.com/forecastd/forecastd/web"
+)
+
+const usage = `forecastd — fit time-series models and get forecasts pushed live.
+
+Usage:
+  forecastd all        gateway and processors in one process (embedded broker and store
+                       unless FORECASTD_AMQP_URL and FORECASTD_REDIS_URL are set)
+  forecastd gateway    the HTTP/WebSocket/SSE gateway (needs RabbitMQ and Redis)
+  forecastd processor  fit and forecast workers (needs RabbitMQ and Redis; --role fit|forecast|all)
+
+Run 'forecastd <command> --help' for the flags; each flag also reads FORECASTD_<FLAG>.
+`
+
+func main() {
+	if err := dispatch(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "forecastd:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func dispatch(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			fmt.Fprintln(stdout)
+			_, _ = parseConfig("all", []string{"--help"}, getenv, stdout)
+		}
+		return nil
+	}
+	cmd := args[0]
+	switch cmd {
+	case "all", "gateway", "processor":
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	cfg, err := parseConfig(cmd, args[1:], getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("forecastd starting", "command", cmd, "config", cfg)
+	if err := run(ctx, cmd, cfg, log); err != nil {
+		log.Error("forecastd stopped", "err", err)
+		return err
+	}
+	log.Info("forecastd stopped")
+	return nil
+}
+
+// run wires the parts the command needs and runs them until ctx ends.
+func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
+	wlog := watermill.NewSlogLogger(log.With("component", "watermill"))
+	st, closeStore, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	br, err := openBroker(cfg, wlog)
+	if err != nil {
+		return err
+	}
+	defer br.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	eg, ctx := errgroup.WithContext(ctx)
+
+	if cmd == "all" || cmd == "processor" {
+		router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, wlog)
+		if err != nil {
+			return fmt.Errorf("watermill router: %w", err)
+		}
+		pcfg := processor.DefaultConfig()
+		pcfg.Role, pcfg.FitTimeout, pcfg.FitLease, pcfg.JobTTL = cfg.Role, cfg.FitTimeout, cfg.FitLease, cfg.JobTTL
+		proc := processor.New(pcfg, st, br.Publisher, log.With("component", "processor"))
+		// GoChannel fans a topic out to every subscriber, so the embedded broker gets one consumer
+		// per queue; RabbitMQ shares a queue among competing consumers.
+		consumers := 1
+		if cfg.AMQPURL != "" {
+			consumers = cfg.Concurrency
+		}
+		for i := range consumers {
+			if err := proc.Register(router, br.Commands, fmt.Sprintf("-%d", i)); err != nil {
+				return err
+			}
+		}
+		eg.Go(func() error { return router.Run(ctx) })
+		eg.Go(func() error { <-ctx.Done(); return router.Close() })
+		<-router.Running()
+	}
+	if cmd == "all" || cmd == "gateway" {
+		gcfg := gateway.DefaultConfig()
+		gcfg.Addr, gcfg.ID = cfg.HTTPAddr, cfg.GatewayID
+		gcfg.RequestTimeout, gcfg.HoldTimeout, gcfg.JobTTL, gcfg.ShutdownTimeout = cfg.RequestTimeout, cfg.HoldTimeout, cfg.JobTTL, cfg.ShutdownTimeout
+		gw := gateway.New(gcfg, gateway.Deps{
+			Store: st, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready,
+			Log: log.With("component", "gateway"), Registry: reg, Web: web.Handler(),
+		})
+		eg.Go(func() error { return gw.Run(ctx) })
+	}
+	if cmd == "processor" {
+		// A processor alone still exposes health and metrics on its address.
+		eg.Go(func() error { return serveOps(ctx, cfg.HTTPAddr, reg, st, br, log) })
+	}
+	return eg.Wait()
+}
+
+// openStore returns the configured store and a function that closes it and its client.
+func openStore(ctx context.Context, cfg config) (store.Store, func(), error) {
+	if cfg.RedisURL == "" {
+		st := store.NewMemory()
+		return st, func() { st.Close() }, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("FORECASTD_REDIS_URL: %w", err)
+	}
+	client := redis.NewClient(opts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("connect to redis: %w", err)
+	}
+	st := store.NewRedis(client, store.RedisOptions{})
+	return st, func() { st.Close(); client.Close() }, nil
+}
+
+func openBroker(cfg config, log watermill.LoggerAdapter) (*broker.Broker, error) {
+	if cfg.AMQPURL == "" {
+		return broker.NewInProcess(log), nil
+	}
+	return broker.NewAMQP(cfg.AMQPURL, 1, log)
+}

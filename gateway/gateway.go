@@ -1,0 +1,169 @@
+// Package gateway is forecastd's only entry point: the HTTP API, SSE and WebSocket sessions, the
+// registry of requests waiting for processor replies, reply routing, and the holding of forecasts
+// until the fits they depend on have ended.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// Config tunes the gateway.
+type Config struct {
+	Addr string
+	// ID names this gateway's reply queue; empty picks a random one.
+	ID string
+	// RequestTimeout bounds how long a synchronous request waits before 504 (the job goes on).
+	RequestTimeout time.Duration
+	// HoldTimeout bounds how long a forecast is held waiting for fits it depends on.
+	HoldTimeout time.Duration
+	// RecheckInterval is how often held forecasts re-check the store besides pub/sub events.
+	RecheckInterval time.Duration
+	// FitLease is the lease of an accepted fit until a processor takes it over.
+	FitLease time.Duration
+	// JobTTL is how long job records stay pollable.
+	JobTTL time.Duration
+	// ShutdownTimeout bounds the graceful part of shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults used by forecastd.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            ":8080",
+		RequestTimeout:  60 * time.Second,
+		HoldTimeout:     10 * time.Minute,
+		RecheckInterval: time.Second,
+		FitLease:        2 * time.Minute,
+		JobTTL:          24 * time.Hour,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Deps are the gateway's collaborators.
+type Deps struct {
+	Store     store.Store
+	Publisher message.Publisher
+	// Replies is subscribed to this gateway's reply topic.
+	Replies message.Subscriber
+	// Ready checks the broker; nil means always ready.
+	Ready    func(context.Context) error
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	// Web serves the dashboard's static files; nil serves none.
+	Web http.Handler
+}
+
+// Gateway serves the public API.
+type Gateway struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	runs    *registry
+	hub     *hub
+	metrics *metrics
+	handler http.Handler
+	// root is the gateway's lifetime: jobs outlive the requests that started them.
+	root context.Context
+	now  func() time.Time
+}
+
+// New builds a gateway. Call Run to serve.
+func New(cfg Config, deps Deps) *Gateway {
+	if cfg.ID == "" {
+		cfg.ID = "gw-" + uuid.NewString()[:8]
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	g := &Gateway{
+		cfg: cfg, deps: deps, log: deps.Log.With("gateway", cfg.ID),
+		runs: newRegistry(), hub: newHub(), metrics: newMetrics(deps.Registry),
+		root: context.Background(), now: time.Now,
+	}
+	g.handler = g.routes()
+	return g
+}
+
+// ID is the gateway's id, the routing key of its replies.
+func (g *Gateway) ID() string { return g.cfg.ID }
+
+// Handler is the gateway's HTTP handler (used directly by tests).
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Start begins consuming replies and model events without serving HTTP; Run calls it. It
+// returns once the reply subscription exists, so commands published after it get answered.
+func (g *Gateway) Start(ctx context.Context, eg *errgroup.Group) error {
+	g.root = ctx
+	replies, err := g.deps.Replies.Subscribe(ctx, messages.ReplyTopic(g.cfg.ID))
+	if err != nil {
+		return fmt.Errorf("subscribe to replies: %w", err)
+	}
+	eg.Go(func() error { g.consumeReplies(replies); return nil })
+	ready := make(chan struct{})
+	eg.Go(func() error { g.followEvents(ctx, ready); return nil })
+	eg.Go(func() error { g.runs.janitor(ctx, g.cfg.HoldTimeout+g.cfg.RequestTimeout); return nil })
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+		g.log.Warn("model event subscription not ready yet; held forecasts fall back to periodic re-checks")
+	}
+	return nil
+}
+
+// Run serves HTTP on cfg.Addr until ctx ends, then shuts down: stops accepting, closes live
+// sessions, waits for in-flight requests up to ShutdownTimeout.
+func (g *Gateway) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", g.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", g.cfg.Addr, err)
+	}
+	return g.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	eg, ctx := errgroup.WithContext(ctx)
+	if err := g.Start(ctx, eg); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	g.log.Info("gateway listening", "addr", ln.Addr().String())
+	eg.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		<-ctx.Done()
+		g.log.Info("gateway shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+		defer cancel()
+		// Shutdown does not end streams; their handlers watch ctx and return.
+		err := srv.Shutdown(sctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = srv.Close()
+		}
+		return err
+	})
+	return eg.Wait()
+}

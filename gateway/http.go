@@ -1,0 +1,378 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// methods maps HTTP methods to handlers for one path; other methods get a JSend 405.
+type methods map[string]http.HandlerFunc
+
+func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h, ok := m[r.Method]; ok {
+		h(w, r)
+		return
+	}
+	if r.Method == http.MethodHead {
+		if h, ok := m[http.MethodGet]; ok {
+			h(w, r)
+			return
+		}
+	}
+	allowed := make([]string, 0, len(m))
+	for k := range m {
+		allowed = append(allowed, k)
+	}
+	sort.Strings(allowed)
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeJSend(w, http.StatusMethodNotAllowed, messages.FailField("method", fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(allowed, " or "))))
+}
+
+func (g *Gateway) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, m methods) { mux.Handle(pattern, g.instrument(pattern, m)) }
+
+	handle("/v1/models/{model}/fit", methods{http.MethodPost: g.handleFit})
+	handle("/v1/models/{model}/forecast", methods{http.MethodPost: g.handleForecast})
+	handle("/v1/models/{model}", methods{http.MethodGet: g.handleModel})
+	handle("/v1/models", methods{http.MethodGet: g.handleModels})
+	handle("/v1/jobs/{id}", methods{http.MethodGet: g.handleJob})
+	handle("/api/fit_model", methods{http.MethodPost: g.handleLegacyFit})
+	handle("/api/forecast", methods{http.MethodPost: g.handleLegacyForecast})
+	handle("/healthz", methods{http.MethodGet: g.handleHealth})
+	handle("/readyz", methods{http.MethodGet: g.handleReady})
+	mux.Handle("/metrics", promhttp.HandlerFor(g.deps.Registry, promhttp.HandlerOpts{}))
+	if g.deps.Web != nil {
+		mux.Handle("GET /{$}", g.deps.Web)
+		mux.Handle("GET /static/", g.deps.Web)
+	}
+	mux.Handle("/", g.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSend(w, http.StatusNotFound, messages.FailField("path", fmt.Sprintf("no endpoint at %s; see /openapi.json", r.URL.Path)))
+	})))
+	return g.recoverPanics(mux)
+}
+
+// recoverPanics turns a handler panic into a JSend 500 instead of a dropped connection.
+func (g *Gateway) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				g.log.Error("handler panic", "path", r.URL.Path, "panic", v)
+				writeJSend(w, http.StatusInternalServerError, messages.Error("internal error", 0, nil))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeJSend writes a JSend body with status.
+func writeJSend(w http.ResponseWriter, status int, body messages.Envelope) {
+	if body.Status == messages.StatusError && body.Code == 0 {
+		body.Code = status
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func writeSuccess(w http.ResponseWriter, status int, data any) {
+	writeJSend(w, status, messages.Success(data))
+}
+
+// writeError is the one place where errors become HTTP statuses and JSend bodies.
+func writeError(w http.ResponseWriter, err error) {
+	var invalid *messages.InvalidError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &invalid):
+		writeJSend(w, http.StatusBadRequest, messages.Fail(invalid.Problems))
+	case errors.As(err, &tooLarge):
+		writeJSend(w, http.StatusRequestEntityTooLarge, messages.FailField("body", fmt.Sprintf("is larger than the limit of %d bytes", tooLarge.Limit)))
+	case errors.Is(err, errUnsupportedMedia):
+		writeJSend(w, http.StatusUnsupportedMediaType, messages.FailField("Content-Type", err.Error()))
+	case errors.Is(err, store.ErrNoModel):
+		writeJSend(w, http.StatusNotFound, messages.FailField("model", strings.TrimPrefix(err.Error(), store.ErrNoModel.Error()+": ")+" has no fitted model; fit it first"))
+	case errors.Is(err, store.ErrNoJob):
+		writeJSend(w, http.StatusNotFound, messages.FailField("job_id", "no such job (job records expire)"))
+	case errors.Is(err, errUnavailable):
+		writeJSend(w, http.StatusServiceUnavailable, messages.Error(err.Error(), 0, nil))
+	case errors.Is(err, context.DeadlineExceeded):
+		writeJSend(w, http.StatusGatewayTimeout, messages.Error("timed out", 0, nil))
+	default:
+		writeJSend(w, http.StatusInternalServerError, messages.Error("internal error: "+err.Error(), 0, nil))
+	}
+}
+
+var errUnsupportedMedia = errors.New("must be application/json")
+
+// readJSON enforces the content type and body limit, then decodes strictly into v.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return fmt.Errorf("%w, got %q", errUnsupportedMedia, ct)
+		}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, messages.MaxBodyBytes)
+	return messages.DecodeJSON(r.Body, v)
+}
+
+// modelParam validates the {model} path segment.
+func modelParam(r *http.Request) (string, error) {
+	name := r.PathValue("model")
+	if p := messages.ValidModelName(name); p != "" {
+		return "", messages.Invalid("model", "%s", p)
+	}
+	return name, nil
+}
+
+// mode is how a client wants a command answered.
+type mode int
+
+const (
+	modeWait   mode = iota // block until the result (or 504)
+	modeAsync              // 202 + Location, poll /v1/jobs/{id}
+	modeStream             // SSE until the result
+)
+
+func modeOf(r *http.Request) mode {
+	for _, a := range r.Header.Values("Accept") {
+		if strings.Contains(a, "text/event-stream") {
+			return modeStream
+		}
+	}
+	for _, p := range r.Header.Values("Prefer") {
+		for _, part := range strings.Split(p, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), "respond-async") {
+				return modeAsync
+			}
+		}
+	}
+	return modeWait
+}
+
+func (g *Gateway) handleFit(w http.ResponseWriter, r *http.Request) {
+	model, err := modelParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req messages.FitRequest
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := req.Validate(); err != nil {
+		writeError(w, err)
+		return
+	}
+	run, acc, err := g.startFit(r.Context(), model, req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	g.answer(w, r, run, acc)
+}
+
+func (g *Gateway) handleForecast(w http.ResponseWriter, r *http.Request) {
+	model, err := modelParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req messages.ForecastRequest
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := req.Validate(); err != nil {
+		writeError(w, err)
+		return
+	}
+	run, acc, err := g.startForecast(r.Context(), model, req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	g.answer(w, r, run, acc)
+}
+
+// answer responds to an accepted command in the mode the client asked for.
+func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, run *run, acc Accepted) {
+	switch modeOf(r) {
+	case modeAsync:
+		w.Header().Set("Location", "/v1/jobs/"+acc.JobID)
+		writeSuccess(w, http.StatusAccepted, acc)
+	case modeStream:
+		g.streamRun(w, r, run)
+	default:
+		g.waitRun(w, r, run)
+	}
+}
+
+// waitRun blocks until the run's outcome, the request timeout (504; the job goes on and stays
+// pollable) or the client leaving.
+func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
+	t := time.NewTimer(g.cfg.RequestTimeout)
+	defer t.Stop()
+	select {
+	case <-run.done:
+		writeJSend(w, run.outcome.Status, run.outcome.Body)
+	case <-t.C:
+		w.Header().Set("Location", "/v1/jobs/"+run.id)
+		writeJSend(w, http.StatusGatewayTimeout, messages.Error(
+			fmt.Sprintf("no result within %s; the job goes on, poll /v1/jobs/%s", g.cfg.RequestTimeout, run.id), 0,
+			map[string]any{"job_id": run.id}))
+	case <-r.Context().Done():
+	}
+}
+
+func (g *Gateway) handleJob(w http.ResponseWriter, r *http.Request) {
+	job, err := g.deps.Store.GetJob(r.Context(), r.PathValue("id"))
+	if err != nil {
+		if !errors.Is(err, store.ErrNoJob) {
+			err = unavailable("read job", err)
+		}
+		writeError(w, err)
+		return
+	}
+	writeSuccess(w, http.StatusOK, jobView(job))
+}
+
+// jobView is the public shape of a job: its error is the JSend body the client would have got.
+func jobView(j store.Job) map[string]any {
+	v := map[string]any{
+		"job_id": j.ID, "kind": j.Kind, "model": j.Model, "status": j.Status,
+		"created_at": j.CreatedAt, "updated_at": j.UpdatedAt,
+	}
+	if j.Generation > 0 {
+		v["generation"] = j.Generation
+	}
+	if j.Progress != nil {
+		v["progress"] = *j.Progress
+	}
+	if len(j.Result) > 0 {
+		v["result"] = j.Result
+	}
+	if len(j.Error) > 0 {
+		var e struct {
+			Status int               `json:"status"`
+			Body   messages.Envelope `json:"body"`
+		}
+		if json.Unmarshal(j.Error, &e) == nil && e.Body.Status != "" {
+			v["error"] = e.Body
+			v["http_status"] = e.Status
+		} else {
+			v["error"] = j.Error
+		}
+	}
+	return v
+}
+
+// modelView is the public shape of a model.
+type modelView struct {
+	Model      string            `json:"model"`
+	Generation int64             `json:"generation"`
+	Sequence   int64             `json:"sequence"`
+	Method     string            `json:"method,omitempty"`
+	FittedAt   *time.Time        `json:"fitted_at,omitempty"`
+	Summary    json.RawMessage   `json:"summary,omitempty"`
+	Pending    []store.FitRecord `json:"pending_fits"`
+	Recent     []store.FitRecord `json:"recent_generations"`
+}
+
+func newModelView(info store.ModelInfo) modelView {
+	v := modelView{Model: info.Model, Sequence: info.Sequence, Pending: info.Pending, Recent: info.Recent}
+	if v.Pending == nil {
+		v.Pending = []store.FitRecord{}
+	}
+	if v.Recent == nil {
+		v.Recent = []store.FitRecord{}
+	}
+	if c := info.Current; c != nil {
+		v.Generation, v.Method, v.Summary = c.Generation, c.Method, c.Summary
+		t := c.FittedAt
+		v.FittedAt = &t
+	}
+	return v
+}
+
+func (g *Gateway) handleModel(w http.ResponseWriter, r *http.Request) {
+	model, err := modelParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	info, err := g.deps.Store.Info(r.Context(), model)
+	if err != nil {
+		if errors.Is(err, store.ErrNoModel) {
+			err = fmt.Errorf("%w: model %q", store.ErrNoModel, model)
+		} else {
+			err = unavailable("read model", err)
+		}
+		writeError(w, err)
+		return
+	}
+	writeSuccess(w, http.StatusOK, newModelView(info))
+}
+
+func (g *Gateway) handleModels(w http.ResponseWriter, r *http.Request) {
+	infos, err := g.deps.Store.List(r.Context())
+	if err != nil {
+		writeError(w, unavailable("list models", err))
+		return
+	}
+	views := make([]modelView, len(infos))
+	for i, info := range infos {
+		views[i] = newModelView(info)
+	}
+	writeSuccess(w, http.StatusOK, map[string]any{"models": views})
+}
+
+func (g *Gateway) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeSuccess(w, http.StatusOK, map[string]any{"status": "ok", "gateway": g.cfg.ID})
+}
+
+func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"store": "ok", "broker": "ok"}
+	ready := true
+	if err := g.deps.Store.Ping(ctx); err != nil {
+		checks["store"], ready = err.Error(), false
+	}
+	if g.deps.Ready != nil {
+		if err := g.deps.Ready(ctx); err != nil {
+			checks["broker"], ready = err.Error(), false
+		}
+	}
+	if !ready {
+		writeJSend(w, http.StatusServiceUnavailable, messages.Error("not ready", 0, checks))
+		return
+	}
+	writeSuccess(w, http.StatusOK, checks)
+}
+
+func jsonOf(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
+	}
+	return b
+}

@@ -1,0 +1,189 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/google/uuid"
+
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// errUnavailable marks failures of the broker or the store: the client gets 503.
+var errUnavailable = errors.New("service unavailable")
+
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%w: %s: %v", errUnavailable, what, err)
+}
+
+// Accepted is what the client learns when a job is accepted.
+type Accepted struct {
+	JobID      string `json:"job_id"`
+	Status     string `json:"status"`
+	Model      string `json:"model"`
+	Generation int64  `json:"generation,omitempty"`
+}
+
+// startFit accepts a validated fit: assigns its generation, records the job and publishes the
+// command. The returned run delivers the outcome.
+func (g *Gateway) startFit(ctx context.Context, model string, req messages.FitRequest) (*run, Accepted, error) {
+	jobID := uuid.NewString()
+	gen, err := g.deps.Store.AcceptFit(ctx, model, jobID, g.cfg.FitLease)
+	if err != nil {
+		return nil, Accepted{}, unavailable("accept fit", err)
+	}
+	now := g.now()
+	job := store.Job{ID: jobID, Kind: messages.KindFit, Model: model, Status: "queued", Generation: gen, CreatedAt: now, UpdatedAt: now}
+	r := newRun(jobID, messages.KindFit, model, now)
+	acc := Accepted{JobID: jobID, Status: "queued", Model: model, Generation: gen}
+	cmd := messages.FitCommand{
+		JobID: jobID, Model: model, Generation: gen, ReplyTo: g.cfg.ID, Values: req.Values,
+		SeasonLength: *req.SeasonLength, Method: req.Method, Options: req.Options, AcceptedAt: now,
+	}
+	if req.Timestamps != nil {
+		cmd.Timestamps = messages.NewTimeAxis(req.Timestamps)
+	}
+	fail := func(what string, err error) (*run, Accepted, error) {
+		// Nothing half-done stays behind: the generation is marked failed, releasing any
+		// forecast that would wait for it.
+		cause := unavailable(what, err)
+		if ferr := g.deps.Store.FailFit(context.WithoutCancel(ctx), model, gen, cause.Error()); ferr != nil {
+			g.log.Error("mark unpublished fit failed", "model", model, "generation", gen, "err", ferr)
+		}
+		g.runs.remove(jobID)
+		return nil, Accepted{}, cause
+	}
+	if err := g.deps.Store.PutJob(ctx, job, g.cfg.JobTTL); err != nil {
+		return fail("record job", err)
+	}
+	g.runs.add(r)
+	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
+		job.Status, job.UpdatedAt = "failed", g.now()
+		job.Error = jsonOf(map[string]any{"status": http.StatusServiceUnavailable, "body": messages.Error("the broker did not take the fit", 0, nil)})
+		_ = g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
+		return fail("publish fit", err)
+	}
+	r.step("accepted", acc)
+	g.log.Info("fit accepted", "model", model, "generation", gen, "job_id", jobID, "n", len(req.Values), "method", req.Method)
+	return r, acc, nil
+}
+
+// startForecast accepts a validated forecast. It reads the barrier now, so the forecast waits
+// for exactly the fits accepted before it, then holds it in the gateway (no processor blocked)
+// until they have all ended and publishes it.
+func (g *Gateway) startForecast(ctx context.Context, model string, req messages.ForecastRequest) (*run, Accepted, error) {
+	barrier, err := g.deps.Store.Sequence(ctx, model)
+	if err != nil {
+		return nil, Accepted{}, unavailable("read model sequence", err)
+	}
+	if barrier == 0 {
+		return nil, Accepted{}, fmt.Errorf("%w: model %q", store.ErrNoModel, model)
+	}
+	jobID := uuid.NewString()
+	now := g.now()
+	job := store.Job{ID: jobID, Kind: messages.KindForecast, Model: model, Status: "queued", CreatedAt: now, UpdatedAt: now}
+	if err := g.deps.Store.PutJob(ctx, job, g.cfg.JobTTL); err != nil {
+		return nil, Accepted{}, unavailable("record job", err)
+	}
+	r := newRun(jobID, messages.KindForecast, model, now)
+	g.runs.add(r)
+	acc := Accepted{JobID: jobID, Status: "queued", Model: model}
+	r.step("accepted", acc)
+	cmd := messages.ForecastCommand{
+		JobID: jobID, Model: model, Barrier: barrier, ReplyTo: g.cfg.ID,
+		Horizon: *req.Horizon, Levels: req.Levels, Deadline: now.Add(g.cfg.HoldTimeout + g.cfg.RequestTimeout),
+	}
+	go g.holdAndPublish(r, job, cmd)
+	return r, acc, nil
+}
+
+// holdAndPublish waits until every fit up to the barrier has ended, then publishes the forecast.
+func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCommand) {
+	ctx, cancel := context.WithTimeout(g.root, g.cfg.HoldTimeout)
+	defer cancel()
+	log := g.log.With("model", cmd.Model, "barrier", cmd.Barrier, "job_id", cmd.JobID)
+	start := g.now()
+	held, err := g.waitSettled(ctx, cmd.Model, cmd.Barrier, func(pending []int64) {
+		log.Info("forecast held", "pending", pending)
+		r.step("held", map[string]any{"job_id": cmd.JobID, "waiting_for": pending})
+		job.Status, job.UpdatedAt = "held", g.now()
+		if err := g.deps.Store.PutJob(ctx, job, g.cfg.JobTTL); err != nil {
+			log.Warn("record held job", "err", err)
+		}
+	})
+	r.heldFor = g.now().Sub(start)
+	if err != nil {
+		log.Warn("forecast hold ended without release", "err", err)
+		body := messages.Error(fmt.Sprintf("the fits this forecast waits for did not end within %s", g.cfg.HoldTimeout), 0, map[string]any{"job_id": cmd.JobID})
+		status := http.StatusGatewayTimeout
+		if g.root.Err() != nil {
+			body = messages.Error("the gateway is shutting down", 0, map[string]any{"job_id": cmd.JobID})
+			status = http.StatusServiceUnavailable
+		}
+		job.Status, job.UpdatedAt = "expired", g.now()
+		job.Error = jsonOf(map[string]any{"status": status, "body": body})
+		_ = g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
+		g.complete(r, Outcome{Status: status, Body: body})
+		return
+	}
+	if held {
+		g.metrics.heldSeconds.Observe(r.heldFor.Seconds())
+		r.step("released", map[string]any{"job_id": cmd.JobID, "held_ms": float64(r.heldFor.Microseconds()) / 1000})
+	}
+	if err := g.publish(cmd.Topic(), cmd.JobID, cmd); err != nil {
+		log.Error("publish forecast", "err", err)
+		body := messages.Error("the broker is unavailable: "+err.Error(), 0, map[string]any{"job_id": cmd.JobID})
+		job.Status, job.UpdatedAt = "failed", g.now()
+		job.Error = jsonOf(map[string]any{"status": http.StatusServiceUnavailable, "body": body})
+		_ = g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
+		g.complete(r, Outcome{Status: http.StatusServiceUnavailable, Body: body})
+	}
+}
+
+// waitSettled returns once no fit of model with generation ≤ barrier is pending. It wakes on
+// model events and re-checks on a timer, since pub/sub may lose events. onHeld is called once,
+// the first time the forecast has to wait. It reports whether it waited.
+func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, onHeld func([]int64)) (bool, error) {
+	wake := g.hub.watch(model) // before the first check, so no event is missed between the two
+	defer g.hub.unwatch(model, wake)
+	tick := time.NewTicker(g.cfg.RecheckInterval)
+	defer tick.Stop()
+	held := false
+	for {
+		pending, err := g.deps.Store.Unsettled(ctx, model, barrier)
+		switch {
+		case err == nil && len(pending) == 0:
+			if held {
+				g.metrics.held.Dec()
+			}
+			return held, nil
+		case err != nil:
+			g.log.Warn("check pending fits", "model", model, "err", err)
+		case !held:
+			held = true
+			g.metrics.held.Inc()
+			onHeld(pending)
+		}
+		select {
+		case <-ctx.Done():
+			if held {
+				g.metrics.held.Dec()
+			}
+			return held, ctx.Err()
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func (g *Gateway) publish(topic, id string, v any) error {
+	msg := message.NewMessage(id, message.Payload(jsonOf(v)))
+	middleware.SetCorrelationID(id, msg)
+	return g.deps.Publisher.Publish(topic, msg)
+}

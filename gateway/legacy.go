@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/messages"
+)
+
+// The original service's API, kept working on model "default".
+
+const legacyModel = "default"
+
+type legacyFitRequest struct {
+	Data messages.Values `json:"data"`
+}
+
+type legacyForecastRequest struct {
+	NumSteps *int `json:"num_steps"`
+}
+
+// handleLegacyFit fits the original ARIMA(7,1,1) to {"data": [...]}.
+func (g *Gateway) handleLegacyFit(w http.ResponseWriter, r *http.Request) {
+	var body legacyFitRequest
+	if err := readJSON(w, r, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	one := 1
+	req := messages.FitRequest{
+		Values: body.Data, SeasonLength: &one, Method: forecast.MethodARIMA,
+		Options: forecast.Options{Order: []int{7, 1, 1}},
+	}
+	if err := req.Validate(); err != nil {
+		writeError(w, renameField(err, "values", "data"))
+		return
+	}
+	run, acc, err := g.startFit(r.Context(), legacyModel, req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	g.answer(w, r, run, acc)
+}
+
+// handleLegacyForecast forecasts {"num_steps": N} levels (not differences) from model "default".
+func (g *Gateway) handleLegacyForecast(w http.ResponseWriter, r *http.Request) {
+	var body legacyForecastRequest
+	if err := readJSON(w, r, &body); err != nil {
+		writeError(w, err)
+		return
+	}
+	req := messages.ForecastRequest{Horizon: body.NumSteps}
+	if err := req.Validate(); err != nil {
+		writeError(w, renameField(err, "horizon", "num_steps"))
+		return
+	}
+	run, acc, err := g.startForecast(r.Context(), legacyModel, req)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	g.answer(w, r, run, acc)
+}
+
+// renameField reports a validation problem under the legacy API's field name.
+func renameField(err error, from, to string) error {
+	inv, ok := err.(*messages.InvalidError)
+	if !ok {
+		return err
+	}
+	if p, ok := inv.Problems[from]; ok {
+		delete(inv.Problems, from)
+		inv.Problems[to] = p
+	}
+	return inv
+}

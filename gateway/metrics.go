@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	jobs        *prometheus.CounterVec
+	held        prometheus.Gauge
+	heldSeconds prometheus.Histogram
+	sessions    *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "forecastd_http_requests_total", Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "forecastd_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
+		}, []string{"route"}),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "forecastd_jobs_completed_total", Help: "Jobs answered to a waiting client, by kind and JSend status.",
+		}, []string{"kind", "status"}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "forecastd_forecasts_held", Help: "Forecasts currently held waiting for fits.",
+		}),
+		heldSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "forecastd_forecast_hold_seconds", Help: "How long held forecasts waited.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
+		}),
+		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "forecastd_sessions", Help: "Open live sessions by transport.",
+		}, []string{"transport"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.jobs, m.held, m.heldSeconds, m.sessions)
+	return m
+}
+
+// statusRecorder remembers the status code a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines of the real writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (g *Gateway) instrument(route string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		g.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
+		g.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}

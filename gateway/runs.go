@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/forecastd/forecastd/messages"
+)
+
+// Update is one step of a job as clients see it: accepted, held, released, running, progress,
+// and finally result.
+type Update struct {
+	Type string `json:"type"`
+	// Data is the step's payload; for a result, the JSend body's data.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Outcome is a job's final answer: the HTTP status and JSend body a synchronous client gets.
+type Outcome struct {
+	Status int
+	Body   messages.Envelope
+}
+
+// run is a job this gateway started and still follows.
+type run struct {
+	id, kind, model string
+	started         time.Time
+	updates         chan Update // progress steps; dropped when nobody keeps up
+	done            chan struct{}
+	once            sync.Once
+	outcome         Outcome
+	// heldFor is how long the forecast was held; written before publish, read after done.
+	heldFor time.Duration
+}
+
+func newRun(id, kind, model string, now time.Time) *run {
+	return &run{id: id, kind: kind, model: model, started: now, updates: make(chan Update, 64), done: make(chan struct{})}
+}
+
+// step publishes a progress step without ever blocking the job.
+func (r *run) step(typ string, data any) {
+	u := Update{Type: typ}
+	if data != nil {
+		u.Data, _ = json.Marshal(data)
+	}
+	select {
+	case r.updates <- u:
+	default:
+	}
+}
+
+// finish records the outcome once; later calls are ignored.
+func (r *run) finish(o Outcome) bool {
+	first := false
+	r.once.Do(func() {
+		r.outcome = o
+		close(r.done)
+		first = true
+	})
+	return first
+}
+
+// registry maps job ids to the runs waiting for their replies.
+type registry struct {
+	mu   sync.Mutex
+	runs map[string]*run
+}
+
+func newRegistry() *registry { return &registry{runs: make(map[string]*run)} }
+
+func (g *registry) add(r *run) {
+	g.mu.Lock()
+	g.runs[r.id] = r
+	g.mu.Unlock()
+}
+
+func (g *registry) get(id string) *run {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.runs[id]
+}
+
+func (g *registry) remove(id string) {
+	g.mu.Lock()
+	delete(g.runs, id)
+	g.mu.Unlock()
+}
+
+func (g *registry) len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.runs)
+}
+
+// janitor forgets runs older than maxAge whose reply never came (the job record in the store
+// still has their outcome).
+func (g *registry) janitor(ctx context.Context, maxAge time.Duration) {
+	t := time.NewTicker(maxAge / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			g.mu.Lock()
+			for id, r := range g.runs {
+				if now.Sub(r.started) > maxAge {
+					delete(g.runs, id)
+				}
+			}
+			g.mu.Unlock()
+		}
+	}
+}
+
+// consumeReplies routes processor replies to the runs waiting for them.
+func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
+	for msg := range msgs {
+		var rep messages.Reply
+		if err := json.Unmarshal(msg.Payload, &rep); err != nil {
+			g.log.Warn("malformed reply dropped", "err", err)
+			msg.Ack()
+			continue
+		}
+		msg.Ack()
+		r := g.runs.get(rep.JobID)
+		if r == nil {
+			continue // an async job, or one whose client gave up; the store has the outcome
+		}
+		switch rep.Type {
+		case messages.ReplyResult:
+			if rep.Body == nil {
+				rep.Body = &messages.Envelope{Status: messages.StatusError, Message: "empty reply from processor"}
+			}
+			g.complete(r, Outcome{Status: rep.Status, Body: *rep.Body})
+		case messages.ReplyProgress:
+			r.step("progress", rep.Progress)
+		case messages.ReplyRunning:
+			r.step("running", map[string]any{"job_id": rep.JobID})
+		}
+	}
+}
+
+// complete ends a run with its outcome, adding the gateway's hold time to forecast results.
+func (g *Gateway) complete(r *run, o Outcome) {
+	if r.kind == messages.KindForecast && o.Body.Status == messages.StatusSuccess && len(o.Body.Data) > 0 {
+		var data map[string]json.RawMessage
+		if err := json.Unmarshal(o.Body.Data, &data); err == nil {
+			data["held_ms"], _ = json.Marshal(float64(r.heldFor.Microseconds()) / 1000)
+			o.Body.Data, _ = json.Marshal(data)
+		}
+	}
+	if r.finish(o) {
+		g.runs.remove(r.id)
+		g.metrics.jobs.WithLabelValues(r.kind, o.Body.Status).Inc()
+	}
+}

@@ -1,0 +1,381 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/forecastd/forecastd/broker"
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/processor"
+	"github.com/forecastd/forecastd/store"
+)
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+var (
+	amqpURL  = env("FORECASTD_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+	redisURL = env("FORECASTD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+)
+
+// requireServices skips (or under CI=true fails) when RabbitMQ or Redis is not reachable, and
+// when the broker lacks the topology of deploy/rabbitmq/definitions.json.
+func requireServices(t *testing.T) {
+	t.Helper()
+	missing := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("integration services required under CI=true: %s", msg)
+		}
+		t.Skipf("skipping integration test: %s (start them, or run .ci/run)", msg)
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatalf("FORECASTD_TEST_REDIS_URL: %v", err)
+	}
+	rc := redis.NewClient(opts)
+	defer rc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rc.Ping(ctx).Err(); err != nil {
+		missing("redis at %s: %v", redisURL, err)
+	}
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		missing("rabbitmq at %s: %v", amqpURL, err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		missing("rabbitmq channel: %v", err)
+	}
+	defer ch.Close()
+	for _, q := range []string{"forecastd.fit", "forecastd.forecast"} {
+		if _, err := ch.QueueDeclarePassive(q, true, false, false, false, nil); err != nil {
+			missing("queue %s missing; run: rabbitmqctl import_definitions deploy/rabbitmq/definitions.json", q)
+		}
+		// Earlier runs may have left commands behind; they belong to no test.
+		pch, err := conn.Channel()
+		if err == nil {
+			_, _ = pch.QueuePurge(q, false)
+			pch.Close()
+		}
+	}
+}
+
+// gates makes fits controllable: a fit whose first value is a registered key waits until the
+// gate opens, then fails if asked to. Other fits run the real engine.
+type gates struct {
+	mu      sync.Mutex
+	open    map[float64]chan struct{}
+	fail    map[float64]bool
+	started map[float64]chan struct{}
+}
+
+func newGates() *gates {
+	return &gates{open: map[float64]chan struct{}{}, fail: map[float64]bool{}, started: map[float64]chan struct{}{}}
+}
+
+// add registers key; the returned release opens the gate, and started is closed when a
+// processor begins the fit.
+func (g *gates) add(key float64, fail bool) (release func(), started <-chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ch, st := make(chan struct{}), make(chan struct{})
+	g.open[key], g.fail[key], g.started[key] = ch, fail, st
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }, st
+}
+
+func (g *gates) fit(ctx context.Context, y []float64, spec forecast.Spec, progress forecast.ProgressFunc) (forecast.Model, error) {
+	if len(y) > 0 {
+		g.mu.Lock()
+		gate, fail, st := g.open[y[0]], g.fail[y[0]], g.started[y[0]]
+		g.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-st:
+			default:
+				close(st)
+			}
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if fail {
+				return nil, fmt.Errorf("%w: the test made this fit fail", forecast.ErrInvalidData)
+			}
+		}
+	}
+	return forecast.Fit(ctx, y, spec, progress)
+}
+
+// cluster is one gateway and some processors over the real broker and a Redis key prefix of
+// their own.
+type cluster struct {
+	t      *testing.T
+	prefix string
+	store  store.Store
+	rdb    *redis.Client
+	gw     *gateway.Gateway
+	http   *httptest.Server
+	gates  *gates
+	log    *slog.Logger
+	procs  []*proc
+}
+
+type proc struct {
+	broker *broker.Broker
+	router *message.Router
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newCluster(t *testing.T, processors int) *cluster {
+	t.Helper()
+	requireServices(t)
+	opts, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(opts)
+	c := &cluster{
+		t: t, prefix: "fdtest:" + uuid.NewString()[:8], rdb: rdb, gates: newGates(),
+		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	c.store = store.NewRedis(rdb, store.RedisOptions{Prefix: c.prefix})
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, c.prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		c.store.Close()
+		rdb.Close()
+	})
+	for range processors {
+		c.addProcessor()
+	}
+
+	br, err := broker.NewAMQP(amqpURL, 1, watermill.NewSlogLogger(c.log))
+	if err != nil {
+		t.Fatalf("gateway broker: %v", err)
+	}
+	gcfg := gateway.DefaultConfig()
+	gcfg.RequestTimeout = 20 * time.Second
+	gcfg.RecheckInterval = 200 * time.Millisecond
+	c.gw = gateway.New(gcfg, gateway.Deps{
+		Store: c.store, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready, Log: c.log,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	eg, ctx := errgroup.WithContext(ctx)
+	if err := c.gw.Start(ctx, eg); err != nil {
+		t.Fatalf("start gateway: %v", err)
+	}
+	c.http = httptest.NewServer(c.gw.Handler())
+	t.Cleanup(func() {
+		c.http.Close()
+		cancel()
+		_ = eg.Wait()
+		br.Close()
+		for _, p := range c.procs {
+			p.stop()
+		}
+	})
+	return c
+}
+
+// addProcessor starts one processor with its own connection and router.
+func (c *cluster) addProcessor() *proc {
+	c.t.Helper()
+	wlog := watermill.NewSlogLogger(c.log)
+	br, err := broker.NewAMQP(amqpURL, 1, wlog)
+	if err != nil {
+		c.t.Fatalf("processor broker: %v", err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 2 * time.Second}, wlog)
+	if err != nil {
+		c.t.Fatalf("router: %v", err)
+	}
+	cfg := processor.DefaultConfig()
+	cfg.FitLease = 3 * time.Second
+	p := processor.New(cfg, c.store, br.Publisher, c.log, processor.WithFitFunc(c.gates.fit))
+	if err := p.Register(router, br.Commands, ""); err != nil {
+		c.t.Fatalf("register: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr := &proc{broker: br, router: router, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(pr.done)
+		_ = router.Run(ctx)
+	}()
+	<-router.Running()
+	c.procs = append(c.procs, pr)
+	return pr
+}
+
+func (p *proc) stop() {
+	p.cancel()
+	_ = p.router.Close()
+	_ = p.broker.Close()
+	<-p.done
+}
+
+// kill drops the processor's broker connection without acknowledging what it holds, as a
+// crashed process would; RabbitMQ then redelivers its unacknowledged commands.
+func (p *proc) kill() { _ = p.broker.Close() }
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// response is a decoded JSend response.
+type response struct {
+	Code    int
+	Status  string          `json:"status"`
+	Data    json.RawMessage `json:"data"`
+	Message string          `json:"message"`
+	Header  http.Header
+}
+
+func (c *cluster) do(method, path string, body any, header ...string) response {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.http.URL+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	var r response
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
+		c.t.Fatalf("%s %s: body is not JSON: %v", method, path, err)
+	}
+	r.Code, r.Header = res.StatusCode, res.Header
+	return r
+}
+
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Data, v); err != nil {
+		t.Fatalf("decode data %s: %v", r.Data, err)
+	}
+}
+
+// series returns n observations starting with key (the gate key) then a gentle trend.
+func series(key float64, n int) []float64 {
+	y := make([]float64, n)
+	y[0] = key
+	for i := 1; i < n; i++ {
+		y[i] = 100 + float64(i) + 3*math.Sin(float64(i))
+	}
+	return y
+}
+
+type fitData struct {
+	Model      string `json:"model"`
+	Generation int64  `json:"generation"`
+	JobID      string `json:"job_id"`
+	Method     string `json:"method"`
+	Current    bool   `json:"current"`
+}
+
+type forecastData struct {
+	Model      string    `json:"model"`
+	Generation int64     `json:"generation"`
+	Point      []float64 `json:"point"`
+	Intervals  map[string]struct {
+		Lower []float64 `json:"lower"`
+		Upper []float64 `json:"upper"`
+	} `json:"intervals"`
+	HeldMS   float64 `json:"held_ms"`
+	Fallback *struct {
+		AwaitedGeneration int64  `json:"awaited_generation"`
+		Reason            string `json:"reason"`
+	} `json:"fallback"`
+}
+
+type jobData struct {
+	JobID      string          `json:"job_id"`
+	Status     string          `json:"status"`
+	Generation int64           `json:"generation"`
+	Result     json.RawMessage `json:"result"`
+}
+
+// fitAsync accepts a fit and returns its job id and generation.
+func (c *cluster) fitAsync(model string, y []float64) (string, int64) {
+	c.t.Helper()
+	r := c.do("POST", "/v1/models/"+model+"/fit", map[string]any{"values": y, "method": "naive"}, "Prefer", "respond-async")
+	if r.Code != http.StatusAccepted {
+		c.t.Fatalf("async fit: %d %s %s", r.Code, r.Data, r.Message)
+	}
+	var acc struct {
+		JobID      string `json:"job_id"`
+		Generation int64  `json:"generation"`
+	}
+	r.decode(c.t, &acc)
+	return acc.JobID, acc.Generation
+}
+
+// waitJob polls a job until its status is one of want.
+func (c *cluster) waitJob(id string, want ...string) jobData {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var j jobData
+	for time.Now().Before(deadline) {
+		r := c.do("GET", "/v1/jobs/"+id, nil)
+		if r.Code == http.StatusOK {
+			r.decode(c.t, &j)
+			for _, w := range want {
+				if j.Status == w {
+					return j
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("job %s never reached %v; last status %q", id, want, j.Status)
+	return j
+}
+
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}

@@ -1,0 +1,219 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+func (p *Processor) handleFit(msg *message.Message) error {
+	var cmd messages.FitCommand
+	if err := decode(msg, &cmd); err != nil {
+		return err
+	}
+	if cmd.JobID == "" || messages.ValidModelName(cmd.Model) != "" || cmd.Generation < 1 {
+		return fmt.Errorf("%w: fit command needs job_id, a valid model and generation ≥ 1", errMalformed)
+	}
+	ctx := msg.Context()
+	log := p.log.With("model", cmd.Model, "generation", cmd.Generation, "job_id", cmd.JobID)
+	job := store.Job{ID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Generation: cmd.Generation, CreatedAt: cmd.AcceptedAt}
+
+	rec, err := p.store.RenewFit(ctx, cmd.Model, cmd.Generation, p.cfg.FitLease)
+	if errors.Is(err, store.ErrNoFit) {
+		return fmt.Errorf("%w: generation %d of %s was never accepted", errMalformed, cmd.Generation, cmd.Model)
+	}
+	if err != nil {
+		return fmt.Errorf("renew fit lease: %w", err)
+	}
+	if rec.Status.Terminal() {
+		return p.answerEndedFit(ctx, cmd, job, rec, log)
+	}
+
+	job.Status = "running"
+	job.UpdatedAt = p.now()
+	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
+		return fmt.Errorf("record job: %w", err)
+	}
+	p.reply(cmd.ReplyTo, messages.Reply{JobID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Type: messages.ReplyRunning})
+	log.Info("fit started", "method", cmd.Method, "n", len(cmd.Values))
+
+	fitCtx, cancel := context.WithTimeout(ctx, p.cfg.FitTimeout)
+	defer cancel()
+	stopRenew := p.keepLease(fitCtx, cmd.Model, cmd.Generation, log)
+	start := p.now()
+	model, err := p.fit(fitCtx, cmd.Values, forecast.Spec{
+		Method: cmd.Method, SeasonLength: cmd.SeasonLength, Options: cmd.Options,
+	}, p.progressReporter(ctx, cmd, job))
+	stopRenew()
+	elapsed := p.now().Sub(start)
+
+	if err != nil {
+		if ctx.Err() != nil {
+			// Shutting down: leave the command unacknowledged so another processor takes it.
+			return fmt.Errorf("fit interrupted: %w", ctx.Err())
+		}
+		status, body := fitFailure(err, p.cfg.FitTimeout)
+		log.Info("fit failed", "err", err, "duration_ms", elapsed.Milliseconds())
+		if ferr := p.store.FailFit(ctx, cmd.Model, cmd.Generation, err.Error()); ferr != nil {
+			return fmt.Errorf("record failed fit: %w", ferr)
+		}
+		return p.finish(ctx, job, cmd.ReplyTo, status, body)
+	}
+
+	summary := p.summarize(cmd, model, elapsed)
+	blob, err := forecast.Encode(model)
+	if err != nil {
+		return p.failFit(ctx, cmd, job, http.StatusInternalServerError, messages.Error("cannot encode the fitted model", 0, nil), err)
+	}
+	summary.Current = true // as stored: the record is read back only while it is current
+	current, err := p.store.CompleteFit(ctx, store.ModelRecord{
+		Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Method: summary.Method,
+		FittedAt: summary.FittedAt, Summary: mustJSON(summary), Blob: blob,
+	})
+	if err != nil {
+		return fmt.Errorf("complete fit: %w", err)
+	}
+	if !current {
+		// Either a newer generation finished first (fine) or this fit ended meanwhile (its lease
+		// ran out): tell the two apart.
+		fr, err := p.store.Fit(ctx, cmd.Model, cmd.Generation)
+		if err != nil {
+			return fmt.Errorf("read fit: %w", err)
+		}
+		if fr.Status != store.FitSucceeded {
+			return p.answerEndedFit(ctx, cmd, job, fr, log)
+		}
+	}
+	summary.Current = current
+	p.cache.put(cmd.Model, cmd.Generation, cachedModel{model: model, summary: summary})
+	log.Info("fit succeeded", "method", summary.Method, "current", current, "duration_ms", elapsed.Milliseconds())
+	return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, messages.Success(summary))
+}
+
+// failFit records an internal failure of a fit and answers it.
+func (p *Processor) failFit(ctx context.Context, cmd messages.FitCommand, job store.Job, status int, body messages.Envelope, cause error) error {
+	if err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, cause.Error()); err != nil {
+		return fmt.Errorf("record failed fit: %w", err)
+	}
+	return p.finish(ctx, job, cmd.ReplyTo, status, body)
+}
+
+// answerEndedFit answers a fit command whose fit already ended: a redelivery after success or
+// failure replays the recorded outcome; an expired lease is reported as such.
+func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand, job store.Job, rec store.FitRecord, log *slog.Logger) error {
+	if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && (prev.Status == "succeeded" || prev.Status == "failed") {
+		log.Info("fit already ended; replaying its outcome", "status", prev.Status)
+		p.reply(cmd.ReplyTo, replayReply(prev))
+		return nil
+	}
+	log.Warn("fit ended before it could finish", "status", rec.Status, "reason", rec.Error)
+	job.Status = "expired"
+	body := messages.Error(fmt.Sprintf("fit generation %d %s before it finished: %s; fit again", cmd.Generation, rec.Status, rec.Error), http.StatusServiceUnavailable, map[string]any{"job_id": cmd.JobID})
+	job.Error = mustJSON(map[string]any{"status": http.StatusServiceUnavailable, "body": body})
+	job.UpdatedAt = p.now()
+	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
+		return fmt.Errorf("record job: %w", err)
+	}
+	p.reply(cmd.ReplyTo, messages.Reply{JobID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Type: messages.ReplyResult, Status: http.StatusServiceUnavailable, Body: &body})
+	return nil
+}
+
+// replayReply rebuilds the result reply of a finished job from its record.
+func replayReply(job store.Job) messages.Reply {
+	r := messages.Reply{JobID: job.ID, Kind: job.Kind, Model: job.Model, Type: messages.ReplyResult}
+	if job.Status == "succeeded" {
+		body := messages.Envelope{Status: messages.StatusSuccess, Data: job.Result}
+		r.Status, r.Body = http.StatusOK, &body
+		return r
+	}
+	var failed struct {
+		Status int               `json:"status"`
+		Body   messages.Envelope `json:"body"`
+	}
+	if err := decodeRaw(job.Error, &failed); err != nil || failed.Status == 0 {
+		failed.Status, failed.Body = http.StatusInternalServerError, messages.Error("job failed", 0, nil)
+	}
+	r.Status, r.Body = failed.Status, &failed.Body
+	return r
+}
+
+// fitFailure maps an engine error to the HTTP status and JSend body the client gets.
+func fitFailure(err error, timeout time.Duration) (int, messages.Envelope) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, messages.Error(fmt.Sprintf("the fit did not finish within %s", timeout), 0, nil)
+	case errors.Is(err, forecast.ErrTooFewObservations), errors.Is(err, forecast.ErrInvalidData):
+		return http.StatusBadRequest, messages.FailField("values", err.Error())
+	case errors.Is(err, forecast.ErrInvalidSpec):
+		return http.StatusBadRequest, messages.FailField("options", err.Error())
+	case errors.Is(err, forecast.ErrUnsupported):
+		return http.StatusBadRequest, messages.FailField("method", err.Error())
+	}
+	return http.StatusInternalServerError, messages.Error("the fit failed: "+err.Error(), 0, nil)
+}
+
+func (p *Processor) summarize(cmd messages.FitCommand, m forecast.Model, elapsed time.Duration) messages.FitSummary {
+	s := m.Summary()
+	return messages.FitSummary{
+		Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Method: s.Method,
+		Params: s.Params, AICc: finiteOrNil(s.AICc), Sigma2: finiteOrNil(s.Sigma2), LogLik: finiteOrNil(s.LogLik),
+		N: s.N, Missing: s.Missing, DurationMS: float64(elapsed.Microseconds()) / 1000,
+		FittedAt: p.now().UTC(), Timestamps: cmd.Timestamps,
+	}
+}
+
+// keepLease renews the fit's lease until the returned stop function is called.
+func (p *Processor) keepLease(ctx context.Context, model string, gen int64, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(p.cfg.FitLease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := p.store.RenewFit(ctx, model, gen, p.cfg.FitLease); err != nil && ctx.Err() == nil {
+					log.Warn("renew fit lease", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+// progressReporter forwards engine progress to the requesting gateway and the event feed, at
+// most once per ProgressInterval.
+func (p *Processor) progressReporter(ctx context.Context, cmd messages.FitCommand, job store.Job) forecast.ProgressFunc {
+	var mu sync.Mutex
+	var last time.Time
+	return func(pr forecast.Progress) {
+		mu.Lock()
+		now := p.now()
+		if now.Sub(last) < p.cfg.ProgressInterval {
+			mu.Unlock()
+			return
+		}
+		last = now
+		mu.Unlock()
+		p.reply(cmd.ReplyTo, messages.Reply{JobID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Type: messages.ReplyProgress, Progress: &pr})
+		if _, err := p.store.Emit(ctx, store.Event{
+			Type: store.EventFitProgress, Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Data: mustJSON(pr),
+		}); err != nil {
+			p.log.Debug("emit progress", "job_id", cmd.JobID, "err", err)
+		}
+	}
+}

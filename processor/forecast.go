@@ -1,0 +1,155 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// cachedModel is a decoded model with its fit summary.
+type cachedModel struct {
+	model   forecast.Model
+	summary messages.FitSummary
+}
+
+func (p *Processor) handleForecast(msg *message.Message) error {
+	var cmd messages.ForecastCommand
+	if err := decode(msg, &cmd); err != nil {
+		return err
+	}
+	if cmd.JobID == "" || messages.ValidModelName(cmd.Model) != "" || cmd.Barrier < 0 || cmd.Horizon < 1 {
+		return fmt.Errorf("%w: forecast command needs job_id, a valid model, barrier ≥ 0 and horizon ≥ 1", errMalformed)
+	}
+	ctx := msg.Context()
+	job := store.Job{ID: cmd.JobID, Kind: messages.KindForecast, Model: cmd.Model, CreatedAt: p.now()}
+	if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil {
+		if prev.Status == "succeeded" || prev.Status == "failed" {
+			p.reply(cmd.ReplyTo, replayReply(prev)) // redelivered after it was answered
+			return nil
+		}
+		job.CreatedAt = prev.CreatedAt
+	}
+
+	rec, fallback, err := p.resolve(ctx, cmd)
+	switch {
+	case errors.Is(err, store.ErrNoModel):
+		return p.finish(ctx, job, cmd.ReplyTo, http.StatusNotFound, messages.FailField("model", fmt.Sprintf("model %q has no successful fit; fit it first", cmd.Model)))
+	case errors.Is(err, errBarrierWait):
+		return p.finish(ctx, job, cmd.ReplyTo, http.StatusGatewayTimeout, messages.Error(err.Error(), 0, map[string]any{"job_id": cmd.JobID}))
+	case err != nil:
+		return err
+	}
+	job.Generation = rec.Generation
+	cm, err := p.decoded(rec)
+	if err != nil {
+		return p.finish(ctx, job, cmd.ReplyTo, http.StatusInternalServerError, messages.Error("the stored model cannot be decoded: "+err.Error(), 0, nil))
+	}
+	res, err := cm.model.Forecast(cmd.Horizon, cmd.Levels)
+	if err != nil {
+		return p.finish(ctx, job, cmd.ReplyTo, http.StatusBadRequest, messages.FailField("horizon", err.Error()))
+	}
+	out := messages.ForecastResult{
+		Model: cmd.Model, Generation: rec.Generation, JobID: cmd.JobID, Method: cm.summary.Method,
+		Horizon: cmd.Horizon, Point: res.Point, Intervals: res.Intervals, Fallback: fallback,
+	}
+	if cm.summary.Timestamps != nil {
+		out.Timestamps = cm.summary.Timestamps.Next(cmd.Horizon)
+	}
+	return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, messages.Success(out))
+}
+
+var errBarrierWait = errors.New("timed out waiting for the fits this forecast depends on")
+
+// resolve finds the model a forecast must use: the current one if its generation reaches the
+// barrier; otherwise, once every fit up to the barrier has ended, the newest successful model
+// with a note that the awaited fit did not succeed. It waits (bounded) while fits up to the
+// barrier are still pending — normally the gateway has already held the request until then.
+func (p *Processor) resolve(ctx context.Context, cmd messages.ForecastCommand) (store.ModelRecord, *messages.Fallback, error) {
+	wait := p.cfg.ForecastWait
+	if !cmd.Deadline.IsZero() {
+		wait = min(wait, time.Until(cmd.Deadline))
+	}
+	deadline := p.now().Add(wait)
+	backoff := 50 * time.Millisecond
+	for {
+		cur, err := p.store.Current(ctx, cmd.Model)
+		if err != nil && !errors.Is(err, store.ErrNoModel) {
+			return store.ModelRecord{}, nil, fmt.Errorf("read current model: %w", err)
+		}
+		if err == nil && cur.Generation >= cmd.Barrier {
+			return cur, nil, nil
+		}
+		pending, uerr := p.store.Unsettled(ctx, cmd.Model, cmd.Barrier)
+		if uerr != nil {
+			return store.ModelRecord{}, nil, fmt.Errorf("check pending fits: %w", uerr)
+		}
+		if len(pending) == 0 {
+			if err != nil {
+				return store.ModelRecord{}, nil, err // ErrNoModel
+			}
+			return cur, p.fallback(ctx, cmd.Model, cmd.Barrier), nil
+		}
+		if !p.now().Before(deadline) {
+			return store.ModelRecord{}, nil, fmt.Errorf("%w (generations %v still pending)", errBarrierWait, pending)
+		}
+		select {
+		case <-ctx.Done():
+			return store.ModelRecord{}, nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// fallback explains why the newest fit up to barrier was not used.
+func (p *Processor) fallback(ctx context.Context, model string, barrier int64) *messages.Fallback {
+	fb := &messages.Fallback{AwaitedGeneration: barrier, Reason: "the awaited fit did not succeed"}
+	if fr, err := p.store.Fit(ctx, model, barrier); err == nil {
+		fb.Reason = fmt.Sprintf("fit generation %d %s", barrier, fr.Status)
+		if fr.Error != "" {
+			fb.Reason += ": " + fr.Error
+		}
+	}
+	return fb
+}
+
+// decoded returns the decoded model of rec, from the cache when possible.
+func (p *Processor) decoded(rec store.ModelRecord) (cachedModel, error) {
+	if m, ok := p.cache.get(rec.Model, rec.Generation); ok {
+		return m, nil
+	}
+	m, err := forecast.Decode(rec.Blob)
+	if err != nil {
+		return cachedModel{}, err
+	}
+	cm := cachedModel{model: m}
+	if err := decodeRaw(rec.Summary, &cm.summary); err != nil {
+		return cachedModel{}, fmt.Errorf("fit summary: %w", err)
+	}
+	p.cache.put(rec.Model, rec.Generation, cm)
+	return cm, nil
+}
+
+func decodeRaw(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return nil
+	}
+	return json.Unmarshal(raw, v)
+}
+
+func finiteOrNil(x float64) *float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return &x
+}

@@ -1,0 +1,215 @@
+// Package processor fits models and computes forecasts for commands read from the broker. It is
+// stateless apart from a cache of decoded models keyed by generation, so any number of processors
+// can compete for the same queues.
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// Roles a processor can take.
+const (
+	RoleFit      = "fit"
+	RoleForecast = "forecast"
+	RoleAll      = "all"
+)
+
+// Config tunes a processor.
+type Config struct {
+	Role string
+	// FitTimeout bounds one fit; FitLease is how long a running fit's lease is extended each
+	// renewal (renewed every FitLease/3).
+	FitTimeout time.Duration
+	FitLease   time.Duration
+	// ForecastWait bounds how long a forecast command waits for its barrier when it arrives
+	// before the fits it depends on have settled (normally the gateway has already waited).
+	ForecastWait time.Duration
+	// JobTTL is how long job records stay pollable.
+	JobTTL time.Duration
+	// ProgressInterval throttles progress replies.
+	ProgressInterval time.Duration
+	// MaxRetries bounds in-process retries of a failing handler before the message is nacked.
+	MaxRetries int
+	// CacheSize bounds the decoded-model cache.
+	CacheSize int
+}
+
+// DefaultConfig returns the defaults used by forecastd.
+func DefaultConfig() Config {
+	return Config{
+		Role:             RoleAll,
+		FitTimeout:       5 * time.Minute,
+		FitLease:         30 * time.Second,
+		ForecastWait:     30 * time.Second,
+		JobTTL:           24 * time.Hour,
+		ProgressInterval: 250 * time.Millisecond,
+		MaxRetries:       3,
+		CacheSize:        256,
+	}
+}
+
+// Processor handles fit and forecast commands.
+type Processor struct {
+	cfg   Config
+	store store.Store
+	pub   message.Publisher
+	log   *slog.Logger
+	cache *modelCache
+	fit   FitFunc
+	now   func() time.Time
+}
+
+// FitFunc fits a model; forecast.Fit unless replaced (tests slow it down or make it fail).
+type FitFunc func(ctx context.Context, y []float64, spec forecast.Spec, progress forecast.ProgressFunc) (forecast.Model, error)
+
+// Option adjusts a processor.
+type Option func(*Processor)
+
+// WithFitFunc replaces the engine's fit.
+func WithFitFunc(f FitFunc) Option { return func(p *Processor) { p.fit = f } }
+
+// New returns a processor that reads and writes st and answers through pub.
+func New(cfg Config, st store.Store, pub message.Publisher, log *slog.Logger, opts ...Option) *Processor {
+	p := &Processor{cfg: cfg, store: st, pub: pub, log: log, cache: newModelCache(cfg.CacheSize), fit: forecast.Fit, now: time.Now}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// errMalformed marks a command that can never be processed; it goes to the dead-letter topic
+// instead of being retried.
+var errMalformed = errors.New("malformed command")
+
+// Register adds the processor's handlers for its role to router, each reading sub, with the
+// standard middleware: correlation id, poison queue for malformed commands, bounded retry,
+// panic recovery. suffix makes handler names unique when several consumers share a router.
+func (p *Processor) Register(router *message.Router, sub message.Subscriber, suffix string) error {
+	poison, err := middleware.PoisonQueueWithFilter(p.pub, messages.TopicDead, func(err error) bool {
+		return errors.Is(err, errMalformed)
+	})
+	if err != nil {
+		return fmt.Errorf("poison queue middleware: %w", err)
+	}
+	retry := middleware.Retry{
+		MaxRetries:      p.cfg.MaxRetries,
+		InitialInterval: 100 * time.Millisecond,
+		MaxInterval:     2 * time.Second,
+		Multiplier:      2,
+		ShouldRetry: func(params middleware.RetryParams) bool {
+			return !errors.Is(params.Err, errMalformed)
+		},
+	}
+	add := func(name, topic string, h message.NoPublishHandlerFunc) {
+		hd := router.AddConsumerHandler(name+suffix, topic, sub, h)
+		hd.AddMiddleware(middleware.CorrelationID, poison, retry.Middleware, middleware.Recoverer)
+	}
+	if p.cfg.Role == RoleFit || p.cfg.Role == RoleAll {
+		add("fit", messages.TopicFit, p.handleFit)
+	}
+	if p.cfg.Role == RoleForecast || p.cfg.Role == RoleAll {
+		add("forecast", messages.TopicForecast, p.handleForecast)
+	}
+	return nil
+}
+
+func decode(msg *message.Message, v any) error {
+	if err := json.Unmarshal(msg.Payload, v); err != nil {
+		return fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	return nil
+}
+
+// reply sends r to the gateway named in replyTo. Replies are best effort: the job record in the
+// store is the durable outcome, so a lost reply costs latency, not data.
+func (p *Processor) reply(replyTo string, r messages.Reply) {
+	if replyTo == "" {
+		return
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		p.log.Error("marshal reply", "job_id", r.JobID, "err", err)
+		return
+	}
+	msg := message.NewMessage(r.JobID+"."+r.Type, b)
+	if err := p.pub.Publish(messages.ReplyTopic(replyTo), msg); err != nil {
+		p.log.Warn("publish reply", "job_id", r.JobID, "type", r.Type, "err", err)
+	}
+}
+
+// finish records the outcome of a job and replies with it.
+func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, status int, body messages.Envelope) error {
+	job.UpdatedAt = p.now()
+	if body.Status == messages.StatusSuccess {
+		job.Status = "succeeded"
+		job.Result = body.Data
+	} else {
+		job.Status = "failed"
+		job.Error = mustJSON(map[string]any{"status": status, "body": body})
+	}
+	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
+		return fmt.Errorf("record job %s: %w", job.ID, err)
+	}
+	p.reply(replyTo, messages.Reply{JobID: job.ID, Kind: job.Kind, Model: job.Model, Type: messages.ReplyResult, Status: status, Body: &body})
+	return nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// modelCache keeps decoded models by (model, generation); generations never change content.
+type modelCache struct {
+	mu    sync.Mutex
+	size  int
+	items map[cacheKey]cachedModel
+	order []cacheKey
+}
+
+type cacheKey struct {
+	model string
+	gen   int64
+}
+
+func newModelCache(size int) *modelCache {
+	if size < 1 {
+		size = 1
+	}
+	return &modelCache{size: size, items: make(map[cacheKey]cachedModel)}
+}
+
+func (c *modelCache) get(model string, gen int64) (cachedModel, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.items[cacheKey{model, gen}]
+	return m, ok
+}
+
+func (c *modelCache) put(model string, gen int64, m cachedModel) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := cacheKey{model, gen}
+	if _, ok := c.items[k]; ok {
+		return
+	}
+	if len(c.order) >= c.size {
+		delete(c.items, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.items[k] = m
+	c.order = append(c.order, k)
+}
