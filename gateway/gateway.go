@@ -75,7 +75,8 @@ type Gateway struct {
 	runs    *registry
 	hub     *hub
 	metrics *metrics
-	handler http.Handler
+	handler   http.Handler
+	endpoints []Endpoint
 	// root is the gateway's lifetime: jobs outlive the requests that started them.
 	root context.Context
 	now  func() time.Time

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,7 +43,12 @@ func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern string, m methods) { mux.Handle(pattern, g.instrument(pattern, m)) }
+	handle := func(pattern string, m methods) {
+		mux.Handle(pattern, g.instrument(pattern, m))
+		for method := range m {
+			g.endpoints = append(g.endpoints, Endpoint{Method: method, Path: pattern})
+		}
+	}
 
 	handle("/v1/models/{model}/fit", methods{http.MethodPost: g.handleFit})
 	handle("/v1/models/{model}/forecast", methods{http.MethodPost: g.handleForecast})
@@ -51,6 +57,10 @@ func (g *Gateway) routes() http.Handler {
 	handle("/v1/jobs/{id}", methods{http.MethodGet: g.handleJob})
 	handle("/api/fit_model", methods{http.MethodPost: g.handleLegacyFit})
 	handle("/api/forecast", methods{http.MethodPost: g.handleLegacyForecast})
+	handle("/v1/events", methods{http.MethodGet: g.handleEvents})
+	handle("/v1/ws", methods{http.MethodGet: g.handleWS})
+	handle("/openapi.json", methods{http.MethodGet: g.handleOpenAPI})
+	handle("/docs", methods{http.MethodGet: g.handleDocs})
 	handle("/healthz", methods{http.MethodGet: g.handleHealth})
 	handle("/readyz", methods{http.MethodGet: g.handleReady})
 	mux.Handle("/metrics", promhttp.HandlerFor(g.deps.Registry, promhttp.HandlerOpts{}))
@@ -141,6 +151,12 @@ func modelParam(r *http.Request) (string, error) {
 	}
 	return name, nil
 }
+
+// Endpoint is one routed method and path pattern; the OpenAPI test checks them all.
+type Endpoint struct{ Method, Path string }
+
+// Endpoints lists every routed API endpoint.
+func (g *Gateway) Endpoints() []Endpoint { return slices.Clone(g.endpoints) }
 
 // mode is how a client wants a command answered.
 type mode int
