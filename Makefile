@@ -32,7 +32,7 @@ web: ## the dashboard is plain files embedded in the binary: nothing to build
 	@echo "web/ is served as is from the binary"
 
 definitions: ## import the RabbitMQ topology into a local broker
-	rabbitmqctl import_definitions deploy/rabbitmq/definitions.json
+	rabbitmqctl import_definitions "$(CURDIR)/deploy/rabbitmq/definitions.json"
 
 up:
 	docker compose up -d --build
