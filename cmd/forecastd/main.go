@@ -34,6 +34,7 @@ Usage:
                        unless FORECASTD_AMQP_URL and FORECASTD_REDIS_URL are set)
   forecastd gateway    the HTTP/WebSocket/SSE gateway (needs RabbitMQ and Redis)
   forecastd processor  fit and forecast workers (needs RabbitMQ and Redis; --role fit|forecast|all)
+  forecastd batch      forecast many series from a JSON file offline (--input, --output)
 
 Run 'forecastd <command> --help' for the flags; each flag also reads FORECASTD_<FLAG>.
 `
@@ -57,6 +58,11 @@ func dispatch(args []string, getenv func(string) string, stdout, stderr io.Write
 		return nil
 	}
 	cmd := args[0]
+	if cmd == "batch" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runBatch(ctx, args[1:], stdout, stderr)
+	}
 	switch cmd {
 	case "all", "gateway", "processor":
 	default:
