@@ -1,0 +1,280 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/forecastd/forecastd/broker"
+	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/processor"
+	"github.com/forecastd/forecastd/store"
+)
+
+// apiServer runs the whole service in process: gateway, processor, GoChannel, memory store.
+type apiServer struct {
+	url   string
+	store *store.Memory
+}
+
+func newAPIServer(t *testing.T) *apiServer {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	wlog := watermill.NewSlogLogger(log)
+	br := broker.NewInProcess(wlog)
+	st := store.NewMemory()
+	ctx, cancel := context.WithCancel(context.Background())
+	eg, ctx := errgroup.WithContext(ctx)
+
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: time.Second}, wlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := processor.New(processor.DefaultConfig(), st, br.Publisher, log)
+	if err := proc.Register(router, br.Commands, ""); err != nil {
+		t.Fatal(err)
+	}
+	eg.Go(func() error { return router.Run(ctx) })
+	<-router.Running()
+
+	cfg := gateway.DefaultConfig()
+	cfg.RequestTimeout = 10 * time.Second
+	gw := gateway.New(cfg, gateway.Deps{Store: st, Publisher: br.Publisher, Replies: br.Replies, Log: log})
+	if err := gw.Start(ctx, eg); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		_ = router.Close()
+		_ = eg.Wait()
+		_ = br.Close()
+	})
+	return &apiServer{url: srv.URL, store: st}
+}
+
+type jsend struct {
+	Status  string                     `json:"status"`
+	Data    map[string]json.RawMessage `json:"data"`
+	Message string                     `json:"message"`
+}
+
+func (s *apiServer) send(t *testing.T, method, path, contentType string, body []byte) (int, jsend) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("%s %s: Content-Type %q, want JSON", method, path, ct)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	var env jsend
+	if err := json.Unmarshal(raw, &env); err != nil {
+		t.Fatalf("%s %s: body is not JSend: %v: %s", method, path, err, raw)
+	}
+	return res.StatusCode, env
+}
+
+func TestBadInputGetsJSendFailNamingTheField(t *testing.T) {
+	s := newAPIServer(t)
+	huge := make([]float64, 100_001)
+	hugeBody, _ := json.Marshal(map[string]any{"values": huge})
+	oversize := append([]byte(`{"values":[`), bytes.Repeat([]byte("1,"), 5_000_000)...)
+	oversize = append(oversize, []byte("1]}")...)
+
+	const fit, fc = "/v1/models/m/fit", "/v1/models/m/forecast"
+	const js = "application/json"
+	tests := []struct {
+		name, method, path, ctype, body string
+		raw                             []byte
+		code                            int
+		field                           string
+	}{
+		{"malformed JSON", "POST", fit, js, `{"values":[1,2`, nil, 400, "body"},
+		{"not an object", "POST", fit, js, `[1,2,3]`, nil, 400, "body"},
+		{"empty body", "POST", fit, js, ``, nil, 400, "body"},
+		{"trailing data", "POST", fit, js, `{"values":[1,2,3]} {}`, nil, 400, "body"},
+		{"values wrong type", "POST", fit, js, `{"values":"abc"}`, nil, 400, "values"},
+		{"value wrong type", "POST", fit, js, `{"values":[1,"x",3]}`, nil, 400, "values"},
+		{"values missing", "POST", fit, js, `{"method":"naive"}`, nil, 400, "values"},
+		{"values empty", "POST", fit, js, `{"values":[]}`, nil, 400, "values"},
+		{"all null", "POST", fit, js, `{"values":[null,null]}`, nil, 400, "values"},
+		{"number overflows float64", "POST", fit, js, `{"values":[1e400,2]}`, nil, 400, "values"},
+		{"absurd magnitude", "POST", fit, js, `{"values":[1e200,2]}`, nil, 400, "values"},
+		{"too many values", "POST", fit, js, "", hugeBody, 400, "values"},
+		{"negative season", "POST", fit, js, `{"values":[1,2,3],"season_length":-4}`, nil, 400, "season_length"},
+		{"absurd season", "POST", fit, js, `{"values":[1,2,3],"season_length":1000000}`, nil, 400, "season_length"},
+		{"fractional season", "POST", fit, js, `{"values":[1,2,3],"season_length":2.5}`, nil, 400, "season_length"},
+		{"unknown method", "POST", fit, js, `{"values":[1,2,3],"method":"prophet"}`, nil, 400, "method"},
+		{"unknown field", "POST", fit, js, `{"values":[1,2,3],"colour":"red"}`, nil, 400, "colour"},
+		{"bad ets spec", "POST", fit, js, `{"values":[1,2,3],"method":"ets","options":{"spec":"XYZ"}}`, nil, 400, "options.spec"},
+		{"bad arima order", "POST", fit, js, `{"values":[1,2,3],"method":"arima","options":{"order":[1,2]}}`, nil, 400, "options.order"},
+		{"timestamps mismatch", "POST", fit, js, `{"values":[1,2,3],"timestamps":["2024-01-01T00:00:00Z"]}`, nil, 400, "timestamps"},
+		{"too few for snaive", "POST", fit, js, `{"values":[1,2,3],"method":"snaive","season_length":12}`, nil, 400, "values"},
+		{"bad model name", "POST", "/v1/models/-bad/fit", js, `{"values":[1,2,3]}`, nil, 400, "model"},
+		{"model name too long", "POST", "/v1/models/" + strings.Repeat("a", 65) + "/fit", js, `{"values":[1,2,3]}`, nil, 400, "model"},
+		{"wrong content type", "POST", fit, "text/plain", `{"values":[1,2,3]}`, nil, 415, "Content-Type"},
+		{"oversize body", "POST", fit, js, "", oversize, 413, "body"},
+		{"wrong method", "GET", fit, "", ``, nil, 405, "method"},
+		{"unknown path", "GET", "/v1/nothing", "", ``, nil, 404, "path"},
+		{"horizon missing", "POST", fc, js, `{}`, nil, 400, "horizon"},
+		{"horizon zero", "POST", fc, js, `{"horizon":0}`, nil, 400, "horizon"},
+		{"horizon 1e9", "POST", fc, js, `{"horizon":1000000000}`, nil, 400, "horizon"},
+		{"horizon float", "POST", fc, js, `{"horizon":2.5}`, nil, 400, "horizon"},
+		{"level 100", "POST", fc, js, `{"horizon":3,"levels":[80,100]}`, nil, 400, "levels"},
+		{"level negative", "POST", fc, js, `{"horizon":3,"levels":[-5]}`, nil, 400, "levels"},
+		{"no model yet", "POST", "/v1/models/never/forecast", js, `{"horizon":3}`, nil, 404, "model"},
+		{"unknown job", "GET", "/v1/jobs/nope", "", ``, nil, 404, "job_id"},
+		{"unknown model info", "GET", "/v1/models/never", "", ``, nil, 404, "model"},
+		{"legacy bad data", "POST", "/api/fit_model", js, `{"data":"x"}`, nil, 400, "data"},
+		{"legacy bad steps", "POST", "/api/forecast", js, `{"num_steps":0}`, nil, 400, "num_steps"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := tc.raw
+			if body == nil {
+				body = []byte(tc.body)
+			}
+			code, env := s.send(t, tc.method, tc.path, tc.ctype, body)
+			if code != tc.code || env.Status != "fail" {
+				t.Fatalf("got %d %q %v, want %d fail", code, env.Status, env.Data, tc.code)
+			}
+			if _, ok := env.Data[tc.field]; !ok {
+				t.Fatalf("fail data %v does not name field %q", env.Data, tc.field)
+			}
+		})
+	}
+
+	// The service keeps serving, and no failed request left a model or pending fit behind.
+	code, env := s.send(t, "POST", fit, js, []byte(`{"values":[1,2,3,4,5],"method":"naive"}`))
+	if code != 200 || env.Status != "success" {
+		t.Fatalf("valid fit after bad input: %d %v", code, env)
+	}
+	info, err := s.store.Info(t.Context(), "m")
+	if err != nil || len(info.Pending) != 0 {
+		t.Fatalf("model m after bad input: %+v %v", info, err)
+	}
+}
+
+func TestConcurrentFitsAndForecasts(t *testing.T) {
+	s := newAPIServer(t)
+	if code, env := s.send(t, "POST", "/v1/models/c/fit", "application/json", []byte(`{"values":[1,2,3,4,5],"method":"naive"}`)); code != 200 {
+		t.Fatalf("first fit: %d %v", code, env)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for i := range 16 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			body, _ := json.Marshal(map[string]any{"values": []float64{1, 2, 3, float64(i)}, "method": "drift"})
+			if code, env := s.send(t, "POST", "/v1/models/c/fit", "application/json", body); code != 200 {
+				errs <- "fit: " + env.Status
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			code, env := s.send(t, "POST", "/v1/models/c/forecast", "application/json", []byte(`{"horizon":4}`))
+			if code != 200 {
+				errs <- "forecast: " + env.Status
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	info, err := s.store.Info(t.Context(), "c")
+	if err != nil || info.Sequence != 17 || info.Current == nil || info.Current.Generation != 17 || len(info.Pending) != 0 {
+		t.Fatalf("after 17 fits: sequence %d, current %+v, pending %v (%v)", info.Sequence, info.Current, info.Pending, err)
+	}
+}
+
+func TestAsyncFitIsPollable(t *testing.T) {
+	s := newAPIServer(t)
+	req, _ := http.NewRequest("POST", s.url+"/v1/models/a/fit", strings.NewReader(`{"values":[3,4,5,6],"method":"naive"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Prefer", "respond-async")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var env struct {
+		Data struct {
+			JobID      string `json:"job_id"`
+			Generation int64  `json:"generation"`
+			Status     string `json:"status"`
+		} `json:"data"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&env)
+	if res.StatusCode != 202 || env.Data.Generation != 1 || env.Data.JobID == "" {
+		t.Fatalf("async fit: %d %+v", res.StatusCode, env.Data)
+	}
+	if loc := res.Header.Get("Location"); loc != "/v1/jobs/"+env.Data.JobID {
+		t.Fatalf("Location = %q", loc)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		code, job := s.send(t, "GET", "/v1/jobs/"+env.Data.JobID, "", nil)
+		if code == 200 && string(job.Data["status"]) == `"succeeded"` {
+			if string(job.Data["kind"]) != `"fit"` || job.Data["result"] == nil {
+				t.Fatalf("job = %v", job.Data)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("async fit never succeeded")
+}
+
+func TestCommandOverSSE(t *testing.T) {
+	s := newAPIServer(t)
+	req, _ := http.NewRequest("POST", s.url+"/v1/models/sse/fit", strings.NewReader(`{"values":[3,4,5,6],"method":"naive"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	raw, _ := io.ReadAll(res.Body) // the stream ends after the outcome
+	var events []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if name, ok := strings.CutPrefix(line, "event: "); ok {
+			events = append(events, name)
+		}
+	}
+	if len(events) < 2 || events[0] != "accepted" || events[len(events)-1] != "succeeded" {
+		t.Fatalf("events = %v; want accepted … succeeded", events)
+	}
+	if !strings.Contains(string(raw), `"generation":1`) {
+		t.Fatalf("succeeded event lacks the fit summary: %s", raw)
+	}
+}
