@@ -166,3 +166,7 @@ func allFinite(xs []float64) bool {
 	}
 	return true
 }
+
+// KindBaseline is the Kind of the naive, seasonal naive, drift and mean models, which are not
+// fitted by likelihood and so report no log-likelihood or information criteria.
+const KindBaseline = kindBaseline

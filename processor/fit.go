@@ -164,12 +164,17 @@ func fitFailure(err error, timeout time.Duration) (int, messages.Envelope) {
 
 func (p *Processor) summarize(cmd messages.FitCommand, m forecast.Model, elapsed time.Duration) messages.FitSummary {
 	s := m.Summary()
-	return messages.FitSummary{
+	out := messages.FitSummary{
 		Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Method: s.Method,
 		Params: s.Params, AICc: finiteOrNil(s.AICc), Sigma2: finiteOrNil(s.Sigma2), LogLik: finiteOrNil(s.LogLik),
 		N: s.N, Missing: s.Missing, DurationMS: float64(elapsed.Microseconds()) / 1000,
 		FittedAt: p.now().UTC(), Timestamps: cmd.Timestamps,
 	}
+	if m.Kind() == forecast.KindBaseline {
+		// Baselines are not fitted by likelihood: an AICc of 0 would be a lie, so say nothing.
+		out.AICc, out.LogLik = nil, nil
+	}
+	return out
 }
 
 // keepLease renews the fit's lease until the returned stop function is called.
