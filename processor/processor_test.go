@@ -1,0 +1,143 @@
+package processor_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/processor"
+	"github.com/forecastd/forecastd/store"
+)
+
+type rig struct {
+	ps      *gochannel.GoChannel
+	st      *store.Memory
+	replies <-chan *message.Message
+	dead    <-chan *message.Message
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	wlog := watermill.NewSlogLogger(log)
+	ps := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, wlog)
+	st := store.NewMemory()
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: time.Second}, wlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := processor.DefaultConfig()
+	cfg.MaxRetries = 1
+	if err := processor.New(cfg, st, ps, log).Register(router, ps, ""); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	replies, _ := ps.Subscribe(ctx, messages.ReplyTopic("gw"))
+	dead, _ := ps.Subscribe(ctx, messages.TopicDead)
+	go func() { _ = router.Run(ctx) }()
+	<-router.Running()
+	t.Cleanup(func() { cancel(); _ = router.Close(); _ = ps.Close() })
+	return &rig{ps: ps, st: st, replies: replies, dead: dead}
+}
+
+func (r *rig) publish(t *testing.T, topic string, v any) {
+	t.Helper()
+	b, _ := json.Marshal(v)
+	if err := r.ps.Publish(topic, message.NewMessage(watermill.NewUUID(), b)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// result waits for the next result reply, skipping running/progress ones.
+func (r *rig) result(t *testing.T) messages.Reply {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-r.replies:
+			m.Ack()
+			var rep messages.Reply
+			if err := json.Unmarshal(m.Payload, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Type == messages.ReplyResult {
+				return rep
+			}
+		case <-timeout:
+			t.Fatal("no result reply")
+		}
+	}
+}
+
+func TestMalformedCommandsGoToDeadLetter(t *testing.T) {
+	r := newRig(t)
+	for _, tc := range []struct {
+		name, topic string
+		payload     any
+	}{
+		{"not JSON", messages.TopicFit, "{{{"},
+		{"fit without generation", messages.TopicFit, messages.FitCommand{JobID: "j", Model: "m"}},
+		{"fit never accepted", messages.TopicFit, messages.FitCommand{JobID: "j", Model: "m", Generation: 9}},
+		{"forecast without horizon", messages.TopicForecast, messages.ForecastCommand{JobID: "j", Model: "m"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if s, ok := tc.payload.(string); ok {
+				if err := r.ps.Publish(tc.topic, message.NewMessage(watermill.NewUUID(), []byte(s))); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				r.publish(t, tc.topic, tc.payload)
+			}
+			select {
+			case m := <-r.dead:
+				m.Ack()
+				if m.Metadata.Get("reason_poisoned") == "" {
+					t.Errorf("dead letter without a reason: %v", m.Metadata)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("malformed command did not reach the dead-letter topic")
+			}
+		})
+	}
+}
+
+func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	gen, err := r.st.AcceptFit(ctx, "m", "job-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := messages.FitCommand{JobID: "job-1", Model: "m", Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"}
+	r.publish(t, messages.TopicFit, cmd)
+	first := r.result(t)
+	if first.Status != 200 || first.Body.Status != messages.StatusSuccess {
+		t.Fatalf("fit reply = %d %+v", first.Status, first.Body)
+	}
+	// The same command again (as after a redelivery) changes nothing and replays the answer.
+	r.publish(t, messages.TopicFit, cmd)
+	again := r.result(t)
+	if again.Status != 200 || string(again.Body.Data) != string(first.Body.Data) {
+		t.Fatalf("replayed reply = %d %s, want %s", again.Status, again.Body.Data, first.Body.Data)
+	}
+	if seq, _ := r.st.Sequence(ctx, "m"); seq != 1 {
+		t.Fatalf("sequence = %d after a redelivery, want 1", seq)
+	}
+}
+
+func TestForecastWithoutModelIs404(t *testing.T) {
+	r := newRig(t)
+	r.publish(t, messages.TopicForecast, messages.ForecastCommand{JobID: "f", Model: "none", ReplyTo: "gw", Horizon: 3, Levels: []float64{80}})
+	rep := r.result(t)
+	if rep.Status != 404 || rep.Body.Status != messages.StatusFail {
+		t.Fatalf("reply = %d %+v, want 404 fail", rep.Status, rep.Body)
+	}
+}
