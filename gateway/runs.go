@@ -148,10 +148,10 @@ func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
 // complete ends a run with its outcome, adding the gateway's hold time to forecast results.
 func (g *Gateway) complete(r *run, o Outcome) {
 	if r.kind == messages.KindForecast && o.Body.Status == messages.StatusSuccess && len(o.Body.Data) > 0 {
-		var data map[string]json.RawMessage
+		var data messages.ForecastResult
 		if err := json.Unmarshal(o.Body.Data, &data); err == nil {
-			data["held_ms"], _ = json.Marshal(float64(r.heldFor.Microseconds()) / 1000)
-			o.Body.Data, _ = json.Marshal(data)
+			data.HeldMS = float64(r.heldFor.Microseconds()) / 1000
+			o.Body = messages.Success(data)
 		}
 	}
 	if r.finish(o) {
