@@ -294,7 +294,7 @@ func (r *Redis) List(ctx context.Context) ([]ModelInfo, error) {
 	}
 	slices.Sort(names)
 	reads := make([]infoReads, 0, len(names))
-	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	if _, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, name := range names {
 			reads = append(reads, r.queueInfo(ctx, p, name))
 		}
