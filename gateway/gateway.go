@@ -38,6 +38,22 @@ type Config struct {
 	JobTTL time.Duration
 	// ShutdownTimeout bounds the graceful part of shutdown.
 	ShutdownTimeout time.Duration
+
+	// Heartbeat is how often live sessions get a keep-alive (an SSE comment, a WebSocket ping);
+	// one ticker serves them all. Zero disables it.
+	Heartbeat time.Duration
+	// SSERetry is the reconnection delay suggested to SSE clients.
+	SSERetry time.Duration
+	// SendQueue bounds the messages queued for one live session; a session that falls further
+	// behind is disconnected as a slow consumer.
+	SendQueue int
+	// WriteTimeout bounds one write to a live session and the wait for a ping's pong.
+	WriteTimeout time.Duration
+	// WSReadLimit bounds one WebSocket message from a client, in bytes.
+	WSReadLimit int64
+	// AllowedOrigins lists host patterns (path.Match syntax, e.g. "*.example.com") of other
+	// origins whose browsers may open WebSocket sessions; same-origin is always allowed.
+	AllowedOrigins []string
 }
 
 // DefaultConfig returns the defaults used by forecastd.
@@ -50,6 +66,11 @@ func DefaultConfig() Config {
 		FitLease:        2 * time.Minute,
 		JobTTL:          24 * time.Hour,
 		ShutdownTimeout: 10 * time.Second,
+		Heartbeat:       15 * time.Second,
+		SSERetry:        2 * time.Second,
+		SendQueue:       256,
+		WriteTimeout:    10 * time.Second,
+		WSReadLimit:     messages.MaxBodyBytes,
 	}
 }
 
@@ -95,6 +116,9 @@ func New(cfg Config, deps Deps) *Gateway {
 		runs: newRegistry(), hub: newHub(), metrics: newMetrics(deps.Registry),
 		root: context.Background(), now: time.Now,
 	}
+	deps.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "forecastd_jobs_in_flight", Help: "Jobs this gateway follows until their replies arrive.",
+	}, func() float64 { return float64(g.runs.len()) }))
 	g.handler = g.routes()
 	return g
 }
