@@ -40,10 +40,11 @@ Run 'forecastd <command> --help' for the flags; each flag also reads FORECASTD_<
 `
 
 func main() {
-	if err := dispatch(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "forecastd:", err)
-		}
+	err := dispatch(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	default:
+		fmt.Fprintln(os.Stderr, "forecastd:", err)
 		os.Exit(2)
 	}
 }
