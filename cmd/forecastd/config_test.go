@@ -1,0 +1,53 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	tests := []struct {
+		name, cmd string
+		args      []string
+		env       map[string]string
+		check     func(config) bool
+		wantErr   string
+	}{
+		{name: "embedded defaults", cmd: "all", check: func(c config) bool {
+			return c.HTTPAddr == ":8080" && c.AMQPURL == "" && c.RedisURL == "" && c.RequestTimeout == time.Minute
+		}},
+		{name: "environment", cmd: "all", env: map[string]string{"FORECASTD_HTTP_ADDR": ":9999", "FORECASTD_FIT_TIMEOUT": "3s"},
+			check: func(c config) bool { return c.HTTPAddr == ":9999" && c.FitTimeout == 3*time.Second }},
+		{name: "flag beats environment", cmd: "all", args: []string{"--http-addr", ":7777"}, env: map[string]string{"FORECASTD_HTTP_ADDR": ":9999"},
+			check: func(c config) bool { return c.HTTPAddr == ":7777" }},
+		{name: "gateway needs urls", cmd: "gateway", wantErr: "needs both"},
+		{name: "half configured", cmd: "all", env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x"}, wantErr: "set both"},
+		{name: "bad duration", cmd: "all", env: map[string]string{"FORECASTD_HOLD_TIMEOUT": "soon"}, wantErr: "FORECASTD_HOLD_TIMEOUT"},
+		{name: "bad role", cmd: "all", args: []string{"--role", "boss"}, wantErr: "role"},
+		{name: "negative timeout", cmd: "all", args: []string{"--request-timeout", "-1s"}, wantErr: "request-timeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseConfig(tc.cmd, tc.args, env(tc.env), io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !tc.check(c) {
+				t.Fatalf("config = %+v, err = %v", c, err)
+			}
+		})
+	}
+}
+
+func TestSecretsAreMasked(t *testing.T) {
+	got := maskURL("amqp://user:s3cret@host:5672/")
+	if strings.Contains(got, "s3cret") || !strings.Contains(got, "user") {
+		t.Fatalf("maskURL = %q", got)
+	}
+}
