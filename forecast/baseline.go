@@ -17,18 +17,6 @@ import (
 
 const kindBaseline = "baseline"
 
-// fitAuto picks a model for method "auto".
-//
-// TODO(ets/arima): choose among ETS, ARIMA and Theta (by AICc, as R's ets/auto.arima do) once
-// fitETS, fitARIMA and fitTheta exist. Until then: seasonal naive when there are at least two
-// full seasons to repeat, else naive.
-func fitAuto(ctx context.Context, y []float64, spec Spec, progress ProgressFunc) (Model, error) {
-	if m := spec.SeasonLength; m > 1 && len(y)/2 >= m { // len(y) ≥ 2m without overflow
-		return fitSNaive(ctx, y, spec, progress)
-	}
-	return fitNaive(ctx, y, spec, progress)
-}
-
 func fitNaive(_ context.Context, y []float64, _ Spec, progress ProgressFunc) (Model, error) {
 	m, err := lagWalk(y, 1, false, MethodNaive)
 	return reportDone(m, err, progress)

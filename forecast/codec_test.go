@@ -21,7 +21,7 @@ func TestCodecRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			var env map[string]any
-			if err := json.Unmarshal(b, &env); err != nil || env["v"] != float64(encodingVersion) || env["kind"] != kindBaseline {
+			if err := json.Unmarshal(b, &env); err != nil || env["v"] != float64(encodingVersion) || env["kind"] != m.(missingModel).Model.Kind() {
 				t.Fatalf("envelope %s is not self-describing (err %v)", b, err)
 			}
 			d, err := Decode(b)
