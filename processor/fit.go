@@ -56,6 +56,12 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	}, p.progressReporter(ctx, cmd, job))
 	stopRenew()
 	elapsed := p.now().Sub(start)
+	p.metrics.fitSeconds.WithLabelValues(cmd.Method).Observe(elapsed.Seconds())
+	outcome := "succeeded"
+	if err != nil {
+		outcome = "failed"
+	}
+	p.metrics.fits.WithLabelValues(cmd.Method, outcome).Inc()
 
 	if err != nil {
 		if ctx.Err() != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/messages"
@@ -68,8 +69,9 @@ type Processor struct {
 	pub   message.Publisher
 	log   *slog.Logger
 	cache *modelCache
-	fit   FitFunc
-	now   func() time.Time
+	fit     FitFunc
+	metrics *metrics
+	now     func() time.Time
 }
 
 // FitFunc fits a model; forecast.Fit unless replaced (tests slow it down or make it fail).
@@ -81,9 +83,39 @@ type Option func(*Processor)
 // WithFitFunc replaces the engine's fit.
 func WithFitFunc(f FitFunc) Option { return func(p *Processor) { p.fit = f } }
 
+// WithMetrics registers the processor's metrics with reg.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(p *Processor) {
+		p.metrics = newMetrics()
+		reg.MustRegister(p.metrics.fits, p.metrics.fitSeconds, p.metrics.forecasts)
+	}
+}
+
+// metrics of a processor; the zero value (no registry) still counts, unexported.
+type metrics struct {
+	fits       *prometheus.CounterVec
+	fitSeconds *prometheus.HistogramVec
+	forecasts  *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		fits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "forecastd_fits_total", Help: "Fits processed, by method and outcome.",
+		}, []string{"method", "outcome"}),
+		fitSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "forecastd_fit_seconds", Help: "Time spent fitting, by requested method.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 3, 14),
+		}, []string{"method"}),
+		forecasts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "forecastd_forecasts_total", Help: "Forecasts processed, by outcome.",
+		}, []string{"outcome"}),
+	}
+}
+
 // New returns a processor that reads and writes st and answers through pub.
 func New(cfg Config, st store.Store, pub message.Publisher, log *slog.Logger, opts ...Option) *Processor {
-	p := &Processor{cfg: cfg, store: st, pub: pub, log: log, cache: newModelCache(cfg.CacheSize), fit: forecast.Fit, now: time.Now}
+	p := &Processor{cfg: cfg, store: st, pub: pub, log: log, cache: newModelCache(cfg.CacheSize), fit: forecast.Fit, metrics: newMetrics(), now: time.Now}
 	for _, o := range opts {
 		o(p)
 	}
@@ -153,6 +185,9 @@ func (p *Processor) reply(replyTo string, r messages.Reply) {
 // finish records the outcome of a job and replies with it.
 func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, status int, body messages.Envelope) error {
 	job.UpdatedAt = p.now()
+	if job.Kind == messages.KindForecast {
+		p.metrics.forecasts.WithLabelValues(body.Status).Inc()
+	}
 	if body.Status == messages.StatusSuccess {
 		job.Status = "succeeded"
 		job.Result = body.Data

@@ -111,7 +111,7 @@ func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
 		}
 		pcfg := processor.DefaultConfig()
 		pcfg.Role, pcfg.FitTimeout, pcfg.FitLease, pcfg.JobTTL = cfg.Role, cfg.FitTimeout, cfg.FitLease, cfg.JobTTL
-		proc := processor.New(pcfg, st, br.Publisher, log.With("component", "processor"))
+		proc := processor.New(pcfg, st, br.Publisher, log.With("component", "processor"), processor.WithMetrics(reg))
 		// GoChannel fans a topic out to every subscriber, so the embedded broker gets one consumer
 		// per queue; RabbitMQ shares a queue among competing consumers.
 		consumers := 1
