@@ -64,11 +64,11 @@ func DefaultConfig() Config {
 
 // Processor handles fit and forecast commands.
 type Processor struct {
-	cfg   Config
-	store store.Store
-	pub   message.Publisher
-	log   *slog.Logger
-	cache *modelCache
+	cfg     Config
+	store   store.Store
+	pub     message.Publisher
+	log     *slog.Logger
+	cache   *modelCache
 	fit     FitFunc
 	metrics *metrics
 	now     func() time.Time
@@ -91,7 +91,7 @@ func WithMetrics(reg prometheus.Registerer) Option {
 	}
 }
 
-// metrics of a processor; the zero value (no registry) still counts, unexported.
+// metrics of a processor; without WithMetrics they count into an unregistered set.
 type metrics struct {
 	fits       *prometheus.CounterVec
 	fitSeconds *prometheus.HistogramVec
