@@ -1,22 +1,22 @@
-// Package web is the browser dashboard: static files embedded in the binary and served by the
-// gateway at / and /static/.
+// Package web is the browser dashboard: plain HTML, CSS and JavaScript modules embedded in the
+// binary and served by the gateway at / and /static/. There is no build step.
 package web
 
 import (
 	"embed"
-	"io/fs"
 	"net/http"
 )
 
 //go:embed index.html static
 var files embed.FS
 
-// Handler serves the dashboard.
+// Handler serves the dashboard. Embedded files carry no modification time, so browsers are
+// told to revalidate: a new binary's dashboard is picked up on the next load.
 func Handler() http.Handler {
-	sub, err := fs.Sub(files, ".")
-	if err != nil {
-		// fs.Sub of "." on an embed.FS cannot fail.
-		return http.NotFoundHandler()
-	}
-	return http.FileServerFS(sub)
+	fs := http.FileServerFS(files)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		fs.ServeHTTP(w, r)
+	})
 }

@@ -1,0 +1,452 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+	"github.com/forecastd/forecastd/web"
+)
+
+// newAPIGateway builds a gateway that is routed but not started: enough to check every route
+// answers, without processors.
+func newAPIGateway(t *testing.T) (*gateway.Gateway, *httptest.Server) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ps := gochannel.NewGoChannel(gochannel.Config{}, watermill.NewSlogLogger(log))
+	t.Cleanup(func() { _ = ps.Close() })
+	g := gateway.New(gateway.DefaultConfig(), gateway.Deps{
+		Store: store.NewMemory(), Publisher: ps, Replies: ps, Log: log, Web: web.Handler(),
+	})
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	return g, srv
+}
+
+// spec is the part of an OpenAPI document the tests read.
+type spec struct {
+	OpenAPI string `json:"openapi"`
+	Info    struct {
+		Title   string `json:"title"`
+		Version string `json:"version"`
+	} `json:"info"`
+	Paths      map[string]map[string]operation `json:"paths"`
+	Components struct {
+		Schemas map[string]json.RawMessage `json:"schemas"`
+	} `json:"components"`
+}
+
+type operation struct {
+	OperationID string                     `json:"operationId"`
+	Responses   map[string]json.RawMessage `json:"responses"`
+}
+
+var operationMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// fetchSpec gets /openapi.json as served and decodes it both typed and generically.
+func fetchSpec(t *testing.T, srv *httptest.Server) (spec, any) {
+	t.Helper()
+	resp, err := http.Get(srv.URL + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /openapi.json: status %d, body %s", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("GET /openapi.json: Content-Type %q, want application/json", ct)
+	}
+	var s spec
+	if err := json.Unmarshal(body, &s); err != nil {
+		t.Fatalf("openapi.json is not valid JSON: %v", err)
+	}
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return s, doc
+}
+
+func TestOpenAPIIsWellFormed(t *testing.T) {
+	_, srv := newAPIGateway(t)
+	s, doc := fetchSpec(t, srv)
+
+	if !regexp.MustCompile(`^3\.[01]\.\d+$`).MatchString(s.OpenAPI) {
+		t.Errorf("openapi = %q, want a 3.0.x or 3.1.x version", s.OpenAPI)
+	}
+	if s.Info.Title == "" || s.Info.Version == "" {
+		t.Errorf("info needs title and version, got %+v", s.Info)
+	}
+	if len(s.Paths) == 0 {
+		t.Fatal("no paths")
+	}
+	ids := map[string]string{}
+	for path, item := range s.Paths {
+		if !strings.HasPrefix(path, "/") {
+			t.Errorf("path %q must start with /", path)
+		}
+		for method, op := range item {
+			if !slices.Contains(operationMethods, method) {
+				continue // parameters, summary, …
+			}
+			where := strings.ToUpper(method) + " " + path
+			if len(op.Responses) == 0 {
+				t.Errorf("%s: no responses", where)
+			}
+			if op.OperationID == "" {
+				t.Errorf("%s: no operationId", where)
+			} else if prev, dup := ids[op.OperationID]; dup {
+				t.Errorf("%s: operationId %q already used by %s", where, op.OperationID, prev)
+			}
+			ids[op.OperationID] = where
+			for code := range op.Responses {
+				if !regexp.MustCompile(`^([1-5]\d\d|[1-5]XX|default)$`).MatchString(code) {
+					t.Errorf("%s: response key %q is not a status code", where, code)
+				}
+			}
+		}
+		for _, name := range regexp.MustCompile(`\{([^}]+)\}`).FindAllStringSubmatch(path, -1) {
+			if !pathParamDeclared(t, doc, path, name[1]) {
+				t.Errorf("%s: path parameter %q is not declared on every operation", path, name[1])
+			}
+		}
+	}
+
+	// Every reference resolves.
+	var walk func(v any, at string)
+	walk = func(v any, at string) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				if _, err := pointer(doc, ref); err != nil {
+					t.Errorf("%s: %v", at, err)
+				}
+			}
+			for k, x := range v {
+				walk(x, at+"/"+k)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x, at)
+			}
+		}
+	}
+	walk(doc, "#")
+}
+
+// pathParamDeclared reports whether every operation of path declares the path parameter name.
+func pathParamDeclared(t *testing.T, doc any, path, name string) bool {
+	t.Helper()
+	item, err := pointer(doc, "#/paths/"+strings.ReplaceAll(path, "/", "~1"))
+	if err != nil {
+		return false
+	}
+	for _, method := range operationMethods {
+		op, ok := item.(map[string]any)[method].(map[string]any)
+		if !ok {
+			continue
+		}
+		params, _ := op["parameters"].([]any)
+		found := false
+		for _, p := range params {
+			pm, _ := p.(map[string]any)
+			if ref, ok := pm["$ref"].(string); ok {
+				r, err := pointer(doc, ref)
+				if err != nil {
+					continue
+				}
+				pm, _ = r.(map[string]any)
+			}
+			if pm["in"] == "path" && pm["name"] == name && pm["required"] == true {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// pointer resolves a local JSON reference ("#/a/b~1c").
+func pointer(doc any, ref string) (any, error) {
+	if !strings.HasPrefix(ref, "#/") {
+		return nil, errors.New("reference " + ref + " is not local")
+	}
+	cur := doc
+	for _, part := range strings.Split(ref[2:], "/") {
+		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, errors.New("reference " + ref + " does not resolve")
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, errors.New("reference " + ref + " does not resolve")
+		}
+	}
+	return cur, nil
+}
+
+// Every route the gateway registers is described, with its method.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	g, srv := newAPIGateway(t)
+	s, _ := fetchSpec(t, srv)
+	endpoints := g.Endpoints()
+	if len(endpoints) < 10 {
+		t.Fatalf("the gateway lists only %d endpoints: %v", len(endpoints), endpoints)
+	}
+	for _, ep := range endpoints {
+		item, ok := s.Paths[ep.Path]
+		if !ok {
+			t.Errorf("%s %s is routed but openapi.json has no path %q", ep.Method, ep.Path, ep.Path)
+			continue
+		}
+		if _, ok := item[strings.ToLower(ep.Method)]; !ok {
+			t.Errorf("%s %s is routed but openapi.json does not describe method %s there", ep.Method, ep.Path, ep.Method)
+		}
+	}
+}
+
+// Every described path and method is routed: a request gets past the router, neither the JSend
+// 404 for unknown paths nor a 405.
+func TestOpenAPIPathsAreRouted(t *testing.T) {
+	_, srv := newAPIGateway(t)
+	s, _ := fetchSpec(t, srv)
+	paths := make([]string, 0, len(s.Paths))
+	for p := range s.Paths {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	params := strings.NewReplacer("{model}", "openapi-test", "{id}", "no-such-job")
+	for _, path := range paths {
+		for method := range s.Paths[path] {
+			if !slices.Contains(operationMethods, method) {
+				continue
+			}
+			method := strings.ToUpper(method)
+			t.Run(method+" "+path, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				var body io.Reader
+				if method == http.MethodPost {
+					body = strings.NewReader("{}") // invalid for every command: answered at once
+				}
+				req, err := http.NewRequestWithContext(ctx, method, srv.URL+params.Replace(path), body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if body != nil {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				resp, err := srv.Client().Do(req)
+				if errors.Is(err, context.DeadlineExceeded) {
+					// Only a routed handler can keep a request waiting: the unknown-path
+					// handler answers at once.
+					t.Logf("no answer within the deadline (a stream waiting for events)")
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusNotFound:
+					var env struct {
+						Status string            `json:"status"`
+						Data   map[string]string `json:"data"`
+					}
+					b, _ := io.ReadAll(resp.Body)
+					if err := json.Unmarshal(b, &env); err != nil {
+						t.Fatalf("404 with a body that is not JSend: %s", b)
+					}
+					if _, unrouted := env.Data["path"]; unrouted {
+						t.Errorf("documented but not routed: %s", b)
+					}
+				case http.StatusMethodNotAllowed:
+					t.Errorf("documented but the route does not take %s (Allow: %s)", method, resp.Header.Get("Allow"))
+				}
+			})
+		}
+	}
+}
+
+// The documented limits and enumerations are the ones the code enforces.
+func TestOpenAPIDocumentsLimits(t *testing.T) {
+	_, srv := newAPIGateway(t)
+	_, doc := fetchSpec(t, srv)
+	tests := []struct {
+		ref  string
+		want any
+	}{
+		{"#/components/schemas/FitRequest/properties/values/maxItems", float64(messages.MaxValues)},
+		{"#/components/schemas/FitRequest/properties/values/items/maximum", messages.MaxAbsValue},
+		{"#/components/schemas/FitRequest/properties/values/items/minimum", -messages.MaxAbsValue},
+		{"#/components/schemas/FitRequest/properties/season_length/minimum", float64(1)},
+		{"#/components/schemas/FitRequest/properties/season_length/maximum", float64(messages.MaxSeasonLength)},
+		{"#/components/schemas/FitRequest/properties/timestamps/maxItems", float64(messages.MaxValues)},
+		{"#/components/schemas/LegacyFitRequest/properties/data/maxItems", float64(messages.MaxValues)},
+		{"#/components/schemas/ForecastRequest/properties/horizon/minimum", float64(1)},
+		{"#/components/schemas/ForecastRequest/properties/horizon/maximum", float64(messages.MaxHorizon)},
+		{"#/components/schemas/LegacyForecastRequest/properties/num_steps/maximum", float64(messages.MaxHorizon)},
+		{"#/components/schemas/ForecastRequest/properties/levels/maxItems", float64(messages.MaxLevels)},
+		{"#/components/schemas/ForecastRequest/properties/levels/default", toAny(messages.DefaultLevels)},
+		{"#/components/schemas/Method/enum", toAny(forecast.Methods)},
+		{"#/components/schemas/Method/default", forecast.MethodAuto},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ref, func(t *testing.T) {
+			got, err := pointer(doc, tt.ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !jsonEqual(got, tt.want) {
+				t.Errorf("documented %v, the code uses %v", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("body limit", func(t *testing.T) {
+		b, _ := json.Marshal(doc)
+		if want := strconv.Itoa(messages.MaxBodyBytes); !bytes.Contains(b, []byte(want+" bytes")) {
+			t.Errorf("the body limit of %s bytes is not documented", want)
+		}
+	})
+
+	t.Run("model name pattern", func(t *testing.T) {
+		p, err := pointer(doc, "#/components/schemas/ModelName/pattern")
+		if err != nil {
+			t.Fatal(err)
+		}
+		re := regexp.MustCompile(p.(string))
+		for _, name := range []string{"sales", "a", "A.b_c-9", strings.Repeat("x", 64), strings.Repeat("x", 65), "", "-a", ".a", "a b", "a/b", "ü"} {
+			if documented, enforced := re.MatchString(name), messages.ValidModelName(name) == ""; documented != enforced {
+				t.Errorf("model name %q: documented valid %v, accepted %v", name, documented, enforced)
+			}
+		}
+	})
+}
+
+// Each status code of the design appears, and error answers are JSend.
+func TestOpenAPIDocumentsStatusCodes(t *testing.T) {
+	_, srv := newAPIGateway(t)
+	s, doc := fetchSpec(t, srv)
+	seen := map[string]bool{}
+	for path, item := range s.Paths {
+		for method, op := range item {
+			for code, raw := range op.Responses {
+				seen[code] = true
+				if code[0] != '4' && code[0] != '5' {
+					continue
+				}
+				var resp any
+				if err := json.Unmarshal(raw, &resp); err != nil {
+					t.Fatal(err)
+				}
+				if ref, ok := resp.(map[string]any)["$ref"].(string); ok {
+					var err error
+					if resp, err = pointer(doc, ref); err != nil {
+						t.Fatal(err)
+					}
+				}
+				b, _ := json.Marshal(resp)
+				if !bytes.Contains(b, []byte(`"#/components/schemas/JSendFail"`)) && !bytes.Contains(b, []byte(`"#/components/schemas/JSendError"`)) {
+					t.Errorf("%s %s %s: the body is not described as JSend fail or error: %s", strings.ToUpper(method), path, code, b)
+				}
+			}
+		}
+	}
+	for _, code := range []string{"200", "202", "400", "404", "405", "413", "415", "429", "500", "503", "504"} {
+		if !seen[code] {
+			t.Errorf("status %s is not documented on any operation", code)
+		}
+	}
+}
+
+// /docs is an HTML page that names every operation and schema of openapi.json.
+func TestDocsPage(t *testing.T) {
+	_, srv := newAPIGateway(t)
+	s, _ := fetchSpec(t, srv)
+	resp, err := http.Get(srv.URL + "/docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /docs: status %d: %s", resp.StatusCode, b)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("GET /docs: Content-Type %q, want text/html", ct)
+	}
+	page := string(b)
+	if strings.Contains(page, "ZgotmplZ") {
+		t.Error("the page holds a value html/template refused as unsafe (ZgotmplZ)")
+	}
+	for path, item := range s.Paths {
+		for method := range item {
+			if slices.Contains(operationMethods, method) && !strings.Contains(page, `<span class="path">`+path+`</span>`) {
+				t.Errorf("the page does not show %s %s", strings.ToUpper(method), path)
+			}
+		}
+	}
+	for name := range s.Components.Schemas {
+		if !strings.Contains(page, `id="schema-`+name+`"`) {
+			t.Errorf("the page does not describe schema %s", name)
+		}
+	}
+	for _, banned := range []string{"<script src=", "cdn.", "unpkg", "jsdelivr"} {
+		if strings.Contains(page, banned) {
+			t.Errorf("the page must be self-contained but contains %q", banned)
+		}
+	}
+}
+
+func toAny[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+// jsonEqual compares two values as JSON, so 80 and 80.0 are equal.
+func jsonEqual(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	var na, nb any
+	_ = json.Unmarshal(ja, &na)
+	_ = json.Unmarshal(jb, &nb)
+	ja, _ = json.Marshal(na)
+	jb, _ = json.Marshal(nb)
+	return bytes.Equal(ja, jb)
+}
