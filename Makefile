@@ -28,8 +28,8 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzFit -fuzztime 60s ./forecast/
 
-web: ## the dashboard is plain files embedded in the binary: nothing to build
-	@echo "web/ is served as is from the binary"
+web: ## the dashboard is plain files embedded in the binary; this checks it in headless Chromium
+	web/e2e/run.sh
 
 definitions: ## import the RabbitMQ topology into a local broker
 	rabbitmqctl import_definitions "$(CURDIR)/deploy/rabbitmq/definitions.json"
