@@ -138,15 +138,16 @@ func (g *gates) fit(ctx context.Context, y []float64, spec forecast.Spec, progre
 // cluster is one gateway and some processors over the real broker and a Redis key prefix of
 // their own.
 type cluster struct {
-	t      *testing.T
-	prefix string
-	store  store.Store
-	rdb    *redis.Client
-	gw     *gateway.Gateway
-	http   *httptest.Server
-	gates  *gates
-	log    *slog.Logger
-	procs  []*proc
+	t          *testing.T
+	prefix     string
+	clientName string // Redis CLIENT SETNAME of this cluster's connections
+	store      store.Store
+	rdb        *redis.Client
+	gw         *gateway.Gateway
+	http       *httptest.Server
+	gates      *gates
+	log        *slog.Logger
+	procs      []*proc
 }
 
 type proc struct {
@@ -159,10 +160,12 @@ type proc struct {
 func newCluster(t *testing.T, processors int) *cluster {
 	t.Helper()
 	requireServices(t)
+	id := uuid.NewString()[:8]
 	opts, _ := redis.ParseURL(redisURL)
+	opts.ClientName = "fdtest-" + id
 	rdb := redis.NewClient(opts)
 	c := &cluster{
-		t: t, prefix: "fdtest:" + uuid.NewString()[:8], rdb: rdb, gates: newGates(),
+		t: t, prefix: "fdtest:" + id, clientName: opts.ClientName, rdb: rdb, gates: newGates(),
 		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	c.store = store.NewRedis(rdb, store.RedisOptions{Prefix: c.prefix})
