@@ -21,41 +21,49 @@ import (
 	"github.com/forecastd/forecastd/messages"
 )
 
-// Names of the RabbitMQ objects, as declared in deploy/rabbitmq/definitions.json.
-const (
-	CommandsExchange = "forecastd.commands"
-	RepliesExchange  = "forecastd.replies"
-	DeadExchange     = "forecastd.dlx"
-	queuePrefix      = "forecastd."
-	replyQueuePrefix = "forecastd.replies."
-)
+// DefaultPrefix starts the name of every RabbitMQ object, as declared in
+// deploy/rabbitmq/definitions.json.
+const DefaultPrefix = "forecastd"
 
-// ExchangeFor maps a topic to its exchange.
-func ExchangeFor(topic string) string {
-	switch {
-	case messages.GatewayOfReplyTopic(topic) != "":
-		return RepliesExchange
-	case topic == messages.TopicDead:
-		return DeadExchange
+// Topology names the RabbitMQ objects for one prefix: <prefix>.commands, <prefix>.replies and
+// <prefix>.dlx exchanges; <prefix>.fit, <prefix>.forecast, <prefix>.dead and per-gateway
+// <prefix>.replies.<gateway> queues. Production uses DefaultPrefix; tests use their own so that
+// concurrent runs never consume each other's commands.
+type Topology struct{ Prefix string }
+
+func (t Topology) prefix() string {
+	if t.Prefix == "" {
+		return DefaultPrefix
 	}
-	return CommandsExchange
+	return t.Prefix
 }
 
-// RoutingKeyFor maps a topic to its routing key: the gateway id for replies, the topic itself
+// Exchange maps a topic to its exchange.
+func (t Topology) Exchange(topic string) string {
+	switch {
+	case messages.GatewayOfReplyTopic(topic) != "":
+		return t.prefix() + ".replies"
+	case topic == messages.TopicDead:
+		return t.prefix() + ".dlx"
+	}
+	return t.prefix() + ".commands"
+}
+
+// RoutingKey maps a topic to its routing key: the gateway id for replies, the topic itself
 // for commands.
-func RoutingKeyFor(topic string) string {
+func (t Topology) RoutingKey(topic string) string {
 	if gw := messages.GatewayOfReplyTopic(topic); gw != "" {
 		return gw
 	}
 	return topic
 }
 
-// QueueFor maps a topic to the queue its consumers read.
-func QueueFor(topic string) string {
+// Queue maps a topic to the queue its consumers read.
+func (t Topology) Queue(topic string) string {
 	if gw := messages.GatewayOfReplyTopic(topic); gw != "" {
-		return replyQueuePrefix + gw
+		return t.prefix() + ".replies." + gw
 	}
-	return queuePrefix + topic
+	return t.prefix() + "." + topic
 }
 
 // Broker holds one publisher and the means to subscribe, over one transport.
@@ -67,6 +75,7 @@ type Broker struct {
 	Replies message.Subscriber
 
 	conn  *wamqp.ConnectionWrapper // nil for GoChannel
+	topo  Topology
 	close func() error
 }
 
@@ -76,9 +85,14 @@ func NewInProcess(logger watermill.LoggerAdapter) *Broker {
 	return &Broker{Publisher: ps, Commands: ps, Replies: ps, close: ps.Close}
 }
 
-// NewAMQP connects to RabbitMQ at url. It fails if the broker cannot be reached now; after that
-// the connection reconnects by itself.
+// NewAMQP connects to RabbitMQ at url with the default topology. It fails if the broker cannot
+// be reached now; after that the connection reconnects by itself.
 func NewAMQP(url string, prefetch int, logger watermill.LoggerAdapter) (*Broker, error) {
+	return NewAMQPTopology(url, Topology{}, prefetch, logger)
+}
+
+// NewAMQPTopology is NewAMQP with the objects of topo.
+func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.LoggerAdapter) (*Broker, error) {
 	connCfg := wamqp.ConnectionConfig{AmqpURI: url, Reconnect: wamqp.DefaultReconnectConfig()}
 	conn, err := wamqp.NewConnection(connCfg, logger)
 	if err != nil {
@@ -90,11 +104,11 @@ func NewAMQP(url string, prefetch int, logger watermill.LoggerAdapter) (*Broker,
 	base := wamqp.Config{
 		Connection: connCfg,
 		Marshaler:  marshaler{},
-		Exchange:   wamqp.ExchangeConfig{GenerateName: ExchangeFor, Type: "topic", Durable: true},
-		Queue:      wamqp.QueueConfig{GenerateName: QueueFor, Durable: true},
-		QueueBind:  wamqp.QueueBindConfig{GenerateRoutingKey: RoutingKeyFor},
+		Exchange:   wamqp.ExchangeConfig{GenerateName: topo.Exchange, Type: "topic", Durable: true},
+		Queue:      wamqp.QueueConfig{GenerateName: topo.Queue, Durable: true},
+		QueueBind:  wamqp.QueueBindConfig{GenerateRoutingKey: topo.RoutingKey},
 		Publish: wamqp.PublishConfig{
-			GenerateRoutingKey: RoutingKeyFor,
+			GenerateRoutingKey: topo.RoutingKey,
 			ConfirmDelivery:    true, // a command the client was told is accepted is on disk
 			ChannelPoolSize:    8,
 		},
@@ -113,14 +127,14 @@ func NewAMQP(url string, prefetch int, logger watermill.LoggerAdapter) (*Broker,
 	}
 	replyCfg := base
 	// Replies are worth nothing once the gateway that waits for them is gone.
-	replyCfg.Queue = wamqp.QueueConfig{GenerateName: QueueFor, AutoDelete: true, Exclusive: true}
-	replyCfg.TopologyBuilder = declareReplyQueue{}
+	replyCfg.Queue = wamqp.QueueConfig{GenerateName: topo.Queue, AutoDelete: true, Exclusive: true}
+	replyCfg.TopologyBuilder = declareReplyQueue{prefix: topo.prefix() + ".replies."}
 	replies, err := wamqp.NewSubscriberWithConnection(replyCfg, logger, conn)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("amqp reply subscriber: %w", err), conn.Close())
 	}
 	return &Broker{
-		Publisher: pub, Commands: cmds, Replies: replies, conn: conn,
+		Publisher: pub, Commands: cmds, Replies: replies, conn: conn, topo: topo,
 		close: func() error { return errors.Join(pub.Close(), cmds.Close(), replies.Close(), conn.Close()) },
 	}, nil
 }
@@ -143,8 +157,8 @@ func (b *Broker) Ready(ctx context.Context) error {
 		}
 		defer ch.Close()
 		for _, topic := range []string{messages.TopicFit, messages.TopicForecast} {
-			if _, err := ch.QueueDeclarePassive(QueueFor(topic), true, false, false, false, nil); err != nil {
-				done <- fmt.Errorf("rabbitmq: queue %s missing (import deploy/rabbitmq/definitions.json): %w", QueueFor(topic), err)
+			if _, err := ch.QueueDeclarePassive(b.topo.Queue(topic), true, false, false, false, nil); err != nil {
+				done <- fmt.Errorf("rabbitmq: queue %s missing (import deploy/rabbitmq/definitions.json): %w", b.topo.Queue(topic), err)
 				return
 			}
 		}
@@ -173,11 +187,11 @@ func (declareNothing) BuildTopology(*amqp.Channel, wamqp.BuildTopologyParams, wa
 
 // declareReplyQueue declares a gateway's transient reply queue and binds it to the replies
 // exchange, which itself comes from the definitions file.
-type declareReplyQueue struct{}
+type declareReplyQueue struct{ prefix string }
 
 func (declareReplyQueue) ExchangeDeclare(*amqp.Channel, string, wamqp.Config) error { return nil }
-func (declareReplyQueue) BuildTopology(ch *amqp.Channel, p wamqp.BuildTopologyParams, c wamqp.Config, _ watermill.LoggerAdapter) error {
-	if !strings.HasPrefix(p.QueueName, replyQueuePrefix) {
+func (d declareReplyQueue) BuildTopology(ch *amqp.Channel, p wamqp.BuildTopologyParams, c wamqp.Config, _ watermill.LoggerAdapter) error {
+	if !strings.HasPrefix(p.QueueName, d.prefix) {
 		return fmt.Errorf("reply subscriber used for non-reply topic %q", p.Topic)
 	}
 	if _, err := ch.QueueDeclare(p.QueueName, false, true, true, false, nil); err != nil {

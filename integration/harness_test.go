@@ -78,12 +78,6 @@ func requireServices(t *testing.T) {
 		if _, err := ch.QueueDeclarePassive(q, true, false, false, false, nil); err != nil {
 			missing("queue %s missing; run: rabbitmqctl import_definitions deploy/rabbitmq/definitions.json", q)
 		}
-		// Earlier runs may have left commands behind; they belong to no test.
-		pch, err := conn.Channel()
-		if err == nil {
-			_, _ = pch.QueuePurge(q, false)
-			pch.Close()
-		}
 	}
 }
 
@@ -140,7 +134,8 @@ func (g *gates) fit(ctx context.Context, y []float64, spec forecast.Spec, progre
 type cluster struct {
 	t          *testing.T
 	prefix     string
-	clientName string // Redis CLIENT SETNAME of this cluster's connections
+	topo       broker.Topology // RabbitMQ objects of this cluster alone
+	clientName string          // Redis CLIENT SETNAME of this cluster's connections
 	store      store.Store
 	rdb        *redis.Client
 	gw         *gateway.Gateway
@@ -169,6 +164,7 @@ func newCluster(t *testing.T, processors int) *cluster {
 		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	c.store = store.NewRedis(rdb, store.RedisOptions{Prefix: c.prefix})
+	c.topo = declareTopology(t, "fdtest-"+id)
 	t.Cleanup(func() {
 		ctx := context.Background()
 		iter := rdb.Scan(ctx, 0, c.prefix+":*", 1000).Iterator()
@@ -182,7 +178,7 @@ func newCluster(t *testing.T, processors int) *cluster {
 		c.addProcessor()
 	}
 
-	br, err := broker.NewAMQP(amqpURL, 1, watermill.NewSlogLogger(c.log))
+	br, err := c.newBroker(watermill.NewSlogLogger(c.log))
 	if err != nil {
 		t.Fatalf("gateway broker: %v", err)
 	}
@@ -210,11 +206,94 @@ func newCluster(t *testing.T, processors int) *cluster {
 	return c
 }
 
+// newBroker connects to RabbitMQ with this cluster's own topology.
+func (c *cluster) newBroker(log watermill.LoggerAdapter) (*broker.Broker, error) {
+	return broker.NewAMQPTopology(amqpURL, c.topo, 1, log)
+}
+
+// declareTopology declares a private copy of deploy/rabbitmq/definitions.json, every
+// "forecastd." name renamed to prefix, so that tests running at the same time (or leftovers of
+// earlier runs) never take each other's commands. It is deleted when the test ends.
+func declareTopology(t *testing.T, prefix string) broker.Topology {
+	t.Helper()
+	raw, err := os.ReadFile("../deploy/rabbitmq/definitions.json")
+	if err != nil {
+		t.Fatalf("read definitions: %v", err)
+	}
+	var defs struct {
+		Exchanges []struct {
+			Name, Type string
+			Durable    bool
+		}
+		Queues []struct {
+			Name      string
+			Durable   bool
+			Arguments map[string]any
+		}
+		Bindings []struct {
+			Source, Destination string
+			RoutingKey          string `json:"routing_key"`
+		}
+	}
+	if err := json.Unmarshal(raw, &defs); err != nil {
+		t.Fatalf("parse definitions: %v", err)
+	}
+	rename := func(name string) string {
+		if rest, ok := strings.CutPrefix(name, broker.DefaultPrefix+"."); ok {
+			return prefix + "." + rest
+		}
+		return name
+	}
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		t.Fatalf("rabbitmq: %v", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("rabbitmq channel: %v", err)
+	}
+	for _, e := range defs.Exchanges {
+		if err := ch.ExchangeDeclare(rename(e.Name), e.Type, e.Durable, false, false, false, nil); err != nil {
+			t.Fatalf("declare exchange %s: %v", rename(e.Name), err)
+		}
+	}
+	for _, q := range defs.Queues {
+		args := amqp.Table{}
+		for k, v := range q.Arguments {
+			if s, ok := v.(string); ok {
+				v = rename(s)
+			}
+			if f, ok := v.(float64); ok {
+				v = int64(f)
+			}
+			args[k] = v
+		}
+		if _, err := ch.QueueDeclare(rename(q.Name), q.Durable, false, false, false, args); err != nil {
+			t.Fatalf("declare queue %s: %v", rename(q.Name), err)
+		}
+	}
+	for _, b := range defs.Bindings {
+		if err := ch.QueueBind(rename(b.Destination), b.RoutingKey, rename(b.Source), false, nil); err != nil {
+			t.Fatalf("bind %s: %v", rename(b.Destination), err)
+		}
+	}
+	t.Cleanup(func() {
+		defer conn.Close()
+		for _, q := range defs.Queues {
+			_, _ = ch.QueueDelete(rename(q.Name), false, false, false)
+		}
+		for _, e := range defs.Exchanges {
+			_ = ch.ExchangeDelete(rename(e.Name), false, false)
+		}
+	})
+	return broker.Topology{Prefix: prefix}
+}
+
 // addProcessor starts one processor with its own connection and router.
 func (c *cluster) addProcessor() *proc {
 	c.t.Helper()
 	wlog := watermill.NewSlogLogger(c.log)
-	br, err := broker.NewAMQP(amqpURL, 1, wlog)
+	br, err := c.newBroker(wlog)
 	if err != nil {
 		c.t.Fatalf("processor broker: %v", err)
 	}
