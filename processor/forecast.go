@@ -49,8 +49,8 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	case err != nil:
 		return err
 	}
+	rec, cm, err := p.decoded(ctx, rec)
 	job.Generation = rec.Generation
-	cm, err := p.decoded(rec)
 	if err != nil {
 		return p.finish(ctx, job, cmd.ReplyTo, http.StatusInternalServerError, messages.Error("the stored model cannot be decoded: "+err.Error(), 0, nil))
 	}
@@ -82,6 +82,10 @@ func (p *Processor) resolve(ctx context.Context, cmd messages.ForecastCommand) (
 	deadline := p.now().Add(wait)
 	backoff := 50 * time.Millisecond
 	for {
+		if gen, err := p.store.CurrentGeneration(ctx, cmd.Model); err == nil && gen >= cmd.Barrier && p.cache.has(cmd.Model, gen) {
+			// The decoded model is cached: skip reading its blob.
+			return store.ModelRecord{Model: cmd.Model, Generation: gen}, nil, nil
+		}
 		cur, err := p.store.Current(ctx, cmd.Model)
 		if err != nil && !errors.Is(err, store.ErrNoModel) {
 			return store.ModelRecord{}, nil, fmt.Errorf("read current model: %w", err)
@@ -123,21 +127,29 @@ func (p *Processor) fallback(ctx context.Context, model string, barrier int64) *
 	return fb
 }
 
-// decoded returns the decoded model of rec, from the cache when possible.
-func (p *Processor) decoded(rec store.ModelRecord) (cachedModel, error) {
+// decoded returns the decoded model of rec, from the cache when possible. A record without a
+// blob (resolve saw its generation cached) whose entry was evicted since is read again: the
+// current model can only have moved to a newer generation, which still satisfies the barrier.
+func (p *Processor) decoded(ctx context.Context, rec store.ModelRecord) (store.ModelRecord, cachedModel, error) {
 	if m, ok := p.cache.get(rec.Model, rec.Generation); ok {
-		return m, nil
+		return rec, m, nil
+	}
+	if len(rec.Blob) == 0 {
+		var err error
+		if rec, err = p.store.Current(ctx, rec.Model); err != nil {
+			return rec, cachedModel{}, fmt.Errorf("re-read current model: %w", err)
+		}
 	}
 	m, err := forecast.Decode(rec.Blob)
 	if err != nil {
-		return cachedModel{}, err
+		return rec, cachedModel{}, err
 	}
 	cm := cachedModel{model: m}
 	if err := decodeRaw(rec.Summary, &cm.summary); err != nil {
-		return cachedModel{}, fmt.Errorf("fit summary: %w", err)
+		return rec, cachedModel{}, fmt.Errorf("fit summary: %w", err)
 	}
 	p.cache.put(rec.Model, rec.Generation, cm)
-	return cm, nil
+	return rec, cm, nil
 }
 
 func decodeRaw(raw json.RawMessage, v any) error {

@@ -234,6 +234,11 @@ func (c *modelCache) get(model string, gen int64) (cachedModel, bool) {
 	return m, ok
 }
 
+func (c *modelCache) has(model string, gen int64) bool {
+	_, ok := c.get(model, gen)
+	return ok
+}
+
 func (c *modelCache) put(model string, gen int64, m cachedModel) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

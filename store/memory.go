@@ -291,6 +291,16 @@ func (m *Memory) Current(_ context.Context, model string) (ModelRecord, error) {
 	return rec, nil
 }
 
+func (m *Memory) CurrentGeneration(_ context.Context, model string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mm := m.models[model]
+	if mm == nil || mm.current == nil {
+		return 0, fmt.Errorf("current %s: %w", model, ErrNoModel)
+	}
+	return mm.current.Generation, nil
+}
+
 func (m *Memory) Info(_ context.Context, model string) (ModelInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -204,6 +204,17 @@ func (r *Redis) Current(ctx context.Context, model string) (ModelRecord, error) 
 	return rec, nil
 }
 
+func (r *Redis) CurrentGeneration(ctx context.Context, model string) (int64, error) {
+	gen, err := r.rdb.HGet(ctx, r.modelKey(model), "gen").Int64()
+	if errors.Is(err, redis.Nil) {
+		err = ErrNoModel
+	}
+	if err != nil {
+		return 0, fmt.Errorf("current generation of %s: %w", model, err)
+	}
+	return gen, nil
+}
+
 // infoReads are the queued reads that make up one ModelInfo.
 type infoReads struct {
 	model   string

@@ -149,6 +149,9 @@ type Store interface {
 	Unsettled(ctx context.Context, model string, upTo int64) ([]int64, error)
 	// Current returns the current model with its blob, or ErrNoModel.
 	Current(ctx context.Context, model string) (ModelRecord, error)
+	// CurrentGeneration is the current model's generation without its blob, or ErrNoModel:
+	// enough for a processor whose decoded-model cache already holds that generation.
+	CurrentGeneration(ctx context.Context, model string) (int64, error)
 	// Info describes one model, or ErrNoModel if no fit was ever accepted for it. Current has no
 	// blob; Pending is ascending; Recent holds the newest RecentFits fits of any status.
 	Info(ctx context.Context, model string) (ModelInfo, error)

@@ -340,6 +340,9 @@ func testCompleteOutOfOrder(t *testing.T, s store.Store) {
 	if cur.Generation != g2 || string(cur.Blob) != "two" {
 		t.Fatalf("current = gen %d blob %q, want gen 2 blob two", cur.Generation, cur.Blob)
 	}
+	if g := try(s.CurrentGeneration(ctx, "m")).must(t); g != g2 {
+		t.Fatalf("CurrentGeneration = %d, want %d", g, g2)
+	}
 	if f := fit(t, s, "m", g1); f.Status != store.FitSucceeded {
 		t.Fatalf("older fit that completed late has status %s, want succeeded", f.Status)
 	}
@@ -523,6 +526,8 @@ func testNoModel(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	_, err := s.Current(ctx, "m")
 	wantErr(t, err, store.ErrNoModel)
+	_, err = s.CurrentGeneration(ctx, "m")
+	wantErr(t, err, store.ErrNoModel)
 	gen := accept(t, s, "m", "j", hour)
 	_, err = s.Current(ctx, "m")
 	wantErr(t, err, store.ErrNoModel)
@@ -530,6 +535,8 @@ func testNoModel(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	_, err = s.Current(ctx, "m")
+	wantErr(t, err, store.ErrNoModel)
+	_, err = s.CurrentGeneration(ctx, "m")
 	wantErr(t, err, store.ErrNoModel)
 	info := try(s.Info(ctx, "m")).must(t)
 	if info.Current != nil || info.Sequence != 1 {
