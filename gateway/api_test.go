@@ -278,3 +278,39 @@ func TestCommandOverSSE(t *testing.T) {
 		t.Fatalf("succeeded event lacks the fit summary: %s", raw)
 	}
 }
+
+func TestLegacyAPIFitsARIMA711AndForecastsLevels(t *testing.T) {
+	s := newAPIServer(t)
+	y := make([]float64, 80)
+	level := 500.0
+	for i := range y {
+		level += 3 + 5*float64((i*7919)%11-5)/5 // a deterministic wiggly upward walk
+		y[i] = level
+	}
+	body, _ := json.Marshal(map[string]any{"data": y})
+	code, env := s.send(t, "POST", "/api/fit_model", "application/json", body)
+	if code != 200 || env.Status != "success" {
+		t.Fatalf("fit_model: %d %v %s", code, env.Data, env.Message)
+	}
+	if got := string(env.Data["method"]); got != `"ARIMA(7,1,1)"` {
+		t.Fatalf("method = %s, want ARIMA(7,1,1)", got)
+	}
+	code, env = s.send(t, "POST", "/api/forecast", "application/json", []byte(`{"num_steps":5}`))
+	if code != 200 || env.Status != "success" {
+		t.Fatalf("forecast: %d %v %s", code, env.Data, env.Message)
+	}
+	var point []float64
+	if err := json.Unmarshal(env.Data["point"], &point); err != nil || len(point) != 5 {
+		t.Fatalf("point = %s (%v)", env.Data["point"], err)
+	}
+	last := y[len(y)-1]
+	for i, p := range point {
+		// Levels continue the series; differences would sit near the drift, far below it.
+		if p < 0.9*last || p > 1.2*last {
+			t.Errorf("step %d forecast %v is not a level near the last value %v", i+1, p, last)
+		}
+	}
+	if string(env.Data["model"]) != `"default"` {
+		t.Errorf("model = %s, want default", env.Data["model"])
+	}
+}
