@@ -176,8 +176,9 @@ func (p *Processor) summarize(cmd messages.FitCommand, m forecast.Model, elapsed
 		N: s.N, Missing: s.Missing, DurationMS: float64(elapsed.Microseconds()) / 1000,
 		FittedAt: p.now().UTC(), Timestamps: cmd.Timestamps,
 	}
-	if m.Kind() == forecast.KindBaseline {
-		// Baselines are not fitted by likelihood: an AICc of 0 would be a lie, so say nothing.
+	if m.Kind() == forecast.KindBaseline || s.Sigma2 == 0 {
+		// Baselines are not fitted by likelihood, and a perfect fit (a constant or exactly linear
+		// series) has an unbounded one: any number given for either would mislead, so say none.
 		out.AICc, out.LogLik = nil, nil
 	}
 	return out

@@ -141,3 +141,26 @@ func TestForecastWithoutModelIs404(t *testing.T) {
 		t.Fatalf("reply = %d %+v, want 404 fail", rep.Status, rep.Body)
 	}
 }
+
+func TestPerfectFitReportsNoLikelihood(t *testing.T) {
+	r := newRig(t)
+	gen, err := r.st.AcceptFit(t.Context(), "flat", "job-flat", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.publish(t, messages.TopicFit, messages.FitCommand{
+		JobID: "job-flat", Model: "flat", Generation: gen, ReplyTo: "gw", SeasonLength: 1, Method: "ets",
+		Values: messages.Values{5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5},
+	})
+	rep := r.result(t)
+	if rep.Status != 200 {
+		t.Fatalf("constant series fit: %d %+v", rep.Status, rep.Body)
+	}
+	var sum messages.FitSummary
+	if err := json.Unmarshal(rep.Body.Data, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.AICc != nil || sum.LogLik != nil {
+		t.Fatalf("perfect fit reports aicc %v loglik %v; want neither", *sum.AICc, *sum.LogLik)
+	}
+}
