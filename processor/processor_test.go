@@ -161,6 +161,6 @@ func TestPerfectFitReportsNoLikelihood(t *testing.T) {
 		t.Fatal(err)
 	}
 	if sum.AICc != nil || sum.LogLik != nil {
-		t.Fatalf("perfect fit reports aicc %v loglik %v; want neither", *sum.AICc, *sum.LogLik)
+		t.Fatalf("perfect fit reports aicc %v loglik %v; want neither", sum.AICc != nil, sum.LogLik != nil)
 	}
 }
