@@ -105,7 +105,13 @@ func (g *gates) add(key float64, fail bool) (release func(), started <-chan stru
 	return func() { once.Do(func() { close(ch) }) }, st
 }
 
+// crashKey as a series' first value makes every processor that fits it panic.
+const crashKey = 666
+
 func (g *gates) fit(ctx context.Context, y []float64, spec forecast.Spec, progress forecast.ProgressFunc) (forecast.Model, error) {
+	if len(y) > 0 && y[0] == crashKey {
+		panic("the test's poison series crashed the engine")
+	}
 	if len(y) > 0 {
 		g.mu.Lock()
 		gate, fail, st := g.open[y[0]], g.fail[y[0]], g.started[y[0]]
@@ -303,6 +309,7 @@ func (c *cluster) addProcessor() *proc {
 	}
 	cfg := processor.DefaultConfig()
 	cfg.FitLease = 3 * time.Second
+	cfg.MaxRetries = 1 // redeliveries, not in-process retries, are what these tests exercise
 	p := processor.New(cfg, c.store, br.Publisher, c.log, processor.WithFitFunc(c.gates.fit))
 	if err := p.Register(router, br.Commands, ""); err != nil {
 		c.t.Fatalf("register: %v", err)

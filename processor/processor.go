@@ -44,6 +44,11 @@ type Config struct {
 	ProgressInterval time.Duration
 	// MaxRetries bounds in-process retries of a failing handler before the message is nacked.
 	MaxRetries int
+	// DeliveryLimit is the command queues' x-delivery-limit (deploy/rabbitmq/definitions.json):
+	// when a delivery that RabbitMQ will not repeat fails too, the job is answered as failed
+	// before the broker dead-letters the command. 0 means the transport never redelivers (the
+	// in-process GoChannel), so the job is answered as failed after the in-process retries.
+	DeliveryLimit int
 	// CacheSize bounds the decoded-model cache.
 	CacheSize int
 }
@@ -58,6 +63,7 @@ func DefaultConfig() Config {
 		JobTTL:           24 * time.Hour,
 		ProgressInterval: 250 * time.Millisecond,
 		MaxRetries:       3,
+		DeliveryLimit:    5,
 		CacheSize:        256,
 	}
 }
@@ -147,7 +153,7 @@ func (p *Processor) Register(router *message.Router, sub message.Subscriber, suf
 	}
 	add := func(name, topic string, h message.NoPublishHandlerFunc) {
 		hd := router.AddConsumerHandler(name+suffix, topic, sub, h)
-		hd.AddMiddleware(middleware.CorrelationID, poison, retry.Middleware, middleware.Recoverer)
+		hd.AddMiddleware(middleware.CorrelationID, poison, p.giveUp, retry.Middleware, middleware.Recoverer)
 	}
 	if p.cfg.Role == RoleFit || p.cfg.Role == RoleAll {
 		add("fit", messages.TopicFit, p.handleFit)

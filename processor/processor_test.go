@@ -12,6 +12,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
@@ -24,7 +25,7 @@ type rig struct {
 	dead    <-chan *message.Message
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, opts ...processor.Option) *rig {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	wlog := watermill.NewSlogLogger(log)
@@ -36,7 +37,8 @@ func newRig(t *testing.T) *rig {
 	}
 	cfg := processor.DefaultConfig()
 	cfg.MaxRetries = 1
-	if err := processor.New(cfg, st, ps, log).Register(router, ps, ""); err != nil {
+	cfg.DeliveryLimit = 0 // GoChannel does not redeliver
+	if err := processor.New(cfg, st, ps, log, opts...).Register(router, ps, ""); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -162,5 +164,29 @@ func TestPerfectFitReportsNoLikelihood(t *testing.T) {
 	}
 	if sum.AICc != nil || sum.LogLik != nil {
 		t.Fatalf("perfect fit reports aicc %v loglik %v; want neither", sum.AICc != nil, sum.LogLik != nil)
+	}
+}
+
+func TestCrashingFitIsAnsweredAsFailed(t *testing.T) {
+	crashes := 0
+	r := newRig(t, processor.WithFitFunc(func(context.Context, []float64, forecast.Spec, forecast.ProgressFunc) (forecast.Model, error) {
+		crashes++
+		panic("engine bug")
+	}))
+	gen, err := r.st.AcceptFit(t.Context(), "boom", "job-boom", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.publish(t, messages.TopicFit, messages.FitCommand{JobID: "job-boom", Model: "boom", Generation: gen, ReplyTo: "gw", SeasonLength: 1, Method: "naive", Values: messages.Values{1, 2, 3}})
+	rep := r.result(t)
+	if rep.Status != 500 || rep.Body.Status != messages.StatusError {
+		t.Fatalf("reply = %d %+v, want a 500 error", rep.Status, rep.Body)
+	}
+	fr, err := r.st.Fit(t.Context(), "boom", gen)
+	if err != nil || fr.Status != store.FitFailed {
+		t.Fatalf("fit record = %+v (%v), want failed so held forecasts are released", fr, err)
+	}
+	if crashes != 2 {
+		t.Errorf("fit ran %d times, want 2 (1 try + 1 bounded retry), then no more", crashes)
 	}
 }

@@ -111,6 +111,9 @@ func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
 		}
 		pcfg := processor.DefaultConfig()
 		pcfg.Role, pcfg.FitTimeout, pcfg.FitLease, pcfg.JobTTL = cfg.Role, cfg.FitTimeout, cfg.FitLease, cfg.JobTTL
+		if cfg.AMQPURL == "" {
+			pcfg.DeliveryLimit = 0 // GoChannel never redelivers a failed command
+		}
 		proc := processor.New(pcfg, st, br.Publisher, log.With("component", "processor"), processor.WithMetrics(reg))
 		// GoChannel fans a topic out to every subscriber, so the embedded broker gets one consumer
 		// per queue; RabbitMQ shares a queue among competing consumers.

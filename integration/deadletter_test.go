@@ -1,0 +1,95 @@
+package integration
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/forecastd/forecastd/store"
+)
+
+// deadLetters returns what has arrived in the cluster's dead-letter queue so far.
+func (c *cluster) deadLetters() []amqp.Delivery {
+	c.t.Helper()
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var out []amqp.Delivery
+	for {
+		d, ok, err := ch.Get(c.topo.Queue("dead"), true)
+		if err != nil {
+			c.t.Fatalf("read dead-letter queue: %v", err)
+		}
+		if !ok {
+			return out
+		}
+		out = append(out, d)
+	}
+}
+
+// A command that crashes every processor that takes it is redelivered up to the queue's
+// delivery limit, then dead-lettered; the client is told the fit failed, and the fit ends so
+// nothing waits for it.
+func TestCrashingCommandIsDeadLetteredAndAnswered(t *testing.T) {
+	c := newCluster(t, 2)
+	r := c.do("POST", "/v1/models/poison/fit", map[string]any{"values": series(crashKey, 20), "method": "naive"})
+	if r.Code != http.StatusInternalServerError || r.Status != "error" || !strings.Contains(r.Message, "dead-lettered") {
+		t.Fatalf("crashing fit: %d %s %q; want a 500 JSend error saying it was dead-lettered", r.Code, r.Status, r.Message)
+	}
+	fr, err := c.store.Fit(t.Context(), "poison", 1)
+	if err != nil || fr.Status != store.FitFailed {
+		t.Fatalf("fit record = %+v (%v), want failed", fr, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var dead []amqp.Delivery
+	for len(dead) == 0 && time.Now().Before(deadline) {
+		dead = c.deadLetters()
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(dead) != 1 || !strings.Contains(string(dead[0].Body), `"model":"poison"`) {
+		t.Fatalf("dead-letter queue holds %d messages; want the one fit command", len(dead))
+	}
+	// The service goes on.
+	if r := c.do("POST", "/v1/models/poison/fit", map[string]any{"values": series(1, 20), "method": "naive"}); r.Code != http.StatusOK {
+		t.Fatalf("fit after the poison: %d %s", r.Code, r.Data)
+	}
+}
+
+// A malformed command never reaches a handler twice: the poison-queue middleware moves it to the
+// dead-letter queue with the reason.
+func TestMalformedCommandIsDeadLetteredWithReason(t *testing.T) {
+	c := newCluster(t, 1)
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Publish(c.topo.Exchange("fit"), "fit", false, false, amqp.Publishing{Body: []byte("not json at all")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if dead := c.deadLetters(); len(dead) > 0 {
+			reason, _ := dead[0].Headers["reason_poisoned"].(string)
+			if string(dead[0].Body) != "not json at all" || !strings.Contains(reason, "malformed") {
+				t.Fatalf("dead letter %q with reason %q", dead[0].Body, reason)
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the malformed command never reached the dead-letter queue")
+}

@@ -1,0 +1,67 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// deliveryCountHeader is set by RabbitMQ quorum queues on redelivery: 1 on the first one.
+const deliveryCountHeader = "x-delivery-count"
+
+// giveUp answers a job whose command failed on its last delivery (a handler that keeps
+// crashing, or a store that stays down), so the client learns the outcome instead of waiting
+// for a timeout. With RabbitMQ the error still propagates and the broker dead-letters the
+// command for inspection; without redelivery the command is acknowledged.
+func (p *Processor) giveUp(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		if err == nil || errors.Is(err, errMalformed) || msg.Context().Err() != nil {
+			return out, err
+		}
+		count, _ := strconv.Atoi(msg.Metadata.Get(deliveryCountHeader))
+		if p.cfg.DeliveryLimit > 0 && count < p.cfg.DeliveryLimit {
+			return out, err // RabbitMQ will try again, maybe on a healthier processor
+		}
+		p.log.Error("command failed on its last delivery; answering it as failed", "err", err, "deliveries", count+1)
+		if ferr := p.failCommand(msg, err); ferr != nil {
+			p.log.Error("answer failed command", "err", ferr)
+		}
+		if p.cfg.DeliveryLimit == 0 {
+			return out, nil
+		}
+		return out, err
+	}
+}
+
+// failCommand records the job of a command that cannot be processed as failed and replies.
+func (p *Processor) failCommand(msg *message.Message, cause error) error {
+	var head struct {
+		JobID      string `json:"job_id"`
+		Model      string `json:"model"`
+		Generation int64  `json:"generation"`
+		ReplyTo    string `json:"reply_to"`
+	}
+	if err := json.Unmarshal(msg.Payload, &head); err != nil || head.JobID == "" {
+		return fmt.Errorf("unreadable command: %v", err)
+	}
+	ctx := context.WithoutCancel(msg.Context())
+	kind := messages.KindForecast
+	if head.Generation > 0 {
+		kind = messages.KindFit
+		if err := p.store.FailFit(ctx, head.Model, head.Generation, "processing failed repeatedly: "+cause.Error()); err != nil {
+			return err
+		}
+	}
+	body := messages.Error("the "+kind+" failed repeatedly in the processors and was dead-lettered: "+cause.Error(), 0, map[string]any{"job_id": head.JobID})
+	job := store.Job{ID: head.JobID, Kind: kind, Model: head.Model, Generation: head.Generation, CreatedAt: p.now()}
+	return p.finish(ctx, job, head.ReplyTo, http.StatusInternalServerError, body)
+}
