@@ -59,8 +59,10 @@ type ForecastCommand struct {
 	ReplyTo string    `json:"reply_to"`
 	Horizon int       `json:"horizon"`
 	Levels  []float64 `json:"levels"`
-	// Deadline is when the client stops waiting; a processor drops commands past it.
+	// Deadline bounds how long a processor waits for the barrier to be met.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// HeldMS is how long the gateway held the forecast before publishing it.
+	HeldMS float64 `json:"held_ms,omitempty"`
 }
 
 // Topic routes forecast commands.
@@ -135,18 +137,25 @@ type FitSummary struct {
 
 // ForecastResult is the data of a successful forecast.
 type ForecastResult struct {
-	Model      string                       `json:"model"`
-	Generation int64                        `json:"generation"`
-	JobID      string                       `json:"job_id"`
-	Method     string                       `json:"method"`
-	Horizon    int                          `json:"horizon"`
-	Point      Values                       `json:"point"`
-	Intervals  map[string]forecast.Interval `json:"intervals"`
-	Timestamps []time.Time                  `json:"timestamps,omitempty"`
-	HeldMS     float64                      `json:"held_ms"`
+	Model      string              `json:"model"`
+	Generation int64               `json:"generation"`
+	JobID      string              `json:"job_id"`
+	Method     string              `json:"method"`
+	Horizon    int                 `json:"horizon"`
+	Point      Values              `json:"point"`
+	Intervals  map[string]Interval `json:"intervals"`
+	Timestamps []time.Time         `json:"timestamps,omitempty"`
+	HeldMS     float64             `json:"held_ms"`
 	// Fallback is set when the fit this forecast waited for did not succeed and an older
 	// generation was used instead.
 	Fallback *Fallback `json:"fallback,omitempty"`
+}
+
+// Interval is a prediction interval on the wire; a bound the engine could not compute (it
+// overflowed) is null rather than an unencodable NaN.
+type Interval struct {
+	Lower Values `json:"lower"`
+	Upper Values `json:"upper"`
 }
 
 // Fallback explains why a forecast used an older generation than its barrier.

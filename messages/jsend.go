@@ -18,9 +18,14 @@ type Envelope struct {
 	Code    int             `json:"code,omitempty"`
 }
 
-// Success wraps data in a success envelope.
+// Success wraps data in a success envelope; data that cannot be encoded (a NaN that slipped
+// through) becomes an error envelope rather than a success carrying nothing.
 func Success(data any) Envelope {
-	return Envelope{Status: StatusSuccess, Data: mustJSON(data)}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return Envelope{Status: StatusError, Message: "the result cannot be encoded: " + err.Error(), Code: 500}
+	}
+	return Envelope{Status: StatusSuccess, Data: b}
 }
 
 // Fail wraps per-field problems, e.g. {"values": "must not be empty"}.

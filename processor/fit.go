@@ -122,9 +122,25 @@ func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand,
 		p.reply(cmd.ReplyTo, replayReply(prev))
 		return nil
 	}
-	log.Warn("fit ended before it could finish", "status", rec.Status, "reason", rec.Error)
+	// The fit ended but its job record was never written (the processor that ended it died or
+	// lost the store just after): rebuild the answer from the fit record.
+	switch rec.Status {
+	case store.FitSucceeded:
+		summary := messages.FitSummary{Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Params: map[string]float64{}}
+		if cur, err := p.store.Current(ctx, cmd.Model); err == nil && cur.Generation == cmd.Generation {
+			_ = decodeRaw(cur.Summary, &summary)
+		}
+		summary.Current = summary.Method != "" // only the current model's summary is stored
+		log.Info("fit had already succeeded; answering from the store")
+		return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, messages.Success(summary))
+	case store.FitFailed:
+		log.Info("fit had already failed; answering from the store", "reason", rec.Error)
+		return p.finish(ctx, job, cmd.ReplyTo, http.StatusInternalServerError, messages.Error("the fit failed: "+rec.Error, 0, map[string]any{"job_id": cmd.JobID}))
+	}
+	log.Warn("fit expired before a processor finished it", "reason", rec.Error)
 	job.Status = "expired"
-	body := messages.Error(fmt.Sprintf("fit generation %d %s before it finished: %s; fit again", cmd.Generation, rec.Status, rec.Error), http.StatusServiceUnavailable, map[string]any{"job_id": cmd.JobID})
+	body := messages.Error(fmt.Sprintf("fit generation %d expired before it finished (%s); fit again", cmd.Generation, rec.Error), 0, map[string]any{"job_id": cmd.JobID})
+	body.Code = http.StatusServiceUnavailable
 	job.Error = mustJSON(map[string]any{"status": http.StatusServiceUnavailable, "body": body})
 	job.UpdatedAt = p.now()
 	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
@@ -157,7 +173,8 @@ func replayReply(job store.Job) messages.Reply {
 func fitFailure(err error, timeout time.Duration) (int, messages.Envelope) {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, messages.Error(fmt.Sprintf("the fit did not finish within %s", timeout), 0, nil)
+		// The fit has ended (failed), so 500 rather than 504, which promises a job that goes on.
+		return http.StatusInternalServerError, messages.Error(fmt.Sprintf("the fit did not finish within the %s limit; try a simpler method or a shorter series", timeout), 0, nil)
 	case errors.Is(err, forecast.ErrTooFewObservations), errors.Is(err, forecast.ErrInvalidData):
 		return http.StatusBadRequest, messages.FailField("values", err.Error())
 	case errors.Is(err, forecast.ErrInvalidSpec):
@@ -222,6 +239,11 @@ func (p *Processor) progressReporter(ctx context.Context, cmd messages.FitComman
 		last = now
 		mu.Unlock()
 		p.reply(cmd.ReplyTo, messages.Reply{JobID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Type: messages.ReplyProgress, Progress: &pr})
+		job.Status, job.UpdatedAt = "running", now
+		job.Progress = &pr.Percent
+		if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
+			p.log.Debug("record progress", "job_id", cmd.JobID, "err", err)
+		}
 		if _, err := p.store.Emit(ctx, store.Event{
 			Type: store.EventFitProgress, Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Data: mustJSON(pr),
 		}); err != nil {

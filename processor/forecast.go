@@ -45,7 +45,8 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	case errors.Is(err, store.ErrNoModel):
 		return p.finish(ctx, job, cmd.ReplyTo, http.StatusNotFound, messages.FailField("model", fmt.Sprintf("model %q has no successful fit; fit it first", cmd.Model)))
 	case errors.Is(err, errBarrierWait):
-		return p.finish(ctx, job, cmd.ReplyTo, http.StatusGatewayTimeout, messages.Error(err.Error(), 0, map[string]any{"job_id": cmd.JobID}))
+		// The job ends here, so not 504 (which promises a job that goes on).
+		return p.finish(ctx, job, cmd.ReplyTo, http.StatusServiceUnavailable, messages.Error(err.Error(), 0, map[string]any{"job_id": cmd.JobID}))
 	case err != nil:
 		return err
 	}
@@ -60,7 +61,11 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	}
 	out := messages.ForecastResult{
 		Model: cmd.Model, Generation: rec.Generation, JobID: cmd.JobID, Method: cm.summary.Method,
-		Horizon: cmd.Horizon, Point: res.Point, Intervals: res.Intervals, Fallback: fallback,
+		Horizon: cmd.Horizon, Point: res.Point, Intervals: make(map[string]messages.Interval, len(res.Intervals)),
+		HeldMS: cmd.HeldMS, Fallback: fallback,
+	}
+	for k, iv := range res.Intervals {
+		out.Intervals[k] = messages.Interval{Lower: iv.Lower, Upper: iv.Upper}
 	}
 	if cm.summary.Timestamps != nil {
 		out.Timestamps = cm.summary.Timestamps.Next(cmd.Horizon)
@@ -98,8 +103,17 @@ func (p *Processor) resolve(ctx context.Context, cmd messages.ForecastCommand) (
 			return store.ModelRecord{}, nil, fmt.Errorf("check pending fits: %w", uerr)
 		}
 		if len(pending) == 0 {
+			// Every fit up to the barrier has ended, possibly one of them just now, after cur
+			// was read: read the current model again before falling back to an older one.
+			cur, err = p.store.Current(ctx, cmd.Model)
 			if err != nil {
-				return store.ModelRecord{}, nil, err // ErrNoModel
+				if errors.Is(err, store.ErrNoModel) {
+					return store.ModelRecord{}, nil, err
+				}
+				return store.ModelRecord{}, nil, fmt.Errorf("read current model: %w", err)
+			}
+			if cur.Generation >= cmd.Barrier {
+				return cur, nil, nil
 			}
 			return cur, p.fallback(ctx, cmd.Model, cmd.Barrier), nil
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -191,6 +192,9 @@ func (p *Processor) reply(replyTo string, r messages.Reply) {
 // finish records the outcome of a job and replies with it.
 func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, status int, body messages.Envelope) error {
 	job.UpdatedAt = p.now()
+	if body.Status == messages.StatusError && status < 500 {
+		status = http.StatusInternalServerError // e.g. a result that could not be encoded
+	}
 	if job.Kind == messages.KindForecast {
 		p.metrics.forecasts.WithLabelValues(body.Status).Inc()
 	}

@@ -1,0 +1,130 @@
+package messages
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/forecastd/forecastd/forecast"
+)
+
+func TestValuesNullIsNaN(t *testing.T) {
+	var v Values
+	if err := json.Unmarshal([]byte(`[1, null, 2.5e3]`), &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 3 || v[0] != 1 || !math.IsNaN(v[1]) || v[2] != 2500 {
+		t.Fatalf("decoded %v", v)
+	}
+	b, err := json.Marshal(Values{1, math.NaN(), math.Inf(1), -0.5})
+	if err != nil || string(b) != `[1,null,null,-0.5]` {
+		t.Fatalf("encoded %s (%v)", b, err)
+	}
+}
+
+func TestSuccessNeverCarriesAnUnencodableResult(t *testing.T) {
+	env := Success(map[string]float64{"x": math.NaN()})
+	if env.Status != StatusError || env.Code != 500 {
+		t.Fatalf("Success(NaN) = %+v, want an error envelope", env)
+	}
+}
+
+func problemsOf(t *testing.T, err error) Problems {
+	t.Helper()
+	var inv *InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("error %v is not an *InvalidError", err)
+	}
+	return inv.Problems
+}
+
+func TestFitRequestValidation(t *testing.T) {
+	ts := func(s ...string) []time.Time {
+		out := make([]time.Time, len(s))
+		for i, x := range s {
+			out[i], _ = time.Parse(time.RFC3339, x)
+		}
+		return out
+	}
+	intp := func(i int) *int { return &i }
+	tests := []struct {
+		name  string
+		req   FitRequest
+		field string // "" = valid
+	}{
+		{"minimal", FitRequest{Values: Values{1, 2, 3}}, ""},
+		{"nil values", FitRequest{}, "values"},
+		{"inf", FitRequest{Values: Values{1, math.Inf(1)}}, "values"},
+		{"too big", FitRequest{Values: Values{1, 2e100}}, "values"},
+		{"season zero", FitRequest{Values: Values{1, 2}, SeasonLength: intp(0)}, "season_length"},
+		{"spec on naive", FitRequest{Values: Values{1, 2}, Method: "naive", Options: forecast.Options{ETSSpec: "ANN"}}, "options.spec"},
+		{"order on ets", FitRequest{Values: Values{1, 2}, Method: "ets", Options: forecast.Options{Order: []int{1, 1, 1}}}, "options"},
+		{"good ets spec", FitRequest{Values: Values{1, 2}, Method: "ets", Options: forecast.Options{ETSSpec: "MAdM"}}, ""},
+		{"decreasing timestamps", FitRequest{Values: Values{1, 2}, Timestamps: ts("2024-01-02T00:00:00Z", "2024-01-01T00:00:00Z")}, "timestamps"},
+		{"good timestamps", FitRequest{Values: Values{1, 2}, Timestamps: ts("2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z")}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.req.Validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("unexpected %v", err)
+				}
+				if tc.req.Method == "" || tc.req.SeasonLength == nil {
+					t.Fatalf("defaults not filled: %+v", tc.req)
+				}
+				return
+			}
+			if _, ok := problemsOf(t, err)[tc.field]; !ok {
+				t.Fatalf("problems %v do not name %q", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestDecodeJSONNamesTheField(t *testing.T) {
+	tests := []struct{ body, field, mention string }{
+		{`{"values":"x"}`, "values", "an array"},
+		{`{"horizon":"x"}`, "horizon", "an integer"},
+		{`{"nope":1}`, "nope", "not a known field"},
+		{`{`, "body", "malformed"},
+		{``, "body", "empty"},
+		{`{"values":[1]} x`, "body", "nothing after"},
+	}
+	for _, tc := range tests {
+		var v struct {
+			Values  Values `json:"values"`
+			Horizon *int   `json:"horizon"`
+		}
+		p := problemsOf(t, DecodeJSONBytes([]byte(tc.body), &v))
+		if !strings.Contains(p[tc.field], tc.mention) {
+			t.Errorf("%s: problems %v; want %q to mention %q", tc.body, p, tc.field, tc.mention)
+		}
+	}
+}
+
+func TestTimeAxisUsesMedianStep(t *testing.T) {
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	a := NewTimeAxis([]time.Time{base, base.Add(day), base.Add(2 * day), base.Add(10 * day), base.Add(11 * day)})
+	next := a.Next(2)
+	if a.Step != day || !next[0].Equal(base.Add(12*day)) || !next[1].Equal(base.Add(13*day)) {
+		t.Fatalf("axis %+v next %v", a, next)
+	}
+}
+
+func TestModelNames(t *testing.T) {
+	for _, ok := range []string{"a", "sales.eu-1_B", strings.Repeat("x", 64)} {
+		if p := ValidModelName(ok); p != "" {
+			t.Errorf("%q rejected: %s", ok, p)
+		}
+	}
+	for _, bad := range []string{"", "-a", ".a", "a b", "a/b", strings.Repeat("x", 65), "é"} {
+		if ValidModelName(bad) == "" {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
