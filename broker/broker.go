@@ -74,9 +74,10 @@ type Broker struct {
 	// Replies consumes a gateway's own reply queue.
 	Replies message.Subscriber
 
-	conn  *wamqp.ConnectionWrapper // nil for GoChannel
-	topo  Topology
-	close func() error
+	conn    *wamqp.ConnectionWrapper // consuming; nil for GoChannel
+	pubConn *wamqp.ConnectionWrapper // publishing
+	topo    Topology
+	close   func() error
 }
 
 // NewInProcess returns a broker over watermill's GoChannel: everything in one process.
@@ -94,9 +95,15 @@ func NewAMQP(url string, prefetch int, logger watermill.LoggerAdapter) (*Broker,
 // NewAMQPTopology is NewAMQP with the objects of topo.
 func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.LoggerAdapter) (*Broker, error) {
 	connCfg := wamqp.ConnectionConfig{AmqpURI: url, Reconnect: wamqp.DefaultReconnectConfig()}
+	// Publishing and consuming get a connection each: RabbitMQ blocks a publishing connection
+	// under memory or disk alarms, which must not stall acks and replies being consumed.
 	conn, err := wamqp.NewConnection(connCfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("connect to rabbitmq: %w", err)
+	}
+	pubConn, err := wamqp.NewConnection(connCfg, logger)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("connect to rabbitmq: %w", err), conn.Close())
 	}
 	if prefetch < 1 {
 		prefetch = 1
@@ -117,13 +124,13 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 		},
 		TopologyBuilder: declareNothing{},
 	}
-	pub, err := wamqp.NewPublisherWithConnection(base, logger, conn)
+	pub, err := wamqp.NewPublisherWithConnection(base, logger, pubConn)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("amqp publisher: %w", err), conn.Close())
+		return nil, errors.Join(fmt.Errorf("amqp publisher: %w", err), conn.Close(), pubConn.Close())
 	}
 	cmds, err := wamqp.NewSubscriberWithConnection(base, logger, conn)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close())
+		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
 	}
 	replyCfg := base
 	// Replies are worth nothing once the gateway that waits for them is gone.
@@ -131,11 +138,13 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 	replyCfg.TopologyBuilder = declareReplyQueue{prefix: topo.prefix() + ".replies."}
 	replies, err := wamqp.NewSubscriberWithConnection(replyCfg, logger, conn)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("amqp reply subscriber: %w", err), conn.Close())
+		return nil, errors.Join(fmt.Errorf("amqp reply subscriber: %w", err), conn.Close(), pubConn.Close())
 	}
 	return &Broker{
-		Publisher: pub, Commands: cmds, Replies: replies, conn: conn, topo: topo,
-		close: func() error { return errors.Join(pub.Close(), cmds.Close(), replies.Close(), conn.Close()) },
+		Publisher: pub, Commands: cmds, Replies: replies, conn: conn, pubConn: pubConn, topo: topo,
+		close: func() error {
+			return errors.Join(pub.Close(), cmds.Close(), replies.Close(), pubConn.Close(), conn.Close())
+		},
 	}, nil
 }
 
@@ -145,7 +154,7 @@ func (b *Broker) Ready(ctx context.Context) error {
 	if b.conn == nil {
 		return nil
 	}
-	if !b.conn.IsConnected() {
+	if !b.conn.IsConnected() || !b.pubConn.IsConnected() {
 		return errors.New("rabbitmq: not connected")
 	}
 	done := make(chan error, 1)

@@ -126,9 +126,16 @@ func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
 				return err
 			}
 		}
-		eg.Go(func() error { return router.Run(ctx) })
+		routerErr := make(chan error, 1)
+		eg.Go(func() error { err := router.Run(ctx); routerErr <- err; return err })
 		eg.Go(func() error { <-ctx.Done(); return router.Close() })
-		<-router.Running()
+		select { // a router that fails to start never reports running
+		case <-router.Running():
+		case err := <-routerErr:
+			return fmt.Errorf("processor router: %w", err)
+		case <-ctx.Done():
+			return eg.Wait()
+		}
 	}
 	if cmd == "all" || cmd == "gateway" {
 		gcfg := gateway.DefaultConfig()
