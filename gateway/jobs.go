@@ -120,11 +120,14 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 	r.heldFor = g.now().Sub(start)
 	if err != nil {
 		log.Warn("forecast hold ended without release", "err", err)
+		// The job ends here, so 503 rather than 504 (which promises a job that goes on).
+		status := http.StatusServiceUnavailable
 		body := messages.Error(fmt.Sprintf("the fits this forecast waits for did not end within %s", g.cfg.HoldTimeout), 0, map[string]any{"job_id": cmd.JobID})
-		status := http.StatusGatewayTimeout
-		if g.root.Err() != nil {
+		switch {
+		case g.root.Err() != nil:
 			body = messages.Error("the gateway is shutting down", 0, map[string]any{"job_id": cmd.JobID})
-			status = http.StatusServiceUnavailable
+		case errors.Is(err, errUnavailable):
+			body = messages.Error(err.Error(), 0, map[string]any{"job_id": cmd.JobID})
 		}
 		job.Status, job.UpdatedAt = "expired", g.now()
 		job.Error = jsonOf(map[string]any{"status": status, "body": body})
@@ -132,9 +135,10 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 		g.complete(r, Outcome{Status: status, Body: body})
 		return
 	}
+	cmd.HeldMS = float64(r.heldFor.Microseconds()) / 1000
 	if held {
 		g.metrics.heldSeconds.Observe(r.heldFor.Seconds())
-		r.step("released", map[string]any{"job_id": cmd.JobID, "held_ms": float64(r.heldFor.Microseconds()) / 1000})
+		r.step("released", map[string]any{"job_id": cmd.JobID, "held_ms": cmd.HeldMS})
 	}
 	if err := g.publish(cmd.Topic(), cmd.JobID, cmd); err != nil {
 		log.Error("publish forecast", "err", err)
@@ -155,8 +159,12 @@ func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, 
 	tick := time.NewTicker(g.cfg.RecheckInterval)
 	defer tick.Stop()
 	held := false
+	var failingSince time.Time
 	for {
 		pending, err := g.deps.Store.Unsettled(ctx, model, barrier)
+		if err == nil {
+			failingSince = time.Time{}
+		}
 		switch {
 		case err == nil && len(pending) == 0:
 			if held {
@@ -165,6 +173,14 @@ func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, 
 			return held, nil
 		case err != nil:
 			g.log.Warn("check pending fits", "model", model, "err", err)
+			if failingSince.IsZero() {
+				failingSince = g.now()
+			} else if g.now().Sub(failingSince) > storeOutageLimit {
+				if held {
+					g.metrics.held.Dec()
+				}
+				return held, unavailable("check pending fits", err)
+			}
 		case !held:
 			held = true
 			g.metrics.held.Inc()
@@ -182,8 +198,23 @@ func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, 
 	}
 }
 
+// storeOutageLimit is how long a held forecast tolerates a store it cannot read before it is
+// answered 503 instead of waiting out the hold timeout.
+const storeOutageLimit = 10 * time.Second
+
+// publishTimeout bounds a publish: a broker that blocks publishers (memory or disk alarm) or
+// never confirms gets the client a 503, not a hang.
+const publishTimeout = 10 * time.Second
+
 func (g *Gateway) publish(topic, id string, v any) error {
 	msg := message.NewMessage(id, message.Payload(jsonOf(v)))
 	middleware.SetCorrelationID(id, msg)
-	return g.deps.Publisher.Publish(topic, msg)
+	done := make(chan error, 1)
+	go func() { done <- g.deps.Publisher.Publish(topic, msg) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(publishTimeout):
+		return fmt.Errorf("broker did not confirm the command within %s", publishTimeout)
+	}
 }

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -96,10 +98,11 @@ func (g *registry) len() int {
 	return len(g.runs)
 }
 
-// janitor forgets runs older than maxAge whose reply never came (the job record in the store
-// still has their outcome).
+// janitor ends runs older than maxAge whose reply never came (lost with a broker restart, say)
+// with a 504, so no stream or session waits for them forever; the job goes on and its record
+// in the store will hold the outcome.
 func (g *registry) janitor(ctx context.Context, maxAge time.Duration) {
-	t := time.NewTicker(maxAge / 4)
+	t := time.NewTicker(max(maxAge/4, time.Second))
 	defer t.Stop()
 	for {
 		select {
@@ -107,12 +110,19 @@ func (g *registry) janitor(ctx context.Context, maxAge time.Duration) {
 			return
 		case now := <-t.C:
 			g.mu.Lock()
+			var stale []*run
 			for id, r := range g.runs {
 				if now.Sub(r.started) > maxAge {
 					delete(g.runs, id)
+					stale = append(stale, r)
 				}
 			}
 			g.mu.Unlock()
+			for _, r := range stale {
+				r.finish(Outcome{Status: http.StatusGatewayTimeout, Body: messages.Error(
+					fmt.Sprintf("no answer within %s; poll /v1/jobs/%s for the outcome", maxAge, r.id), http.StatusGatewayTimeout,
+					map[string]any{"job_id": r.id})})
+			}
 		}
 	}
 }
@@ -145,15 +155,8 @@ func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
 	}
 }
 
-// complete ends a run with its outcome, adding the gateway's hold time to forecast results.
+// complete ends a run with its outcome.
 func (g *Gateway) complete(r *run, o Outcome) {
-	if r.kind == messages.KindForecast && o.Body.Status == messages.StatusSuccess && len(o.Body.Data) > 0 {
-		var data messages.ForecastResult
-		if err := json.Unmarshal(o.Body.Data, &data); err == nil {
-			data.HeldMS = float64(r.heldFor.Microseconds()) / 1000
-			o.Body = messages.Success(data)
-		}
-	}
 	if r.finish(o) {
 		g.runs.remove(r.id)
 		g.metrics.jobs.WithLabelValues(r.kind, o.Body.Status).Inc()
