@@ -90,12 +90,12 @@ type Deps struct {
 
 // Gateway serves the public API.
 type Gateway struct {
-	cfg     Config
-	deps    Deps
-	log     *slog.Logger
-	runs    *registry
-	hub     *hub
-	metrics *metrics
+	cfg       Config
+	deps      Deps
+	log       *slog.Logger
+	runs      *registry
+	hub       *hub
+	metrics   *metrics
 	handler   http.Handler
 	endpoints []Endpoint
 	// root is the gateway's lifetime: jobs outlive the requests that started them.
@@ -183,10 +183,14 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		g.log.Info("gateway shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 		defer cancel()
-		// Shutdown does not end streams; their handlers watch ctx and return.
+		// Shutdown does not end streams; their handlers watch ctx and return. Live sessions
+		// (hijacked connections) close themselves as ctx ends: wait for their handshakes.
 		err := srv.Shutdown(sctx)
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = srv.Close()
+		}
+		if werr := g.waitSessions(sctx); werr != nil {
+			g.log.Warn("shutdown", "err", werr)
 		}
 		return err
 	})

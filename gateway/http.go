@@ -105,27 +105,34 @@ func writeSuccess(w http.ResponseWriter, status int, data any) {
 	writeJSend(w, status, messages.Success(data))
 }
 
-// writeError is the one place where errors become HTTP statuses and JSend bodies.
+// writeError writes the status and JSend body errorBody maps err to.
 func writeError(w http.ResponseWriter, err error) {
+	status, body := errorBody(err)
+	writeJSend(w, status, body)
+}
+
+// errorBody is the one place where errors become HTTP statuses and JSend bodies (WebSocket
+// results carry the same bodies).
+func errorBody(err error) (int, messages.Envelope) {
 	var invalid *messages.InvalidError
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &invalid):
-		writeJSend(w, http.StatusBadRequest, messages.Fail(invalid.Problems))
+		return http.StatusBadRequest, messages.Fail(invalid.Problems)
 	case errors.As(err, &tooLarge):
-		writeJSend(w, http.StatusRequestEntityTooLarge, messages.FailField("body", fmt.Sprintf("is larger than the limit of %d bytes", tooLarge.Limit)))
+		return http.StatusRequestEntityTooLarge, messages.FailField("body", fmt.Sprintf("is larger than the limit of %d bytes", tooLarge.Limit))
 	case errors.Is(err, errUnsupportedMedia):
-		writeJSend(w, http.StatusUnsupportedMediaType, messages.FailField("Content-Type", err.Error()))
+		return http.StatusUnsupportedMediaType, messages.FailField("Content-Type", err.Error())
 	case errors.Is(err, store.ErrNoModel):
-		writeJSend(w, http.StatusNotFound, messages.FailField("model", strings.TrimPrefix(err.Error(), store.ErrNoModel.Error()+": ")+" has no fitted model; fit it first"))
+		return http.StatusNotFound, messages.FailField("model", strings.TrimPrefix(err.Error(), store.ErrNoModel.Error()+": ")+" has no fitted model; fit it first")
 	case errors.Is(err, store.ErrNoJob):
-		writeJSend(w, http.StatusNotFound, messages.FailField("job_id", "no such job (job records expire)"))
+		return http.StatusNotFound, messages.FailField("job_id", "no such job (job records expire)")
 	case errors.Is(err, errUnavailable):
-		writeJSend(w, http.StatusServiceUnavailable, messages.Error(err.Error(), 0, nil))
+		return http.StatusServiceUnavailable, messages.Error(err.Error(), 0, nil)
 	case errors.Is(err, context.DeadlineExceeded):
-		writeJSend(w, http.StatusGatewayTimeout, messages.Error("timed out", 0, nil))
+		return http.StatusGatewayTimeout, messages.Error("timed out", 0, nil)
 	default:
-		writeJSend(w, http.StatusInternalServerError, messages.Error("internal error: "+err.Error(), 0, nil))
+		return http.StatusInternalServerError, messages.Error("internal error: "+err.Error(), 0, nil)
 	}
 }
 

@@ -15,6 +15,8 @@ type metrics struct {
 	held        prometheus.Gauge
 	heldSeconds prometheus.Histogram
 	sessions    *prometheus.GaugeVec
+	// sessionsClosed counts ended live sessions by why they ended.
+	sessionsClosed *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,8 +41,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "forecastd_sessions", Help: "Open live sessions by transport.",
 		}, []string{"transport"}),
+		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "forecastd_sessions_closed_total", Help: "Live sessions that ended, by transport and reason (client, slow_consumer, write_failed, ping_timeout, shutdown, replay_failed).",
+		}, []string{"transport", "reason"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.jobs, m.held, m.heldSeconds, m.sessions)
+	reg.MustRegister(m.requests, m.duration, m.jobs, m.held, m.heldSeconds, m.sessions, m.sessionsClosed)
 	return m
 }
 

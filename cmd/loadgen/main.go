@@ -1,0 +1,557 @@
+// Command loadgen holds many WebSocket and SSE sessions on one forecastd gateway, measures the
+// gateway's memory per session and how long model_ready events take to reach every session.
+// It only talks to loopback addresses. One process opens at most 10,000 sessions of each kind
+// (a process may hold about 20,000 files); run two, with different -src addresses, for more,
+// then merge their outputs with `loadgen report`.
+//
+//	loadgen hold -url http://127.0.0.1:18080 -ws 4500 -sse 4500 -src 127.0.0.2,127.0.0.3 \
+//	    -expect 18000 -fits 10 -gateway-pid PID -out a.json
+//	loadgen hold -url http://127.0.0.1:18080 -ws 4500 -sse 4500 -src 127.0.0.4,127.0.0.5 \
+//	    -events 10 -out b.json
+//	loadgen report a.json b.json
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: loadgen hold [flags] | loadgen report FILE…")
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	switch args[0] {
+	case "hold":
+		return hold(ctx, args[1:], out)
+	case "report":
+		return report(args[1:], out)
+	}
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// config of one hold run.
+type config struct {
+	base        *url.URL
+	ws, sse     int
+	src         []net.IP
+	model       string
+	fits        int
+	interval    time.Duration
+	events      int
+	expect      int
+	gatewayPID  int
+	settle      time.Duration
+	timeout     time.Duration
+	concurrency int
+	out         string
+}
+
+func parseHold(args []string) (config, error) {
+	fs := flag.NewFlagSet("hold", flag.ContinueOnError)
+	var c config
+	rawURL := fs.String("url", "http://127.0.0.1:8080", "gateway base URL (loopback only)")
+	src := fs.String("src", "127.0.0.1", "comma-separated loopback source addresses to spread connections over")
+	fs.IntVar(&c.ws, "ws", 0, "WebSocket sessions to hold (≤ 10000)")
+	fs.IntVar(&c.sse, "sse", 0, "SSE /v1/events sessions to hold (≤ 10000)")
+	fs.StringVar(&c.model, "model", "loadtest", "model the sessions follow and the fits train")
+	fs.IntVar(&c.fits, "fits", 0, "fits to trigger once -expect sessions are open (this process measures)")
+	fs.DurationVar(&c.interval, "interval", time.Second, "pause between fits")
+	fs.IntVar(&c.events, "events", 0, "model_ready events to wait for per session (default -fits)")
+	fs.IntVar(&c.expect, "expect", 0, "gateway-wide sessions to wait for before measuring and triggering")
+	fs.IntVar(&c.gatewayPID, "gateway-pid", 0, "gateway process id, to read its VmRSS from /proc")
+	fs.DurationVar(&c.settle, "settle", 5*time.Second, "pause after the sessions are open, before measuring")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on the whole run")
+	fs.IntVar(&c.concurrency, "dial-concurrency", 64, "connections opened at once")
+	fs.StringVar(&c.out, "out", "", "write the raw results as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	u, err := url.Parse(*rawURL)
+	if err != nil || !isLoopback(u.Hostname()) {
+		return c, fmt.Errorf("-url %q: must be an http URL on a loopback address", *rawURL)
+	}
+	c.base = u
+	for _, s := range strings.Split(*src, ",") {
+		ip := net.ParseIP(strings.TrimSpace(s))
+		if ip == nil || !ip.IsLoopback() {
+			return c, fmt.Errorf("-src %q: not a loopback address", s)
+		}
+		c.src = append(c.src, ip)
+	}
+	if c.ws < 0 || c.ws > 10_000 || c.sse < 0 || c.sse > 10_000 {
+		return c, errors.New("-ws and -sse must be in [0, 10000]")
+	}
+	if c.fits < 0 || c.fits > 1000 || c.concurrency < 1 || c.concurrency > 1000 || c.interval < 0 || c.interval > time.Minute {
+		return c, errors.New("-fits must be in [0, 1000], -dial-concurrency in [1, 1000], -interval in [0, 1m]")
+	}
+	if c.events == 0 {
+		c.events = c.fits
+	}
+	return c, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// result is what one hold run writes; report merges several.
+type result struct {
+	WS                int                `json:"ws"`
+	SSE               int                `json:"sse"`
+	SSEOpen           int                `json:"sse_open"`
+	WSOpen            int                `json:"ws_open"`
+	Failed            int                `json:"failed"`
+	FirstError        string             `json:"first_error,omitempty"`
+	OpenSeconds       float64            `json:"open_seconds"`
+	MemBefore         map[string]float64 `json:"mem_before,omitempty"`
+	MemAfter          map[string]float64 `json:"mem_after,omitempty"`
+	GatewaySessions   float64            `json:"gateway_sessions,omitempty"`
+	GatewayCPU        float64            `json:"gateway_cpu_seconds,omitempty"`
+	LoadgenCPU        float64            `json:"loadgen_cpu_seconds"`
+	Latencies         map[string][]int64 `json:"latencies_us"` // event id → arrival delay per session
+	SessionsCompleted int                `json:"sessions_completed"`
+}
+
+// collector gathers model_ready arrivals from every session.
+type collector struct {
+	mu        sync.Mutex
+	latencies map[string][]int64
+	completed atomic.Int64
+	want      int
+}
+
+func (c *collector) arrived(eventID string, emitted time.Time, seen *int) {
+	d := time.Since(emitted).Microseconds()
+	c.mu.Lock()
+	c.latencies[eventID] = append(c.latencies[eventID], d)
+	c.mu.Unlock()
+	if *seen++; *seen == c.want {
+		c.completed.Add(1)
+	}
+}
+
+func hold(ctx context.Context, args []string, out io.Writer) error {
+	cfg, err := parseHold(args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	res := result{WS: cfg.ws, SSE: cfg.sse, Latencies: map[string][]int64{}}
+	if cfg.fits > 0 {
+		if res.MemBefore, err = sample(ctx, cfg); err != nil {
+			return fmt.Errorf("sample gateway memory: %w", err)
+		}
+		fmt.Fprintf(out, "before: %s\n", fmtMem(res.MemBefore))
+	}
+
+	col := &collector{latencies: map[string][]int64{}, want: cfg.events}
+	clients := make([]*http.Client, len(cfg.src))
+	dialers := make([]*net.Dialer, len(cfg.src))
+	for i, ip := range cfg.src {
+		dialers[i] = &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 10 * time.Second}
+		clients[i] = &http.Client{Transport: &http.Transport{DialContext: dialers[i].DialContext, MaxIdleConnsPerHost: 1}}
+	}
+	var wsOpen, sseOpen, failed atomic.Int64
+	var firstErr atomic.Value
+	fail := func(err error) {
+		failed.Add(1)
+		firstErr.CompareAndSwap(nil, err.Error())
+	}
+	var sessions sync.WaitGroup
+	sem := make(chan struct{}, cfg.concurrency)
+	start := time.Now()
+	sessCtx, endSessions := context.WithCancel(ctx)
+	defer endSessions()
+	for i := range cfg.ws + cfg.sse {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		opened := make(chan struct{})
+		sessions.Go(func() {
+			var err error
+			if i < cfg.ws {
+				err = wsSession(sessCtx, cfg, clients[i%len(clients)], col, func() { wsOpen.Add(1); close(opened) })
+			} else {
+				err = sseSession(sessCtx, cfg, dialers[i%len(dialers)], col, func() { sseOpen.Add(1); close(opened) })
+			}
+			select {
+			case <-opened:
+			default:
+				close(opened)
+			}
+			if err != nil && sessCtx.Err() == nil {
+				fail(err)
+			}
+		})
+		go func() { <-opened; <-sem }()
+	}
+	for range cap(sem) { // wait for the last dials
+		sem <- struct{}{}
+	}
+	res.OpenSeconds = time.Since(start).Seconds()
+	fmt.Fprintf(out, "opened %d ws and %d sse sessions in %.1fs (%d failed)\n", wsOpen.Load(), sseOpen.Load(), res.OpenSeconds, failed.Load())
+
+	if cfg.expect > 0 {
+		if err := waitSessions(ctx, cfg, out); err != nil {
+			return err
+		}
+	}
+	if cfg.fits > 0 {
+		sleep(ctx, cfg.settle)
+		if res.MemAfter, err = sample(ctx, cfg); err != nil {
+			return fmt.Errorf("sample gateway memory: %w", err)
+		}
+		res.GatewaySessions = res.MemAfter["sessions"]
+		fmt.Fprintf(out, "after:  %s\n", fmtMem(res.MemAfter))
+		printPerSession(out, res.MemBefore, res.MemAfter)
+		fitStart := time.Now()
+		for i := range cfg.fits {
+			if err := fit(ctx, cfg, i); err != nil {
+				return err
+			}
+			sleep(ctx, cfg.interval)
+		}
+		if m, err := sample(ctx, cfg); err == nil {
+			wall := time.Since(fitStart).Seconds()
+			res.GatewayCPU = m["cpu"] - res.MemAfter["cpu"]
+			fmt.Fprintf(out, "gateway CPU while fitting and fanning out: %.2fs in %.1fs (%.0f%% of one core)\n", res.GatewayCPU, wall, 100*res.GatewayCPU/wall)
+		}
+	}
+	if cfg.events > 0 {
+		total := wsOpen.Load() + sseOpen.Load()
+		for col.completed.Load() < total && ctx.Err() == nil {
+			sleep(ctx, 100*time.Millisecond)
+		}
+		fmt.Fprintf(out, "%d of %d sessions received all %d model_ready events\n", col.completed.Load(), total, cfg.events)
+	}
+	endSessions()
+	sessions.Wait()
+
+	res.WSOpen, res.SSEOpen, res.Failed = int(wsOpen.Load()), int(sseOpen.Load()), int(failed.Load())
+	if v, ok := firstErr.Load().(string); ok {
+		res.FirstError = v
+	}
+	col.mu.Lock()
+	res.Latencies = col.latencies
+	col.mu.Unlock()
+	res.SessionsCompleted = int(col.completed.Load())
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		res.LoadgenCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+		fmt.Fprintf(out, "loadgen CPU: %.2fs\n", res.LoadgenCPU)
+	}
+	summarize(out, []result{res})
+	if cfg.out != "" {
+		b, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(cfg.out, b, 0o644)
+	}
+	return nil
+}
+
+// readyEvent is the part of a model event loadgen needs.
+type readyEvent struct {
+	Type    string `json:"type"`
+	Event   string `json:"event"`
+	EventID string `json:"event_id"`
+	Data    struct {
+		Time time.Time `json:"time"`
+	} `json:"data"`
+}
+
+func wsSession(ctx context.Context, cfg config, client *http.Client, col *collector, opened func()) error {
+	u := *cfg.base
+	u.Scheme, u.Path = "ws", "/v1/ws"
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	conn, _, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{HTTPClient: client})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.CloseNow()
+	sub, _ := json.Marshal(map[string]any{"type": "subscribe", "id": "s", "models": []string{cfg.model}})
+	if err := conn.Write(ctx, websocket.MessageText, sub); err != nil {
+		return err
+	}
+	opened()
+	seen := 0
+	for range 1_000_000 {
+		_, msg, err := conn.Read(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				conn.Close(websocket.StatusNormalClosure, "done")
+				return nil
+			}
+			return err
+		}
+		if !bytes.Contains(msg, []byte(`"model_ready"`)) {
+			continue
+		}
+		var ev readyEvent
+		if json.Unmarshal(msg, &ev) == nil && ev.Type == "event" && ev.Event == "model_ready" {
+			col.arrived(ev.EventID, ev.Data.Time, &seen)
+		}
+	}
+	return nil
+}
+
+func sseSession(ctx context.Context, cfg config, dialer *net.Dialer, col *collector, opened func()) error {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	conn, err := dialer.DialContext(dctx, "tcp", cfg.base.Host)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	req, _ := http.NewRequest(http.MethodGet, cfg.base.String()+"/v1/events?model="+url.QueryEscape(cfg.model), nil)
+	req.Header.Set("Accept", "text/event-stream")
+	if err := req.Write(conn); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(conn, 4096)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /v1/events: %s", resp.Status)
+	}
+	opened()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	var id, name string
+	seen := 0
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case bytes.HasPrefix(line, []byte("id: ")):
+			id = string(line[4:])
+		case bytes.HasPrefix(line, []byte("event: ")):
+			name = string(line[7:])
+		case bytes.HasPrefix(line, []byte("data: ")) && name == "model_ready":
+			var d struct {
+				Time time.Time `json:"time"`
+			}
+			if json.Unmarshal(line[6:], &d) == nil {
+				col.arrived(id, d.Time, &seen)
+			}
+		case len(line) == 0:
+			id, name = "", ""
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return errors.New("sse stream ended")
+}
+
+// waitSessions waits until the gateway counts cfg.expect live sessions.
+func waitSessions(ctx context.Context, cfg config, out io.Writer) error {
+	for ctx.Err() == nil {
+		m, err := sample(ctx, cfg)
+		if err == nil && m["sessions"] >= float64(cfg.expect) {
+			fmt.Fprintf(out, "gateway holds %.0f sessions\n", m["sessions"])
+			return nil
+		}
+		sleep(ctx, 500*time.Millisecond)
+	}
+	return fmt.Errorf("gateway never reached %d sessions: %w", cfg.expect, ctx.Err())
+}
+
+func fit(ctx context.Context, cfg config, i int) error {
+	values := make([]float64, 48)
+	for j := range values {
+		values[j] = 100 + float64(j) + 5*math.Sin(float64(j+i))
+	}
+	body, _ := json.Marshal(map[string]any{"values": values, "method": "naive"})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, cfg.base.String()+"/v1/models/"+url.PathEscape(cfg.model)+"/fit", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fit %d: %w", i, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fit %d: %s", i, resp.Status)
+	}
+	return nil
+}
+
+// sample reads the gateway's memory figures from /metrics and, with -gateway-pid, /proc.
+func sample(ctx context.Context, cfg config) (map[string]float64, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cfg.base.String()+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	want := map[string]string{
+		"go_memstats_heap_inuse_bytes":        "heap_inuse",
+		"go_memstats_stack_inuse_bytes":       "stack_inuse",
+		"go_memstats_sys_bytes":               "go_sys",
+		"process_resident_memory_bytes":       "rss",
+		"go_goroutines":                       "goroutines",
+		"process_cpu_seconds_total":           "cpu",
+		`forecastd_sessions{transport="ws"}`:  "sessions_ws",
+		`forecastd_sessions{transport="sse"}`: "sessions_sse",
+	}
+	m := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if key, hit := want[name]; ok && hit {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+				m[key] = v
+			}
+		}
+	}
+	m["sessions"] = m["sessions_ws"] + m["sessions_sse"]
+	if cfg.gatewayPID > 0 {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cfg.gatewayPID)); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+					kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+					m["vmrss"] = kb * 1024
+				}
+			}
+		}
+	}
+	return m, sc.Err()
+}
+
+func fmtMem(m map[string]float64) string {
+	return fmt.Sprintf("sessions=%.0f goroutines=%.0f rss=%.1fMB vmrss=%.1fMB heap_inuse=%.1fMB stack_inuse=%.1fMB go_sys=%.1fMB",
+		m["sessions"], m["goroutines"], m["rss"]/1e6, m["vmrss"]/1e6, m["heap_inuse"]/1e6, m["stack_inuse"]/1e6, m["go_sys"]/1e6)
+}
+
+func printPerSession(out io.Writer, before, after map[string]float64) {
+	n := after["sessions"] - before["sessions"]
+	if n <= 0 {
+		return
+	}
+	per := func(k string) float64 { return (after[k] - before[k]) / n / 1024 }
+	fmt.Fprintf(out, "per session (%.0f): rss %.1f KiB, vmrss %.1f KiB, heap_inuse+stack_inuse %.1f KiB, go_sys %.1f KiB, goroutines %.2f\n",
+		n, per("rss"), per("vmrss"), per("heap_inuse")+per("stack_inuse"), per("go_sys"), (after["goroutines"]-before["goroutines"])/n)
+}
+
+func report(files []string, out io.Writer) error {
+	if len(files) == 0 {
+		return errors.New("usage: loadgen report FILE…")
+	}
+	var all []result
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		var r result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		all = append(all, r)
+	}
+	for _, r := range all {
+		if r.MemAfter != nil {
+			printPerSession(out, r.MemBefore, r.MemAfter)
+		}
+	}
+	summarize(out, all)
+	return nil
+}
+
+// summarize prints arrival delays: over every (event, session) arrival, and per event the delay
+// until the last session had it.
+func summarize(out io.Writer, rs []result) {
+	merged := map[string][]int64{}
+	open, failed, completed := 0, 0, 0
+	for _, r := range rs {
+		open += r.WSOpen + r.SSEOpen
+		failed += r.Failed
+		completed += r.SessionsCompleted
+		for id, ls := range r.Latencies {
+			merged[id] = append(merged[id], ls...)
+		}
+	}
+	var arrivals, lasts []int64
+	ids := make([]string, 0, len(merged))
+	for id := range merged {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		ls := merged[id]
+		arrivals = append(arrivals, ls...)
+		lasts = append(lasts, slices.Max(ls))
+		fmt.Fprintf(out, "model_ready %s: %d sessions, p50 %s, p99 %s, all %s\n", id, len(ls), us(pct(ls, 50)), us(pct(ls, 99)), us(slices.Max(ls)))
+	}
+	fmt.Fprintf(out, "sessions open %d, failed %d, completed %d; %d events, %d arrivals\n", open, failed, completed, len(ids), len(arrivals))
+	if len(arrivals) > 0 {
+		fmt.Fprintf(out, "arrival delay over all sessions: p50 %s, p99 %s, max %s\n", us(pct(arrivals, 50)), us(pct(arrivals, 99)), us(slices.Max(arrivals)))
+		fmt.Fprintf(out, "delay until every session had the event: p50 %s, p99 %s\n", us(pct(lasts, 50)), us(pct(lasts, 99)))
+	}
+}
+
+func pct(xs []int64, p float64) int64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func us(v int64) string { return (time.Duration(v) * time.Microsecond).String() }
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,398 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/store"
+)
+
+// sseMsg is one parsed SSE block: an event, a retry hint or a comment.
+type sseMsg struct {
+	ID, Event, Data, Comment, Retry string
+}
+
+type sseClient struct {
+	resp   *http.Response
+	msgs   chan sseMsg
+	cancel context.CancelFunc
+}
+
+// openSSE connects to path with header pairs and parses the stream in the background.
+func openSSE(t *testing.T, base, path string, header ...string) *sseClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	c := &sseClient{resp: resp, msgs: make(chan sseMsg, 4096), cancel: cancel}
+	t.Cleanup(c.close)
+	go func() {
+		defer close(c.msgs)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var m sseMsg
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if m != (sseMsg{}) {
+					c.msgs <- m
+				}
+				m = sseMsg{}
+			case strings.HasPrefix(line, ":"):
+				m.Comment = strings.TrimSpace(line[1:])
+			default:
+				k, v, _ := strings.Cut(line, ":")
+				v = strings.TrimPrefix(v, " ")
+				switch k {
+				case "id":
+					m.ID = v
+				case "event":
+					m.Event = v
+				case "data":
+					m.Data = v
+				case "retry":
+					m.Retry = v
+				}
+			}
+		}
+	}()
+	return c
+}
+
+func (c *sseClient) close() {
+	c.cancel()
+	_ = c.resp.Body.Close()
+}
+
+// next returns the next message, skipping comments and retry hints unless raw.
+func (c *sseClient) next(t *testing.T, raw bool) sseMsg {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if raw || m.Event != "" {
+				return m
+			}
+		case <-timeout:
+			t.Fatal("no SSE message within 10s")
+		}
+	}
+}
+
+// nextEvent returns the next event frame.
+func (c *sseClient) nextEvent(t *testing.T) (sseMsg, eventFields) {
+	t.Helper()
+	m := c.next(t, false)
+	var f eventFields
+	if err := json.Unmarshal([]byte(m.Data), &f); err != nil {
+		t.Fatalf("event data %q: %v", m.Data, err)
+	}
+	return m, f
+}
+
+func emit(t *testing.T, st store.Store, model string, gen int64) store.Event {
+	t.Helper()
+	ev, err := st.Emit(context.Background(), store.Event{Type: store.EventFitProgress, Model: model, Generation: gen, Data: json.RawMessage(`{"percent":50}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func TestEventsStreamHeadersRetryAndHeartbeat(t *testing.T) {
+	e := newLiveEnv(t, func(c *gateway.Config) { c.Heartbeat = 30 * time.Millisecond; c.SSERetry = 1500 * time.Millisecond })
+	c := openSSE(t, e.srv.URL, "/v1/events")
+	if ct := c.resp.Header.Get("Content-Type"); ct != "text/event-stream" || c.resp.Header.Get("X-Accel-Buffering") != "no" {
+		t.Errorf("headers = %v", c.resp.Header)
+	}
+	if m := c.next(t, true); m.Retry != "1500" {
+		t.Errorf("first message = %+v, want retry: 1500", m)
+	}
+	if m := c.next(t, true); m.Comment == "" {
+		t.Errorf("second message = %+v, want a heartbeat comment", m)
+	}
+	ev := emit(t, e.store, "m", 1)
+	m, f := c.nextEvent(t)
+	if m.ID != ev.ID || m.Event != store.EventFitProgress || f.Model != "m" || f.Generation != 1 || f.Type != store.EventFitProgress || !strings.Contains(m.Data, `"percent":50`) {
+		t.Errorf("event = %+v %+v, want id %s", m, f, ev.ID)
+	}
+}
+
+func TestEventsBadParameters(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	for _, path := range []string{"/v1/events?model=-x", "/v1/events?last_event_id=yesterday"} {
+		resp, err := http.Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Status string }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || body.Status != "fail" {
+			t.Errorf("%s: %d %+v, want 400 fail", path, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestEventsResumeDeliversMissedEventsOnceInOrder(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	fit := func(model string) {
+		resp, err := http.Post(e.srv.URL+"/v1/models/"+model+"/fit", "application/json", strings.NewReader(`{"values":[1,2,3,4,5,6],"method":"naive"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("fit %s: %d", model, resp.StatusCode)
+		}
+	}
+	c := openSSE(t, e.srv.URL, "/v1/events?model=m")
+	fit("m")
+	var last sseMsg
+	for {
+		m, f := c.nextEvent(t)
+		if f.Model != "m" {
+			t.Fatalf("event of model %q on a stream of m", f.Model)
+		}
+		last = m
+		if m.Event == store.EventModelReady {
+			break
+		}
+	}
+	c.close()
+
+	// Missed while disconnected: two fits of m, one of another model.
+	fit("m")
+	fit("other")
+	fit("m")
+	all, err := e.store.Events(context.Background(), last.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, ev := range all {
+		if ev.Model == "m" {
+			want = append(want, ev.ID)
+		}
+	}
+	if len(want) < 6 {
+		t.Fatalf("only %d missed events of m in the store", len(want))
+	}
+
+	for _, resume := range []struct{ path, header string }{
+		{"/v1/events?model=m", last.ID},
+		{"/v1/events?model=m&last_event_id=" + last.ID, ""},
+	} {
+		var c *sseClient
+		if resume.header != "" {
+			c = openSSE(t, e.srv.URL, resume.path, "Last-Event-ID", resume.header)
+		} else {
+			c = openSSE(t, e.srv.URL, resume.path)
+		}
+		for i, id := range want {
+			if m, _ := c.nextEvent(t); m.ID != id {
+				t.Fatalf("%s: resumed event %d has id %s, want %s", resume.path, i, m.ID, id)
+			}
+		}
+		// Then live, with nothing repeated.
+		live := emit(t, e.store, "m", 99)
+		if m, _ := c.nextEvent(t); m.ID != live.ID {
+			t.Fatalf("after the replay got %+v, want the live event %s", m, live.ID)
+		}
+		c.close()
+		want = append(want, live.ID)
+	}
+}
+
+// TestEventsResumeSeamUnderLoad resumes while events keep arriving: the stream must equal the
+// store's feed after the resume point, with no gap and no duplicate where replay meets live.
+func TestEventsResumeSeamUnderLoad(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	start := emit(t, e.store, "m", 0)
+	const n = 400
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range n {
+			emit(t, e.store, "m", int64(i+1))
+			if i%50 == 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+	})
+	time.Sleep(5 * time.Millisecond) // connect mid-stream
+	c := openSSE(t, e.srv.URL, "/v1/events", "Last-Event-ID", start.ID)
+	wg.Wait()
+	all, err := e.store.Events(context.Background(), start.ID, 0)
+	if err != nil || len(all) != n {
+		t.Fatalf("store has %d events after the start (%v)", len(all), err)
+	}
+	for i, ev := range all {
+		if m, _ := c.nextEvent(t); m.ID != ev.ID {
+			t.Fatalf("event %d: got id %s, want %s", i, m.ID, ev.ID)
+		}
+	}
+	select {
+	case m := <-c.msgs:
+		if m.Event != "" {
+			t.Fatalf("extra event after the feed's end: %+v", m)
+		}
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestEventsResetWhenResumePointIsGone(t *testing.T) {
+	e := newLiveEnv(t, nil, store.WithEventsMaxLen(5))
+	first := emit(t, e.store, "m", 1)
+	for i := range 20 {
+		emit(t, e.store, "m", int64(i+2))
+	}
+	c := openSSE(t, e.srv.URL, "/v1/events", "Last-Event-ID", first.ID)
+	m := c.next(t, false)
+	var data struct {
+		Oldest string `json:"oldest_event_id"`
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(m.Data), &data); err != nil || m.Event != "reset" || data.Oldest == "" || data.Reason == "" {
+		t.Fatalf("got %+v, want a reset event naming the oldest retained id", m)
+	}
+	// The stream goes on live (after any retained events the hub had not fanned out yet).
+	live := emit(t, e.store, "m", 50)
+	for range 10 {
+		if m, _ := c.nextEvent(t); m.ID == live.ID {
+			return
+		}
+	}
+	t.Fatalf("live event %s never arrived after the reset", live.ID)
+}
+
+func TestEventsSlowConsumerIsCutOffWhileOthersKeepReceiving(t *testing.T) {
+	e := newLiveEnv(t, func(c *gateway.Config) { c.SendQueue = 32; c.WriteTimeout = 2 * time.Second })
+	fast := openSSE(t, e.srv.URL, "/v1/events")
+	// The slow client never reads its body.
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v1/events", nil)
+	slow, err := smallRcvBuf.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Body.Close()
+	waitFor(t, "2 sse sessions", func() bool { return e.counter("forecastd_sessions", "transport", "sse") == 2 })
+
+	const n = 400
+	blob := json.RawMessage(`{"pad":"` + strings.Repeat("x", 32<<10) + `"}`)
+	var got int
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for m := range fast.msgs {
+			if m.Event != "" {
+				if got++; got == n {
+					return
+				}
+			}
+		}
+	})
+	for i := range n {
+		if _, err := e.store.Emit(context.Background(), store.Event{Type: store.EventFitProgress, Model: "m", Generation: int64(i + 1), Data: blob}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	wg.Wait()
+	if got != n {
+		t.Fatalf("fast client got %d of %d events", got, n)
+	}
+	waitFor(t, "the slow consumer to be dropped", func() bool {
+		return e.counter("forecastd_sessions_closed_total", "transport", "sse", "reason", "slow_consumer") == 1 &&
+			e.counter("forecastd_sessions", "transport", "sse") == 1
+	})
+}
+
+func TestEventsStreamsEndOnShutdown(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := openSSE(t, e.srv.URL, "/v1/events")
+	c.next(t, true) // retry hint: the stream is open
+	e.stopGW()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-c.msgs:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			t.Fatal("stream still open 10s after shutdown")
+		}
+	}
+}
+
+// TestEventsOverHTTP2: where the connection cannot be hijacked (HTTP/2), the stream is written
+// by its handler instead, with the same events and ending.
+func TestEventsOverHTTP2(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	srv := httptest.NewUnstartedServer(e.gw.Handler())
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	client := srv.Client()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/events?model=h2", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("proto %s, headers %v", resp.Proto, resp.Header)
+	}
+	waitFor(t, "the h2 session", func() bool { return e.counter("forecastd_sessions", "transport", "sse") == 1 })
+	ev := emit(t, e.store, "h2", 1)
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if sc.Text() == "id: "+ev.ID {
+			break
+		}
+	}
+	if sc.Err() != nil {
+		t.Fatal(sc.Err())
+	}
+	cancel()
+	waitFor(t, "the h2 session to end with its client", func() bool { return e.counter("forecastd_sessions", "transport", "sse") == 0 })
+}
+
+// TestEventsSurviveLostPubSubMessages: the live feed is at-most-once; the hub reads the events
+// themselves from the store, so a stream still gets every event, in order.
+func TestEventsSurviveLostPubSubMessages(t *testing.T) {
+	// The send queue holds all 300 events, so a reader slowed by a busy machine is not cut off
+	// as a slow consumer: this test is about lost pub/sub messages, not about backpressure.
+	e := newLiveEnv(t, func(c *gateway.Config) { c.SendQueue = 1024 }, store.WithSubscriberBuffer(1))
+	c := openSSE(t, e.srv.URL, "/v1/events")
+	c.next(t, true) // the retry hint: attached
+	var want []string
+	for i := range 300 {
+		want = append(want, emit(t, e.store, "m", int64(i)).ID)
+	}
+	for i, id := range want {
+		if m, _ := c.nextEvent(t); m.ID != id {
+			t.Fatalf("event %d: got %s, want %s", i, m.ID, id)
+		}
+	}
+}

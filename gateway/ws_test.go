@@ -1,0 +1,678 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/forecastd/forecastd/broker"
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/processor"
+	"github.com/forecastd/forecastd/store"
+)
+
+// liveEnv is a gateway with one processor on the in-process broker and the memory store, for
+// tests of live sessions.
+type liveEnv struct {
+	t      testing.TB
+	gw     *gateway.Gateway
+	srv    *httptest.Server
+	store  *store.Memory
+	reg    *prometheus.Registry
+	stopGW context.CancelFunc // ends the gateway's lifetime (its root context)
+	gwDone chan struct{}
+}
+
+// slowFit reports progress a few times before fitting, so progress replies get through the
+// processor's throttle; fits of series starting with 999 fail.
+func slowFit(ctx context.Context, y []float64, spec forecast.Spec, progress forecast.ProgressFunc) (forecast.Model, error) {
+	for i := 1; i <= 3; i++ {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if progress != nil {
+			progress(forecast.Progress{Stage: "test", Percent: float64(25 * i)})
+		}
+	}
+	if len(y) > 0 && y[0] == 999 {
+		return nil, fmt.Errorf("%w: the test made this fit fail", forecast.ErrInvalidData)
+	}
+	return forecast.Fit(ctx, y, spec, progress)
+}
+
+func newLiveEnv(t testing.TB, mod func(*gateway.Config), opts ...store.MemoryOption) *liveEnv {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st := store.NewMemory(opts...)
+	br := broker.NewInProcess(watermill.NopLogger{})
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: time.Second}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcfg := processor.DefaultConfig()
+	pcfg.ProgressInterval = time.Millisecond
+	proc := processor.New(pcfg, st, br.Publisher, log, processor.WithFitFunc(slowFit))
+	if err := proc.Register(router, br.Commands, ""); err != nil {
+		t.Fatal(err)
+	}
+	rctx, stopRouter := context.WithCancel(context.Background())
+	routerDone := make(chan struct{})
+	go func() { defer close(routerDone); _ = router.Run(rctx) }()
+	<-router.Running()
+
+	cfg := gateway.DefaultConfig()
+	cfg.RequestTimeout = 10 * time.Second
+	cfg.RecheckInterval = 50 * time.Millisecond
+	cfg.Heartbeat = 0
+	if mod != nil {
+		mod(&cfg)
+	}
+	reg := prometheus.NewRegistry()
+	gw := gateway.New(cfg, gateway.Deps{Store: st, Publisher: br.Publisher, Replies: br.Replies, Log: log, Registry: reg})
+	ctx, stopGW := context.WithCancel(context.Background())
+	eg, ctx := errgroup.WithContext(ctx)
+	if err := gw.Start(ctx, eg); err != nil {
+		t.Fatal(err)
+	}
+	e := &liveEnv{t: t, gw: gw, srv: httptest.NewServer(gw.Handler()), store: st, reg: reg, stopGW: stopGW, gwDone: make(chan struct{})}
+	go func() { _ = eg.Wait(); close(e.gwDone) }()
+	t.Cleanup(func() {
+		stopGW()
+		<-e.gwDone
+		e.srv.Close()
+		stopRouter()
+		_ = router.Close()
+		<-routerDone
+		_ = br.Close()
+		_ = st.Close()
+	})
+	return e
+}
+
+// smallRcvBuf is an HTTP client whose sockets have a small receive buffer that never grows, so
+// that a client that stops reading backs up into the gateway at once.
+var smallRcvBuf = &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+	Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	},
+}).DialContext}}
+
+func (e *liveEnv) dial(ctx context.Context) *websocket.Conn { return e.dialWith(ctx, nil) }
+
+func (e *liveEnv) dialWith(ctx context.Context, client *http.Client) *websocket.Conn {
+	e.t.Helper()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.srv.URL, "http")+"/v1/ws", &websocket.DialOptions{HTTPClient: client})
+	if err != nil {
+		e.t.Fatalf("dial: %v", err)
+	}
+	c.SetReadLimit(1 << 20)
+	e.t.Cleanup(func() { _ = c.CloseNow() })
+	return c
+}
+
+// counter reads a counter or gauge of the gateway's registry; labels are name=value pairs.
+func (e *liveEnv) counter(name string, labels ...string) float64 {
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue metric
+				}
+			}
+			if m.Counter != nil {
+				return m.Counter.GetValue()
+			}
+			return m.Gauge.GetValue()
+		}
+	}
+	return 0
+}
+
+// wsMsg is any server message.
+type wsMsg struct {
+	Type    string          `json:"type"`
+	ID      json.RawMessage `json:"id"`
+	Status  string          `json:"status"`
+	Data    json.RawMessage `json:"data"`
+	Message string          `json:"message"`
+	Code    int             `json:"code"`
+	Event   string          `json:"event"`
+	EventID string          `json:"event_id"`
+}
+
+type eventFields struct {
+	Model      string `json:"model"`
+	Generation int64  `json:"generation"`
+	Type       string `json:"type"`
+	JobID      string `json:"job_id"`
+}
+
+func readWS(t *testing.T, c *websocket.Conn) wsMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var m wsMsg
+	if err := wsjson.Read(ctx, c, &m); err != nil {
+		t.Fatalf("read websocket: %v", err)
+	}
+	return m
+}
+
+// readUntil reads messages until one satisfies ok, returning it and those before it.
+func readUntil(t *testing.T, c *websocket.Conn, ok func(wsMsg) bool) (wsMsg, []wsMsg) {
+	t.Helper()
+	var before []wsMsg
+	for range 1000 {
+		m := readWS(t, c)
+		if ok(m) {
+			return m, before
+		}
+		before = append(before, m)
+	}
+	t.Fatal("no matching message in 1000")
+	return wsMsg{}, nil
+}
+
+func writeWS(t *testing.T, c *websocket.Conn, v any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := wsjson.Write(ctx, c, v); err != nil {
+		t.Fatalf("write websocket: %v", err)
+	}
+}
+
+func testSeries(first float64, n int) []float64 {
+	y := make([]float64, n)
+	y[0] = first
+	for i := 1; i < n; i++ {
+		y[i] = 10 + float64(i%7)
+	}
+	return y
+}
+
+func TestWSFitSendsAcceptedProgressThenResult(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	writeWS(t, c, map[string]any{"type": "fit", "id": "f1", "model": "m", "values": testSeries(1, 20), "method": "naive"})
+	res, before := readUntil(t, c, func(m wsMsg) bool { return m.Type == "result" })
+	if string(res.ID) != `"f1"` || res.Status != "success" {
+		t.Fatalf("result = %+v", res)
+	}
+	var fit struct {
+		Model      string `json:"model"`
+		Generation int64  `json:"generation"`
+		JobID      string `json:"job_id"`
+	}
+	if err := json.Unmarshal(res.Data, &fit); err != nil || fit.Model != "m" || fit.Generation != 1 || fit.JobID == "" {
+		t.Fatalf("result data = %s (%v)", res.Data, err)
+	}
+	if len(before) < 2 || before[0].Type != "accepted" {
+		t.Fatalf("before the result: %+v; want accepted then progress", before)
+	}
+	progress := 0
+	for _, m := range before {
+		if string(m.ID) != `"f1"` {
+			t.Errorf("message %s does not echo the id: %s", m.Type, m.ID)
+		}
+		if m.Type == "progress" {
+			progress++
+		}
+	}
+	if progress == 0 {
+		t.Errorf("no progress message before the result: %+v", before)
+	}
+
+	// A forecast on the same session uses the new model.
+	writeWS(t, c, map[string]any{"type": "forecast", "id": 7, "model": "m", "horizon": 3, "levels": []float64{80}})
+	res, _ = readUntil(t, c, func(m wsMsg) bool { return m.Type == "result" })
+	var fc struct {
+		Generation int64     `json:"generation"`
+		Point      []float64 `json:"point"`
+	}
+	if err := json.Unmarshal(res.Data, &fc); err != nil || string(res.ID) != "7" || res.Status != "success" || fc.Generation != 1 || len(fc.Point) != 3 {
+		t.Fatalf("forecast result = %+v", res)
+	}
+}
+
+func TestWSValidationMatchesHTTP(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	body := map[string]any{"values": []any{}, "method": "nope", "season_length": -1}
+	msg := map[string]any{"type": "fit", "id": "bad", "model": "m"}
+	for k, v := range body {
+		msg[k] = v
+	}
+	writeWS(t, c, msg)
+	res := readWS(t, c)
+	if res.Type != "result" || res.Status != "fail" || string(res.ID) != `"bad"` {
+		t.Fatalf("invalid fit answered %+v", res)
+	}
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(e.srv.URL+"/v1/models/m/fit", "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var httpBody struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&httpBody); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("http: %d %v", resp.StatusCode, err)
+	}
+	if !reflect.DeepEqual(decodeAny(t, res.Data), decodeAny(t, httpBody.Data)) {
+		t.Errorf("websocket fail data %s differs from HTTP %s", res.Data, httpBody.Data)
+	}
+
+	// No model yet: the same 404 fail as HTTP.
+	writeWS(t, c, map[string]any{"type": "forecast", "id": "nf", "model": "none", "horizon": 2})
+	res = readWS(t, c)
+	if res.Type != "result" || res.Status != "fail" || !strings.Contains(string(res.Data), "no fitted model") {
+		t.Fatalf("forecast of a missing model answered %+v", res)
+	}
+}
+
+func decodeAny(t *testing.T, b []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	return v
+}
+
+func TestWSMalformedMessagesGetErrorsAndSessionGoesOn(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	ctx := context.Background()
+	cases := []struct {
+		name, raw string
+		binary    bool
+		want      string // message type
+	}{
+		{"not json", `{"type":`, false, "error"},
+		{"no type", `{"id":"x"}`, false, "error"},
+		{"unknown type", `{"type":"launch","id":"x"}`, false, "error"},
+		{"array", `[1,2]`, false, "error"},
+		{"binary", `{"type":"ping"}`, true, "error"},
+		{"unknown field", `{"type":"ping","id":"x","extra":1}`, false, "result"},
+		{"bad model", `{"type":"fit","id":"x","model":"-bad","values":[1,2,3]}`, false, "result"},
+		{"bad models", `{"type":"subscribe","id":"x","models":["a b"]}`, false, "result"},
+		{"bad last id", `{"type":"subscribe","id":"x","models":["a"],"last_event_id":"yesterday"}`, false, "result"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			typ := websocket.MessageText
+			if tc.binary {
+				typ = websocket.MessageBinary
+			}
+			if err := c.Write(ctx, typ, []byte(tc.raw)); err != nil {
+				t.Fatal(err)
+			}
+			m := readWS(t, c)
+			if m.Type != tc.want || (m.Type == "result" && m.Status != "fail") {
+				t.Fatalf("got %+v, want a %s", m, tc.want)
+			}
+			if m.Type == "error" && m.Message == "" {
+				t.Errorf("error without a message: %+v", m)
+			}
+		})
+	}
+	writeWS(t, c, map[string]any{"type": "ping", "id": "p1"})
+	if m := readWS(t, c); m.Type != "pong" || string(m.ID) != `"p1"` {
+		t.Fatalf("after the bad messages, ping got %+v", m)
+	}
+}
+
+func TestWSSubscribeDeliversModelEventsOfChosenModels(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	writeWS(t, c, map[string]any{"type": "subscribe", "id": "s", "models": []string{"a"}})
+	if m := readWS(t, c); m.Type != "result" || m.Status != "success" || string(m.ID) != `"s"` {
+		t.Fatalf("subscribe answered %+v", m)
+	}
+	other := e.dial(context.Background())
+	writeWS(t, other, map[string]any{"type": "fit", "id": 1, "model": "b", "values": testSeries(1, 10), "method": "naive"})
+	readUntil(t, other, func(m wsMsg) bool { return m.Type == "result" })
+	writeWS(t, other, map[string]any{"type": "fit", "id": 2, "model": "a", "values": testSeries(1, 10), "method": "naive"})
+	readUntil(t, other, func(m wsMsg) bool { return m.Type == "result" })
+
+	ready, before := readUntil(t, c, func(m wsMsg) bool { return m.Type == "event" && m.Event == "model_ready" })
+	var f eventFields
+	if err := json.Unmarshal(ready.Data, &f); err != nil || f.Model != "a" || f.Generation != 1 || f.JobID == "" || ready.EventID == "" {
+		t.Fatalf("model_ready = %+v %s", ready, ready.Data)
+	}
+	for _, m := range before {
+		var f eventFields
+		_ = json.Unmarshal(m.Data, &f)
+		if m.Type != "event" || f.Model != "a" || m.EventID == "" {
+			t.Errorf("unexpected message before model_ready: %+v", m)
+		}
+	}
+
+	// After unsubscribing, no more events.
+	writeWS(t, c, map[string]any{"type": "unsubscribe", "id": "u", "models": []string{"a"}})
+	readUntil(t, c, func(m wsMsg) bool { return m.Type == "result" && string(m.ID) == `"u"` })
+	writeWS(t, other, map[string]any{"type": "fit", "id": 3, "model": "a", "values": testSeries(1, 10), "method": "naive"})
+	readUntil(t, other, func(m wsMsg) bool { return m.Type == "result" })
+	writeWS(t, c, map[string]any{"type": "ping", "id": "p"})
+	if m := readWS(t, c); m.Type != "pong" {
+		t.Fatalf("after unsubscribe got %+v, want only the pong", m)
+	}
+}
+
+func TestWSSubscribeWithLastEventIDReplaysMissedEvents(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	ctx := context.Background()
+	first, err := e.store.Emit(ctx, store.Event{Type: store.EventFitProgress, Model: "a", Generation: 1, Data: json.RawMessage(`{"percent":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 5 {
+		ev, err := e.store.Emit(ctx, store.Event{Type: store.EventFitProgress, Model: "a", Generation: int64(i + 2), Data: json.RawMessage(`{"percent":2}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, ev.ID)
+		if _, err := e.store.Emit(ctx, store.Event{Type: store.EventFitProgress, Model: "b", Generation: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.dial(ctx)
+	writeWS(t, c, map[string]any{"type": "subscribe", "id": "s", "models": []string{"a"}, "last_event_id": first.ID})
+	if m := readWS(t, c); m.Type != "result" || m.Status != "success" {
+		t.Fatalf("subscribe answered %+v", m)
+	}
+	// A live event after the replay.
+	live, err := e.store.Emit(ctx, store.Event{Type: store.EventFitProgress, Model: "a", Generation: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, live.ID)
+	for i, id := range want {
+		m := readWS(t, c)
+		if m.Type != "event" || m.EventID != id {
+			t.Fatalf("message %d = %+v, want event %s", i, m, id)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWSSlowConsumerIsCutOffWhileOthersKeepReceiving(t *testing.T) {
+	e := newLiveEnv(t, func(c *gateway.Config) { c.SendQueue = 32; c.WriteTimeout = 10 * time.Second })
+	ctx := context.Background()
+	subscribe := func(c *websocket.Conn) {
+		writeWS(t, c, map[string]any{"type": "subscribe", "id": "s", "models": []string{"big"}})
+		if m := readWS(t, c); m.Type != "result" {
+			t.Fatalf("subscribe answered %+v", m)
+		}
+	}
+	slow, fast := e.dialWith(ctx, smallRcvBuf), e.dial(ctx)
+	subscribe(slow)
+	subscribe(fast)
+
+	// The fast client reads everything; the slow one reads nothing until it has been cut off.
+	const n = 400
+	blob := json.RawMessage(`{"pad":"` + strings.Repeat("x", 32<<10) + `"}`)
+	var got int
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for got < n {
+			var m wsMsg
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := wsjson.Read(rctx, fast, &m)
+			cancel()
+			if err != nil {
+				return
+			}
+			if m.Type == "event" {
+				got++
+			}
+		}
+	})
+	for i := range n {
+		if _, err := e.store.Emit(ctx, store.Event{Type: store.EventFitProgress, Model: "big", Generation: int64(i + 1), Data: blob}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // a steady stream a healthy client keeps up with
+	}
+	wg.Wait()
+	if got != n {
+		t.Fatalf("fast client got %d of %d events", got, n)
+	}
+	waitFor(t, "the slow consumer to be dropped", func() bool {
+		return e.counter("forecastd_sessions_closed_total", "transport", "ws", "reason", "slow_consumer") == 1
+	})
+	// Now drain the slow client: it ends with the close reason.
+	var err error
+	for range n + 10 {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, _, err = slow.Read(rctx)
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Logf("slow client ended with %v (the close frame may not fit a full socket)", err)
+	} else if !strings.Contains(err.Error(), "slow consumer") {
+		t.Errorf("close reason = %v, want slow consumer", err)
+	}
+	if err == nil {
+		t.Fatal("slow client was not disconnected")
+	}
+}
+
+func TestWSSessionsCloseOnShutdown(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	ctx := context.Background()
+	conns := []*websocket.Conn{e.dial(ctx), e.dial(ctx), e.dial(ctx)}
+	for _, c := range conns {
+		writeWS(t, c, map[string]any{"type": "ping", "id": 1})
+		readWS(t, c)
+	}
+	waitFor(t, "3 ws sessions", func() bool { return e.counter("forecastd_sessions", "transport", "ws") == 3 })
+	e.stopGW()
+	for i, c := range conns {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, _, err := c.Read(rctx)
+		cancel()
+		if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Errorf("session %d ended with %v, want close status going away", i, err)
+		}
+	}
+	waitFor(t, "no ws sessions", func() bool { return e.counter("forecastd_sessions", "transport", "ws") == 0 })
+}
+
+func TestWSOriginCheck(t *testing.T) {
+	e := newLiveEnv(t, func(c *gateway.Config) { c.AllowedOrigins = []string{"*.example.com"} })
+	url := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/v1/ws"
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"", true},
+		{e.srv.URL, true},
+		{"https://app.example.com", true},
+		{"https://evil.test", false},
+	} {
+		h := http.Header{}
+		if tc.origin != "" {
+			h.Set("Origin", tc.origin)
+		}
+		c, resp, err := websocket.Dial(context.Background(), url, &websocket.DialOptions{HTTPHeader: h})
+		if tc.ok {
+			if err != nil {
+				t.Errorf("origin %q refused: %v", tc.origin, err)
+				continue
+			}
+			c.CloseNow()
+			continue
+		}
+		if err == nil {
+			c.CloseNow()
+			t.Errorf("origin %q accepted", tc.origin)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("origin %q: %v, want 403", tc.origin, err)
+		}
+	}
+	// A plain GET gets a JSend answer, not a bare text.
+	resp, err := http.Get(e.srv.URL + "/v1/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Status string }
+	if err := json.NewDecoder(bufio.NewReader(resp.Body)).Decode(&body); err != nil || resp.StatusCode != http.StatusUpgradeRequired || body.Status != "fail" {
+		t.Errorf("plain GET /v1/ws: %d %+v %v", resp.StatusCode, body, err)
+	}
+}
+
+// TestWSMessageSentWithTheHandshakeIsNotLost: a client may send its first frame right behind
+// the upgrade request; the gateway's own connection buffers must keep it.
+func TestWSMessageSentWithTheHandshakeIsNotLost(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	payload := []byte(`{"type":"ping","id":"early"}`)
+	mask := []byte{1, 2, 3, 4}
+	frame := append([]byte{0x81, 0x80 | byte(len(payload))}, mask...)
+	for i, b := range payload {
+		frame = append(frame, b^mask[i%4])
+	}
+	req := "GET /v1/ws HTTP/1.1\r\nHost: " + conn.RemoteAddr().String() + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	if _, err := conn.Write(append([]byte(req), frame...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(br, head); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, head[1]&0x7f)
+	if _, err := io.ReadFull(br, body); err != nil {
+		t.Fatal(err)
+	}
+	var m wsMsg
+	if err := json.Unmarshal(body, &m); err != nil || m.Type != "pong" || string(m.ID) != `"early"` {
+		t.Fatalf("answer to the early ping: %s (%v)", body, err)
+	}
+}
+
+// TestServeClosesSessionsBeforeReturning: Serve's shutdown ends live sessions (hijacked, so
+// http.Server.Shutdown does not see them) with a close handshake, and waits for it.
+func TestServeClosesSessionsBeforeReturning(t *testing.T) {
+	st := store.NewMemory()
+	defer st.Close()
+	br := broker.NewInProcess(watermill.NopLogger{})
+	defer br.Close()
+	cfg := gateway.DefaultConfig()
+	cfg.ShutdownTimeout = 5 * time.Second
+	gw := gateway.New(cfg, gateway.Deps{Store: st, Publisher: br.Publisher, Replies: br.Replies, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+
+	ws, _, err := websocket.Dial(context.Background(), "ws://"+ln.Addr().String()+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	writeWS(t, ws, map[string]any{"type": "subscribe", "id": 1, "models": []string{}})
+	readWS(t, ws)
+	sse := openSSE(t, base, "/v1/events")
+	sse.next(t, true)
+
+	// The client answers the close handshake only while it reads.
+	closed := make(chan error, 1)
+	go func() {
+		_, _, err := ws.Read(context.Background())
+		closed <- err
+	}()
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	if err := <-closed; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("websocket ended with %v, want 1001", err)
+	}
+	for {
+		select {
+		case _, ok := <-sse.msgs:
+			if !ok {
+				return
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("SSE stream still open after Serve returned")
+		}
+	}
+}

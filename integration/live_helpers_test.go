@@ -1,0 +1,323 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/processor"
+)
+
+// liveGateway is an extra gateway over the cluster's broker and store, with its own config,
+// reply queue and lifetime (several gateways may run side by side).
+type liveGateway struct {
+	gw   *gateway.Gateway
+	http *httptest.Server
+	reg  *prometheus.Registry
+	stop func() // ends the gateway's lifetime, then its server
+}
+
+func (c *cluster) startGateway(mod func(*gateway.Config)) *liveGateway {
+	c.t.Helper()
+	br, err := c.newBroker(watermill.NewSlogLogger(c.log))
+	if err != nil {
+		c.t.Fatalf("gateway broker: %v", err)
+	}
+	cfg := gateway.DefaultConfig()
+	cfg.RequestTimeout = 20 * time.Second
+	cfg.RecheckInterval = 200 * time.Millisecond
+	if mod != nil {
+		mod(&cfg)
+	}
+	reg := prometheus.NewRegistry()
+	gw := gateway.New(cfg, gateway.Deps{Store: c.store, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready, Log: c.log, Registry: reg})
+	ctx, cancel := context.WithCancel(context.Background())
+	eg, ctx := errgroup.WithContext(ctx)
+	if err := gw.Start(ctx, eg); err != nil {
+		c.t.Fatalf("start gateway: %v", err)
+	}
+	lg := &liveGateway{gw: gw, http: httptest.NewServer(gw.Handler()), reg: reg}
+	stopped := false
+	lg.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel() // sessions end with the gateway's lifetime
+		_ = eg.Wait()
+		lg.http.Close()
+		br.Close()
+	}
+	c.t.Cleanup(lg.stop)
+	return lg
+}
+
+// metric reads a counter or gauge from the gateway's registry; labels are name=value pairs.
+func (lg *liveGateway) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := lg.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if have[labels[i]] != labels[i+1] {
+					continue next
+				}
+			}
+			if m.Counter != nil {
+				return m.Counter.GetValue()
+			}
+			return m.Gauge.GetValue()
+		}
+	}
+	return 0
+}
+
+// addProgressProcessor starts a processor whose fits report progress several times before
+// fitting (the baselines fit at once), with the progress throttle nearly off.
+func (c *cluster) addProgressProcessor() {
+	c.t.Helper()
+	wlog := watermill.NewSlogLogger(c.log)
+	br, err := c.newBroker(wlog)
+	if err != nil {
+		c.t.Fatalf("processor broker: %v", err)
+	}
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 2 * time.Second}, wlog)
+	if err != nil {
+		c.t.Fatalf("router: %v", err)
+	}
+	cfg := processor.DefaultConfig()
+	cfg.FitLease = 3 * time.Second
+	cfg.ProgressInterval = 5 * time.Millisecond
+	fit := func(ctx context.Context, y []float64, spec forecast.Spec, progress forecast.ProgressFunc) (forecast.Model, error) {
+		for i := 1; i <= 4; i++ {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(30 * time.Millisecond):
+			}
+			progress(forecast.Progress{Stage: "test", Percent: float64(20 * i)})
+		}
+		return c.gates.fit(ctx, y, spec, progress)
+	}
+	p := processor.New(cfg, c.store, br.Publisher, c.log, processor.WithFitFunc(fit))
+	if err := p.Register(router, br.Commands, ""); err != nil {
+		c.t.Fatalf("register: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr := &proc{broker: br, router: router, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(pr.done)
+		_ = router.Run(ctx)
+	}()
+	<-router.Running()
+	c.procs = append(c.procs, pr)
+}
+
+// wsMsg is any server message of a WebSocket session.
+type wsMsg struct {
+	Type    string          `json:"type"`
+	ID      json.RawMessage `json:"id"`
+	Status  string          `json:"status"`
+	Data    json.RawMessage `json:"data"`
+	Message string          `json:"message"`
+	Code    int             `json:"code"`
+	Event   string          `json:"event"`
+	EventID string          `json:"event_id"`
+}
+
+// smallBuffers is an HTTP client whose sockets have a small receive buffer that never grows,
+// so that a client that stops reading backs up into the gateway at once.
+var smallBuffers = &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
+	Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	},
+}).DialContext}}
+
+func dialWS(t *testing.T, base string) *websocket.Conn { return dialWSWith(t, base, nil) }
+
+func dialWSWith(t *testing.T, base string, client *http.Client) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/ws", &websocket.DialOptions{HTTPClient: client})
+	if err != nil {
+		t.Fatalf("dial websocket: %v", err)
+	}
+	conn.SetReadLimit(1 << 20)
+	t.Cleanup(func() { _ = conn.CloseNow() })
+	return conn
+}
+
+func sendWS(t *testing.T, conn *websocket.Conn, v any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := wsjson.Write(ctx, conn, v); err != nil {
+		t.Fatalf("write websocket: %v", err)
+	}
+}
+
+func recvWS(t *testing.T, conn *websocket.Conn) wsMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var m wsMsg
+	if err := wsjson.Read(ctx, conn, &m); err != nil {
+		t.Fatalf("read websocket: %v", err)
+	}
+	return m
+}
+
+// recvUntil reads until ok holds, returning that message and the ones before it.
+func recvUntil(t *testing.T, conn *websocket.Conn, ok func(wsMsg) bool) (wsMsg, []wsMsg) {
+	t.Helper()
+	var before []wsMsg
+	for range 10_000 {
+		m := recvWS(t, conn)
+		if ok(m) {
+			return m, before
+		}
+		before = append(before, m)
+	}
+	t.Fatal("no matching websocket message")
+	return wsMsg{}, nil
+}
+
+// sseMsg is one parsed SSE block.
+type sseMsg struct{ ID, Event, Data, Comment, Retry string }
+
+type sseStream struct {
+	resp   *http.Response
+	msgs   chan sseMsg
+	cancel context.CancelFunc
+}
+
+// openSSE sends a request and parses the SSE response in the background. Close it before the
+// test ends: the harness's server waits for open streams.
+func openSSE(t *testing.T, method, url, body string, header ...string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var rd *strings.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	var req *http.Request
+	if rd != nil {
+		req, _ = http.NewRequestWithContext(ctx, method, url, rd)
+		req.Header.Set("Content-Type", "application/json")
+	} else {
+		req, _ = http.NewRequestWithContext(ctx, method, url, nil)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	s := &sseStream{resp: resp, msgs: make(chan sseMsg, 8192), cancel: cancel}
+	t.Cleanup(s.close)
+	go func() {
+		defer close(s.msgs)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var m sseMsg
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if m != (sseMsg{}) {
+					s.msgs <- m
+				}
+				m = sseMsg{}
+			case strings.HasPrefix(line, ":"):
+				m.Comment = strings.TrimSpace(line[1:])
+			default:
+				k, v, _ := strings.Cut(line, ":")
+				v = strings.TrimPrefix(v, " ")
+				switch k {
+				case "id":
+					m.ID = v
+				case "event":
+					m.Event = v
+				case "data":
+					m.Data = v
+				case "retry":
+					m.Retry = v
+				}
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sseStream) close() {
+	s.cancel()
+	_ = s.resp.Body.Close()
+}
+
+// next returns the next event (comments and retry hints skipped); ok is false at the end.
+func (s *sseStream) next(t *testing.T) (sseMsg, bool) {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case m, ok := <-s.msgs:
+			if !ok {
+				return sseMsg{}, false
+			}
+			if m.Event != "" {
+				return m, true
+			}
+		case <-timeout:
+			t.Fatal("no SSE event within 20s")
+		}
+	}
+}
+
+type eventData struct {
+	Model      string `json:"model"`
+	Generation int64  `json:"generation"`
+	Type       string `json:"type"`
+	JobID      string `json:"job_id"`
+}
+
+func decodeEvent(t *testing.T, data string) eventData {
+	t.Helper()
+	var d eventData
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		t.Fatalf("event data %q: %v", data, err)
+	}
+	return d
+}
