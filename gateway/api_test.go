@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -312,5 +313,57 @@ func TestLegacyAPIFitsARIMA711AndForecastsLevels(t *testing.T) {
 	}
 	if string(env.Data["model"]) != `"default"` {
 		t.Errorf("model = %s, want default", env.Data["model"])
+	}
+}
+
+func TestShutdownAnswersWaitingRequests(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	br := broker.NewInProcess(watermill.NopLogger{})
+	defer br.Close()
+	st := store.NewMemory()
+	// No processor: the fit is accepted and then waits for an answer that never comes.
+	gw := gateway.New(gateway.DefaultConfig(), gateway.Deps{Store: st, Publisher: br.Publisher, Replies: br.Replies, Log: log})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(ctx, ln) }()
+
+	type answer struct {
+		code int
+		body jsend
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		res, err := http.Post("http://"+ln.Addr().String()+"/v1/models/s/fit", "application/json", strings.NewReader(`{"values":[1,2,3]}`))
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		defer res.Body.Close()
+		var env jsend
+		err = json.NewDecoder(res.Body).Decode(&env)
+		got <- answer{code: res.StatusCode, body: env, err: err}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if seq, _ := st.Sequence(context.Background(), "s"); seq == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fit was never accepted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	a := <-got
+	if a.err != nil || a.code != http.StatusServiceUnavailable || a.body.Status != "error" || a.body.Data["job_id"] == nil {
+		t.Fatalf("answer at shutdown = %d %+v (%v); want a 503 JSend error naming the job", a.code, a.body, a.err)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve returned %v", err)
 	}
 }

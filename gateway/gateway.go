@@ -165,11 +165,15 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	if err := g.Start(ctx, eg); err != nil {
 		return err
 	}
+	// Requests get a context that outlives ctx until Shutdown has drained them, so a request
+	// in flight at shutdown is answered (503, see waitRun) instead of cut off with an empty 200.
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
 	srv := &http.Server{
 		Handler:           g.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	g.log.Info("gateway listening", "addr", ln.Addr().String())
 	eg.Go(func() error {

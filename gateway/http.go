@@ -262,6 +262,11 @@ func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
 		writeJSend(w, http.StatusGatewayTimeout, messages.Error(
 			fmt.Sprintf("no result within %s; the job goes on, poll /v1/jobs/%s", g.cfg.RequestTimeout, run.id), 0,
 			map[string]any{"job_id": run.id}))
+	case <-g.root.Done():
+		w.Header().Set("Location", "/v1/jobs/"+run.id)
+		writeJSend(w, http.StatusServiceUnavailable, messages.Error(
+			fmt.Sprintf("the gateway is shutting down; the job goes on, poll /v1/jobs/%s", run.id), 0,
+			map[string]any{"job_id": run.id}))
 	case <-r.Context().Done():
 	}
 }

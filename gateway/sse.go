@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/forecastd/forecastd/messages"
 )
 
 // sseWriter writes Server-Sent Events and flushes each one.
@@ -97,6 +99,11 @@ func (g *Gateway) streamRun(w http.ResponseWriter, r *http.Request, run *run) {
 			if err := s.comment("keep-alive"); err != nil {
 				return
 			}
+		case <-g.root.Done():
+			_ = s.event("", "failed", map[string]any{"http_status": http.StatusServiceUnavailable, "body": messages.Error(
+				"the gateway is shutting down; the job goes on, poll /v1/jobs/"+run.id, http.StatusServiceUnavailable,
+				map[string]any{"job_id": run.id})})
+			return
 		case <-r.Context().Done():
 			return
 		}
