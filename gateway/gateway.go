@@ -32,7 +32,9 @@ type Config struct {
 	HoldTimeout time.Duration
 	// RecheckInterval is how often held forecasts re-check the store besides pub/sub events.
 	RecheckInterval time.Duration
-	// FitLease is the lease of an accepted fit until a processor takes it over.
+	// FitLease is the lease of an accepted fit until a processor takes it over: it bounds how
+	// long a fit may wait in the queue before it is given up (expired), releasing the forecasts
+	// waiting for it. It must cover the queue's worst backlog, so it is generous.
 	FitLease time.Duration
 	// JobTTL is how long job records stay pollable.
 	JobTTL time.Duration
@@ -63,7 +65,7 @@ func DefaultConfig() Config {
 		RequestTimeout:  60 * time.Second,
 		HoldTimeout:     10 * time.Minute,
 		RecheckInterval: time.Second,
-		FitLease:        2 * time.Minute,
+		FitLease:        15 * time.Minute,
 		JobTTL:          24 * time.Hour,
 		ShutdownTimeout: 10 * time.Second,
 		Heartbeat:       15 * time.Second,

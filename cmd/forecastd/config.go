@@ -26,7 +26,11 @@ type config struct {
 	HoldTimeout     time.Duration
 	FitTimeout      time.Duration
 	FitLease        time.Duration
+	FitQueueLease   time.Duration
 	JobTTL          time.Duration
+	AllowedOrigins  string
+	Heartbeat       time.Duration
+	SendQueue       int
 	ShutdownTimeout time.Duration
 }
 
@@ -35,7 +39,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	c := config{
 		HTTPAddr: ":8080", Role: "all", Concurrency: 2, LogLevel: "info", LogFormat: "text",
 		RequestTimeout: 60 * time.Second, HoldTimeout: 10 * time.Minute, FitTimeout: 5 * time.Minute,
-		FitLease: 30 * time.Second, JobTTL: 24 * time.Hour, ShutdownTimeout: 10 * time.Second,
+		FitLease: 30 * time.Second, FitQueueLease: 15 * time.Minute, JobTTL: 24 * time.Hour, ShutdownTimeout: 10 * time.Second,
+		Heartbeat: 15 * time.Second, SendQueue: 256,
 	}
 	fs := flag.NewFlagSet("forecastd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -81,6 +86,10 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	dur(&c.HoldTimeout, "hold-timeout", "how long a forecast may be held waiting for fits")
 	dur(&c.FitTimeout, "fit-timeout", "time limit of one fit")
 	dur(&c.FitLease, "fit-lease", "lease of a running fit, renewed while it runs")
+	dur(&c.FitQueueLease, "fit-queue-lease", "how long an accepted fit may wait for a processor before it expires")
+	str(&c.AllowedOrigins, "allowed-origins", "comma-separated host patterns of other origins allowed to open WebSocket sessions (same origin always is)")
+	dur(&c.Heartbeat, "heartbeat", "keep-alive interval of live sessions")
+	num(&c.SendQueue, "send-queue", "messages queued per live session before it is cut off as a slow consumer")
 	dur(&c.JobTTL, "job-ttl", "how long job records stay pollable")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "graceful shutdown limit")
 	if err := fs.Parse(args); err != nil {
@@ -111,7 +120,10 @@ func (c config) validate(cmd string) error {
 	if c.Concurrency < 1 || c.Concurrency > 64 {
 		return fmt.Errorf("concurrency must be 1 to 64, got %d", c.Concurrency)
 	}
-	for name, d := range map[string]time.Duration{"request-timeout": c.RequestTimeout, "hold-timeout": c.HoldTimeout, "fit-timeout": c.FitTimeout, "fit-lease": c.FitLease, "job-ttl": c.JobTTL, "shutdown-timeout": c.ShutdownTimeout} {
+	if c.SendQueue < 1 {
+		return fmt.Errorf("send-queue must be at least 1, got %d", c.SendQueue)
+	}
+	for name, d := range map[string]time.Duration{"request-timeout": c.RequestTimeout, "hold-timeout": c.HoldTimeout, "fit-timeout": c.FitTimeout, "fit-lease": c.FitLease, "fit-queue-lease": c.FitQueueLease, "job-ttl": c.JobTTL, "shutdown-timeout": c.ShutdownTimeout, "heartbeat": c.Heartbeat} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive, got %s", name, d)
 		}
@@ -127,7 +139,8 @@ func (c config) LogValue() slog.Value {
 		slog.String("role", c.Role), slog.Int("concurrency", c.Concurrency),
 		slog.Duration("request_timeout", c.RequestTimeout), slog.Duration("hold_timeout", c.HoldTimeout),
 		slog.Duration("fit_timeout", c.FitTimeout), slog.Duration("fit_lease", c.FitLease),
-		slog.Duration("job_ttl", c.JobTTL),
+		slog.Duration("fit_queue_lease", c.FitQueueLease), slog.Duration("job_ttl", c.JobTTL),
+		slog.String("allowed_origins", c.AllowedOrigins), slog.Duration("heartbeat", c.Heartbeat), slog.Int("send_queue", c.SendQueue),
 	)
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -141,6 +142,10 @@ func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
 		gcfg := gateway.DefaultConfig()
 		gcfg.Addr, gcfg.ID = cfg.HTTPAddr, cfg.GatewayID
 		gcfg.RequestTimeout, gcfg.HoldTimeout, gcfg.JobTTL, gcfg.ShutdownTimeout = cfg.RequestTimeout, cfg.HoldTimeout, cfg.JobTTL, cfg.ShutdownTimeout
+		gcfg.FitLease, gcfg.Heartbeat, gcfg.SendQueue = cfg.FitQueueLease, cfg.Heartbeat, cfg.SendQueue
+		if cfg.AllowedOrigins != "" {
+			gcfg.AllowedOrigins = strings.Split(cfg.AllowedOrigins, ",")
+		}
 		gw := gateway.New(gcfg, gateway.Deps{
 			Store: st, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready,
 			Log: log.With("component", "gateway"), Registry: reg, Web: web.Handler(),
