@@ -50,8 +50,8 @@ func (g *Gateway) routes() http.Handler {
 		}
 	}
 
-	handle("/v1/models/{model}/fit", methods{http.MethodPost: g.handleFit})
-	handle("/v1/models/{model}/forecast", methods{http.MethodPost: g.handleForecast})
+	handle("/v1/models/{model}/fit", methods{http.MethodPost: command(g, g.startFit)})
+	handle("/v1/models/{model}/forecast", methods{http.MethodPost: command(g, g.startForecast)})
 	handle("/v1/models/{model}", methods{http.MethodGet: g.handleModel})
 	handle("/v1/models", methods{http.MethodGet: g.handleModels})
 	handle("/v1/jobs/{id}", methods{http.MethodGet: g.handleJob})
@@ -190,50 +190,37 @@ func modeOf(r *http.Request) mode {
 	return modeWait
 }
 
-func (g *Gateway) handleFit(w http.ResponseWriter, r *http.Request) {
-	model, err := modelParam(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	var req messages.FitRequest
-	if err := readJSON(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := req.Validate(); err != nil {
-		writeError(w, err)
-		return
-	}
-	run, acc, err := g.startFit(r.Context(), model, req)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	g.answer(w, r, run, acc)
+// validating is a pointer to a command body that validates itself and fills in its defaults.
+type validating[R any] interface {
+	*R
+	Validate() error
 }
 
-func (g *Gateway) handleForecast(w http.ResponseWriter, r *http.Request) {
-	model, err := modelParam(r)
-	if err != nil {
-		writeError(w, err)
-		return
+// command handles POST /v1/models/{model}/<command>: validate the name and the body, start the
+// job, answer in the mode the client asked for.
+func command[R any, PR validating[R]](g *Gateway, start func(context.Context, string, R) (*run, Accepted, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		model, err := modelParam(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		var req R
+		if err := readJSON(w, r, &req); err != nil {
+			writeError(w, err)
+			return
+		}
+		if err := PR(&req).Validate(); err != nil {
+			writeError(w, err)
+			return
+		}
+		run, acc, err := start(r.Context(), model, req)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		g.answer(w, r, run, acc)
 	}
-	var req messages.ForecastRequest
-	if err := readJSON(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := req.Validate(); err != nil {
-		writeError(w, err)
-		return
-	}
-	run, acc, err := g.startForecast(r.Context(), model, req)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	g.answer(w, r, run, acc)
 }
 
 // answer responds to an accepted command in the mode the client asked for.
