@@ -30,7 +30,8 @@ type apiServer struct {
 	store *store.Memory
 }
 
-func newAPIServer(t *testing.T) *apiServer {
+// newAPIServer starts the service; wrap, if given, decorates the store the gateway sees.
+func newAPIServer(t *testing.T, wrap ...func(store.Store) store.Store) *apiServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	wlog := watermill.NewSlogLogger(log)
@@ -52,7 +53,11 @@ func newAPIServer(t *testing.T) *apiServer {
 
 	cfg := gateway.DefaultConfig()
 	cfg.RequestTimeout = 10 * time.Second
-	gw := gateway.New(cfg, gateway.Deps{Store: st, Publisher: br.Publisher, Replies: br.Replies, Log: log})
+	var gst store.Store = st
+	for _, w := range wrap {
+		gst = w(gst)
+	}
+	gw := gateway.New(cfg, gateway.Deps{Store: gst, Publisher: br.Publisher, Replies: br.Replies, Log: log})
 	if err := gw.Start(ctx, eg); err != nil {
 		t.Fatal(err)
 	}

@@ -258,15 +258,18 @@ func (s *wsSession) startJob(id json.RawMessage, model string, start func(contex
 			Message: fmt.Sprintf("at most %d fits and forecasts may run at once on one session", wsMaxInFlight)})
 		return
 	}
+	// Accept in the order the client sent (a forecast sent after a fit must see the fit's
+	// generation as its barrier); only the wait for the outcome runs on its own.
+	ctx, cancel := context.WithTimeout(s.g.root, s.g.cfg.RequestTimeout)
+	r, err := start(ctx)
+	cancel()
+	if err != nil {
+		s.inFlight.Add(-1)
+		s.sendFailure(id, err)
+		return
+	}
 	go func() {
 		defer s.inFlight.Add(-1)
-		ctx, cancel := context.WithTimeout(s.g.root, s.g.cfg.RequestTimeout)
-		r, err := start(ctx)
-		cancel()
-		if err != nil {
-			s.sendFailure(id, err)
-			return
-		}
 		s.relay(id, r)
 	}()
 }

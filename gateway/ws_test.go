@@ -676,3 +676,34 @@ func TestServeClosesSessionsBeforeReturning(t *testing.T) {
 		}
 	}
 }
+
+// slowAccept makes accepting a fit slow, as a remote store is, widening any window in which a
+// later command could overtake it.
+type slowAccept struct{ store.Store }
+
+func (s slowAccept) AcceptFit(ctx context.Context, model, jobID string, lease time.Duration) (int64, error) {
+	time.Sleep(30 * time.Millisecond)
+	return s.Store.AcceptFit(ctx, model, jobID, lease)
+}
+
+// TestWSCommandsAreAcceptedInOrder: a forecast sent right after a fit on the same session waits
+// for that fit and answers with its generation (as in the README's example).
+func TestWSCommandsAreAcceptedInOrder(t *testing.T) {
+	s := newAPIServer(t, func(st store.Store) store.Store { return slowAccept{st} })
+	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(s.url, "http")+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for round := 1; round <= 3; round++ {
+		writeWS(t, c, map[string]any{"type": "fit", "id": "f", "model": "order", "values": testSeries(float64(round), 12), "method": "drift"})
+		writeWS(t, c, map[string]any{"type": "forecast", "id": "p", "model": "order", "horizon": 3})
+		m, _ := readUntil(t, c, func(m wsMsg) bool { return m.Type == "result" && string(m.ID) == `"p"` })
+		var data struct {
+			Generation int64 `json:"generation"`
+		}
+		if m.Status != "success" || json.Unmarshal(m.Data, &data) != nil || data.Generation != int64(round) {
+			t.Fatalf("round %d: forecast result %s %s; want success with generation %d", round, m.Status, m.Data, round)
+		}
+	}
+}
