@@ -1,0 +1,6 @@
+//go:build race
+
+package integration
+
+// raceDetector reports whether the tests run under -race.
+const raceDetector = true
