@@ -3,27 +3,18 @@ package forecast
 import (
 	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/forecastd/forecastd/forecast/internal/rref"
 )
 
 // rForecast is one R forecast object: point forecasts and 80/95% intervals.
-type rForecast struct {
-	Mean    []float64 `json:"mean"`
-	Lower80 []float64 `json:"lower80"`
-	Upper80 []float64 `json:"upper80"`
-	Lower95 []float64 `json:"lower95"`
-	Upper95 []float64 `json:"upper95"`
-}
+type rForecast struct{ rref.Forecast }
 
 // rFixture is one series of testdata/r_forecast_reference.json, computed with R forecast 8.20.
 // The ETS and ARIMA entries are kept raw for the tests that own those models.
 type rFixture struct {
-	Name      string          `json:"name"`
-	Period    int             `json:"period"`
-	H         int             `json:"h"`
-	Values    []float64       `json:"values"`
+	rref.Series
 	Naive     rForecast       `json:"naive"`
 	SNaive    rForecast       `json:"snaive"`
 	Drift     rForecast       `json:"drift"`
@@ -34,27 +25,8 @@ type rFixture struct {
 	AutoARIMA json.RawMessage `json:"auto_arima"`
 }
 
-// loadRFixtures reads the R reference fixtures and checks they are complete enough to test with.
-func loadRFixtures(t testing.TB) []rFixture {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "r_forecast_reference.json"))
-	if err != nil {
-		t.Fatalf("read fixtures: %v", err)
-	}
-	var fx []rFixture
-	if err := json.Unmarshal(b, &fx); err != nil {
-		t.Fatalf("decode fixtures: %v", err)
-	}
-	if len(fx) == 0 {
-		t.Fatal("no fixtures")
-	}
-	for _, f := range fx {
-		if f.Name == "" || f.H < 1 || len(f.Values) == 0 || f.Period < 1 {
-			t.Fatalf("malformed fixture %+v", f.Name)
-		}
-	}
-	return fx
-}
+// loadRFixtures reads the R reference fixtures.
+func loadRFixtures(t testing.TB) []rFixture { return rref.Load[rFixture](t) }
 
 // intervals returns the fixture's intervals keyed like Result.Intervals.
 func (f rForecast) intervals() map[string]Interval {

@@ -2,18 +2,13 @@ package arima
 
 import (
 	"encoding/json"
-	"os"
 	"testing"
+
+	"github.com/forecastd/forecastd/forecast/internal/rref"
 )
 
 // rForecast is a forecast block of the R reference fixture.
-type rForecast struct {
-	Mean    []float64 `json:"mean"`
-	Lower80 []float64 `json:"lower80"`
-	Upper80 []float64 `json:"upper80"`
-	Lower95 []float64 `json:"lower95"`
-	Upper95 []float64 `json:"upper95"`
-}
+type rForecast = rref.Forecast
 
 // rFit is R's fit of one model: coefficients by name ({} or [] when there are none).
 type rFit struct {
@@ -32,26 +27,12 @@ func (f rFit) coef() map[string]float64 {
 }
 
 type fixture struct {
-	Name     string    `json:"name"`
-	Period   int       `json:"period"`
-	H        int       `json:"h"`
-	Values   []float64 `json:"values"`
-	ARIMA711 rFit      `json:"arima711"`
-	Auto     rFit      `json:"auto_arima"`
+	rref.Series
+	ARIMA711 rFit `json:"arima711"`
+	Auto     rFit `json:"auto_arima"`
 }
 
-func loadFixtures(tb testing.TB) []fixture {
-	tb.Helper()
-	b, err := os.ReadFile("../testdata/r_forecast_reference.json")
-	if err != nil {
-		tb.Fatalf("read fixtures: %v", err)
-	}
-	var fx []fixture
-	if err := json.Unmarshal(b, &fx); err != nil {
-		tb.Fatalf("decode fixtures: %v", err)
-	}
-	return fx
-}
+func loadFixtures(tb testing.TB) []fixture { return rref.Load[fixture](tb) }
 
 // coefVector orders R's named coefficients as Model.Coef.
 func coefVector(spec Spec, named map[string]float64) []float64 {

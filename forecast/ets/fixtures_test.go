@@ -6,6 +6,8 @@ import (
 	"math"
 	"os"
 	"testing"
+
+	"github.com/forecastd/forecastd/forecast/internal/rref"
 )
 
 // rFit is one R ets() result in the reference file.
@@ -23,36 +25,16 @@ type rFit struct {
 	Forecast   rForecast          `json:"forecast"`
 }
 
-type rForecast struct {
-	Mean    []float64 `json:"mean"`
-	Lower80 []float64 `json:"lower80"`
-	Upper80 []float64 `json:"upper80"`
-	Lower95 []float64 `json:"lower95"`
-	Upper95 []float64 `json:"upper95"`
-}
+type rForecast = rref.Forecast
 
 type rSeries struct {
-	Name     string    `json:"name"`
-	Period   int       `json:"period"`
-	H        int       `json:"h"`
-	Values   []float64 `json:"values"`
+	rref.Series
 	ETSAuto  rFit      `json:"ets_auto"`
 	ETSFixed []rFit    `json:"ets_fixed"`
 	Theta    rForecast `json:"theta"`
 }
 
-func loadReference(tb testing.TB) []rSeries {
-	tb.Helper()
-	b, err := os.ReadFile("../testdata/r_forecast_reference.json")
-	if err != nil {
-		tb.Fatalf("read reference: %v", err)
-	}
-	var out []rSeries
-	if err := json.Unmarshal(b, &out); err != nil {
-		tb.Fatalf("decode reference: %v", err)
-	}
-	return out
-}
+func loadReference(tb testing.TB) []rSeries { return rref.Load[rSeries](tb) }
 
 // specOf reads R's components (error, trend, season, damped) as a Spec.
 func specOf(f rFit) Spec {
