@@ -295,8 +295,15 @@ func declareTopology(t *testing.T, prefix string) broker.Topology {
 	return broker.Topology{Prefix: prefix}
 }
 
-// addProcessor starts one processor with its own connection and router.
+// addProcessor starts one processor with its own connection and router, fitting through the
+// cluster's gates.
 func (c *cluster) addProcessor() *proc {
+	c.t.Helper()
+	return c.startProcessor(c.gates.fit, func(*processor.Config) {})
+}
+
+// startProcessor starts a processor that fits with fit, its config adjusted by mod.
+func (c *cluster) startProcessor(fit processor.FitFunc, mod func(*processor.Config)) *proc {
 	c.t.Helper()
 	wlog := watermill.NewSlogLogger(c.log)
 	br, err := c.newBroker(wlog)
@@ -310,7 +317,8 @@ func (c *cluster) addProcessor() *proc {
 	cfg := processor.DefaultConfig()
 	cfg.FitLease = 3 * time.Second
 	cfg.MaxRetries = 1 // redeliveries, not in-process retries, are what these tests exercise
-	p := processor.New(cfg, c.store, br.Publisher, c.log, processor.WithFitFunc(c.gates.fit))
+	mod(&cfg)
+	p := processor.New(cfg, c.store, br.Publisher, c.log, processor.WithFitFunc(fit))
 	if err := p.Register(router, br.Commands, ""); err != nil {
 		c.t.Fatalf("register: %v", err)
 	}

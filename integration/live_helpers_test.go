@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,18 +103,6 @@ func (lg *liveGateway) metric(t *testing.T, name string, labels ...string) float
 // fitting (the baselines fit at once), with the progress throttle nearly off.
 func (c *cluster) addProgressProcessor() {
 	c.t.Helper()
-	wlog := watermill.NewSlogLogger(c.log)
-	br, err := c.newBroker(wlog)
-	if err != nil {
-		c.t.Fatalf("processor broker: %v", err)
-	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 2 * time.Second}, wlog)
-	if err != nil {
-		c.t.Fatalf("router: %v", err)
-	}
-	cfg := processor.DefaultConfig()
-	cfg.FitLease = 3 * time.Second
-	cfg.ProgressInterval = 5 * time.Millisecond
 	fit := func(ctx context.Context, y []float64, spec forecast.Spec, progress forecast.ProgressFunc) (forecast.Model, error) {
 		for i := 1; i <= 4; i++ {
 			select {
@@ -127,18 +114,7 @@ func (c *cluster) addProgressProcessor() {
 		}
 		return c.gates.fit(ctx, y, spec, progress)
 	}
-	p := processor.New(cfg, c.store, br.Publisher, c.log, processor.WithFitFunc(fit))
-	if err := p.Register(router, br.Commands, ""); err != nil {
-		c.t.Fatalf("register: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr := &proc{broker: br, router: router, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(pr.done)
-		_ = router.Run(ctx)
-	}()
-	<-router.Running()
-	c.procs = append(c.procs, pr)
+	c.startProcessor(fit, func(cfg *processor.Config) { cfg.ProgressInterval = 5 * time.Millisecond })
 }
 
 // wsMsg is any server message of a WebSocket session.
