@@ -12,13 +12,12 @@ import (
 	"time"
 
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/sse"
 	"github.com/forecastd/forecastd/store"
 )
 
 // sseMsg is one parsed SSE block: an event, a retry hint or a comment.
-type sseMsg struct {
-	ID, Event, Data, Comment, Retry string
-}
+type sseMsg = sse.Message
 
 type sseClient struct {
 	resp   *http.Response
@@ -43,34 +42,7 @@ func openSSE(t *testing.T, base, path string, header ...string) *sseClient {
 	t.Cleanup(c.close)
 	go func() {
 		defer close(c.msgs)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var m sseMsg
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if m != (sseMsg{}) {
-					c.msgs <- m
-				}
-				m = sseMsg{}
-			case strings.HasPrefix(line, ":"):
-				m.Comment = strings.TrimSpace(line[1:])
-			default:
-				k, v, _ := strings.Cut(line, ":")
-				v = strings.TrimPrefix(v, " ")
-				switch k {
-				case "id":
-					m.ID = v
-				case "event":
-					m.Event = v
-				case "data":
-					m.Data = v
-				case "retry":
-					m.Retry = v
-				}
-			}
-		}
+		_ = sse.Read(resp.Body, func(m sse.Message) { c.msgs <- m })
 	}()
 	return c
 }

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/sse"
 	"github.com/forecastd/forecastd/processor"
 )
 
@@ -190,7 +190,7 @@ func recvUntil(t *testing.T, conn *websocket.Conn, ok func(wsMsg) bool) (wsMsg, 
 }
 
 // sseMsg is one parsed SSE block.
-type sseMsg struct{ ID, Event, Data, Comment, Retry string }
+type sseMsg = sse.Message
 
 type sseStream struct {
 	resp   *http.Response
@@ -226,34 +226,7 @@ func openSSE(t *testing.T, method, url, body string, header ...string) *sseStrea
 	t.Cleanup(s.close)
 	go func() {
 		defer close(s.msgs)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var m sseMsg
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if m != (sseMsg{}) {
-					s.msgs <- m
-				}
-				m = sseMsg{}
-			case strings.HasPrefix(line, ":"):
-				m.Comment = strings.TrimSpace(line[1:])
-			default:
-				k, v, _ := strings.Cut(line, ":")
-				v = strings.TrimPrefix(v, " ")
-				switch k {
-				case "id":
-					m.ID = v
-				case "event":
-					m.Event = v
-				case "data":
-					m.Data = v
-				case "retry":
-					m.Retry = v
-				}
-			}
-		}
+		_ = sse.Read(resp.Body, func(m sse.Message) { s.msgs <- m })
 	}()
 	return s
 }
