@@ -50,6 +50,11 @@ type Config struct {
 	// before the broker dead-letters the command. 0 means the transport never redelivers (the
 	// in-process GoChannel), so the job is answered as failed after the in-process retries.
 	DeliveryLimit int
+	// Parallel, when positive, bounds how many commands of each kind run at once. The
+	// in-process GoChannel delivers every message at once, with no prefetch limit, so a burst
+	// of fits would all run together on two cores; with RabbitMQ the prefetch count and the
+	// number of consumers bound it instead, and this stays 0.
+	Parallel int
 	// CacheSize bounds the decoded-model cache.
 	CacheSize int
 }
@@ -154,7 +159,11 @@ func (p *Processor) Register(router *message.Router, sub message.Subscriber, suf
 	}
 	add := func(name, topic string, h message.NoPublishHandlerFunc) {
 		hd := router.AddConsumerHandler(name+suffix, topic, sub, h)
-		hd.AddMiddleware(middleware.CorrelationID, poison, p.giveUp, retry.Middleware, middleware.Recoverer)
+		hd.AddMiddleware(middleware.CorrelationID)
+		if p.cfg.Parallel > 0 {
+			hd.AddMiddleware(limit(p.cfg.Parallel))
+		}
+		hd.AddMiddleware(poison, p.giveUp, retry.Middleware, middleware.Recoverer)
 	}
 	if p.cfg.Role == RoleFit || p.cfg.Role == RoleAll {
 		add("fit", messages.TopicFit, p.handleFit)
@@ -163,6 +172,23 @@ func (p *Processor) Register(router *message.Router, sub message.Subscriber, suf
 		add("forecast", messages.TopicForecast, p.handleForecast)
 	}
 	return nil
+}
+
+// limit lets at most n messages through the handler at once; the router runs each message on
+// its own goroutine.
+func limit(n int) message.HandlerMiddleware {
+	slots := make(chan struct{}, n)
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			select {
+			case slots <- struct{}{}:
+			case <-msg.Context().Done():
+				return nil, msg.Context().Err()
+			}
+			defer func() { <-slots }()
+			return h(msg)
+		}
+	}
 }
 
 func decode(msg *message.Message, v any) error {

@@ -3,8 +3,10 @@ package processor_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +29,12 @@ type rig struct {
 
 func newRig(t *testing.T, opts ...processor.Option) *rig {
 	t.Helper()
+	return newRigWith(t, func(*processor.Config) {}, opts...)
+}
+
+// newRigWith is newRig with the processor's config adjusted by mod.
+func newRigWith(t *testing.T, mod func(*processor.Config), opts ...processor.Option) *rig {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	wlog := watermill.NewSlogLogger(log)
 	ps := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, wlog)
@@ -38,6 +46,7 @@ func newRig(t *testing.T, opts ...processor.Option) *rig {
 	cfg := processor.DefaultConfig()
 	cfg.MaxRetries = 1
 	cfg.DeliveryLimit = 0 // GoChannel does not redeliver
+	mod(&cfg)
 	if err := processor.New(cfg, st, ps, log, opts...).Register(router, ps, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -188,5 +197,43 @@ func TestCrashingFitIsAnsweredAsFailed(t *testing.T) {
 	}
 	if crashes != 2 {
 		t.Errorf("fit ran %d times, want 2 (1 try + 1 bounded retry), then no more", crashes)
+	}
+}
+
+// TestParallelBoundsConcurrentFits: the in-process transport delivers a burst all at once;
+// Parallel keeps at most that many fits running.
+func TestParallelBoundsConcurrentFits(t *testing.T) {
+	var mu sync.Mutex
+	running, most := 0, 0
+	release := make(chan struct{})
+	slow := func(ctx context.Context, y []float64, spec forecast.Spec, pr forecast.ProgressFunc) (forecast.Model, error) {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return forecast.Fit(ctx, y, spec, pr)
+	}
+	r := newRigWith(t, func(c *processor.Config) { c.Parallel = 2 }, processor.WithFitFunc(slow))
+	const fits = 5
+	for i := range fits {
+		gen, err := r.st.AcceptFit(t.Context(), "p", fmt.Sprintf("job-%d", i), time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.publish(t, messages.TopicFit, messages.FitCommand{JobID: fmt.Sprintf("job-%d", i), Model: "p", Generation: gen, ReplyTo: "gw", SeasonLength: 1, Method: "naive", Values: messages.Values{1, 2, 3}})
+	}
+	time.Sleep(200 * time.Millisecond) // give the burst time to pile up
+	close(release)
+	for range fits {
+		if rep := r.result(t); rep.Status != 200 {
+			t.Fatalf("fit %s: %d", rep.JobID, rep.Status)
+		}
+	}
+	if most != 2 {
+		t.Fatalf("at most %d fits ran at once, want 2", most)
 	}
 }

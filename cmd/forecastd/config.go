@@ -79,7 +79,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	str(&c.RedisURL, "redis-url", "Redis URL; empty uses the in-memory store (only with 'all')")
 	str(&c.GatewayID, "gateway-id", "gateway id, the routing key of its replies; empty picks a random one")
 	str(&c.Role, "role", "processor role: fit, forecast or all")
-	num(&c.Concurrency, "concurrency", "parallel consumers per command queue (RabbitMQ only)")
+	num(&c.Concurrency, "concurrency", "commands of each kind processed at once (RabbitMQ: consumers per queue)")
 	str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text or json")
 	dur(&c.RequestTimeout, "request-timeout", "how long a synchronous request waits before 504")

@@ -114,6 +114,7 @@ func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
 		pcfg.Role, pcfg.FitTimeout, pcfg.FitLease, pcfg.JobTTL = cfg.Role, cfg.FitTimeout, cfg.FitLease, cfg.JobTTL
 		if cfg.AMQPURL == "" {
 			pcfg.DeliveryLimit = 0 // GoChannel never redelivers a failed command
+			pcfg.Parallel = cfg.Concurrency
 		}
 		proc := processor.New(pcfg, st, br.Publisher, log.With("component", "processor"), processor.WithMetrics(reg))
 		// GoChannel fans a topic out to every subscriber, so the embedded broker gets one consumer
