@@ -19,7 +19,7 @@ type RedisOptions struct {
 	EventsMaxLen     int64            // approximate length the event stream is trimmed to, default 10000
 	RecentFits       int              // newest fits kept and listed by Info, default 20
 	SubscriberBuffer int              // each subscriber's channel capacity, default 256
-	Now              func() time.Time // clock for leases and timestamps, default time.Now
+	Now              func() time.Time // clock for finish and event times, default time.Now; leases use the server clock
 }
 
 // Redis is the Store kept in Redis (≥ 7), shared by the gateway and every processor.
@@ -73,10 +73,9 @@ func (r *Redis) AcceptFit(ctx context.Context, model, jobID string, lease time.D
 	if err := checkLease(lease); err != nil {
 		return 0, fmt.Errorf("accept fit %s: %w", model, err)
 	}
-	now := r.opts.Now()
 	res, err := acceptScript.Run(ctx, r.rdb,
 		[]string{r.seqKey(model), r.fitsKey(model), r.pendingKey(model), r.modelsKey(), r.eventsKey()},
-		model, jobID, ms(now.UnixMilli()), ms(now.Add(lease).UnixMilli()),
+		model, jobID, lease.Milliseconds(),
 		r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel()).Slice()
 	if err != nil {
 		return 0, fmt.Errorf("accept fit %s: %w", model, err)
@@ -93,7 +92,7 @@ func (r *Redis) RenewFit(ctx context.Context, model string, gen int64, lease tim
 		return FitRecord{}, fmt.Errorf("renew fit %s/%d: %w", model, gen, err)
 	}
 	raw, err := renewScript.Run(ctx, r.rdb, []string{r.fitsKey(model)},
-		gen, ms(r.opts.Now().Add(lease).UnixMilli())).Text()
+		gen, lease.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		err = ErrNoFit
 	}

@@ -6,7 +6,9 @@ import "github.com/redis/go-redis/v9"
 // reads and checks everything before its first write, and the "#!lua" shebang (Redis ≥ 7) makes
 // Redis refuse it up front when out of memory, so a failed call leaves nothing half-written.
 //
-// Times are milliseconds since the epoch passed from Go. Fit records are JSON objects whose
+// Times are milliseconds since the epoch. Lease deadlines are set and checked against the Redis
+// server's clock (TIME), so that processors and gateways on hosts whose clocks disagree agree on
+// when a lease runs out; the other timestamps (accepted, finished, event times) come from Go. Fit records are JSON objects whose
 // values are all strings (cjson would print large numbers in exponent form):
 // {"gen","job","st","acc","lease","fin","err"}.
 
@@ -43,32 +45,40 @@ local function fail(fits, pending, stream, maxlen, channel, model, g, f, status,
   emit(stream, maxlen, channel, 'fit_failed', model, g, f.job, now, data)
 end
 
+-- servernow is the Redis server's clock in milliseconds: the one clock every lease is read by.
+local function servernow()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
 local function seqOf(key)
   return tonumber(redis.call('GET', key) or '0')
 end
 `
 
 // acceptScript: KEYS seq, fits, pending, models, events;
-// ARGV model, job, now, leaseUntil, maxlen, history, channel. Returns {gen, eventID}.
+// ARGV model, job, lease (ms), maxlen, history, channel. Returns {gen, eventID}. The acceptance
+// time is the server's, like the lease it starts.
 var acceptScript = redis.NewScript(luaPrelude + `
 local gen = redis.call('INCR', KEYS[1])
-local f = {gen = tostring(gen), job = ARGV[2], st = 'pending', acc = ARGV[3], lease = ARGV[4],
-  fin = '', err = ''}
+local now = servernow()
+local f = {gen = tostring(gen), job = ARGV[2], st = 'pending', acc = string.format('%d', now),
+  lease = string.format('%d', now + tonumber(ARGV[3])), fin = '', err = ''}
 redis.call('HSET', KEYS[2], gen, cjson.encode(f))
 redis.call('ZADD', KEYS[3], gen, gen)
 redis.call('SADD', KEYS[4], ARGV[1])
-prune(KEYS[2], KEYS[3], gen, tonumber(ARGV[6]))
-local id = emit(KEYS[5], ARGV[5], ARGV[7], 'fit_accepted', ARGV[1], gen, ARGV[2], ARGV[3], '')
+prune(KEYS[2], KEYS[3], gen, tonumber(ARGV[5]))
+local id = emit(KEYS[5], ARGV[4], ARGV[6], 'fit_accepted', ARGV[1], gen, ARGV[2], f.acc, '')
 return {gen, id}
 `)
 
-// renewScript: KEYS fits; ARGV gen, leaseUntil. Returns the fit record, or nil if none.
+// renewScript: KEYS fits; ARGV gen, lease (ms). Returns the fit record, or nil if none.
 var renewScript = redis.NewScript(luaPrelude + `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return false end
 local f = cjson.decode(raw)
 if f.st ~= 'pending' then return raw end
-f.lease = ARGV[2]
+f.lease = string.format('%d', servernow() + tonumber(ARGV[2]))
 raw = cjson.encode(f)
 redis.call('HSET', KEYS[1], ARGV[1], raw)
 return raw
@@ -118,7 +128,7 @@ return 1
 // unsettledScript: KEYS fits, pending, seq, events; ARGV model, upTo, now, maxlen, history,
 // channel. Expires overdue pending fits ≤ upTo and returns the others, ascending.
 var unsettledScript = redis.NewScript(luaPrelude + `
-local now = tonumber(ARGV[3])
+local now = servernow()
 local gens = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
 local records = {}
 for i, g in ipairs(gens) do

@@ -154,3 +154,24 @@ func TestRedisSubscribeSurvivesReconnect(t *testing.T) {
 	}
 	t.Fatal("no event delivered within 30s of the connection being killed")
 }
+
+// TestRedisLeasesIgnoreHostClocks: a processor whose clock runs an hour behind the gateway's
+// must not have its fit's lease expire the moment the gateway checks it. Leases are set and
+// read by the Redis server's clock.
+func TestRedisLeasesIgnoreHostClocks(t *testing.T) {
+	gateway, client, prefix := newRedisStore(t)
+	behind := store.NewRedis(client, store.RedisOptions{Prefix: prefix, EventsMaxLen: 200, RecentFits: 10,
+		Now: func() time.Time { return time.Now().Add(-time.Hour) }})
+	ctx := t.Context()
+	gen, err := behind.AcceptFit(ctx, "m", "job", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := behind.RenewFit(ctx, "m", gen, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := gateway.Unsettled(ctx, "m", gen)
+	if err != nil || len(pending) != 1 || pending[0] != gen {
+		t.Fatalf("Unsettled = %v (%v): a live lease set by a host whose clock is behind was expired", pending, err)
+	}
+}
