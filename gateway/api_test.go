@@ -372,3 +372,40 @@ func TestShutdownAnswersWaitingRequests(t *testing.T) {
 		t.Fatalf("Serve returned %v", err)
 	}
 }
+
+func TestCommandsAreRateLimitedPerClient(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	br := broker.NewInProcess(watermill.NopLogger{})
+	defer br.Close()
+	cfg := gateway.DefaultConfig()
+	cfg.RateLimit, cfg.RateBurst = 0.5, 2
+	gw := gateway.New(cfg, gateway.Deps{Store: store.NewMemory(), Publisher: br.Publisher, Replies: br.Replies, Log: log})
+	srv := httptest.NewServer(gw.Handler())
+	defer srv.Close()
+	post := func() *http.Response {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/models/r/fit", strings.NewReader(`{"values":[1,2,3]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Prefer", "respond-async")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for i := range 2 {
+		if res := post(); res.StatusCode != http.StatusAccepted {
+			t.Fatalf("request %d within the burst: %d", i+1, res.StatusCode)
+		}
+	}
+	res := post()
+	defer res.Body.Close()
+	var env jsend
+	_ = json.NewDecoder(res.Body).Decode(&env)
+	if res.StatusCode != http.StatusTooManyRequests || env.Status != "error" || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("request over the limit: %d %+v Retry-After %q; want a JSend 429 with Retry-After", res.StatusCode, env, res.Header.Get("Retry-After"))
+	}
+	// Reads are never limited.
+	if code, _ := (&apiServer{url: srv.URL}).send(t, "GET", "/v1/models", "", nil); code != http.StatusOK {
+		t.Fatalf("GET /v1/models after the limit: %d", code)
+	}
+}

@@ -53,6 +53,10 @@ type Config struct {
 	WriteTimeout time.Duration
 	// WSReadLimit bounds one WebSocket message from a client, in bytes.
 	WSReadLimit int64
+	// RateLimit is how many fits and forecasts per second one client address may send, with
+	// bursts of RateBurst; 0 disables the limit.
+	RateLimit float64
+	RateBurst int
 	// AllowedOrigins lists host patterns (path.Match syntax, e.g. "*.example.com") of other
 	// origins whose browsers may open WebSocket sessions; same-origin is always allowed.
 	AllowedOrigins []string
@@ -73,6 +77,8 @@ func DefaultConfig() Config {
 		SendQueue:       256,
 		WriteTimeout:    10 * time.Second,
 		WSReadLimit:     messages.MaxBodyBytes,
+		RateLimit:       50,
+		RateBurst:       200,
 	}
 }
 
@@ -98,6 +104,7 @@ type Gateway struct {
 	runs      *registry
 	hub       *hub
 	metrics   *metrics
+	limit     *limiter // nil: no rate limit
 	handler   http.Handler
 	endpoints []Endpoint
 	// root is the gateway's lifetime: jobs outlive the requests that started them.
@@ -121,6 +128,9 @@ func New(cfg Config, deps Deps) *Gateway {
 	deps.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "forecastd_jobs_in_flight", Help: "Jobs this gateway follows until their replies arrive.",
 	}, func() float64 { return float64(g.runs.len()) }))
+	if cfg.RateLimit > 0 {
+		g.limit = newLimiter(cfg.RateLimit, cfg.RateBurst)
+	}
 	g.handler = g.routes()
 	return g
 }
@@ -142,6 +152,9 @@ func (g *Gateway) Start(ctx context.Context, eg *errgroup.Group) error {
 	eg.Go(func() error { g.consumeReplies(replies); return nil })
 	ready := make(chan struct{})
 	eg.Go(func() error { g.followEvents(ctx, ready); return nil })
+	if g.limit != nil {
+		eg.Go(func() error { g.limit.janitor(ctx); return nil })
+	}
 	eg.Go(func() error { g.runs.janitor(ctx, g.cfg.HoldTimeout+g.cfg.RequestTimeout); return nil })
 	select {
 	case <-ready:

@@ -50,13 +50,13 @@ func (g *Gateway) routes() http.Handler {
 		}
 	}
 
-	handle("/v1/models/{model}/fit", methods{http.MethodPost: command(g, g.startFit)})
-	handle("/v1/models/{model}/forecast", methods{http.MethodPost: command(g, g.startForecast)})
+	handle("/v1/models/{model}/fit", methods{http.MethodPost: g.limited(command(g, g.startFit))})
+	handle("/v1/models/{model}/forecast", methods{http.MethodPost: g.limited(command(g, g.startForecast))})
 	handle("/v1/models/{model}", methods{http.MethodGet: g.handleModel})
 	handle("/v1/models", methods{http.MethodGet: g.handleModels})
 	handle("/v1/jobs/{id}", methods{http.MethodGet: g.handleJob})
-	handle("/api/fit_model", methods{http.MethodPost: g.handleLegacyFit})
-	handle("/api/forecast", methods{http.MethodPost: g.handleLegacyForecast})
+	handle("/api/fit_model", methods{http.MethodPost: g.limited(g.handleLegacyFit)})
+	handle("/api/forecast", methods{http.MethodPost: g.limited(g.handleLegacyForecast)})
 	handle("/v1/events", methods{http.MethodGet: g.handleEvents})
 	handle("/v1/ws", methods{http.MethodGet: g.handleWS})
 	handle("/openapi.json", methods{http.MethodGet: g.handleOpenAPI})

@@ -31,6 +31,8 @@ type config struct {
 	AllowedOrigins  string
 	Heartbeat       time.Duration
 	SendQueue       int
+	RateLimit       float64
+	RateBurst       int
 	ShutdownTimeout time.Duration
 }
 
@@ -40,7 +42,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 		HTTPAddr: ":8080", Role: "all", Concurrency: 2, LogLevel: "info", LogFormat: "text",
 		RequestTimeout: 60 * time.Second, HoldTimeout: 10 * time.Minute, FitTimeout: 5 * time.Minute,
 		FitLease: 30 * time.Second, FitQueueLease: 15 * time.Minute, JobTTL: 24 * time.Hour, ShutdownTimeout: 10 * time.Second,
-		Heartbeat: 15 * time.Second, SendQueue: 256,
+		Heartbeat: 15 * time.Second, SendQueue: 256, RateLimit: 50, RateBurst: 200,
 	}
 	fs := flag.NewFlagSet("forecastd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -62,6 +64,17 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 			*p = n
 		}
 		fs.IntVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+	}
+	float := func(p *float64, name, help string) {
+		env := envName(name)
+		if v := getenv(env); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s=%q is not a number", env, v))
+			}
+			*p = f
+		}
+		fs.Float64Var(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
 	}
 	dur := func(p *time.Duration, name, help string) {
 		env := envName(name)
@@ -90,6 +103,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	str(&c.AllowedOrigins, "allowed-origins", "comma-separated host patterns of other origins allowed to open WebSocket sessions (same origin always is)")
 	dur(&c.Heartbeat, "heartbeat", "keep-alive interval of live sessions")
 	num(&c.SendQueue, "send-queue", "messages queued per live session before it is cut off as a slow consumer")
+	float(&c.RateLimit, "rate-limit", "fits and forecasts per second allowed to one client address; 0 disables")
+	num(&c.RateBurst, "rate-burst", "burst allowed above the rate limit")
 	dur(&c.JobTTL, "job-ttl", "how long job records stay pollable")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "graceful shutdown limit")
 	if err := fs.Parse(args); err != nil {
@@ -120,6 +135,9 @@ func (c config) validate(cmd string) error {
 	if c.Concurrency < 1 || c.Concurrency > 64 {
 		return fmt.Errorf("concurrency must be 1 to 64, got %d", c.Concurrency)
 	}
+	if c.RateLimit < 0 || c.RateBurst < 1 {
+		return fmt.Errorf("rate-limit must be ≥ 0 and rate-burst ≥ 1, got %g and %d", c.RateLimit, c.RateBurst)
+	}
 	if c.SendQueue < 1 {
 		return fmt.Errorf("send-queue must be at least 1, got %d", c.SendQueue)
 	}
@@ -141,6 +159,7 @@ func (c config) LogValue() slog.Value {
 		slog.Duration("fit_timeout", c.FitTimeout), slog.Duration("fit_lease", c.FitLease),
 		slog.Duration("fit_queue_lease", c.FitQueueLease), slog.Duration("job_ttl", c.JobTTL),
 		slog.String("allowed_origins", c.AllowedOrigins), slog.Duration("heartbeat", c.Heartbeat), slog.Int("send_queue", c.SendQueue),
+		slog.Float64("rate_limit", c.RateLimit), slog.Int("rate_burst", c.RateBurst),
 	)
 }
 
