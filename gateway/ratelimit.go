@@ -75,6 +75,16 @@ func (l *limiter) janitor(ctx context.Context) {
 	}
 }
 
+// clientAddr is the address the rate limit counts by: the peer's IP (proxies' forwarding
+// headers are not trusted).
+func clientAddr(r *http.Request) string {
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return addr
+}
+
 // limited wraps a command handler with the per-client limit; a client over it gets a JSend 429
 // with Retry-After.
 func (g *Gateway) limited(next http.HandlerFunc) http.HandlerFunc {
@@ -82,10 +92,7 @@ func (g *Gateway) limited(next http.HandlerFunc) http.HandlerFunc {
 		return next
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		addr, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			addr = r.RemoteAddr
-		}
+		addr := clientAddr(r)
 		if ok, wait := g.limit.allow(addr, g.now()); !ok {
 			secs := int(math.Ceil(wait.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))

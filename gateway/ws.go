@@ -77,6 +77,7 @@ type wsSession struct {
 	*session
 	t        *wsConn
 	inFlight atomic.Int32
+	client   string // the client's address, for the per-client rate limit
 
 	// Subscriptions; only the reading goroutine touches them.
 	all    bool
@@ -153,7 +154,7 @@ func (g *Gateway) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(orDefault(g.cfg.WSReadLimit, messages.MaxBodyBytes))
 	t := &wsConn{conn: conn, timeout: orDefault(g.cfg.WriteTimeout, 10*time.Second)}
-	s := &wsSession{session: g.newSession(t), t: t}
+	s := &wsSession{session: g.newSession(t), t: t, client: clientAddr(r)}
 	s.open(false, nil)
 	// A fresh goroutine reads, so that this one and the request it served can be released.
 	go s.read()
@@ -251,6 +252,13 @@ func (s *wsSession) startJob(id json.RawMessage, model string, start func(contex
 	if p := messages.ValidModelName(model); p != "" {
 		s.sendFailure(id, messages.Invalid("model", "%s", p))
 		return
+	}
+	if s.g.limit != nil {
+		if ok, wait := s.g.limit.allow(s.client, s.g.now()); !ok {
+			s.reply(wsOut{Type: "result", ID: id, Status: messages.StatusError, Code: http.StatusTooManyRequests,
+				Message: fmt.Sprintf("too many fits and forecasts from this client; retry in %s", wait.Round(time.Millisecond))})
+			return
+		}
 	}
 	if s.inFlight.Add(1) > wsMaxInFlight {
 		s.inFlight.Add(-1)
