@@ -116,6 +116,22 @@ func TestTimeAxisUsesMedianStep(t *testing.T) {
 	}
 }
 
+func TestTimeAxisKeepsCalendarMonths(t *testing.T) {
+	month := func(y, m int) time.Time { return time.Date(y, time.Month(m), 1, 0, 0, 0, 0, time.UTC) }
+	monthly := NewTimeAxis([]time.Time{month(2024, 1), month(2024, 2), month(2024, 3), month(2024, 4), month(2024, 5), month(2024, 6)})
+	if got := monthly.Next(2); !got[0].Equal(month(2024, 7)) || !got[1].Equal(month(2024, 8)) {
+		t.Fatalf("monthly next = %v; want 2024-07-01 and 2024-08-01", got)
+	}
+	quarterly := NewTimeAxis([]time.Time{month(2023, 10), month(2024, 1), month(2024, 4)})
+	if got := quarterly.Next(1); !got[0].Equal(month(2024, 7)) {
+		t.Fatalf("quarterly next = %v; want 2024-07-01", got)
+	}
+	endOfMonth := NewTimeAxis([]time.Time{time.Date(2024, 1, 31, 0, 0, 0, 0, time.UTC), time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)})
+	if endOfMonth.Months != 0 {
+		t.Fatalf("irregular days taken for a calendar step: %+v", endOfMonth)
+	}
+}
+
 func TestModelNames(t *testing.T) {
 	for _, ok := range []string{"a", "sales.eu-1_B", strings.Repeat("x", 64)} {
 		if p := ValidModelName(ok); p != "" {
