@@ -30,8 +30,14 @@ type apiServer struct {
 	store *store.Memory
 }
 
-// newAPIServer starts the service; wrap, if given, decorates the store the gateway sees.
-func newAPIServer(t *testing.T, wrap ...func(store.Store) store.Store) *apiServer {
+// apiOption adjusts the gateway newAPIServer starts.
+type apiOption struct {
+	wrap func(store.Store) store.Store // decorates the store the gateway sees
+	cfg  func(*gateway.Config)
+}
+
+// newAPIServer starts the service.
+func newAPIServer(t *testing.T, opts ...apiOption) *apiServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	wlog := watermill.NewSlogLogger(log)
@@ -54,8 +60,13 @@ func newAPIServer(t *testing.T, wrap ...func(store.Store) store.Store) *apiServe
 	cfg := gateway.DefaultConfig()
 	cfg.RequestTimeout = 10 * time.Second
 	var gst store.Store = st
-	for _, w := range wrap {
-		gst = w(gst)
+	for _, o := range opts {
+		if o.wrap != nil {
+			gst = o.wrap(gst)
+		}
+		if o.cfg != nil {
+			o.cfg(&cfg)
+		}
 	}
 	gw := gateway.New(cfg, gateway.Deps{Store: gst, Publisher: br.Publisher, Replies: br.Replies, Log: log})
 	if err := gw.Start(ctx, eg); err != nil {

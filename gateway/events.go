@@ -30,6 +30,10 @@ func parseEventID(s string) (eventID, bool) {
 
 func (a eventID) after(b eventID) bool { return a.ms > b.ms || (a.ms == b.ms && a.seq > b.seq) }
 
+func (a eventID) String() string {
+	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
+}
+
 // hubEvent is one model event, encoded once for every session that gets it.
 type hubEvent struct {
 	store.Event
@@ -46,9 +50,12 @@ func newHubEvent(ev store.Event) *hubEvent {
 
 // resetEvent tells a session that events after lastID are no longer retained; oldest is the
 // oldest one that is ("" when none is).
-func resetEvent(lastID, oldest, reason string) *hubEvent {
+//
+// Its id (SSE id:, WebSocket event_id) is from, the point the stream goes on from, so a client
+// reconnecting after it resumes there instead of being reset again.
+func resetEvent(from, lastID, oldest, reason string) *hubEvent {
 	data := jsonOf(map[string]any{"last_event_id": lastID, "oldest_event_id": oldest, "reason": reason})
-	return &hubEvent{Event: store.Event{Type: "reset"}, sse: sseFrame("", "reset", data), ws: wsEventMessage("", "reset", data)}
+	return &hubEvent{Event: store.Event{Type: "reset"}, sse: sseFrame(from, "reset", data), ws: wsEventMessage(from, "reset", data)}
 }
 
 // eventData is the public JSON of an event: model, generation, type, time and job_id, plus the
@@ -167,18 +174,22 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	retry := orDefault(g.cfg.SSERetry, 2*time.Second)
 	t := &sseStream{timeout: orDefault(g.cfg.WriteTimeout, 10*time.Second)}
-	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-		t.conn = conn
-	} else {
+	// A hijacked stream has no goroutine reading it, so only writes notice a client that left:
+	// without heartbeats to write, keep the handler, which sees the request end, instead.
+	if g.cfg.Heartbeat > 0 {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			t.conn = conn
+		}
+	}
+	if t.conn == nil {
 		t.w, t.rc = w, http.NewResponseController(w)
 	}
 	s := g.newSession(t)
 	if t.conn == nil {
 		s.wake = make(chan struct{}, 1)
 	}
-	if last != "" {
-		s.gate(lastID, nil)
-	}
+	// Live events wait until the response head (and any replay) is written.
+	s.gate(lastID, nil)
 	cursor := s.open(len(models) == 0, models)
 
 	var err error
@@ -192,15 +203,15 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.end(endClient)
 		return
 	}
+	sent := lastID
 	if last != "" {
-		sent, err := g.resume(g.root, last, cursor, modelSet(models), t)
-		if err != nil {
+		if sent, err = g.resume(g.root, last, cursor, modelFilter(models), t); err != nil {
 			g.log.Debug("sse replay failed", "err", err)
 			s.end(endReplayFailed)
 			return
 		}
-		s.ungate(sent)
 	}
+	s.ungate(sent)
 	if t.conn != nil {
 		return // the session lives on without this goroutine
 	}
@@ -221,7 +232,7 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 // cursor (the hub's position when the session attached, after which live events take over) of
 // the models in want (nil: all). It returns the newest ID the client then has. A resume point
 // the store no longer retains gets a reset event instead.
-func (g *Gateway) resume(ctx context.Context, last, cursor string, want map[string]bool, t transport) (eventID, error) {
+func (g *Gateway) resume(ctx context.Context, last, cursor string, want func(string) bool, t transport) (eventID, error) {
 	ctx, cancel := context.WithTimeout(ctx, orDefault(g.cfg.RequestTimeout, time.Minute))
 	defer cancel()
 	sent, _ := parseEventID(last)
@@ -231,7 +242,7 @@ func (g *Gateway) resume(ctx context.Context, last, cursor string, want map[stri
 	}
 	// Nothing was fanned out after last yet: live events cover the rest, if last is retained.
 	if _, err := g.deps.Store.Events(ctx, last, 1); errors.Is(err, store.ErrEventsGone) {
-		ev := resetEvent(last, g.oldestEventID(ctx), "events after last_event_id are no longer retained; reload state, then follow from here")
+		ev := resetEvent(cursor, last, g.oldestEventID(ctx), "events after last_event_id are no longer retained; reload state, then follow from here")
 		return sent, t.writeBatch([][]byte{t.encode(ev)}, false)
 	}
 	return sent, nil
@@ -240,13 +251,13 @@ func (g *Gateway) resume(ctx context.Context, last, cursor string, want map[stri
 // replay writes through t, a page at a time, the stored events after last up to end whose
 // model is in want (nil: all), and returns the newest ID passed. A resume point older than the
 // retained history gets a reset event instead.
-func (g *Gateway) replay(ctx context.Context, last string, end eventID, want map[string]bool, t transport) (eventID, error) {
+func (g *Gateway) replay(ctx context.Context, last string, end eventID, want func(string) bool, t transport) (eventID, error) {
 	sent, _ := parseEventID(last)
 	after := last
 	for range 10_000 { // bounded: 5M events
 		evs, err := g.deps.Store.Events(ctx, after, eventPage)
 		if errors.Is(err, store.ErrEventsGone) {
-			ev := resetEvent(last, g.oldestEventID(ctx), "events after last_event_id are no longer retained; reload state, then follow from here")
+			ev := resetEvent(end.String(), last, g.oldestEventID(ctx), "events after last_event_id are no longer retained; reload state, then follow from here")
 			return end, t.writeBatch([][]byte{t.encode(ev)}, false)
 		}
 		if err != nil {
@@ -261,7 +272,7 @@ func (g *Gateway) replay(ctx context.Context, last string, end eventID, want map
 				break
 			}
 			after, sent = ev.ID, id
-			if want == nil || want[ev.Model] {
+			if want == nil || want(ev.Model) {
 				page = append(page, t.encode(newHubEvent(ev)))
 			}
 		}
@@ -280,6 +291,15 @@ func (g *Gateway) replay(ctx context.Context, last string, end eventID, want map
 // sessionClosed counts an ended live session by reason.
 func (g *Gateway) sessionClosed(transport, reason string) {
 	g.metrics.sessionsClosed.WithLabelValues(transport, reason).Inc()
+}
+
+// modelFilter accepts the named models, or every model when none is named.
+func modelFilter(models []string) func(string) bool {
+	if len(models) == 0 {
+		return nil
+	}
+	set := modelSet(models)
+	return func(model string) bool { return set[model] }
 }
 
 func modelSet(models []string) map[string]bool {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -247,6 +248,9 @@ func TestEventsResetWhenResumePointIsGone(t *testing.T) {
 	if err := json.Unmarshal([]byte(m.Data), &data); err != nil || m.Event != "reset" || data.Oldest == "" || data.Reason == "" {
 		t.Fatalf("got %+v, want a reset event naming the oldest retained id", m)
 	}
+	if _, ok := parseID(m.ID); !ok {
+		t.Fatalf("reset event id %q: want the id the stream goes on from, so a reconnect resumes there", m.ID)
+	}
 	// The stream goes on live (after any retained events the hub had not fanned out yet).
 	live := emit(t, e.store, "m", 50)
 	for range 10 {
@@ -367,4 +371,12 @@ func TestEventsSurviveLostPubSubMessages(t *testing.T) {
 			t.Fatalf("event %d: got %s, want %s", i, m.ID, id)
 		}
 	}
+}
+
+// parseID reads an event id of the form <ms>-<seq>.
+func parseID(id string) ([2]uint64, bool) {
+	ms, seq, ok := strings.Cut(id, "-")
+	a, err1 := strconv.ParseUint(ms, 10, 64)
+	b, err2 := strconv.ParseUint(seq, 10, 64)
+	return [2]uint64{a, b}, ok && err1 == nil && err2 == nil
 }

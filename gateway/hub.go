@@ -71,6 +71,11 @@ func (h *hub) attach(s *session, all bool, models []string) string {
 func (h *hub) follow(s *session, all bool, add, remove []string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if s.ended() {
+		// end() marks the session closing before it detaches: a subscribe racing with it
+		// must not register it again, or it would stay in the hub forever.
+		return h.cursor
+	}
 	names := h.sessions[s]
 	if all {
 		h.all[s] = struct{}{}
@@ -249,7 +254,7 @@ func (g *Gateway) catchUp(ctx context.Context) {
 			}
 			g.log.Warn("model event feed lost events past the gateway's cursor; sessions are told to reload", "cursor", cursor, "newest", newest)
 			oldest := g.oldestEventID(ctx)
-			g.hub.reset(resetEvent(cursor, oldest, "the gateway fell behind the retained event history; reload state"), newest)
+			g.hub.reset(resetEvent(newest, cursor, oldest, "the gateway fell behind the retained event history; reload state"), newest)
 			return
 		}
 		if err != nil {

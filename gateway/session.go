@@ -80,6 +80,13 @@ func (s *session) open(all bool, models []string) string {
 	return cursor
 }
 
+// ended reports whether the session is ending (no more messages are taken).
+func (s *session) ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
 // offer queues one hub event. It is called with the hub locked and never blocks.
 func (s *session) offer(ev *hubEvent) {
 	s.mu.Lock()
@@ -152,12 +159,28 @@ func (s *session) kickLocked() {
 	}
 }
 
-// gate holds live events back while a resuming session replays what it missed.
+// gate holds live events back while a resuming session replays what it missed. Messages
+// queued before it are written first (bounded by the write timeout), so that the replay, written
+// directly, does not overtake them.
 func (s *session) gate(after eventID, models map[string]bool) {
 	s.mu.Lock()
 	s.gated = true
 	s.skipUntil, s.skipModels = &after, models
+	if len(s.queue) > 0 && !s.writing && s.wake == nil && !s.closing {
+		s.writing = true
+		go s.flush()
+	}
 	s.mu.Unlock()
+	deadline := time.Now().Add(orDefault(s.g.cfg.WriteTimeout, 10*time.Second))
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		idle := !s.writing || s.closing
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // ungate releases the live events held back; those up to sent duplicate the replay.
@@ -189,7 +212,7 @@ func (s *session) flush() {
 // flushOnce writes what is queued; false when there was nothing or the session ended.
 func (s *session) flushOnce() bool {
 	s.mu.Lock()
-	if s.closing || s.gated || (len(s.queue) == 0 && !s.ping) {
+	if s.closing || (len(s.queue) == 0 && !s.ping) {
 		s.writing = false
 		s.mu.Unlock()
 		return false
@@ -216,14 +239,16 @@ func (s *session) end(reason string) {
 		stop := s.stopShutdown
 		s.mu.Unlock()
 		stop()
-		close(s.done)
 		s.g.hub.detach(s)
 		s.g.metrics.sessions.WithLabelValues(s.t.name()).Dec()
 		s.g.sessionClosed(s.t.name(), reason)
 		if reason == endSlowConsumer {
 			s.g.log.Info("live session dropped: slow consumer", "transport", s.t.name())
 		}
+		// The connection is closed before done is: a handler that returns on done must not
+		// leave its response writer to be touched by closeConn afterwards.
 		s.t.closeConn(reason)
+		close(s.done)
 		s.g.hub.live.Add(-1)
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,7 +80,11 @@ type wsSession struct {
 	inFlight atomic.Int32
 	client   string // the client's address, for the per-client rate limit
 
-	// Subscriptions; only the reading goroutine touches them.
+	inboxMu sync.Mutex
+	inbox   [][]byte // client messages waiting to be handled, in order
+	working bool     // a worker goroutine is handling the inbox
+
+	// Subscriptions; only the worker handling client messages (one at a time) touches them.
 	all    bool
 	models map[string]struct{}
 }
@@ -160,28 +165,70 @@ func (g *Gateway) handleWS(w http.ResponseWriter, r *http.Request) {
 	go s.read()
 }
 
-// read handles client messages until the connection ends. Each message is handled, in order,
-// on a short-lived goroutine: decoding and answering need a deep stack, and this goroutine,
-// which lives as long as the session, then keeps a small one while it waits.
+// wsMaxModels bounds the models one session follows by name.
+const wsMaxModels = 1000
+
+// wsInbox bounds the client messages waiting to be handled; a client that sends faster than
+// its commands are accepted gets an error for the excess.
+const wsInbox = 64
+
+// read takes client messages until the connection ends. It never waits for one to be handled:
+// the library answers pings and takes pongs only while a Read is under way, so a slow command
+// must not stall it. Messages are handled in order by a worker goroutine that exists only while
+// there are some (decoding and answering need a deep stack; this goroutine keeps a small one).
 func (s *wsSession) read() {
 	ctx := context.Background()
-	handled := make(chan struct{})
 	for range math.MaxInt {
 		typ, msg, err := s.t.conn.Read(ctx)
 		if err != nil {
 			s.end(endClient)
 			return
 		}
-		go func() {
-			defer func() { handled <- struct{}{} }()
-			if typ != websocket.MessageText {
-				s.sendError(nil, "binary messages are not understood; send JSON text messages", nil)
-				return
-			}
-			s.handle(msg)
-		}()
-		<-handled
+		if typ != websocket.MessageText {
+			s.sendError(nil, "binary messages are not understood; send JSON text messages", nil)
+			continue
+		}
+		s.inboxMu.Lock()
+		if len(s.inbox) >= wsInbox {
+			s.inboxMu.Unlock()
+			s.sendError(nil, fmt.Sprintf("more than %d messages are waiting to be handled; this one was dropped", wsInbox), nil)
+			continue
+		}
+		s.inbox = append(s.inbox, msg)
+		start := !s.working
+		s.working = true
+		s.inboxMu.Unlock()
+		if start {
+			go s.work()
+		}
 	}
+}
+
+// work handles queued client messages in order, then ends.
+func (s *wsSession) work() {
+	for {
+		s.inboxMu.Lock()
+		if len(s.inbox) == 0 {
+			s.working = false
+			s.inboxMu.Unlock()
+			return
+		}
+		msg := s.inbox[0]
+		s.inbox = s.inbox[1:]
+		s.inboxMu.Unlock()
+		s.handleSafely(msg)
+	}
+}
+
+// handleSafely handles one message; a panic costs that message an error, not the gateway.
+func (s *wsSession) handleSafely(msg []byte) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.g.log.Error("websocket message handler panic", "panic", v)
+			s.sendError(nil, "internal error handling the message", nil)
+		}
+	}()
+	s.handle(msg)
 }
 
 // handle answers one client message. Nothing a client sends ends the session by itself.
@@ -333,6 +380,18 @@ func (s *wsSession) subscribe(m wsSubscribe) {
 			return
 		}
 	}
+	if len(s.models)+len(m.Models) > wsMaxModels {
+		s.sendFailure(m.ID, messages.Invalid("models", "one session may follow at most %d models by name; subscribe with no models to follow all", wsMaxModels))
+		return
+	}
+	wasAll := s.all
+	var had map[string]bool // the models followed before, which need no replay
+	if len(s.models) > 0 {
+		had = make(map[string]bool, len(s.models))
+		for name := range s.models {
+			had[name] = true
+		}
+	}
 	all := s.all || len(m.Models) == 0
 	var added []string
 	for _, name := range m.Models {
@@ -344,15 +403,24 @@ func (s *wsSession) subscribe(m wsSubscribe) {
 			added = append(added, name)
 		}
 	}
-	newAll := all && !s.all
+	newAll := all && !wasAll
 	s.all = all
-	var filter map[string]bool
-	if !newAll {
-		filter = modelSet(added)
+	// Replay only what this subscription adds: everything not followed before (newly all), or
+	// the newly named models. A session that already followed everything missed nothing.
+	var filter func(string) bool
+	if newAll {
+		filter = func(model string) bool { return !had[model] }
+	} else {
+		addedSet := modelSet(added)
+		filter = func(model string) bool { return addedSet[model] }
 	}
-	replay := m.LastEventID != "" && (newAll || len(added) > 0)
+	replay := m.LastEventID != "" && !wasAll && (newAll || len(added) > 0)
 	if replay {
-		s.gate(last, filter)
+		var skip map[string]bool // live events of these models up to last duplicate the replay
+		if !newAll {
+			skip = modelSet(added)
+		}
+		s.gate(last, skip)
 	}
 	cursor := s.g.hub.follow(s.session, all, added, nil)
 	ack := s.subscriptionResult(m.ID, cursor)

@@ -689,7 +689,7 @@ func (s slowAccept) AcceptFit(ctx context.Context, model, jobID string, lease ti
 // TestWSCommandsAreAcceptedInOrder: a forecast sent right after a fit on the same session waits
 // for that fit and answers with its generation (as in the README's example).
 func TestWSCommandsAreAcceptedInOrder(t *testing.T) {
-	s := newAPIServer(t, func(st store.Store) store.Store { return slowAccept{st} })
+	s := newAPIServer(t, apiOption{wrap: func(st store.Store) store.Store { return slowAccept{st} }})
 	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(s.url, "http")+"/v1/ws", nil)
 	if err != nil {
 		t.Fatal(err)
