@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/forecastd/forecastd/messages"
@@ -16,22 +14,12 @@ import (
 )
 
 // eventID is a parsed store event ID, "<ms>-<seq>"; IDs increase along the feed.
-type eventID struct{ ms, seq uint64 }
+// eventID is a parsed event ID; the store defines their order.
+type eventID = store.EventID
 
 func parseEventID(s string) (eventID, bool) {
-	msPart, seqPart, ok := strings.Cut(s, "-")
-	if !ok {
-		return eventID{}, false
-	}
-	ms, err1 := strconv.ParseUint(msPart, 10, 64)
-	seq, err2 := strconv.ParseUint(seqPart, 10, 64)
-	return eventID{ms, seq}, err1 == nil && err2 == nil
-}
-
-func (a eventID) after(b eventID) bool { return a.ms > b.ms || (a.ms == b.ms && a.seq > b.seq) }
-
-func (a eventID) String() string {
-	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
+	id, err := store.ParseEventID(s)
+	return id, err == nil
 }
 
 // hubEvent is one model event, encoded once for every session that gets it.
@@ -237,7 +225,7 @@ func (g *Gateway) resume(ctx context.Context, last, cursor string, want func(str
 	defer cancel()
 	sent, _ := parseEventID(last)
 	end, ok := parseEventID(cursor)
-	if ok && end.after(sent) {
+	if ok && end.After(sent) {
 		return g.replay(ctx, last, end, want, t)
 	}
 	// Nothing was fanned out after last yet: live events cover the rest, if last is retained.
@@ -267,7 +255,7 @@ func (g *Gateway) replay(ctx context.Context, last string, end eventID, want fun
 		var page [][]byte
 		for _, ev := range evs {
 			id, _ := parseEventID(ev.ID)
-			if id.after(end) {
+			if id.After(end) {
 				done = true
 				break
 			}

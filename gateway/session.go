@@ -97,7 +97,7 @@ func (s *session) offer(ev *hubEvent) {
 	if ev.ID == "" {
 		s.skipUntil = nil // a reset: earlier IDs order nothing any more
 	} else if s.skipUntil != nil {
-		if !ev.id.after(*s.skipUntil) {
+		if !ev.id.After(*s.skipUntil) {
 			if s.skipModels == nil || s.skipModels[ev.Model] {
 				return
 			}
@@ -188,7 +188,7 @@ func (s *session) ungate(sent eventID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gated = false
-	if s.skipUntil != nil && sent.after(*s.skipUntil) {
+	if s.skipUntil != nil && sent.After(*s.skipUntil) {
 		s.skipUntil = &sent
 	}
 	// Held events came after the hub's cursor, so after everything replayed.

@@ -9,29 +9,33 @@ import (
 	"time"
 )
 
-// eventID is an event ID in Redis stream form, "<ms>-<seq>". IDs compare in the order the
-// events were appended, in both implementations.
-type eventID struct{ ms, seq uint64 }
+// EventID is a parsed event ID, in Redis stream form "<ms>-<seq>". IDs compare in the order
+// the events were appended, in both implementations.
+type EventID struct{ ms, seq uint64 }
 
-func parseEventID(s string) (eventID, error) {
+// ParseEventID parses an Event.ID; a malformed one gives ErrBadEventID.
+func ParseEventID(s string) (EventID, error) {
 	msPart, seqPart, ok := strings.Cut(s, "-")
 	if !ok {
-		return eventID{}, fmt.Errorf("%q: %w", s, ErrBadEventID)
+		return EventID{}, fmt.Errorf("%q: %w", s, ErrBadEventID)
 	}
 	ms, err1 := strconv.ParseUint(msPart, 10, 64)
 	seq, err2 := strconv.ParseUint(seqPart, 10, 64)
 	if err1 != nil || err2 != nil {
-		return eventID{}, fmt.Errorf("%q: %w", s, ErrBadEventID)
+		return EventID{}, fmt.Errorf("%q: %w", s, ErrBadEventID)
 	}
-	return eventID{ms: ms, seq: seq}, nil
+	return EventID{ms: ms, seq: seq}, nil
 }
 
-func (id eventID) String() string { return fmt.Sprintf("%d-%d", id.ms, id.seq) }
+func (id EventID) String() string { return fmt.Sprintf("%d-%d", id.ms, id.seq) }
 
 // less reports whether id was appended before o.
-func (id eventID) less(o eventID) bool {
+func (id EventID) less(o EventID) bool {
 	return id.ms < o.ms || id.ms == o.ms && id.seq < o.seq
 }
+
+// After reports whether id was appended after o.
+func (id EventID) After(o EventID) bool { return o.less(id) }
 
 // ModelReadyData is Event.Data of a model_ready event.
 type ModelReadyData struct {
@@ -92,4 +96,19 @@ func checkEvent(ev Event) error {
 		return errors.New("event data is not valid json")
 	}
 	return nil
+}
+
+// encodeJob checks a job record about to be stored and encodes it.
+func encodeJob(job Job, ttl time.Duration) ([]byte, error) {
+	if job.ID == "" {
+		return nil, errors.New("put job: empty job id")
+	}
+	if ttl <= 0 {
+		return nil, fmt.Errorf("put job %s: ttl %v: must be positive", job.ID, ttl)
+	}
+	data, err := json.Marshal(job)
+	if err != nil {
+		return nil, fmt.Errorf("put job %s: %w", job.ID, err)
+	}
+	return data, nil
 }

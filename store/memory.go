@@ -26,7 +26,7 @@ type Memory struct {
 	events    []memEvent
 	evStart   int // ring buffer: index of the oldest of evCount events
 	evCount   int
-	lastID    eventID
+	lastID    EventID
 	subs      map[chan Event]struct{}
 	closed    bool
 	closeOnce sync.Once
@@ -45,7 +45,7 @@ type memJob struct {
 }
 
 type memEvent struct {
-	id eventID
+	id EventID
 	ev Event
 }
 
@@ -354,15 +354,9 @@ func (m *Memory) List(_ context.Context) ([]ModelInfo, error) {
 const sweepEvery = 1024
 
 func (m *Memory) PutJob(_ context.Context, job Job, ttl time.Duration) error {
-	if job.ID == "" {
-		return errors.New("put job: empty job id")
-	}
-	if ttl <= 0 {
-		return fmt.Errorf("put job %s: ttl %v: must be positive", job.ID, ttl)
-	}
-	data, err := json.Marshal(job)
+	data, err := encodeJob(job, ttl)
 	if err != nil {
-		return fmt.Errorf("put job %s: %w", job.ID, err)
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -414,9 +408,9 @@ func (m *Memory) Emit(_ context.Context, ev Event) (Event, error) {
 // append assigns ev the next ID, adds it to the ring buffer and offers it to every subscriber,
 // dropping it for those whose buffer is full. The caller holds m.mu.
 func (m *Memory) append(ev Event) Event {
-	id := eventID{ms: uint64(max(m.now().UnixMilli(), 0))}
+	id := EventID{ms: uint64(max(m.now().UnixMilli(), 0))}
 	if !m.lastID.less(id) {
-		id = eventID{ms: m.lastID.ms, seq: m.lastID.seq + 1}
+		id = EventID{ms: m.lastID.ms, seq: m.lastID.seq + 1}
 	}
 	m.lastID = id
 	ev.ID = id.String()
@@ -468,10 +462,10 @@ func (m *Memory) Subscribe(ctx context.Context) (<-chan Event, error) {
 }
 
 func (m *Memory) Events(_ context.Context, afterID string, limit int) ([]Event, error) {
-	var after eventID
+	var after EventID
 	if afterID != "" {
 		var err error
-		if after, err = parseEventID(afterID); err != nil {
+		if after, err = ParseEventID(afterID); err != nil {
 			return nil, fmt.Errorf("events: %w", err)
 		}
 	}

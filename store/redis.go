@@ -327,15 +327,9 @@ func (r *Redis) List(ctx context.Context) ([]ModelInfo, error) {
 }
 
 func (r *Redis) PutJob(ctx context.Context, job Job, ttl time.Duration) error {
-	if job.ID == "" {
-		return errors.New("put job: empty job id")
-	}
-	if ttl <= 0 {
-		return fmt.Errorf("put job %s: ttl %v: must be positive", job.ID, ttl)
-	}
-	data, err := json.Marshal(job)
+	data, err := encodeJob(job, ttl)
 	if err != nil {
-		return fmt.Errorf("put job %s: %w", job.ID, err)
+		return err
 	}
 	if err := r.rdb.Set(ctx, r.jobKey(job.ID), data, ttl).Err(); err != nil {
 		return fmt.Errorf("put job %s: %w", job.ID, err)
@@ -421,10 +415,10 @@ func (r *Redis) Subscribe(ctx context.Context) (<-chan Event, error) {
 
 func (r *Redis) Events(ctx context.Context, afterID string, limit int) ([]Event, error) {
 	start := "-"
-	var after eventID
+	var after EventID
 	if afterID != "" {
 		var err error
-		if after, err = parseEventID(afterID); err != nil {
+		if after, err = ParseEventID(afterID); err != nil {
 			return nil, fmt.Errorf("events: %w", err)
 		}
 		start = "(" + after.String()
@@ -446,7 +440,7 @@ func (r *Redis) Events(ctx context.Context, afterID string, limit int) ([]Event,
 		if len(first) == 0 {
 			return nil, fmt.Errorf("events after %s: %w", afterID, ErrEventsGone)
 		}
-		firstID, err := parseEventID(first[0].ID)
+		firstID, err := ParseEventID(first[0].ID)
 		if err != nil {
 			return nil, fmt.Errorf("events: %w", err)
 		}

@@ -57,7 +57,7 @@ end
 `
 
 // acceptScript: KEYS seq, fits, pending, models, events;
-// ARGV model, job, lease (ms), maxlen, history, channel. Returns {gen, eventID}. The acceptance
+// ARGV model, job, lease (ms), maxlen, history, channel. Returns {gen, EventID}. The acceptance
 // time is the server's, like the lease it starts.
 var acceptScript = redis.NewScript(luaPrelude + `
 local gen = redis.call('INCR', KEYS[1])
@@ -86,7 +86,7 @@ return raw
 
 // completeScript: KEYS fits, pending, model, seq, events;
 // ARGV model, gen, now, job, method, fittedAt, summary, blob, maxlen, history, channel.
-// Returns {1 if it became current else 0, eventID}, {0, ""} for a terminal fit, {-1, ""} if no
+// Returns {1 if it became current else 0, EventID}, {0, ""} for a terminal fit, {-1, ""} if no
 // record.
 var completeScript = redis.NewScript(luaPrelude + `
 local raw = redis.call('HGET', KEYS[1], ARGV[2])
