@@ -160,6 +160,10 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !g.hub.ready() {
+		writeError(w, unavailable("model events", errors.New("the event feed is not reachable yet; retry shortly")))
+		return
+	}
 	retry := orDefault(g.cfg.SSERetry, 2*time.Second)
 	t := &sseStream{timeout: orDefault(g.cfg.WriteTimeout, 10*time.Second)}
 	// A hijacked stream has no goroutine reading it, so only writes notice a client that left:
@@ -229,9 +233,13 @@ func (g *Gateway) resume(ctx context.Context, last, cursor string, want func(str
 		return g.replay(ctx, last, end, want, t)
 	}
 	// Nothing was fanned out after last yet: live events cover the rest, if last is retained.
-	if _, err := g.deps.Store.Events(ctx, last, 1); errors.Is(err, store.ErrEventsGone) {
+	_, err := g.deps.Store.Events(ctx, last, 1)
+	switch {
+	case errors.Is(err, store.ErrEventsGone):
 		ev := resetEvent(cursor, last, g.oldestEventID(ctx), "events after last_event_id are no longer retained; reload state, then follow from here")
 		return sent, t.writeBatch([][]byte{t.encode(ev)}, false)
+	case err != nil:
+		return sent, fmt.Errorf("check resume point %s: %w", last, err) // the client retries
 	}
 	return sent, nil
 }

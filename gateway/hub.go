@@ -26,6 +26,7 @@ type hub struct {
 	all      map[*session]struct{}                 // sessions following every model
 	byModel  map[string]map[*session]struct{}      // model → sessions following it by name
 	cursor   string                                // ID of the newest event fanned out
+	placed   bool                                  // cursor has been read from the store once
 	live     atomic.Int64                          // sessions not yet ended
 }
 
@@ -166,8 +167,16 @@ func (h *hub) reset(ev *hubEvent, cursor string) {
 
 func (h *hub) setCursor(id string) {
 	h.mu.Lock()
-	h.cursor = id
+	h.cursor, h.placed = id, true
 	h.mu.Unlock()
+}
+
+// ready reports whether the hub knows where the event feed stands. Until it does (the store
+// was unreachable at start), a session could not be told which events it has, so none opens.
+func (h *hub) ready() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.placed
 }
 
 func (h *hub) beat() {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -366,6 +367,10 @@ func (s *wsSession) relay(id json.RawMessage, r *run) {
 }
 
 func (s *wsSession) subscribe(m wsSubscribe) {
+	if !s.g.hub.ready() {
+		s.sendFailure(m.ID, unavailable("model events", errors.New("the event feed is not reachable yet; subscribe again shortly")))
+		return
+	}
 	for _, name := range m.Models {
 		if p := messages.ValidModelName(name); p != "" {
 			s.sendFailure(m.ID, messages.Invalid("models", "%q %s", name, p))
