@@ -362,28 +362,43 @@ type response struct {
 
 func (c *cluster) do(method, path string, body any, header ...string) response {
 	c.t.Helper()
+	r := c.doAt(c.http.URL, method, path, body, header...)
+	if r.Code == 0 {
+		c.t.FailNow() // doAt reported why
+	}
+	return r
+}
+
+// doAt is do against the gateway at base. Safe on any goroutine: a transport failure is
+// reported with Errorf and gives a response with Code 0.
+func (c *cluster) doAt(base, method, path string, body any, header ...string) response {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(method, c.http.URL+path, rd)
+	req, _ := http.NewRequest(method, base+path, rd)
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
+		c.t.Errorf("%s %s: %v", method, path, err)
+		return response{}
 	}
 	defer res.Body.Close()
 	var r response
 	if err := json.NewDecoder(res.Body).Decode(&r); err != nil {
-		c.t.Fatalf("%s %s: body is not JSON: %v", method, path, err)
+		c.t.Errorf("%s %s: body is not JSON: %v", method, path, err)
+		return response{}
 	}
 	r.Code, r.Header = res.StatusCode, res.Header
 	return r
 }
+
+// decodeInto decodes the data; usable off the test's goroutine.
+func (r response) decodeInto(v any) error { return json.Unmarshal(r.Data, v) }
 
 func (r response) decode(t *testing.T, v any) {
 	t.Helper()
