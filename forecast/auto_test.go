@@ -3,9 +3,9 @@ package forecast
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
-	"math"
 	"testing"
 )
 
