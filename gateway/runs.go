@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/messages"
 )
 
@@ -150,7 +151,8 @@ func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
 		case messages.ReplyProgress:
 			r.step("progress", rep.Progress)
 		case messages.ReplyRunning:
-			r.step("running", map[string]any{"job_id": rep.JobID})
+			// The contract knows no "running" step: a processor taking the job is progress at 0%.
+			r.step("progress", forecast.Progress{Stage: "started"})
 		}
 	}
 }
