@@ -1,10 +1,14 @@
 package integration
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/forecastd/forecastd/messages"
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/forecastd/forecastd/store"
 )
@@ -269,4 +273,44 @@ func TestProcessorDeathMidFitIsRedelivered(t *testing.T) {
 		t.Fatalf("current = %d (%v), want %d", cur.Generation, err, gen)
 	}
 	release() // let the victim's stuck handler end
+}
+
+// A fit command delivered twice while the first copy is still being fitted (RabbitMQ delivers
+// at least once) must not run the fit a second time: the second processor waits for the first
+// to finish and answers with that outcome.
+func TestDuplicateFitCommandDoesNotRunTheFitTwice(t *testing.T) {
+	c := newCluster(t, 2)
+	release, started := c.gates.add(8, false)
+	defer release()
+	job, gen := c.fitAsync("dup", series(8, 20))
+	waitClosed(t, started, "a processor to take the fit")
+
+	body, _ := json.Marshal(messages.FitCommand{
+		JobID: job, Model: "dup", Generation: gen, ReplyTo: c.gw.ID(),
+		Values: series(8, 20), SeasonLength: 1, Method: "naive",
+	})
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Publish(c.topo.Exchange(messages.TopicFit), messages.TopicFit, false, false, amqp.Publishing{Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the copy reaches the other processor, which must wait
+	if n := c.gates.runsOf(8); n != 1 {
+		t.Fatalf("the fit started %d times while the first run was going on, want once", n)
+	}
+	release()
+	if j := c.waitJob(job, "succeeded"); j.Generation != gen {
+		t.Fatalf("job generation = %d, want %d", j.Generation, gen)
+	}
+	time.Sleep(300 * time.Millisecond) // the waiting processor answers from the store
+	if n := c.gates.runsOf(8); n != 1 {
+		t.Fatalf("the fit ran %d times, want once", n)
+	}
 }

@@ -88,10 +88,11 @@ type gates struct {
 	open    map[float64]chan struct{}
 	fail    map[float64]bool
 	started map[float64]chan struct{}
+	runs    map[float64]int // how many times a gated fit has started
 }
 
 func newGates() *gates {
-	return &gates{open: map[float64]chan struct{}{}, fail: map[float64]bool{}, started: map[float64]chan struct{}{}}
+	return &gates{open: map[float64]chan struct{}{}, fail: map[float64]bool{}, started: map[float64]chan struct{}{}, runs: map[float64]int{}}
 }
 
 // add registers key; the returned release opens the gate, and started is closed when a
@@ -115,6 +116,7 @@ func (g *gates) fit(ctx context.Context, y []float64, spec forecast.Spec, progre
 	if len(y) > 0 {
 		g.mu.Lock()
 		gate, fail, st := g.open[y[0]], g.fail[y[0]], g.started[y[0]]
+		g.runs[y[0]]++
 		g.mu.Unlock()
 		if gate != nil {
 			select {
@@ -340,9 +342,19 @@ func (p *proc) stop() {
 	<-p.done
 }
 
-// kill drops the processor's broker connection without acknowledging what it holds, as a
-// crashed process would; RabbitMQ then redelivers its unacknowledged commands.
-func (p *proc) kill() { _ = p.broker.Close() }
+// runsOf is how many times fits of series key have started.
+func (g *gates) runsOf(key float64) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.runs[key]
+}
+
+// kill ends the processor as a crash would: its work stops (no more lease renewals) and its
+// broker connection drops without acknowledging what it holds, so RabbitMQ redelivers it.
+func (p *proc) kill() {
+	p.cancel()
+	_ = p.broker.Close()
+}
 
 type testWriter struct{ t *testing.T }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -28,12 +29,12 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	log := p.log.With("model", cmd.Model, "generation", cmd.Generation, "job_id", cmd.JobID)
 	job := store.Job{ID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Generation: cmd.Generation, CreatedAt: cmd.AcceptedAt}
 
-	rec, err := p.store.RenewFit(ctx, cmd.Model, cmd.Generation, p.cfg.FitLease)
+	rec, err := p.claim(ctx, cmd, log)
 	if errors.Is(err, store.ErrNoFit) {
 		return fmt.Errorf("%w: generation %d of %s was never accepted", errMalformed, cmd.Generation, cmd.Model)
 	}
 	if err != nil {
-		return fmt.Errorf("renew fit lease: %w", err)
+		return err
 	}
 	if rec.Status.Terminal() {
 		return p.answerEndedFit(ctx, cmd, job, rec, log)
@@ -49,12 +50,18 @@ func (p *Processor) handleFit(msg *message.Message) error {
 
 	fitCtx, cancel := context.WithTimeout(ctx, p.cfg.FitTimeout)
 	defer cancel()
-	stopRenew := p.keepLease(fitCtx, cmd.Model, cmd.Generation, log)
+	stopRenew, lost := p.keepLease(fitCtx, cancel, cmd.Model, cmd.Generation, log)
 	start := p.now()
 	model, err := p.fit(fitCtx, cmd.Values, forecast.Spec{
 		Method: cmd.Method, SeasonLength: cmd.SeasonLength, Options: cmd.Options,
 	}, p.progressReporter(ctx, cmd, job))
 	stopRenew()
+	if lost() {
+		// Another processor took the fit over after this one could not renew its lease; it
+		// finishes and answers. Acknowledge without touching the fit.
+		log.Warn("fit lease lost to another processor; leaving the fit to it")
+		return nil
+	}
 	elapsed := p.now().Sub(start)
 	p.metrics.fitSeconds.WithLabelValues(cmd.Method).Observe(elapsed.Seconds())
 	outcome := "succeeded"
@@ -202,9 +209,13 @@ func (p *Processor) summarize(cmd messages.FitCommand, m forecast.Model, elapsed
 }
 
 // keepLease renews the fit's lease until the returned stop function is called.
-func (p *Processor) keepLease(ctx context.Context, model string, gen int64, log *slog.Logger) (stop func()) {
+// keepLease renews the fit's lease until stop is called. If another processor holds the fit
+// (this one failed to renew in time and the lease ran out), it cancels the fit through
+// cancelFit, and lost reports true.
+func (p *Processor) keepLease(ctx context.Context, cancelFit context.CancelFunc, model string, gen int64, log *slog.Logger) (stop func(), lost func() bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	var gone atomic.Bool
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -215,13 +226,52 @@ func (p *Processor) keepLease(ctx context.Context, model string, gen int64, log 
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if _, err := p.store.RenewFit(ctx, model, gen, p.cfg.FitLease); err != nil && ctx.Err() == nil {
+				rec, err := p.store.RenewFit(ctx, model, gen, p.id, p.cfg.FitLease)
+				switch {
+				case err != nil && ctx.Err() == nil:
 					log.Warn("renew fit lease", "err", err)
+				case err == nil && rec.Status == store.FitPending && rec.Owner != p.id:
+					gone.Store(true)
+					cancelFit()
+					return
 				}
 			}
 		}
 	}()
-	return func() { cancel(); wg.Wait() }
+	return func() { cancel(); wg.Wait() }, gone.Load
+}
+
+// claim takes the fit for this processor. If another processor holds it with a live lease (the
+// command was redelivered after a broker connection dropped, while that processor still runs
+// it), it waits for that fit to end, or for its lease to run out (its processor died) and then
+// takes it over. It returns the fit record as it stands: terminal, or held by this processor.
+func (p *Processor) claim(ctx context.Context, cmd messages.FitCommand, log *slog.Logger) (store.FitRecord, error) {
+	deadline := p.now().Add(p.cfg.FitTimeout + 2*p.cfg.FitLease)
+	waiting := false
+	for {
+		rec, err := p.store.RenewFit(ctx, cmd.Model, cmd.Generation, p.id, p.cfg.FitLease)
+		if err != nil {
+			if errors.Is(err, store.ErrNoFit) {
+				return rec, err
+			}
+			return rec, fmt.Errorf("claim fit: %w", err)
+		}
+		if rec.Status.Terminal() || rec.Owner == p.id {
+			return rec, nil
+		}
+		if !waiting {
+			log.Info("fit held by another processor; waiting for it", "owner", rec.Owner, "lease_until", rec.LeaseUntil)
+			waiting = true
+		}
+		if !p.now().Before(deadline) {
+			return rec, fmt.Errorf("fit still held by %s after %s", rec.Owner, p.cfg.FitTimeout+2*p.cfg.FitLease)
+		}
+		select {
+		case <-ctx.Done():
+			return rec, ctx.Err()
+		case <-time.After(max(p.cfg.FitLease/6, 10*time.Millisecond)):
+		}
+	}
 }
 
 // progressReporter forwards engine progress to the requesting gateway and the event feed, at

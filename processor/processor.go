@@ -15,6 +15,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/forecastd/forecastd/forecast"
@@ -81,6 +82,7 @@ type Processor struct {
 	pub     message.Publisher
 	log     *slog.Logger
 	cache   *modelCache
+	id      string // this processor instance: the owner of the fit leases it holds
 	fit     FitFunc
 	metrics *metrics
 	now     func() time.Time
@@ -127,7 +129,8 @@ func newMetrics() *metrics {
 
 // New returns a processor that reads and writes st and answers through pub.
 func New(cfg Config, st store.Store, pub message.Publisher, log *slog.Logger, opts ...Option) *Processor {
-	p := &Processor{cfg: cfg, store: st, pub: pub, log: log, cache: newModelCache(cfg.CacheSize), fit: forecast.Fit, metrics: newMetrics(), now: time.Now}
+	p := &Processor{cfg: cfg, store: st, pub: pub, log: log, cache: newModelCache(cfg.CacheSize), fit: forecast.Fit, metrics: newMetrics(), now: time.Now,
+		id: "proc-" + uuid.NewString()[:8]}
 	for _, o := range opts {
 		o(p)
 	}

@@ -119,7 +119,7 @@ func (m *Memory) AcceptFit(_ context.Context, model, jobID string, lease time.Du
 	return gen, nil
 }
 
-func (m *Memory) RenewFit(_ context.Context, model string, gen int64, lease time.Duration) (FitRecord, error) {
+func (m *Memory) RenewFit(_ context.Context, model string, gen int64, owner string, lease time.Duration) (FitRecord, error) {
 	if err := checkLease(lease); err != nil {
 		return FitRecord{}, fmt.Errorf("renew fit %s/%d: %w", model, gen, err)
 	}
@@ -129,8 +129,9 @@ func (m *Memory) RenewFit(_ context.Context, model string, gen int64, lease time
 	if err != nil {
 		return FitRecord{}, fmt.Errorf("renew fit %s/%d: %w", model, gen, err)
 	}
-	if f.Status == FitPending {
-		f.LeaseUntil = msTime(m.clock().Add(lease))
+	now := m.clock()
+	if f.Status == FitPending && (f.Owner == "" || f.Owner == owner || !now.Before(f.LeaseUntil)) {
+		f.LeaseUntil, f.Owner = msTime(now.Add(lease)), owner
 		mm.fits[gen] = f
 	}
 	return f, nil

@@ -46,7 +46,7 @@ func TestMemoryLeaseRunsOutAtDeadline(t *testing.T) {
 	if u, err := s.Unsettled(ctx, "m", gen); err != nil || len(u) != 1 {
 		t.Fatalf("a millisecond before the deadline: unsettled = %v, %v; want [1]", u, err)
 	}
-	if _, err := s.RenewFit(ctx, "m", gen, time.Minute); err != nil {
+	if _, err := s.RenewFit(ctx, "m", gen, "p1", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	clock.Add(time.Minute - time.Millisecond)

@@ -87,12 +87,12 @@ func (r *Redis) AcceptFit(ctx context.Context, model, jobID string, lease time.D
 	return gen, nil
 }
 
-func (r *Redis) RenewFit(ctx context.Context, model string, gen int64, lease time.Duration) (FitRecord, error) {
+func (r *Redis) RenewFit(ctx context.Context, model string, gen int64, owner string, lease time.Duration) (FitRecord, error) {
 	if err := checkLease(lease); err != nil {
 		return FitRecord{}, fmt.Errorf("renew fit %s/%d: %w", model, gen, err)
 	}
 	raw, err := renewScript.Run(ctx, r.rdb, []string{r.fitsKey(model)},
-		gen, lease.Milliseconds()).Text()
+		gen, lease.Milliseconds(), owner).Text()
 	if errors.Is(err, redis.Nil) {
 		err = ErrNoFit
 	}
@@ -492,6 +492,7 @@ type fitWire struct {
 	Lease string `json:"lease"`
 	Fin   string `json:"fin"`
 	Err   string `json:"err"`
+	Owner string `json:"owner"`
 }
 
 func decodeFit(raw string) (FitRecord, error) {
@@ -503,7 +504,7 @@ func decodeFit(raw string) (FitRecord, error) {
 	if err != nil {
 		return FitRecord{}, fmt.Errorf("decode fit: generation %q: %w", w.Gen, err)
 	}
-	f := FitRecord{Generation: gen, JobID: w.Job, Status: FitStatus(w.St), Error: w.Err}
+	f := FitRecord{Generation: gen, JobID: w.Job, Status: FitStatus(w.St), Error: w.Err, Owner: w.Owner}
 	for _, t := range []struct {
 		s   string
 		dst *time.Time

@@ -72,13 +72,17 @@ local id = emit(KEYS[5], ARGV[4], ARGV[6], 'fit_accepted', ARGV[1], gen, ARGV[2]
 return {gen, id}
 `)
 
-// renewScript: KEYS fits; ARGV gen, lease (ms). Returns the fit record, or nil if none.
+// renewScript: KEYS fits; ARGV gen, lease (ms), owner. Claims a pending fit for owner unless
+// another owner's lease is still running. Returns the fit record, or nil if none.
 var renewScript = redis.NewScript(luaPrelude + `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return false end
 local f = cjson.decode(raw)
 if f.st ~= 'pending' then return raw end
-f.lease = string.format('%d', servernow() + tonumber(ARGV[2]))
+local now = servernow()
+if f.owner and f.owner ~= '' and f.owner ~= ARGV[3] and tonumber(f.lease) > now then return raw end
+f.owner = ARGV[3]
+f.lease = string.format('%d', now + tonumber(ARGV[2]))
 raw = cjson.encode(f)
 redis.call('HSET', KEYS[1], ARGV[1], raw)
 return raw

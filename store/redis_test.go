@@ -167,7 +167,7 @@ func TestRedisLeasesIgnoreHostClocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := behind.RenewFit(ctx, "m", gen, time.Minute); err != nil {
+	if _, err := behind.RenewFit(ctx, "m", gen, "p1", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	pending, err := gateway.Unsettled(ctx, "m", gen)

@@ -90,6 +90,7 @@ type FitRecord struct {
 	Status     FitStatus `json:"status"`
 	AcceptedAt time.Time `json:"accepted_at"`
 	LeaseUntil time.Time `json:"lease_until"`
+	Owner      string    `json:"owner,omitempty"` // the processor holding the lease ("" until one claims it)
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	Error      string    `json:"error,omitempty"`
 }
@@ -124,10 +125,12 @@ type Store interface {
 	// until now+lease (lease > 0), then emits fit_accepted. Generations are never reused, not
 	// even those of failed fits.
 	AcceptFit(ctx context.Context, model, jobID string, lease time.Duration) (int64, error)
-	// RenewFit extends a pending fit's lease to now+lease. On a terminal fit it does nothing
-	// and returns its record, so a redelivered command can tell the fit has already ended.
-	// ErrNoFit if there is no record of it (see ErrNoFit).
-	RenewFit(ctx context.Context, model string, gen int64, lease time.Duration) (FitRecord, error)
+	// RenewFit claims a pending fit for owner (a processor instance) and extends its lease to
+	// now+lease, unless another owner holds a lease that has not run out: then it changes
+	// nothing. Either way it returns the record, whose Owner says who holds the fit now. On a
+	// terminal fit it does nothing and returns its record, so a redelivered command can tell the
+	// fit has already ended.
+	RenewFit(ctx context.Context, model string, gen int64, owner string, lease time.Duration) (FitRecord, error)
 	// CompleteFit atomically marks fit rec.Generation succeeded and makes rec the current model
 	// if, and only if, its generation is newer than the current one; it then emits model_ready.
 	// It reports whether rec became current. A fit that finishes after a newer one is still

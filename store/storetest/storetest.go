@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Unsettled/Pending", testUnsettled},
 		{"Unsettled/ExpiresLeases", testExpire},
 		{"RenewFit", testRenew},
+		{"RenewFit/Owner", testRenewOwner},
 		{"Current/NoModel", testNoModel},
 		{"Info", testInfo},
 		{"List", testList},
@@ -406,7 +407,7 @@ func testUnknownFit(t *testing.T, s store.Store) {
 	_, err := s.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: 7})
 	wantErr(t, err, store.ErrNoFit)
 	wantErr(t, s.FailFit(ctx, "m", 7, "x"), store.ErrNoFit)
-	_, err = s.RenewFit(ctx, "m", 7, hour)
+	_, err = s.RenewFit(ctx, "m", 7, "p1", hour)
 	wantErr(t, err, store.ErrNoFit)
 	_, err = s.CompleteFit(ctx, store.ModelRecord{Model: "other", Generation: 1})
 	wantErr(t, err, store.ErrNoFit)
@@ -501,9 +502,9 @@ func testRenew(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	gen := accept(t, s, "m", "j", time.Millisecond)
 	start := time.Now()
-	f := try(s.RenewFit(ctx, "m", gen, hour)).must(t)
-	if f.Status != store.FitPending || f.LeaseUntil.Before(start.Add(hour-time.Minute)) {
-		t.Fatalf("renewed fit = %+v, want pending with a lease an hour out", f)
+	f := try(s.RenewFit(ctx, "m", gen, "p1", hour)).must(t)
+	if f.Status != store.FitPending || f.LeaseUntil.Before(start.Add(hour-time.Minute)) || f.Owner != "p1" {
+		t.Fatalf("renewed fit = %+v, want pending, held by p1, with a lease an hour out", f)
 	}
 	if got := fit(t, s, "m", gen); !got.LeaseUntil.Equal(f.LeaseUntil) {
 		t.Fatalf("stored lease %v, RenewFit returned %v", got.LeaseUntil, f.LeaseUntil)
@@ -513,12 +514,39 @@ func testRenew(t *testing.T, s store.Store) {
 
 	complete(t, s, "m", gen, "done")
 	done := fit(t, s, "m", gen)
-	after := try(s.RenewFit(ctx, "m", gen, 2*hour)).must(t)
+	after := try(s.RenewFit(ctx, "m", gen, "p1", 2*hour)).must(t)
 	if after != done || after.Status != store.FitSucceeded {
 		t.Fatalf("RenewFit on a terminal fit = %+v, want it unchanged: %+v", after, done)
 	}
-	if _, err := s.RenewFit(ctx, "m", gen, 0); err == nil {
+	if _, err := s.RenewFit(ctx, "m", gen, "p1", 0); err == nil {
 		t.Fatal("RenewFit with a zero lease succeeded")
+	}
+}
+
+// testRenewOwner: while one processor's lease runs, another cannot take the fit over (it would
+// run the same fit twice); once the lease has run out, it can (the holder died).
+func testRenewOwner(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	gen := accept(t, s, "m", "j", hour)
+	held := try(s.RenewFit(ctx, "m", gen, "a", 50*time.Millisecond)).must(t)
+	if held.Owner != "a" {
+		t.Fatalf("first claim = %+v, want owner a", held)
+	}
+	other := try(s.RenewFit(ctx, "m", gen, "b", hour)).must(t)
+	if other.Owner != "a" || !other.LeaseUntil.Equal(held.LeaseUntil) {
+		t.Fatalf("claim by b during a's lease = %+v, want a's record unchanged (%+v)", other, held)
+	}
+	again := try(s.RenewFit(ctx, "m", gen, "a", 50*time.Millisecond)).must(t)
+	if again.Owner != "a" || again.LeaseUntil.Before(held.LeaseUntil) {
+		t.Fatalf("renewal by the holder = %+v, want a's lease extended", again)
+	}
+	waitPast(again.LeaseUntil)
+	taken := try(s.RenewFit(ctx, "m", gen, "b", hour)).must(t)
+	if taken.Owner != "b" || taken.Status != store.FitPending {
+		t.Fatalf("claim by b after a's lease ran out = %+v, want b holding it", taken)
+	}
+	if got := fit(t, s, "m", gen); got.Owner != "b" {
+		t.Fatalf("stored owner %q, want b", got.Owner)
 	}
 }
 
@@ -974,7 +1002,7 @@ func testConcurrent(t *testing.T, s store.Store) {
 					report(err)
 					return
 				}
-				if _, err := s.RenewFit(ctx, model, gen, hour); err != nil {
+				if _, err := s.RenewFit(ctx, model, gen, fmt.Sprintf("p%d", w), hour); err != nil {
 					report(err)
 				}
 				if _, err := s.Emit(ctx, store.Event{Type: store.EventFitProgress, Model: model, Generation: gen}); err != nil {
