@@ -65,9 +65,7 @@ func TestFitThenForecastDistributed(t *testing.T) {
 
 func TestForecastIsHeldUntilPendingFitEnds(t *testing.T) {
 	c := newCluster(t, 2)
-	if r := c.do("POST", "/v1/models/m/fit", map[string]any{"values": series(1, 20), "method": "naive"}); r.Code != http.StatusOK {
-		t.Fatalf("first fit: %d %s", r.Code, r.Data)
-	}
+	c.fitNow("m", series(1, 20))
 	release, started := c.gates.add(2, false)
 	defer release()
 	_, gen := c.fitAsync("m", series(2, 20))
@@ -83,15 +81,8 @@ func TestForecastIsHeldUntilPendingFitEnds(t *testing.T) {
 		done <- result{c.do("POST", "/v1/models/m/forecast", map[string]any{"horizon": 3})}
 	}()
 	// And an async one shows as held meanwhile.
-	r := c.do("POST", "/v1/models/m/forecast", map[string]any{"horizon": 3}, "Prefer", "respond-async")
-	if r.Code != http.StatusAccepted {
-		t.Fatalf("async forecast: %d %s", r.Code, r.Data)
-	}
-	var acc struct {
-		JobID string `json:"job_id"`
-	}
-	r.decode(t, &acc)
-	c.waitJob(acc.JobID, "held")
+	forecastJob := c.forecastAsync("m", 3)
+	c.waitJob(forecastJob, "held")
 	select {
 	case res := <-done:
 		t.Fatalf("forecast answered while the fit it depends on was pending: %d %s", res.r.Code, res.r.Data)
@@ -111,7 +102,7 @@ func TestForecastIsHeldUntilPendingFitEnds(t *testing.T) {
 	if fc.HeldMS < 300 {
 		t.Errorf("held_ms = %v, want at least the 300 ms it was held", fc.HeldMS)
 	}
-	j := c.waitJob(acc.JobID, "succeeded")
+	j := c.waitJob(forecastJob, "succeeded")
 	var jfc forecastData
 	if err := jsonUnmarshal(j.Result, &jfc); err != nil || jfc.Generation != 2 {
 		t.Errorf("async held forecast result = %s (%v), want generation 2", j.Result, err)
@@ -152,20 +143,14 @@ func TestOutOfOrderFitsLeaveNewestCurrent(t *testing.T) {
 
 func TestFitFloodDoesNotStarveForecast(t *testing.T) {
 	c := newCluster(t, 2)
-	if r := c.do("POST", "/v1/models/flood/fit", map[string]any{"values": series(1, 20), "method": "naive"}); r.Code != http.StatusOK {
-		t.Fatalf("first fit: %d %s", r.Code, r.Data)
-	}
+	c.fitNow("flood", series(1, 20))
 	release2, started2 := c.gates.add(2, false)
 	defer release2()
 	c.fitAsync("flood", series(2, 20)) // generation 2, slow
 	waitClosed(t, started2, "fit 2 to start")
 
-	r := c.do("POST", "/v1/models/flood/forecast", map[string]any{"horizon": 2}, "Prefer", "respond-async")
-	var acc struct {
-		JobID string `json:"job_id"`
-	}
-	r.decode(t, &acc)
-	c.waitJob(acc.JobID, "held")
+	forecastJob := c.forecastAsync("flood", 2)
+	c.waitJob(forecastJob, "held")
 
 	// A flood of fits accepted after the forecast, none of which will finish during the test.
 	var releases []func()
@@ -181,7 +166,7 @@ func TestFitFloodDoesNotStarveForecast(t *testing.T) {
 	}()
 
 	release2()
-	j := c.waitJob(acc.JobID, "succeeded")
+	j := c.waitJob(forecastJob, "succeeded")
 	var fc forecastData
 	if err := jsonUnmarshal(j.Result, &fc); err != nil {
 		t.Fatal(err)
@@ -197,27 +182,21 @@ func TestFitFloodDoesNotStarveForecast(t *testing.T) {
 
 func TestFailedFitReleasesHeldForecastWithFallback(t *testing.T) {
 	c := newCluster(t, 2)
-	if r := c.do("POST", "/v1/models/fb/fit", map[string]any{"values": series(1, 20), "method": "naive"}); r.Code != http.StatusOK {
-		t.Fatalf("first fit: %d %s", r.Code, r.Data)
-	}
+	c.fitNow("fb", series(1, 20))
 	release, started := c.gates.add(2, true)
 	defer release()
 	fitJob, _ := c.fitAsync("fb", series(2, 20))
 	waitClosed(t, started, "the failing fit to start")
 
-	r := c.do("POST", "/v1/models/fb/forecast", map[string]any{"horizon": 2}, "Prefer", "respond-async")
-	var acc struct {
-		JobID string `json:"job_id"`
-	}
-	r.decode(t, &acc)
-	c.waitJob(acc.JobID, "held")
+	forecastJob := c.forecastAsync("fb", 2)
+	c.waitJob(forecastJob, "held")
 	release()
 
 	fj := c.waitJob(fitJob, "failed")
 	if fj.Status != "failed" {
 		t.Fatalf("fit job status = %s, want failed", fj.Status)
 	}
-	j := c.waitJob(acc.JobID, "succeeded")
+	j := c.waitJob(forecastJob, "succeeded")
 	var fc forecastData
 	if err := jsonUnmarshal(j.Result, &fc); err != nil {
 		t.Fatal(err)

@@ -59,9 +59,7 @@ func TestCrashingCommandIsDeadLetteredAndAnswered(t *testing.T) {
 		t.Fatalf("dead-letter queue holds %d messages; want the one fit command", len(dead))
 	}
 	// The service goes on.
-	if r := c.do("POST", "/v1/models/poison/fit", map[string]any{"values": series(1, 20), "method": "naive"}); r.Code != http.StatusOK {
-		t.Fatalf("fit after the poison: %d %s", r.Code, r.Data)
-	}
+	c.fitNow("poison", series(1, 20))
 }
 
 // A malformed command never reaches a handler twice: the poison-queue middleware moves it to the

@@ -474,6 +474,33 @@ func (c *cluster) fitAsync(model string, y []float64) (string, int64) {
 	return acc.JobID, acc.Generation
 }
 
+// forecastAsync accepts a forecast and returns its job id.
+func (c *cluster) forecastAsync(model string, horizon int) string {
+	c.t.Helper()
+	r := c.do("POST", "/v1/models/"+model+"/forecast", map[string]any{"horizon": horizon}, "Prefer", "respond-async")
+	if r.Code != http.StatusAccepted {
+		c.t.Fatalf("async forecast: %d %s %s", r.Code, r.Data, r.Message)
+	}
+	var acc struct {
+		JobID string `json:"job_id"`
+	}
+	r.decode(c.t, &acc)
+	return acc.JobID
+}
+
+// fitNow fits model synchronously (naive, so it is quick unless y[0] is a gate key) and
+// requires success.
+func (c *cluster) fitNow(model string, y []float64) fitData {
+	c.t.Helper()
+	r := c.do("POST", "/v1/models/"+model+"/fit", map[string]any{"values": y, "method": "naive"})
+	if r.Code != http.StatusOK {
+		c.t.Fatalf("fit %s: %d %s %s", model, r.Code, r.Data, r.Message)
+	}
+	var fit fitData
+	r.decode(c.t, &fit)
+	return fit
+}
+
 // waitJob polls a job until its status is one of want.
 func (c *cluster) waitJob(id string, want ...string) jobData {
 	c.t.Helper()

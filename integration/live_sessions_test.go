@@ -134,9 +134,7 @@ func TestLiveEventsResumeAcrossGatewayRestart(t *testing.T) {
 	c := newCluster(t, 1)
 	first := c.startGateway(nil)
 	s := openSSE(t, http.MethodGet, first.http.URL+"/v1/events?model=resume", "")
-	if r := c.do("POST", "/v1/models/resume/fit", map[string]any{"values": series(1, 20), "method": "naive"}); r.Code != 200 {
-		t.Fatalf("fit: %d", r.Code)
-	}
+	c.fitNow("resume", series(1, 20))
 	var last sseMsg
 	for {
 		m, ok := s.next(t)

@@ -20,9 +20,7 @@ func TestRecoversWhenBrokerConnectionsDrop(t *testing.T) {
 		t.Skip("skipped under -race: watermill-amqp v3.0.2's reconnect has a data race of its own")
 	}
 	c := newCluster(t, 2)
-	if r := c.do("POST", "/v1/models/rec/fit", map[string]any{"values": series(1, 20), "method": "naive"}); r.Code != http.StatusOK {
-		t.Fatalf("fit before the drop: %d %s", r.Code, r.Data)
-	}
+	c.fitNow("rec", series(1, 20))
 	out, err := exec.Command("rabbitmqctl", "-q", "close_all_connections", "forecastd recovery test").CombinedOutput()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -66,9 +64,7 @@ func TestRecoversWhenBrokerConnectionsDrop(t *testing.T) {
 // pub/sub), as a Redis restart does, and expects the service to carry on.
 func TestRecoversWhenRedisConnectionsDrop(t *testing.T) {
 	c := newCluster(t, 1)
-	if r := c.do("POST", "/v1/models/rr/fit", map[string]any{"values": series(1, 20), "method": "naive"}); r.Code != http.StatusOK {
-		t.Fatalf("fit before the drop: %d %s", r.Code, r.Data)
-	}
+	c.fitNow("rr", series(1, 20))
 	ctx := context.Background()
 	list, err := c.rdb.ClientList(ctx).Result()
 	if err != nil {
