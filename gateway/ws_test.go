@@ -28,6 +28,7 @@ import (
 	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/wsclient"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
 )
@@ -166,16 +167,7 @@ func (e *liveEnv) counter(name string, labels ...string) float64 {
 }
 
 // wsMsg is any server message.
-type wsMsg struct {
-	Type    string          `json:"type"`
-	ID      json.RawMessage `json:"id"`
-	Status  string          `json:"status"`
-	Data    json.RawMessage `json:"data"`
-	Message string          `json:"message"`
-	Code    int             `json:"code"`
-	Event   string          `json:"event"`
-	EventID string          `json:"event_id"`
-}
+type wsMsg = wsclient.Msg
 
 type eventFields struct {
 	Model      string `json:"model"`
@@ -186,38 +178,16 @@ type eventFields struct {
 
 func readWS(t *testing.T, c *websocket.Conn) wsMsg {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var m wsMsg
-	if err := wsjson.Read(ctx, c, &m); err != nil {
-		t.Fatalf("read websocket: %v", err)
-	}
-	return m
+	return wsclient.Read(t, c, 10*time.Second)
 }
 
 // readUntil reads messages until one satisfies ok, returning it and those before it.
 func readUntil(t *testing.T, c *websocket.Conn, ok func(wsMsg) bool) (wsMsg, []wsMsg) {
 	t.Helper()
-	var before []wsMsg
-	for range 1000 {
-		m := readWS(t, c)
-		if ok(m) {
-			return m, before
-		}
-		before = append(before, m)
-	}
-	t.Fatal("no matching message in 1000")
-	return wsMsg{}, nil
+	return wsclient.Until(t, c, 10*time.Second, 1000, ok)
 }
 
-func writeWS(t *testing.T, c *websocket.Conn, v any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := wsjson.Write(ctx, c, v); err != nil {
-		t.Fatalf("write websocket: %v", err)
-	}
-}
+func writeWS(t *testing.T, c *websocket.Conn, v any) { t.Helper(); wsclient.Write(t, c, v) }
 
 func testSeries(first float64, n int) []float64 {
 	y := make([]float64, n)

@@ -14,13 +14,13 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/coder/websocket"
-	"github.com/coder/websocket/wsjson"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
 	"github.com/forecastd/forecastd/internal/sse"
+	"github.com/forecastd/forecastd/internal/wsclient"
 	"github.com/forecastd/forecastd/processor"
 )
 
@@ -118,16 +118,7 @@ func (c *cluster) addProgressProcessor() {
 }
 
 // wsMsg is any server message of a WebSocket session.
-type wsMsg struct {
-	Type    string          `json:"type"`
-	ID      json.RawMessage `json:"id"`
-	Status  string          `json:"status"`
-	Data    json.RawMessage `json:"data"`
-	Message string          `json:"message"`
-	Code    int             `json:"code"`
-	Event   string          `json:"event"`
-	EventID string          `json:"event_id"`
-}
+type wsMsg = wsclient.Msg
 
 // smallBuffers is an HTTP client whose sockets have a small receive buffer that never grows,
 // so that a client that stops reading backs up into the gateway at once.
@@ -154,39 +145,17 @@ func dialWSWith(t *testing.T, base string, client *http.Client) *websocket.Conn 
 	return conn
 }
 
-func sendWS(t *testing.T, conn *websocket.Conn, v any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := wsjson.Write(ctx, conn, v); err != nil {
-		t.Fatalf("write websocket: %v", err)
-	}
-}
+func sendWS(t *testing.T, conn *websocket.Conn, v any) { t.Helper(); wsclient.Write(t, conn, v) }
 
 func recvWS(t *testing.T, conn *websocket.Conn) wsMsg {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var m wsMsg
-	if err := wsjson.Read(ctx, conn, &m); err != nil {
-		t.Fatalf("read websocket: %v", err)
-	}
-	return m
+	return wsclient.Read(t, conn, 20*time.Second)
 }
 
 // recvUntil reads until ok holds, returning that message and the ones before it.
 func recvUntil(t *testing.T, conn *websocket.Conn, ok func(wsMsg) bool) (wsMsg, []wsMsg) {
 	t.Helper()
-	var before []wsMsg
-	for range 10_000 {
-		m := recvWS(t, conn)
-		if ok(m) {
-			return m, before
-		}
-		before = append(before, m)
-	}
-	t.Fatal("no matching websocket message")
-	return wsMsg{}, nil
+	return wsclient.Until(t, conn, 20*time.Second, 10_000, ok)
 }
 
 // sseMsg is one parsed SSE block.
