@@ -39,6 +39,18 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	if rec.Status.Terminal() {
 		return p.answerEndedFit(ctx, cmd, job, rec, log)
 	}
+	// This processor holds the fit now. If the attempt ends without an outcome (an error to be
+	// retried, shutdown, or a panic on its way to the recoverer), let another processor take
+	// the redelivered command at once instead of waiting out this lease.
+	settled := false
+	defer func() {
+		if settled {
+			return
+		}
+		if err := p.store.ReleaseFit(context.WithoutCancel(ctx), cmd.Model, cmd.Generation, p.id); err != nil {
+			log.Warn("release fit", "err", err)
+		}
+	}()
 
 	job.Status = "running"
 	job.UpdatedAt = p.now()
@@ -57,6 +69,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	}, p.progressReporter(ctx, cmd, job))
 	stopRenew()
 	if lost() {
+		settled = true
 		// Another processor took the fit over after this one could not renew its lease; it
 		// finishes and answers. Acknowledge without touching the fit.
 		log.Warn("fit lease lost to another processor; leaving the fit to it")
@@ -80,6 +93,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 		if ferr := p.store.FailFit(ctx, cmd.Model, cmd.Generation, err.Error()); ferr != nil {
 			return fmt.Errorf("record failed fit: %w", ferr)
 		}
+		settled = true
 		return p.finish(ctx, job, cmd.ReplyTo, status, body)
 	}
 
@@ -96,6 +110,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	if err != nil {
 		return fmt.Errorf("complete fit: %w", err)
 	}
+	settled = true
 	if !current {
 		// Either a newer generation finished first (fine) or this fit ended meanwhile (its lease
 		// ran out): tell the two apart.

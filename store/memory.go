@@ -137,6 +137,20 @@ func (m *Memory) RenewFit(_ context.Context, model string, gen int64, owner stri
 	return f, nil
 }
 
+func (m *Memory) ReleaseFit(_ context.Context, model string, gen int64, owner string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mm, f, err := m.fit(model, gen)
+	if err != nil {
+		return fmt.Errorf("release fit %s/%d: %w", model, gen, err)
+	}
+	if f.Status == FitPending && f.Owner == owner {
+		f.Owner = ""
+		mm.fits[gen] = f
+	}
+	return nil
+}
+
 func (m *Memory) CompleteFit(_ context.Context, rec ModelRecord) (bool, error) {
 	if err := checkModel(rec.Model); err != nil {
 		return false, fmt.Errorf("complete fit: %w", err)

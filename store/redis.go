@@ -106,6 +106,17 @@ func (r *Redis) RenewFit(ctx context.Context, model string, gen int64, owner str
 	return f, nil
 }
 
+func (r *Redis) ReleaseFit(ctx context.Context, model string, gen int64, owner string) error {
+	err := releaseScript.Run(ctx, r.rdb, []string{r.fitsKey(model)}, gen, owner).Err()
+	if errors.Is(err, redis.Nil) {
+		err = ErrNoFit
+	}
+	if err != nil {
+		return fmt.Errorf("release fit %s/%d: %w", model, gen, err)
+	}
+	return nil
+}
+
 func (r *Redis) CompleteFit(ctx context.Context, rec ModelRecord) (bool, error) {
 	if err := checkModel(rec.Model); err != nil {
 		return false, fmt.Errorf("complete fit: %w", err)

@@ -88,6 +88,19 @@ redis.call('HSET', KEYS[1], ARGV[1], raw)
 return raw
 `)
 
+// releaseScript: KEYS fits; ARGV gen, owner. Clears owner's hold on a pending fit, leaving the
+// lease. Returns 1, or nil if there is no such fit.
+var releaseScript = redis.NewScript(luaPrelude + `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local f = cjson.decode(raw)
+if f.st == 'pending' and f.owner == ARGV[2] then
+  f.owner = ''
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(f))
+end
+return 1
+`)
+
 // completeScript: KEYS fits, pending, model, seq, events;
 // ARGV model, gen, now, job, method, fittedAt, summary, blob, maxlen, history, channel.
 // Returns {1 if it became current else 0, EventID}, {0, ""} for a terminal fit, {-1, ""} if no

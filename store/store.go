@@ -131,6 +131,10 @@ type Store interface {
 	// terminal fit it does nothing and returns its record, so a redelivered command can tell the
 	// fit has already ended.
 	RenewFit(ctx context.Context, model string, gen int64, owner string, lease time.Duration) (FitRecord, error)
+	// ReleaseFit gives up owner's hold on a pending fit whose attempt ended without an outcome
+	// (a crash the processor survived), so that another processor may take it over at once.
+	// The lease is left as it is. On a fit owner does not hold it does nothing.
+	ReleaseFit(ctx context.Context, model string, gen int64, owner string) error
 	// CompleteFit atomically marks fit rec.Generation succeeded and makes rec the current model
 	// if, and only if, its generation is newer than the current one; it then emits model_ready.
 	// It reports whether rec became current. A fit that finishes after a newer one is still

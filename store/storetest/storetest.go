@@ -548,6 +548,26 @@ func testRenewOwner(t *testing.T, s store.Store) {
 	if got := fit(t, s, "m", gen); got.Owner != "b" {
 		t.Fatalf("stored owner %q, want b", got.Owner)
 	}
+
+	// Release: only the holder can give the fit up; then anyone may take it at once, and the
+	// lease (which keeps waiting forecasts waiting) is unchanged.
+	if err := s.ReleaseFit(ctx, "m", gen, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fit(t, s, "m", gen); got.Owner != "b" {
+		t.Fatalf("release by a non-holder changed the owner to %q", got.Owner)
+	}
+	if err := s.ReleaseFit(ctx, "m", gen, "b"); err != nil {
+		t.Fatal(err)
+	}
+	released := fit(t, s, "m", gen)
+	if released.Owner != "" || !released.LeaseUntil.Equal(taken.LeaseUntil) || released.Status != store.FitPending {
+		t.Fatalf("released fit = %+v, want no owner, same lease %v, pending", released, taken.LeaseUntil)
+	}
+	if c := try(s.RenewFit(ctx, "m", gen, "c", hour)).must(t); c.Owner != "c" {
+		t.Fatalf("claim after release = %+v, want c holding it", c)
+	}
+	wantErr(t, s.ReleaseFit(ctx, "m", 99, "c"), store.ErrNoFit)
 }
 
 func testNoModel(t *testing.T, s store.Store) {
