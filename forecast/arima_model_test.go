@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math"
 	"os"
-	"reflect"
 	"testing"
 )
 
@@ -93,25 +92,7 @@ func TestARIMAAutoAndCodec(t *testing.T) {
 	if _, ok := s.Params["drift"]; !ok {
 		t.Errorf("params %v lack drift", s.Params)
 	}
-	b, err := Encode(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := m.Forecast(10, []float64{80, 95})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := back.Forecast(10, []float64{80, 95})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(back.Summary(), s) {
-		t.Error("decoded model forecasts or summarises differently")
-	}
+	assertRoundTrip(t, m, 10, 80, 95)
 	if _, err := Decode([]byte(`{"v":1,"kind":"arima","model":{"spec":{"order":{"p":1}},"coef":[]}}`)); !errors.Is(err, ErrBadEncoding) {
 		t.Errorf("inconsistent model decoded: %v", err)
 	}

@@ -24,30 +24,41 @@ func TestCodecRoundTrip(t *testing.T) {
 			if err := json.Unmarshal(b, &env); err != nil || env["v"] != float64(encodingVersion) || env["kind"] != m.(missingModel).Model.Kind() {
 				t.Fatalf("envelope %s is not self-describing (err %v)", b, err)
 			}
-			d, err := Decode(b)
-			if err != nil {
-				t.Fatalf("Decode(%s): %v", b, err)
-			}
-			if d.Kind() != m.Kind() || !reflect.DeepEqual(d.Summary(), m.Summary()) {
-				t.Errorf("summary %+v, want %+v", d.Summary(), m.Summary())
-			}
+			d := assertRoundTrip(t, m, 17, 50, 80, 95, 99.9)
 			if d.Summary().Missing != 1 {
 				t.Errorf("missing count %d lost in the round trip", d.Summary().Missing)
 			}
-			levels := []float64{50, 80, 95, 99.9}
-			want, err := m.Forecast(17, levels)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := d.Forecast(17, levels)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("decoded model forecasts\n%v\nwant\n%v", got, want)
-			}
 		})
 	}
+}
+
+// assertRoundTrip checks that Decode(Encode(m)) is the same kind of model with the same
+// summary and forecasts identically over h steps at levels; it returns the decoded model.
+func assertRoundTrip(t *testing.T, m Model, h int, levels ...float64) Model {
+	t.Helper()
+	b, err := Encode(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(b)
+	if err != nil {
+		t.Fatalf("Decode(%s): %v", b, err)
+	}
+	if d.Kind() != m.Kind() || !reflect.DeepEqual(d.Summary(), m.Summary()) {
+		t.Fatalf("decoded %s %+v, want %s %+v", d.Kind(), d.Summary(), m.Kind(), m.Summary())
+	}
+	want, err := m.Forecast(h, levels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Forecast(h, levels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("decoded model forecasts\n%v\nwant\n%v", got, want)
+	}
+	return d
 }
 
 func TestDecodeRejects(t *testing.T) {

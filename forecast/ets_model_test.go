@@ -32,24 +32,7 @@ func TestETSAndThetaCodec(t *testing.T) {
 			if _, ok := s.Params["alpha"]; !ok {
 				t.Errorf("no alpha in %v", s.Params)
 			}
-			b, err := Encode(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			back, err := Decode(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if back.Kind() != m.Kind() || back.Summary().Method != s.Method {
-				t.Fatalf("decoded %s %s, want %s %s", back.Kind(), back.Summary().Method, m.Kind(), s.Method)
-			}
-			want := forecastOf(t, m, 24, 80, 95)
-			got := forecastOf(t, back, 24, 80, 95)
-			assertClose(t, "point", got.Point, want.Point, 0)
-			for k, iv := range want.Intervals {
-				assertClose(t, "lower"+k, got.Intervals[k].Lower, iv.Lower, 0)
-				assertClose(t, "upper"+k, got.Intervals[k].Upper, iv.Upper, 0)
-			}
+			assertRoundTrip(t, m, 24, 80, 95)
 		})
 	}
 }
