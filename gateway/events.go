@@ -42,7 +42,7 @@ func newHubEvent(ev store.Event) *hubEvent {
 // Its id (SSE id:, WebSocket event_id) is from, the point the stream goes on from, so a client
 // reconnecting after it resumes there instead of being reset again.
 func resetEvent(from, lastID, oldest, reason string) *hubEvent {
-	data := jsonOf(map[string]any{"last_event_id": lastID, "oldest_event_id": oldest, "reason": reason})
+	data := messages.JSON(map[string]any{"last_event_id": lastID, "oldest_event_id": oldest, "reason": reason})
 	return &hubEvent{Event: store.Event{Type: "reset"}, sse: sseFrame(from, "reset", data), ws: wsEventMessage(from, "reset", data)}
 }
 
@@ -64,7 +64,7 @@ func eventData(ev store.Event) json.RawMessage {
 	if ev.JobID != "" {
 		fields["job_id"] = ev.JobID
 	}
-	return jsonOf(fields)
+	return messages.JSON(fields)
 }
 
 func sseFrame(id, name string, data []byte) []byte {

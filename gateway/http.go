@@ -383,11 +383,3 @@ func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request) {
 	}
 	writeSuccess(w, http.StatusOK, checks)
 }
-
-func jsonOf(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
-	}
-	return b
-}

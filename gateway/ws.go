@@ -102,7 +102,7 @@ type wsOut struct {
 
 // wsEventMessage is a model event as sent to subscribed sessions.
 func wsEventMessage(id, name string, data json.RawMessage) []byte {
-	return jsonOf(struct {
+	return messages.JSON(struct {
 		Type    string          `json:"type"`
 		Event   string          `json:"event"`
 		EventID string          `json:"event_id,omitempty"`
@@ -471,8 +471,8 @@ func (s *wsSession) subscriptionResult(id json.RawMessage, cursor string) []byte
 	if models == nil {
 		models = []string{}
 	}
-	return jsonOf(wsOut{Type: "result", ID: id, Status: messages.StatusSuccess,
-		Data: jsonOf(map[string]any{"all_models": s.all, "models": models, "last_event_id": cursor})})
+	return messages.JSON(wsOut{Type: "result", ID: id, Status: messages.StatusSuccess,
+		Data: messages.JSON(map[string]any{"all_models": s.all, "models": models, "last_event_id": cursor})})
 }
 
 func (s *wsSession) subscribed() []string {
@@ -506,12 +506,12 @@ func (s *wsSession) sendFailure(id json.RawMessage, err error) {
 func (s *wsSession) sendError(id json.RawMessage, message string, data any) {
 	out := wsOut{Type: "error", ID: id, Message: message}
 	if data != nil {
-		out.Data = jsonOf(data)
+		out.Data = messages.JSON(data)
 	}
 	s.reply(out)
 }
 
-func (s *wsSession) reply(out wsOut) { s.send(jsonOf(out)) }
+func (s *wsSession) reply(out wsOut) { s.send(messages.JSON(out)) }
 
 // wsBufferSize sizes a session's read and write buffers. Event messages fit in one write;
 // larger messages pass the buffers by.

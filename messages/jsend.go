@@ -30,7 +30,7 @@ func Success(data any) Envelope {
 
 // Fail wraps per-field problems, e.g. {"values": "must not be empty"}.
 func Fail(problems map[string]string) Envelope {
-	return Envelope{Status: StatusFail, Data: mustJSON(problems)}
+	return Envelope{Status: StatusFail, Data: JSON(problems)}
 }
 
 // FailField is Fail with a single field.
@@ -43,14 +43,15 @@ func FailField(field, problem string) Envelope {
 func Error(message string, code int, data any) Envelope {
 	e := Envelope{Status: StatusError, Message: message, Code: code}
 	if data != nil {
-		e.Data = mustJSON(data)
+		e.Data = JSON(data)
 	}
 	return e
 }
 
-// mustJSON marshals values built by this module; they always marshal (no channels, funcs or
-// non-finite floats reach here), so an error is a programming bug worth surfacing loudly.
-func mustJSON(v any) json.RawMessage {
+// JSON marshals a value built by this module for the wire or the store. Such values marshal
+// (no channels, funcs or non-finite floats reach here); should one not, the error is carried in
+// the JSON instead of being dropped.
+func JSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
 		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})

@@ -105,7 +105,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	summary.Current = true // as stored: the record is read back only while it is current
 	current, err := p.store.CompleteFit(ctx, store.ModelRecord{
 		Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Method: summary.Method,
-		FittedAt: summary.FittedAt, Summary: mustJSON(summary), Blob: blob,
+		FittedAt: summary.FittedAt, Summary: messages.JSON(summary), Blob: blob,
 	})
 	if err != nil {
 		return fmt.Errorf("complete fit: %w", err)
@@ -163,7 +163,7 @@ func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand,
 	job.Status = "expired"
 	body := messages.Error(fmt.Sprintf("fit generation %d expired before it finished (%s); fit again", cmd.Generation, rec.Error), 0, map[string]any{"job_id": cmd.JobID})
 	body.Code = http.StatusServiceUnavailable
-	job.Error = mustJSON(map[string]any{"status": http.StatusServiceUnavailable, "body": body})
+	job.Error = messages.JSON(map[string]any{"status": http.StatusServiceUnavailable, "body": body})
 	job.UpdatedAt = p.now()
 	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
 		return fmt.Errorf("record job: %w", err)
@@ -310,7 +310,7 @@ func (p *Processor) progressReporter(ctx context.Context, cmd messages.FitComman
 			p.log.Debug("record progress", "job_id", cmd.JobID, "err", err)
 		}
 		if _, err := p.store.Emit(ctx, store.Event{
-			Type: store.EventFitProgress, Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Data: mustJSON(pr),
+			Type: store.EventFitProgress, Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Data: messages.JSON(pr),
 		}); err != nil {
 			p.log.Debug("emit progress", "job_id", cmd.JobID, "err", err)
 		}

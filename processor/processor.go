@@ -232,18 +232,13 @@ func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, s
 		job.Result = body.Data
 	} else {
 		job.Status = "failed"
-		job.Error = mustJSON(map[string]any{"status": status, "body": body})
+		job.Error = messages.JSON(map[string]any{"status": status, "body": body})
 	}
 	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
 		return fmt.Errorf("record job %s: %w", job.ID, err)
 	}
 	p.reply(replyTo, messages.Reply{JobID: job.ID, Kind: job.Kind, Model: job.Model, Type: messages.ReplyResult, Status: status, Body: &body})
 	return nil
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, _ := json.Marshal(v)
-	return b
 }
 
 // modelCache keeps decoded models by (model, generation); generations never change content.
