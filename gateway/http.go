@@ -286,10 +286,7 @@ func jobView(j store.Job) map[string]any {
 		v["result"] = j.Result
 	}
 	if len(j.Error) > 0 {
-		var e struct {
-			Status int               `json:"status"`
-			Body   messages.Envelope `json:"body"`
-		}
+		var e messages.Failure
 		if json.Unmarshal(j.Error, &e) == nil && e.Body.Status != "" {
 			v["error"] = e.Body
 			v["http_status"] = e.Status

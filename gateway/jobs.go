@@ -65,7 +65,7 @@ func (g *Gateway) startFit(ctx context.Context, model string, req messages.FitRe
 	g.runs.add(r)
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
 		job.Status, job.UpdatedAt = "failed", g.now()
-		job.Error = messages.JSON(map[string]any{"status": http.StatusServiceUnavailable, "body": messages.Error("the broker did not take the fit", 0, nil)})
+		job.Error = messages.JSON(messages.Failure{Status: http.StatusServiceUnavailable, Body: messages.Error("the broker did not take the fit", 0, nil)})
 		_ = g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
 		return fail("publish fit", err)
 	}
@@ -130,7 +130,7 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 			body = messages.Error(err.Error(), 0, map[string]any{"job_id": cmd.JobID})
 		}
 		job.Status, job.UpdatedAt = "expired", g.now()
-		job.Error = messages.JSON(map[string]any{"status": status, "body": body})
+		job.Error = messages.JSON(messages.Failure{Status: status, Body: body})
 		_ = g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
 		g.complete(r, Outcome{Status: status, Body: body})
 		return
@@ -144,7 +144,7 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 		log.Error("publish forecast", "err", err)
 		body := messages.Error("the broker is unavailable: "+err.Error(), 0, map[string]any{"job_id": cmd.JobID})
 		job.Status, job.UpdatedAt = "failed", g.now()
-		job.Error = messages.JSON(map[string]any{"status": http.StatusServiceUnavailable, "body": body})
+		job.Error = messages.JSON(messages.Failure{Status: http.StatusServiceUnavailable, Body: body})
 		_ = g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
 		g.complete(r, Outcome{Status: http.StatusServiceUnavailable, Body: body})
 	}

@@ -58,3 +58,10 @@ func JSON(v any) json.RawMessage {
 	}
 	return b
 }
+
+// Failure is what a failed job's record keeps (store.Job.Error): the HTTP status and the JSend
+// body its client got, so that a poll or a redelivery can give the same answer.
+type Failure struct {
+	Status int      `json:"status"`
+	Body   Envelope `json:"body"`
+}

@@ -163,7 +163,7 @@ func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand,
 	job.Status = "expired"
 	body := messages.Error(fmt.Sprintf("fit generation %d expired before it finished (%s); fit again", cmd.Generation, rec.Error), 0, map[string]any{"job_id": cmd.JobID})
 	body.Code = http.StatusServiceUnavailable
-	job.Error = messages.JSON(map[string]any{"status": http.StatusServiceUnavailable, "body": body})
+	job.Error = messages.JSON(messages.Failure{Status: http.StatusServiceUnavailable, Body: body})
 	job.UpdatedAt = p.now()
 	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
 		return fmt.Errorf("record job: %w", err)
@@ -180,10 +180,7 @@ func replayReply(job store.Job) messages.Reply {
 		r.Status, r.Body = http.StatusOK, &body
 		return r
 	}
-	var failed struct {
-		Status int               `json:"status"`
-		Body   messages.Envelope `json:"body"`
-	}
+	var failed messages.Failure
 	if err := decodeRaw(job.Error, &failed); err != nil || failed.Status == 0 {
 		failed.Status, failed.Body = http.StatusInternalServerError, messages.Error("job failed", 0, nil)
 	}

@@ -232,7 +232,7 @@ func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, s
 		job.Result = body.Data
 	} else {
 		job.Status = "failed"
-		job.Error = messages.JSON(map[string]any{"status": status, "body": body})
+		job.Error = messages.JSON(messages.Failure{Status: status, Body: body})
 	}
 	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
 		return fmt.Errorf("record job %s: %w", job.ID, err)
