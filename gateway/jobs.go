@@ -64,9 +64,7 @@ func (g *Gateway) startFit(ctx context.Context, model string, req messages.FitRe
 	}
 	g.runs.add(r)
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
-		job.Status, job.UpdatedAt = "failed", g.now()
-		job.Error = messages.JSON(messages.Failure{Status: http.StatusServiceUnavailable, Body: messages.Error("the broker did not take the fit", 0, nil)})
-		_ = g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
+		g.recordFailure(ctx, job, "failed", http.StatusServiceUnavailable, messages.Error("the broker did not take the fit", 0, nil))
 		return fail("publish fit", err)
 	}
 	r.step("accepted", acc)
@@ -129,9 +127,7 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 		case errors.Is(err, errUnavailable):
 			body = messages.Error(err.Error(), 0, map[string]any{"job_id": cmd.JobID})
 		}
-		job.Status, job.UpdatedAt = "expired", g.now()
-		job.Error = messages.JSON(messages.Failure{Status: status, Body: body})
-		_ = g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
+		g.recordFailure(ctx, job, "expired", status, body)
 		g.complete(r, Outcome{Status: status, Body: body})
 		return
 	}
@@ -143,10 +139,18 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 	if err := g.publish(cmd.Topic(), cmd.JobID, cmd); err != nil {
 		log.Error("publish forecast", "err", err)
 		body := messages.Error("the broker is unavailable: "+err.Error(), 0, map[string]any{"job_id": cmd.JobID})
-		job.Status, job.UpdatedAt = "failed", g.now()
-		job.Error = messages.JSON(messages.Failure{Status: http.StatusServiceUnavailable, Body: body})
-		_ = g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
+		g.recordFailure(ctx, job, "failed", http.StatusServiceUnavailable, body)
 		g.complete(r, Outcome{Status: http.StatusServiceUnavailable, Body: body})
+	}
+}
+
+// recordFailure writes the failed outcome of a job the gateway ended itself into its record,
+// best effort: the waiting client is answered either way.
+func (g *Gateway) recordFailure(ctx context.Context, job store.Job, jobStatus string, status int, body messages.Envelope) {
+	job.Status, job.UpdatedAt = jobStatus, g.now()
+	job.Error = messages.JSON(messages.Failure{Status: status, Body: body})
+	if err := g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL); err != nil {
+		g.log.Warn("record failed job", "job_id", job.ID, "err", err)
 	}
 }
 
