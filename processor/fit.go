@@ -163,13 +163,7 @@ func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand,
 	job.Status = "expired"
 	body := messages.Error(fmt.Sprintf("fit generation %d expired before it finished (%s); fit again", cmd.Generation, rec.Error), 0, map[string]any{"job_id": cmd.JobID})
 	body.Code = http.StatusServiceUnavailable
-	job.Error = messages.JSON(messages.Failure{Status: http.StatusServiceUnavailable, Body: body})
-	job.UpdatedAt = p.now()
-	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
-		return fmt.Errorf("record job: %w", err)
-	}
-	p.reply(cmd.ReplyTo, messages.Reply{JobID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Type: messages.ReplyResult, Status: http.StatusServiceUnavailable, Body: &body})
-	return nil
+	return p.finish(ctx, job, cmd.ReplyTo, http.StatusServiceUnavailable, body)
 }
 
 // replayReply rebuilds the result reply of a finished job from its record.

@@ -218,7 +218,8 @@ func (p *Processor) reply(replyTo string, r messages.Reply) {
 	}
 }
 
-// finish records the outcome of a job and replies with it.
+// finish records the outcome of a job and replies with it. A failed job is recorded as
+// "failed" unless the caller marked it "expired".
 func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, status int, body messages.Envelope) error {
 	job.UpdatedAt = p.now()
 	if body.Status == messages.StatusError && status < 500 {
@@ -231,7 +232,9 @@ func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, s
 		job.Status = "succeeded"
 		job.Result = body.Data
 	} else {
-		job.Status = "failed"
+		if job.Status != "expired" {
+			job.Status = "failed"
+		}
 		job.Error = messages.JSON(messages.Failure{Status: status, Body: body})
 	}
 	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
