@@ -28,6 +28,7 @@ import (
 	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/promtest"
 	"github.com/forecastd/forecastd/internal/wsclient"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
@@ -138,32 +139,7 @@ func (e *liveEnv) dialWith(ctx context.Context, client *http.Client) *websocket.
 
 // counter reads a counter or gauge of the gateway's registry; labels are name=value pairs.
 func (e *liveEnv) counter(name string, labels ...string) float64 {
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue metric
-				}
-			}
-			if m.Counter != nil {
-				return m.Counter.GetValue()
-			}
-			return m.Gauge.GetValue()
-		}
-	}
-	return 0
+	return promtest.Value(e.t, e.reg, name, labels...)
 }
 
 // wsMsg is any server message.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/forecastd/forecastd/messages"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/forecastd/forecastd/store"
 )
@@ -268,18 +267,7 @@ func TestDuplicateFitCommandDoesNotRunTheFitTwice(t *testing.T) {
 		JobID: job, Model: "dup", Generation: gen, ReplyTo: c.gw.ID(),
 		Values: series(8, 20), SeasonLength: 1, Method: "naive",
 	})
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.Publish(c.topo.Exchange(messages.TopicFit), messages.TopicFit, false, false, amqp.Publishing{Body: body}); err != nil {
-		t.Fatal(err)
-	}
+	c.publishCommand(messages.TopicFit, body)
 	time.Sleep(500 * time.Millisecond) // the copy reaches the other processor, which must wait
 	if n := c.gates.runsOf(8); n != 1 {
 		t.Fatalf("the fit started %d times while the first run was going on, want once", n)

@@ -8,6 +8,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/store"
 )
 
@@ -66,18 +67,7 @@ func TestCrashingCommandIsDeadLetteredAndAnswered(t *testing.T) {
 // dead-letter queue with the reason.
 func TestMalformedCommandIsDeadLetteredWithReason(t *testing.T) {
 	c := newCluster(t, 1)
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.Publish(c.topo.Exchange("fit"), "fit", false, false, amqp.Publishing{Body: []byte("not json at all")}); err != nil {
-		t.Fatal(err)
-	}
+	c.publishCommand(messages.TopicFit, []byte("not json at all"))
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if dead := c.deadLetters(); len(dead) > 0 {

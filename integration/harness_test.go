@@ -474,6 +474,24 @@ func (c *cluster) fitAsync(model string, y []float64) (string, int64) {
 	return acc.JobID, acc.Generation
 }
 
+// publishCommand puts body on the cluster's commands exchange under topic, bypassing the
+// gateway (a duplicate, or a malformed command).
+func (c *cluster) publishCommand(topic string, body []byte) {
+	c.t.Helper()
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := ch.Publish(c.topo.Exchange(topic), c.topo.RoutingKey(topic), false, false, amqp.Publishing{Body: body}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 // forecastAsync accepts a forecast and returns its job id.
 func (c *cluster) forecastAsync(model string, horizon int) string {
 	c.t.Helper()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/promtest"
 	"github.com/forecastd/forecastd/internal/sse"
 	"github.com/forecastd/forecastd/internal/wsclient"
 	"github.com/forecastd/forecastd/processor"
@@ -71,32 +72,7 @@ func (c *cluster) startGateway(mod func(*gateway.Config)) *liveGateway {
 // metric reads a counter or gauge from the gateway's registry; labels are name=value pairs.
 func (lg *liveGateway) metric(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := lg.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue next
-				}
-			}
-			if m.Counter != nil {
-				return m.Counter.GetValue()
-			}
-			return m.Gauge.GetValue()
-		}
-	}
-	return 0
+	return promtest.Value(t, lg.reg, name, labels...)
 }
 
 // addProgressProcessor starts a processor whose fits report progress several times before
