@@ -76,8 +76,7 @@ func TestThetaThroughEngineMatchesR(t *testing.T) {
 	for _, f := range loadRFixtures(t) {
 		t.Run(f.Name, func(t *testing.T) {
 			m := fitSpec(t, f.Values, Spec{Method: MethodTheta, SeasonLength: f.Period})
-			// R's SES optimizer stops short; see ets.TestThetaAtRParameters for the 1e-9 check.
-			assertResult(t, forecastOf(t, m, f.H, 80, 95), f.Theta, 5e-4)
+			assertResult(t, forecastOf(t, m, f.H, 80, 95), f.Theta, 1e-9)
 		})
 	}
 }

@@ -49,7 +49,7 @@ func BenchmarkObjective(b *testing.B) {
 			x = append(x, p.Gamma)
 		}
 		x = append(x, x0...)
-		obj := c.objective(s.Values, len(x)-len(x0))
+		obj := c.objective(s.Values, len(x)-len(x0), likelihood)
 		b.Run(s.Name+tc.spec.Code(), func(b *testing.B) {
 			for b.Loop() {
 				obj(x)

@@ -18,7 +18,17 @@ type Options struct {
 	// Progress, when set, is called as candidates are fitted, at most every 50 optimizer
 	// iterations.
 	Progress func(Progress)
+
+	crit criterion // what the estimates minimize; the zero value is R's default, likelihood
 }
+
+// criterion is what estimation minimizes (R's opt.crit).
+type criterion int
+
+const (
+	likelihood criterion = iota // -2·log-likelihood up to constants ("lik")
+	mse                         // mean squared one-step error ("mse"), which ses() uses
+)
 
 // Progress reports how far a fit has got.
 type Progress struct {
@@ -112,7 +122,7 @@ func Fit(ctx context.Context, y []float64, code string, opt Options) (*Model, er
 		if s.Season != None {
 			c.m = period
 		}
-		mdl, err := c.estimate(ctx, y, report)
+		mdl, err := c.estimate(ctx, y, opt.crit, report)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -141,7 +151,7 @@ var errNotEstimable = errors.New("more parameters than the series supports")
 
 // estimate fits one model by Nelder–Mead over the smoothing parameters and initial states
 // jointly, starting from R's initial values.
-func (c setup) estimate(ctx context.Context, y []float64, report func(int)) (*Model, error) {
+func (c setup) estimate(ctx context.Context, y []float64, crit criterion, report func(int)) (*Model, error) {
 	p0 := initialParams(c.spec, c.m)
 	x0, err := initialStates(y, c.spec, c.m)
 	if err != nil {
@@ -176,75 +186,15 @@ func (c setup) estimate(ctx context.Context, y []float64, report func(int)) (*Mo
 	}
 	start = append(start, x0...)
 
-	obj := c.objective(y, nsmooth)
+	obj := c.objective(y, nsmooth, crit)
 	if math.IsInf(obj(start), 1) {
 		return nil, fmt.Errorf("%w: %s: starting values are not admissible", ErrNoModel, c.spec)
 	}
-	// The optimizer works in coordinates where the usual region of the smoothing parameters
-	// is all of R^k (see box), so it spends no evaluations outside it; the admissibility
-	// constraints remain in the objective.
-	steps := c.simplexSteps(y, start, nsmooth)
-	x := make([]float64, dim)
-	u0 := c.toFree(start, nsmooth)
-	best, err := minimize(ctx, func(u []float64) float64 { return obj(c.fromFree(u, x, nsmooth)) }, u0, steps, report)
+	x, err := minimize(ctx, obj, start, report)
 	if err != nil {
 		return nil, err
 	}
-	c.fromFree(best, x, nsmooth)
-	p := c.unpack(x)
-	return c.finish(y, p, x[nsmooth:])
-}
-
-// Each smoothing parameter is a logistic function of a free coordinate placing it within its
-// bounds [lo, up]. The coupled constraints β ≤ α and γ ≤ 1-α stay in the objective: folding
-// them into the map collapses γ's interval as α nears 1, where optima often lie.
-
-func logistic(u float64) float64 { return 1 / (1 + math.Exp(-u)) }
-
-func logit(p float64) float64 {
-	p = math.Min(math.Max(p, 1e-12), 1-1e-12)
-	return math.Log(p / (1 - p))
-}
-
-// fromFree writes the model vector for free coordinates u into x and returns x.
-func (c setup) fromFree(u, x []float64, nsmooth int) []float64 {
-	lo, up := lowerBound, upperBound
-	copy(x[nsmooth:], u[nsmooth:])
-	alpha := lo[0] + (up[0]-lo[0])*logistic(u[0])
-	x[0] = alpha
-	i := 1
-	if c.spec.Trend != None {
-		x[i] = lo[1] + (up[1]-lo[1])*logistic(u[i])
-		i++
-	}
-	if c.spec.Season != None {
-		x[i] = lo[2] + (up[2]-lo[2])*logistic(u[i])
-		i++
-	}
-	if c.spec.Damped {
-		x[i] = lo[3] + (up[3]-lo[3])*logistic(u[i])
-	}
-	return x
-}
-
-// toFree is the inverse of fromFree.
-func (c setup) toFree(x []float64, nsmooth int) []float64 {
-	lo, up := lowerBound, upperBound
-	u := append([]float64(nil), x...)
-	u[0] = logit((x[0] - lo[0]) / (up[0] - lo[0]))
-	i := 1
-	if c.spec.Trend != None {
-		u[i] = logit((x[i] - lo[1]) / (up[1] - lo[1]))
-		i++
-	}
-	if c.spec.Season != None {
-		u[i] = logit((x[i] - lo[2]) / (up[2] - lo[2]))
-		i++
-	}
-	if c.spec.Damped {
-		u[i] = logit((x[i] - lo[3]) / (up[3] - lo[3]))
-	}
-	return u
+	return c.finish(y, c.unpack(x), x[nsmooth:])
 }
 
 // unpack reads the smoothing parameters from the head of an optimizer vector.
@@ -265,11 +215,17 @@ func (c setup) unpack(x []float64) Params {
 	return p
 }
 
-// objective is R's criterion: -2·log-likelihood (up to constants), +Inf outside the parameter
-// region or when multiplicative seasonal states turn negative, floored at -1e10 for perfect fits.
-func (c setup) objective(y []float64, nsmooth int) func([]float64) float64 {
+// objective is R's criterion: -2·log-likelihood (up to constants) floored at -1e10 for perfect
+// fits, or the mean squared one-step error, and +Inf outside the parameter region or when
+// multiplicative seasonal states turn negative. The mean squared error is for additive errors
+// only (the errors are then the one-step errors).
+func (c setup) objective(y []float64, nsmooth int, crit criterion) func([]float64) float64 {
 	var st state
 	var buf rootBuf
+	var resid []float64
+	if crit == mse {
+		resid = make([]float64, len(y))
+	}
 	full := make([]float64, 0, 2+c.m)
 	return func(x []float64) float64 {
 		p := c.unpack(x)
@@ -298,10 +254,12 @@ func (c setup) objective(y []float64, nsmooth int) func([]float64) float64 {
 				}
 			}
 		}
-		lik, _, ok := c.run(y, full, p, &st, nil)
+		lik, _, ok := c.run(y, full, p, &st, resid)
 		switch {
 		case !ok || math.IsNaN(lik) || math.IsInf(lik, 1):
 			return math.Inf(1)
+		case crit == mse:
+			return runningMeanSquare(resid)
 		case lik < -1e10:
 			return -1e10
 		}
@@ -309,126 +267,39 @@ func (c setup) objective(y []float64, nsmooth int) func([]float64) float64 {
 	}
 }
 
-// simplexSteps sizes the initial simplex per coordinate: one unit of the free smoothing
-// coordinates, and for the states a tenth of their magnitude or about the typical one-step
-// change of the data.
-func (c setup) simplexSteps(y, x []float64, nsmooth int) []float64 {
-	var dy float64
-	for i := 1; i < len(y); i++ {
-		dy += math.Abs(y[i] - y[i-1])
+// runningMeanSquare is the mean of e² updated one term at a time, as R's etscalc accumulates
+// its one-step MSE (the rounding, and so where the optimizer stops, follows R's).
+func runningMeanSquare(e []float64) float64 {
+	var m float64
+	for i, v := range e {
+		k := float64(i + 1)
+		m = (m*(k-1) + v*v) / k
 	}
-	if len(y) > 1 {
-		dy /= float64(len(y) - 1)
-	}
-	if dy == 0 {
-		ymax := 0.0
-		for _, v := range y {
-			ymax = math.Max(ymax, math.Abs(v))
-		}
-		dy = math.Max(1e-3*ymax, 1e-6)
-	}
-	steps := make([]float64, len(x))
-	for i := range nsmooth {
-		steps[i] = 1
-	}
-	i := nsmooth
-	steps[i] = dy // level
-	i++
-	switch c.spec.Trend {
-	case Additive:
-		steps[i] = math.Max(0.1*math.Abs(x[i]), 0.1*dy)
-		i++
-	case Multiplicative:
-		steps[i] = 0.01
-		i++
-	}
-	for ; i < len(x); i++ {
-		if c.spec.Season == Multiplicative {
-			steps[i] = 0.02
-		} else {
-			steps[i] = math.Max(0.1*math.Abs(x[i]), 0.5*dy)
-		}
-	}
-	return steps
+	return m
 }
 
-// Optimizer budget: evaluations per Nelder–Mead run (R's maxit) and restarts from the best
-// point.
-const (
-	maxEvalPerRun = 2000
-	maxRestarts   = 3
-	restartGain   = 1e-7 // a restart gaining less than this (relative) counts as stale
-)
+// R's settings for the Nelder–Mead search of ets(): at most 2000 evaluations, relative
+// tolerance √ε.
+const maxEval = 2000
 
-// restartScales resize the simplex of successive runs: a wide one to escape a shallow basin,
-// a narrow one to settle on a boundary.
-var restartScales = []float64{1, 0.1, 2, 0.5}
+var relTol = math.Sqrt(0x1p-52)
 
-// minimize runs gonum's Nelder–Mead in coordinates scaled by steps, restarting from the best
-// point with a fresh simplex until a restart no longer improves the criterion.
-func minimize(ctx context.Context, f func([]float64) float64, start, steps []float64, report func(int)) ([]float64, error) {
-	dim := len(start)
-	x := make([]float64, dim)
-	toX := func(u []float64, base []float64) []float64 {
-		for i := range x {
-			x[i] = base[i] + u[i]*steps[i]
-		}
-		return x
+// minimize runs R's Nelder–Mead (see rNelderMead) from start in the model's own coordinates,
+// as ets() does: the same start, simplex and stopping rule give the same estimates.
+func minimize(ctx context.Context, f func([]float64) float64, start []float64, report func(int)) ([]float64, error) {
+	iterations := 0
+	settings := &optimize.Settings{
+		Converger: optimize.NeverTerminate{},
+		Recorder:  &recorder{ctx: ctx, report: report, iter: &iterations},
 	}
-	base := append([]float64(nil), start...)
-	bestF := f(base)
-	iterations := 0 // major iterations over all runs, for progress reports
-	stale := 0
-	// Small problems (non-seasonal) converge reliably; seasonal ones get a second chance.
-	staleLimit, window := 1, 3
-	if dim > 5 {
-		staleLimit, window = 2, 4
+	res, err := optimize.Minimize(optimize.Problem{Func: f}, start, settings, &rNelderMead{MaxEval: maxEval, RelTol: relTol})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
 	}
-	for run := 0; run <= maxRestarts && stale < staleLimit; run++ {
-		b := append([]float64(nil), base...)
-		scale := restartScales[run%len(restartScales)]
-		prob := optimize.Problem{Func: func(u []float64) float64 { return f(toX(u, b)) }}
-		verts := make([][]float64, dim+1)
-		vals := make([]float64, dim+1)
-		verts[0] = make([]float64, dim)
-		vals[0] = bestF
-		for i := 1; i <= dim; i++ {
-			verts[i] = make([]float64, dim)
-			verts[i][i-1] = scale
-			vals[i] = prob.Func(verts[i])
-		}
-		nm := &optimize.NelderMead{InitialVertices: verts, InitialValues: vals, Reflection: 1, Expansion: 2, Contraction: 0.5, Shrink: 0.5}
-		rec := &recorder{ctx: ctx, report: report, iter: &iterations}
-		settings := &optimize.Settings{
-			FuncEvaluations: maxEvalPerRun,
-			// Converged when the best vertex has not improved for window·(dim+1) iterations.
-			Converger:  &optimize.FunctionConverge{Absolute: 1e-10, Relative: 1e-12, Iterations: window * (dim + 1)},
-			Recorder:   rec,
-			InitValues: &optimize.Location{F: bestF},
-		}
-		res, err := optimize.Minimize(prob, make([]float64, dim), settings, nm)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if res == nil {
-				return nil, err
-			}
-		}
-		if res == nil || !(res.F < bestF) {
-			stale++
-			continue
-		}
-		gain := bestF - res.F
-		copy(base, toX(res.X, b))
-		bestF = res.F
-		if gain < restartGain*math.Max(1, math.Abs(bestF)) {
-			stale++
-		} else {
-			stale = 0
-		}
-	}
-	return base, nil
+	return res.X, nil
 }
 
 // recorder stops the optimizer when ctx ends and reports progress.

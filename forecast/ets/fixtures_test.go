@@ -98,9 +98,11 @@ func TestLogLikAtRParameters(t *testing.T) {
 	}
 }
 
-// TestFittedLogLikAtLeastR: our maximum-likelihood fit of every spec R could estimate reaches
-// at least R's log-likelihood (less 0.01).
-func TestFittedLogLikAtLeastR(t *testing.T) {
+// TestFitReproducesR: fitting every spec R could estimate reaches at least R's log-likelihood
+// (less 0.01), and since the search is R's (same start, simplex and stopping rule), it stops
+// where R's does: the estimates equal R's.
+func TestFitReproducesR(t *testing.T) {
+	worst := 0.0
 	for _, s := range loadReference(t) {
 		for _, f := range fixedFits(s) {
 			t.Run(s.Name+"/"+f.Spec, func(t *testing.T) {
@@ -114,16 +116,22 @@ func TestFittedLogLikAtLeastR(t *testing.T) {
 				if m.LogLik < f.LogLik-0.01 {
 					t.Errorf("loglik %.6f < R %.6f - 0.01", m.LogLik, f.LogLik)
 				}
-				t.Logf("loglik %.4f, R %.4f (%+.4f)", m.LogLik, f.LogLik, m.LogLik-f.LogLik)
+				got := m.ParamMap()
+				for k, want := range f.Par {
+					e := relErr(got[k], want)
+					worst = math.Max(worst, e)
+					if e > 1e-6 {
+						t.Errorf("%s = %.12g, R %.12g (rel err %.2g)", k, got[k], want, e)
+					}
+				}
 			})
 		}
 	}
+	t.Logf("worst relative error of an estimate: %.2g", worst)
 }
 
-// TestAutoSelection: "ZZZ" picks R's model, or one with a lower AICc than R's choice. R's
-// Nelder–Mead stops early on some seasonal candidates (Seatbelts: its ETS(M,N,M) log-likelihood
-// is 2.7 and 8.7 below the optimum, which R's own likelihood code confirms), so there a better
-// fit wins honestly.
+// TestAutoSelection: "ZZZ" picks R's model on at least 8 of the 9 series, and where it picks
+// another, that one has a lower AICc than R's choice.
 func TestAutoSelection(t *testing.T) {
 	same := 0
 	refs := loadReference(t)
@@ -148,8 +156,8 @@ func TestAutoSelection(t *testing.T) {
 		})
 	}
 	t.Logf("same model as R on %d of %d series", same, len(refs))
-	if same < len(refs)-2 {
-		t.Errorf("same model as R on only %d of %d series", same, len(refs))
+	if same < 8 {
+		t.Errorf("same model as R on only %d of %d series, want at least 8", same, len(refs))
 	}
 }
 
@@ -258,11 +266,6 @@ func TestThetaAtRParameters(t *testing.T) {
 	}
 }
 
-// thetaTolerance bounds the relative gap between our fitted Theta forecasts and R's. The gap
-// is R's optimizer stopping short: at R's own SES parameters the forecasts agree to 1e-9
-// (TestThetaAtRParameters), and our SES likelihood is never below R's.
-const thetaTolerance = 5e-4
-
 func TestThetaMatchesR(t *testing.T) {
 	ses := loadThetaSES(t)
 	for _, s := range loadReference(t) {
@@ -278,7 +281,7 @@ func TestThetaMatchesR(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkForecast(t, fc, s.Theta, thetaTolerance)
+			checkForecast(t, fc, s.Theta, 1e-9)
 		})
 	}
 }

@@ -33,7 +33,7 @@ func FitTheta(ctx context.Context, y []float64, period int, progress func(Progre
 		return nil, fmt.Errorf("%w: Theta needs at least %d observations, got %d", ErrTooFewObservations, ThetaMinObservations, n)
 	}
 	return thetaWith(y, period, func(x []float64) (*Model, error) {
-		return Fit(ctx, x, "ANN", Options{Progress: progress})
+		return Fit(ctx, x, "ANN", Options{Progress: progress, crit: mse})
 	})
 }
 
