@@ -9,7 +9,8 @@ import (
 )
 
 // Theta is a fitted Theta method (Assimakopoulos & Nikolopoulos 2000) as R's thetaf computes
-// it: simple exponential smoothing, fitted as ETS(A,N,N), plus a drift of half the
+// it: simple exponential smoothing, fitted as ETS(A,N,N) minimizing the one-step mean squared
+// error (as ses() does), plus a drift of half the
 // least-squares slope, on data seasonally adjusted by a classical multiplicative decomposition
 // when a lag-m autocorrelation test finds seasonality.
 type Theta struct {
