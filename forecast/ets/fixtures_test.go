@@ -147,6 +147,17 @@ func TestAutoSelection(t *testing.T) {
 				if m.LogLik < r.LogLik-0.01 {
 					t.Errorf("loglik %.6f < R %.6f - 0.01", m.LogLik, r.LogLik)
 				}
+				// The same estimates give the same point forecasts. (Intervals are compared
+				// at R's parameters in TestIntervalsAtRParameters.)
+				fc, err := m.Forecast(s.H, []float64{80, 95})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, want := range r.Forecast.Mean {
+					if e := relErr(fc.Mean[i], want); e > 1e-6 {
+						t.Errorf("forecast %d = %.12g, R %.12g (rel err %.2g)", i+1, fc.Mean[i], want, e)
+					}
+				}
 				return
 			}
 			t.Logf("picked %s (AICc %.4f), R %s (AICc %.4f)", m.Method(), m.AICc, r.Method, r.AICc)
