@@ -57,6 +57,9 @@ type Config struct {
 	// bursts of RateBurst; 0 disables the limit.
 	RateLimit float64
 	RateBurst int
+	// Tokens, when not empty, turns on authentication: API requests need a bearer token, and
+	// fits one with ScopeWrite.
+	Tokens []Token
 	// AllowedOrigins lists host patterns (path.Match syntax, e.g. "*.example.com") of other
 	// origins whose browsers may open WebSocket sessions; same-origin is always allowed.
 	AllowedOrigins []string
@@ -105,6 +108,7 @@ type Gateway struct {
 	hub       *hub
 	metrics   *metrics
 	limit     *limiter // nil: no rate limit
+	tokens    tokenSet // nil: no authentication
 	handler   http.Handler
 	endpoints []Endpoint
 	// root is the gateway's lifetime: jobs outlive the requests that started them.
@@ -131,6 +135,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	if cfg.RateLimit > 0 {
 		g.limit = newLimiter(cfg.RateLimit, cfg.RateBurst)
 	}
+	g.tokens = newTokenSet(cfg.Tokens)
 	g.handler = g.routes()
 	return g
 }

@@ -50,15 +50,20 @@ func (g *Gateway) routes() http.Handler {
 		}
 	}
 
-	handle("/v1/models/{model}/fit", methods{http.MethodPost: g.limited(command(g, g.startFit))})
-	handle("/v1/models/{model}/forecast", methods{http.MethodPost: g.limited(command(g, g.startForecast))})
-	handle("/v1/models/{model}", methods{http.MethodGet: g.handleModel})
-	handle("/v1/models", methods{http.MethodGet: g.handleModels})
-	handle("/v1/jobs/{id}", methods{http.MethodGet: g.handleJob})
-	handle("/api/fit_model", methods{http.MethodPost: g.limited(g.handleLegacyFit)})
-	handle("/api/forecast", methods{http.MethodPost: g.limited(g.handleLegacyForecast)})
-	handle("/v1/events", methods{http.MethodGet: g.handleEvents})
-	handle("/v1/ws", methods{http.MethodGet: g.handleWS})
+	// With tokens configured, fitting needs a write token and the rest of the API a read one;
+	// the service's own pages (docs, health, metrics, dashboard) stay open.
+	write := func(h http.HandlerFunc) http.HandlerFunc { return g.authorized(ScopeWrite, false, h) }
+	read := func(h http.HandlerFunc) http.HandlerFunc { return g.authorized(ScopeRead, false, h) }
+	stream := func(h http.HandlerFunc) http.HandlerFunc { return g.authorized(ScopeRead, true, h) }
+	handle("/v1/models/{model}/fit", methods{http.MethodPost: write(g.limited(command(g, g.startFit)))})
+	handle("/v1/models/{model}/forecast", methods{http.MethodPost: read(g.limited(command(g, g.startForecast)))})
+	handle("/v1/models/{model}", methods{http.MethodGet: read(g.handleModel)})
+	handle("/v1/models", methods{http.MethodGet: read(g.handleModels)})
+	handle("/v1/jobs/{id}", methods{http.MethodGet: read(g.handleJob)})
+	handle("/api/fit_model", methods{http.MethodPost: write(g.limited(g.handleLegacyFit))})
+	handle("/api/forecast", methods{http.MethodPost: read(g.limited(g.handleLegacyForecast))})
+	handle("/v1/events", methods{http.MethodGet: stream(g.handleEvents)})
+	handle("/v1/ws", methods{http.MethodGet: stream(g.handleWS)})
 	handle("/openapi.json", methods{http.MethodGet: g.handleOpenAPI})
 	handle("/docs", methods{http.MethodGet: g.handleDocs})
 	handle("/healthz", methods{http.MethodGet: g.handleHealth})
@@ -116,7 +121,10 @@ func writeError(w http.ResponseWriter, err error) {
 func errorBody(err error) (int, messages.Envelope) {
 	var invalid *messages.InvalidError
 	var tooLarge *http.MaxBytesError
+	var auth *authError
 	switch {
+	case errors.As(err, &auth):
+		return auth.status, authBody(auth)
 	case errors.As(err, &invalid):
 		return http.StatusBadRequest, messages.Fail(invalid.Problems)
 	case errors.As(err, &tooLarge):

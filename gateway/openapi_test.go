@@ -29,12 +29,16 @@ import (
 
 // newAPIGateway builds a gateway that is routed but not started: enough to check every route
 // answers, without processors.
-func newAPIGateway(t *testing.T) (*gateway.Gateway, *httptest.Server) {
+func newAPIGateway(t *testing.T, mods ...func(*gateway.Config)) (*gateway.Gateway, *httptest.Server) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ps := gochannel.NewGoChannel(gochannel.Config{}, watermill.NewSlogLogger(log))
 	t.Cleanup(func() { _ = ps.Close() })
-	g := gateway.New(gateway.DefaultConfig(), gateway.Deps{
+	cfg := gateway.DefaultConfig()
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	g := gateway.New(cfg, gateway.Deps{
 		Store: store.NewMemory(), Publisher: ps, Replies: ps, Log: log, Web: web.Handler(),
 	})
 	srv := httptest.NewServer(g.Handler())
@@ -57,6 +61,7 @@ type spec struct {
 
 type operation struct {
 	OperationID string                     `json:"operationId"`
+	Security    []map[string][]string      `json:"security"`
 	Responses   map[string]json.RawMessage `json:"responses"`
 }
 
@@ -294,6 +299,42 @@ func TestOpenAPIPathsAreRouted(t *testing.T) {
 	}
 }
 
+// With authentication on, exactly the operations documented with a security requirement
+// answer a request without a token with 401, and document that 401.
+func TestOpenAPISecurityMatchesRoutes(t *testing.T) {
+	_, srv := newAPIGateway(t, withTokens)
+	s, _ := fetchSpec(t, srv)
+	params := strings.NewReplacer("{model}", "openapi-test", "{id}", "no-such-job")
+	for path, item := range s.Paths {
+		for method, op := range item {
+			if !slices.Contains(operationMethods, method) {
+				continue
+			}
+			method := strings.ToUpper(method)
+			t.Run(method+" "+path, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				req, err := http.NewRequestWithContext(ctx, method, srv.URL+params.Replace(path), strings.NewReader("{}"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = resp.Body.Close()
+				documented := len(op.Security) > 0
+				if got := resp.StatusCode == http.StatusUnauthorized; got != documented {
+					t.Errorf("status %d without a token; documented security %v", resp.StatusCode, op.Security)
+				}
+				if _, ok := op.Responses["401"]; ok != documented {
+					t.Errorf("401 documented: %v; security documented: %v", ok, documented)
+				}
+			})
+		}
+	}
+}
+
 // The documented limits and enumerations are the ones the code enforces.
 func TestOpenAPIDocumentsLimits(t *testing.T) {
 	_, srv := newAPIGateway(t)
@@ -379,7 +420,7 @@ func TestOpenAPIDocumentsStatusCodes(t *testing.T) {
 			}
 		}
 	}
-	for _, code := range []string{"200", "202", "400", "404", "405", "413", "415", "429", "500", "503", "504"} {
+	for _, code := range []string{"200", "202", "400", "401", "403", "404", "405", "413", "415", "429", "500", "503", "504"} {
 		if !seen[code] {
 			t.Errorf("status %s is not documented on any operation", code)
 		}

@@ -80,6 +80,7 @@ type wsSession struct {
 	t        *wsConn
 	inFlight atomic.Int32
 	client   string // the client's address, for the per-client rate limit
+	scope    Scope  // what the session's token allows
 
 	inboxMu sync.Mutex
 	inbox   [][]byte // client messages waiting to be handled, in order
@@ -160,7 +161,7 @@ func (g *Gateway) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(orDefault(g.cfg.WSReadLimit, messages.MaxBodyBytes))
 	t := &wsConn{conn: conn, timeout: orDefault(g.cfg.WriteTimeout, 10*time.Second)}
-	s := &wsSession{session: g.newSession(t), t: t, client: clientAddr(r)}
+	s := &wsSession{session: g.newSession(t), t: t, client: clientAddr(r), scope: scopeOf(r.Context())}
 	s.open(false, nil)
 	// A fresh goroutine reads, so that this one and the request it served can be released.
 	go s.read()
@@ -244,6 +245,10 @@ func (s *wsSession) handle(msg []byte) {
 	}
 	switch h.Type {
 	case "fit":
+		if s.scope < ScopeWrite {
+			s.sendFailure(h.ID, errScope(s.scope, ScopeWrite))
+			return
+		}
 		var m wsFit
 		if err := messages.DecodeJSONBytes(msg, &m); err != nil {
 			s.sendFailure(h.ID, err)

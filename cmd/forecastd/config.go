@@ -6,9 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/forecastd/forecastd/gateway"
 )
 
 // config is everything forecastd reads from flags and FORECASTD_* environment variables, read
@@ -29,11 +32,14 @@ type config struct {
 	FitQueueLease   time.Duration
 	JobTTL          time.Duration
 	AllowedOrigins  string
+	AuthTokens      string // path of the token file; empty: no authentication
 	Heartbeat       time.Duration
 	SendQueue       int
 	RateLimit       float64
 	RateBurst       int
 	ShutdownTimeout time.Duration
+
+	tokens []gateway.Token // read from AuthTokens
 }
 
 // parseConfig reads args (after the subcommand) and the environment.
@@ -101,6 +107,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	dur(&c.FitLease, "fit-lease", "lease of a running fit, renewed while it runs")
 	dur(&c.FitQueueLease, "fit-queue-lease", "how long an accepted fit may wait for a processor before it expires")
 	str(&c.AllowedOrigins, "allowed-origins", "comma-separated host patterns of other origins allowed to open WebSocket sessions (same origin always is)")
+	str(&c.AuthTokens, "auth-tokens", "file of API tokens, one \"read|write <token>\" per line; API requests then need Authorization: Bearer <token>")
 	dur(&c.Heartbeat, "heartbeat", "keep-alive interval of live sessions")
 	num(&c.SendQueue, "send-queue", "messages queued per live session before it is cut off as a slow consumer")
 	float(&c.RateLimit, "rate-limit", "fits and forecasts per second allowed to one client address; 0 disables")
@@ -113,7 +120,26 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	if len(errs) > 0 {
 		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
-	return c, c.validate(cmd)
+	if err := c.validate(cmd); err != nil {
+		return c, err
+	}
+	if c.AuthTokens != "" {
+		tokens, err := readTokens(c.AuthTokens)
+		if err != nil {
+			return c, fmt.Errorf("auth-tokens %s: %w", c.AuthTokens, err)
+		}
+		c.tokens = tokens
+	}
+	return c, nil
+}
+
+func readTokens(path string) ([]gateway.Token, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return gateway.ParseTokens(f)
 }
 
 func envName(flagName string) string {
@@ -160,6 +186,7 @@ func (c config) LogValue() slog.Value {
 		slog.Duration("fit_queue_lease", c.FitQueueLease), slog.Duration("job_ttl", c.JobTTL),
 		slog.String("allowed_origins", c.AllowedOrigins), slog.Duration("heartbeat", c.Heartbeat), slog.Int("send_queue", c.SendQueue),
 		slog.Float64("rate_limit", c.RateLimit), slog.Int("rate_burst", c.RateBurst),
+		slog.String("auth_tokens", c.AuthTokens), slog.Int("tokens", len(c.tokens)),
 	)
 }
 

@@ -2,9 +2,12 @@ package main
 
 import (
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/forecastd/forecastd/gateway"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -28,6 +31,11 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad duration", cmd: "all", env: map[string]string{"FORECASTD_HOLD_TIMEOUT": "soon"}, wantErr: "FORECASTD_HOLD_TIMEOUT"},
 		{name: "bad role", cmd: "all", args: []string{"--role", "boss"}, wantErr: "role"},
 		{name: "negative timeout", cmd: "all", args: []string{"--request-timeout", "-1s"}, wantErr: "request-timeout"},
+		{name: "token file", cmd: "all", env: map[string]string{"FORECASTD_AUTH_TOKENS": "testdata/tokens"}, check: func(c config) bool {
+			return len(c.tokens) == 2 && c.tokens[0].Scope == gateway.ScopeRead && c.tokens[1].Scope == gateway.ScopeWrite
+		}},
+		{name: "missing token file", cmd: "all", args: []string{"--auth-tokens", "testdata/nope"}, wantErr: "auth-tokens testdata/nope"},
+		{name: "bad token file", cmd: "all", args: []string{"--auth-tokens", "config_test.go"}, wantErr: "line 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,5 +57,14 @@ func TestSecretsAreMasked(t *testing.T) {
 	got := maskURL("amqp://user:s3cret@host:5672/")
 	if strings.Contains(got, "s3cret") || !strings.Contains(got, "user") {
 		t.Fatalf("maskURL = %q", got)
+	}
+	c, err := parseConfig("all", []string{"--auth-tokens", "testdata/tokens"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "config", c)
+	if strings.Contains(buf.String(), c.tokens[0].Secret) || !strings.Contains(buf.String(), "tokens=2") {
+		t.Fatalf("logged config shows a token or not their count: %s", buf.String())
 	}
 }

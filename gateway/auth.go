@@ -1,0 +1,189 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/forecastd/forecastd/messages"
+)
+
+// Scope is what a bearer token allows.
+type Scope int
+
+const (
+	// ScopeRead reads models, jobs and events, and asks for forecasts.
+	ScopeRead Scope = iota + 1
+	// ScopeWrite also fits models.
+	ScopeWrite
+)
+
+func (s Scope) String() string {
+	switch s {
+	case ScopeRead:
+		return "read"
+	case ScopeWrite:
+		return "write"
+	}
+	return "none"
+}
+
+// Token is one API token and its scope.
+type Token struct {
+	Secret string
+	Scope  Scope
+}
+
+// MinTokenLength is the shortest token accepted, so that tokens cannot be guessed.
+const MinTokenLength = 16
+
+// ParseTokens reads a token file: one "<scope> <token>" per line, scope read or write; blank
+// lines and lines starting with # are ignored. Tokens are at least MinTokenLength printable
+// characters without spaces.
+func ParseTokens(r io.Reader) ([]Token, error) {
+	var out []Token
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		fields := strings.Fields(text)
+		if len(fields) != 2 {
+			return nil, fmt.Errorf("line %d: want \"<scope> <token>\", got %d fields", line, len(fields))
+		}
+		var scope Scope
+		switch fields[0] {
+		case "read":
+			scope = ScopeRead
+		case "write":
+			scope = ScopeWrite
+		default:
+			return nil, fmt.Errorf("line %d: scope %q, want read or write", line, fields[0])
+		}
+		secret := fields[1]
+		if len(secret) < MinTokenLength {
+			return nil, fmt.Errorf("line %d: token is %d characters, want at least %d", line, len(secret), MinTokenLength)
+		}
+		for _, c := range secret {
+			if c < '!' || c > '~' {
+				return nil, fmt.Errorf("line %d: token has a character outside printable ASCII", line)
+			}
+		}
+		if seen[secret] {
+			return nil, fmt.Errorf("line %d: token listed twice", line)
+		}
+		seen[secret] = true
+		out = append(out, Token{Secret: secret, Scope: scope})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no tokens in the file")
+	}
+	return out, nil
+}
+
+// tokenSet finds a token's scope by its SHA-256, so lookups neither keep the secrets nor take
+// a time that depends on how much of a guess is right.
+type tokenSet map[[sha256.Size]byte]Scope
+
+func newTokenSet(tokens []Token) tokenSet {
+	if len(tokens) == 0 {
+		return nil
+	}
+	set := make(tokenSet, len(tokens))
+	for _, t := range tokens {
+		set[sha256.Sum256([]byte(t.Secret))] = t.Scope
+	}
+	return set
+}
+
+// authError is a request without a valid token (401) or with one lacking the scope (403).
+type authError struct {
+	status  int
+	message string
+}
+
+func (e *authError) Error() string { return e.message }
+
+var (
+	errNoToken  = &authError{http.StatusUnauthorized, "is missing; send Authorization: Bearer <token>"}
+	errBadToken = &authError{http.StatusUnauthorized, "token is not valid"}
+)
+
+func errScope(have, need Scope) error {
+	return &authError{http.StatusForbidden, fmt.Sprintf("token has scope %s; this needs %s", have, need)}
+}
+
+type scopeKey struct{}
+
+// scopeOf is the scope a request was authorized with; with authentication off, everything.
+func scopeOf(ctx context.Context) Scope {
+	if s, ok := ctx.Value(scopeKey{}).(Scope); ok {
+		return s
+	}
+	return ScopeWrite
+}
+
+// authenticate finds the request's token: the Authorization header, or for the streaming
+// endpoints that browsers open without headers (EventSource, WebSocket) an access_token query
+// parameter.
+func (g *Gateway) authenticate(r *http.Request, queryToken bool) (Scope, error) {
+	secret := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, value, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(value) == "" {
+			return 0, &authError{http.StatusUnauthorized, "must be \"Bearer <token>\""}
+		}
+		secret = strings.TrimSpace(value)
+	} else if queryToken {
+		secret = r.URL.Query().Get("access_token")
+	}
+	if secret == "" {
+		return 0, errNoToken
+	}
+	scope, ok := g.tokens[sha256.Sum256([]byte(secret))]
+	if !ok {
+		return 0, errBadToken
+	}
+	return scope, nil
+}
+
+// authorized lets a request through when authentication is off or its token has scope need.
+// queryToken also accepts the token as ?access_token= (see authenticate).
+func (g *Gateway) authorized(need Scope, queryToken bool, next http.HandlerFunc) http.HandlerFunc {
+	if g.tokens == nil {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		scope, err := g.authenticate(r, queryToken)
+		if err == nil && scope < need {
+			err = errScope(scope, need)
+		}
+		if err != nil {
+			if err.(*authError).status == http.StatusUnauthorized {
+				challenge := `Bearer realm="forecastd"`
+				if err != error(errNoToken) {
+					challenge += `, error="invalid_token"`
+				}
+				w.Header().Set("WWW-Authenticate", challenge)
+			}
+			writeError(w, err)
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, scope)))
+	}
+}
+
+// authBody is the JSend body of an authError.
+func authBody(e *authError) messages.Envelope {
+	return messages.FailField("authorization", e.message)
+}
