@@ -115,7 +115,7 @@ type authError struct {
 func (e *authError) Error() string { return e.message }
 
 var (
-	errNoToken  = &authError{http.StatusUnauthorized, "is missing; send Authorization: Bearer <token>"}
+	errNoToken  = &authError{http.StatusUnauthorized, "is missing; send the header Authorization: Bearer TOKEN"}
 	errBadToken = &authError{http.StatusUnauthorized, "token is not valid"}
 )
 
@@ -141,7 +141,7 @@ func (g *Gateway) authenticate(r *http.Request, queryToken bool) (Scope, error) 
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, value, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(value) == "" {
-			return 0, &authError{http.StatusUnauthorized, "must be \"Bearer <token>\""}
+			return 0, &authError{http.StatusUnauthorized, "must be: Bearer TOKEN"}
 		}
 		secret = strings.TrimSpace(value)
 	} else if queryToken {

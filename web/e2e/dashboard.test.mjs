@@ -8,7 +8,7 @@
 // FORECASTD_BIN (a built binary instead of `go run`).
 
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -116,18 +116,73 @@ async function degraded(context, base, name, noSSE) {
   await page.close();
 }
 
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const cmd = process.env.FORECASTD_BIN
-  ? [process.env.FORECASTD_BIN, ["all", "--http-addr", `127.0.0.1:${port}`]]
-  : ["go", ["run", "./cmd/forecastd", "all", "--http-addr", `127.0.0.1:${port}`]];
-// Its own process group, so stopping it also stops the binary `go run` starts.
-const server = spawn(cmd[0], cmd[1], { cwd: repo, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-let serverLog = "";
-server.stdout.on("data", (b) => (serverLog += b));
-server.stderr.on("data", (b) => (serverLog += b));
+// withAuth runs a second gateway that needs tokens: the dashboard asks for one, works with a
+// read token until it fits (refused, naming the scope), then fits with a write token.
+async function withAuth(context, tokenFile) {
+  const srv = await startServer(["--auth-tokens", tokenFile]);
+  servers.push(srv);
+  await waitHealthy(srv.base, srv.server, 180_000);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(err.message));
+  await page.goto(`${srv.base}/`, { waitUntil: "load" });
+  await page.locator("#token-form").waitFor({ state: "visible", timeout: 15_000 }).catch(() => {});
+  ok(await page.locator("#token-form").isVisible(), "with auth on: the dashboard asks for a token");
+  ok(/needs an API token/.test(await page.locator("#token-msg").textContent()), "with auth on: it says why");
+
+  await page.fill("#token-input", READ_TOKEN);
+  await page.click("#token-form button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("conn").dataset.state === "ws", null, { timeout: 20_000 }).catch(() => {});
+  ok(await page.locator("#conn").getAttribute("data-state") === "ws", "with a read token: the WebSocket session opens");
+  ok((await page.locator("#models-status").textContent()) === "", "with a read token: the model list loads",
+    await page.locator("#models-status").textContent());
+
+  const m = `${model}-auth`;
+  await page.fill("#fit-model", m);
+  await page.click("#fit-example");
+  await page.selectOption("#fit-method", method);
+  await page.setChecked("#fit-then-forecast", false);
+  await page.click("#fit-submit");
+  await page.locator("#fit-status").filter({ hasText: /write/ }).waitFor({ timeout: 15_000 }).catch(() => {});
+  const refused = await page.locator("#fit-status").textContent();
+  ok(/scope read.*needs write/.test(refused), "with a read token: the fit is refused, naming the scope", refused);
+
+  await page.fill("#token-input", WRITE_TOKEN);
+  await page.click("#token-form button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("conn").dataset.state === "ws", null, { timeout: 20_000 }).catch(() => {});
+  await page.click("#fit-submit");
+  await page.locator("#fit-status.ok").waitFor({ timeout: 60_000 }).catch(() => {});
+  const fitted = await page.locator("#fit-status").textContent();
+  ok(/Fitted .* generation \d+/.test(fitted), "with a write token: the fit succeeds", fitted);
+  ok(errors.length === 0, "with auth on: no script errors", errors.join(" | "));
+  await page.screenshot({ path: path.join(shots, "forecastd-dashboard-auth.png"), fullPage: true });
+  await page.close();
+}
+
+const READ_TOKEN = "e2e-read-token-0000000001";
+const WRITE_TOKEN = "e2e-write-token-000000001";
+
+// startServer runs `forecastd all` on a free port in its own process group, so stopping it
+// also stops the binary `go run` starts.
+async function startServer(extra = []) {
+  const port = await freePort();
+  const args = ["all", "--http-addr", `127.0.0.1:${port}`, ...extra];
+  const cmd = process.env.FORECASTD_BIN ? [process.env.FORECASTD_BIN, args] : ["go", ["run", "./cmd/forecastd", ...args]];
+  const server = spawn(cmd[0], cmd[1], { cwd: repo, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const srv = { base: `http://127.0.0.1:${port}`, server, log: "" };
+  server.stdout.on("data", (b) => (srv.log += b));
+  server.stderr.on("data", (b) => (srv.log += b));
+  return srv;
+}
+
+const servers = [];
+const main = await startServer();
+servers.push(main);
+const { base, server } = main;
 
 const userDataDir = await mkdtemp(path.join(os.tmpdir(), "forecastd-e2e-chromium-"));
+const tokenFile = path.join(userDataDir, "..", `forecastd-e2e-tokens-${process.pid}`);
+await writeFile(tokenFile, `read ${READ_TOKEN}\nwrite ${WRITE_TOKEN}\n`);
 let context;
 try {
   await waitHealthy(base, server, 180_000);
@@ -241,15 +296,19 @@ try {
   // Graceful degradation: WebSocket refused → SSE; both refused → plain HTTP and polling.
   await degraded(context, base, "without WebSocket", false);
   await degraded(context, base, "without WebSocket and SSE", true);
-  console.log(`# screenshots: ${shots}/forecastd-dashboard.png, forecastd-dashboard-mobile.png, forecastd-dashboard-offline.png, forecastd-docs.png`);
+  await withAuth(context, tokenFile);
+  console.log(`# screenshots: ${shots}/forecastd-dashboard.png, forecastd-dashboard-mobile.png, forecastd-dashboard-offline.png, forecastd-dashboard-auth.png, forecastd-docs.png`);
 } catch (err) {
   failures++;
   console.log(`not ok - ${err.message}`);
-  console.log(serverLog.split("\n").slice(-30).map((l) => `  # ${l}`).join("\n"));
+  for (const srv of servers) console.log(srv.log.split("\n").slice(-30).map((l) => `  # ${l}`).join("\n"));
 } finally {
   await context?.close().catch(() => {});
-  try { process.kill(-server.pid, "SIGTERM"); } catch { /* already gone */ }
+  for (const srv of servers) {
+    try { process.kill(-srv.server.pid, "SIGTERM"); } catch { /* already gone */ }
+  }
   await rm(userDataDir, { recursive: true, force: true });
+  await rm(tokenFile, { force: true });
 }
 console.log(`1..${step}`);
 console.log(failures ? `# FAIL: ${failures} failed` : "# PASS");

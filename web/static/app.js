@@ -2,7 +2,7 @@
 // the live event log. Plain modules, no build step.
 
 import { render as renderChart, fmt, levelsOf } from "./chart.js";
-import { Live } from "./live.js";
+import { Live, authHeaders, getToken, setToken } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
 const h = (tag, props = {}, ...children) => {
@@ -99,8 +99,33 @@ function setStatus(el, text, kind = "") {
   el.className = `status ${kind}`;
 }
 
-// describeOutcome turns a non-success outcome into one sentence.
+// ---------- API token ----------
+
+// askForToken opens the token form with a reason; it takes the focus only when it opens.
+function askForToken(reason) {
+  const form = $("token-form");
+  $("token-msg").textContent = reason;
+  if (form.hidden) {
+    form.hidden = false;
+    $("token-open").setAttribute("aria-expanded", "true");
+    $("token-input").focus();
+  }
+}
+
+function useToken(token) {
+  setToken(token);
+  $("token-input").value = "";
+  $("token-msg").textContent = token ? "Token saved in this browser." : "Token forgotten.";
+  live.reconnect();
+  loadModels();
+}
+
+// describeOutcome turns a non-success outcome into one sentence; an authorization problem also
+// opens the token form.
 function describeOutcome(out) {
+  if (out.httpStatus === 401 || out.data?.authorization) {
+    askForToken(out.httpStatus === 401 || !getToken() ? "This gateway needs an API token." : "This token may not do that; a write token can fit.");
+  }
   if (out.status === "fail") {
     return Object.entries(out.data || {}).map(([k, v]) => `${k}: ${v}`).join("; ") || "the request was refused";
   }
@@ -119,8 +144,9 @@ function refreshModelsSoon() {
 async function loadModels() {
   clearTimeout(refreshTimer);
   try {
-    const res = await fetch("/v1/models", { headers: { Accept: "application/json" } });
+    const res = await fetch("/v1/models", { headers: authHeaders({ Accept: "application/json" }) });
     const env = await res.json();
+    if (res.status === 401) askForToken(getToken() ? "The saved API token is not valid here; enter another." : "This gateway needs an API token.");
     if (env.status !== "success") throw new Error(describeOutcome({ ...env, httpStatus: res.status }));
     state.models = new Map(env.data.models.map((m) => [m.model, m]));
     $("models-status").textContent = "";
@@ -556,6 +582,22 @@ function countValues() {
   $("fit-values-count").textContent = p.error ? "" : `${p.values.length} values${p.values.some((v) => v === null) ? ` (${p.values.filter((v) => v === null).length} missing)` : ""}`;
 }
 
+$("token-open").addEventListener("click", () => {
+  const open = $("token-form").hidden;
+  $("token-form").hidden = !open;
+  $("token-open").setAttribute("aria-expanded", String(open));
+  if (open) {
+    $("token-msg").textContent = getToken() ? "A token is saved in this browser." : "No token saved; the gateway may not need one.";
+    $("token-input").focus();
+  }
+});
+$("token-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const token = $("token-input").value.trim();
+  if (!token) { $("token-msg").textContent = "Enter a token first."; return; }
+  useToken(token);
+});
+$("token-forget").addEventListener("click", () => useToken(""));
 $("fit-form").addEventListener("submit", onFit);
 $("fc-form").addEventListener("submit", onForecast);
 $("fit-method").addEventListener("change", methodOptions);

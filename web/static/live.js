@@ -6,6 +6,36 @@
 const EVENT_TYPES = ["fit_accepted", "fit_progress", "model_ready", "fit_failed", "reset"];
 const TERMINAL_JOB = new Set(["succeeded", "failed", "expired"]);
 
+// ---------- API token (only for gateways started with --auth-tokens) ----------
+
+const TOKEN_KEY = "forecastd.token";
+
+export function getToken() {
+  try { return localStorage.getItem(TOKEN_KEY) || ""; } catch { return ""; }
+}
+
+export function setToken(token) {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch { /* storage disabled: the token lasts until the page reloads */ }
+  memoryToken = token;
+}
+
+let memoryToken = getToken();
+
+// authHeaders adds the token, if any, to request headers.
+export function authHeaders(headers = {}) {
+  return memoryToken ? { ...headers, Authorization: `Bearer ${memoryToken}` } : headers;
+}
+
+// withToken adds the token to a stream URL: browsers cannot set headers on WebSocket and
+// EventSource, so the gateway takes ?access_token= there.
+function withToken(url) {
+  if (!memoryToken) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(memoryToken)}`;
+}
+
 export class Live extends EventTarget {
   constructor() {
     super();
@@ -43,7 +73,7 @@ export class Live extends EventTarget {
     this.setState("connecting", "WebSocket");
     let ws;
     try {
-      ws = new WebSocket(`${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/v1/ws`);
+      ws = new WebSocket(withToken(`${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/v1/ws`));
     } catch {
       this.trySSE();
       return;
@@ -143,7 +173,7 @@ export class Live extends EventTarget {
     if (typeof EventSource === "undefined") { this.goOffline(); return; }
     this.setState("connecting", "event stream");
     const url = "/v1/events" + (this.lastEventId ? `?last_event_id=${encodeURIComponent(this.lastEventId)}` : "");
-    const es = new EventSource(url);
+    const es = new EventSource(withToken(url));
     this.es = es;
     es.onopen = () => { this.attempt = 0; this.setState("sse"); };
     es.onerror = () => {
@@ -183,6 +213,19 @@ export class Live extends EventTarget {
     this.tryWS();
   }
 
+  // reconnect drops the live connection and opens a new one (after the token changed).
+  reconnect() {
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) { ws.onclose = null; ws.close(); clearInterval(this.pinger); this.orphanPending(); }
+    this.es?.close();
+    this.es = null;
+    this.attempt = 0;
+    this.shortSessions = 0;
+    this.tryWS();
+  }
+
   // --- commands ---
 
   /**
@@ -209,7 +252,7 @@ export async function postStream(url, body, onStep) {
   try {
     res = await fetch(url, {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream, application/json" },
+      headers: authHeaders({ "Content-Type": "application/json", Accept: "text/event-stream, application/json" }),
       body: JSON.stringify(body),
     });
   } catch (err) {
@@ -279,9 +322,10 @@ export async function pollJob(id, onStep) {
     await new Promise((r) => setTimeout(r, Math.min(2000, 300 + i * 100)));
     let env;
     try {
-      const res = await fetch(`/v1/jobs/${encodeURIComponent(id)}`);
+      const res = await fetch(`/v1/jobs/${encodeURIComponent(id)}`, { headers: authHeaders() });
       env = await res.json();
       if (res.status === 404) return { status: "error", message: `job ${id} is no longer known` };
+      if (res.status === 401 || res.status === 403) return { ...env, httpStatus: res.status, via: "polling" };
     } catch {
       continue; // the gateway may be restarting
     }
