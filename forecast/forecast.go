@@ -65,7 +65,7 @@ type Progress struct {
 	Stage      string  `json:"stage"`                // e.g. "ets", "arima", "select"
 	Candidate  int     `json:"candidate,omitempty"`  // 1-based index of the model being tried
 	Candidates int     `json:"candidates,omitempty"` // how many candidates there are
-	Iteration  int     `json:"iteration,omitempty"`  // optimizer iterations so far in this candidate
+	Iteration  int     `json:"iteration,omitempty"`  // optimizer iterations so far (ETS: over all candidates started)
 	Percent    float64 `json:"percent"`              // 0..100, overall
 }
 

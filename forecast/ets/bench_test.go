@@ -4,12 +4,13 @@ import (
 	"testing"
 )
 
-// BenchmarkETSAuto times automatic model selection ("ZZZ") on every reference series.
+// BenchmarkETSAuto times automatic model selection ("ZZZ") on every reference series, one
+// candidate at a time (as R fits them, for the comparison in docs/benchmarks-ets.md).
 func BenchmarkETSAuto(b *testing.B) {
 	for _, s := range loadReference(b) {
 		b.Run(s.Name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := Fit(b.Context(), s.Values, "ZZZ", Options{Period: s.Period}); err != nil {
+				if _, err := Fit(b.Context(), s.Values, "ZZZ", Options{Period: s.Period, Workers: 1}); err != nil {
 					b.Fatal(err)
 				}
 			}

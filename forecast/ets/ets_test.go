@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -135,6 +136,24 @@ func TestCancel(t *testing.T) {
 	}
 	if calls > 5 {
 		t.Errorf("%d progress calls after cancelling in the first candidate", calls)
+	}
+}
+
+// TestWorkersDoNotChangeTheFit: fitting candidates in parallel gives the sequential result.
+func TestWorkersDoNotChangeTheFit(t *testing.T) {
+	y := seasonalSeries(60, 4, 4)
+	one, err := Fit(t.Context(), y, "ZZZ", Options{Period: 4, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []int{2, 5, 32} {
+		got, err := Fit(t.Context(), y, "ZZZ", Options{Period: 4, Workers: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, one) {
+			t.Errorf("%d workers: %s %+v, one worker: %s %+v", w, got.Method(), got.Params, one.Method(), one.Params)
+		}
 	}
 }
 

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/optimize"
 )
@@ -16,8 +19,11 @@ type Options struct {
 	// AllowMultiplicativeTrend lets "Z" try multiplicative trends, which R excludes by default.
 	AllowMultiplicativeTrend bool
 	// Progress, when set, is called as candidates are fitted, at most every 50 optimizer
-	// iterations.
+	// iterations; never by two goroutines at once.
 	Progress func(Progress)
+	// Workers is how many candidates are fitted at once; 0 means GOMAXPROCS. The result does
+	// not depend on it.
+	Workers int
 
 	crit criterion // what the estimates minimize; the zero value is R's default, likelihood
 }
@@ -32,9 +38,9 @@ const (
 
 // Progress reports how far a fit has got.
 type Progress struct {
-	Candidate  int // 1-based index of the model being fitted
+	Candidate  int // how many candidate models have been started (1-based)
 	Candidates int // how many models are tried
-	Iteration  int // optimizer iterations so far for this candidate
+	Iteration  int // optimizer iterations so far, over all candidates
 }
 
 // progressEvery is how many optimizer iterations pass between progress reports.
@@ -106,28 +112,15 @@ func Fit(ctx context.Context, y []float64, code string, opt Options) (*Model, er
 		c := setup{spec: Spec{Error: Additive, Trend: None, Season: None}, m: 1}
 		return c.finish(y, Params{Alpha: 0.99999, Phi: 1}, []float64{y[0]})
 	}
+	models, errs := fitCandidates(ctx, y, cands, period, opt)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var best *Model
 	var lastErr error
-	for i, s := range cands {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		report := func(iter int) {}
-		if opt.Progress != nil {
-			k, n := i+1, len(cands)
-			report = func(iter int) { opt.Progress(Progress{Candidate: k, Candidates: n, Iteration: iter}) }
-			report(0)
-		}
-		c := setup{spec: s, m: 1}
-		if s.Season != None {
-			c.m = period
-		}
-		mdl, err := c.estimate(ctx, y, opt.crit, report)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			lastErr = err
+	for i, mdl := range models {
+		if errs[i] != nil {
+			lastErr = errs[i]
 			continue
 		}
 		if best == nil || mdl.AICc < best.AICc {
@@ -144,6 +137,55 @@ func Fit(ctx context.Context, y []float64, code string, opt Options) (*Model, er
 		return nil, fmt.Errorf("%w: %v", ErrNoModel, lastErr)
 	}
 	return best, nil
+}
+
+// fitCandidates estimates every candidate, opt.Workers (default GOMAXPROCS) at a time. Each
+// estimate is independent of the others, so the results do not depend on the number of
+// workers. Progress counts the candidates started and the optimizer iterations of all of them,
+// so it only moves forward.
+func fitCandidates(ctx context.Context, y []float64, cands []Spec, period int, opt Options) ([]*Model, []error) {
+	models := make([]*Model, len(cands))
+	errs := make([]error, len(cands))
+	var mu sync.Mutex // serializes progress reports
+	started, iterations := 0, 0
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(cands) || ctx.Err() != nil {
+				return
+			}
+			report := func(int) {}
+			if opt.Progress != nil {
+				mu.Lock()
+				started++
+				opt.Progress(Progress{Candidate: started, Candidates: len(cands)})
+				mu.Unlock()
+				report = func(int) { // every progressEvery iterations of this candidate
+					mu.Lock()
+					defer mu.Unlock()
+					iterations += progressEvery
+					opt.Progress(Progress{Candidate: started, Candidates: len(cands), Iteration: iterations})
+				}
+			}
+			c := setup{spec: cands[i], m: 1}
+			if cands[i].Season != None {
+				c.m = period
+			}
+			models[i], errs[i] = c.estimate(ctx, y, opt.crit, report)
+		}
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	for range min(workers, len(cands)) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	return models, errs
 }
 
 // errNotEstimable marks a candidate with too many parameters for the series.
