@@ -315,7 +315,7 @@ func runningMeanSquare(e []float64) float64 {
 	var m float64
 	for i, v := range e {
 		k := float64(i + 1)
-		m = (m*(k-1) + v*v) / k
+		m = (float64(m*(k-1)) + float64(v*v)) / k // the conversions keep Go from fusing, as R's x86 build does not
 	}
 	return m
 }

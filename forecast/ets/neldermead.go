@@ -1,6 +1,7 @@
 package ets
 
 import (
+	"errors"
 	"math"
 
 	"gonum.org/v1/gonum/optimize"
@@ -18,6 +19,7 @@ type rNelderMead struct {
 	RelTol  float64 // relative tolerance on the spread of the simplex values (R's reltol)
 
 	status optimize.Status
+	err    error
 }
 
 // bigValue stands in for non-finite values of the objective, as in R.
@@ -30,15 +32,16 @@ func (*rNelderMead) Uses(optimize.Available) (optimize.Available, error) {
 	return optimize.Available{}, nil
 }
 
-func (nm *rNelderMead) Status() (optimize.Status, error) { return nm.status, nil }
+// Status is MethodConverge when the simplex values agree to the tolerance (or a shrink no
+// longer reduces the simplex), FunctionEvaluationLimit when the budget ran out, and Failure
+// with an error when the start is not finite or its value is not.
+func (nm *rNelderMead) Status() (optimize.Status, error) { return nm.status, nm.err }
 
 // Run searches from tasks[0]'s location, sending one evaluation at a time and the best vertex
-// as a major iteration at the start of every iteration (so Minimize's result is R's), until the simplex values agree to the
-// tolerance, a shrink fails to reduce the simplex, or the evaluation budget is spent.
+// as a major iteration at the start of every iteration (so Minimize's result is R's).
 func (nm *rNelderMead) Run(operation chan<- optimize.Task, result <-chan optimize.Task, tasks []optimize.Task) {
 	ch := taskChannel{op: operation, res: result, task: tasks[0]}
 	if nm.search(&ch, tasks[0].Location) {
-		nm.status = optimize.MethodConverge
 		ch.task.Op = optimize.MethodDone
 		operation <- ch.task
 		<-result // PostIteration
@@ -62,9 +65,15 @@ func (c *taskChannel) do(op optimize.Operation, loc *optimize.Location) bool {
 	return (<-c.res).Op != optimize.PostIteration
 }
 
-// search runs the algorithm; false means Minimize stopped it.
+// search runs the algorithm and sets the status; false means Minimize stopped it.
 func (nm *rNelderMead) search(ch *taskChannel, start *optimize.Location) bool {
 	n := len(start.X)
+	for _, v := range start.X {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			nm.status, nm.err = optimize.Failure, errors.New("nelder-mead: the start is not finite")
+			return true
+		}
+	}
 	loc := &optimize.Location{X: make([]float64, n)}
 	eval := func(x []float64) (float64, bool) {
 		copy(loc.X, x)
@@ -80,6 +89,10 @@ func (nm *rNelderMead) search(ch *taskChannel, start *optimize.Location) bool {
 	f0, ok := eval(x0)
 	if !ok {
 		return false
+	}
+	if f0 == bigValue {
+		nm.status, nm.err = optimize.Failure, errors.New("nelder-mead: the objective cannot be evaluated at the start")
+		return true
 	}
 	evals := 1
 	tol := nm.RelTol * (math.Abs(f0) + nm.RelTol)
@@ -151,7 +164,8 @@ func (nm *rNelderMead) search(ch *taskChannel, start *optimize.Location) bool {
 			return false
 		}
 		if hi <= lo+tol {
-			break
+			nm.status = optimize.MethodConverge
+			return true
 		}
 
 		// Centroid of all vertices but the worst.
@@ -224,10 +238,12 @@ func (nm *rNelderMead) search(ch *taskChannel, start *optimize.Location) bool {
 			}
 		}
 		if size >= oldSize {
-			break
+			nm.status = optimize.MethodConverge // R's fail code 10: the simplex is degenerate
+			return true
 		}
 		oldSize = size
 		recompute = true
 	}
+	nm.status = optimize.FunctionEvaluationLimit
 	return true
 }
