@@ -91,8 +91,8 @@ func ParseTokens(r io.Reader) ([]Token, error) {
 	return out, nil
 }
 
-// tokenSet finds a token's scope by its SHA-256, so lookups neither keep the secrets nor take
-// a time that depends on how much of a guess is right.
+// tokenSet finds a token's scope by its SHA-256, so a lookup does not take a time that depends
+// on how much of a guess is right.
 type tokenSet map[[sha256.Size]byte]Scope
 
 func newTokenSet(tokens []Token) tokenSet {
@@ -125,26 +125,26 @@ func errScope(have, need Scope) error {
 
 type scopeKey struct{}
 
-// scopeOf is the scope a request was authorized with; with authentication off, everything.
-func scopeOf(ctx context.Context) Scope {
-	if s, ok := ctx.Value(scopeKey{}).(Scope); ok {
-		return s
+// scopeOf is the scope a request was authorized with: everything when authentication is off,
+// nothing for a request that did not pass authorized.
+func (g *Gateway) scopeOf(ctx context.Context) Scope {
+	if g.tokens == nil {
+		return ScopeWrite
 	}
-	return ScopeWrite
+	s, _ := ctx.Value(scopeKey{}).(Scope)
+	return s
 }
 
-// authenticate finds the request's token: the Authorization header, or for the streaming
-// endpoints that browsers open without headers (EventSource, WebSocket) an access_token query
-// parameter.
+// authenticate finds the request's bearer token: the Authorization header, or for the
+// streaming endpoints that browsers open without headers (EventSource, WebSocket) an
+// access_token query parameter. A header of another scheme (Basic credentials a browser
+// repeats behind a proxy, say) counts as no token.
 func (g *Gateway) authenticate(r *http.Request, queryToken bool) (Scope, error) {
 	secret := ""
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, value, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(value) == "" {
-			return 0, &authError{http.StatusUnauthorized, "must be: Bearer TOKEN"}
-		}
+	if scheme, value, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		secret = strings.TrimSpace(value)
-	} else if queryToken {
+	}
+	if secret == "" && queryToken {
 		secret = r.URL.Query().Get("access_token")
 	}
 	if secret == "" {
@@ -169,13 +169,15 @@ func (g *Gateway) authorized(need Scope, queryToken bool, next http.HandlerFunc)
 			err = errScope(scope, need)
 		}
 		if err != nil {
-			if err.(*authError).status == http.StatusUnauthorized {
-				challenge := `Bearer realm="forecastd"`
-				if err != error(errNoToken) {
-					challenge += `, error="invalid_token"`
-				}
-				w.Header().Set("WWW-Authenticate", challenge)
+			// RFC 6750: the challenge names the error, except when no token came at all.
+			challenge := `Bearer realm="forecastd"`
+			switch {
+			case err == error(errBadToken):
+				challenge += `, error="invalid_token"`
+			case err != error(errNoToken):
+				challenge += fmt.Sprintf(`, error="insufficient_scope", scope="%s"`, need)
 			}
+			w.Header().Set("WWW-Authenticate", challenge)
 			writeError(w, err)
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,20 +57,24 @@ func TestAuthStatuses(t *testing.T) {
 	fit := `{"values":[1,2,3,4,5,6,7,8],"method":"naive"}`
 	forecast := `{"horizon":2}`
 	read, write := "Bearer "+readToken, "Bearer "+writeToken
+	const insufficient = `Bearer realm="forecastd", error="insufficient_scope", scope="write"`
 	for _, tc := range []struct {
 		name, method, path, auth, body string
 		want                           int
-		challenge                      string // WWW-Authenticate, for 401s
+		challenge                      string // WWW-Authenticate
 	}{
 		{"no token", "GET", "/v1/models", "", "", 401, `Bearer realm="forecastd"`},
 		{"unknown token", "GET", "/v1/models", "Bearer not-a-token-at-all-000", "", 401, `Bearer realm="forecastd", error="invalid_token"`},
-		{"not bearer", "GET", "/v1/models", "Basic " + readToken, "", 401, `Bearer realm="forecastd", error="invalid_token"`},
-		{"empty bearer", "GET", "/v1/models", "Bearer ", "", 401, `Bearer realm="forecastd", error="invalid_token"`},
+		{"another scheme is no token", "GET", "/v1/models", "Basic " + readToken, "", 401, `Bearer realm="forecastd"`},
+		{"empty bearer is no token", "GET", "/v1/models", "Bearer ", "", 401, `Bearer realm="forecastd"`},
 		{"query token outside streams", "GET", "/v1/models?access_token=" + readToken, "", "", 401, `Bearer realm="forecastd"`},
 		{"read lists models", "GET", "/v1/models", read, "", 200, ""},
+		{"write reads too", "GET", "/v1/models", write, "", 200, ""},
+		{"HEAD needs a token", "HEAD", "/v1/models", "", "", 401, `Bearer realm="forecastd"`},
+		{"HEAD with a token", "HEAD", "/v1/models", read, "", 200, ""},
 		{"scheme is case-insensitive", "GET", "/v1/models", "bearer " + readToken, "", 200, ""},
-		{"read may not fit", "POST", "/v1/models/m/fit", read, fit, 403, ""},
-		{"read may not fit the legacy way", "POST", "/api/fit_model", read, `{"data":[1,2,3]}`, 403, ""},
+		{"read may not fit", "POST", "/v1/models/m/fit", read, fit, 403, insufficient},
+		{"read may not fit the legacy way", "POST", "/api/fit_model", read, `{"data":[1,2,3]}`, 403, insufficient},
 		{"no token may not fit", "POST", "/v1/models/m/fit", "", fit, 401, `Bearer realm="forecastd"`},
 		{"write fits", "POST", "/v1/models/m/fit", write, fit, 200, ""},
 		{"read forecasts", "POST", "/v1/models/m/forecast", read, forecast, 200, ""},
@@ -91,7 +96,7 @@ func TestAuthStatuses(t *testing.T) {
 			if got := res.Header.Get("WWW-Authenticate"); got != tc.challenge {
 				t.Errorf("WWW-Authenticate %q, want %q", got, tc.challenge)
 			}
-			if (tc.want == 401 || tc.want == 403) && fail["authorization"] == "" {
+			if (tc.want == 401 || tc.want == 403) && tc.method != "HEAD" && fail["authorization"] == "" {
 				t.Errorf("fail data %v does not explain the authorization problem", fail)
 			}
 		})
@@ -116,6 +121,11 @@ func TestAuthEventStreamTakesQueryToken(t *testing.T) {
 	if h.resp.StatusCode != 200 {
 		t.Fatalf("header token: status %d", h.resp.StatusCode)
 	}
+	// Basic credentials a browser repeats (behind a proxy, say) do not hide the query token.
+	b := openSSE(t, e.srv.URL, "/v1/events?access_token="+readToken, "Authorization", "Basic dXNlcjpwYXNz")
+	if b.resp.StatusCode != 200 {
+		t.Fatalf("query token with a Basic header: status %d", b.resp.StatusCode)
+	}
 }
 
 func TestAuthWebSocket(t *testing.T) {
@@ -123,9 +133,11 @@ func TestAuthWebSocket(t *testing.T) {
 	ctx := context.Background()
 	url := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/v1/ws"
 
-	_, res, err := websocket.Dial(ctx, url, nil)
-	if err == nil || res == nil || res.StatusCode != 401 {
-		t.Fatalf("dial without a token: err %v, response %v; want a 401", err, res)
+	for _, u := range []string{url, url + "?access_token=wrong-token-0123456789"} {
+		_, res, err := websocket.Dial(ctx, u, nil)
+		if err == nil || res == nil || res.StatusCode != 401 {
+			t.Fatalf("dial %s: err %v, response %v; want a 401", u, err, res)
+		}
 	}
 
 	// A read session may forecast and subscribe but not fit.
@@ -145,6 +157,10 @@ func TestAuthWebSocket(t *testing.T) {
 	if got := readWS(t, c); got.Type != "pong" {
 		t.Fatalf("after the refused fit: %+v; want the session to go on", got)
 	}
+	writeWS(t, c, map[string]any{"type": "subscribe", "id": "s", "models": []string{"m"}})
+	if got := readWS(t, c); got.Type != "result" || got.Status != "success" || string(got.ID) != `"s"` {
+		t.Fatalf("subscribe on a read session: %+v", got)
+	}
 
 	// A write session fits; the read session then forecasts with that model.
 	w, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + writeToken}}})
@@ -157,8 +173,14 @@ func TestAuthWebSocket(t *testing.T) {
 		t.Fatalf("fit on a write session: %+v", res)
 	}
 	writeWS(t, c, map[string]any{"type": "forecast", "id": "p", "model": "m", "horizon": 2})
-	if res, _ := readUntil(t, c, func(m wsMsg) bool { return m.Type == "result" }); res.Status != "success" {
+	res, before := readUntil(t, c, func(m wsMsg) bool { return m.Type == "result" && string(m.ID) == `"p"` })
+	if res.Status != "success" {
 		t.Fatalf("forecast on a read session: %+v", res)
+	}
+	// The subscription delivers the write session's fit (before or after the forecast).
+	ready := func(m wsMsg) bool { return m.Type == "event" && m.Event == "model_ready" }
+	if !slices.ContainsFunc(before, ready) {
+		readUntil(t, c, ready)
 	}
 }
 

@@ -161,7 +161,7 @@ func (g *Gateway) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(orDefault(g.cfg.WSReadLimit, messages.MaxBodyBytes))
 	t := &wsConn{conn: conn, timeout: orDefault(g.cfg.WriteTimeout, 10*time.Second)}
-	s := &wsSession{session: g.newSession(t), t: t, client: clientAddr(r), scope: scopeOf(r.Context())}
+	s := &wsSession{session: g.newSession(t), t: t, client: clientAddr(r), scope: g.scopeOf(r.Context())}
 	s.open(false, nil)
 	// A fresh goroutine reads, so that this one and the request it served can be released.
 	go s.read()
