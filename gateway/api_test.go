@@ -32,8 +32,9 @@ type apiServer struct {
 
 // apiOption adjusts the gateway newAPIServer starts.
 type apiOption struct {
-	wrap func(store.Store) store.Store // decorates the store the gateway sees
-	cfg  func(*gateway.Config)
+	wrap    func(store.Store) store.Store // decorates the store the gateway sees
+	cfg     func(*gateway.Config)
+	procPub func(message.Publisher) message.Publisher // decorates the processor's publisher
 }
 
 // newAPIServer starts the service.
@@ -50,7 +51,13 @@ func newAPIServer(t *testing.T, opts ...apiOption) *apiServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc := processor.New(processor.DefaultConfig(), st, br.Publisher, log)
+	var ppub message.Publisher = br.Publisher
+	for _, o := range opts {
+		if o.procPub != nil {
+			ppub = o.procPub(ppub)
+		}
+	}
+	proc := processor.New(processor.DefaultConfig(), st, ppub, log)
 	if err := proc.Register(router, br.Commands, ""); err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,10 @@ type Config struct {
 	// long a fit may wait in the queue before it is given up (expired), releasing the forecasts
 	// waiting for it. It must cover the queue's worst backlog, so it is generous.
 	FitLease time.Duration
+	// LostReplyCheck is how long a waiting request goes without its reply before the gateway
+	// reads the job's record instead (then at doubling intervals), so a reply lost with the
+	// reply queue in a broker restart still gets its client an answer.
+	LostReplyCheck time.Duration
 	// JobTTL is how long job records stay pollable.
 	JobTTL time.Duration
 	// ShutdownTimeout bounds the graceful part of shutdown.
@@ -73,6 +77,7 @@ func DefaultConfig() Config {
 		HoldTimeout:     10 * time.Minute,
 		RecheckInterval: time.Second,
 		FitLease:        15 * time.Minute,
+		LostReplyCheck:  2 * time.Second,
 		JobTTL:          24 * time.Hour,
 		ShutdownTimeout: 10 * time.Second,
 		Heartbeat:       15 * time.Second,
@@ -161,6 +166,7 @@ func (g *Gateway) Start(ctx context.Context, eg *errgroup.Group) error {
 		eg.Go(func() error { g.limit.janitor(ctx); return nil })
 	}
 	eg.Go(func() error { g.runs.janitor(ctx, g.cfg.HoldTimeout+g.cfg.RequestTimeout); return nil })
+	eg.Go(func() error { g.reconcile(ctx); return nil })
 	select {
 	case <-ready:
 	case <-time.After(5 * time.Second):

@@ -17,6 +17,8 @@ type metrics struct {
 	sessions    *prometheus.GaugeVec
 	// sessionsClosed counts ended live sessions by why they ended.
 	sessionsClosed *prometheus.CounterVec
+	// lostReplies counts jobs answered from their store records because no reply came.
+	lostReplies prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -44,8 +46,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "forecastd_sessions_closed_total", Help: "Live sessions that ended, by transport and reason (client, slow_consumer, write_failed, ping_timeout, shutdown, replay_failed).",
 		}, []string{"transport", "reason"}),
+		lostReplies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "forecastd_replies_recovered_total", Help: "Jobs answered from their store record because the processor's reply did not arrive (lost with the reply queue in a broker restart).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.jobs, m.held, m.heldSeconds, m.sessions, m.sessionsClosed)
+	reg.MustRegister(m.requests, m.duration, m.jobs, m.held, m.heldSeconds, m.sessions, m.sessionsClosed, m.lostReplies)
 	return m
 }
 

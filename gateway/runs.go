@@ -12,6 +12,7 @@ import (
 
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
 )
 
 // Update is one step of a job as clients see it: accepted, held, released, running, progress,
@@ -38,6 +39,8 @@ type run struct {
 	outcome         Outcome
 	// heldFor is how long the forecast was held; written before publish, read after done.
 	heldFor time.Duration
+	// nextCheck is when reconcile next reads the job's record; guarded by the registry.
+	nextCheck time.Time
 }
 
 func newRun(id, kind, model string, now time.Time) *run {
@@ -128,6 +131,70 @@ func (g *registry) janitor(ctx context.Context, maxAge time.Duration) {
 	}
 }
 
+// Reconciliation: a reply can be lost (a broker restart deletes the gateway's transient reply
+// queue with what was in it), but a processor records a job's outcome in the store before it
+// replies. So a run still waiting after a while reads its job's record, first after
+// Config.LostReplyCheck, then at doubling intervals up to maxCheckGap; a terminal record ends
+// the run with the answer the reply would have brought.
+const maxCheckGap = 30 * time.Second
+
+// due returns the runs whose record should be read now and schedules their next reading.
+func (g *registry) due(now time.Time, firstCheck time.Duration) []*run {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*run
+	for _, r := range g.runs {
+		if r.nextCheck.IsZero() {
+			r.nextCheck = r.started.Add(firstCheck)
+		}
+		if now.Before(r.nextCheck) {
+			continue
+		}
+		out = append(out, r)
+		r.nextCheck = now.Add(min(max(now.Sub(r.started), firstCheck), maxCheckGap))
+	}
+	return out
+}
+
+// reconcile ends runs whose replies were lost, from their job records.
+func (g *Gateway) reconcile(ctx context.Context) {
+	first := orDefault(g.cfg.LostReplyCheck, 2*time.Second)
+	t := time.NewTicker(max(first/2, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, r := range g.runs.due(g.now(), first) {
+			job, err := g.deps.Store.GetJob(ctx, r.id)
+			if err != nil {
+				continue // not recorded yet, expired, or the store is away: the janitor bounds the wait
+			}
+			if o, ok := outcomeOf(job); ok && g.complete(r, o) {
+				g.log.Info("reply lost, outcome read from the job record", "job_id", r.id)
+				g.metrics.lostReplies.Inc()
+			}
+		}
+	}
+}
+
+// outcomeOf is the answer a terminal job record stands for.
+func outcomeOf(j store.Job) (Outcome, bool) {
+	switch j.Status {
+	case "succeeded":
+		return Outcome{Status: http.StatusOK, Body: messages.Envelope{Status: messages.StatusSuccess, Data: j.Result}}, true
+	case "failed", "expired":
+		var f messages.Failure
+		if err := json.Unmarshal(j.Error, &f); err != nil || f.Body.Status == "" {
+			return Outcome{Status: http.StatusInternalServerError, Body: messages.Error("job "+j.Status+" without a recorded answer", 0, nil)}, true
+		}
+		return Outcome{Status: f.Status, Body: f.Body}, true
+	}
+	return Outcome{}, false
+}
+
 // consumeReplies routes processor replies to the runs waiting for them.
 func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
 	for msg := range msgs {
@@ -157,10 +224,13 @@ func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
 	}
 }
 
-// complete ends a run with its outcome.
-func (g *Gateway) complete(r *run, o Outcome) {
-	if r.finish(o) {
-		g.runs.remove(r.id)
-		g.metrics.jobs.WithLabelValues(r.kind, o.Body.Status).Inc()
+// complete ends a run with its outcome, unless it has ended already; it reports whether this
+// call ended it.
+func (g *Gateway) complete(r *run, o Outcome) bool {
+	if !r.finish(o) {
+		return false
 	}
+	g.runs.remove(r.id)
+	g.metrics.jobs.WithLabelValues(r.kind, o.Body.Status).Inc()
+	return true
 }
