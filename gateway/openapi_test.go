@@ -7,11 +7,11 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -236,19 +236,13 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 }
 
-// Every described path and method is routed: a request gets past the router, neither the JSend
-// 404 for unknown paths nor a 405.
-func TestOpenAPIPathsAreRouted(t *testing.T) {
-	_, srv := newAPIGateway(t)
-	s, _ := fetchSpec(t, srv)
-	paths := make([]string, 0, len(s.Paths))
-	for p := range s.Paths {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
+// callEachOperation sends every documented operation a request without credentials (a POST
+// with an empty JSON object, invalid for every command, so answered at once) and hands the
+// response or the error to check, in a subtest per operation. Requests give up after 2 s.
+func callEachOperation(t *testing.T, srv *httptest.Server, s spec, check func(t *testing.T, method string, op operation, resp *http.Response, err error)) {
 	params := strings.NewReplacer("{model}", "openapi-test", "{id}", "no-such-job")
-	for _, path := range paths {
-		for method := range s.Paths[path] {
+	for _, path := range slices.Sorted(maps.Keys(s.Paths)) {
+		for method, op := range s.Paths[path] {
 			if !slices.Contains(operationMethods, method) {
 				continue
 			}
@@ -258,7 +252,7 @@ func TestOpenAPIPathsAreRouted(t *testing.T) {
 				defer cancel()
 				var body io.Reader
 				if method == http.MethodPost {
-					body = strings.NewReader("{}") // invalid for every command: answered at once
+					body = strings.NewReader("{}")
 				}
 				req, err := http.NewRequestWithContext(ctx, method, srv.URL+params.Replace(path), body)
 				if err != nil {
@@ -268,35 +262,47 @@ func TestOpenAPIPathsAreRouted(t *testing.T) {
 					req.Header.Set("Content-Type", "application/json")
 				}
 				resp, err := srv.Client().Do(req)
-				if errors.Is(err, context.DeadlineExceeded) {
-					// Only a routed handler can keep a request waiting: the unknown-path
-					// handler answers at once.
-					t.Logf("no answer within the deadline (a stream waiting for events)")
-					return
+				if err == nil {
+					defer resp.Body.Close()
 				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer resp.Body.Close()
-				switch resp.StatusCode {
-				case http.StatusNotFound:
-					var env struct {
-						Status string            `json:"status"`
-						Data   map[string]string `json:"data"`
-					}
-					b, _ := io.ReadAll(resp.Body)
-					if err := json.Unmarshal(b, &env); err != nil {
-						t.Fatalf("404 with a body that is not JSend: %s", b)
-					}
-					if _, unrouted := env.Data["path"]; unrouted {
-						t.Errorf("documented but not routed: %s", b)
-					}
-				case http.StatusMethodNotAllowed:
-					t.Errorf("documented but the route does not take %s (Allow: %s)", method, resp.Header.Get("Allow"))
-				}
+				check(t, method, op, resp, err)
 			})
 		}
 	}
+}
+
+// Every described path and method is routed: a request gets past the router, neither the JSend
+// 404 for unknown paths nor a 405.
+func TestOpenAPIPathsAreRouted(t *testing.T) {
+	_, srv := newAPIGateway(t)
+	s, _ := fetchSpec(t, srv)
+	callEachOperation(t, srv, s, func(t *testing.T, method string, _ operation, resp *http.Response, err error) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Only a routed handler can keep a request waiting: the unknown-path handler
+			// answers at once.
+			t.Logf("no answer within the deadline (a stream waiting for events)")
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch resp.StatusCode {
+		case http.StatusNotFound:
+			var env struct {
+				Status string            `json:"status"`
+				Data   map[string]string `json:"data"`
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if err := json.Unmarshal(b, &env); err != nil {
+				t.Fatalf("404 with a body that is not JSend: %s", b)
+			}
+			if _, unrouted := env.Data["path"]; unrouted {
+				t.Errorf("documented but not routed: %s", b)
+			}
+		case http.StatusMethodNotAllowed:
+			t.Errorf("documented but the route does not take %s (Allow: %s)", method, resp.Header.Get("Allow"))
+		}
+	})
 }
 
 // With authentication on, exactly the operations documented with a security requirement
@@ -304,35 +310,18 @@ func TestOpenAPIPathsAreRouted(t *testing.T) {
 func TestOpenAPISecurityMatchesRoutes(t *testing.T) {
 	_, srv := newAPIGateway(t, withTokens)
 	s, _ := fetchSpec(t, srv)
-	params := strings.NewReplacer("{model}", "openapi-test", "{id}", "no-such-job")
-	for path, item := range s.Paths {
-		for method, op := range item {
-			if !slices.Contains(operationMethods, method) {
-				continue
-			}
-			method := strings.ToUpper(method)
-			t.Run(method+" "+path, func(t *testing.T) {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				defer cancel()
-				req, err := http.NewRequestWithContext(ctx, method, srv.URL+params.Replace(path), strings.NewReader("{}"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				resp, err := srv.Client().Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_ = resp.Body.Close()
-				documented := len(op.Security) > 0
-				if got := resp.StatusCode == http.StatusUnauthorized; got != documented {
-					t.Errorf("status %d without a token; documented security %v", resp.StatusCode, op.Security)
-				}
-				if _, ok := op.Responses["401"]; ok != documented {
-					t.Errorf("401 documented: %v; security documented: %v", ok, documented)
-				}
-			})
+	callEachOperation(t, srv, s, func(t *testing.T, _ string, op operation, resp *http.Response, err error) {
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		documented := len(op.Security) > 0
+		if got := resp.StatusCode == http.StatusUnauthorized; got != documented {
+			t.Errorf("status %d without a token; documented security %v", resp.StatusCode, op.Security)
+		}
+		if _, ok := op.Responses["401"]; ok != documented {
+			t.Errorf("401 documented: %v; security documented: %v", ok, documented)
+		}
+	})
 }
 
 // The documented limits and enumerations are the ones the code enforces.
