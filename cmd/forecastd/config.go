@@ -123,7 +123,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	if err := c.validate(cmd); err != nil {
 		return c, err
 	}
-	if c.AuthTokens != "" {
+	if c.AuthTokens != "" && cmd != "processor" { // a processor serves no API
 		tokens, err := readTokens(c.AuthTokens)
 		if err != nil {
 			return c, fmt.Errorf("auth-tokens %s: %w", c.AuthTokens, err)

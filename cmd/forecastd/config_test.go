@@ -36,6 +36,8 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "missing token file", cmd: "all", args: []string{"--auth-tokens", "testdata/nope"}, wantErr: "auth-tokens testdata/nope"},
 		{name: "bad token file", cmd: "all", args: []string{"--auth-tokens", "config_test.go"}, wantErr: "line 1"},
+		{name: "processors do not read the token file", cmd: "processor", args: []string{"--auth-tokens", "testdata/nope"},
+			env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x"}, check: func(c config) bool { return c.tokens == nil }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
