@@ -15,15 +15,8 @@ import (
 // deadLetters returns what has arrived in the cluster's dead-letter queue so far.
 func (c *cluster) deadLetters() []amqp.Delivery {
 	c.t.Helper()
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	ch, closeConn := c.amqpChannel()
+	defer closeConn()
 	var out []amqp.Delivery
 	for {
 		d, ok, err := ch.Get(c.topo.Queue("dead"), true)

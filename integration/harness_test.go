@@ -474,19 +474,27 @@ func (c *cluster) fitAsync(model string, y []float64) (string, int64) {
 	return acc.JobID, acc.Generation
 }
 
-// publishCommand puts body on the cluster's commands exchange under topic, bypassing the
-// gateway (a duplicate, or a malformed command).
-func (c *cluster) publishCommand(topic string, body []byte) {
+// amqpChannel opens a channel on a connection of its own; closeConn closes both.
+func (c *cluster) amqpChannel() (ch *amqp.Channel, closeConn func()) {
 	c.t.Helper()
 	conn, err := amqp.Dial(amqpURL)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
+	ch, err = conn.Channel()
 	if err != nil {
+		_ = conn.Close()
 		c.t.Fatal(err)
 	}
+	return ch, func() { _ = conn.Close() }
+}
+
+// publishCommand puts body on the cluster's commands exchange under topic, bypassing the
+// gateway (a duplicate, or a malformed command).
+func (c *cluster) publishCommand(topic string, body []byte) {
+	c.t.Helper()
+	ch, closeConn := c.amqpChannel()
+	defer closeConn()
 	if err := ch.Publish(c.topo.Exchange(topic), c.topo.RoutingKey(topic), false, false, amqp.Publishing{Body: body}); err != nil {
 		c.t.Fatal(err)
 	}
