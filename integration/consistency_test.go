@@ -165,11 +165,7 @@ func TestFitFloodDoesNotStarveForecast(t *testing.T) {
 	}()
 
 	release2()
-	j := c.waitJob(forecastJob, "succeeded")
-	var fc forecastData
-	if err := jsonUnmarshal(j.Result, &fc); err != nil {
-		t.Fatal(err)
-	}
+	fc := c.forecastOf(forecastJob)
 	if fc.Generation != 2 {
 		t.Fatalf("forecast generation = %d, want 2: it waits only for fits accepted before it", fc.Generation)
 	}
@@ -195,11 +191,7 @@ func TestFailedFitReleasesHeldForecastWithFallback(t *testing.T) {
 	if fj.Status != "failed" {
 		t.Fatalf("fit job status = %s, want failed", fj.Status)
 	}
-	j := c.waitJob(forecastJob, "succeeded")
-	var fc forecastData
-	if err := jsonUnmarshal(j.Result, &fc); err != nil {
-		t.Fatal(err)
-	}
+	fc := c.forecastOf(forecastJob)
 	if fc.Generation != 1 {
 		t.Fatalf("forecast generation = %d, want the newest successful model, 1", fc.Generation)
 	}

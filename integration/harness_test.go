@@ -527,6 +527,16 @@ func (c *cluster) fitNow(model string, y []float64) fitData {
 	return fit
 }
 
+// forecastOf waits for a forecast job to succeed and returns its result.
+func (c *cluster) forecastOf(id string) forecastData {
+	c.t.Helper()
+	var fc forecastData
+	if err := jsonUnmarshal(c.waitJob(id, "succeeded").Result, &fc); err != nil {
+		c.t.Fatal(err)
+	}
+	return fc
+}
+
 // waitJob polls a job until its status is one of want.
 func (c *cluster) waitJob(id string, want ...string) jobData {
 	c.t.Helper()
