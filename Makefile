@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 ADDR    ?= :8080
 
-.PHONY: run build test test-race lint bench fuzz web up down definitions
+.PHONY: run build test test-race test-faults lint bench fuzz web up down definitions
 
 run: ## everything in one process on the embedded broker and store; dashboard on http://localhost:8080
 	$(GO) run ./cmd/forecastd all --http-addr $(ADDR)
@@ -13,6 +13,9 @@ build:
 
 test: ## all tests; integration tests use RabbitMQ and Redis on localhost (skipped if absent unless CI=true)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+test-faults: ## the fault suite (faults/): each case on its own RabbitMQ node, Redis and processes; prints the table
+	@r=$${TMPDIR:-/tmp}/forecastd-faults.md; rm -f $$r; FORECASTD_FAULTS_REPORT=$$r $(GO) test -count=1 -v -timeout 10m ./faults/; s=$$?; cat $$r 2>/dev/null; exit $$s
 
 test-race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

@@ -1,0 +1,7 @@
+// Package faults is forecastd's fault suite (make test-faults). Each test runs a gateway and
+// three processors as OS processes over a RabbitMQ node and a Redis server of its own, keeps
+// fits and forecasts going on several models, injects one fault — a processor killed mid-fit,
+// the broker or Redis restarted, connections dropped, a poison message, a stalled client — and
+// checks from the clients' answers that no accepted fit was lost, no forecast broke the hold
+// rule and every request was answered. docs/reliability.md has the measured table.
+package faults
