@@ -1,0 +1,124 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a Redis server of the test's own, on its own port and data directory.
+type Redis struct {
+	Port int
+	Dir  string
+
+	args []string
+	proc *exec.Cmd
+	done chan struct{}
+}
+
+// StartRedis runs redis-server with the config file confPath ("" for none) and extra args,
+// on a port and directory of its own, and stops it when t ends.
+func StartRedis(t testing.TB, confPath string, args ...string) *Redis {
+	t.Helper()
+	Required(t, "redis-server")
+	dir, err := os.MkdirTemp("", "fdtest-redis-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Redis{Port: FreePort(t), Dir: dir}
+	if confPath != "" {
+		r.args = append(r.args, confPath)
+	}
+	r.args = append(r.args, "--port", itoa(r.Port), "--bind", "127.0.0.1", "--dir", dir,
+		"--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"))
+	r.args = append(r.args, args...)
+	t.Cleanup(func() {
+		r.kill()
+		if t.Failed() {
+			if log, err := os.ReadFile(filepath.Join(dir, "redis.log")); err == nil {
+				t.Logf("--- log of Redis on %d (last 20 lines) ---\n%s", r.Port, lastLines(string(log), 20))
+			}
+		}
+		os.RemoveAll(dir)
+	})
+	r.start(t)
+	return r
+}
+
+func (r *Redis) start(t testing.TB) {
+	t.Helper()
+	bin, _ := lookPath("redis-server")
+	r.proc = exec.Command(bin, r.args...)
+	r.proc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.proc.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	r.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.proc, r.done)
+	if err := Poll(30*time.Second, func() error {
+		// A client of its own each time: a go-redis pool that failed to dial backs off. PING
+		// answers LOADING while an append-only file is read back, so wait for a real command.
+		c := r.Client(t)
+		defer c.Close()
+		if err := c.Get(context.Background(), "fdtest:probe").Err(); err != redis.Nil {
+			return err
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("redis on %d did not start: %v", r.Port, err)
+	}
+}
+
+// URL is the server's redis:// URL (database 0).
+func (r *Redis) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.Port) }
+
+// Client is a go-redis client of the server, closed by the caller.
+func (r *Redis) Client(t testing.TB) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.Port)})
+}
+
+// Kill9 kills the server with SIGKILL: it writes nothing more.
+func (r *Redis) Kill9(t testing.TB) {
+	t.Helper()
+	r.kill()
+}
+
+// Shutdown stops the server cleanly (SHUTDOWN: the append-only file is flushed).
+func (r *Redis) Shutdown(t testing.TB) {
+	t.Helper()
+	c := r.Client(t)
+	defer c.Close()
+	_ = c.Shutdown(context.Background()).Err() // the connection closing is the answer
+	select {
+	case <-r.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("redis on %d did not shut down", r.Port)
+	}
+}
+
+// Restart starts a stopped server again, on the same port and directory (and so with the data
+// it persisted).
+func (r *Redis) Restart(t testing.TB) {
+	t.Helper()
+	r.start(t)
+}
+
+func (r *Redis) kill() {
+	if r.proc == nil {
+		return
+	}
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-r.proc.Process.Pid, syscall.SIGKILL)
+	<-r.done
+}
