@@ -32,6 +32,7 @@ import (
 // ports mapped to this test's). They must take a fit and a forecast, and the compose
 // healthchecks must pass, and fail for the forecastd services once Redis is gone.
 func TestComposeBoot(t *testing.T) {
+	t.Parallel()
 	testenv.Required(t, "rabbitmq-server", "rabbitmqctl", "rabbitmq-diagnostics", "redis-server")
 	p := loadCompose(t)
 
@@ -268,5 +269,29 @@ func post(t *testing.T, url string, body, data any) {
 	}
 	if err := json.Unmarshal(env.Data, data); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// .ci/run imports the definitions into a broker that booted with its default guest user: the
+// import adds the services' user and keeps guest.
+func TestDefinitionsImportIntoARunningBroker(t *testing.T) {
+	t.Parallel()
+	r := testenv.StartRabbit(t, "loopback_users = none\n")
+	path, err := filepath.Abs(filepath.Join("rabbitmq", "definitions.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Ctl(t, "import_definitions", path)
+	env := dotEnv(t)
+	for _, creds := range [][2]string{{"guest", "guest"}, {env["FORECASTD_RABBITMQ_USER"], env["FORECASTD_RABBITMQ_PASSWORD"]}} {
+		conn, err := amqp.Dial(r.URL(creds[0], creds[1]))
+		if err != nil {
+			t.Errorf("%s after import_definitions: %v", creds[0], err)
+			continue
+		}
+		conn.Close()
+	}
+	if out := r.Ctl(t, "list_queues", "name"); !strings.Contains(out, "forecastd.fit") {
+		t.Errorf("queues after import_definitions: %q", out)
 	}
 }
