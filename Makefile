@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 ADDR    ?= :8080
 
-.PHONY: run build test test-race test-faults lint bench fuzz web up down definitions
+.PHONY: run build test test-race test-faults lint bench fuzz web up down logs definitions
 
 run: ## everything in one process on the embedded broker and store; dashboard on http://localhost:8080
 	$(GO) run ./cmd/forecastd all --http-addr $(ADDR)
@@ -37,8 +37,11 @@ web: ## the dashboard is plain files embedded in the binary; this checks it in h
 definitions: ## import the RabbitMQ topology into a local broker
 	rabbitmqctl import_definitions "$(CURDIR)/deploy/rabbitmq/definitions.json"
 
-up:
+up: ## the distributed deployment in Docker (docker-compose.yml, credentials from .env)
 	docker compose up -d --build
 
 down:
 	docker compose down
+
+logs:
+	docker compose logs -f

@@ -32,10 +32,11 @@ type Config struct {
 	HoldTimeout time.Duration
 	// RecheckInterval is how often held forecasts re-check the store besides pub/sub events.
 	RecheckInterval time.Duration
-	// FitLease is the lease of an accepted fit until a processor takes it over: it bounds how
-	// long a fit may wait in the queue before it is given up (expired), releasing the forecasts
-	// waiting for it. It must cover the queue's worst backlog, so it is generous.
-	FitLease time.Duration
+	// FitQueueLease bounds how long an accepted fit may go with no processor holding it (waiting
+	// in the queue, or for its command to be redelivered after its processor died) before it is
+	// given up (expired), releasing the forecasts waiting for it. It must cover the queue's worst
+	// backlog, so it is generous.
+	FitQueueLease time.Duration
 	// LostReplyCheck is how long a waiting request goes without its reply before the gateway
 	// reads the job's record instead (then at doubling intervals), so a reply lost with the
 	// reply queue in a broker restart still gets its client an answer.
@@ -76,7 +77,7 @@ func DefaultConfig() Config {
 		RequestTimeout:  60 * time.Second,
 		HoldTimeout:     10 * time.Minute,
 		RecheckInterval: time.Second,
-		FitLease:        15 * time.Minute,
+		FitQueueLease:   15 * time.Minute,
 		LostReplyCheck:  2 * time.Second,
 		JobTTL:          24 * time.Hour,
 		ShutdownTimeout: 10 * time.Second,

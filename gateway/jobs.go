@@ -34,7 +34,7 @@ type Accepted struct {
 // command. The returned run delivers the outcome.
 func (g *Gateway) startFit(ctx context.Context, model string, req messages.FitRequest) (*run, Accepted, error) {
 	jobID := uuid.NewString()
-	gen, err := g.deps.Store.AcceptFit(ctx, model, jobID, g.cfg.FitLease)
+	gen, err := g.deps.Store.AcceptFit(ctx, model, jobID, g.cfg.FitQueueLease)
 	if err != nil {
 		return nil, Accepted{}, unavailable("accept fit", err)
 	}

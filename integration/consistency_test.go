@@ -245,6 +245,43 @@ func TestProcessorDeathMidFitIsRedelivered(t *testing.T) {
 	release() // let the victim's stuck handler end
 }
 
+// A processor dying mid-fit lets its lease run out; a forecast held behind that fit keeps
+// checking the store meanwhile. The lapsed lease must hand the fit over to the processor that
+// gets the redelivered command, not end it: the fit succeeds and the held forecast uses it.
+// (Reported: the held forecast's checks expired the fit once the dead owner's lease ran out,
+// losing a fit the client was told was accepted.)
+func TestLapsedLeaseOfDeadProcessorHandsFitOver(t *testing.T) {
+	c := newCluster(t, 0)
+	victim := c.addProcessor()
+	release, started := c.gates.add(9, false)
+	defer release() // lets the victim's stuck handler end
+	job, gen := c.fitAsync("takeover", series(9, 20))
+	waitClosed(t, started, "the victim to take the fit")
+	victim.kill()
+	held := c.forecastAsync("takeover", 3)
+	if j := c.waitJob(held, "held"); j.Status != "held" {
+		t.Fatalf("forecast = %s, want held behind the fit", j.Status)
+	}
+
+	// No processor has the command until the victim's lease (3 s) has run out and the held
+	// forecast has re-checked the store several times (every 200 ms).
+	time.Sleep(4 * time.Second)
+	if j := c.waitJob(job, "queued", "running", "succeeded", "failed", "expired"); j.Status == "failed" || j.Status == "expired" {
+		t.Fatalf("fit ended %s once its dead processor's lease ran out, want it handed over", j.Status)
+	}
+	c.gates.mu.Lock()
+	delete(c.gates.open, 9) // the redelivered attempt runs at full speed
+	c.gates.mu.Unlock()
+	c.addProcessor()
+
+	if j := c.waitJob(job, "succeeded", "failed", "expired"); j.Status != "succeeded" || j.Generation != gen {
+		t.Fatalf("fit = %s generation %d, want succeeded generation %d", j.Status, j.Generation, gen)
+	}
+	if fc := c.forecastOf(held); fc.Generation != gen {
+		t.Fatalf("held forecast used generation %d, want the taken-over fit's %d", fc.Generation, gen)
+	}
+}
+
 // A fit command delivered twice while the first copy is still being fitted (RabbitMQ delivers
 // at least once) must not run the fit a second time: the second processor waits for the first
 // to finish and answers with that outcome.

@@ -275,7 +275,7 @@ func (p *Processor) claim(ctx context.Context, cmd messages.FitCommand, log *slo
 		select {
 		case <-ctx.Done():
 			return rec, ctx.Err()
-		case <-time.After(max(p.cfg.FitLease/6, 10*time.Millisecond)):
+		case <-time.After(min(max(p.cfg.FitLease/12, 10*time.Millisecond), 500*time.Millisecond)):
 		}
 	}
 }

@@ -34,7 +34,10 @@ const (
 type Config struct {
 	Role string
 	// FitTimeout bounds one fit; FitLease is how long a running fit's lease is extended each
-	// renewal (renewed every FitLease/3).
+	// renewal (renewed every FitLease/3). When a processor dies, its fit's redelivered command
+	// waits for that lease to run out before another processor takes the fit over, so a short
+	// lease makes a quick takeover; a processor that cannot renew in time (Redis unreachable for
+	// a whole lease) may be taken over while it still runs, and then stops that fit.
 	FitTimeout time.Duration
 	FitLease   time.Duration
 	// ForecastWait bounds how long a forecast command waits for its barrier when it arrives
@@ -65,7 +68,7 @@ func DefaultConfig() Config {
 	return Config{
 		Role:             RoleAll,
 		FitTimeout:       5 * time.Minute,
-		FitLease:         30 * time.Second,
+		FitLease:         6 * time.Second,
 		ForecastWait:     30 * time.Second,
 		JobTTL:           24 * time.Hour,
 		ProgressInterval: 250 * time.Millisecond,

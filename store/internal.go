@@ -49,8 +49,8 @@ type FitFailedData struct {
 	Status FitStatus `json:"status"` // FitFailed or FitExpired
 }
 
-// leaseExpiredReason is the error recorded on a fit whose lease ran out.
-const leaseExpiredReason = "lease expired"
+// expiredReason is the error recorded on a fit that no processor held for a queue lease.
+const expiredReason = "no processor took the fit up within its queue lease"
 
 // Defaults shared by both implementations.
 const (

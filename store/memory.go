@@ -34,9 +34,10 @@ type Memory struct {
 }
 
 type memModel struct {
-	seq     int64
-	fits    map[int64]FitRecord
-	current *ModelRecord
+	seq        int64
+	fits       map[int64]FitRecord
+	queueLease map[int64]time.Duration // of each pending fit, as accepted
+	current    *ModelRecord
 }
 
 type memJob struct {
@@ -102,7 +103,7 @@ func (m *Memory) AcceptFit(_ context.Context, model, jobID string, lease time.Du
 	now := m.clock()
 	mm := m.models[model]
 	if mm == nil {
-		mm = &memModel{fits: make(map[int64]FitRecord)}
+		mm = &memModel{fits: make(map[int64]FitRecord), queueLease: make(map[int64]time.Duration)}
 		m.models[model] = mm
 	}
 	mm.seq++
@@ -112,8 +113,10 @@ func (m *Memory) AcceptFit(_ context.Context, model, jobID string, lease time.Du
 		JobID:      jobID,
 		Status:     FitPending,
 		AcceptedAt: now,
-		LeaseUntil: msTime(now.Add(lease)),
+		LeaseUntil: now, // held by no processor yet
+		ExpiresAt:  msTime(now.Add(lease)),
 	}
+	mm.queueLease[gen] = lease
 	m.prune(mm)
 	m.append(Event{Type: EventFitAccepted, Model: model, Generation: gen, JobID: jobID, Time: now})
 	return gen, nil
@@ -132,6 +135,9 @@ func (m *Memory) RenewFit(_ context.Context, model string, gen int64, owner stri
 	now := m.clock()
 	if f.Status == FitPending && (f.Owner == "" || f.Owner == owner || !now.Before(f.LeaseUntil)) {
 		f.LeaseUntil, f.Owner = msTime(now.Add(lease)), owner
+		if exp := f.LeaseUntil.Add(mm.queueLease[gen]); exp.After(f.ExpiresAt) {
+			f.ExpiresAt = exp
+		}
 		mm.fits[gen] = f
 	}
 	return f, nil
@@ -222,6 +228,7 @@ func (m *Memory) prune(mm *memModel) {
 	for gen, f := range mm.fits {
 		if gen <= cutoff && f.Status.Terminal() {
 			delete(mm.fits, gen)
+			delete(mm.queueLease, gen)
 		}
 	}
 }
@@ -277,8 +284,8 @@ func (m *Memory) Unsettled(_ context.Context, model string, upTo int64) ([]int64
 	expired := false
 	for _, gen := range gens {
 		f := mm.fits[gen]
-		if !now.Before(f.LeaseUntil) {
-			m.finish(model, mm, f, FitExpired, leaseExpiredReason)
+		if !now.Before(f.ExpiresAt) {
+			m.finish(model, mm, f, FitExpired, expiredReason)
 			expired = true
 			continue
 		}

@@ -34,7 +34,9 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func TestMemoryLeaseRunsOutAtDeadline(t *testing.T) {
+// A fit expires exactly a queue lease after acceptance, or after the end of the last lease a
+// processor held on it; not when that lease ends.
+func TestMemoryFitExpiresAtDeadline(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	s := store.NewMemory(store.WithClock(clock.Now))
 	ctx := t.Context()
@@ -46,12 +48,16 @@ func TestMemoryLeaseRunsOutAtDeadline(t *testing.T) {
 	if u, err := s.Unsettled(ctx, "m", gen); err != nil || len(u) != 1 {
 		t.Fatalf("a millisecond before the deadline: unsettled = %v, %v; want [1]", u, err)
 	}
-	if _, err := s.RenewFit(ctx, "m", gen, "p1", time.Minute); err != nil {
+	if _, err := s.RenewFit(ctx, "m", gen, "p1", 10*time.Second); err != nil {
 		t.Fatal(err)
+	}
+	clock.Add(10 * time.Second) // the holder's lease has run out: it may be taken over
+	if u, _ := s.Unsettled(ctx, "m", gen); len(u) != 1 {
+		t.Fatalf("fit expired when its holder's lease ran out: unsettled = %v", u)
 	}
 	clock.Add(time.Minute - time.Millisecond)
 	if u, _ := s.Unsettled(ctx, "m", gen); len(u) != 1 {
-		t.Fatalf("renewed lease ran out early: unsettled = %v", u)
+		t.Fatalf("fit expired before a queue lease after its lease: unsettled = %v", u)
 	}
 	clock.Add(time.Millisecond)
 	if u, _ := s.Unsettled(ctx, "m", gen); len(u) != 0 {

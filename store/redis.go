@@ -188,7 +188,7 @@ func (r *Redis) Unsettled(ctx context.Context, model string, upTo int64) ([]int6
 	}
 	gens, err := unsettledScript.Run(ctx, r.rdb,
 		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey()},
-		model, upTo, ms(r.nowMs()), r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel()).Int64Slice()
+		model, upTo, ms(r.nowMs()), r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), expiredReason).Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("unsettled %s: %w", model, err)
 	}
@@ -501,6 +501,7 @@ type fitWire struct {
 	St    string `json:"st"`
 	Acc   string `json:"acc"`
 	Lease string `json:"lease"`
+	Exp   string `json:"exp"`
 	Fin   string `json:"fin"`
 	Err   string `json:"err"`
 	Owner string `json:"owner"`
@@ -519,13 +520,16 @@ func decodeFit(raw string) (FitRecord, error) {
 	for _, t := range []struct {
 		s   string
 		dst *time.Time
-	}{{w.Acc, &f.AcceptedAt}, {w.Lease, &f.LeaseUntil}, {w.Fin, &f.FinishedAt}} {
+	}{{w.Acc, &f.AcceptedAt}, {w.Lease, &f.LeaseUntil}, {w.Exp, &f.ExpiresAt}, {w.Fin, &f.FinishedAt}} {
 		if t.s == "" {
 			continue
 		}
 		if *t.dst, err = parseMs(t.s); err != nil {
 			return FitRecord{}, fmt.Errorf("decode fit %d: %w", gen, err)
 		}
+	}
+	if f.ExpiresAt.IsZero() {
+		f.ExpiresAt = f.LeaseUntil // written before fits had an expiry of their own
 	}
 	return f, nil
 }

@@ -10,7 +10,9 @@ import "github.com/redis/go-redis/v9"
 // server's clock (TIME), so that processors and gateways on hosts whose clocks disagree agree on
 // when a lease runs out; the other timestamps (accepted, finished, event times) come from Go. Fit records are JSON objects whose
 // values are all strings (cjson would print large numbers in exponent form):
-// {"gen","job","st","acc","lease","fin","err"}.
+// {"gen","job","st","acc","lease","exp","ql","fin","err","owner"}: lease is the holder's lease,
+// exp the fit's expiry, ql its queue lease in ms (records written before exp and ql existed
+// expire at their lease).
 
 // luaPrelude holds the helpers shared by the scripts.
 const luaPrelude = `#!lua
@@ -45,6 +47,11 @@ local function fail(fits, pending, stream, maxlen, channel, model, g, f, status,
   emit(stream, maxlen, channel, 'fit_failed', model, g, f.job, now, data)
 end
 
+-- expiry is when pending fit f expires: a queue lease after it was accepted or last held.
+local function expiry(f)
+  return tonumber(f.exp or f.lease)
+end
+
 -- servernow is the Redis server's clock in milliseconds: the one clock every lease is read by.
 local function servernow()
   local t = redis.call('TIME')
@@ -57,13 +64,14 @@ end
 `
 
 // acceptScript: KEYS seq, fits, pending, models, events;
-// ARGV model, job, lease (ms), maxlen, history, channel. Returns {gen, EventID}. The acceptance
-// time is the server's, like the lease it starts.
+// ARGV model, job, queue lease (ms), maxlen, history, channel. Returns {gen, EventID}. The
+// acceptance time is the server's, like the expiry it starts.
 var acceptScript = redis.NewScript(luaPrelude + `
 local gen = redis.call('INCR', KEYS[1])
 local now = servernow()
 local f = {gen = tostring(gen), job = ARGV[2], st = 'pending', acc = string.format('%d', now),
-  lease = string.format('%d', now + tonumber(ARGV[3])), fin = '', err = ''}
+  lease = string.format('%d', now), exp = string.format('%d', now + tonumber(ARGV[3])),
+  ql = ARGV[3], fin = '', err = ''}
 redis.call('HSET', KEYS[2], gen, cjson.encode(f))
 redis.call('ZADD', KEYS[3], gen, gen)
 redis.call('SADD', KEYS[4], ARGV[1])
@@ -73,7 +81,8 @@ return {gen, id}
 `)
 
 // renewScript: KEYS fits; ARGV gen, lease (ms), owner. Claims a pending fit for owner unless
-// another owner's lease is still running. Returns the fit record, or nil if none.
+// another owner's lease is still running, and moves its expiry to a queue lease after the new
+// lease. Returns the fit record, or nil if none.
 var renewScript = redis.NewScript(luaPrelude + `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return false end
@@ -82,7 +91,9 @@ if f.st ~= 'pending' then return raw end
 local now = servernow()
 if f.owner and f.owner ~= '' and f.owner ~= ARGV[3] and tonumber(f.lease) > now then return raw end
 f.owner = ARGV[3]
-f.lease = string.format('%d', now + tonumber(ARGV[2]))
+local lease = now + tonumber(ARGV[2])
+f.lease = string.format('%d', lease)
+f.exp = string.format('%d', math.max(expiry(f), lease + tonumber(f.ql or '0')))
 raw = cjson.encode(f)
 redis.call('HSET', KEYS[1], ARGV[1], raw)
 return raw
@@ -143,7 +154,8 @@ return 1
 `)
 
 // unsettledScript: KEYS fits, pending, seq, events; ARGV model, upTo, now, maxlen, history,
-// channel. Expires overdue pending fits ≤ upTo and returns the others, ascending.
+// channel, reason. Expires pending fits ≤ upTo past their expiry and returns the others,
+// ascending.
 var unsettledScript = redis.NewScript(luaPrelude + `
 local now = servernow()
 local gens = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
@@ -158,9 +170,9 @@ for i, g in ipairs(gens) do
   local f = records[i]
   if not f then
     redis.call('ZREM', KEYS[2], g)
-  elseif tonumber(f.lease) <= now then
+  elseif expiry(f) <= now then
     fail(KEYS[1], KEYS[2], KEYS[4], ARGV[4], ARGV[6], ARGV[1], g, f, 'expired', ARGV[3],
-      'lease expired')
+      ARGV[7])
     expired = true
   else
     out[#out + 1] = tonumber(g)

@@ -46,7 +46,7 @@ const (
 	FitPending   FitStatus = "pending"
 	FitSucceeded FitStatus = "succeeded"
 	FitFailed    FitStatus = "failed"
-	FitExpired   FitStatus = "expired" // its lease ran out before it finished
+	FitExpired   FitStatus = "expired" // no processor held it for a whole queue lease
 )
 
 // Terminal reports whether the fit has ended, successfully or not.
@@ -89,7 +89,8 @@ type FitRecord struct {
 	JobID      string    `json:"job_id"`
 	Status     FitStatus `json:"status"`
 	AcceptedAt time.Time `json:"accepted_at"`
-	LeaseUntil time.Time `json:"lease_until"`
+	LeaseUntil time.Time `json:"lease_until"`     // end of the holder's lease; another processor may take the fit over after it
+	ExpiresAt  time.Time `json:"expires_at"`      // the fit expires if no processor holds it by then
 	Owner      string    `json:"owner,omitempty"` // the processor holding the lease ("" until one claims it)
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	Error      string    `json:"error,omitempty"`
@@ -121,15 +122,19 @@ type Job struct {
 
 // Store is the shared state. All methods are safe for concurrent use.
 type Store interface {
-	// AcceptFit assigns the model's next generation (1, 2, …) and records a pending fit leased
-	// until now+lease (lease > 0), then emits fit_accepted. Generations are never reused, not
-	// even those of failed fits.
-	AcceptFit(ctx context.Context, model, jobID string, lease time.Duration) (int64, error)
+	// AcceptFit assigns the model's next generation (1, 2, …) and records a pending fit, held by
+	// no processor, that expires unless one holds it within queueLease (> 0): the time its
+	// command may wait in the queue. It then emits fit_accepted. Generations are never reused,
+	// not even those of failed fits.
+	AcceptFit(ctx context.Context, model, jobID string, queueLease time.Duration) (int64, error)
 	// RenewFit claims a pending fit for owner (a processor instance) and extends its lease to
 	// now+lease, unless another owner holds a lease that has not run out: then it changes
-	// nothing. Either way it returns the record, whose Owner says who holds the fit now. On a
-	// terminal fit it does nothing and returns its record, so a redelivered command can tell the
-	// fit has already ended.
+	// nothing. A holder's lease running out ends nothing: it lets the next processor that has
+	// the command take the fit over. Each claim or renewal also moves the fit's expiry to a
+	// queue lease after the new lease, so that a fit whose holder died waits a whole queue lease
+	// for its redelivered command. Either way it returns the record, whose Owner says who holds
+	// the fit now. On a terminal fit it does nothing and returns its record, so a redelivered
+	// command can tell the fit has already ended.
 	RenewFit(ctx context.Context, model string, gen int64, owner string, lease time.Duration) (FitRecord, error)
 	// ReleaseFit gives up owner's hold on a pending fit whose attempt ended without an outcome
 	// (a crash the processor survived), so that another processor may take it over at once.
@@ -151,8 +156,9 @@ type Store interface {
 	// Sequence is the newest generation assigned to model (0 if none): a forecast's barrier.
 	Sequence(ctx context.Context, model string) (int64, error)
 	// Unsettled returns, ascending, the generations ≤ upTo whose fits are still pending. A
-	// pending fit whose lease has run out is first marked expired (emitting fit_failed) and is
-	// not returned. Leases only expire here: Fit and Info may show an overdue fit as pending.
+	// pending fit past its expiry (no processor held it for a queue lease) is first marked
+	// expired (emitting fit_failed) and is not returned. Fits only expire here: Fit and Info may
+	// show an overdue fit as pending.
 	Unsettled(ctx context.Context, model string, upTo int64) ([]int64, error)
 	// Current returns the current model with its blob, or ErrNoModel.
 	Current(ctx context.Context, model string) (ModelRecord, error)

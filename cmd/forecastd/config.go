@@ -47,7 +47,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	c := config{
 		HTTPAddr: ":8080", Role: "all", Concurrency: 2, LogLevel: "info", LogFormat: "text",
 		RequestTimeout: 60 * time.Second, HoldTimeout: 10 * time.Minute, FitTimeout: 5 * time.Minute,
-		FitLease: 30 * time.Second, FitQueueLease: 15 * time.Minute, JobTTL: 24 * time.Hour, ShutdownTimeout: 10 * time.Second,
+		FitLease: 6 * time.Second, FitQueueLease: 15 * time.Minute, JobTTL: 24 * time.Hour, ShutdownTimeout: 10 * time.Second,
 		Heartbeat: 15 * time.Second, SendQueue: 256, RateLimit: 50, RateBurst: 200,
 	}
 	fs := flag.NewFlagSet("forecastd "+cmd, flag.ContinueOnError)
@@ -104,8 +104,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	dur(&c.RequestTimeout, "request-timeout", "how long a synchronous request waits before 504")
 	dur(&c.HoldTimeout, "hold-timeout", "how long a forecast may be held waiting for fits")
 	dur(&c.FitTimeout, "fit-timeout", "time limit of one fit")
-	dur(&c.FitLease, "fit-lease", "lease of a running fit, renewed while it runs")
-	dur(&c.FitQueueLease, "fit-queue-lease", "how long an accepted fit may wait for a processor before it expires")
+	dur(&c.FitLease, "fit-lease", "lease of a running fit, renewed every third of it; when it runs out (its processor died) another processor takes the fit over")
+	dur(&c.FitQueueLease, "fit-queue-lease", "how long an accepted fit may go with no processor holding it (queued, or awaiting redelivery after its processor died) before it expires")
 	str(&c.AllowedOrigins, "allowed-origins", "comma-separated host patterns of other origins allowed to open WebSocket sessions (same origin always is)")
 	str(&c.AuthTokens, "auth-tokens", "file of API tokens, one \"read|write <token>\" per line; API requests then need Authorization: Bearer <token>")
 	dur(&c.Heartbeat, "heartbeat", "keep-alive interval of live sessions")

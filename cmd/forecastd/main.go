@@ -36,18 +36,29 @@ Usage:
   forecastd gateway    the HTTP/WebSocket/SSE gateway (needs RabbitMQ and Redis)
   forecastd processor  fit and forecast workers (needs RabbitMQ and Redis; --role fit|forecast|all)
   forecastd batch      forecast many series from a JSON file offline (--input, --output)
+  forecastd health     exit 0 if the gateway or processor at --url is ready (RabbitMQ and
+                       Redis reachable), 1 otherwise; the container healthcheck
 
 Run 'forecastd <command> --help' for the flags; each flag also reads FORECASTD_<FLAG>.
 `
 
 func main() {
 	err := dispatch(os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	if code := exitCode(err); code != 0 {
+		fmt.Fprintln(os.Stderr, "forecastd:", err)
+		os.Exit(code)
+	}
+}
+
+// exitCode is 0 on success or help, 1 for a service found not ready, 2 for any other failure.
+func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
-	default:
-		fmt.Fprintln(os.Stderr, "forecastd:", err)
-		os.Exit(2)
+		return 0
+	case errors.Is(err, errUnhealthy):
+		return 1
 	}
+	return 2
 }
 
 func dispatch(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -64,6 +75,9 @@ func dispatch(args []string, getenv func(string) string, stdout, stderr io.Write
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return runBatch(ctx, args[1:], stdout, stderr)
+	}
+	if cmd == "health" {
+		return runHealth(context.Background(), args[1:], stderr)
 	}
 	switch cmd {
 	case "all", "gateway", "processor":
@@ -143,7 +157,7 @@ func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
 		gcfg := gateway.DefaultConfig()
 		gcfg.Addr, gcfg.ID = cfg.HTTPAddr, cfg.GatewayID
 		gcfg.RequestTimeout, gcfg.HoldTimeout, gcfg.JobTTL, gcfg.ShutdownTimeout = cfg.RequestTimeout, cfg.HoldTimeout, cfg.JobTTL, cfg.ShutdownTimeout
-		gcfg.FitLease, gcfg.Heartbeat, gcfg.SendQueue = cfg.FitQueueLease, cfg.Heartbeat, cfg.SendQueue
+		gcfg.FitQueueLease, gcfg.Heartbeat, gcfg.SendQueue = cfg.FitQueueLease, cfg.Heartbeat, cfg.SendQueue
 		gcfg.RateLimit, gcfg.RateBurst = cfg.RateLimit, cfg.RateBurst
 		gcfg.Tokens = cfg.tokens
 		if cfg.AllowedOrigins != "" {

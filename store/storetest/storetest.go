@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Unsettled/ExpiresLeases", testExpire},
 		{"RenewFit", testRenew},
 		{"RenewFit/Owner", testRenewOwner},
+		{"RenewFit/LapsedLeaseHandsOver", testLapsedLease},
 		{"Current/NoModel", testNoModel},
 		{"Info", testInfo},
 		{"List", testList},
@@ -219,8 +220,8 @@ func testGenerations(t *testing.T, s store.Store) {
 	if f.Generation != 2 || f.JobID != "job-a1" || f.Status != store.FitPending || f.Status.Terminal() {
 		t.Fatalf("fit a/2 = %+v", f)
 	}
-	if f.AcceptedAt.IsZero() || f.LeaseUntil.Sub(f.AcceptedAt) != hour || !f.FinishedAt.IsZero() {
-		t.Fatalf("fit a/2 times = %+v, want a lease of one hour from acceptance", f)
+	if f.AcceptedAt.IsZero() || f.ExpiresAt.Sub(f.AcceptedAt) != hour || f.Owner != "" || !f.FinishedAt.IsZero() {
+		t.Fatalf("fit a/2 = %+v, want no holder and an expiry a queue lease (one hour) from acceptance", f)
 	}
 	_, err := s.Fit(ctx, "a", 5)
 	wantErr(t, err, store.ErrNoFit)
@@ -469,7 +470,7 @@ func testExpire(t *testing.T, s store.Store) {
 	g1 := accept(t, s, "m", "job-short", time.Millisecond)
 	g2 := accept(t, s, "m", "job-long", hour)
 	g3 := accept(t, s, "m", "job-short-too", time.Millisecond)
-	waitPast(fit(t, s, "m", g3).LeaseUntil)
+	waitPast(fit(t, s, "m", g3).ExpiresAt)
 
 	// Only gens ≤ upTo are looked at: g3 stays pending for now.
 	wantGens(t, "unsettled ≤ 2", try(s.Unsettled(ctx, "m", g2)).must(t), []int64{g2})
@@ -568,6 +569,38 @@ func testRenewOwner(t *testing.T, s store.Store) {
 		t.Fatalf("claim after release = %+v, want c holding it", c)
 	}
 	wantErr(t, s.ReleaseFit(ctx, "m", 99, "c"), store.ErrNoFit)
+}
+
+// testLapsedLease: a holder's lease running out (its processor died) hands the fit over to the
+// next processor that has its command; it does not end the fit. Only a whole queue lease with no
+// holder does: then no copy of the command is expected any more.
+func testLapsedLease(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const queueLease = 300 * time.Millisecond
+	gen := accept(t, s, "m", "j", queueLease)
+	if f := fit(t, s, "m", gen); f.Owner != "" || f.ExpiresAt.Before(f.AcceptedAt.Add(queueLease)) {
+		t.Fatalf("accepted fit = %+v, want no holder and an expiry a queue lease out", f)
+	}
+	held := try(s.RenewFit(ctx, "m", gen, "a", 50*time.Millisecond)).must(t)
+	if want := held.LeaseUntil.Add(queueLease); held.ExpiresAt.Before(want) {
+		t.Fatalf("held fit expires at %v, want a queue lease after its lease (%v)", held.ExpiresAt, want)
+	}
+	waitPast(held.LeaseUntil)
+	wantGens(t, "unsettled after the holder's lease ran out", try(s.Unsettled(ctx, "m", gen)).must(t), []int64{gen})
+	if f := fit(t, s, "m", gen); f.Status != store.FitPending {
+		t.Fatalf("fit after its holder's lease ran out = %s, want still pending", f.Status)
+	}
+	taken := try(s.RenewFit(ctx, "m", gen, "b", 50*time.Millisecond)).must(t)
+	if taken.Owner != "b" || !taken.ExpiresAt.After(held.ExpiresAt) {
+		t.Fatalf("takeover = %+v, want b holding it with a later expiry than %v", taken, held.ExpiresAt)
+	}
+	waitPast(taken.LeaseUntil)
+	wantGens(t, "unsettled within the queue lease", try(s.Unsettled(ctx, "m", gen)).must(t), []int64{gen})
+	waitPast(taken.ExpiresAt)
+	wantGens(t, "unsettled after a queue lease with no holder", try(s.Unsettled(ctx, "m", gen)).must(t), nil)
+	if f := fit(t, s, "m", gen); f.Status != store.FitExpired {
+		t.Fatalf("fit held by nobody for a queue lease = %s, want expired", f.Status)
+	}
 }
 
 func testNoModel(t *testing.T, s store.Store) {

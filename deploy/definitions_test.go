@@ -1,0 +1,142 @@
+package deploy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/dotenv"
+)
+
+// adminPassword is the documented default password of the definitions' management user.
+const adminPassword = "admin-dev"
+
+type definitions struct {
+	Users []struct {
+		Name             string   `json:"name"`
+		PasswordHash     string   `json:"password_hash"`
+		HashingAlgorithm string   `json:"hashing_algorithm"`
+		Tags             []string `json:"tags"`
+	} `json:"users"`
+	Permissions []struct {
+		User, Vhost, Configure, Write, Read string
+	} `json:"permissions"`
+}
+
+func readDefinitions(t *testing.T) definitions {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("rabbitmq", "definitions.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d definitions
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatalf("definitions.json: %v", err)
+	}
+	return d
+}
+
+// dotEnv is the repository's .env, which docker compose reads.
+func dotEnv(t *testing.T) map[string]string {
+	t.Helper()
+	env, err := dotenv.Read(filepath.Join("..", ".env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// checkPassword reports whether hash is RabbitMQ's rabbit_password_hashing_sha256 hash of
+// password: base64 of a 4-byte salt followed by SHA-256(salt ‖ password).
+func checkPassword(hash, password string) error {
+	raw, err := base64.StdEncoding.DecodeString(hash)
+	if err != nil {
+		return err
+	}
+	if len(raw) != 4+sha256.Size {
+		return errors.New("not a salted SHA-256 hash: wrong length")
+	}
+	sum := sha256.Sum256(append(raw[:4:4], password...))
+	if !bytes.Equal(sum[:], raw[4:]) {
+		return errors.New("hash does not match the password")
+	}
+	return nil
+}
+
+func TestDefinitionsHaveTheUsersOfTheDocumentedPasswords(t *testing.T) {
+	env := dotEnv(t)
+	want := map[string]string{env["FORECASTD_RABBITMQ_USER"]: env["FORECASTD_RABBITMQ_PASSWORD"], "admin": adminPassword}
+	d := readDefinitions(t)
+	for _, u := range d.Users {
+		password, ok := want[u.Name]
+		if !ok {
+			t.Errorf("user %q is not documented", u.Name)
+			continue
+		}
+		delete(want, u.Name)
+		if u.HashingAlgorithm != "rabbit_password_hashing_sha256" {
+			t.Errorf("user %s: hashing_algorithm %q", u.Name, u.HashingAlgorithm)
+		}
+		if err := checkPassword(u.PasswordHash, password); err != nil {
+			t.Errorf("user %s: password_hash is not the hash of %q: %v", u.Name, password, err)
+		}
+	}
+	for name := range want {
+		t.Errorf("definitions.json has no user %q: a node that imports definitions at boot creates no default user", name)
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{env["FORECASTD_RABBITMQ_PASSWORD"], adminPassword} {
+		if !bytes.Contains(readme, []byte(p)) {
+			t.Errorf("README does not name the default password %q", p)
+		}
+	}
+}
+
+func TestEveryUserHasPermissionsOnTheVhost(t *testing.T) {
+	d := readDefinitions(t)
+	for _, u := range d.Users {
+		found := false
+		for _, p := range d.Permissions {
+			found = found || (p.User == u.Name && p.Vhost == "/")
+		}
+		if !found {
+			t.Errorf("user %s has no permissions on vhost /", u.Name)
+		}
+	}
+}
+
+// The documented way to make a hash without rabbitmqctl hash_password (RabbitMQ before 3.13).
+func TestHashPasswordScript(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	hash := func() string {
+		out, err := exec.Command("sh", filepath.Join("rabbitmq", "hash-password.sh"), "s3cret with spaces").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	a, b := hash(), hash()
+	for _, h := range []string{a, b} {
+		if err := checkPassword(h, "s3cret with spaces"); err != nil {
+			t.Errorf("hash-password.sh printed %q: %v", h, err)
+		}
+	}
+	if a == b {
+		t.Errorf("two hashes of one password are equal (%s): the salt is not random", a)
+	}
+	if checkPassword(a, "s3cret") == nil {
+		t.Error("the hash matches another password")
+	}
+}
