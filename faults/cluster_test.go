@@ -66,6 +66,13 @@ func newCluster(t *testing.T, gatewayArgs ...string) *cluster {
 		testenv.WaitReady(t, u, 30*time.Second)
 	}
 	t.Logf("cluster ready after %s", time.Since(start).Round(100*time.Millisecond))
+	t.Cleanup(func() {
+		begin := time.Now()
+		for _, p := range append([]*testenv.Proc{c.gw}, c.procs...) {
+			p.Stop(t)
+		}
+		t.Logf("processes stopped in %s", time.Since(begin).Round(100*time.Millisecond))
+	})
 	return c
 }
 

@@ -23,7 +23,7 @@ func TestProcessorKilledMidFit(t *testing.T) {
 	l.run(3 * time.Second)
 	victim, _ := c.killMidFit(l, "m0")
 	l.heldBehind(victim.model, 3)
-	l.run(10 * time.Second)
+	l.run(8 * time.Second)
 	l.finish().check(t, "processor kill -9 mid-fit")
 }
 
@@ -32,9 +32,9 @@ func TestProcessorKilledMidFit(t *testing.T) {
 func TestBrokerRestart(t *testing.T) {
 	c := newCluster(t)
 	l := startLoad(t, c, 3)
-	l.run(4 * time.Second)
+	l.run(3 * time.Second)
 	c.restartBroker(l)
-	l.run(8 * time.Second)
+	l.run(6 * time.Second)
 	l.finish().check(t, "rabbitmq stop_app + start_app")
 }
 
@@ -45,7 +45,7 @@ func TestRedisConnectionsKilled(t *testing.T) {
 	rdb := c.redis.Client(t)
 	defer rdb.Close()
 	for i := range 2 {
-		l.run(5 * time.Second)
+		l.run(4 * time.Second)
 		for _, typ := range []string{"normal", "pubsub"} {
 			n, err := rdb.Do(t.Context(), "CLIENT", "KILL", "TYPE", typ).Int()
 			if err != nil {
@@ -65,12 +65,12 @@ func TestRedisConnectionsKilled(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	c := newCluster(t)
 	l := startLoad(t, c, 3)
-	l.run(4 * time.Second)
+	l.run(3 * time.Second)
 	c.redis.Shutdown(t)
 	l.fault("redis SHUTDOWN", time.Now())
 	c.redis.Restart(t)
 	t.Logf("redis back %s after SHUTDOWN", round(time.Since(l.lastFault())))
-	l.run(6 * time.Second)
+	l.run(5 * time.Second)
 	c.redis.Kill9(t)
 	l.fault("redis kill -9", time.Now())
 	c.redis.Restart(t)
@@ -90,7 +90,7 @@ func TestProcessorKilledThenBrokerRestart(t *testing.T) {
 	l.heldBehind(victim.model, 3)
 	time.Sleep(3 * time.Second)
 	c.restartBroker(l)
-	l.run(8 * time.Second)
+	l.run(6 * time.Second)
 	l.finish().check(t, "processor kill -9 mid-fit, then rabbitmq stop_app + start_app")
 }
 
@@ -135,7 +135,7 @@ func TestPoisonMessage(t *testing.T) {
 		}
 		dead[string(d.Body)] = true
 	}
-	l.run(8 * time.Second)
+	l.run(5 * time.Second)
 	v := l.finish()
 	for _, p := range poison {
 		if !dead[p] {

@@ -305,9 +305,10 @@ func (l *load) snapshot() []*call {
 
 // finish stops the load, waits for the calls in flight and settles every accepted fit.
 func (l *load) finish() verdict {
+	l.stopped = time.Now()
 	close(l.stopping)
 	l.wg.Wait()
-	l.stopped = time.Now()
 	l.settle(60 * time.Second)
+	l.t.Logf("load stopped; the calls in flight ended and the fits settled %s later", round(time.Since(l.stopped)))
 	return judge(l.snapshot(), l.faults, l.models, l.stopped.Sub(l.start))
 }
