@@ -2,6 +2,7 @@ package faults
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -160,23 +161,24 @@ func TestSlowBody(t *testing.T) {
 	start := time.Now()
 	l.fault("3 stalled bodies", start)
 	type answer struct {
-		status string
-		after  time.Duration
-		err    error
+		code  int
+		jsend string
+		after time.Duration
+		err   error
 	}
 	answers := make(chan answer, 3)
 	for range 3 {
 		go func() {
-			status, err := stallBody(c.base, bodyTimeout+10*time.Second)
-			answers <- answer{status, time.Since(start), err}
+			code, jsend, err := stallBody(c.base, bodyTimeout+10*time.Second)
+			answers <- answer{code, jsend, time.Since(start), err}
 		}()
 	}
 	var last time.Duration
 	for range 3 {
 		a := <-answers
 		last = max(last, a.after)
-		if a.err != nil || !strings.HasPrefix(a.status, "HTTP/1.1 408") {
-			t.Errorf("stalled body: got %q (%v) after %s, want 408", a.status, a.err, round(a.after))
+		if a.err != nil || a.code != http.StatusRequestTimeout || a.jsend != "fail" {
+			t.Errorf("stalled body: got %d %q (%v) after %s, want a 408 JSend fail", a.code, a.jsend, a.err, round(a.after))
 		}
 	}
 	stalled := time.Now()
@@ -196,21 +198,30 @@ func TestSlowBody(t *testing.T) {
 }
 
 // stallBody sends a fit's headers and the start of its body, then nothing, and returns the
-// status line the gateway answers with.
-func stallBody(base string, wait time.Duration) (string, error) {
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+// status and JSend status the gateway answers with.
+func stallBody(base string, wait time.Duration) (int, string, error) {
+	host := strings.TrimPrefix(base, "http://")
+	conn, err := net.Dial("tcp", host)
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
 	defer conn.Close()
 	body := `{"method":"naive","values":[1,2,3,`
 	if _, err := fmt.Fprintf(conn, "POST /v1/models/m0/fit HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		strings.TrimPrefix(base, "http://"), len(body)+1000, body); err != nil {
-		return "", err
+		host, len(body)+1000, body); err != nil {
+		return 0, "", err
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	return strings.TrimSpace(line), err
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var env envelope
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return resp.StatusCode, "", fmt.Errorf("body is not JSend: %w", err)
+	}
+	return resp.StatusCode, env.Status, nil
 }
 
 // restartBroker stops RabbitMQ's application and starts it again. The fault counts from the
