@@ -239,12 +239,14 @@ func TestEventStreamOutlastsTheBodyTimeout(t *testing.T) {
 	}
 }
 
-// A stream request reads no body, so one that carries a body is refused rather than left
+// The streams read no body, so a request to them that carries one is refused rather than left
 // with the body deadline on its connection.
-func TestEventStreamRefusesABody(t *testing.T) {
+func TestStreamsRefuseABody(t *testing.T) {
 	s := newAPIServer(t, withBodyTimeout(bodyTimeout))
-	code, env := s.send(t, http.MethodGet, "/v1/events", "", []byte("{}"))
-	if code != http.StatusBadRequest || env.Data["body"] == nil {
-		t.Errorf("answer %d %+v; want 400 naming the body", code, env)
+	for _, path := range []string{"/v1/events", "/v1/ws"} {
+		code, env := s.send(t, http.MethodGet, path, "", []byte("{}"))
+		if code != http.StatusBadRequest || env.Data["body"] == nil {
+			t.Errorf("GET %s with a body: %d %+v; want 400 naming the body", path, code, env)
+		}
 	}
 }
