@@ -35,6 +35,7 @@ type apiOption struct {
 	wrap    func(store.Store) store.Store // decorates the store the gateway sees
 	cfg     func(*gateway.Config)
 	procPub func(message.Publisher) message.Publisher // decorates the processor's publisher
+	fit     processor.FitFunc                         // replaces the processor's fit
 }
 
 // newAPIServer starts the service.
@@ -52,12 +53,16 @@ func newAPIServer(t *testing.T, opts ...apiOption) *apiServer {
 		t.Fatal(err)
 	}
 	var ppub message.Publisher = br.Publisher
+	var popts []processor.Option
 	for _, o := range opts {
 		if o.procPub != nil {
 			ppub = o.procPub(ppub)
 		}
+		if o.fit != nil {
+			popts = append(popts, processor.WithFitFunc(o.fit))
+		}
 	}
-	proc := processor.New(processor.DefaultConfig(), st, ppub, log)
+	proc := processor.New(processor.DefaultConfig(), st, ppub, log, popts...)
 	if err := proc.Register(router, br.Commands, ""); err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,12 @@ type Config struct {
 	ID string
 	// RequestTimeout bounds how long a synchronous request waits before 504 (the job goes on).
 	RequestTimeout time.Duration
+	// BodyTimeout bounds how long a client may take to send a request body, from the end of its
+	// headers (408 after it); zero disables the limit. It does not bound the answer. The default,
+	// 30 s, lets the largest body (messages.MaxBodyBytes, 8 MiB) arrive over a link of about
+	// 2.2 Mbit/s, and a typical fit's in well under a second, while a client that stalls holds
+	// a connection and a goroutine no longer than that.
+	BodyTimeout time.Duration
 	// HoldTimeout bounds how long a forecast is held waiting for fits it depends on.
 	HoldTimeout time.Duration
 	// RecheckInterval is how often held forecasts re-check the store besides pub/sub events.
@@ -75,6 +81,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:            ":8080",
 		RequestTimeout:  60 * time.Second,
+		BodyTimeout:     30 * time.Second,
 		HoldTimeout:     10 * time.Minute,
 		RecheckInterval: time.Second,
 		FitQueueLease:   15 * time.Minute,

@@ -62,8 +62,8 @@ func (g *Gateway) routes() http.Handler {
 	handle("/v1/jobs/{id}", methods{http.MethodGet: read(g.handleJob)})
 	handle("/api/fit_model", methods{http.MethodPost: write(g.limited(g.handleLegacyFit))})
 	handle("/api/forecast", methods{http.MethodPost: read(g.limited(g.handleLegacyForecast))})
-	handle("/v1/events", methods{http.MethodGet: stream(g.handleEvents)})
-	handle("/v1/ws", methods{http.MethodGet: stream(g.handleWS)})
+	handle("/v1/events", methods{http.MethodGet: stream(noBody(g.handleEvents))})
+	handle("/v1/ws", methods{http.MethodGet: stream(noBody(g.handleWS))})
 	handle("/openapi.json", methods{http.MethodGet: g.handleOpenAPI})
 	handle("/docs", methods{http.MethodGet: g.handleDocs})
 	handle("/healthz", methods{http.MethodGet: g.handleHealth})
@@ -76,7 +76,7 @@ func (g *Gateway) routes() http.Handler {
 	mux.Handle("/", g.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSend(w, http.StatusNotFound, messages.FailField("path", fmt.Sprintf("no endpoint at %s; see /openapi.json", r.URL.Path)))
 	})))
-	return g.recoverPanics(mux)
+	return g.recoverPanics(g.bodyDeadline(mux))
 }
 
 // recoverPanics turns a handler panic into a JSend 500 instead of a dropped connection.
@@ -122,11 +122,14 @@ func errorBody(err error) (int, messages.Envelope) {
 	var invalid *messages.InvalidError
 	var tooLarge *http.MaxBytesError
 	var auth *authError
+	var late *bodyTimeoutError
 	switch {
 	case errors.As(err, &auth):
 		return auth.status, authBody(auth)
 	case errors.As(err, &invalid):
 		return http.StatusBadRequest, messages.Fail(invalid.Problems)
+	case errors.As(err, &late):
+		return http.StatusRequestTimeout, messages.FailField("body", late.Error())
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, messages.FailField("body", fmt.Sprintf("is larger than the limit of %d bytes", tooLarge.Limit))
 	case errors.Is(err, errUnsupportedMedia):
@@ -146,16 +149,20 @@ func errorBody(err error) (int, messages.Envelope) {
 
 var errUnsupportedMedia = errors.New("must be application/json")
 
-// readJSON enforces the content type and body limit, then decodes strictly into v.
-func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+// readJSON enforces the content type and the body's size and time limits, then decodes strictly
+// into v.
+func (g *Gateway) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return fmt.Errorf("%w, got %q", errUnsupportedMedia, ct)
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, messages.MaxBodyBytes)
-	return messages.DecodeJSON(r.Body, v)
+	body, err := g.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return messages.DecodeJSONBytes(body, v)
 }
 
 // modelParam validates the {model} path segment.
@@ -214,7 +221,7 @@ func command[R any, PR validating[R]](g *Gateway, start func(context.Context, st
 			return
 		}
 		var req R
-		if err := readJSON(w, r, &req); err != nil {
+		if err := g.readJSON(w, r, &req); err != nil {
 			writeError(w, err)
 			return
 		}

@@ -22,7 +22,7 @@ type legacyForecastRequest struct {
 // handleLegacyFit fits the original ARIMA(7,1,1) to {"data": [...]}.
 func (g *Gateway) handleLegacyFit(w http.ResponseWriter, r *http.Request) {
 	var body legacyFitRequest
-	if err := readJSON(w, r, &body); err != nil {
+	if err := g.readJSON(w, r, &body); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -46,7 +46,7 @@ func (g *Gateway) handleLegacyFit(w http.ResponseWriter, r *http.Request) {
 // handleLegacyForecast forecasts {"num_steps": N} levels (not differences) from model "default".
 func (g *Gateway) handleLegacyForecast(w http.ResponseWriter, r *http.Request) {
 	var body legacyForecastRequest
-	if err := readJSON(w, r, &body); err != nil {
+	if err := g.readJSON(w, r, &body); err != nil {
 		writeError(w, err)
 		return
 	}

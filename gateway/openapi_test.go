@@ -63,6 +63,7 @@ type operation struct {
 	OperationID string                     `json:"operationId"`
 	Security    []map[string][]string      `json:"security"`
 	Responses   map[string]json.RawMessage `json:"responses"`
+	RequestBody json.RawMessage            `json:"requestBody"`
 }
 
 var operationMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -366,6 +367,13 @@ func TestOpenAPIDocumentsLimits(t *testing.T) {
 		}
 	})
 
+	t.Run("body timeout", func(t *testing.T) {
+		b, _ := json.Marshal(doc)
+		if want := "within " + gateway.DefaultConfig().BodyTimeout.String(); !bytes.Contains(b, []byte(want)) {
+			t.Errorf("the default body timeout (%q) is not documented", want)
+		}
+	})
+
 	t.Run("model name pattern", func(t *testing.T) {
 		p, err := pointer(doc, "#/components/schemas/ModelName/pattern")
 		if err != nil {
@@ -387,6 +395,13 @@ func TestOpenAPIDocumentsStatusCodes(t *testing.T) {
 	seen := map[string]bool{}
 	for path, item := range s.Paths {
 		for method, op := range item {
+			if op.RequestBody != nil {
+				for _, code := range []string{"408", "413"} {
+					if _, ok := op.Responses[code]; !ok {
+						t.Errorf("%s %s reads a body but does not document %s", strings.ToUpper(method), path, code)
+					}
+				}
+			}
 			for code, raw := range op.Responses {
 				seen[code] = true
 				if code[0] != '4' && code[0] != '5' {
@@ -409,7 +424,7 @@ func TestOpenAPIDocumentsStatusCodes(t *testing.T) {
 			}
 		}
 	}
-	for _, code := range []string{"200", "202", "400", "401", "403", "404", "405", "413", "415", "429", "500", "503", "504"} {
+	for _, code := range []string{"200", "202", "400", "401", "403", "404", "405", "408", "413", "415", "429", "500", "503", "504"} {
 		if !seen[code] {
 			t.Errorf("status %s is not documented on any operation", code)
 		}

@@ -252,10 +252,22 @@ func declareTopology(t *testing.T, prefix string) broker.Topology {
 		}
 		return name
 	}
+	var queues, exchanges []string
+	for _, q := range defs.Queues {
+		queues = append(queues, rename(q.Name))
+	}
+	for _, e := range defs.Exchanges {
+		exchanges = append(exchanges, rename(e.Name))
+	}
+	// Registered before anything is declared, so that whatever part of it exists is deleted
+	// even when declaring fails half-way.
+	t.Cleanup(func() { deleteTopology(t, queues, exchanges) })
+
 	conn, err := amqp.Dial(amqpURL)
 	if err != nil {
 		t.Fatalf("rabbitmq: %v", err)
 	}
+	defer conn.Close()
 	ch, err := conn.Channel()
 	if err != nil {
 		t.Fatalf("rabbitmq channel: %v", err)
@@ -285,16 +297,60 @@ func declareTopology(t *testing.T, prefix string) broker.Topology {
 			t.Fatalf("bind %s: %v", rename(b.Destination), err)
 		}
 	}
-	t.Cleanup(func() {
-		defer conn.Close()
-		for _, q := range defs.Queues {
-			_, _ = ch.QueueDelete(rename(q.Name), false, false, false)
-		}
-		for _, e := range defs.Exchanges {
-			_ = ch.ExchangeDelete(rename(e.Name), false, false)
-		}
-	})
 	return broker.Topology{Prefix: prefix}
+}
+
+// deleteTopology deletes a test's queues and exchanges on a connection of its own: the one
+// that declared them is long closed, and the test may have had the broker drop every
+// connection. Deleting what does not exist succeeds; any other failure is the test's error,
+// since it leaves objects behind in the shared broker.
+func deleteTopology(t *testing.T, queues, exchanges []string) {
+	conn, err := amqp.Dial(amqpURL)
+	if err != nil {
+		t.Errorf("rabbitmq, to delete %v and %v: %v", queues, exchanges, err)
+		return
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Errorf("rabbitmq channel, to delete %v and %v: %v", queues, exchanges, err)
+		return
+	}
+	for _, q := range queues {
+		if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+			t.Errorf("delete queue %s: %v", q, err)
+			return // the channel is closed after an error
+		}
+	}
+	for _, e := range exchanges {
+		if err := ch.ExchangeDelete(e, false, false); err != nil {
+			t.Errorf("delete exchange %s: %v", e, err)
+			return
+		}
+	}
+	// Something still running (a reconnecting consumer, say) could declare them again.
+	gone := func(name string, declare func(*amqp.Channel) error) {
+		check, err := conn.Channel()
+		if err != nil {
+			t.Errorf("rabbitmq channel, to check %s is gone: %v", name, err)
+			return
+		}
+		defer check.Close()
+		if err, ok := declare(check).(*amqp.Error); !ok || err.Code != amqp.NotFound {
+			t.Errorf("%s is still there after the test deleted it (passive declare: %v)", name, err)
+		}
+	}
+	for _, q := range queues {
+		gone(q, func(ch *amqp.Channel) error {
+			_, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+			return err
+		})
+	}
+	for _, e := range exchanges {
+		gone(e, func(ch *amqp.Channel) error {
+			return ch.ExchangeDeclarePassive(e, "topic", true, false, false, false, nil)
+		})
+	}
 }
 
 // addProcessor starts one processor with its own connection and router, fitting through the

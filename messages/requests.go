@@ -138,8 +138,6 @@ func decodeProblem(err error) error {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return Invalid(name, "is not a known field")
-	case strings.Contains(err.Error(), "http: request body too large"):
-		return err // the caller maps this to 413
 	default:
 		return Invalid("body", "cannot be decoded: %v", err)
 	}

@@ -26,6 +26,7 @@ type config struct {
 	LogLevel        string
 	LogFormat       string
 	RequestTimeout  time.Duration
+	BodyTimeout     time.Duration
 	HoldTimeout     time.Duration
 	FitTimeout      time.Duration
 	FitLease        time.Duration
@@ -46,7 +47,7 @@ type config struct {
 func parseConfig(cmd string, args []string, getenv func(string) string, out io.Writer) (config, error) {
 	c := config{
 		HTTPAddr: ":8080", Role: "all", Concurrency: 2, LogLevel: "info", LogFormat: "text",
-		RequestTimeout: 60 * time.Second, HoldTimeout: 10 * time.Minute, FitTimeout: 5 * time.Minute,
+		RequestTimeout: 60 * time.Second, BodyTimeout: gateway.DefaultConfig().BodyTimeout, HoldTimeout: 10 * time.Minute, FitTimeout: 5 * time.Minute,
 		FitLease: 6 * time.Second, FitQueueLease: 15 * time.Minute, JobTTL: 24 * time.Hour, ShutdownTimeout: 10 * time.Second,
 		Heartbeat: 15 * time.Second, SendQueue: 256, RateLimit: 50, RateBurst: 200,
 	}
@@ -102,6 +103,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "text or json")
 	dur(&c.RequestTimeout, "request-timeout", "how long a synchronous request waits before 504")
+	dur(&c.BodyTimeout, "body-timeout", "how long a client may take to send a request body before 408")
 	dur(&c.HoldTimeout, "hold-timeout", "how long a forecast may be held waiting for fits")
 	dur(&c.FitTimeout, "fit-timeout", "time limit of one fit")
 	dur(&c.FitLease, "fit-lease", "lease of a running fit, renewed every third of it; when it runs out (its processor died) another processor takes the fit over")
@@ -167,7 +169,7 @@ func (c config) validate(cmd string) error {
 	if c.SendQueue < 1 {
 		return fmt.Errorf("send-queue must be at least 1, got %d", c.SendQueue)
 	}
-	for name, d := range map[string]time.Duration{"request-timeout": c.RequestTimeout, "hold-timeout": c.HoldTimeout, "fit-timeout": c.FitTimeout, "fit-lease": c.FitLease, "fit-queue-lease": c.FitQueueLease, "job-ttl": c.JobTTL, "shutdown-timeout": c.ShutdownTimeout, "heartbeat": c.Heartbeat} {
+	for name, d := range map[string]time.Duration{"request-timeout": c.RequestTimeout, "body-timeout": c.BodyTimeout, "hold-timeout": c.HoldTimeout, "fit-timeout": c.FitTimeout, "fit-lease": c.FitLease, "fit-queue-lease": c.FitQueueLease, "job-ttl": c.JobTTL, "shutdown-timeout": c.ShutdownTimeout, "heartbeat": c.Heartbeat} {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive, got %s", name, d)
 		}
@@ -181,7 +183,8 @@ func (c config) LogValue() slog.Value {
 		slog.String("http_addr", c.HTTPAddr), slog.String("amqp_url", maskURL(c.AMQPURL)),
 		slog.String("redis_url", maskURL(c.RedisURL)), slog.String("gateway_id", c.GatewayID),
 		slog.String("role", c.Role), slog.Int("concurrency", c.Concurrency),
-		slog.Duration("request_timeout", c.RequestTimeout), slog.Duration("hold_timeout", c.HoldTimeout),
+		slog.Duration("request_timeout", c.RequestTimeout), slog.Duration("body_timeout", c.BodyTimeout),
+		slog.Duration("hold_timeout", c.HoldTimeout),
 		slog.Duration("fit_timeout", c.FitTimeout), slog.Duration("fit_lease", c.FitLease),
 		slog.Duration("fit_queue_lease", c.FitQueueLease), slog.Duration("job_ttl", c.JobTTL),
 		slog.String("allowed_origins", c.AllowedOrigins), slog.Duration("heartbeat", c.Heartbeat), slog.Int("send_queue", c.SendQueue),

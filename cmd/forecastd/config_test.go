@@ -20,8 +20,13 @@ func TestParseConfig(t *testing.T) {
 		wantErr   string
 	}{
 		{name: "embedded defaults", cmd: "all", check: func(c config) bool {
-			return c.HTTPAddr == ":8080" && c.AMQPURL == "" && c.RedisURL == "" && c.RequestTimeout == time.Minute
+			return c.HTTPAddr == ":8080" && c.AMQPURL == "" && c.RedisURL == "" && c.RequestTimeout == time.Minute && c.BodyTimeout == 30*time.Second
 		}},
+		{name: "body timeout", cmd: "all", args: []string{"--body-timeout", "5s"}, env: map[string]string{"FORECASTD_BODY_TIMEOUT": "7s"},
+			check: func(c config) bool { return c.BodyTimeout == 5*time.Second }},
+		{name: "body timeout from the environment", cmd: "all", env: map[string]string{"FORECASTD_BODY_TIMEOUT": "7s"},
+			check: func(c config) bool { return c.BodyTimeout == 7*time.Second }},
+		{name: "zero body timeout", cmd: "all", args: []string{"--body-timeout", "0s"}, wantErr: "body-timeout"},
 		{name: "environment", cmd: "all", env: map[string]string{"FORECASTD_HTTP_ADDR": ":9999", "FORECASTD_FIT_TIMEOUT": "3s"},
 			check: func(c config) bool { return c.HTTPAddr == ":9999" && c.FitTimeout == 3*time.Second }},
 		{name: "flag beats environment", cmd: "all", args: []string{"--http-addr", ":7777"}, env: map[string]string{"FORECASTD_HTTP_ADDR": ":9999"},

@@ -157,7 +157,7 @@ func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
 		gcfg := gateway.DefaultConfig()
 		gcfg.Addr, gcfg.ID = cfg.HTTPAddr, cfg.GatewayID
 		gcfg.RequestTimeout, gcfg.HoldTimeout, gcfg.JobTTL, gcfg.ShutdownTimeout = cfg.RequestTimeout, cfg.HoldTimeout, cfg.JobTTL, cfg.ShutdownTimeout
-		gcfg.FitQueueLease, gcfg.Heartbeat, gcfg.SendQueue = cfg.FitQueueLease, cfg.Heartbeat, cfg.SendQueue
+		gcfg.BodyTimeout, gcfg.FitQueueLease, gcfg.Heartbeat, gcfg.SendQueue = cfg.BodyTimeout, cfg.FitQueueLease, cfg.Heartbeat, cfg.SendQueue
 		gcfg.RateLimit, gcfg.RateBurst = cfg.RateLimit, cfg.RateBurst
 		gcfg.Tokens = cfg.tokens
 		if cfg.AllowedOrigins != "" {
