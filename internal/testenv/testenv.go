@@ -196,8 +196,18 @@ var (
 	buildErr  error
 )
 
+// Main runs a package's tests (call it from TestMain) and then removes the forecastd binary
+// that Forecastd built for them.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if buildBin != "" {
+		os.RemoveAll(filepath.Dir(buildBin))
+	}
+	return code
+}
+
 // Forecastd returns the path of a forecastd binary built from this checkout, once per test
-// binary.
+// binary; a package using it removes it by running its tests through Main.
 func Forecastd(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {

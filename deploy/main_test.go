@@ -1,0 +1,10 @@
+package deploy
+
+import (
+	"os"
+	"testing"
+
+	"github.com/forecastd/forecastd/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
