@@ -299,7 +299,8 @@ class Chart {
     this.zoomIn = btn("+", "Zoom in", () => this.zoomBy(0.5));
     this.reset = btn("Reset zoom", "Reset zoom", () => this.setView(null));
     this.reset.classList.add("reset");
-    this.tools = html("div", { class: "chart-tools" }, html("span", { class: "hint muted small", text: HINT }), this.range, this.zoomOut, this.zoomIn, this.reset);
+    this.tools = html("div", { class: "chart-tools" }, this.range, this.zoomOut, this.zoomIn, this.reset);
+    this.hint = html("p", { class: "hint muted small", text: HINT });
     this.host = html("div", { class: "plot-host", tabindex: "0", role: "group", "aria-label": "Chart. + and − zoom, the arrow keys pan, 0 resets the zoom." });
     this.tip = html("div", { class: "tip" });
     this.tip.hidden = true;
@@ -319,7 +320,7 @@ class Chart {
     this.title = opts.title;
     if (opts.key !== this.key) this.view = null;
     this.key = opts.key;
-    this.c.replaceChildren(this.tools, this.host);
+    this.c.replaceChildren(this.tools, this.host, this.hint);
     this.draw();
   }
 
