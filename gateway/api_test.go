@@ -20,6 +20,7 @@ import (
 
 	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
 )
@@ -430,5 +431,56 @@ func TestCommandsAreRateLimitedPerClient(t *testing.T) {
 	// Reads are never limited.
 	if code, _ := (&apiServer{url: srv.URL}).send(t, "GET", "/v1/models", "", nil); code != http.StatusOK {
 		t.Fatalf("GET /v1/models after the limit: %d", code)
+	}
+}
+
+// GET /v1/models/{model} carries the tail of the fitted series (nulls kept, with timestamps
+// when the fit had them); the fit's answer and the model list do not.
+func TestModelInfoCarriesTheSeriesHistory(t *testing.T) {
+	s := newAPIServer(t)
+	n := messages.MaxHistory + 500
+	values := make([]any, n)
+	stamps := make([]string, n)
+	t0 := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range values {
+		values[i] = float64(i % 7)
+		stamps[i] = t0.Add(time.Duration(i) * time.Hour).Format(time.RFC3339)
+	}
+	values[n-3] = nil
+	body, _ := json.Marshal(map[string]any{"values": values, "timestamps": stamps, "method": "naive"})
+	code, env := s.send(t, "POST", "/v1/models/h/fit", "application/json", body)
+	if code != 200 {
+		t.Fatalf("fit: %d %v", code, env)
+	}
+	if _, ok := env.Data["history"]; ok {
+		t.Error("the fit's answer carries the history; only the model info should")
+	}
+	code, env = s.send(t, "GET", "/v1/models/h", "", nil)
+	if code != 200 {
+		t.Fatalf("model info: %d %v", code, env)
+	}
+	var hist struct {
+		Values     []*float64  `json:"values"`
+		Timestamps []time.Time `json:"timestamps"`
+		Start      int         `json:"start"`
+		Truncated  bool        `json:"truncated"`
+	}
+	if err := json.Unmarshal(env.Data["history"], &hist); err != nil {
+		t.Fatalf("history %s: %v", env.Data["history"], err)
+	}
+	if len(hist.Values) != messages.MaxHistory || hist.Start != n-messages.MaxHistory || !hist.Truncated {
+		t.Fatalf("history has %d values from %d (truncated %v), want the last %d from %d", len(hist.Values), hist.Start, hist.Truncated, messages.MaxHistory, n-messages.MaxHistory)
+	}
+	if hist.Values[len(hist.Values)-3] != nil || hist.Values[0] == nil || *hist.Values[0] != float64(hist.Start%7) {
+		t.Errorf("history values do not match the tail of the series (missing kept as null)")
+	}
+	if len(hist.Timestamps) != len(hist.Values) || !hist.Timestamps[0].Equal(t0.Add(time.Duration(hist.Start)*time.Hour)) ||
+		!hist.Timestamps[len(hist.Timestamps)-1].Equal(t0.Add(time.Duration(n-1)*time.Hour)) {
+		t.Errorf("history timestamps = %d from %v, want %d from the %dth", len(hist.Timestamps), hist.Timestamps[:1], len(hist.Values), hist.Start)
+	}
+
+	code, env = s.send(t, "GET", "/v1/models", "", nil)
+	if code != 200 || bytes.Contains(env.Data["models"], []byte(`"history"`)) {
+		t.Fatalf("model list: %d, carries a history: %v", code, bytes.Contains(env.Data["models"], []byte(`"history"`)))
 	}
 }

@@ -314,14 +314,17 @@ func jobView(j store.Job) map[string]any {
 
 // modelView is the public shape of a model.
 type modelView struct {
-	Model      string            `json:"model"`
-	Generation int64             `json:"generation"`
-	Sequence   int64             `json:"sequence"`
-	Method     string            `json:"method,omitempty"`
-	FittedAt   *time.Time        `json:"fitted_at,omitempty"`
-	Summary    json.RawMessage   `json:"summary,omitempty"`
-	Pending    []store.FitRecord `json:"pending_fits"`
-	Recent     []store.FitRecord `json:"recent_generations"`
+	Model      string          `json:"model"`
+	Generation int64           `json:"generation"`
+	Sequence   int64           `json:"sequence"`
+	Method     string          `json:"method,omitempty"`
+	FittedAt   *time.Time      `json:"fitted_at,omitempty"`
+	Summary    json.RawMessage `json:"summary,omitempty"`
+	// History, the tail of the fitted series, only in GET /v1/models/{model}: the store's List
+	// leaves it out.
+	History json.RawMessage   `json:"history,omitempty"`
+	Pending []store.FitRecord `json:"pending_fits"`
+	Recent  []store.FitRecord `json:"recent_generations"`
 }
 
 func newModelView(info store.ModelInfo) modelView {
@@ -333,7 +336,7 @@ func newModelView(info store.ModelInfo) modelView {
 		v.Recent = []store.FitRecord{}
 	}
 	if c := info.Current; c != nil {
-		v.Generation, v.Method, v.Summary = c.Generation, c.Method, c.Summary
+		v.Generation, v.Method, v.Summary, v.History = c.Generation, c.Method, c.Summary, c.History
 		t := c.FittedAt
 		v.FittedAt = &t
 	}

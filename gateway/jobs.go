@@ -48,6 +48,7 @@ func (g *Gateway) startFit(ctx context.Context, model string, req messages.FitRe
 	}
 	if req.Timestamps != nil {
 		cmd.Timestamps = messages.NewTimeAxis(req.Timestamps)
+		cmd.HistoryTimestamps = messages.HistoryTimes(req.Timestamps)
 	}
 	fail := func(what string, err error) (*run, Accepted, error) {
 		// Nothing half-done stays behind: the generation is marked failed, releasing any

@@ -347,6 +347,8 @@ func TestOpenAPIDocumentsLimits(t *testing.T) {
 		{"#/components/schemas/ForecastRequest/properties/levels/default", toAny(messages.DefaultLevels)},
 		{"#/components/schemas/Method/enum", toAny(forecast.Methods)},
 		{"#/components/schemas/Method/default", forecast.MethodAuto},
+		{"#/components/schemas/History/properties/values/maxItems", float64(messages.MaxHistory)},
+		{"#/components/schemas/History/properties/timestamps/maxItems", float64(messages.MaxHistory)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {

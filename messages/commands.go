@@ -44,7 +44,10 @@ type FitCommand struct {
 	Method       string           `json:"method"`
 	Options      forecast.Options `json:"options,omitzero"`
 	Timestamps   *TimeAxis        `json:"timestamps,omitempty"`
-	AcceptedAt   time.Time        `json:"accepted_at"`
+	// HistoryTimestamps are the times of the last (at most MaxHistory) values, kept with the
+	// model's history; the engine itself needs only the axis.
+	HistoryTimestamps []time.Time `json:"history_timestamps,omitempty"`
+	AcceptedAt        time.Time   `json:"accepted_at"`
 }
 
 // Topic routes fit commands.
@@ -127,6 +130,36 @@ func (a *TimeAxis) Next(h int) []time.Time {
 		}
 	}
 	return out
+}
+
+// MaxHistory is how many of a fit's last observations are kept with the model, so a client can
+// draw the series a model was fitted on.
+const MaxHistory = 2000
+
+// History is the tail of a fitted series as kept with the model: its last values (null where
+// missing), oldest first, and their timestamps when the fit had them.
+type History struct {
+	Values     Values      `json:"values"`
+	Timestamps []time.Time `json:"timestamps,omitempty"`
+	// Start is the index of the first kept value in the fitted series; Truncated says Start > 0.
+	Start     int  `json:"start"`
+	Truncated bool `json:"truncated"`
+}
+
+// NewHistory keeps the last MaxHistory values; ts, if any, are the times of the last values
+// (all of them, or at least as many as are kept).
+func NewHistory(values Values, ts []time.Time) History {
+	start := max(0, len(values)-MaxHistory)
+	h := History{Values: values[start:], Start: start, Truncated: start > 0}
+	if k := len(h.Values); len(ts) >= k && k > 0 {
+		h.Timestamps = ts[len(ts)-k:]
+	}
+	return h
+}
+
+// HistoryTimes returns the times NewHistory needs of ts: the last MaxHistory.
+func HistoryTimes(ts []time.Time) []time.Time {
+	return ts[max(0, len(ts)-MaxHistory):]
 }
 
 // Reply types.

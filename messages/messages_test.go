@@ -144,3 +144,24 @@ func TestModelNames(t *testing.T) {
 		}
 	}
 }
+
+func TestNewHistory(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	short := NewHistory(Values{1, math.NaN(), 3}, nil)
+	if len(short.Values) != 3 || short.Start != 0 || short.Truncated || short.Timestamps != nil {
+		t.Errorf("short series: %+v, want all three values, no timestamps, not truncated", short)
+	}
+	long := make(Values, MaxHistory+10)
+	ts := make([]time.Time, len(long))
+	for i := range long {
+		long[i] = float64(i)
+		ts[i] = t0.AddDate(0, 0, i)
+	}
+	h := NewHistory(long, HistoryTimes(ts))
+	if len(h.Values) != MaxHistory || h.Start != 10 || !h.Truncated || h.Values[0] != 10 {
+		t.Errorf("long series: %d values from %d (truncated %v, first %v), want %d from 10", len(h.Values), h.Start, h.Truncated, h.Values[0], MaxHistory)
+	}
+	if len(h.Timestamps) != len(h.Values) || !h.Timestamps[0].Equal(ts[10]) {
+		t.Errorf("long series: timestamps do not line up with the values")
+	}
+}

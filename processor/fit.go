@@ -106,6 +106,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	current, err := p.store.CompleteFit(ctx, store.ModelRecord{
 		Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Method: summary.Method,
 		FittedAt: summary.FittedAt, Summary: messages.JSON(summary), Blob: blob,
+		History: messages.JSON(messages.NewHistory(cmd.Values, cmd.HistoryTimestamps)),
 	})
 	if err != nil {
 		return fmt.Errorf("complete fit: %w", err)

@@ -182,6 +182,7 @@ func (m *Memory) CompleteFit(_ context.Context, rec ModelRecord) (bool, error) {
 			Method:     rec.Method,
 			FittedAt:   msTime(rec.FittedAt),
 			Summary:    cloneBytes(rec.Summary),
+			History:    cloneBytes(rec.History),
 			Blob:       cloneBytes(rec.Blob),
 		}
 		if stored.JobID == "" {
@@ -309,6 +310,7 @@ func (m *Memory) Current(_ context.Context, model string) (ModelRecord, error) {
 	}
 	rec := *mm.current
 	rec.Summary = cloneBytes(rec.Summary)
+	rec.History = cloneBytes(rec.History)
 	rec.Blob = cloneBytes(rec.Blob)
 	return rec, nil
 }
@@ -330,14 +332,18 @@ func (m *Memory) Info(_ context.Context, model string) (ModelInfo, error) {
 	if mm == nil {
 		return ModelInfo{}, fmt.Errorf("info %s: %w", model, ErrNoModel)
 	}
-	return m.info(model, mm), nil
+	return m.info(model, mm, true), nil
 }
 
-func (m *Memory) info(model string, mm *memModel) ModelInfo {
+func (m *Memory) info(model string, mm *memModel, withHistory bool) ModelInfo {
 	info := ModelInfo{Model: model, Sequence: mm.seq, Pending: []FitRecord{}, Recent: []FitRecord{}}
 	if mm.current != nil {
 		cur := *mm.current
 		cur.Summary = cloneBytes(cur.Summary)
+		cur.History = nil
+		if withHistory {
+			cur.History = cloneBytes(mm.current.History)
+		}
 		cur.Blob = nil
 		info.Current = &cur
 	}
@@ -367,7 +373,7 @@ func (m *Memory) List(_ context.Context) ([]ModelInfo, error) {
 	slices.Sort(names)
 	infos := make([]ModelInfo, 0, len(names))
 	for _, name := range names {
-		infos = append(infos, m.info(name, m.models[name]))
+		infos = append(infos, m.info(name, m.models[name], false))
 	}
 	return infos, nil
 }

@@ -129,7 +129,7 @@ func (r *Redis) CompleteFit(ctx context.Context, rec ModelRecord) (bool, error) 
 	res, err := completeScript.Run(ctx, r.rdb,
 		[]string{r.fitsKey(rec.Model), r.pendingKey(rec.Model), r.modelKey(rec.Model), r.seqKey(rec.Model), r.eventsKey()},
 		rec.Model, rec.Generation, ms(now), rec.JobID, rec.Method, ms(fitted), []byte(rec.Summary), rec.Blob,
-		r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel()).Slice()
+		r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), []byte(rec.History)).Slice()
 	if err != nil {
 		return false, fmt.Errorf("complete fit %s/%d: %w", rec.Model, rec.Generation, err)
 	}
@@ -206,7 +206,7 @@ func (r *Redis) Current(ctx context.Context, model string) (ModelRecord, error) 
 	if err != nil {
 		return ModelRecord{}, fmt.Errorf("current %s: %w", model, err)
 	}
-	rec, err := decodeModel(model, h["gen"], h["job"], h["method"], h["fitted"], h["summary"])
+	rec, err := decodeModel(model, h["gen"], h["job"], h["method"], h["fitted"], h["summary"], h["history"])
 	if err != nil {
 		return ModelRecord{}, fmt.Errorf("current %s: %w", model, err)
 	}
@@ -234,13 +234,18 @@ type infoReads struct {
 	current *redis.SliceCmd
 }
 
-func (r *Redis) queueInfo(ctx context.Context, p redis.Pipeliner, model string) infoReads {
+// queueInfo queues the reads of one ModelInfo; the current model's history only withHistory.
+func (r *Redis) queueInfo(ctx context.Context, p redis.Pipeliner, model string, withHistory bool) infoReads {
+	fields := []string{"gen", "job", "method", "fitted", "summary"}
+	if withHistory {
+		fields = append(fields, "history")
+	}
 	return infoReads{
 		model:   model,
 		seq:     p.Get(ctx, r.seqKey(model)),
 		fits:    p.HGetAll(ctx, r.fitsKey(model)),
 		pending: p.ZRange(ctx, r.pendingKey(model), 0, -1),
-		current: p.HMGet(ctx, r.modelKey(model), "gen", "job", "method", "fitted", "summary"),
+		current: p.HMGet(ctx, r.modelKey(model), fields...),
 	}
 }
 
@@ -282,9 +287,15 @@ func (r *Redis) info(q infoReads) (ModelInfo, error) {
 		info.Recent = append(info.Recent, fits[gens[i]])
 	}
 	vals := q.current.Val()
-	if len(vals) == 5 && vals[0] != nil {
-		str := func(v any) string { s, _ := v.(string); return s }
-		cur, err := decodeModel(q.model, str(vals[0]), str(vals[1]), str(vals[2]), str(vals[3]), str(vals[4]))
+	if len(vals) >= 5 && vals[0] != nil {
+		str := func(i int) string {
+			if i >= len(vals) {
+				return ""
+			}
+			s, _ := vals[i].(string)
+			return s
+		}
+		cur, err := decodeModel(q.model, str(0), str(1), str(2), str(3), str(4), str(5))
 		if err != nil {
 			return ModelInfo{}, err
 		}
@@ -296,7 +307,7 @@ func (r *Redis) info(q infoReads) (ModelInfo, error) {
 func (r *Redis) Info(ctx context.Context, model string) (ModelInfo, error) {
 	var q infoReads
 	if _, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		q = r.queueInfo(ctx, p, model)
+		q = r.queueInfo(ctx, p, model, true)
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
 		return ModelInfo{}, fmt.Errorf("info %s: %w", model, err)
@@ -317,7 +328,7 @@ func (r *Redis) List(ctx context.Context) ([]ModelInfo, error) {
 	reads := make([]infoReads, 0, len(names))
 	if _, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, name := range names {
-			reads = append(reads, r.queueInfo(ctx, p, name))
+			reads = append(reads, r.queueInfo(ctx, p, name, false))
 		}
 		return nil
 	}); err != nil && !errors.Is(err, redis.Nil) {
@@ -534,7 +545,7 @@ func decodeFit(raw string) (FitRecord, error) {
 	return f, nil
 }
 
-func decodeModel(model, gen, job, method, fitted, summary string) (ModelRecord, error) {
+func decodeModel(model, gen, job, method, fitted, summary, history string) (ModelRecord, error) {
 	g, err := strconv.ParseInt(gen, 10, 64)
 	if err != nil {
 		return ModelRecord{}, fmt.Errorf("decode model: generation %q: %w", gen, err)
@@ -546,6 +557,9 @@ func decodeModel(model, gen, job, method, fitted, summary string) (ModelRecord, 
 	rec := ModelRecord{Model: model, Generation: g, JobID: job, Method: method, FittedAt: at}
 	if summary != "" {
 		rec.Summary = json.RawMessage(summary)
+	}
+	if history != "" {
+		rec.History = json.RawMessage(history)
 	}
 	return rec, nil
 }

@@ -113,7 +113,8 @@ return 1
 `)
 
 // completeScript: KEYS fits, pending, model, seq, events;
-// ARGV model, gen, now, job, method, fittedAt, summary, blob, maxlen, history, channel.
+// ARGV model, gen, now, job, method, fittedAt, summary, blob, maxlen, recentFits, channel,
+// history.
 // Returns {1 if it became current else 0, EventID}, {0, ""} for a terminal fit, {-1, ""} if no
 // record.
 var completeScript = redis.NewScript(luaPrelude + `
@@ -132,7 +133,7 @@ if current then
   local job = ARGV[4]
   if job == '' then job = f.job end
   redis.call('HSET', KEYS[3], 'gen', ARGV[2], 'job', job, 'method', ARGV[5], 'fitted', ARGV[6],
-    'summary', ARGV[7], 'blob', ARGV[8])
+    'summary', ARGV[7], 'blob', ARGV[8], 'history', ARGV[12])
 end
 prune(KEYS[1], KEYS[2], seqOf(KEYS[4]), tonumber(ARGV[10]))
 local data = '{"method":' .. cjson.encode(ARGV[5]) .. ',"current":' .. tostring(current) .. '}'

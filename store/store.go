@@ -80,7 +80,10 @@ type ModelRecord struct {
 	Method     string          `json:"method"`
 	FittedAt   time.Time       `json:"fitted_at"`
 	Summary    json.RawMessage `json:"summary,omitempty"` // the fit summary returned to clients
-	Blob       []byte          `json:"blob,omitempty"`    // forecast.Encode output
+	// History is a bounded tail of the fitted series for drawing it (JSON; opaque to the store).
+	// Current and Info return it; List leaves it out, so listing many models stays small.
+	History json.RawMessage `json:"history,omitempty"`
+	Blob    []byte          `json:"blob,omitempty"` // forecast.Encode output
 }
 
 // FitRecord is one accepted fit.
@@ -166,9 +169,10 @@ type Store interface {
 	// enough for a processor whose decoded-model cache already holds that generation.
 	CurrentGeneration(ctx context.Context, model string) (int64, error)
 	// Info describes one model, or ErrNoModel if no fit was ever accepted for it. Current has no
-	// blob; Pending is ascending; Recent holds the newest RecentFits fits of any status.
+	// blob but has the history; Pending is ascending; Recent holds the newest RecentFits fits of
+	// any status.
 	Info(ctx context.Context, model string) (ModelInfo, error)
-	// List describes every model, sorted by name.
+	// List describes every model, sorted by name, as Info does but without histories.
 	List(ctx context.Context) ([]ModelInfo, error)
 
 	// PutJob writes a job record, replacing any previous one, kept for ttl (> 0).

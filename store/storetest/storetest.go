@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Current/NoModel", testNoModel},
 		{"Info", testInfo},
 		{"List", testList},
+		{"Current/SeriesHistory", testSeriesHistory},
 		{"History/Bounded", testHistory},
 		{"Jobs/RoundTrip", testJobs},
 		{"Jobs/Expire", testJobExpiry},
@@ -689,6 +690,32 @@ func testList(t *testing.T, s store.Store) {
 		t.Fatalf("zeta = %+v", zeta)
 	}
 	wantGens(t, "zeta pending", gensOf(zeta.Pending), []int64{1})
+}
+
+// The current model's series history comes back from Current and Info, not from List, and a
+// newer model replaces it (a model fitted without one clears it).
+func testSeriesHistory(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	hist := json.RawMessage(`{"values":[1,null,3],"truncated":false}`)
+	gen := accept(t, s, "m", "j", hour)
+	if !try(s.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: gen, Method: "naive", Summary: json.RawMessage(`{}`), History: hist, Blob: []byte("b")})).must(t) {
+		t.Fatal("the fit did not become current")
+	}
+	jsonEqual(t, "current history", try(s.Current(ctx, "m")).must(t).History, hist)
+	info := try(s.Info(ctx, "m")).must(t)
+	if info.Current == nil {
+		t.Fatal("info has no current model")
+	}
+	jsonEqual(t, "info history", info.Current.History, hist)
+	list := try(s.List(ctx)).must(t)
+	if len(list) != 1 || list[0].Current == nil || len(list[0].Current.History) != 0 {
+		t.Fatalf("list = %+v, want one model without its history", list)
+	}
+	accept(t, s, "m", "j", hour)
+	complete(t, s, "m", gen+1, "b2")
+	if h := try(s.Current(ctx, "m")).must(t).History; len(h) != 0 {
+		t.Fatalf("history after a fit without one = %s, want none", h)
+	}
 }
 
 func testHistory(t *testing.T, s store.Store) {

@@ -17,9 +17,27 @@ const h = (tag, props = {}, ...children) => {
   return e;
 };
 
-// Limits of the public API (see /openapi.json).
-const LIMITS = { values: 100000, season: 1000, horizon: 10000, levels: 10, absValue: 1e100 };
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+// Limits of the public API, read from /openapi.json at start; until then (or if it cannot be
+// read) the page leaves them to the gateway, which checks every one anyway.
+const LIMITS = { values: 0, season: 0, horizon: 0, levels: 0, absValue: 0, modelName: null };
+
+async function loadLimits() {
+  try {
+    const res = await fetch("/openapi.json", { headers: { Accept: "application/json" } });
+    const { components: { schemas: s } } = await res.json();
+    const fit = s.FitRequest.properties, fc = s.ForecastRequest.properties;
+    Object.assign(LIMITS, {
+      values: fit.values.maxItems, absValue: fit.values.items.maximum, season: fit.season_length.maximum,
+      horizon: fc.horizon.maximum, levels: fc.levels.maxItems, modelName: new RegExp(s.ModelName.pattern),
+    });
+  } catch {
+    return;
+  }
+  $("fit-season").max = String(LIMITS.season);
+  $("fc-horizon").max = String(LIMITS.horizon);
+  $("fit-values-max").textContent = `Up to ${LIMITS.values.toLocaleString("en").replace(/,/g, " ")} observations. `;
+  document.documentElement.dataset.limits = "loaded";
+}
 const AIR_PASSENGERS = [
   112, 118, 132, 129, 121, 135, 148, 148, 136, 119, 104, 118, 115, 126, 141, 135, 125, 149, 170, 170, 158, 133, 114, 140,
   145, 150, 178, 163, 172, 178, 199, 199, 184, 162, 146, 166, 171, 180, 193, 181, 183, 218, 230, 242, 209, 191, 172, 194,
@@ -35,20 +53,77 @@ const state = {
   selected: "",
   progress: new Map(), // "model#gen" → percent, from events and command steps
   jobs: new Map(), // key → {kind, model, generation, status, percent, label}
-  shown: { model: "", summary: null, forecast: null },
+  shown: { model: "", summary: null, forecast: null, history: null },
 };
 
-// ---------- series memory: the API does not return the fitted series, so the page keeps it ----------
+// ---------- series: the whole series of fits made from this page; the tail kept by the gateway otherwise ----------
 
-const seriesKey = (model) => `forecastd.series.${model}`;
-function saveSeries(model, values) {
-  try { localStorage.setItem(seriesKey(model), JSON.stringify(values)); } catch { /* full or disabled */ }
+const fittedHere = new Map(); // model → {generation, values, timestamps?, start}
+
+// historyFor is the series to draw for generation gen of model: the one fitted from this page
+// if it is that generation's, else the tail the gateway keeps (info, from GET /v1/models/{model}).
+function historyFor(model, gen, info) {
+  const local = fittedHere.get(model);
+  if (local && local.generation === gen) return local;
+  if (info?.history && info.generation === gen) return { generation: gen, ...info.history };
+  return null;
 }
-function loadSeries(model) {
-  try { return JSON.parse(localStorage.getItem(seriesKey(model)) || "null"); } catch { return null; }
+
+// loadHistory fetches the model's series tail and draws it if the model is still shown.
+async function loadHistory(model) {
+  let info;
+  try {
+    const res = await fetch(`/v1/models/${encodeURIComponent(model)}`, { headers: authHeaders({ Accept: "application/json" }) });
+    const env = await res.json();
+    if (env.status !== "success") return;
+    info = env.data;
+  } catch {
+    return;
+  }
+  const shown = state.shown;
+  if (shown.model !== model) return;
+  const gen = shown.forecast?.generation ?? info.generation;
+  const history = historyFor(model, gen, info);
+  if (!history && shown.history) return;
+  const summary = shown.summary ?? (info.generation === gen ? info.summary : null);
+  state.shown = { ...shown, history, summary, historyLoaded: true };
+  renderResult();
 }
 
 // ---------- input parsing and field errors ----------
+
+// A series may come as lines of "time, value" (RFC 3339 or shorter: 2024-01, 2024-01-31,
+// 2024-01-31 06:00); the times then go with the fit as its timestamps.
+const TIME_START = /^\d{4}-\d{2}(-\d{2})?([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+
+function toRFC3339(s) {
+  let t = s.replace(" ", "T");
+  if (/^\d{4}-\d{2}$/.test(t)) t += "-01";
+  if (/^\d{4}-\d{2}-\d{2}$/.test(t)) t += "T00:00";
+  if (/T\d{2}:\d{2}$/.test(t) || /T\d{2}:\d{2}(Z|[+-])/i.test(t)) t = t.replace(/(T\d{2}:\d{2})/, "$1:00");
+  if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(t)) t += "Z";
+  return t.toUpperCase();
+}
+
+function parseSeries(text) {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const timeOf = (line) => {
+    const tokens = line.split(/[\s,;]+/);
+    return tokens.length >= 2 ? tokens.slice(0, -1).join(" ") : "";
+  };
+  if (!lines.length || !TIME_START.test(timeOf(lines[0]))) return parseValues(text);
+  const timestamps = [], tokens = [];
+  for (const [i, line] of lines.entries()) {
+    const time = timeOf(line);
+    if (!TIME_START.test(time) || !Number.isFinite(Date.parse(toRFC3339(time)))) {
+      return { error: `line ${i + 1} (“${line.slice(0, 30)}”) is not “time, value”` };
+    }
+    timestamps.push(toRFC3339(time));
+    tokens.push(line.split(/[\s,;]+/).pop());
+  }
+  const parsed = parseValues(tokens.join(" "));
+  return parsed.error ? parsed : { ...parsed, timestamps };
+}
 
 function parseValues(text) {
   const tokens = text.split(/[\s,;]+/).filter(Boolean);
@@ -57,11 +132,11 @@ function parseValues(text) {
     if (/^(na|nan|null|none|-|\?)$/i.test(tok)) { values.push(null); continue; }
     const v = Number(tok);
     if (!Number.isFinite(v)) return { error: `entry ${i + 1} (“${tok.slice(0, 20)}”) is not a number` };
-    if (Math.abs(v) > LIMITS.absValue) return { error: `entry ${i + 1} is out of range (|v| ≤ 1e100)` };
+    if (LIMITS.absValue && Math.abs(v) > LIMITS.absValue) return { error: `entry ${i + 1} is out of range (|v| ≤ ${LIMITS.absValue.toExponential()})` };
     values.push(v);
   }
   if (!values.length) return { error: "paste at least one number" };
-  if (values.length > LIMITS.values) return { error: `${values.length} values; at most ${LIMITS.values} are accepted` };
+  if (LIMITS.values && values.length > LIMITS.values) return { error: `${values.length} values; at most ${LIMITS.values} are accepted` };
   if (values.every((v) => v === null)) return { error: "all values are missing" };
   return { values };
 }
@@ -199,8 +274,10 @@ function selectModel(name) {
   renderModels();
   const m = state.models.get(name);
   if (state.shown.model !== name) {
-    state.shown = { model: name, summary: m?.summary || null, forecast: null };
+    const gen = m?.generation;
+    state.shown = { model: name, summary: m?.summary || null, forecast: null, history: gen ? historyFor(name, gen) : null };
     renderResult();
+    if (gen) loadHistory(name);
   }
 }
 
@@ -315,13 +392,13 @@ function dl(target, pairs) {
 }
 
 function renderResult() {
-  const { model, summary, forecast } = state.shown;
+  const { model, summary, forecast, history } = state.shown;
   $("result-model").textContent = model ? `· ${model}` : "";
-  const history = model ? loadSeries(model) : null;
   const chart = $("chart");
   chart.hidden = false;
   const drawn = (history || forecast) && renderChart(chart, {
     history, fc: forecast, start: summary?.n ?? 0,
+    key: `${model}#${history?.generation ?? ""}#${forecast?.job_id ?? ""}`,
     title: `${model}: ${history ? "series" : ""}${history && forecast ? " and " : ""}${forecast ? `${forecast.horizon}-step forecast` : ""}`,
   });
   chart.hidden = !drawn;
@@ -410,13 +487,15 @@ async function onFit(ev) {
   const status = $("fit-status");
   const problems = {};
   const model = $("fit-model").value.trim();
-  if (!MODEL_NAME.test(model)) problems.model = model ? "must be letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit)" : "is required";
-  const parsed = parseValues($("fit-values").value);
+  if (!model) problems.model = "is required";
+  else if (LIMITS.modelName && !LIMITS.modelName.test(model)) problems.model = "must be letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit)";
+  const parsed = parseSeries($("fit-values").value);
   if (parsed.error) problems.values = parsed.error;
   const season = Number($("fit-season").value || 1);
-  if (!Number.isInteger(season) || season < 1 || season > LIMITS.season) problems.season_length = `must be a whole number from 1 to ${LIMITS.season}`;
+  if (!Number.isInteger(season) || season < 1 || (LIMITS.season && season > LIMITS.season)) problems.season_length = LIMITS.season ? `must be a whole number from 1 to ${LIMITS.season}` : "must be a whole number ≥ 1";
   const method = $("fit-method").value;
   const body = { values: parsed.values, season_length: season, method };
+  if (parsed.timestamps) body.timestamps = parsed.timestamps;
   if (method === "ets" && $("fit-spec").value.trim()) body.options = { spec: $("fit-spec").value.trim() };
   if (method === "arima") {
     const order = readTriple(["fit-p", "fit-d", "fit-q"]);
@@ -459,11 +538,11 @@ async function onFit(ev) {
   if (out.status === "success") {
     const s = out.data;
     upsertJob(key, { kind: "fit", model, status: "succeeded", percent: 100, generation: s.generation });
-    saveSeries(model, parsed.values);
+    fittedHere.set(model, { generation: s.generation, values: parsed.values, timestamps: parsed.timestamps, start: 0 });
     setStatus(status, `Fitted ${s.method} as generation ${s.generation}${out.via ? ` · via ${out.via}` : ""}.`, "ok");
     state.selected = model;
     $("fc-model").value = model;
-    state.shown = { model, summary: s, forecast: null };
+    state.shown = { model, summary: s, forecast: null, history: fittedHere.get(model) };
     renderResult();
     loadModels();
     if ($("fit-then-forecast").checked) runForecast();
@@ -488,13 +567,14 @@ async function runForecast() {
   const status = $("fc-status");
   const problems = {};
   const model = $("fc-model").value.trim();
-  if (!MODEL_NAME.test(model)) problems.model = model ? "is not a valid model name" : "is required";
+  if (!model) problems.model = "is required";
+  else if (LIMITS.modelName && !LIMITS.modelName.test(model)) problems.model = "is not a valid model name";
   const horizon = Number($("fc-horizon").value);
-  if (!Number.isInteger(horizon) || horizon < 1 || horizon > LIMITS.horizon) problems.horizon = `must be a whole number from 1 to ${LIMITS.horizon}`;
+  if (!Number.isInteger(horizon) || horizon < 1 || (LIMITS.horizon && horizon > LIMITS.horizon)) problems.horizon = LIMITS.horizon ? `must be a whole number from 1 to ${LIMITS.horizon}` : "must be a whole number ≥ 1";
   const levelText = $("fc-levels").value.trim();
   const levels = levelText ? levelText.split(/[\s,;%]+/).filter(Boolean).map(Number) : [];
   if (levels.some((l) => !(l > 0 && l < 100))) problems.levels = "each level must be a percentage between 0 and 100";
-  else if (levels.length > LIMITS.levels) problems.levels = `at most ${LIMITS.levels} levels`;
+  else if (LIMITS.levels && levels.length > LIMITS.levels) problems.levels = `at most ${LIMITS.levels} levels`;
   if (Object.keys(problems).length) {
     showErrors(problems, FC_FIELDS);
     setStatus(status, "Please correct the highlighted fields.", "bad");
@@ -525,11 +605,14 @@ async function runForecast() {
     const held = f.held_ms >= 1 ? ` after ${fmt(f.held_ms / 1000, 3)} s held` : "";
     setStatus(status, `${f.horizon}-step forecast from generation ${f.generation}${held}${out.via ? ` · via ${out.via}` : ""}.`, "ok");
     const m = state.models.get(model);
-    const summary = state.shown.model === model && state.shown.summary ? state.shown.summary : m?.summary || null;
+    const same = state.shown.model === model;
+    const summary = same && state.shown.summary?.generation === f.generation ? state.shown.summary : m?.generation === f.generation ? m.summary : same ? state.shown.summary : null;
+    const history = historyFor(model, f.generation) ?? (same && state.shown.history?.generation === f.generation ? state.shown.history : null);
     state.selected = model;
-    state.shown = { model, summary, forecast: f };
+    state.shown = { model, summary, forecast: f, history };
     renderModels();
     renderResult();
+    if (!history) loadHistory(model);
   } else {
     const rest = out.status === "fail" ? showErrors(out.data, FC_FIELDS) : [describeOutcome(out)];
     setStatus(status, rest.length ? `Forecast failed: ${rest.join("; ")}` : "Forecast refused: see the highlighted fields.", "bad");
@@ -578,8 +661,9 @@ function loadExample() {
 function countValues() {
   const text = $("fit-values").value;
   if (!text.trim()) { $("fit-values-count").textContent = ""; return; }
-  const p = parseValues(text);
-  $("fit-values-count").textContent = p.error ? "" : `${p.values.length} values${p.values.some((v) => v === null) ? ` (${p.values.filter((v) => v === null).length} missing)` : ""}`;
+  const p = parseSeries(text);
+  const missing = p.error ? 0 : p.values.reduce((n, v) => n + (v === null ? 1 : 0), 0);
+  $("fit-values-count").textContent = p.error ? "" : `${p.values.length} values${missing ? ` (${missing} missing)` : ""}${p.timestamps ? " with timestamps" : ""}`;
 }
 
 $("token-open").addEventListener("click", () => {
@@ -610,5 +694,6 @@ $("fit-model").addEventListener("change", () => { if (!$("fc-model").value) $("f
 
 methodOptions();
 renderJobs();
+loadLimits();
 loadModels();
 live.start();
