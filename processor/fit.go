@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/messages"
@@ -29,7 +30,11 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	log := p.log.With("model", cmd.Model, "generation", cmd.Generation, "job_id", cmd.JobID)
 	job := store.Job{ID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Generation: cmd.Generation, CreatedAt: cmd.AcceptedAt}
 
-	rec, err := p.claim(ctx, cmd, log)
+	// The lease is held by this attempt, not by the processor: a processor runs several
+	// consumers, and a command redelivered to another of them (after a broker restart, while the
+	// first attempt still runs) must wait for that attempt like any other processor would.
+	attempt := p.id + "/" + uuid.NewString()[:8]
+	rec, err := p.claim(ctx, cmd, attempt, log)
 	if errors.Is(err, store.ErrNoFit) {
 		return fmt.Errorf("%w: generation %d of %s was never accepted", errMalformed, cmd.Generation, cmd.Model)
 	}
@@ -47,7 +52,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 		if settled {
 			return
 		}
-		if err := p.store.ReleaseFit(context.WithoutCancel(ctx), cmd.Model, cmd.Generation, p.id); err != nil {
+		if err := p.store.ReleaseFit(context.WithoutCancel(ctx), cmd.Model, cmd.Generation, attempt); err != nil {
 			log.Warn("release fit", "err", err)
 		}
 	}()
@@ -62,7 +67,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 
 	fitCtx, cancel := context.WithTimeout(ctx, p.cfg.FitTimeout)
 	defer cancel()
-	stopRenew, lost := p.keepLease(fitCtx, cancel, cmd.Model, cmd.Generation, log)
+	stopRenew, lost := p.keepLease(fitCtx, cancel, cmd.Model, cmd.Generation, attempt, log)
 	start := p.now()
 	model, err := p.fit(fitCtx, cmd.Values, forecast.Spec{
 		Method: cmd.Method, SeasonLength: cmd.SeasonLength, Options: cmd.Options,
@@ -215,11 +220,10 @@ func (p *Processor) summarize(cmd messages.FitCommand, m forecast.Model, elapsed
 	return out
 }
 
-// keepLease renews the fit's lease until the returned stop function is called.
-// keepLease renews the fit's lease until stop is called. If another processor holds the fit
-// (this one failed to renew in time and the lease ran out), it cancels the fit through
+// keepLease renews attempt's lease on the fit until stop is called. If another attempt holds
+// the fit (this one failed to renew in time and the lease ran out), it cancels the fit through
 // cancelFit, and lost reports true.
-func (p *Processor) keepLease(ctx context.Context, cancelFit context.CancelFunc, model string, gen int64, log *slog.Logger) (stop func(), lost func() bool) {
+func (p *Processor) keepLease(ctx context.Context, cancelFit context.CancelFunc, model string, gen int64, attempt string, log *slog.Logger) (stop func(), lost func() bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var gone atomic.Bool
@@ -233,11 +237,11 @@ func (p *Processor) keepLease(ctx context.Context, cancelFit context.CancelFunc,
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				rec, err := p.store.RenewFit(ctx, model, gen, p.id, p.cfg.FitLease)
+				rec, err := p.store.RenewFit(ctx, model, gen, attempt, p.cfg.FitLease)
 				switch {
 				case err != nil && ctx.Err() == nil:
 					log.Warn("renew fit lease", "err", err)
-				case err == nil && rec.Status == store.FitPending && rec.Owner != p.id:
+				case err == nil && rec.Status == store.FitPending && rec.Owner != attempt:
 					gone.Store(true)
 					cancelFit()
 					return
@@ -248,22 +252,23 @@ func (p *Processor) keepLease(ctx context.Context, cancelFit context.CancelFunc,
 	return func() { cancel(); wg.Wait() }, gone.Load
 }
 
-// claim takes the fit for this processor. If another processor holds it with a live lease (the
-// command was redelivered after a broker connection dropped, while that processor still runs
-// it), it waits for that fit to end, or for its lease to run out (its processor died) and then
-// takes it over. It returns the fit record as it stands: terminal, or held by this processor.
-func (p *Processor) claim(ctx context.Context, cmd messages.FitCommand, log *slog.Logger) (store.FitRecord, error) {
+// claim takes the fit for attempt. If another attempt holds it with a live lease (the command
+// was redelivered after a broker connection dropped, while that attempt, on this processor or
+// another, still runs it), it waits for that fit to end, or for its lease to run out (its
+// processor died) and then takes it over. It returns the fit record as it stands: terminal, or
+// held by attempt.
+func (p *Processor) claim(ctx context.Context, cmd messages.FitCommand, attempt string, log *slog.Logger) (store.FitRecord, error) {
 	deadline := p.now().Add(p.cfg.FitTimeout + 2*p.cfg.FitLease)
 	waiting := false
 	for {
-		rec, err := p.store.RenewFit(ctx, cmd.Model, cmd.Generation, p.id, p.cfg.FitLease)
+		rec, err := p.store.RenewFit(ctx, cmd.Model, cmd.Generation, attempt, p.cfg.FitLease)
 		if err != nil {
 			if errors.Is(err, store.ErrNoFit) {
 				return rec, err
 			}
 			return rec, fmt.Errorf("claim fit: %w", err)
 		}
-		if rec.Status.Terminal() || rec.Owner == p.id {
+		if rec.Status.Terminal() || rec.Owner == attempt {
 			return rec, nil
 		}
 		if !waiting {

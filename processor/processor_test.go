@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,5 +236,61 @@ func TestParallelBoundsConcurrentFits(t *testing.T) {
 	}
 	if most != 2 {
 		t.Fatalf("at most %d fits ran at once, want 2", most)
+	}
+}
+
+// A processor runs several consumers; when one command reaches two of them at once (a
+// redelivery after a broker restart while the first copy still runs), the second waits for
+// the first attempt instead of running the same fit again beside it.
+func TestOneProcessorDoesNotRunAFitTwiceAtOnce(t *testing.T) {
+	var calls atomic.Int32
+	release := make(chan struct{})
+	gated := func(ctx context.Context, y []float64, spec forecast.Spec, pr forecast.ProgressFunc) (forecast.Model, error) {
+		calls.Add(1)
+		<-release
+		return forecast.Fit(ctx, y, spec, pr)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	wlog := watermill.NewSlogLogger(log)
+	ps := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, wlog)
+	st := store.NewMemory()
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: time.Second}, wlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := processor.DefaultConfig()
+	cfg.DeliveryLimit = 0
+	p := processor.New(cfg, st, ps, log, processor.WithFitFunc(gated))
+	// GoChannel hands every message to every subscriber: two consumers of one processor both
+	// get the command, as two consumers of a RabbitMQ queue do with a redelivered copy.
+	for _, suffix := range []string{"-0", "-1"} {
+		if err := p.Register(router, ps, suffix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	replies, _ := ps.Subscribe(ctx, messages.ReplyTopic("gw"))
+	go func() { _ = router.Run(ctx) }()
+	<-router.Running()
+	t.Cleanup(func() { cancel(); _ = router.Close(); _ = ps.Close() })
+	r := &rig{ps: ps, st: st, replies: replies}
+
+	gen, err := st.AcceptFit(t.Context(), "m", "job-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.publish(t, messages.TopicFit, messages.FitCommand{JobID: "job-1", Model: "m", Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"})
+	time.Sleep(500 * time.Millisecond) // both consumers have the command by now
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the fit started %d times at once, want once", n)
+	}
+	close(release)
+	for range 2 {
+		if rep := r.result(t); rep.Status != 200 {
+			t.Fatalf("fit reply = %d %+v", rep.Status, rep.Body)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the fit ran %d times, want once", n)
 	}
 }

@@ -52,6 +52,14 @@ local function expiry(f)
   return tonumber(f.exp or f.lease)
 end
 
+-- queueLease of f in ms. A record written before fits kept theirs was leased for its queue
+-- lease from acceptance until a processor first renewed it.
+local function queueLease(f)
+  if f.ql then return tonumber(f.ql) end
+  if f.owner and f.owner ~= '' then return 0 end
+  return math.max(tonumber(f.lease) - tonumber(f.acc), 0)
+end
+
 -- servernow is the Redis server's clock in milliseconds: the one clock every lease is read by.
 local function servernow()
   local t = redis.call('TIME')
@@ -90,10 +98,12 @@ local f = cjson.decode(raw)
 if f.st ~= 'pending' then return raw end
 local now = servernow()
 if f.owner and f.owner ~= '' and f.owner ~= ARGV[3] and tonumber(f.lease) > now then return raw end
+local ql = queueLease(f)
 f.owner = ARGV[3]
+f.ql = string.format('%d', ql)
 local lease = now + tonumber(ARGV[2])
 f.lease = string.format('%d', lease)
-f.exp = string.format('%d', math.max(expiry(f), lease + tonumber(f.ql or '0')))
+f.exp = string.format('%d', math.max(expiry(f), lease + ql))
 raw = cjson.encode(f)
 redis.call('HSET', KEYS[1], ARGV[1], raw)
 return raw

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +175,37 @@ func TestRedisLeasesIgnoreHostClocks(t *testing.T) {
 	pending, err := gateway.Unsettled(ctx, "m", gen)
 	if err != nil || len(pending) != 1 || pending[0] != gen {
 		t.Fatalf("Unsettled = %v (%v): a live lease set by a host whose clock is behind was expired", pending, err)
+	}
+}
+
+// A fit record written before fits kept an expiry of their own (during a rolling upgrade) keeps
+// the queue lease it was accepted with once a processor claims it: renewed past that first
+// deadline and then left to lapse, it is handed over, not expired.
+func TestRedisFitRecordOfOlderVersionIsHandedOver(t *testing.T) {
+	s, client, p := newRedisStore(t)
+	ctx := t.Context()
+	const queueLease = 400 * time.Millisecond
+	gen, err := s.AcceptFit(ctx, "m", "j", queueLease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The record as the previous version wrote it: leased for the queue lease from acceptance.
+	acc := time.Now().UnixMilli()
+	old := fmt.Sprintf(`{"gen":"%d","job":"j","st":"pending","acc":"%d","lease":"%d","fin":"","err":""}`, gen, acc, acc+queueLease.Milliseconds())
+	if err := client.HSet(ctx, p+":fits:m", strconv.FormatInt(gen, 10), old).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := s.RenewFit(ctx, "m", gen, "a", 100*time.Millisecond); err != nil || held.Owner != "a" {
+		t.Fatalf("claim of an old record = %+v, %v", held, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	held, err := s.RenewFit(ctx, "m", gen, "a", 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil := time.UnixMilli(acc).Add(queueLease + 100*time.Millisecond)
+	time.Sleep(time.Until(waitUntil)) // past the old record's deadline and the holder's lease
+	if u, err := s.Unsettled(ctx, "m", gen); err != nil || len(u) != 1 {
+		t.Fatalf("unsettled past the old deadline = %v, %v; want the fit still pending (expires %v)", u, err, held.ExpiresAt)
 	}
 }
