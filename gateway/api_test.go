@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -337,6 +338,55 @@ func TestLegacyAPIFitsARIMA711AndForecastsLevels(t *testing.T) {
 	if string(env.Data["model"]) != `"default"` {
 		t.Errorf("model = %s, want default", env.Data["model"])
 	}
+}
+
+// The original service's clients read data.message after a fit and data.forecast after a
+// forecast, and find problems with their series under data, whoever finds them.
+func TestLegacyAPIAnswersWithTheOriginalFields(t *testing.T) {
+	s := newAPIServer(t)
+	fails := []struct{ name, body string }{
+		{"too few for ARIMA(7,1,1) (found by the processor)", `{"data":[1,2,3,4,5]}`},
+		{"empty", `{"data":[]}`},
+		{"missing", `{}`},
+		{"all null", `{"data":[null,null,null]}`},
+		{"out of range", `{"data":[1,2,1e200]}`},
+	}
+	for _, tc := range fails {
+		t.Run(tc.name, func(t *testing.T) {
+			code, env := s.send(t, "POST", "/api/fit_model", "application/json", []byte(tc.body))
+			if code != 400 || env.Status != "fail" {
+				t.Fatalf("got %d %q %v; want 400 fail", code, env.Status, env.Data)
+			}
+			if _, ok := env.Data["data"]; !ok || len(env.Data) != 1 {
+				t.Fatalf("fail data %v; want the problem under \"data\" alone", env.Data)
+			}
+		})
+	}
+
+	y := make([]float64, 60)
+	for i := range y {
+		y[i] = 100 + float64(i) + float64((i*37)%7)
+	}
+	body, _ := json.Marshal(map[string]any{"data": y})
+	code, env := s.send(t, "POST", "/api/fit_model", "application/json", body)
+	if code != 200 || env.Status != "success" {
+		t.Fatalf("fit_model: %d %v %s", code, env.Data, env.Message)
+	}
+	if got := string(env.Data["message"]); got != `"Successfully fitted and persisted model."` {
+		t.Errorf("fit_model data.message = %s; want the original's message (data %v)", got, env.Data)
+	}
+	code, env = s.send(t, "POST", "/api/forecast", "application/json", []byte(`{"num_steps":4}`))
+	if code != 200 || env.Status != "success" {
+		t.Fatalf("forecast: %d %v %s", code, env.Data, env.Message)
+	}
+	var fc, point []float64
+	if err := json.Unmarshal(env.Data["forecast"], &fc); err != nil || len(fc) != 4 {
+		t.Errorf("forecast data.forecast = %s (%v); want 4 point forecasts", env.Data["forecast"], err)
+	}
+	if err := json.Unmarshal(env.Data["point"], &point); err != nil || !slices.Equal(fc, point) {
+		t.Errorf("data.forecast %v differs from data.point %s", fc, env.Data["point"])
+	}
+
 }
 
 func TestShutdownAnswersWaitingRequests(t *testing.T) {

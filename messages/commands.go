@@ -45,6 +45,46 @@ type FitCommand struct {
 	Options      forecast.Options `json:"options,omitzero"`
 	Timestamps   *TimeAxis        `json:"timestamps,omitempty"`
 	AcceptedAt   time.Time        `json:"accepted_at"`
+	// API is APIOriginal for a fit asked for through the original API, whose answers differ.
+	API string `json:"api,omitempty"`
+}
+
+// APIOriginal marks commands of the original service's API (POST /api/fit_model and
+// /api/forecast): their answers carry the original's fields (OriginalFit, OriginalForecast) and
+// name the original's request fields in their problems (ValuesField, HorizonField).
+const APIOriginal = "original"
+
+// OriginalFitMessage is data.message of a successful fit through the original API.
+const OriginalFitMessage = "Successfully fitted and persisted model."
+
+// ValuesField is the request field that held the series of a fit asked for through api.
+func ValuesField(api string) string {
+	if api == APIOriginal {
+		return "data"
+	}
+	return "values"
+}
+
+// HorizonField is the request field that held the horizon of a forecast asked for through api.
+func HorizonField(api string) string {
+	if api == APIOriginal {
+		return "num_steps"
+	}
+	return "horizon"
+}
+
+// OriginalFit is the data of a successful fit through the original API: the original's
+// message, then the fit summary.
+type OriginalFit struct {
+	Message string `json:"message"`
+	FitSummary
+}
+
+// OriginalForecast is the data of a successful forecast through the original API: the point
+// forecasts as the original's "forecast", then the forecast result.
+type OriginalForecast struct {
+	Forecast Values `json:"forecast"`
+	ForecastResult
 }
 
 // Topic routes fit commands.
@@ -63,6 +103,8 @@ type ForecastCommand struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 	// HeldMS is how long the gateway held the forecast before publishing it.
 	HeldMS float64 `json:"held_ms,omitempty"`
+	// API is APIOriginal for a forecast asked for through the original API.
+	API string `json:"api,omitempty"`
 }
 
 // Topic routes forecast commands.
