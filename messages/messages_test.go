@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,43 @@ func TestModelNames(t *testing.T) {
 		if ValidModelName(bad) == "" {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// Levels follow R's forecast(): all of them in (0, 1) are fractions; otherwise percentages.
+func TestForecastLevelsMayBeFractions(t *testing.T) {
+	tests := []struct {
+		name   string
+		levels []float64
+		want   []float64 // nil: a fail naming levels
+	}{
+		{"percentages", []float64{80, 95}, []float64{80, 95}},
+		{"one fraction", []float64{0.95}, []float64{95}},
+		{"fractions", []float64{0.8, 0.95}, []float64{80, 95}},
+		{"fraction scaled without rounding error", []float64{0.07, 0.001, 0.999}, []float64{7, 0.1, 99.9}},
+		{"1 is a percentage, as in R", []float64{1}, []float64{1}},
+		{"small percentages", []float64{1, 2.5}, []float64{1, 2.5}},
+		{"fraction and percentage", []float64{0.8, 95}, nil},
+		{"fraction and 1", []float64{0.5, 1}, nil},
+		{"zero", []float64{0}, nil},
+		{"100", []float64{100}, nil},
+		{"negative fraction", []float64{-0.5, 0.5}, nil},
+		{"default", nil, []float64{80, 95}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := 3
+			req := ForecastRequest{Horizon: &h, Levels: tc.levels}
+			err := req.Validate()
+			if tc.want == nil {
+				if _, ok := problemsOf(t, err)["levels"]; !ok {
+					t.Fatalf("problems %v do not name levels", err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(req.Levels, tc.want) {
+				t.Fatalf("levels %v validated to %v (%v); want %v", tc.levels, req.Levels, err, tc.want)
+			}
+		})
 	}
 }
