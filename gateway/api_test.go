@@ -175,6 +175,10 @@ func TestBadInputGetsJSendFailNamingTheField(t *testing.T) {
 		{"unknown model info", "GET", "/v1/models/never", "", ``, nil, 404, "model"},
 		{"legacy bad data", "POST", "/api/fit_model", js, `{"data":"x"}`, nil, 400, "data"},
 		{"legacy bad steps", "POST", "/api/forecast", js, `{"num_steps":0}`, nil, 400, "num_steps"},
+		{"duplicate key", "POST", fc, js, `{"horizon":3,"horizon":5}`, nil, 400, "horizon"},
+		{"duplicate key in options", "POST", fit, js, `{"values":[1,2,3],"method":"ets","options":{"spec":"ANN","spec":"MNN"}}`, nil, 400, "options.spec"},
+		{"legacy duplicate data", "POST", "/api/fit_model", js, `{"data":[1],"data":[` + strings.Repeat("5,7,6,", 10) + `8]}`, nil, 400, "data"},
+		{"legacy duplicate steps", "POST", "/api/forecast", js, `{"num_steps":1,"num_steps":2}`, nil, 400, "num_steps"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

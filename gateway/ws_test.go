@@ -702,3 +702,25 @@ func TestLevelsGivenAsFractionsArePercentages(t *testing.T) {
 		t.Errorf("WebSocket levels [0.8,95]: %s %s; want a fail naming levels", res.Status, res.Data)
 	}
 }
+
+func TestWSDuplicateKeysGetAFailNamingTheKey(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	tests := []struct{ msg, field string }{
+		{`{"type":"forecast","id":"d1","model":"none","horizon":3,"horizon":5}`, "horizon"},
+		{`{"type":"fit","id":"d2","model":"m","values":[1,2,3],"method":"ets","options":{"spec":"ANN","spec":"MNN"}}`, "options.spec"},
+		{`{"type":"subscribe","id":"d3","models":["a"],"models":["b"]}`, "models"},
+		{`{"type":"ping","id":"d4","id":"d4"}`, "id"},
+	}
+	for _, tc := range tests {
+		if err := c.Write(t.Context(), websocket.MessageText, []byte(tc.msg)); err != nil {
+			t.Fatal(err)
+		}
+		res := readWS(t, c)
+		var problems map[string]string
+		_ = json.Unmarshal(res.Data, &problems)
+		if res.Type != "result" || res.Status != "fail" || !strings.Contains(problems[tc.field], "more than once") {
+			t.Errorf("%s answered %+v; want a fail naming %q", tc.msg, res, tc.field)
+		}
+	}
+}

@@ -183,3 +183,48 @@ func TestForecastLevelsMayBeFractions(t *testing.T) {
 		})
 	}
 }
+
+// A key given twice would silently keep its last value; encoding/json also matches keys to
+// fields regardless of case, so "Horizon" after "horizon" is the same key again.
+func TestDecodeJSONRejectsDuplicateKeys(t *testing.T) {
+	type body struct {
+		Values  Values           `json:"values"`
+		Horizon *int             `json:"horizon"`
+		Method  string           `json:"method"`
+		Options forecast.Options `json:"options"`
+		Series  []struct {
+			Name string `json:"name"`
+			Unit string `json:"unit"`
+		} `json:"series"`
+	}
+	tests := []struct{ body, field string }{
+		{`{"horizon":3,"horizon":5}`, "horizon"},
+		{`{"horizon":3,"values":[1],"horizon":3}`, "horizon"},
+		{`{"values":[1],"options":{"spec":"ANN","spec":"AAN"}}`, "options.spec"},
+		{`{"values":[1],"options":{"order":[1,1,1]},"options":{}}`, "options"},
+		{`{"horizon":3,"Horizon":5}`, "horizon"},
+		{`{"horizon":3,"hori\u007aon":5}`, "horizon"},
+		{`{"series":[{"name":"a","unit":"kg"},{"name":"b","name":"c"}]}`, "series.name"},
+		{` { "method" : "ets" , "method" : "ets" } `, "method"},
+	}
+	for _, tc := range tests {
+		var v body
+		p := problemsOf(t, DecodeJSONBytes([]byte(tc.body), &v))
+		if !strings.Contains(p[tc.field], "more than once") || len(p) != 1 {
+			t.Errorf("%s: problems %v; want one naming %q as given more than once", tc.body, p, tc.field)
+		}
+	}
+	for _, ok := range []string{
+		`{"series":[{"name":"a","unit":"kg"},{"name":"b","unit":"kg"}],"options":{"spec":"ANN"},"method":"ets"}`,
+		`{"method":"\"method\":","values":[1,null,{"x":1}],"horizon":2}`,
+		`{"values":[],"options":{}}`,
+	} {
+		var v struct {
+			body
+			Values []any `json:"values"`
+		}
+		if err := DecodeJSONBytes([]byte(ok), &v); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}

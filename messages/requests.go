@@ -100,10 +100,19 @@ func Invalid(field, format string, args ...any) error {
 	return p.Err()
 }
 
-// DecodeJSON strictly decodes one JSON value from r into v: unknown fields, trailing data, wrong
-// types and syntax errors become an *InvalidError naming the field.
+// DecodeJSON strictly decodes one JSON value from r into v: unknown fields, keys given twice,
+// trailing data, wrong types and syntax errors become an *InvalidError naming the field.
 func DecodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return decodeProblem(err)
+	}
+	return DecodeJSONBytes(b, v)
+}
+
+// DecodeJSONBytes is DecodeJSON on a byte slice.
+func DecodeJSONBytes(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeProblem(err)
@@ -111,11 +120,13 @@ func DecodeJSON(r io.Reader, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Invalid("body", "must hold a single JSON value with nothing after it")
 	}
+	// Decoding keeps the last of a key given twice; reject the body instead, since which one
+	// the client meant is anybody's guess.
+	if field, dup := duplicateKey(b); dup {
+		return Invalid(field, "is given more than once in the same object (keys match regardless of case); give it once")
+	}
 	return nil
 }
-
-// DecodeJSONBytes is DecodeJSON on a byte slice.
-func DecodeJSONBytes(b []byte, v any) error { return DecodeJSON(bytes.NewReader(b), v) }
 
 func decodeProblem(err error) error {
 	var typeErr *json.UnmarshalTypeError
