@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -480,4 +482,92 @@ func TestCommandsAreRateLimitedPerClient(t *testing.T) {
 	if code, _ := (&apiServer{url: srv.URL}).send(t, "GET", "/v1/models", "", nil); code != http.StatusOK {
 		t.Fatalf("GET /v1/models after the limit: %d", code)
 	}
+}
+
+// Forecast timestamps continue the series' calendar from its last supplied timestamp, and a
+// series whose steps do not follow one calendar step is refused, naming the first odd gap.
+func TestForecastTimestampsFollowTheCalendar(t *testing.T) {
+	s := newAPIServer(t)
+	type forecastData struct {
+		Point      []float64   `json:"point"`
+		Timestamps []time.Time `json:"timestamps"`
+	}
+	fitThenForecast := func(t *testing.T, model, fitBody string, horizon int) (jsend, forecastData) {
+		t.Helper()
+		code, fit := s.send(t, "POST", "/v1/models/"+model+"/fit", "application/json", []byte(fitBody))
+		if code != 200 {
+			t.Fatalf("fit: %d %v", code, fit)
+		}
+		code, env := s.send(t, "POST", "/v1/models/"+model+"/forecast", "application/json", []byte(`{"horizon":`+strconv.Itoa(horizon)+`}`))
+		if code != 200 {
+			t.Fatalf("forecast: %d %v", code, env)
+		}
+		var fc forecastData
+		b, _ := json.Marshal(env.Data)
+		_ = json.Unmarshal(b, &fc)
+		return fit, fc
+	}
+	day := func(d int) string { return time.Date(2024, 1, d, 0, 0, 0, 0, time.UTC).Format(time.RFC3339) }
+	days := func(ds ...int) string {
+		q := make([]string, len(ds))
+		for i, d := range ds {
+			q[i] = `"` + day(d) + `"`
+		}
+		return "[" + strings.Join(q, ",") + "]"
+	}
+	near := func(t *testing.T, got, want []float64) {
+		t.Helper()
+		for i := range want {
+			if len(got) != len(want) || math.Abs(got[i]-want[i]) > 1e-9 {
+				t.Fatalf("point = %v; want %v", got, want)
+			}
+		}
+	}
+
+	t.Run("missing tail", func(t *testing.T) {
+		fit, fc := fitThenForecast(t, "tail", `{"values":[10,21,29,40,null,null,null],"method":"drift","timestamps":`+days(1, 2, 3, 4, 5, 6, 7)+`}`, 2)
+		if string(fit.Data["missing"]) != "3" {
+			t.Errorf("missing = %s; want 3", fit.Data["missing"])
+		}
+		near(t, fc.Point, []float64{80, 90}) // the drift's steps 8 and 9
+		if len(fc.Timestamps) != 2 || fc.Timestamps[0].Format(time.RFC3339) != day(8) || fc.Timestamps[1].Format(time.RFC3339) != day(9) {
+			t.Errorf("timestamps = %v; want Jan 8 and Jan 9", fc.Timestamps)
+		}
+		_, fc = fitThenForecast(t, "tail-untimed", `{"values":[10,21,29,40,null,null,null],"method":"drift"}`, 2)
+		near(t, fc.Point, []float64{80, 90})
+	})
+
+	t.Run("month ends", func(t *testing.T) {
+		_, fc := fitThenForecast(t, "eom", `{"values":[1,2,3,4],"method":"naive","timestamps":["2024-01-31T00:00:00Z","2024-02-29T00:00:00Z","2024-03-31T00:00:00Z","2024-04-30T00:00:00Z"]}`, 3)
+		var got []string
+		for _, ts := range fc.Timestamps {
+			got = append(got, ts.Format(time.DateOnly))
+		}
+		if strings.Join(got, " ") != "2024-05-31 2024-06-30 2024-07-31" {
+			t.Errorf("timestamps = %v; want the ends of May, June and July", got)
+		}
+	})
+
+	t.Run("gap marked by null", func(t *testing.T) {
+		_, fc := fitThenForecast(t, "nullgap", `{"values":[1,2,null,4],"method":"naive","timestamps":`+days(1, 2, 3, 4)+`}`, 1)
+		if len(fc.Timestamps) != 1 || fc.Timestamps[0].Format(time.RFC3339) != day(5) {
+			t.Errorf("timestamps = %v; want Jan 5", fc.Timestamps)
+		}
+	})
+
+	t.Run("daylight saving day", func(t *testing.T) {
+		_, fc := fitThenForecast(t, "dst", `{"values":[1,2,3,4],"method":"naive","timestamps":["2024-03-29T00:00:00+01:00","2024-03-30T00:00:00+01:00","2024-03-31T00:00:00+02:00","2024-04-01T00:00:00+02:00"]}`, 1)
+		if len(fc.Timestamps) != 1 || fc.Timestamps[0].Format(time.RFC3339) != "2024-04-02T00:00:00+02:00" {
+			t.Errorf("timestamps = %v; want 2024-04-02T00:00:00+02:00", fc.Timestamps)
+		}
+	})
+
+	t.Run("missing day", func(t *testing.T) {
+		code, env := s.send(t, "POST", "/v1/models/gap/fit", "application/json", []byte(`{"values":[1,2,3,4,5],"method":"naive","timestamps":`+days(1, 2, 3, 5, 6)+`}`))
+		var problem string
+		_ = json.Unmarshal(env.Data["timestamps"], &problem)
+		if code != 400 || env.Status != "fail" || !strings.Contains(problem, "entry 3") || !strings.Contains(problem, day(3)) || !strings.Contains(problem, day(5)) {
+			t.Errorf("got %d %s %q; want a 400 fail naming entry 3 and its timestamps under timestamps", code, env.Status, problem)
+		}
+	})
 }

@@ -38,6 +38,13 @@ func (g *Gateway) startFit(ctx context.Context, model string, req messages.FitRe
 
 // startFitFor is startFit for a fit asked for through api (messages.APIOriginal or "").
 func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messages.FitRequest) (*run, Accepted, error) {
+	var axis *messages.TimeAxis
+	if req.Timestamps != nil {
+		var err error
+		if axis, err = messages.NewTimeAxis(req.Timestamps); err != nil {
+			return nil, Accepted{}, messages.Invalid("timestamps", "%v", err) // Validate has said so already
+		}
+	}
 	jobID := uuid.NewString()
 	gen, err := g.deps.Store.AcceptFit(ctx, model, jobID, g.cfg.FitQueueLease)
 	if err != nil {
@@ -50,9 +57,7 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 	cmd := messages.FitCommand{
 		JobID: jobID, Model: model, Generation: gen, ReplyTo: g.cfg.ID, Values: req.Values,
 		SeasonLength: *req.SeasonLength, Method: req.Method, Options: req.Options, AcceptedAt: now, API: api,
-	}
-	if req.Timestamps != nil {
-		cmd.Timestamps = messages.NewTimeAxis(req.Timestamps)
+		Timestamps: axis,
 	}
 	fail := func(what string, err error) (*run, Accepted, error) {
 		// Nothing half-done stays behind: the generation is marked failed, releasing any

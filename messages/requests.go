@@ -227,6 +227,11 @@ func (r *FitRequest) Validate() error {
 					break
 				}
 			}
+			if _, ok := p["timestamps"]; !ok {
+				if _, err := NewTimeAxis(r.Timestamps); err != nil {
+					p.Add("timestamps", "must follow one calendar step: %v", err)
+				}
+			}
 		}
 	}
 	validateOptions(p, r.Method, r.Options)
