@@ -31,6 +31,10 @@ func NewTimeAxis(ts []time.Time) (*TimeAxis, error) {
 	if len(ts) < 2 {
 		return nil, fmt.Errorf("needs at least 2 entries to infer the step")
 	}
+	if a := regularAxis(ts); a != nil {
+		return a, nil
+	}
+	// Irregular: find the reading most of the series follows, to name the gap that breaks it.
 	monthly, civil := monthlyRule(ts), durationRule(ts, wallClock, "wall-clock")
 	rules := []stepRule{monthly, civil, durationRule(ts, time.Time.UTC, "")}
 	best := rules[0]
@@ -48,6 +52,27 @@ func NewTimeAxis(ts []time.Time) (*TimeAxis, error) {
 	i := best.first
 	return nil, fmt.Errorf("entry %d (%s) is %s after entry %d (%s), but the series steps by %s; give every step its timestamp, with null in values where the observation is missing",
 		i, ts[i].Format(time.RFC3339Nano), describeGap(ts[i-1], ts[i]), i-1, ts[i-1].Format(time.RFC3339Nano), best.step)
+}
+
+// regularAxis is the axis of ts when it follows one of the steps exactly, found without the
+// counting needed to report a gap (a long regular series is the common case); nil otherwise.
+func regularAxis(ts []time.Time) *TimeAxis {
+	a, b := ts[0], ts[1]
+	if clock(a) == clock(b) && wallClock(b).Sub(wallClock(a)) >= 28*day {
+		if r := monthlyRule(ts); r.bad == 0 {
+			return r.axis
+		}
+	}
+	for _, as := range []func(time.Time) time.Time{wallClock, time.Time.UTC} {
+		step, i := as(b).Sub(as(a)), 2
+		for i < len(ts) && as(ts[i]).Sub(as(ts[i-1])) == step {
+			i++
+		}
+		if i == len(ts) {
+			return &TimeAxis{Last: ts[len(ts)-1], Step: step}
+		}
+	}
+	return nil
 }
 
 // stepRule is one way of reading a series' step: the axis it gives, the step in words, how
