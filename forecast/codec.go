@@ -14,6 +14,7 @@ type envelope struct {
 	Version int             `json:"v"`
 	Kind    string          `json:"kind"`
 	Missing int             `json:"missing,omitempty"`
+	Tail    int             `json:"tail,omitempty"` // of the missing values, those at the end
 	Model   json.RawMessage `json:"model"`
 }
 
@@ -23,15 +24,15 @@ func Encode(m Model) ([]byte, error) {
 		return nil, errors.New("encode: nil model")
 	}
 	inner := m
-	missing := 0
+	missing, tail := 0, 0
 	if mm, ok := m.(missingModel); ok {
-		inner, missing = mm.Model, mm.missing
+		inner, missing, tail = mm.Model, mm.missing, mm.tail
 	}
 	body, err := json.Marshal(inner)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s model: %w", m.Kind(), err)
 	}
-	return json.Marshal(envelope{Version: encodingVersion, Kind: inner.Kind(), Missing: missing, Model: body})
+	return json.Marshal(envelope{Version: encodingVersion, Kind: inner.Kind(), Missing: missing, Tail: tail, Model: body})
 }
 
 // Decode restores a model written by Encode.
@@ -46,6 +47,9 @@ func Decode(b []byte) (Model, error) {
 	if env.Missing < 0 {
 		return nil, fmt.Errorf("%w: negative missing count %d", ErrBadEncoding, env.Missing)
 	}
+	if env.Tail < 0 || env.Tail > env.Missing || env.Tail >= MaxHorizon {
+		return nil, fmt.Errorf("%w: missing tail %d (of %d missing)", ErrBadEncoding, env.Tail, env.Missing)
+	}
 	dec, ok := decoders[env.Kind]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrBadEncoding, env.Kind)
@@ -54,7 +58,7 @@ func Decode(b []byte) (Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadEncoding, env.Kind, err)
 	}
-	return withMissing(m, env.Missing), nil
+	return withMissing(m, env.Missing, env.Tail), nil
 }
 
 // decoders maps a model kind to the function that restores it.
@@ -65,10 +69,14 @@ var decoders = map[string]func([]byte) (Model, error){
 	kindTheta:    decodeTheta,
 }
 
-// missingModel wraps a model to report how many missing values were interpolated before fitting.
+// missingModel wraps a model fitted to a series with missing values: it reports how many there
+// were, and forecasts through the tail ones. The model was fitted up to the last observed
+// value, but the series ran on for tail more steps, so its first forecast is the model's
+// forecast tail+1 steps ahead.
 type missingModel struct {
 	Model
 	missing int
+	tail    int
 }
 
 func (m missingModel) Summary() Summary {
@@ -77,9 +85,32 @@ func (m missingModel) Summary() Summary {
 	return s
 }
 
-func withMissing(m Model, missing int) Model {
+func (m missingModel) Forecast(h int, levels []float64) (Result, error) {
+	if m.tail == 0 {
+		return m.Model.Forecast(h, levels)
+	}
+	if err := checkForecastArgs(h, levels); err != nil {
+		return Result{}, err
+	}
+	if h+m.tail > MaxHorizon {
+		return Result{}, fmt.Errorf("%w: the series ends with %d missing values, so %d steps ahead are %d from its last observation; at most %d are computed",
+			ErrInvalidSpec, m.tail, h, h+m.tail, MaxHorizon)
+	}
+	res, err := m.Model.Forecast(h+m.tail, levels)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Point = res.Point[m.tail:]
+	for k, iv := range res.Intervals {
+		res.Intervals[k] = Interval{Lower: iv.Lower[m.tail:], Upper: iv.Upper[m.tail:]}
+	}
+	return res, nil
+}
+
+// withMissing wraps m when its series had missing values, tail of them at its end.
+func withMissing(m Model, missing, tail int) Model {
 	if missing == 0 {
 		return m
 	}
-	return missingModel{Model: m, missing: missing}
+	return missingModel{Model: m, missing: missing, tail: tail}
 }

@@ -3,6 +3,7 @@ package forecast
 import (
 	"context"
 	"fmt"
+	"math"
 )
 
 // fitter fits one family to a cleaned series (no NaN) of n ≥ 1 observations.
@@ -52,5 +53,18 @@ func fit(ctx context.Context, y []float64, spec Spec, progress ProgressFunc) (Mo
 	if err != nil {
 		return nil, err
 	}
-	return withMissing(m, missing), nil
+	lead, tail := missingEnds(y)
+	return withMissing(m, missing+lead+tail, tail), nil
+}
+
+// missingEnds counts the missing values (NaN) before the first observed value of y and after
+// the last; y has at least one observed value.
+func missingEnds(y []float64) (lead, tail int) {
+	for lead < len(y) && math.IsNaN(y[lead]) {
+		lead++
+	}
+	for tail < len(y)-lead && math.IsNaN(y[len(y)-1-tail]) {
+		tail++
+	}
+	return lead, tail
 }

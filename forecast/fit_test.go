@@ -1,6 +1,7 @@
 package forecast
 
 import (
+	"context"
 	"errors"
 	"math"
 	"slices"
@@ -133,5 +134,50 @@ func TestPrepareSeasonalStaysInRange(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Missing values at the end of a series are steps that have passed: the first forecast is for
+// the step after the last value supplied, so the model forecasts through the missing tail.
+// Missing values at either end count as missing, like inner ones.
+func TestForecastsStartAfterTheLastSuppliedValue(t *testing.T) {
+	y := []float64{10, 21, 29, 40, nan, nan, nan}
+	m, err := Fit(context.Background(), y, Spec{Method: MethodDrift}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Summary(); s.Missing != 3 || s.N != 4 {
+		t.Errorf("summary n=%d missing=%d; want n=4 missing=3", s.N, s.Missing)
+	}
+	res, err := m.Forecast(2, []float64{80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Observed steps 1-4 drift by 10 a step; steps 5-7 are missing; steps 8 and 9 are forecast.
+	assertClose(t, "point", res.Point, []float64{80, 90}, 1e-9)
+	observed, err := Fit(context.Background(), y[:4], Spec{Method: MethodDrift}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	through, err := observed.Forecast(5, []float64{80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertClose(t, "lower 80", res.Intervals["80"].Lower, through.Intervals["80"].Lower[3:], 1e-12)
+	assertClose(t, "upper 80", res.Intervals["80"].Upper, through.Intervals["80"].Upper[3:], 1e-12)
+	d := assertRoundTrip(t, m, 2, 80)
+	if got, _ := d.Forecast(1, nil); len(got.Point) != 1 || math.Abs(got.Point[0]-80) > 1e-9 {
+		t.Errorf("decoded model forecasts %v; want [80]", got.Point)
+	}
+
+	lead, err := Fit(context.Background(), []float64{nan, nan, 10, nan, 30}, Spec{Method: MethodNaive}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := lead.Summary(); s.Missing != 3 || s.N != 3 {
+		t.Errorf("leading gap: summary n=%d missing=%d; want n=3 missing=3", s.N, s.Missing)
+	}
+	if got, _ := lead.Forecast(1, nil); math.Abs(got.Point[0]-30) > 1e-12 {
+		t.Errorf("leading gap: forecast %v; want [30]", got.Point)
 	}
 }

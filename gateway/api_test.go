@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -180,6 +183,10 @@ func TestBadInputGetsJSendFailNamingTheField(t *testing.T) {
 		{"unknown model info", "GET", "/v1/models/never", "", ``, nil, 404, "model"},
 		{"legacy bad data", "POST", "/api/fit_model", js, `{"data":"x"}`, nil, 400, "data"},
 		{"legacy bad steps", "POST", "/api/forecast", js, `{"num_steps":0}`, nil, 400, "num_steps"},
+		{"duplicate key", "POST", fc, js, `{"horizon":3,"horizon":5}`, nil, 400, "horizon"},
+		{"duplicate key in options", "POST", fit, js, `{"values":[1,2,3],"method":"ets","options":{"spec":"ANN","spec":"MNN"}}`, nil, 400, "options.spec"},
+		{"legacy duplicate data", "POST", "/api/fit_model", js, `{"data":[1],"data":[` + strings.Repeat("5,7,6,", 10) + `8]}`, nil, 400, "data"},
+		{"legacy duplicate steps", "POST", "/api/forecast", js, `{"num_steps":1,"num_steps":2}`, nil, 400, "num_steps"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -345,6 +352,55 @@ func TestLegacyAPIFitsARIMA711AndForecastsLevels(t *testing.T) {
 	}
 }
 
+// The original service's clients read data.message after a fit and data.forecast after a
+// forecast, and find problems with their series under data, whoever finds them.
+func TestLegacyAPIAnswersWithTheOriginalFields(t *testing.T) {
+	s := newAPIServer(t)
+	fails := []struct{ name, body string }{
+		{"too few for ARIMA(7,1,1) (found by the processor)", `{"data":[1,2,3,4,5]}`},
+		{"empty", `{"data":[]}`},
+		{"missing", `{}`},
+		{"all null", `{"data":[null,null,null]}`},
+		{"out of range", `{"data":[1,2,1e200]}`},
+	}
+	for _, tc := range fails {
+		t.Run(tc.name, func(t *testing.T) {
+			code, env := s.send(t, "POST", "/api/fit_model", "application/json", []byte(tc.body))
+			if code != 400 || env.Status != "fail" {
+				t.Fatalf("got %d %q %v; want 400 fail", code, env.Status, env.Data)
+			}
+			if _, ok := env.Data["data"]; !ok || len(env.Data) != 1 {
+				t.Fatalf("fail data %v; want the problem under \"data\" alone", env.Data)
+			}
+		})
+	}
+
+	y := make([]float64, 60)
+	for i := range y {
+		y[i] = 100 + float64(i) + float64((i*37)%7)
+	}
+	body, _ := json.Marshal(map[string]any{"data": y})
+	code, env := s.send(t, "POST", "/api/fit_model", "application/json", body)
+	if code != 200 || env.Status != "success" {
+		t.Fatalf("fit_model: %d %v %s", code, env.Data, env.Message)
+	}
+	if got := string(env.Data["message"]); got != `"Successfully fitted and persisted model."` {
+		t.Errorf("fit_model data.message = %s; want the original's message (data %v)", got, env.Data)
+	}
+	code, env = s.send(t, "POST", "/api/forecast", "application/json", []byte(`{"num_steps":4}`))
+	if code != 200 || env.Status != "success" {
+		t.Fatalf("forecast: %d %v %s", code, env.Data, env.Message)
+	}
+	var fc, point []float64
+	if err := json.Unmarshal(env.Data["forecast"], &fc); err != nil || len(fc) != 4 {
+		t.Errorf("forecast data.forecast = %s (%v); want 4 point forecasts", env.Data["forecast"], err)
+	}
+	if err := json.Unmarshal(env.Data["point"], &point); err != nil || !slices.Equal(fc, point) {
+		t.Errorf("data.forecast %v differs from data.point %s", fc, env.Data["point"])
+	}
+
+}
+
 func TestShutdownAnswersWaitingRequests(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	br := broker.NewInProcess(watermill.NopLogger{})
@@ -483,4 +539,92 @@ func TestModelInfoCarriesTheSeriesHistory(t *testing.T) {
 	if code != 200 || bytes.Contains(env.Data["models"], []byte(`"history"`)) {
 		t.Fatalf("model list: %d, carries a history: %v", code, bytes.Contains(env.Data["models"], []byte(`"history"`)))
 	}
+}
+
+// Forecast timestamps continue the series' calendar from its last supplied timestamp, and a
+// series whose steps do not follow one calendar step is refused, naming the first odd gap.
+func TestForecastTimestampsFollowTheCalendar(t *testing.T) {
+	s := newAPIServer(t)
+	type forecastData struct {
+		Point      []float64   `json:"point"`
+		Timestamps []time.Time `json:"timestamps"`
+	}
+	fitThenForecast := func(t *testing.T, model, fitBody string, horizon int) (jsend, forecastData) {
+		t.Helper()
+		code, fit := s.send(t, "POST", "/v1/models/"+model+"/fit", "application/json", []byte(fitBody))
+		if code != 200 {
+			t.Fatalf("fit: %d %v", code, fit)
+		}
+		code, env := s.send(t, "POST", "/v1/models/"+model+"/forecast", "application/json", []byte(`{"horizon":`+strconv.Itoa(horizon)+`}`))
+		if code != 200 {
+			t.Fatalf("forecast: %d %v", code, env)
+		}
+		var fc forecastData
+		b, _ := json.Marshal(env.Data)
+		_ = json.Unmarshal(b, &fc)
+		return fit, fc
+	}
+	day := func(d int) string { return time.Date(2024, 1, d, 0, 0, 0, 0, time.UTC).Format(time.RFC3339) }
+	days := func(ds ...int) string {
+		q := make([]string, len(ds))
+		for i, d := range ds {
+			q[i] = `"` + day(d) + `"`
+		}
+		return "[" + strings.Join(q, ",") + "]"
+	}
+	near := func(t *testing.T, got, want []float64) {
+		t.Helper()
+		for i := range want {
+			if len(got) != len(want) || math.Abs(got[i]-want[i]) > 1e-9 {
+				t.Fatalf("point = %v; want %v", got, want)
+			}
+		}
+	}
+
+	t.Run("missing tail", func(t *testing.T) {
+		fit, fc := fitThenForecast(t, "tail", `{"values":[10,21,29,40,null,null,null],"method":"drift","timestamps":`+days(1, 2, 3, 4, 5, 6, 7)+`}`, 2)
+		if string(fit.Data["missing"]) != "3" {
+			t.Errorf("missing = %s; want 3", fit.Data["missing"])
+		}
+		near(t, fc.Point, []float64{80, 90}) // the drift's steps 8 and 9
+		if len(fc.Timestamps) != 2 || fc.Timestamps[0].Format(time.RFC3339) != day(8) || fc.Timestamps[1].Format(time.RFC3339) != day(9) {
+			t.Errorf("timestamps = %v; want Jan 8 and Jan 9", fc.Timestamps)
+		}
+		_, fc = fitThenForecast(t, "tail-untimed", `{"values":[10,21,29,40,null,null,null],"method":"drift"}`, 2)
+		near(t, fc.Point, []float64{80, 90})
+	})
+
+	t.Run("month ends", func(t *testing.T) {
+		_, fc := fitThenForecast(t, "eom", `{"values":[1,2,3,4],"method":"naive","timestamps":["2024-01-31T00:00:00Z","2024-02-29T00:00:00Z","2024-03-31T00:00:00Z","2024-04-30T00:00:00Z"]}`, 3)
+		var got []string
+		for _, ts := range fc.Timestamps {
+			got = append(got, ts.Format(time.DateOnly))
+		}
+		if strings.Join(got, " ") != "2024-05-31 2024-06-30 2024-07-31" {
+			t.Errorf("timestamps = %v; want the ends of May, June and July", got)
+		}
+	})
+
+	t.Run("gap marked by null", func(t *testing.T) {
+		_, fc := fitThenForecast(t, "nullgap", `{"values":[1,2,null,4],"method":"naive","timestamps":`+days(1, 2, 3, 4)+`}`, 1)
+		if len(fc.Timestamps) != 1 || fc.Timestamps[0].Format(time.RFC3339) != day(5) {
+			t.Errorf("timestamps = %v; want Jan 5", fc.Timestamps)
+		}
+	})
+
+	t.Run("daylight saving day", func(t *testing.T) {
+		_, fc := fitThenForecast(t, "dst", `{"values":[1,2,3,4],"method":"naive","timestamps":["2024-03-29T00:00:00+01:00","2024-03-30T00:00:00+01:00","2024-03-31T00:00:00+02:00","2024-04-01T00:00:00+02:00"]}`, 1)
+		if len(fc.Timestamps) != 1 || fc.Timestamps[0].Format(time.RFC3339) != "2024-04-02T00:00:00+02:00" {
+			t.Errorf("timestamps = %v; want 2024-04-02T00:00:00+02:00", fc.Timestamps)
+		}
+	})
+
+	t.Run("missing day", func(t *testing.T) {
+		code, env := s.send(t, "POST", "/v1/models/gap/fit", "application/json", []byte(`{"values":[1,2,3,4,5],"method":"naive","timestamps":`+days(1, 2, 3, 5, 6)+`}`))
+		var problem string
+		_ = json.Unmarshal(env.Data["timestamps"], &problem)
+		if code != 400 || env.Status != "fail" || !strings.Contains(problem, "entry 3") || !strings.Contains(problem, day(3)) || !strings.Contains(problem, day(5)) {
+			t.Errorf("got %d %s %q; want a 400 fail naming entry 3 and its timestamps under timestamps", code, env.Status, problem)
+		}
+	})
 }

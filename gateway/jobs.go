@@ -33,6 +33,18 @@ type Accepted struct {
 // startFit accepts a validated fit: assigns its generation, records the job and publishes the
 // command. The returned run delivers the outcome.
 func (g *Gateway) startFit(ctx context.Context, model string, req messages.FitRequest) (*run, Accepted, error) {
+	return g.startFitFor(ctx, "", model, req)
+}
+
+// startFitFor is startFit for a fit asked for through api (messages.APIOriginal or "").
+func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messages.FitRequest) (*run, Accepted, error) {
+	var axis *messages.TimeAxis
+	if req.Timestamps != nil {
+		var err error
+		if axis, err = messages.NewTimeAxis(req.Timestamps); err != nil {
+			return nil, Accepted{}, messages.Invalid("timestamps", "%v", err) // Validate has said so already
+		}
+	}
 	jobID := uuid.NewString()
 	gen, err := g.deps.Store.AcceptFit(ctx, model, jobID, g.cfg.FitQueueLease)
 	if err != nil {
@@ -44,10 +56,10 @@ func (g *Gateway) startFit(ctx context.Context, model string, req messages.FitRe
 	acc := Accepted{JobID: jobID, Status: "queued", Model: model, Generation: gen}
 	cmd := messages.FitCommand{
 		JobID: jobID, Model: model, Generation: gen, ReplyTo: g.cfg.ID, Values: req.Values,
-		SeasonLength: *req.SeasonLength, Method: req.Method, Options: req.Options, AcceptedAt: now,
+		SeasonLength: *req.SeasonLength, Method: req.Method, Options: req.Options, AcceptedAt: now, API: api,
+		Timestamps: axis,
 	}
 	if req.Timestamps != nil {
-		cmd.Timestamps = messages.NewTimeAxis(req.Timestamps)
 		cmd.HistoryTimestamps = messages.HistoryTimes(req.Timestamps)
 	}
 	fail := func(what string, err error) (*run, Accepted, error) {
@@ -77,6 +89,11 @@ func (g *Gateway) startFit(ctx context.Context, model string, req messages.FitRe
 // for exactly the fits accepted before it, then holds it in the gateway (no processor blocked)
 // until they have all ended and publishes it.
 func (g *Gateway) startForecast(ctx context.Context, model string, req messages.ForecastRequest) (*run, Accepted, error) {
+	return g.startForecastFor(ctx, "", model, req)
+}
+
+// startForecastFor is startForecast for a forecast asked for through api.
+func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req messages.ForecastRequest) (*run, Accepted, error) {
 	barrier, err := g.deps.Store.Sequence(ctx, model)
 	if err != nil {
 		return nil, Accepted{}, unavailable("read model sequence", err)
@@ -96,7 +113,7 @@ func (g *Gateway) startForecast(ctx context.Context, model string, req messages.
 	r.step("accepted", acc)
 	cmd := messages.ForecastCommand{
 		JobID: jobID, Model: model, Barrier: barrier, ReplyTo: g.cfg.ID,
-		Horizon: *req.Horizon, Levels: req.Levels, Deadline: now.Add(g.cfg.HoldTimeout + g.cfg.RequestTimeout),
+		Horizon: *req.Horizon, Levels: req.Levels, Deadline: now.Add(g.cfg.HoldTimeout + g.cfg.RequestTimeout), API: api,
 	}
 	go g.holdAndPublish(r, job, cmd)
 	return r, acc, nil

@@ -7,7 +7,9 @@ import (
 	"github.com/forecastd/forecastd/messages"
 )
 
-// The original service's API, kept working on model "default".
+// The original service's API, kept working on model "default". Its answers carry the original's
+// fields (data.message after a fit, data.forecast after a forecast; see messages.APIOriginal)
+// and its problems name the original's fields (data, num_steps).
 
 const legacyModel = "default"
 
@@ -32,10 +34,10 @@ func (g *Gateway) handleLegacyFit(w http.ResponseWriter, r *http.Request) {
 		Options: forecast.Options{Order: []int{7, 1, 1}},
 	}
 	if err := req.Validate(); err != nil {
-		writeError(w, renameField(err, "values", "data"))
+		writeError(w, renameField(err, "values", messages.ValuesField(messages.APIOriginal)))
 		return
 	}
-	run, acc, err := g.startFit(r.Context(), legacyModel, req)
+	run, acc, err := g.startFitFor(r.Context(), messages.APIOriginal, legacyModel, req)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -52,10 +54,10 @@ func (g *Gateway) handleLegacyForecast(w http.ResponseWriter, r *http.Request) {
 	}
 	req := messages.ForecastRequest{Horizon: body.NumSteps}
 	if err := req.Validate(); err != nil {
-		writeError(w, renameField(err, "horizon", "num_steps"))
+		writeError(w, renameField(err, "horizon", messages.HorizonField(messages.APIOriginal)))
 		return
 	}
-	run, acc, err := g.startForecast(r.Context(), legacyModel, req)
+	run, acc, err := g.startForecastFor(r.Context(), messages.APIOriginal, legacyModel, req)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -653,3 +653,74 @@ func TestWSCommandsAreAcceptedInOrder(t *testing.T) {
 		}
 	}
 }
+
+// levels: [0.95] is R's way of asking for 95% intervals, over HTTP and WebSocket alike.
+func TestLevelsGivenAsFractionsArePercentages(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	writeWS(t, c, map[string]any{"type": "fit", "id": "f", "model": "lv", "values": testSeries(1, 20), "method": "naive"})
+	if res, _ := readUntil(t, c, func(m wsMsg) bool { return m.Type == "result" }); res.Status != "success" {
+		t.Fatalf("fit: %+v", res)
+	}
+	type intervals map[string]struct{ Lower, Upper []float64 }
+	post := func(body string) (int, intervals, string) {
+		t.Helper()
+		resp, err := http.Post(e.srv.URL+"/v1/models/lv/forecast", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var env struct {
+			Data struct {
+				Intervals intervals `json:"intervals"`
+			} `json:"data"`
+		}
+		_ = json.Unmarshal(raw, &env)
+		return resp.StatusCode, env.Data.Intervals, string(raw)
+	}
+	_, pct, _ := post(`{"horizon":3,"levels":[95]}`)
+	code, frac, raw := post(`{"horizon":3,"levels":[0.95]}`)
+	if code != http.StatusOK || len(frac) != 1 || !reflect.DeepEqual(frac["95"], pct["95"]) {
+		t.Errorf("HTTP levels [0.95]: %d %s; want the 95%% interval %v under \"95\"", code, raw, pct["95"])
+	}
+	if code, _, raw := post(`{"horizon":3,"levels":[0.8,95]}`); code != http.StatusBadRequest || !strings.Contains(raw, `"levels"`) {
+		t.Errorf("HTTP levels [0.8,95]: %d %s; want a 400 fail naming levels", code, raw)
+	}
+
+	writeWS(t, c, map[string]any{"type": "forecast", "id": "p", "model": "lv", "horizon": 3, "levels": []float64{0.95}})
+	res, _ := readUntil(t, c, func(m wsMsg) bool { return m.Type == "result" })
+	var fc struct {
+		Intervals intervals `json:"intervals"`
+	}
+	if err := json.Unmarshal(res.Data, &fc); err != nil || res.Status != "success" || len(fc.Intervals) != 1 || !reflect.DeepEqual(fc.Intervals["95"], pct["95"]) {
+		t.Errorf("WebSocket levels [0.95]: %s %s; want the 95%% interval under \"95\"", res.Status, res.Data)
+	}
+	writeWS(t, c, map[string]any{"type": "forecast", "id": "q", "model": "lv", "horizon": 3, "levels": []float64{0.8, 95}})
+	res, _ = readUntil(t, c, func(m wsMsg) bool { return m.Type == "result" })
+	if res.Status != "fail" || !strings.Contains(string(res.Data), `"levels"`) {
+		t.Errorf("WebSocket levels [0.8,95]: %s %s; want a fail naming levels", res.Status, res.Data)
+	}
+}
+
+func TestWSDuplicateKeysGetAFailNamingTheKey(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	tests := []struct{ msg, field string }{
+		{`{"type":"forecast","id":"d1","model":"none","horizon":3,"horizon":5}`, "horizon"},
+		{`{"type":"fit","id":"d2","model":"m","values":[1,2,3],"method":"ets","options":{"spec":"ANN","spec":"MNN"}}`, "options.spec"},
+		{`{"type":"subscribe","id":"d3","models":["a"],"models":["b"]}`, "models"},
+		{`{"type":"ping","id":"d4","id":"d4"}`, "id"},
+	}
+	for _, tc := range tests {
+		if err := c.Write(t.Context(), websocket.MessageText, []byte(tc.msg)); err != nil {
+			t.Fatal(err)
+		}
+		res := readWS(t, c)
+		var problems map[string]string
+		_ = json.Unmarshal(res.Data, &problems)
+		if res.Type != "result" || res.Status != "fail" || !strings.Contains(problems[tc.field], "more than once") {
+			t.Errorf("%s answered %+v; want a fail naming %q", tc.msg, res, tc.field)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package messages
 
 import (
 	"encoding/json"
-	"slices"
 	"time"
 
 	"github.com/forecastd/forecastd/forecast"
@@ -48,6 +47,46 @@ type FitCommand struct {
 	// model's history; the engine itself needs only the axis.
 	HistoryTimestamps []time.Time `json:"history_timestamps,omitempty"`
 	AcceptedAt        time.Time   `json:"accepted_at"`
+	// API is APIOriginal for a fit asked for through the original API, whose answers differ.
+	API string `json:"api,omitempty"`
+}
+
+// APIOriginal marks commands of the original service's API (POST /api/fit_model and
+// /api/forecast): their answers carry the original's fields (OriginalFit, OriginalForecast) and
+// name the original's request fields in their problems (ValuesField, HorizonField).
+const APIOriginal = "original"
+
+// OriginalFitMessage is data.message of a successful fit through the original API.
+const OriginalFitMessage = "Successfully fitted and persisted model."
+
+// ValuesField is the request field that held the series of a fit asked for through api.
+func ValuesField(api string) string {
+	if api == APIOriginal {
+		return "data"
+	}
+	return "values"
+}
+
+// HorizonField is the request field that held the horizon of a forecast asked for through api.
+func HorizonField(api string) string {
+	if api == APIOriginal {
+		return "num_steps"
+	}
+	return "horizon"
+}
+
+// OriginalFit is the data of a successful fit through the original API: the original's
+// message, then the fit summary.
+type OriginalFit struct {
+	Message string `json:"message"`
+	FitSummary
+}
+
+// OriginalForecast is the data of a successful forecast through the original API: the point
+// forecasts as the original's "forecast", then the forecast result.
+type OriginalForecast struct {
+	Forecast Values `json:"forecast"`
+	ForecastResult
 }
 
 // Topic routes fit commands.
@@ -66,71 +105,12 @@ type ForecastCommand struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 	// HeldMS is how long the gateway held the forecast before publishing it.
 	HeldMS float64 `json:"held_ms,omitempty"`
+	// API is APIOriginal for a forecast asked for through the original API.
+	API string `json:"api,omitempty"`
 }
 
 // Topic routes forecast commands.
 func (ForecastCommand) Topic() string { return TopicForecast }
-
-// TimeAxis describes the observation times of a series with a regular step, so forecasts can
-// be given timestamps. Calendar steps (monthly, quarterly, yearly data on the same day of the
-// month) are kept as months, since months differ in length.
-type TimeAxis struct {
-	Last   time.Time     `json:"last"`
-	Step   time.Duration `json:"step_ns,omitempty"`
-	Months int           `json:"step_months,omitempty"`
-}
-
-// NewTimeAxis derives the axis from the observation times: a whole number of calendar months if
-// every step is that, else the median spacing, which tolerates the odd gap. ts must have at
-// least two entries.
-func NewTimeAxis(ts []time.Time) *TimeAxis {
-	if len(ts) < 2 {
-		return nil
-	}
-	last := ts[len(ts)-1]
-	if k := calendarMonths(ts); k > 0 {
-		return &TimeAxis{Last: last, Months: k}
-	}
-	d := make([]time.Duration, len(ts)-1)
-	for i := 1; i < len(ts); i++ {
-		d[i-1] = ts[i].Sub(ts[i-1])
-	}
-	slices.Sort(d)
-	return &TimeAxis{Last: last, Step: d[len(d)/2]}
-}
-
-// calendarMonths returns k if each time is k calendar months after the one before, on the
-// same day of the month (at most the 28th, which every month has) and clock time; else 0.
-func calendarMonths(ts []time.Time) int {
-	k := 0
-	for i := 1; i < len(ts); i++ {
-		a, b := ts[i-1], ts[i]
-		ah, am, as := a.Clock()
-		bh, bm, bs := b.Clock()
-		if a.Day() > 28 || b.Day() != a.Day() || ah != bh || am != bm || as != bs || a.Nanosecond() != b.Nanosecond() {
-			return 0
-		}
-		m := (b.Year()-a.Year())*12 + int(b.Month()) - int(a.Month())
-		if m < 1 || (k != 0 && m != k) {
-			return 0
-		}
-		k = m
-	}
-	return k
-}
-
-// Next returns the h times after Last.
-func (a *TimeAxis) Next(h int) []time.Time {
-	out := make([]time.Time, h)
-	for i := range out {
-		if a.Months > 0 {
-			out[i] = a.Last.AddDate(0, a.Months*(i+1), 0)
-		} else {
-			out[i] = a.Last.Add(time.Duration(i+1) * a.Step)
-		}
-	}
-	return out
-}
 
 // MaxHistory is how many of a fit's last observations are kept with the model, so a client can
 // draw the series a model was fitted on.

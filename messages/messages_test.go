@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,29 +107,88 @@ func TestDecodeJSONNamesTheField(t *testing.T) {
 	}
 }
 
-func TestTimeAxisUsesMedianStep(t *testing.T) {
-	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	day := 24 * time.Hour
-	a := NewTimeAxis([]time.Time{base, base.Add(day), base.Add(2 * day), base.Add(10 * day), base.Add(11 * day)})
-	next := a.Next(2)
-	if a.Step != day || !next[0].Equal(base.Add(12*day)) || !next[1].Equal(base.Add(13*day)) {
-		t.Fatalf("axis %+v next %v", a, next)
+// axis is NewTimeAxis on RFC 3339 times.
+func axis(t *testing.T, ts ...string) (*TimeAxis, error) {
+	t.Helper()
+	times := make([]time.Time, len(ts))
+	for i, x := range ts {
+		var err error
+		if times[i], err = time.Parse(time.RFC3339, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return NewTimeAxis(times)
+}
+
+func TestTimeAxisFollowsTheCalendar(t *testing.T) {
+	tests := []struct {
+		name string
+		ts   []string
+		next []string
+	}{
+		{"daily", []string{"2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"}, []string{"2024-01-04T00:00:00Z", "2024-01-05T00:00:00Z"}},
+		{"monthly", []string{"2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"}, []string{"2024-04-01T00:00:00Z", "2024-05-01T00:00:00Z"}},
+		{"quarterly", []string{"2023-10-15T09:30:00Z", "2024-01-15T09:30:00Z", "2024-04-15T09:30:00Z"}, []string{"2024-07-15T09:30:00Z"}},
+		{"month ends", []string{"2024-01-31T00:00:00Z", "2024-02-29T00:00:00Z", "2024-03-31T00:00:00Z", "2024-04-30T00:00:00Z"}, []string{"2024-05-31T00:00:00Z", "2024-06-30T00:00:00Z", "2024-07-31T00:00:00Z"}},
+		{"quarter ends", []string{"2023-12-31T00:00:00Z", "2024-03-31T00:00:00Z", "2024-06-30T00:00:00Z", "2024-09-30T00:00:00Z"}, []string{"2024-12-31T00:00:00Z", "2025-03-31T00:00:00Z"}},
+		{"year ends in February", []string{"2023-02-28T00:00:00Z", "2024-02-29T00:00:00Z", "2025-02-28T00:00:00Z"}, []string{"2026-02-28T00:00:00Z", "2027-02-28T00:00:00Z", "2028-02-29T00:00:00Z"}},
+		{"the 30th or the month's end", []string{"2024-01-30T00:00:00Z", "2024-02-29T00:00:00Z", "2024-03-30T00:00:00Z"}, []string{"2024-04-30T00:00:00Z", "2024-05-30T00:00:00Z"}},
+		{"monthly at local midnight across a change of offset", []string{"2024-02-01T00:00:00+01:00", "2024-03-01T00:00:00+01:00", "2024-04-01T00:00:00+02:00"}, []string{"2024-05-01T00:00:00+02:00"}},
+		{"daily across a daylight saving day", []string{"2024-03-30T00:00:00+01:00", "2024-03-31T00:00:00+02:00", "2024-04-01T00:00:00+02:00"}, []string{"2024-04-02T00:00:00+02:00"}},
+		{"hourly across a daylight saving night", []string{"2024-03-31T00:00:00+01:00", "2024-03-31T01:00:00+01:00", "2024-03-31T03:00:00+02:00", "2024-03-31T04:00:00+02:00"}, []string{"2024-03-31T05:00:00+02:00"}},
+		{"two times", []string{"2024-01-31T00:00:00Z", "2024-03-02T00:00:00Z"}, []string{"2024-04-02T00:00:00Z"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := axis(t, tc.ts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, x := range a.Next(len(tc.next)) {
+				got = append(got, x.Format(time.RFC3339))
+			}
+			if !slices.Equal(got, tc.next) {
+				t.Errorf("next = %v; want %v (axis %+v)", got, tc.next, a)
+			}
+		})
 	}
 }
 
-func TestTimeAxisKeepsCalendarMonths(t *testing.T) {
-	month := func(y, m int) time.Time { return time.Date(y, time.Month(m), 1, 0, 0, 0, 0, time.UTC) }
-	monthly := NewTimeAxis([]time.Time{month(2024, 1), month(2024, 2), month(2024, 3), month(2024, 4), month(2024, 5), month(2024, 6)})
-	if got := monthly.Next(2); !got[0].Equal(month(2024, 7)) || !got[1].Equal(month(2024, 8)) {
-		t.Fatalf("monthly next = %v; want 2024-07-01 and 2024-08-01", got)
+func TestTimeAxisRejectsIrregularSteps(t *testing.T) {
+	tests := []struct {
+		name    string
+		ts      []string
+		mention []string
+	}{
+		{"a day missing", []string{"2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z", "2024-01-05T00:00:00Z", "2024-01-06T00:00:00Z"},
+			[]string{"entry 3 (2024-01-05T00:00:00Z) is 2 days after entry 2 (2024-01-03T00:00:00Z)", "1 day"}},
+		{"the first step odd", []string{"2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z", "2024-01-04T00:00:00Z", "2024-01-05T00:00:00Z"},
+			[]string{"entry 1 (2024-01-03T00:00:00Z)", "entry 0 (2024-01-01T00:00:00Z)"}},
+		{"a month missing", []string{"2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z", "2024-04-01T00:00:00Z", "2024-05-01T00:00:00Z"},
+			[]string{"entry 2 (2024-04-01T00:00:00Z) is 2 months after entry 1", "1 month"}},
+		{"month end then not", []string{"2023-01-31T00:00:00Z", "2023-02-28T00:00:00Z", "2023-03-28T00:00:00Z", "2023-04-30T00:00:00Z"},
+			[]string{"entry "}},
+		{"an hour off", []string{"2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", "2024-01-03T01:00:00Z", "2024-01-04T00:00:00Z", "2024-01-05T00:00:00Z", "2024-01-06T00:00:00Z"},
+			[]string{"entry 2 (2024-01-03T01:00:00Z) is 25h0m0s after entry 1"}},
 	}
-	quarterly := NewTimeAxis([]time.Time{month(2023, 10), month(2024, 1), month(2024, 4)})
-	if got := quarterly.Next(1); !got[0].Equal(month(2024, 7)) {
-		t.Fatalf("quarterly next = %v; want 2024-07-01", got)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := axis(t, tc.ts...)
+			if err == nil {
+				t.Fatalf("accepted as %+v", a)
+			}
+			for _, m := range tc.mention {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("%q does not mention %q", err, m)
+				}
+			}
+		})
 	}
-	endOfMonth := NewTimeAxis([]time.Time{time.Date(2024, 1, 31, 0, 0, 0, 0, time.UTC), time.Date(2024, 3, 2, 0, 0, 0, 0, time.UTC)})
-	if endOfMonth.Months != 0 {
-		t.Fatalf("irregular days taken for a calendar step: %+v", endOfMonth)
+	req := FitRequest{Values: Values{1, 2, 3}, Timestamps: []time.Time{
+		time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), time.Date(2024, 1, 4, 0, 0, 0, 0, time.UTC)}}
+	if _, ok := problemsOf(t, req.Validate())["timestamps"]; !ok {
+		t.Error("a fit with irregular timestamps is valid")
 	}
 }
 
@@ -163,5 +223,88 @@ func TestNewHistory(t *testing.T) {
 	}
 	if len(h.Timestamps) != len(h.Values) || !h.Timestamps[0].Equal(ts[10]) {
 		t.Errorf("long series: timestamps do not line up with the values")
+	}
+}
+
+// Levels follow R's forecast(): all of them in (0, 1) are fractions; otherwise percentages.
+func TestForecastLevelsMayBeFractions(t *testing.T) {
+	tests := []struct {
+		name   string
+		levels []float64
+		want   []float64 // nil: a fail naming levels
+	}{
+		{"percentages", []float64{80, 95}, []float64{80, 95}},
+		{"one fraction", []float64{0.95}, []float64{95}},
+		{"fractions", []float64{0.8, 0.95}, []float64{80, 95}},
+		{"fraction scaled without rounding error", []float64{0.07, 0.001, 0.999}, []float64{7, 0.1, 99.9}},
+		{"1 is a percentage, as in R", []float64{1}, []float64{1}},
+		{"small percentages", []float64{1, 2.5}, []float64{1, 2.5}},
+		{"fraction and percentage", []float64{0.8, 95}, nil},
+		{"fraction and 1", []float64{0.5, 1}, nil},
+		{"zero", []float64{0}, nil},
+		{"100", []float64{100}, nil},
+		{"negative fraction", []float64{-0.5, 0.5}, nil},
+		{"default", nil, []float64{80, 95}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := 3
+			req := ForecastRequest{Horizon: &h, Levels: tc.levels}
+			err := req.Validate()
+			if tc.want == nil {
+				if _, ok := problemsOf(t, err)["levels"]; !ok {
+					t.Fatalf("problems %v do not name levels", err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(req.Levels, tc.want) {
+				t.Fatalf("levels %v validated to %v (%v); want %v", tc.levels, req.Levels, err, tc.want)
+			}
+		})
+	}
+}
+
+// A key given twice would silently keep its last value; encoding/json also matches keys to
+// fields regardless of case, so "Horizon" after "horizon" is the same key again.
+func TestDecodeJSONRejectsDuplicateKeys(t *testing.T) {
+	type body struct {
+		Values  Values           `json:"values"`
+		Horizon *int             `json:"horizon"`
+		Method  string           `json:"method"`
+		Options forecast.Options `json:"options"`
+		Series  []struct {
+			Name string `json:"name"`
+			Unit string `json:"unit"`
+		} `json:"series"`
+	}
+	tests := []struct{ body, field string }{
+		{`{"horizon":3,"horizon":5}`, "horizon"},
+		{`{"horizon":3,"values":[1],"horizon":3}`, "horizon"},
+		{`{"values":[1],"options":{"spec":"ANN","spec":"AAN"}}`, "options.spec"},
+		{`{"values":[1],"options":{"order":[1,1,1]},"options":{}}`, "options"},
+		{`{"horizon":3,"Horizon":5}`, "horizon"},
+		{`{"horizon":3,"hori\u007aon":5}`, "horizon"},
+		{`{"series":[{"name":"a","unit":"kg"},{"name":"b","name":"c"}]}`, "series.name"},
+		{` { "method" : "ets" , "method" : "ets" } `, "method"},
+	}
+	for _, tc := range tests {
+		var v body
+		p := problemsOf(t, DecodeJSONBytes([]byte(tc.body), &v))
+		if !strings.Contains(p[tc.field], "more than once") || len(p) != 1 {
+			t.Errorf("%s: problems %v; want one naming %q as given more than once", tc.body, p, tc.field)
+		}
+	}
+	for _, ok := range []string{
+		`{"series":[{"name":"a","unit":"kg"},{"name":"b","unit":"kg"}],"options":{"spec":"ANN"},"method":"ets"}`,
+		`{"method":"\"method\":","values":[1,null,{"x":1}],"horizon":2}`,
+		`{"values":[],"options":{}}`,
+	} {
+		var v struct {
+			body
+			Values []any `json:"values"`
+		}
+		if err := DecodeJSONBytes([]byte(ok), &v); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,10 +100,19 @@ func Invalid(field, format string, args ...any) error {
 	return p.Err()
 }
 
-// DecodeJSON strictly decodes one JSON value from r into v: unknown fields, trailing data, wrong
-// types and syntax errors become an *InvalidError naming the field.
+// DecodeJSON strictly decodes one JSON value from r into v: unknown fields, keys given twice,
+// trailing data, wrong types and syntax errors become an *InvalidError naming the field.
 func DecodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return decodeProblem(err)
+	}
+	return DecodeJSONBytes(b, v)
+}
+
+// DecodeJSONBytes is DecodeJSON on a byte slice.
+func DecodeJSONBytes(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return decodeProblem(err)
@@ -110,11 +120,13 @@ func DecodeJSON(r io.Reader, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Invalid("body", "must hold a single JSON value with nothing after it")
 	}
+	// Decoding keeps the last of a key given twice; reject the body instead, since which one
+	// the client meant is anybody's guess.
+	if field, dup := duplicateKey(b); dup {
+		return Invalid(field, "is given more than once in the same object (keys match regardless of case); give it once")
+	}
 	return nil
 }
-
-// DecodeJSONBytes is DecodeJSON on a byte slice.
-func DecodeJSONBytes(b []byte, v any) error { return DecodeJSON(bytes.NewReader(b), v) }
 
 func decodeProblem(err error) error {
 	var typeErr *json.UnmarshalTypeError
@@ -213,6 +225,11 @@ func (r *FitRequest) Validate() error {
 					break
 				}
 			}
+			if _, ok := p["timestamps"]; !ok {
+				if _, err := NewTimeAxis(r.Timestamps); err != nil {
+					p.Add("timestamps", "must follow one calendar step: %v", err)
+				}
+			}
 		}
 	}
 	validateOptions(p, r.Method, r.Options)
@@ -277,11 +294,54 @@ func (r *ForecastRequest) Validate() error {
 	if len(r.Levels) > MaxLevels {
 		p.Add("levels", "has %d entries; at most %d are accepted", len(r.Levels), MaxLevels)
 	}
-	for _, l := range r.Levels {
-		if !(l > 0 && l < 100) {
-			p.Add("levels", "each level must be a percentage strictly between 0 and 100, got %g", l)
-			break
-		}
+	if levels, problem := PercentLevels(r.Levels); problem != "" {
+		p.Add("levels", "%s", problem)
+	} else {
+		r.Levels = levels
 	}
 	return p.Err()
+}
+
+// PercentLevels reads interval levels as R's forecast() does: when every level lies strictly
+// between 0 and 1 they are fractions (0.95 is 95%), otherwise percentages, strictly between 0
+// and 100 (so 1 is 1%, as in R). It returns them as percentages, or a problem when a level is
+// out of range or fractions are mixed with percentages (R would read [0.8, 95] as 0.8% and
+// 95%, which is hardly ever meant).
+func PercentLevels(levels []float64) ([]float64, string) {
+	fractions := 0
+	for _, l := range levels {
+		if !(l > 0 && l < 100) {
+			return nil, fmt.Sprintf("each level must be a percentage strictly between 0 and 100, or a fraction strictly between 0 and 1, got %g", l)
+		}
+		if l < 1 {
+			fractions++
+		}
+	}
+	switch fractions {
+	case 0:
+		return levels, ""
+	case len(levels):
+		out := make([]float64, len(levels))
+		for i, l := range levels {
+			out[i] = percentOf(l)
+		}
+		return out, ""
+	}
+	return nil, fmt.Sprintf("mixes fractions (below 1) with percentages: %v; give every level as a fraction (0.8, 0.95) or every one as a percentage (80, 95)", levels)
+}
+
+// percentOf is 100·f for the decimal f is written as, so 0.07 gives 7 (not 7.000000000000001)
+// and the interval's key reads "7".
+func percentOf(f float64) float64 {
+	s := strconv.FormatFloat(f, 'e', -1, 64) // d.ddde-XX
+	mant, exp, _ := strings.Cut(s, "e")
+	e, err := strconv.Atoi(exp)
+	if err != nil {
+		return 100 * f
+	}
+	p, err := strconv.ParseFloat(mant+"e"+strconv.Itoa(e+2), 64)
+	if err != nil {
+		return 100 * f
+	}
+	return p
 }

@@ -93,7 +93,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 			// Shutting down: leave the command unacknowledged so another processor takes it.
 			return fmt.Errorf("fit interrupted: %w", ctx.Err())
 		}
-		status, body := fitFailure(err, p.cfg.FitTimeout)
+		status, body := fitFailure(err, p.cfg.FitTimeout, messages.ValuesField(cmd.API))
 		log.Info("fit failed", "err", err, "duration_ms", elapsed.Milliseconds())
 		if ferr := p.store.FailFit(ctx, cmd.Model, cmd.Generation, err.Error()); ferr != nil {
 			return fmt.Errorf("record failed fit: %w", ferr)
@@ -131,7 +131,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	summary.Current = current
 	p.cache.put(cmd.Model, cmd.Generation, cachedModel{model: model, summary: summary})
 	log.Info("fit succeeded", "method", summary.Method, "current", current, "duration_ms", elapsed.Milliseconds())
-	return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, messages.Success(summary))
+	return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, fitSuccess(cmd, summary))
 }
 
 // failFit records an internal failure of a fit and answers it.
@@ -160,7 +160,7 @@ func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand,
 		}
 		summary.Current = summary.Method != "" // only the current model's summary is stored
 		log.Info("fit had already succeeded; answering from the store")
-		return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, messages.Success(summary))
+		return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, fitSuccess(cmd, summary))
 	case store.FitFailed:
 		log.Info("fit had already failed; answering from the store", "reason", rec.Error)
 		return p.finish(ctx, job, cmd.ReplyTo, http.StatusInternalServerError, messages.Error("the fit failed: "+rec.Error, 0, map[string]any{"job_id": cmd.JobID}))
@@ -188,14 +188,23 @@ func replayReply(job store.Job) messages.Reply {
 	return r
 }
 
-// fitFailure maps an engine error to the HTTP status and JSend body the client gets.
-func fitFailure(err error, timeout time.Duration) (int, messages.Envelope) {
+// fitSuccess is the answer to a successful fit, in the shape of the API that asked for it.
+func fitSuccess(cmd messages.FitCommand, summary messages.FitSummary) messages.Envelope {
+	if cmd.API == messages.APIOriginal {
+		return messages.Success(messages.OriginalFit{Message: messages.OriginalFitMessage, FitSummary: summary})
+	}
+	return messages.Success(summary)
+}
+
+// fitFailure maps an engine error to the HTTP status and JSend body the client gets; problems
+// with the series are reported under valuesField, the request field that held it.
+func fitFailure(err error, timeout time.Duration, valuesField string) (int, messages.Envelope) {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		// The fit has ended (failed), so 500 rather than 504, which promises a job that goes on.
 		return http.StatusInternalServerError, messages.Error(fmt.Sprintf("the fit did not finish within the %s limit; try a simpler method or a shorter series", timeout), 0, nil)
 	case errors.Is(err, forecast.ErrTooFewObservations), errors.Is(err, forecast.ErrInvalidData):
-		return http.StatusBadRequest, messages.FailField("values", err.Error())
+		return http.StatusBadRequest, messages.FailField(valuesField, err.Error())
 	case errors.Is(err, forecast.ErrInvalidSpec):
 		return http.StatusBadRequest, messages.FailField("options", err.Error())
 	case errors.Is(err, forecast.ErrUnsupported):

@@ -57,7 +57,7 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	}
 	res, err := cm.model.Forecast(cmd.Horizon, cmd.Levels)
 	if err != nil {
-		return p.finish(ctx, job, cmd.ReplyTo, http.StatusBadRequest, messages.FailField("horizon", err.Error()))
+		return p.finish(ctx, job, cmd.ReplyTo, http.StatusBadRequest, messages.FailField(messages.HorizonField(cmd.API), err.Error()))
 	}
 	out := messages.ForecastResult{
 		Model: cmd.Model, Generation: rec.Generation, JobID: cmd.JobID, Method: cm.summary.Method,
@@ -69,6 +69,9 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	}
 	if cm.summary.Timestamps != nil {
 		out.Timestamps = cm.summary.Timestamps.Next(cmd.Horizon)
+	}
+	if cmd.API == messages.APIOriginal {
+		return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, messages.Success(messages.OriginalForecast{Forecast: out.Point, ForecastResult: out}))
 	}
 	return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, messages.Success(out))
 }

@@ -133,7 +133,7 @@ Flags:
 	fs.StringVar(&opts.Input, "input", "", "JSON file of series to forecast, or - for standard input (required)")
 	fs.StringVar(&opts.Output, "output", "", "JSON file to write, or - for standard output (required)")
 	fs.StringVar(&opts.Method, "method", opts.Method, "forecasting method: "+strings.Join(forecast.Methods, ", "))
-	fs.StringVar(&levels, "levels", levels, "comma-separated prediction interval levels in percent")
+	fs.StringVar(&levels, "levels", levels, "comma-separated prediction interval levels in percent (or all as fractions, 0.8,0.95)")
 	fs.IntVar(&opts.Workers, "workers", opts.Workers, "series fitted in parallel")
 	if err := fs.Parse(args); err != nil {
 		return opts, err
@@ -157,14 +157,15 @@ Flags:
 	return opts, err
 }
 
-// parseLevels reads "80,95" into distinct levels strictly between 0 and 100.
+// parseLevels reads "80,95" (or, as in R, fractions "0.8,0.95") into distinct percentages
+// strictly between 0 and 100.
 func parseLevels(s string) ([]float64, error) {
 	var levels []float64
 	for f := range strings.SplitSeq(s, ",") {
 		f = strings.TrimSpace(f)
 		l, err := strconv.ParseFloat(f, 64)
 		if err != nil || !(l > 0 && l < 100) {
-			return nil, fmt.Errorf("--levels: %q is not a percentage strictly between 0 and 100", f)
+			return nil, fmt.Errorf("--levels: %q is not a percentage strictly between 0 and 100 (or a fraction between 0 and 1)", f)
 		}
 		if slices.Contains(levels, l) {
 			return nil, fmt.Errorf("--levels: %v is given twice", l)
@@ -173,6 +174,10 @@ func parseLevels(s string) ([]float64, error) {
 	}
 	if len(levels) > messages.MaxLevels {
 		return nil, fmt.Errorf("--levels: at most %d levels, got %d", messages.MaxLevels, len(levels))
+	}
+	levels, problem := messages.PercentLevels(levels)
+	if problem != "" {
+		return nil, fmt.Errorf("--levels: %s", problem)
 	}
 	return levels, nil
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -362,5 +363,14 @@ func TestForecastAllCancelled(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "]") {
 		t.Errorf("wrote a complete array after cancellation: %q", out.String())
+	}
+}
+
+func TestBatchLevelsMayBeFractions(t *testing.T) {
+	if got, err := parseLevels("0.8, 0.95"); err != nil || !slices.Equal(got, []float64{80, 95}) {
+		t.Errorf(`parseLevels("0.8, 0.95") = %v, %v; want [80 95]`, got, err)
+	}
+	if got, err := parseLevels("0.8,95"); err == nil {
+		t.Errorf(`parseLevels("0.8,95") = %v; want an error (fractions mixed with percentages)`, got)
 	}
 }

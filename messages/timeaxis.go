@@ -1,0 +1,226 @@
+package messages
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// TimeAxis describes the observation times of a series with a regular step, so forecasts can
+// be given timestamps. Calendar steps (monthly, quarterly, yearly data) are kept as months,
+// since months differ in length.
+type TimeAxis struct {
+	Last   time.Time     `json:"last"`
+	Step   time.Duration `json:"step_ns,omitempty"`
+	Months int           `json:"step_months,omitempty"`
+	// Day is the day of the month of a monthly axis when it is past the 28th, which not every
+	// month has: such months get their last day instead. 31 means month ends.
+	Day int `json:"day,omitempty"`
+}
+
+// NewTimeAxis derives the axis of observation times ts (strictly increasing, at least two),
+// judged by the calendar, or reports the first gap that breaks the series' step. A step is
+//   - a whole number of calendar months, on the same day of the month — or on month ends, or
+//     on a day past the 28th that shorter months replace with their last — and clock time;
+//   - else a fixed step of wall-clock time (daily data keeps its clock time across a change
+//     of UTC offset, such as a daylight saving day, although that day is 23 or 25 hours long);
+//   - else a fixed duration (hourly data across such a change).
+//
+// A missing observation is a null value with its own timestamp, not a gap in the times.
+func NewTimeAxis(ts []time.Time) (*TimeAxis, error) {
+	if len(ts) < 2 {
+		return nil, fmt.Errorf("needs at least 2 entries to infer the step")
+	}
+	if a := regularAxis(ts); a != nil {
+		return a, nil
+	}
+	// Irregular: find the reading most of the series follows, to name the gap that breaks it.
+	monthly, civil := monthlyRule(ts), durationRule(ts, wallClock, "wall-clock")
+	rules := []stepRule{monthly, civil, durationRule(ts, time.Time.UTC, "")}
+	best := rules[0]
+	for _, r := range rules {
+		if r.bad == 0 {
+			return r.axis, nil
+		}
+		if r.bad < best.bad {
+			best = r
+		}
+	}
+	if k := monthly.months; k > 0 && civil.axis.Step >= time.Duration(28*k)*day && civil.axis.Step <= time.Duration(31*k)*day {
+		best = monthly // steps of about k months: judge them as months, however many are off
+	}
+	i := best.first
+	return nil, fmt.Errorf("entry %d (%s) is %s after entry %d (%s), but the series steps by %s; give every step its timestamp, with null in values where the observation is missing",
+		i, ts[i].Format(time.RFC3339Nano), describeGap(ts[i-1], ts[i]), i-1, ts[i-1].Format(time.RFC3339Nano), best.step)
+}
+
+// regularAxis is the axis of ts when it follows one of the steps exactly, found without the
+// counting needed to report a gap (a long regular series is the common case); nil otherwise.
+func regularAxis(ts []time.Time) *TimeAxis {
+	a, b := ts[0], ts[1]
+	if clock(a) == clock(b) && wallClock(b).Sub(wallClock(a)) >= 28*day {
+		if r := monthlyRule(ts); r.bad == 0 {
+			return r.axis
+		}
+	}
+	for _, as := range []func(time.Time) time.Time{wallClock, time.Time.UTC} {
+		step, i := as(b).Sub(as(a)), 2
+		for i < len(ts) && as(ts[i]).Sub(as(ts[i-1])) == step {
+			i++
+		}
+		if i == len(ts) {
+			return &TimeAxis{Last: ts[len(ts)-1], Step: step}
+		}
+	}
+	return nil
+}
+
+// stepRule is one way of reading a series' step: the axis it gives, the step in words, how
+// many gaps break it and the index of the entry after the first of them.
+type stepRule struct {
+	axis   *TimeAxis
+	step   string
+	bad    int
+	first  int
+	months int // of a monthly rule
+}
+
+const day = 24 * time.Hour
+
+// monthlyRule reads ts as k calendar months apart, k the most common month count between
+// entries on the same day rule and clock time.
+func monthlyRule(ts []time.Time) stepRule {
+	allEnds, maxDay := true, 0
+	for _, t := range ts {
+		allEnds = allEnds && t.Day() == daysIn(t.Year(), t.Month())
+		maxDay = max(maxDay, t.Day())
+	}
+	day := maxDay
+	if allEnds {
+		day = 31
+	}
+	onDay := func(t time.Time) bool { return t.Day() == min(day, daysIn(t.Year(), t.Month())) }
+	months := func(a, b time.Time) int {
+		if !onDay(a) || !onDay(b) || clock(a) != clock(b) {
+			return 0
+		}
+		return (b.Year()-a.Year())*12 + int(b.Month()) - int(a.Month())
+	}
+	count := map[int]int{}
+	for i := 1; i < len(ts); i++ {
+		if m := months(ts[i-1], ts[i]); m > 0 {
+			count[m]++
+		}
+	}
+	k := mode(count)
+	r := stepRule{step: plural(k, "month"), first: -1, months: k}
+	if k == 0 {
+		return stepRule{bad: len(ts), first: 1}
+	}
+	for i := 1; i < len(ts); i++ {
+		if months(ts[i-1], ts[i]) != k {
+			r.bad++
+			if r.first < 0 {
+				r.first = i
+			}
+		}
+	}
+	r.axis = &TimeAxis{Last: ts[len(ts)-1], Months: k}
+	switch {
+	case day == 31:
+		r.axis.Day = 31
+		r.step += " (on month ends)"
+	case day > 28:
+		r.axis.Day = day
+		r.step += fmt.Sprintf(" (on day %d, or the last day of shorter months)", day)
+	}
+	return r
+}
+
+// durationRule reads ts as a fixed step of the times as as gives them, the most common one.
+func durationRule(ts []time.Time, as func(time.Time) time.Time, kind string) stepRule {
+	count := map[time.Duration]int{}
+	for i := 1; i < len(ts); i++ {
+		count[as(ts[i]).Sub(as(ts[i-1]))]++
+	}
+	step := mode(count)
+	r := stepRule{axis: &TimeAxis{Last: ts[len(ts)-1], Step: step}, step: describeDuration(step), first: -1}
+	if kind != "" && step%day != 0 {
+		r.step += " of " + kind + " time"
+	}
+	for i := 1; i < len(ts); i++ {
+		if as(ts[i]).Sub(as(ts[i-1])) != step {
+			r.bad++
+			if r.first < 0 {
+				r.first = i
+			}
+		}
+	}
+	return r
+}
+
+// mode is the most common key of count, the smallest of equally common ones; the zero value
+// when count is empty.
+func mode[K int | time.Duration](count map[K]int) K {
+	var best K
+	n := 0
+	for k, c := range count {
+		if c > n || c == n && k < best {
+			best, n = k, c
+		}
+	}
+	return best
+}
+
+// wallClock is t's date and clock time as if in UTC, so that steps compare by the calendar.
+func wallClock(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+}
+
+func clock(t time.Time) time.Duration { return wallClock(t).Sub(wallClock(t).Truncate(24 * time.Hour)) }
+
+func daysIn(year int, month time.Month) int {
+	return time.Date(year, month+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
+func describeGap(a, b time.Time) string {
+	monthEnd := func(t time.Time) bool { return t.Day() == daysIn(t.Year(), t.Month()) }
+	if clock(a) == clock(b) && (a.Day() == b.Day() || monthEnd(a) && monthEnd(b)) {
+		return plural((b.Year()-a.Year())*12+int(b.Month())-int(a.Month()), "month")
+	}
+	return describeDuration(wallClock(b).Sub(wallClock(a)))
+}
+
+func describeDuration(d time.Duration) string {
+	if d > 0 && d%day == 0 {
+		return plural(int(d/day), "day")
+	}
+	return d.String()
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}
+
+// Next returns the h times after Last, in Last's UTC offset.
+func (a *TimeAxis) Next(h int) []time.Time {
+	_, offset := a.Last.Zone()
+	last := a.Last.In(time.FixedZone("", offset))
+	out := make([]time.Time, h)
+	for i := range out {
+		if a.Months == 0 {
+			out[i] = last.Add(time.Duration(i+1) * a.Step)
+			continue
+		}
+		first := time.Date(last.Year(), last.Month()+time.Month(a.Months*(i+1)), 1, last.Hour(), last.Minute(), last.Second(), last.Nanosecond(), last.Location())
+		day := last.Day()
+		if a.Day > 0 {
+			day = a.Day
+		}
+		out[i] = first.AddDate(0, 0, min(day, daysIn(first.Year(), first.Month()))-1)
+	}
+	return out
+}
