@@ -29,7 +29,7 @@ func TestJudge(t *testing.T) {
 			forecast(3.5, 200, 2), // the first 2xx after the fault at 2.9 s: done at 4.5 s
 		}
 	}
-	type counts struct{ lost, violations, unanswered, unexpected, n5xx int }
+	type counts struct{ lost, violations, unanswered, unexpected, n5xx, unrecovered int }
 	for _, tc := range []struct {
 		name   string
 		change func([]*call) []*call
@@ -52,14 +52,16 @@ func TestJudge(t *testing.T) {
 			return append(c, &call{kind: "forecast", model: "m", sent: at(3), done: at(38), err: errors.New("timeout")})
 		}, counts{unanswered: 1, n5xx: 1}},
 		{"a 504", func(c []*call) []*call { c[6].code = 504; return c }, counts{unexpected: 1, n5xx: 1}},
+		{"a 404", func(c []*call) []*call { c[5].code = 404; return c }, counts{unexpected: 1, n5xx: 1}},
+		{"no recovery after the fault", func(c []*call) []*call { c[7].code = 503; return c }, counts{n5xx: 2, unrecovered: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := judge(tc.change(clean()), []fault{{"f", at(2.9)}}, []string{"m"}, 10*time.Second)
-			got := counts{len(v.lost), len(v.violations), len(v.unanswered), len(v.unexpected5xx), v.n5xx}
+			got := counts{len(v.lost), len(v.violations), len(v.unanswered), len(v.unexpected), v.n5xx, v.unrecovered}
 			if got != tc.want {
 				t.Errorf("got %+v, want %+v\nlost %q\nviolations %q", got, tc.want, v.lost, v.violations)
 			}
-			if len(v.recoveries) != 1 || v.recoveries[0] != "1.6s" {
+			if wantRecovery := map[bool]string{true: "none", false: "1.6s"}[tc.want.unrecovered > 0]; len(v.recoveries) != 1 || v.recoveries[0] != wantRecovery {
 				t.Errorf("recovery %q, want 1.6s", v.recoveries)
 			}
 		})

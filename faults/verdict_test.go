@@ -20,10 +20,11 @@ type verdict struct {
 	violations              []string // forecasts that broke the hold rule, generations given twice
 	unanswered              []string // calls with no answer before the client's timeout
 	n5xx, n503              int
-	unexpected5xx           []string // 5xx other than 503
+	unexpected              []string // answers other than 2xx and 503: every request of the load is valid
 	longest                 time.Duration
 	recoveries              []string // per fault: time to the first 2xx forecast sent after it
-	heldAnswered, heldTotal int      // forecasts sent behind a killed fit
+	unrecovered             int      // faults after which no forecast got a 2xx
+	heldAnswered, heldTotal int      // forecasts sent behind a killed fit, and those answered 200
 	heldLongest             time.Duration
 	faultAt                 time.Time // the first fault
 	extra                   []string  // case-specific notes for the log
@@ -62,13 +63,14 @@ func judge(calls []*call, faults []fault, models []string, d time.Duration) verd
 		switch {
 		case c.code == 0:
 			v.unanswered = append(v.unanswered, fmt.Sprintf("%s %s sent %s: %v", c.kind, c.model, c.sent.Format("15:04:05.000"), c.err))
-		case c.code >= 500:
+		case c.code == http.StatusServiceUnavailable:
 			v.n5xx++
-			if c.code == http.StatusServiceUnavailable {
-				v.n503++
-			} else {
-				v.unexpected5xx = append(v.unexpected5xx, fmt.Sprintf("%s %s sent %s: %d", c.kind, c.model, c.sent.Format("15:04:05.000"), c.code))
+			v.n503++
+		case c.code >= 300:
+			if c.code >= 500 {
+				v.n5xx++
 			}
+			v.unexpected = append(v.unexpected, fmt.Sprintf("%s %s sent %s: %d", c.kind, c.model, c.sent.Format("15:04:05.000"), c.code))
 		}
 	}
 
@@ -129,6 +131,7 @@ func judge(calls []*call, faults []fault, models []string, d time.Duration) verd
 			}
 		}
 		if first < 0 {
+			v.unrecovered++
 			v.recoveries = append(v.recoveries, "none")
 		} else {
 			v.recoveries = append(v.recoveries, round(first).String())
@@ -137,8 +140,10 @@ func judge(calls []*call, faults []fault, models []string, d time.Duration) verd
 	for _, fc := range forecasts {
 		if fc.held {
 			v.heldTotal++
-			if fc.code != 0 {
+			if fc.code == http.StatusOK {
 				v.heldAnswered++
+			}
+			if fc.code != 0 {
 				v.heldLongest = max(v.heldLongest, fc.done.Sub(v.faultAt))
 			}
 		}
@@ -175,11 +180,24 @@ func (v verdict) check(t *testing.T, name string) {
 	fail("accepted fits lost", v.lost)
 	fail("hold-rule violations", v.violations)
 	fail("requests unanswered past their timeout", v.unanswered)
-	fail("5xx other than 503", v.unexpected5xx)
+	fail("answers other than 2xx and 503", v.unexpected)
+	if v.unrecovered > 0 {
+		t.Errorf("%d of %d faults were followed by no successful forecast: the service did not recover", v.unrecovered, len(v.recoveries))
+	}
 	if v.heldTotal > 0 && v.heldAnswered < v.heldTotal {
-		t.Errorf("%d of %d forecasts held behind the killed fit were not answered", v.heldTotal-v.heldAnswered, v.heldTotal)
+		t.Errorf("%d of %d forecasts held behind the killed fit were not answered 200", v.heldTotal-v.heldAnswered, v.heldTotal)
+	}
+	// A liveness bound, not a benchmark (the measured time is in the report): held forecasts
+	// are answered once the dead processor's lease (6 s) runs out and the fit is redone. Well
+	// above that, it still fails a takeover that waits out a lease as long as the old 30 s.
+	if limit := heldLimit + time.Duration(v.victimRefitMS*float64(time.Millisecond)); v.heldTotal > 0 && v.heldLongest > limit {
+		t.Errorf("forecasts held behind the killed fit were answered %s after the crash, beyond %s (the refit took %.1f s)", round(v.heldLongest), limit, v.victimRefitMS/1000)
 	}
 }
+
+// heldLimit bounds how long after a processor's crash the forecasts held behind its fit may be
+// answered, besides the refit itself.
+const heldLimit = 25 * time.Second
 
 const tableHeader = "| case | load | accepted fits lost | hold-rule violations | unanswered past timeout | 5xx (503) | longest wait | recovery |\n" +
 	"|---|---|---|---|---|---|---|---|\n"

@@ -85,7 +85,7 @@ func (r *Rabbit) start(t testing.TB) {
 	r.proc = exec.Command(bin)
 	r.proc.Env = append(os.Environ(), r.env()...)
 	r.proc.Stdout, r.proc.Stderr = out, out
-	r.proc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	r.proc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := r.proc.Start(); err != nil {
 		t.Fatalf("start rabbitmq-server: %v", err)
 	}

@@ -56,7 +56,7 @@ func (r *Redis) start(t testing.TB) {
 	t.Helper()
 	bin, _ := lookPath("redis-server")
 	r.proc = exec.Command(bin, r.args...)
-	r.proc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	r.proc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := r.proc.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}

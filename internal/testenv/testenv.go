@@ -2,6 +2,8 @@
 // own ports and data directories, and forecastd processes, so that a test may stop, kill or
 // restart them without disturbing any other test or the machine's shared services. Everything a
 // test starts is stopped when it ends, and a failed test prints the logs.
+// A test binary killed by its -timeout runs no cleanup, so every process is started with a
+// parent-death signal: it is killed when the test process dies.
 package testenv
 
 import (
@@ -118,7 +120,7 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proc {
 	}
 	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
