@@ -124,7 +124,15 @@ func TestBodyEndingEarlyIsAnswered400(t *testing.T) {
 
 func TestStalledBodiesLeaveNoGoroutinesOrFiles(t *testing.T) {
 	s := newAPIServer(t, withBodyTimeout(bodyTimeout))
-	goroutines, files := runtime.NumGoroutine(), openFiles(t)
+	// The baseline is taken once the server has settled: one request served (without keeping
+	// its connection), and the goroutine count the same over several samples, since the
+	// router's own goroutines may still be starting.
+	warm := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if res, err := warm.Get(s.url + "/healthz"); err == nil {
+		res.Body.Close()
+	}
+	goroutines := settledGoroutines()
+	files := openFiles(t)
 
 	const clients = 8
 	conns := make([]*net.TCPConn, clients)
@@ -153,6 +161,21 @@ func TestStalledBodiesLeaveNoGoroutinesOrFiles(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// settledGoroutines waits until the number of goroutines is the same in five samples 20 ms
+// apart (or two seconds pass) and returns it.
+func settledGoroutines() int {
+	n, same := runtime.NumGoroutine(), 0
+	for deadline := time.Now().Add(2 * time.Second); same < 5 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m == n {
+			same++
+		} else {
+			n, same = m, 0
+		}
+	}
+	return n
 }
 
 // openFiles counts this process's open file descriptors.
