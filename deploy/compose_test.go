@@ -120,12 +120,18 @@ func TestComposeServices(t *testing.T) {
 	}
 }
 
+// Exposing the API exposes the gateway only; the management UI has a bind address of its own.
 func TestComposeBindAddressCanBeChanged(t *testing.T) {
-	p := loadCompose(t, "FORECASTD_BIND=0.0.0.0")
-	for _, name := range []string{"gateway", "rabbitmq"} {
-		s := service(t, p, name)
-		if len(s.Ports) == 0 || s.Ports[0].HostIP != "0.0.0.0" {
-			t.Errorf("%s ports %+v with FORECASTD_BIND=0.0.0.0", name, s.Ports)
+	for _, tc := range []struct{ env, exposed, local string }{
+		{"FORECASTD_BIND=0.0.0.0", "gateway", "rabbitmq"},
+		{"FORECASTD_MANAGEMENT_BIND=0.0.0.0", "rabbitmq", "gateway"},
+	} {
+		p := loadCompose(t, tc.env)
+		if s := service(t, p, tc.exposed); len(s.Ports) == 0 || s.Ports[0].HostIP != "0.0.0.0" {
+			t.Errorf("%s ports %+v with %s", tc.exposed, s.Ports, tc.env)
+		}
+		if s := service(t, p, tc.local); len(s.Ports) == 0 || s.Ports[0].HostIP != "127.0.0.1" {
+			t.Errorf("%s ports %+v with %s, want 127.0.0.1", tc.local, s.Ports, tc.env)
 		}
 	}
 }
