@@ -22,7 +22,11 @@ func TestProcessorKilledMidFit(t *testing.T) {
 	victim, _ := c.killMidFit(l, "m0")
 	l.heldBehind(victim.model, 3)
 	l.run(8 * time.Second)
-	l.finish().check(t, "processor kill -9 mid-fit")
+	v := l.finish()
+	v.check(t, "processor kill -9 mid-fit")
+	if v.held200 != v.heldTotal { // with the broker up, the held forecasts get their answer
+		t.Errorf("%d of %d forecasts held behind the killed fit got a 200", v.held200, v.heldTotal)
+	}
 }
 
 // RabbitMQ's application stopped and started under load: every connection drops, the
