@@ -78,7 +78,7 @@ func TestComposeBoot(t *testing.T) {
 		u, _ := url.Parse(flagValue(check, "--url"))
 		u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(port))
 		healthchecks[name] = setFlag(t, check, "--url", u.String())
-		waitReady(t, proc, u.String())
+		proc.WaitReady(t, u.String(), 60*time.Second)
 		if name == "gateway" {
 			gatewayURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 		}
@@ -154,31 +154,6 @@ func deadLetter(t *testing.T, r *testenv.Rabbit) {
 	}
 	if reason, _ := d.Headers["reason_poisoned"].(string); !strings.Contains(reason, "malformed") {
 		t.Errorf("dead letter %q has no reason (headers %v): the processor could not publish to forecastd.dlx", d.Body, d.Headers)
-	}
-}
-
-// waitReady waits until the service at url answers 200, failing t at once if it exits.
-func waitReady(t *testing.T, p *testenv.Proc, url string) {
-	t.Helper()
-	err := testenv.Poll(60*time.Second, func() error {
-		if !p.Running() {
-			return nil
-		}
-		resp, err := http.Get(url)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	})
-	if !p.Running() {
-		t.Fatalf("%s exited before it was ready", p.Name) // its log follows
-	}
-	if err != nil {
-		t.Fatalf("%s not ready at %s: %v", p.Name, url, err)
 	}
 }
 

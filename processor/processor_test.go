@@ -36,6 +36,13 @@ func newRig(t *testing.T, opts ...processor.Option) *rig {
 // newRigWith is newRig with the processor's config adjusted by mod.
 func newRigWith(t *testing.T, mod func(*processor.Config), opts ...processor.Option) *rig {
 	t.Helper()
+	return newRigOf(t, 1, mod, opts...)
+}
+
+// newRigOf is newRigWith with the processor registered as consumers consumers. GoChannel hands
+// every message to every subscriber, so each of them gets every command.
+func newRigOf(t *testing.T, consumers int, mod func(*processor.Config), opts ...processor.Option) *rig {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	wlog := watermill.NewSlogLogger(log)
 	ps := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, wlog)
@@ -48,8 +55,11 @@ func newRigWith(t *testing.T, mod func(*processor.Config), opts ...processor.Opt
 	cfg.MaxRetries = 1
 	cfg.DeliveryLimit = 0 // GoChannel does not redeliver
 	mod(&cfg)
-	if err := processor.New(cfg, st, ps, log, opts...).Register(router, ps, ""); err != nil {
-		t.Fatal(err)
+	p := processor.New(cfg, st, ps, log, opts...)
+	for i := range consumers {
+		if err := p.Register(router, ps, fmt.Sprintf("-%d", i)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	replies, _ := ps.Subscribe(ctx, messages.ReplyTopic("gw"))
@@ -250,32 +260,10 @@ func TestOneProcessorDoesNotRunAFitTwiceAtOnce(t *testing.T) {
 		<-release
 		return forecast.Fit(ctx, y, spec, pr)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	wlog := watermill.NewSlogLogger(log)
-	ps := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, wlog)
-	st := store.NewMemory()
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: time.Second}, wlog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := processor.DefaultConfig()
-	cfg.DeliveryLimit = 0
-	p := processor.New(cfg, st, ps, log, processor.WithFitFunc(gated))
-	// GoChannel hands every message to every subscriber: two consumers of one processor both
-	// get the command, as two consumers of a RabbitMQ queue do with a redelivered copy.
-	for _, suffix := range []string{"-0", "-1"} {
-		if err := p.Register(router, ps, suffix); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	replies, _ := ps.Subscribe(ctx, messages.ReplyTopic("gw"))
-	go func() { _ = router.Run(ctx) }()
-	<-router.Running()
-	t.Cleanup(func() { cancel(); _ = router.Close(); _ = ps.Close() })
-	r := &rig{ps: ps, st: st, replies: replies}
-
-	gen, err := st.AcceptFit(t.Context(), "m", "job-1", time.Minute)
+	// Two consumers of one processor both get the command, as two consumers of a RabbitMQ queue
+	// do with a redelivered copy.
+	r := newRigOf(t, 2, func(*processor.Config) {}, processor.WithFitFunc(gated))
+	gen, err := r.st.AcceptFit(t.Context(), "m", "job-1", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

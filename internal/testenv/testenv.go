@@ -71,19 +71,21 @@ func FreePort(t testing.TB) int {
 // WaitReady waits until url answers 200, failing t after timeout.
 func WaitReady(t testing.TB, url string, timeout time.Duration) {
 	t.Helper()
-	if err := Poll(timeout, func() error {
-		resp, err := http.Get(url)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	}); err != nil {
+	if err := Poll(timeout, func() error { return httpOK(url) }); err != nil {
 		t.Fatalf("%s not ready after %s: %v", url, timeout, err)
 	}
+}
+
+func httpOK(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
 }
 
 // Poll calls f every 50 ms until it returns nil or timeout passes; it returns f's last error.
@@ -173,6 +175,24 @@ func (p *Proc) Stop(t testing.TB) {
 	case <-time.After(15 * time.Second):
 		t.Logf("%s ignored SIGTERM for 15 s; killing it", p.Name)
 		p.Kill9(t)
+	}
+}
+
+// WaitReady waits until the process serves 200 at url, failing t after timeout, or at once if
+// the process exits (its log follows).
+func (p *Proc) WaitReady(t testing.TB, url string, timeout time.Duration) {
+	t.Helper()
+	err := Poll(timeout, func() error {
+		if !p.Running() {
+			return nil
+		}
+		return httpOK(url)
+	})
+	if !p.Running() {
+		t.Fatalf("%s exited before it was ready", p.Name)
+	}
+	if err != nil {
+		t.Fatalf("%s not ready at %s: %v", p.Name, url, err)
 	}
 }
 
