@@ -5,10 +5,17 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/forecastd/forecastd/internal/promtest"
+	"github.com/forecastd/forecastd/messages"
 )
 
 // Two gateways share the processors; each gets the replies to its own requests (routed by
-// gateway id to its own reply queue), none is lost or crossed.
+// gateway id to its own reply queue), none is lost or crossed. A reply that went astray would
+// still be answered, from the job record after LostReplyCheck, so the test also requires that
+// neither gateway had to recover a reply that way.
 func TestTwoGatewaysGetTheirOwnReplies(t *testing.T) {
 	c := newCluster(t, 2)
 	second := c.startGateway(nil)
@@ -36,5 +43,19 @@ func TestTwoGatewaysGetTheirOwnReplies(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+	for _, gw := range []struct {
+		name string
+		reg  prometheus.Gatherer
+	}{{"first", c.reg}, {"second", second.reg}} {
+		// Each gateway answered its 5 fits and 5 forecasts, and none from a job record.
+		for _, kind := range []string{messages.KindFit, messages.KindForecast} {
+			if n := promtest.Value(t, gw.reg, "forecastd_jobs_completed_total", "kind", kind, "status", "success"); n != 5 {
+				t.Errorf("%s gateway answered %v %s jobs, want 5", gw.name, n, kind)
+			}
+		}
+		if n := promtest.Value(t, gw.reg, "forecastd_replies_recovered_total"); n != 0 {
+			t.Errorf("%s gateway answered %v jobs from their records: their replies went elsewhere", gw.name, n)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -148,6 +149,7 @@ type cluster struct {
 	rdb        *redis.Client
 	gw         *gateway.Gateway
 	http       *httptest.Server
+	reg        *prometheus.Registry // the gateway's metrics
 	gates      *gates
 	log        *slog.Logger
 	procs      []*proc
@@ -193,8 +195,9 @@ func newCluster(t *testing.T, processors int) *cluster {
 	gcfg := gateway.DefaultConfig()
 	gcfg.RequestTimeout = 20 * time.Second
 	gcfg.RecheckInterval = 200 * time.Millisecond
+	c.reg = prometheus.NewRegistry()
 	c.gw = gateway.New(gcfg, gateway.Deps{
-		Store: c.store, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready, Log: c.log,
+		Store: c.store, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready, Log: c.log, Registry: c.reg,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	eg, ctx := errgroup.WithContext(ctx)
