@@ -51,9 +51,9 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 		return nil, Accepted{}, unavailable("accept fit", err)
 	}
 	now := g.now()
-	job := store.Job{ID: jobID, Kind: messages.KindFit, Model: model, Status: "queued", Generation: gen, CreatedAt: now, UpdatedAt: now}
+	job := store.Job{ID: jobID, Kind: messages.KindFit, Model: model, Status: store.JobQueued, Generation: gen, CreatedAt: now, UpdatedAt: now}
 	r := newRun(jobID, messages.KindFit, model, now)
-	acc := Accepted{JobID: jobID, Status: "queued", Model: model, Generation: gen}
+	acc := Accepted{JobID: jobID, Status: string(store.JobQueued), Model: model, Generation: gen}
 	cmd := messages.FitCommand{
 		JobID: jobID, Model: model, Generation: gen, ReplyTo: g.cfg.ID, Values: req.Values,
 		SeasonLength: *req.SeasonLength, Method: req.Method, Options: req.Options, AcceptedAt: now, API: api,
@@ -77,7 +77,7 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 	}
 	g.runs.add(r)
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
-		g.recordFailure(ctx, job, "failed", http.StatusServiceUnavailable, messages.Error("the broker did not take the fit", 0, nil))
+		g.recordFailure(ctx, job, store.JobFailed, http.StatusServiceUnavailable, messages.Error("the broker did not take the fit", 0, nil))
 		return fail("publish fit", err)
 	}
 	r.step("accepted", acc)
@@ -103,13 +103,13 @@ func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req m
 	}
 	jobID := uuid.NewString()
 	now := g.now()
-	job := store.Job{ID: jobID, Kind: messages.KindForecast, Model: model, Status: "queued", CreatedAt: now, UpdatedAt: now}
+	job := store.Job{ID: jobID, Kind: messages.KindForecast, Model: model, Status: store.JobQueued, CreatedAt: now, UpdatedAt: now}
 	if err := g.deps.Store.PutJob(ctx, job, g.cfg.JobTTL); err != nil {
 		return nil, Accepted{}, unavailable("record job", err)
 	}
 	r := newRun(jobID, messages.KindForecast, model, now)
 	g.runs.add(r)
-	acc := Accepted{JobID: jobID, Status: "queued", Model: model}
+	acc := Accepted{JobID: jobID, Status: string(store.JobQueued), Model: model}
 	r.step("accepted", acc)
 	cmd := messages.ForecastCommand{
 		JobID: jobID, Model: model, Barrier: barrier, ReplyTo: g.cfg.ID,
@@ -128,7 +128,7 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 	held, err := g.waitSettled(ctx, cmd.Model, cmd.Barrier, func(pending []int64) {
 		log.Info("forecast held", "pending", pending)
 		r.step("held", map[string]any{"job_id": cmd.JobID, "waiting_for": pending})
-		job.Status, job.UpdatedAt = "held", g.now()
+		job.Status, job.UpdatedAt = store.JobHeld, g.now()
 		if err := g.deps.Store.PutJob(ctx, job, g.cfg.JobTTL); err != nil {
 			log.Warn("record held job", "err", err)
 		}
@@ -145,7 +145,7 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 		case errors.Is(err, errUnavailable):
 			body = messages.Error(err.Error(), 0, map[string]any{"job_id": cmd.JobID})
 		}
-		g.recordFailure(ctx, job, "expired", status, body)
+		g.recordFailure(ctx, job, store.JobExpired, status, body)
 		g.complete(r, Outcome{Status: status, Body: body})
 		return
 	}
@@ -157,14 +157,14 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 	if err := g.publish(cmd.Topic(), cmd.JobID, cmd); err != nil {
 		log.Error("publish forecast", "err", err)
 		body := messages.Error("the broker is unavailable: "+err.Error(), 0, map[string]any{"job_id": cmd.JobID})
-		g.recordFailure(ctx, job, "failed", http.StatusServiceUnavailable, body)
+		g.recordFailure(ctx, job, store.JobFailed, http.StatusServiceUnavailable, body)
 		g.complete(r, Outcome{Status: http.StatusServiceUnavailable, Body: body})
 	}
 }
 
 // recordFailure writes the failed outcome of a job the gateway ended itself into its record,
 // best effort: the waiting client is answered either way.
-func (g *Gateway) recordFailure(ctx context.Context, job store.Job, jobStatus string, status int, body messages.Envelope) {
+func (g *Gateway) recordFailure(ctx context.Context, job store.Job, jobStatus store.JobStatus, status int, body messages.Envelope) {
 	job.Status, job.UpdatedAt = jobStatus, g.now()
 	job.Error = messages.JSON(messages.Failure{Status: status, Body: body})
 	if err := g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL); err != nil {

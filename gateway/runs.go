@@ -183,12 +183,12 @@ func (g *Gateway) reconcile(ctx context.Context) {
 // outcomeOf is the answer a terminal job record stands for.
 func outcomeOf(j store.Job) (Outcome, bool) {
 	switch j.Status {
-	case "succeeded":
+	case store.JobSucceeded:
 		return Outcome{Status: http.StatusOK, Body: messages.Envelope{Status: messages.StatusSuccess, Data: j.Result}}, true
-	case "failed", "expired":
+	case store.JobFailed, store.JobExpired:
 		var f messages.Failure
 		if err := json.Unmarshal(j.Error, &f); err != nil || f.Body.Status == "" {
-			return Outcome{Status: http.StatusInternalServerError, Body: messages.Error("job "+j.Status+" without a recorded answer", 0, nil)}, true
+			return Outcome{Status: http.StatusInternalServerError, Body: messages.Error("job "+string(j.Status)+" without a recorded answer", 0, nil)}, true
 		}
 		return Outcome{Status: f.Status, Body: f.Body}, true
 	}

@@ -57,7 +57,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 		}
 	}()
 
-	job.Status = "running"
+	job.Status = store.JobRunning
 	job.UpdatedAt = p.now()
 	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
 		return fmt.Errorf("record job: %w", err)
@@ -145,7 +145,7 @@ func (p *Processor) failFit(ctx context.Context, cmd messages.FitCommand, job st
 // answerEndedFit answers a fit command whose fit already ended: a redelivery after success or
 // failure replays the recorded outcome; an expired lease is reported as such.
 func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand, job store.Job, rec store.FitRecord, log *slog.Logger) error {
-	if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && (prev.Status == "succeeded" || prev.Status == "failed") {
+	if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && (prev.Status == store.JobSucceeded || prev.Status == store.JobFailed) {
 		log.Info("fit already ended; replaying its outcome", "status", prev.Status)
 		p.reply(cmd.ReplyTo, replayReply(prev))
 		return nil
@@ -166,7 +166,7 @@ func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand,
 		return p.finish(ctx, job, cmd.ReplyTo, http.StatusInternalServerError, messages.Error("the fit failed: "+rec.Error, 0, map[string]any{"job_id": cmd.JobID}))
 	}
 	log.Warn("fit expired before a processor finished it", "reason", rec.Error)
-	job.Status = "expired"
+	job.Status = store.JobExpired
 	body := messages.Error(fmt.Sprintf("fit generation %d expired before it finished (%s); fit again", cmd.Generation, rec.Error), 0, map[string]any{"job_id": cmd.JobID})
 	body.Code = http.StatusServiceUnavailable
 	return p.finish(ctx, job, cmd.ReplyTo, http.StatusServiceUnavailable, body)
@@ -175,7 +175,7 @@ func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand,
 // replayReply rebuilds the result reply of a finished job from its record.
 func replayReply(job store.Job) messages.Reply {
 	r := messages.Reply{JobID: job.ID, Kind: job.Kind, Model: job.Model, Type: messages.ReplyResult}
-	if job.Status == "succeeded" {
+	if job.Status == store.JobSucceeded {
 		body := messages.Envelope{Status: messages.StatusSuccess, Data: job.Result}
 		r.Status, r.Body = http.StatusOK, &body
 		return r
@@ -310,7 +310,7 @@ func (p *Processor) progressReporter(ctx context.Context, cmd messages.FitComman
 		last = now
 		mu.Unlock()
 		p.reply(cmd.ReplyTo, messages.Reply{JobID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Type: messages.ReplyProgress, Progress: &pr})
-		job.Status, job.UpdatedAt = "running", now
+		job.Status, job.UpdatedAt = store.JobRunning, now
 		job.Progress = &pr.Percent
 		if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
 			p.log.Debug("record progress", "job_id", cmd.JobID, "err", err)

@@ -33,7 +33,7 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	ctx := msg.Context()
 	job := store.Job{ID: cmd.JobID, Kind: messages.KindForecast, Model: cmd.Model, CreatedAt: p.now()}
 	if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil {
-		if prev.Status == "succeeded" || prev.Status == "failed" {
+		if prev.Status == store.JobSucceeded || prev.Status == store.JobFailed {
 			p.reply(cmd.ReplyTo, replayReply(prev)) // redelivered after it was answered
 			return nil
 		}

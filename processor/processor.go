@@ -222,7 +222,7 @@ func (p *Processor) reply(replyTo string, r messages.Reply) {
 }
 
 // finish records the outcome of a job and replies with it. A failed job is recorded as
-// "failed" unless the caller marked it "expired".
+// failed unless the caller marked it expired.
 func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, status int, body messages.Envelope) error {
 	job.UpdatedAt = p.now()
 	if body.Status == messages.StatusError && status < 500 {
@@ -232,11 +232,11 @@ func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, s
 		p.metrics.forecasts.WithLabelValues(body.Status).Inc()
 	}
 	if body.Status == messages.StatusSuccess {
-		job.Status = "succeeded"
+		job.Status = store.JobSucceeded
 		job.Result = body.Data
 	} else {
-		if job.Status != "expired" {
-			job.Status = "failed"
+		if job.Status != store.JobExpired {
+			job.Status = store.JobFailed
 		}
 		job.Error = messages.JSON(messages.Failure{Status: status, Body: body})
 	}

@@ -52,6 +52,19 @@ const (
 // Terminal reports whether the fit has ended, successfully or not.
 func (s FitStatus) Terminal() bool { return s != FitPending }
 
+// JobStatus is where a job is in its life: queued, then held (a forecast waiting for fits) or
+// running, and at last succeeded, failed or expired.
+type JobStatus string
+
+const (
+	JobQueued    JobStatus = "queued"
+	JobHeld      JobStatus = "held"
+	JobRunning   JobStatus = "running"
+	JobSucceeded JobStatus = "succeeded"
+	JobFailed    JobStatus = "failed"
+	JobExpired   JobStatus = "expired" // its fit expired, or the fits it waited for did not settle in time
+)
+
 // Event types on the model event feed.
 const (
 	EventFitAccepted = "fit_accepted"
@@ -114,7 +127,7 @@ type Job struct {
 	ID         string          `json:"job_id"`
 	Kind       string          `json:"kind"` // "fit" or "forecast"
 	Model      string          `json:"model"`
-	Status     string          `json:"status"` // queued|held|running|succeeded|failed|expired
+	Status     JobStatus       `json:"status"`
 	Generation int64           `json:"generation,omitempty"`
 	Progress   *float64        `json:"progress,omitempty"`
 	Result     json.RawMessage `json:"result,omitempty"`

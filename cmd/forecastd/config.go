@@ -12,127 +12,210 @@ import (
 	"time"
 
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/processor"
 )
 
+// defaultOpsAddr is where a processor alone serves /metrics, /healthz and /readyz: not the
+// gateway's :8080, so a gateway and processors on one host do not collide by default.
+const defaultOpsAddr = ":9090"
+
 // config is everything forecastd reads from flags and FORECASTD_* environment variables, read
-// once at start. A flag wins over its variable; the variable wins over the default.
+// once at start. A flag wins over its variable; the variable wins over the default. The
+// defaults of the gateway and the processors are their packages' DefaultConfig.
 type config struct {
-	HTTPAddr        string
-	AMQPURL         string
-	RedisURL        string
-	GatewayID       string
-	Role            string
+	Command   string           // all, gateway or processor
+	Gateway   gateway.Config   // used by all and gateway
+	Processor processor.Config // used by all and processor
+
+	// OpsAddr is a processor's address for /metrics, /healthz and /readyz (--http-addr of
+	// 'forecastd processor'); with the gateway, the gateway serves them on its own address.
+	OpsAddr  string
+	AMQPURL  string
+	RedisURL string
+	// Concurrency is how many commands of each kind a processor runs at once.
 	Concurrency     int
 	LogLevel        string
 	LogFormat       string
-	RequestTimeout  time.Duration
-	BodyTimeout     time.Duration
-	HoldTimeout     time.Duration
-	FitTimeout      time.Duration
-	FitLease        time.Duration
-	FitQueueLease   time.Duration
-	JobTTL          time.Duration
-	AllowedOrigins  string
-	AuthTokens      string // path of the token file; empty: no authentication
-	Heartbeat       time.Duration
-	SendQueue       int
-	RateLimit       float64
-	RateBurst       int
+	AuthTokens      string // path of the token file, read into Gateway.Tokens; empty: no authentication
 	ShutdownTimeout time.Duration
-
-	tokens []gateway.Token // read from AuthTokens
 }
 
-// parseConfig reads args (after the subcommand) and the environment.
+func (c config) runsGateway() bool   { return c.Command == "all" || c.Command == "gateway" }
+func (c config) runsProcessor() bool { return c.Command == "all" || c.Command == "processor" }
+
+// parseConfig reads args (after the subcommand cmd) and the environment. It defines only the
+// flags of the parts cmd runs, so each command's --help lists what applies to it.
 func parseConfig(cmd string, args []string, getenv func(string) string, out io.Writer) (config, error) {
 	c := config{
-		HTTPAddr: ":8080", Role: "all", Concurrency: 2, LogLevel: "info", LogFormat: "text",
-		RequestTimeout: 60 * time.Second, BodyTimeout: gateway.DefaultConfig().BodyTimeout, HoldTimeout: 10 * time.Minute, FitTimeout: 5 * time.Minute,
-		FitLease: 6 * time.Second, FitQueueLease: 15 * time.Minute, JobTTL: 24 * time.Hour, ShutdownTimeout: 10 * time.Second,
-		Heartbeat: 15 * time.Second, SendQueue: 256, RateLimit: 50, RateBurst: 200,
+		Command: cmd, Gateway: gateway.DefaultConfig(), Processor: processor.DefaultConfig(),
+		OpsAddr: defaultOpsAddr, Concurrency: 2, LogLevel: "info", LogFormat: "text",
+		ShutdownTimeout: gateway.DefaultConfig().ShutdownTimeout,
 	}
 	fs := flag.NewFlagSet("forecastd "+cmd, flag.ContinueOnError)
 	fs.SetOutput(out)
-	var errs []string
-	str := func(p *string, name, help string) {
-		env := envName(name)
-		if v := getenv(env); v != "" {
-			*p = v
-		}
-		fs.StringVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+	b := &binder{fs: fs, getenv: getenv}
+
+	if c.runsGateway() {
+		b.str(&c.Gateway.Addr, "http-addr", "gateway listen address (API, dashboard, /metrics, /healthz, /readyz)")
+	} else {
+		b.str(&c.OpsAddr, "http-addr", "processor address for /metrics, /healthz and /readyz")
 	}
-	num := func(p *int, name, help string) {
-		env := envName(name)
-		if v := getenv(env); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s=%q is not an integer", env, v))
-			}
-			*p = n
-		}
-		fs.IntVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+	b.str(&c.AMQPURL, "amqp-url", "RabbitMQ URL; empty runs the in-process broker (only with 'all')")
+	b.str(&c.RedisURL, "redis-url", "Redis URL; empty uses the in-memory store (only with 'all')")
+	b.str(&c.LogLevel, "log-level", "debug, info, warn or error")
+	b.str(&c.LogFormat, "log-format", "text or json")
+	var jobTTL []*time.Duration // one setting for everything that writes job records
+	if c.runsGateway() {
+		jobTTL = append(jobTTL, &c.Gateway.JobTTL)
 	}
-	float := func(p *float64, name, help string) {
-		env := envName(name)
-		if v := getenv(env); v != "" {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s=%q is not a number", env, v))
-			}
-			*p = f
-		}
-		fs.Float64Var(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+	if c.runsProcessor() {
+		jobTTL = append(jobTTL, &c.Processor.JobTTL)
 	}
-	dur := func(p *time.Duration, name, help string) {
-		env := envName(name)
-		if v := getenv(env); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("%s=%q is not a duration like 30s", env, v))
-			}
-			*p = d
-		}
-		fs.DurationVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+	b.dur(jobTTL[0], "job-ttl", "how long job records stay pollable", jobTTL[1:]...)
+	if c.runsGateway() {
+		b.dur(&c.ShutdownTimeout, "shutdown-timeout", "graceful shutdown limit", &c.Gateway.ShutdownTimeout)
+	} else {
+		b.dur(&c.ShutdownTimeout, "shutdown-timeout", "graceful shutdown limit")
 	}
-	str(&c.HTTPAddr, "http-addr", "gateway listen address")
-	str(&c.AMQPURL, "amqp-url", "RabbitMQ URL; empty runs the in-process broker (only with 'all')")
-	str(&c.RedisURL, "redis-url", "Redis URL; empty uses the in-memory store (only with 'all')")
-	str(&c.GatewayID, "gateway-id", "gateway id, the routing key of its replies; empty picks a random one")
-	str(&c.Role, "role", "processor role: fit, forecast or all")
-	num(&c.Concurrency, "concurrency", "commands of each kind processed at once (RabbitMQ: consumers per queue)")
-	str(&c.LogLevel, "log-level", "debug, info, warn or error")
-	str(&c.LogFormat, "log-format", "text or json")
-	dur(&c.RequestTimeout, "request-timeout", "how long a synchronous request waits before 504")
-	dur(&c.BodyTimeout, "body-timeout", "how long a client may take to send a request body before 408")
-	dur(&c.HoldTimeout, "hold-timeout", "how long a forecast may be held waiting for fits")
-	dur(&c.FitTimeout, "fit-timeout", "time limit of one fit")
-	dur(&c.FitLease, "fit-lease", "lease of a running fit, renewed every third of it; when it runs out (its processor died) another processor takes the fit over")
-	dur(&c.FitQueueLease, "fit-queue-lease", "how long an accepted fit may go with no processor holding it (queued, or awaiting redelivery after its processor died) before it expires")
-	str(&c.AllowedOrigins, "allowed-origins", "comma-separated host patterns of other origins allowed to open WebSocket sessions (same origin always is)")
-	str(&c.AuthTokens, "auth-tokens", "file of API tokens, one \"read|write <token>\" per line; API requests then need Authorization: Bearer <token>")
-	dur(&c.Heartbeat, "heartbeat", "keep-alive interval of live sessions")
-	num(&c.SendQueue, "send-queue", "messages queued per live session before it is cut off as a slow consumer")
-	float(&c.RateLimit, "rate-limit", "fits and forecasts per second allowed to one client address; 0 disables")
-	num(&c.RateBurst, "rate-burst", "burst allowed above the rate limit")
-	dur(&c.JobTTL, "job-ttl", "how long job records stay pollable")
-	dur(&c.ShutdownTimeout, "shutdown-timeout", "graceful shutdown limit")
-	if err := fs.Parse(args); err != nil {
+
+	if c.runsProcessor() {
+		p := &c.Processor
+		b.str(&p.Role, "role", "processor role: fit, forecast or all")
+		b.num(&c.Concurrency, "concurrency", "commands of each kind processed at once (RabbitMQ: consumers per queue)")
+		b.dur(&p.FitTimeout, "fit-timeout", "time limit of one fit")
+		b.dur(&p.FitLease, "fit-lease", "lease of a running fit, renewed every third of it; when it runs out (its processor died) another processor takes the fit over")
+	}
+	if c.runsGateway() {
+		g := &c.Gateway
+		b.str(&g.ID, "gateway-id", "gateway id, the routing key of its replies; empty picks a random one")
+		b.dur(&g.RequestTimeout, "request-timeout", "how long a synchronous request waits before 504")
+		b.dur(&g.BodyTimeout, "body-timeout", "how long a client may take to send a request body before 408")
+		b.dur(&g.HoldTimeout, "hold-timeout", "how long a forecast may be held waiting for fits")
+		b.dur(&g.FitQueueLease, "fit-queue-lease", "how long an accepted fit may go with no processor holding it (queued, or awaiting redelivery after its processor died) before it expires")
+		b.list(&g.AllowedOrigins, "allowed-origins", "comma-separated host `patterns` of other origins allowed to open WebSocket sessions (same origin always is)")
+		b.str(&c.AuthTokens, "auth-tokens", "file of API tokens, one \"read|write <token>\" per line; API requests then need Authorization: Bearer <token>")
+		b.dur(&g.Heartbeat, "heartbeat", "keep-alive interval of live sessions")
+		b.num(&g.SendQueue, "send-queue", "messages queued per live session before it is cut off as a slow consumer")
+		b.float(&g.RateLimit, "rate-limit", "fits and forecasts per second allowed to one client address; 0 disables")
+		b.num(&g.RateBurst, "rate-burst", "burst allowed above the rate limit")
+	}
+	if err := b.parse(args); err != nil {
 		return c, err
 	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
-	}
-	if err := c.validate(cmd); err != nil {
+	if err := c.validate(); err != nil {
 		return c, err
 	}
-	if c.AuthTokens != "" && cmd != "processor" { // a processor serves no API
+	if c.AuthTokens != "" && c.runsGateway() { // a processor serves no API
 		tokens, err := readTokens(c.AuthTokens)
 		if err != nil {
 			return c, fmt.Errorf("auth-tokens %s: %w", c.AuthTokens, err)
 		}
-		c.tokens = tokens
+		c.Gateway.Tokens = tokens
 	}
 	return c, nil
+}
+
+// binder defines flags that default to their FORECASTD_* variable. A flag may set more than
+// one field (its mirrors) when the gateway and the processors share a setting.
+type binder struct {
+	fs      *flag.FlagSet
+	getenv  func(string) string
+	errs    []string
+	mirrors []func()
+}
+
+// env returns the value of the variable of flag name, if set.
+func (b *binder) env(name string) (string, string, bool) {
+	env := envName(name)
+	v := b.getenv(env)
+	return env, v, v != ""
+}
+
+func (b *binder) str(p *string, name, help string) {
+	env, v, ok := b.env(name)
+	if ok {
+		*p = v
+	}
+	b.fs.StringVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+}
+
+func (b *binder) num(p *int, name, help string) {
+	env, v, ok := b.env(name)
+	if ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Sprintf("%s=%q is not an integer", env, v))
+		}
+		*p = n
+	}
+	b.fs.IntVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+}
+
+func (b *binder) float(p *float64, name, help string) {
+	env, v, ok := b.env(name)
+	if ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Sprintf("%s=%q is not a number", env, v))
+		}
+		*p = f
+	}
+	b.fs.Float64Var(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+}
+
+func (b *binder) dur(p *time.Duration, name, help string, mirrors ...*time.Duration) {
+	env, v, ok := b.env(name)
+	if ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Sprintf("%s=%q is not a duration like 30s", env, v))
+		}
+		*p = d
+	}
+	b.fs.DurationVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+	for _, m := range mirrors {
+		b.mirrors = append(b.mirrors, func() { *m = *p })
+	}
+}
+
+// list binds a comma-separated flag to a slice.
+func (b *binder) list(p *[]string, name, help string) {
+	env, v, ok := b.env(name)
+	if ok {
+		_ = (*listValue)(p).Set(v)
+	}
+	b.fs.Var((*listValue)(p), name, fmt.Sprintf("%s (%s)", help, env))
+}
+
+func (b *binder) parse(args []string) error {
+	if err := b.fs.Parse(args); err != nil {
+		return err
+	}
+	if len(b.errs) > 0 {
+		return fmt.Errorf("configuration: %s", strings.Join(b.errs, "; "))
+	}
+	for _, m := range b.mirrors {
+		m()
+	}
+	return nil
+}
+
+// listValue is a comma-separated list of strings; empty is the empty list.
+type listValue []string
+
+func (l *listValue) String() string {
+	if l == nil {
+		return ""
+	}
+	return strings.Join(*l, ",")
+}
+
+func (l *listValue) Set(s string) error {
+	*l = nil
+	if s != "" {
+		*l = strings.Split(s, ",")
+	}
+	return nil
 }
 
 func readTokens(path string) ([]gateway.Token, error) {
@@ -148,28 +231,40 @@ func envName(flagName string) string {
 	return "FORECASTD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-func (c config) validate(cmd string) error {
-	switch c.Role {
-	case "fit", "forecast", "all":
-	default:
-		return fmt.Errorf("role must be fit, forecast or all, got %q", c.Role)
-	}
-	if cmd != "all" && (c.AMQPURL == "" || c.RedisURL == "") {
-		return fmt.Errorf("'forecastd %s' runs distributed and needs both FORECASTD_AMQP_URL and FORECASTD_REDIS_URL", cmd)
+func (c config) validate() error {
+	if c.Command != "all" && (c.AMQPURL == "" || c.RedisURL == "") {
+		return fmt.Errorf("'forecastd %s' runs distributed and needs both FORECASTD_AMQP_URL and FORECASTD_REDIS_URL", c.Command)
 	}
 	if (c.AMQPURL == "") != (c.RedisURL == "") {
 		return fmt.Errorf("set both FORECASTD_AMQP_URL and FORECASTD_REDIS_URL, or neither for the embedded mode")
 	}
-	if c.Concurrency < 1 || c.Concurrency > 64 {
-		return fmt.Errorf("concurrency must be 1 to 64, got %d", c.Concurrency)
+	positive := map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout}
+	if c.runsProcessor() {
+		p := c.Processor
+		switch p.Role {
+		case processor.RoleFit, processor.RoleForecast, processor.RoleAll:
+		default:
+			return fmt.Errorf("role must be fit, forecast or all, got %q", p.Role)
+		}
+		if c.Concurrency < 1 || c.Concurrency > 64 {
+			return fmt.Errorf("concurrency must be 1 to 64, got %d", c.Concurrency)
+		}
+		positive["fit-timeout"], positive["fit-lease"], positive["job-ttl"] = p.FitTimeout, p.FitLease, p.JobTTL
 	}
-	if c.RateLimit < 0 || c.RateBurst < 1 {
-		return fmt.Errorf("rate-limit must be ≥ 0 and rate-burst ≥ 1, got %g and %d", c.RateLimit, c.RateBurst)
+	if c.runsGateway() {
+		g := c.Gateway
+		if g.RateLimit < 0 || g.RateBurst < 1 {
+			return fmt.Errorf("rate-limit must be ≥ 0 and rate-burst ≥ 1, got %g and %d", g.RateLimit, g.RateBurst)
+		}
+		if g.SendQueue < 1 {
+			return fmt.Errorf("send-queue must be at least 1, got %d", g.SendQueue)
+		}
+		for name, d := range map[string]time.Duration{"request-timeout": g.RequestTimeout, "body-timeout": g.BodyTimeout,
+			"hold-timeout": g.HoldTimeout, "fit-queue-lease": g.FitQueueLease, "job-ttl": g.JobTTL, "heartbeat": g.Heartbeat} {
+			positive[name] = d
+		}
 	}
-	if c.SendQueue < 1 {
-		return fmt.Errorf("send-queue must be at least 1, got %d", c.SendQueue)
-	}
-	for name, d := range map[string]time.Duration{"request-timeout": c.RequestTimeout, "body-timeout": c.BodyTimeout, "hold-timeout": c.HoldTimeout, "fit-timeout": c.FitTimeout, "fit-lease": c.FitLease, "fit-queue-lease": c.FitQueueLease, "job-ttl": c.JobTTL, "shutdown-timeout": c.ShutdownTimeout, "heartbeat": c.Heartbeat} {
+	for name, d := range positive {
 		if d <= 0 {
 			return fmt.Errorf("%s must be positive, got %s", name, d)
 		}
@@ -177,20 +272,35 @@ func (c config) validate(cmd string) error {
 	return nil
 }
 
-// LogValue masks secrets (URL passwords) when the config is logged.
+// LogValue shows the settings of the parts the command runs, secrets masked: URL passwords,
+// and of the tokens only their count.
 func (c config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("http_addr", c.HTTPAddr), slog.String("amqp_url", maskURL(c.AMQPURL)),
-		slog.String("redis_url", maskURL(c.RedisURL)), slog.String("gateway_id", c.GatewayID),
-		slog.String("role", c.Role), slog.Int("concurrency", c.Concurrency),
-		slog.Duration("request_timeout", c.RequestTimeout), slog.Duration("body_timeout", c.BodyTimeout),
-		slog.Duration("hold_timeout", c.HoldTimeout),
-		slog.Duration("fit_timeout", c.FitTimeout), slog.Duration("fit_lease", c.FitLease),
-		slog.Duration("fit_queue_lease", c.FitQueueLease), slog.Duration("job_ttl", c.JobTTL),
-		slog.String("allowed_origins", c.AllowedOrigins), slog.Duration("heartbeat", c.Heartbeat), slog.Int("send_queue", c.SendQueue),
-		slog.Float64("rate_limit", c.RateLimit), slog.Int("rate_burst", c.RateBurst),
-		slog.String("auth_tokens", c.AuthTokens), slog.Int("tokens", len(c.tokens)),
-	)
+	attrs := []slog.Attr{
+		slog.String("amqp_url", maskURL(c.AMQPURL)), slog.String("redis_url", maskURL(c.RedisURL)),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+	}
+	if c.runsGateway() {
+		g := c.Gateway
+		attrs = append(attrs, slog.Group("gateway",
+			slog.String("http_addr", g.Addr), slog.String("gateway_id", g.ID),
+			slog.Duration("request_timeout", g.RequestTimeout), slog.Duration("body_timeout", g.BodyTimeout),
+			slog.Duration("hold_timeout", g.HoldTimeout), slog.Duration("fit_queue_lease", g.FitQueueLease),
+			slog.Duration("job_ttl", g.JobTTL), slog.String("allowed_origins", strings.Join(g.AllowedOrigins, ",")),
+			slog.Duration("heartbeat", g.Heartbeat), slog.Int("send_queue", g.SendQueue),
+			slog.Float64("rate_limit", g.RateLimit), slog.Int("rate_burst", g.RateBurst),
+			slog.String("auth_tokens", c.AuthTokens), slog.Int("tokens", len(g.Tokens)),
+		))
+	}
+	if c.runsProcessor() {
+		p := c.Processor
+		pattrs := []any{slog.String("role", p.Role), slog.Int("concurrency", c.Concurrency),
+			slog.Duration("fit_timeout", p.FitTimeout), slog.Duration("fit_lease", p.FitLease), slog.Duration("job_ttl", p.JobTTL)}
+		if !c.runsGateway() {
+			pattrs = append([]any{slog.String("http_addr", c.OpsAddr)}, pattrs...)
+		}
+		attrs = append(attrs, slog.Group("processor", pattrs...))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 func maskURL(raw string) string {

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/processor"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -20,29 +26,53 @@ func TestParseConfig(t *testing.T) {
 		wantErr   string
 	}{
 		{name: "embedded defaults", cmd: "all", check: func(c config) bool {
-			return c.HTTPAddr == ":8080" && c.AMQPURL == "" && c.RedisURL == "" && c.RequestTimeout == time.Minute && c.BodyTimeout == 30*time.Second
+			return c.Gateway.Addr == ":8080" && c.AMQPURL == "" && c.RedisURL == "" && c.Gateway.RequestTimeout == time.Minute && c.Gateway.BodyTimeout == 30*time.Second
 		}},
 		{name: "body timeout", cmd: "all", args: []string{"--body-timeout", "5s"}, env: map[string]string{"FORECASTD_BODY_TIMEOUT": "7s"},
-			check: func(c config) bool { return c.BodyTimeout == 5*time.Second }},
+			check: func(c config) bool { return c.Gateway.BodyTimeout == 5*time.Second }},
 		{name: "body timeout from the environment", cmd: "all", env: map[string]string{"FORECASTD_BODY_TIMEOUT": "7s"},
-			check: func(c config) bool { return c.BodyTimeout == 7*time.Second }},
+			check: func(c config) bool { return c.Gateway.BodyTimeout == 7*time.Second }},
 		{name: "zero body timeout", cmd: "all", args: []string{"--body-timeout", "0s"}, wantErr: "body-timeout"},
 		{name: "environment", cmd: "all", env: map[string]string{"FORECASTD_HTTP_ADDR": ":9999", "FORECASTD_FIT_TIMEOUT": "3s"},
-			check: func(c config) bool { return c.HTTPAddr == ":9999" && c.FitTimeout == 3*time.Second }},
+			check: func(c config) bool { return c.Gateway.Addr == ":9999" && c.Processor.FitTimeout == 3*time.Second }},
 		{name: "flag beats environment", cmd: "all", args: []string{"--http-addr", ":7777"}, env: map[string]string{"FORECASTD_HTTP_ADDR": ":9999"},
-			check: func(c config) bool { return c.HTTPAddr == ":7777" }},
+			check: func(c config) bool { return c.Gateway.Addr == ":7777" }},
 		{name: "gateway needs urls", cmd: "gateway", wantErr: "needs both"},
 		{name: "half configured", cmd: "all", env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x"}, wantErr: "set both"},
 		{name: "bad duration", cmd: "all", env: map[string]string{"FORECASTD_HOLD_TIMEOUT": "soon"}, wantErr: "FORECASTD_HOLD_TIMEOUT"},
 		{name: "bad role", cmd: "all", args: []string{"--role", "boss"}, wantErr: "role"},
 		{name: "negative timeout", cmd: "all", args: []string{"--request-timeout", "-1s"}, wantErr: "request-timeout"},
 		{name: "token file", cmd: "all", env: map[string]string{"FORECASTD_AUTH_TOKENS": "testdata/tokens"}, check: func(c config) bool {
-			return len(c.tokens) == 2 && c.tokens[0].Scope == gateway.ScopeRead && c.tokens[1].Scope == gateway.ScopeWrite
+			return len(c.Gateway.Tokens) == 2 && c.Gateway.Tokens[0].Scope == gateway.ScopeRead && c.Gateway.Tokens[1].Scope == gateway.ScopeWrite
 		}},
 		{name: "missing token file", cmd: "all", args: []string{"--auth-tokens", "testdata/nope"}, wantErr: "auth-tokens testdata/nope"},
 		{name: "bad token file", cmd: "all", args: []string{"--auth-tokens", "config_test.go"}, wantErr: "line 1"},
-		{name: "processors do not read the token file", cmd: "processor", args: []string{"--auth-tokens", "testdata/nope"},
-			env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x"}, check: func(c config) bool { return c.tokens == nil }},
+		// An environment shared by every container may name the token file; processors ignore it.
+		{name: "processors do not read the token file", cmd: "processor",
+			env:   map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x", "FORECASTD_AUTH_TOKENS": "testdata/nope"},
+			check: func(c config) bool { return c.Gateway.Tokens == nil }},
+		{name: "processors have no gateway flags", cmd: "processor", args: []string{"--auth-tokens", "testdata/tokens"},
+			env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x"}, wantErr: "-auth-tokens"},
+		{name: "gateways have no processor flags", cmd: "gateway", args: []string{"--role", "fit"},
+			env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x"}, wantErr: "-role"},
+		{name: "processor ops address", cmd: "processor", env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x"},
+			check: func(c config) bool { return c.OpsAddr == ":9090" && c.OpsAddr != gateway.DefaultConfig().Addr }},
+		{name: "processor ops address from the environment", cmd: "processor",
+			env:   map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x", "FORECASTD_HTTP_ADDR": ":9191"},
+			check: func(c config) bool { return c.OpsAddr == ":9191" }},
+		{name: "one job ttl for gateway and processors", cmd: "all", args: []string{"--job-ttl", "1h"}, env: map[string]string{"FORECASTD_JOB_TTL": "2h"},
+			check: func(c config) bool { return c.Gateway.JobTTL == time.Hour && c.Processor.JobTTL == time.Hour }},
+		{name: "shutdown timeout reaches the gateway", cmd: "all", env: map[string]string{"FORECASTD_SHUTDOWN_TIMEOUT": "3s"},
+			check: func(c config) bool {
+				return c.ShutdownTimeout == 3*time.Second && c.Gateway.ShutdownTimeout == 3*time.Second
+			}},
+		{name: "allowed origins", cmd: "all", env: map[string]string{"FORECASTD_ALLOWED_ORIGINS": "a.example,*.b.example"},
+			check: func(c config) bool {
+				return slices.Equal(c.Gateway.AllowedOrigins, []string{"a.example", "*.b.example"})
+			}},
+		{name: "defaults are the packages'", cmd: "all", check: func(c config) bool {
+			return reflect.DeepEqual(c.Gateway, gateway.DefaultConfig()) && reflect.DeepEqual(c.Processor, processor.DefaultConfig())
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,7 +101,58 @@ func TestSecretsAreMasked(t *testing.T) {
 	}
 	var buf strings.Builder
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("config", "config", c)
-	if strings.Contains(buf.String(), c.tokens[0].Secret) || !strings.Contains(buf.String(), "tokens=2") {
+	if strings.Contains(buf.String(), c.Gateway.Tokens[0].Secret) || !strings.Contains(buf.String(), "tokens=2") {
 		t.Fatalf("logged config shows a token or not their count: %s", buf.String())
+	}
+}
+
+// Each command's --help lists the flags of the parts it runs and the shared ones, no others.
+func TestHelpListsTheCommandsFlags(t *testing.T) {
+	shared := []string{"-http-addr", "-amqp-url", "-redis-url", "-log-level", "-log-format", "-job-ttl", "-shutdown-timeout"}
+	gatewayOnly := []string{"-gateway-id", "-request-timeout", "-body-timeout", "-hold-timeout", "-fit-queue-lease",
+		"-allowed-origins", "-auth-tokens", "-heartbeat", "-send-queue", "-rate-limit", "-rate-burst"}
+	processorOnly := []string{"-role", "-concurrency", "-fit-timeout", "-fit-lease"}
+	tests := []struct {
+		cmd        string
+		want, omit []string
+	}{
+		{cmd: "processor", want: append(slices.Clone(shared), processorOnly...), omit: gatewayOnly},
+		{cmd: "gateway", want: append(slices.Clone(shared), gatewayOnly...), omit: processorOnly},
+		{cmd: "all", want: append(append(slices.Clone(shared), gatewayOnly...), processorOnly...)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.cmd, func(t *testing.T) {
+			var out strings.Builder
+			if err := dispatch([]string{tc.cmd, "--help"}, func(string) string { return "" }, io.Discard, &out); !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("--help: %v", err)
+			}
+			defined := map[string]bool{}
+			for _, line := range strings.Split(out.String(), "\n") {
+				if f, ok := strings.CutPrefix(line, "  -"); ok {
+					defined["-"+strings.Fields(f)[0]] = true
+				}
+			}
+			for _, f := range tc.want {
+				if !defined[f] {
+					t.Errorf("forecastd %s --help omits %s:\n%s", tc.cmd, f, out.String())
+				}
+			}
+			for _, f := range tc.omit {
+				if defined[f] {
+					t.Errorf("forecastd %s --help lists %s", tc.cmd, f)
+				}
+			}
+		})
+	}
+	// The help tells each command's own default address.
+	for cmd, addr := range map[string]string{"processor": defaultOpsAddr, "gateway": gateway.DefaultConfig().Addr} {
+		var out strings.Builder
+		_ = dispatch([]string{cmd, "--help"}, func(string) string { return "" }, io.Discard, &out)
+		if !strings.Contains(out.String(), fmt.Sprintf("(default %q)", addr)) {
+			t.Errorf("forecastd %s --help does not show the default address %s:\n%s", cmd, addr, out.String())
+		}
+	}
+	if defaultOpsAddr == gateway.DefaultConfig().Addr {
+		t.Errorf("a processor's default address %s is the gateway's", defaultOpsAddr)
 	}
 }

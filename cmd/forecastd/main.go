@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -93,7 +92,7 @@ func dispatch(args []string, getenv func(string) string, stdout, stderr io.Write
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("forecastd starting", "command", cmd, "config", cfg)
-	if err := run(ctx, cmd, cfg, log); err != nil {
+	if err := run(ctx, cfg, log); err != nil {
 		log.Error("forecastd stopped", "err", err)
 		return err
 	}
@@ -101,8 +100,8 @@ func dispatch(args []string, getenv func(string) string, stdout, stderr io.Write
 	return nil
 }
 
-// run wires the parts the command needs and runs them until ctx ends.
-func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
+// run wires the parts cfg.Command needs and runs them until ctx ends.
+func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	wlog := watermill.NewSlogLogger(log.With("component", "watermill"))
 	st, closeStore, err := openStore(ctx, cfg)
 	if err != nil {
@@ -119,13 +118,12 @@ func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	eg, ctx := errgroup.WithContext(ctx)
 
-	if cmd == "all" || cmd == "processor" {
+	if cfg.runsProcessor() {
 		router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, wlog)
 		if err != nil {
 			return fmt.Errorf("watermill router: %w", err)
 		}
-		pcfg := processor.DefaultConfig()
-		pcfg.Role, pcfg.FitTimeout, pcfg.FitLease, pcfg.JobTTL = cfg.Role, cfg.FitTimeout, cfg.FitLease, cfg.JobTTL
+		pcfg := cfg.Processor
 		if cfg.AMQPURL == "" {
 			pcfg.DeliveryLimit = 0 // GoChannel never redelivers a failed command
 			pcfg.Parallel = cfg.Concurrency
@@ -153,25 +151,15 @@ func run(ctx context.Context, cmd string, cfg config, log *slog.Logger) error {
 			return eg.Wait()
 		}
 	}
-	if cmd == "all" || cmd == "gateway" {
-		gcfg := gateway.DefaultConfig()
-		gcfg.Addr, gcfg.ID = cfg.HTTPAddr, cfg.GatewayID
-		gcfg.RequestTimeout, gcfg.HoldTimeout, gcfg.JobTTL, gcfg.ShutdownTimeout = cfg.RequestTimeout, cfg.HoldTimeout, cfg.JobTTL, cfg.ShutdownTimeout
-		gcfg.BodyTimeout, gcfg.FitQueueLease, gcfg.Heartbeat, gcfg.SendQueue = cfg.BodyTimeout, cfg.FitQueueLease, cfg.Heartbeat, cfg.SendQueue
-		gcfg.RateLimit, gcfg.RateBurst = cfg.RateLimit, cfg.RateBurst
-		gcfg.Tokens = cfg.tokens
-		if cfg.AllowedOrigins != "" {
-			gcfg.AllowedOrigins = strings.Split(cfg.AllowedOrigins, ",")
-		}
-		gw := gateway.New(gcfg, gateway.Deps{
+	if cfg.runsGateway() {
+		gw := gateway.New(cfg.Gateway, gateway.Deps{
 			Store: st, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready,
 			Log: log.With("component", "gateway"), Registry: reg, Web: web.Handler(),
 		})
 		eg.Go(func() error { return gw.Run(ctx) })
-	}
-	if cmd == "processor" {
-		// A processor alone still exposes health and metrics on its address.
-		eg.Go(func() error { return serveOps(ctx, cfg.HTTPAddr, reg, st, br, log) })
+	} else {
+		// A processor alone still exposes health and metrics on its own address.
+		eg.Go(func() error { return serveOps(ctx, cfg.OpsAddr, reg, st, br, log) })
 	}
 	return eg.Wait()
 }

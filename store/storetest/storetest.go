@@ -767,7 +767,7 @@ func testJobs(t *testing.T, s store.Store) {
 	progress := 0.25
 	created := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	job := store.Job{
-		ID: "job-1", Kind: "fit", Model: "m", Status: "running", Generation: 3, Progress: &progress,
+		ID: "job-1", Kind: "fit", Model: "m", Status: store.JobRunning, Generation: 3, Progress: &progress,
 		Result: json.RawMessage(`{"aicc":1.5}`), Error: json.RawMessage(`{"message":"none"}`),
 		CreatedAt: created, UpdatedAt: created.Add(time.Second),
 	}
@@ -783,12 +783,12 @@ func testJobs(t *testing.T, s store.Store) {
 	jsonEqual(t, "job result", got.Result, job.Result)
 	jsonEqual(t, "job error", got.Error, job.Error)
 
-	job.Status, job.Progress, job.Error = "succeeded", nil, nil
+	job.Status, job.Progress, job.Error = store.JobSucceeded, nil, nil
 	if err := s.PutJob(ctx, job, hour); err != nil {
 		t.Fatal(err)
 	}
 	got = try(s.GetJob(ctx, "job-1")).must(t)
-	if got.Status != "succeeded" || got.Progress != nil || got.Error != nil {
+	if got.Status != store.JobSucceeded || got.Progress != nil || got.Error != nil {
 		t.Fatalf("replaced job = %+v", got)
 	}
 	if err := s.PutJob(ctx, store.Job{ID: "x"}, 0); err == nil {
@@ -802,16 +802,16 @@ func testJobs(t *testing.T, s store.Store) {
 func testJobExpiry(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	start := time.Now()
-	if err := s.PutJob(ctx, store.Job{ID: "short", Status: "queued"}, 10*time.Millisecond); err != nil {
+	if err := s.PutJob(ctx, store.Job{ID: "short", Status: store.JobQueued}, 10*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutJob(ctx, store.Job{ID: "long", Status: "queued"}, hour); err != nil {
+	if err := s.PutJob(ctx, store.Job{ID: "long", Status: store.JobQueued}, hour); err != nil {
 		t.Fatal(err)
 	}
 	waitPast(start.Add(10 * time.Millisecond))
 	_, err := s.GetJob(ctx, "short")
 	wantErr(t, err, store.ErrNoJob)
-	if job := try(s.GetJob(ctx, "long")).must(t); job.Status != "queued" {
+	if job := try(s.GetJob(ctx, "long")).must(t); job.Status != store.JobQueued {
 		t.Fatalf("long-lived job = %+v", job)
 	}
 }
