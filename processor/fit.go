@@ -145,10 +145,23 @@ func (p *Processor) failFit(ctx context.Context, cmd messages.FitCommand, job st
 // answerEndedFit answers a fit command whose fit already ended: a redelivery after success or
 // failure replays the recorded outcome; an expired lease is reported as such.
 func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand, job store.Job, rec store.FitRecord, log *slog.Logger) error {
-	if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && (prev.Status == store.JobSucceeded || prev.Status == store.JobFailed) {
-		log.Info("fit already ended; replaying its outcome", "status", prev.Status)
-		p.reply(cmd.ReplyTo, replayReply(prev))
-		return nil
+	// The attempt that ended the fit writes the job record just after the fit record: a copy of
+	// the command arriving in between waits for it a moment rather than rebuild a coarser answer
+	// (a failed fit's record keeps only its reason, not the client's 4xx) over the real one.
+	for wait := 20 * time.Millisecond; ; wait *= 2 {
+		if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && (prev.Status == store.JobSucceeded || prev.Status == store.JobFailed) {
+			log.Info("fit already ended; replaying its outcome", "status", prev.Status)
+			p.reply(cmd.ReplyTo, replayReply(prev))
+			return nil
+		}
+		if wait > time.Second || rec.Status == store.FitExpired {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
 	}
 	// The fit ended but its job record was never written (the processor that ended it died or
 	// lost the store just after): rebuild the answer from the fit record.
