@@ -105,25 +105,7 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("connect to rabbitmq: %w", err), conn.Close())
 	}
-	if prefetch < 1 {
-		prefetch = 1
-	}
-	base := wamqp.Config{
-		Connection: connCfg,
-		Marshaler:  marshaler{},
-		Exchange:   wamqp.ExchangeConfig{GenerateName: topo.Exchange, Type: "topic", Durable: true},
-		Queue:      wamqp.QueueConfig{GenerateName: topo.Queue, Durable: true},
-		QueueBind:  wamqp.QueueBindConfig{GenerateRoutingKey: topo.RoutingKey},
-		Publish: wamqp.PublishConfig{
-			GenerateRoutingKey: topo.RoutingKey,
-			ConfirmDelivery:    true, // a command the client was told is accepted is on disk
-			ChannelPoolSize:    8,
-		},
-		Consume: wamqp.ConsumeConfig{
-			Qos: wamqp.QosConfig{PrefetchCount: prefetch},
-		},
-		TopologyBuilder: declareNothing{},
-	}
+	base := commandConfig(connCfg, topo, prefetch)
 	pub, err := wamqp.NewPublisherWithConnection(base, logger, pubConn)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("amqp publisher: %w", err), conn.Close(), pubConn.Close())
@@ -146,6 +128,27 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 			return errors.Join(pub.Close(), cmds.Close(), replies.Close(), pubConn.Close(), conn.Close())
 		},
 	}, nil
+}
+
+// commandConfig is the watermill-amqp configuration of the publisher and the command
+// subscriber: topo's names, our marshaler, publisher confirms, and no declarations.
+func commandConfig(connCfg wamqp.ConnectionConfig, topo Topology, prefetch int) wamqp.Config {
+	return wamqp.Config{
+		Connection: connCfg,
+		Marshaler:  marshaler{},
+		Exchange:   wamqp.ExchangeConfig{GenerateName: topo.Exchange, Type: "topic", Durable: true},
+		Queue:      wamqp.QueueConfig{GenerateName: topo.Queue, Durable: true},
+		QueueBind:  wamqp.QueueBindConfig{GenerateRoutingKey: topo.RoutingKey},
+		Publish: wamqp.PublishConfig{
+			GenerateRoutingKey: topo.RoutingKey,
+			ConfirmDelivery:    true, // a command the client was told is accepted is on disk
+			ChannelPoolSize:    8,
+		},
+		Consume: wamqp.ConsumeConfig{
+			Qos: wamqp.QosConfig{PrefetchCount: max(prefetch, 1)},
+		},
+		TopologyBuilder: declareNothing{},
+	}
 }
 
 // Ready checks the transport: connected, and the command queues declared by the definitions
