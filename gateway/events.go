@@ -236,7 +236,13 @@ func (g *Gateway) resume(ctx context.Context, last, cursor string, want func(str
 	_, err := g.deps.Store.Events(ctx, last, 1)
 	switch {
 	case errors.Is(err, store.ErrEventsGone):
-		ev := resetEvent(cursor, last, g.oldestEventID(ctx), "events after last_event_id are no longer retained; reload state, then follow from here")
+		// The hub's cursor is no older than last here (or not known yet, just after start):
+		// the point to go on from is the newest event the store has.
+		from := cursor
+		if newest, err := g.deps.Store.LastEventID(ctx); err == nil && newest != "" {
+			from = newest
+		}
+		ev := resetEvent(from, last, g.oldestEventID(ctx), "events after last_event_id are no longer retained; reload state, then follow from here")
 		return sent, t.writeBatch([][]byte{t.encode(ev)}, false)
 	case err != nil:
 		return sent, fmt.Errorf("check resume point %s: %w", last, err) // the client retries
