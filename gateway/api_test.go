@@ -481,8 +481,10 @@ func TestCommandsAreRateLimitedPerClient(t *testing.T) {
 	defer res.Body.Close()
 	var env jsend
 	_ = json.NewDecoder(res.Body).Decode(&env)
-	if res.StatusCode != http.StatusTooManyRequests || env.Status != "error" || res.Header.Get("Retry-After") == "" {
-		t.Fatalf("request over the limit: %d %+v Retry-After %q; want a JSend 429 with Retry-After", res.StatusCode, env, res.Header.Get("Retry-After"))
+	var rate string
+	_ = json.Unmarshal(env.Data["rate"], &rate)
+	if res.StatusCode != http.StatusTooManyRequests || env.Status != "fail" || !strings.Contains(rate, "retry in") || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("request over the limit: %d %+v Retry-After %q; want a JSend 429 fail naming the rate, with Retry-After", res.StatusCode, env, res.Header.Get("Retry-After"))
 	}
 	// Reads are never limited.
 	if code, _ := (&apiServer{url: srv.URL}).send(t, "GET", "/v1/models", "", nil); code != http.StatusOK {

@@ -106,21 +106,15 @@ func newTokenSet(tokens []Token) tokenSet {
 	return set
 }
 
-// authError is a request without a valid token (401) or with one lacking the scope (403).
-type authError struct {
-	status  int
-	message string
-}
-
-func (e *authError) Error() string { return e.message }
-
+// A request without a valid token is unauthenticated (401); one whose token lacks the scope,
+// forbidden (403).
 var (
-	errNoToken  = &authError{http.StatusUnauthorized, "is missing; send the header Authorization: Bearer TOKEN"}
-	errBadToken = &authError{http.StatusUnauthorized, "token is not valid"}
+	errNoToken  = messages.FailField(messages.CodeUnauthenticated, "authorization", "is missing; send the header Authorization: Bearer TOKEN")
+	errBadToken = messages.FailField(messages.CodeUnauthenticated, "authorization", "token is not valid")
 )
 
 func errScope(have, need Scope) error {
-	return &authError{http.StatusForbidden, fmt.Sprintf("token has scope %s; this needs %s", have, need)}
+	return messages.FailField(messages.CodeForbidden, "authorization", "token has scope %s; this needs %s", have, need)
 }
 
 type scopeKey struct{}
@@ -178,14 +172,9 @@ func (g *Gateway) authorized(need Scope, queryToken bool, next http.HandlerFunc)
 				challenge += fmt.Sprintf(`, error="insufficient_scope", scope="%s"`, need)
 			}
 			w.Header().Set("WWW-Authenticate", challenge)
-			writeError(w, err)
+			g.writeError(w, r, err)
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, scope)))
 	}
-}
-
-// authBody is the JSend body of an authError.
-func authBody(e *authError) messages.Envelope {
-	return messages.FailField("authorization", e.message)
 }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,13 +16,6 @@ import (
 // has no time limit of its own. A handler that answers without reading the body (401, 429, 404…)
 // leaves the deadline in place: net/http then drains the unread body before reusing the
 // connection, and the deadline bounds that drain as well.
-
-// bodyTimeoutError is a body that did not arrive in time; errorBody answers it with 408.
-type bodyTimeoutError struct{ limit time.Duration }
-
-func (e *bodyTimeoutError) Error() string {
-	return fmt.Sprintf("request body not received within %s", e.limit)
-}
 
 // bodyDeadline gives every request that carries a body BodyTimeout to send it.
 func (g *Gateway) bodyDeadline(next http.Handler) http.Handler {
@@ -43,10 +35,10 @@ func hasBody(r *http.Request) bool {
 
 // noBody guards the stream endpoints, which read no body: the body deadline would stay set on
 // the connection and cut the stream.
-func noBody(next http.HandlerFunc) http.HandlerFunc {
+func (g *Gateway) noBody(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if hasBody(r) {
-			writeJSend(w, http.StatusBadRequest, messages.FailField("body", "must be empty: this endpoint reads no request body"))
+			g.writeError(w, r, messages.Invalid("body", "must be empty: this endpoint reads no request body"))
 			return
 		}
 		next(w, r)
@@ -59,17 +51,18 @@ func noBody(next http.HandlerFunc) http.HandlerFunc {
 // net/http's drain of the rest fails at once and the connection is closed.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, messages.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
 	switch {
 	case err == nil:
 		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		return b, nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, &bodyTimeoutError{limit: g.cfg.BodyTimeout}
-	case errors.As(err, new(*http.MaxBytesError)):
-		return nil, err
+		return nil, messages.FailField(messages.CodeBodyTimeout, "body", "request body not received within %s", g.cfg.BodyTimeout)
+	case errors.As(err, &tooLarge):
+		return nil, messages.FailField(messages.CodeTooLarge, "body", "is larger than the limit of %d bytes", tooLarge.Limit)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, messages.Invalid("body", "ended after %d bytes, before all of it arrived (the connection closed mid-body)", len(b))
 	default:
-		return nil, messages.Invalid("body", "could not be read: %v", err)
+		return nil, &messages.Failure{Code: messages.CodeInvalid, Problems: messages.Problems{"body": "could not be read"}, Cause: err}
 	}
 }

@@ -144,7 +144,7 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 	models := q["model"]
 	for _, m := range models {
 		if p := messages.ValidModelName(m); p != "" {
-			writeError(w, messages.Invalid("model", "%q %s", m, p))
+			g.writeError(w, r, messages.Invalid("model", "%q %s", m, p))
 			return
 		}
 	}
@@ -156,12 +156,12 @@ func (g *Gateway) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if last != "" {
 		var ok bool
 		if lastID, ok = parseEventID(last); !ok {
-			writeError(w, messages.Invalid("last_event_id", "must be an event id as sent in the stream's id: lines, like 1718000000000-0"))
+			g.writeError(w, r, messages.Invalid("last_event_id", "must be an event id as sent in the stream's id: lines, like 1718000000000-0"))
 			return
 		}
 	}
 	if !g.hub.ready() {
-		writeError(w, unavailable("model events", errors.New("the event feed is not reachable yet; retry shortly")))
+		g.writeError(w, r, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; retry shortly"))
 		return
 	}
 	retry := orDefault(g.cfg.SSERetry, 2*time.Second)

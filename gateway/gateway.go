@@ -173,7 +173,13 @@ func (g *Gateway) Start(ctx context.Context, eg *errgroup.Group) error {
 	if g.limit != nil {
 		eg.Go(func() error { g.limit.janitor(ctx); return nil })
 	}
-	eg.Go(func() error { g.runs.janitor(ctx, g.cfg.HoldTimeout+g.cfg.RequestTimeout); return nil })
+	maxAge := g.cfg.HoldTimeout + g.cfg.RequestTimeout
+	eg.Go(func() error {
+		g.runs.janitor(ctx, maxAge, func(r *run) {
+			g.complete(r, nil, messages.Errorf(messages.CodeTimeout, nil, "no answer within %s; poll /v1/jobs/%s for the outcome", maxAge, r.id).WithJob(r.id))
+		})
+		return nil
+	})
 	eg.Go(func() error { g.reconcile(ctx); return nil })
 	select {
 	case <-ready:

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -18,33 +18,32 @@ import (
 	"github.com/forecastd/forecastd/store"
 )
 
-// methods maps HTTP methods to handlers for one path; other methods get a JSend 405.
+// methods maps HTTP methods to handlers for one path.
 type methods map[string]http.HandlerFunc
 
-func (m methods) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h, ok := m[r.Method]; ok {
-		h(w, r)
-		return
-	}
-	if r.Method == http.MethodHead {
-		if h, ok := m[http.MethodGet]; ok {
+// dispatch serves m; other methods get a JSend 405.
+func (g *Gateway) dispatch(m methods) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := m[r.Method]; ok {
 			h(w, r)
 			return
 		}
-	}
-	allowed := make([]string, 0, len(m))
-	for k := range m {
-		allowed = append(allowed, k)
-	}
-	sort.Strings(allowed)
-	w.Header().Set("Allow", strings.Join(allowed, ", "))
-	writeJSend(w, http.StatusMethodNotAllowed, messages.FailField("method", fmt.Sprintf("%s is not allowed here; use %s", r.Method, strings.Join(allowed, " or "))))
+		if r.Method == http.MethodHead {
+			if h, ok := m[http.MethodGet]; ok {
+				h(w, r)
+				return
+			}
+		}
+		allowed := slices.Sorted(maps.Keys(m))
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		g.writeError(w, r, messages.FailField(messages.CodeMethodNotAllowed, "method", "%s is not allowed here; use %s", r.Method, strings.Join(allowed, " or ")))
+	})
 }
 
 func (g *Gateway) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, m methods) {
-		mux.Handle(pattern, g.instrument(pattern, m))
+		mux.Handle(pattern, g.instrument(pattern, g.dispatch(m)))
 		for method := range m {
 			g.endpoints = append(g.endpoints, Endpoint{Method: method, Path: pattern})
 		}
@@ -62,8 +61,8 @@ func (g *Gateway) routes() http.Handler {
 	handle("/v1/jobs/{id}", methods{http.MethodGet: read(g.handleJob)})
 	handle("/api/fit_model", methods{http.MethodPost: write(g.limited(g.handleLegacyFit))})
 	handle("/api/forecast", methods{http.MethodPost: read(g.limited(g.handleLegacyForecast))})
-	handle("/v1/events", methods{http.MethodGet: stream(noBody(g.handleEvents))})
-	handle("/v1/ws", methods{http.MethodGet: stream(noBody(g.handleWS))})
+	handle("/v1/events", methods{http.MethodGet: stream(g.noBody(g.handleEvents))})
+	handle("/v1/ws", methods{http.MethodGet: stream(g.noBody(g.handleWS))})
 	handle("/openapi.json", methods{http.MethodGet: g.handleOpenAPI})
 	handle("/docs", methods{http.MethodGet: g.handleDocs})
 	handle("/healthz", methods{http.MethodGet: g.handleHealth})
@@ -74,7 +73,7 @@ func (g *Gateway) routes() http.Handler {
 		mux.Handle("GET /static/", g.deps.Web)
 	}
 	mux.Handle("/", g.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSend(w, http.StatusNotFound, messages.FailField("path", fmt.Sprintf("no endpoint at %s; see /openapi.json", r.URL.Path)))
+		g.writeError(w, r, messages.FailField(messages.CodeNotFound, "path", "no endpoint at %s; see /openapi.json", r.URL.Path))
 	})))
 	return g.recoverPanics(g.bodyDeadline(mux))
 }
@@ -87,8 +86,7 @@ func (g *Gateway) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				g.log.Error("handler panic", "path", r.URL.Path, "panic", v)
-				writeJSend(w, http.StatusInternalServerError, messages.Error("internal error", 0, nil))
+				g.writeError(w, r, messages.Errorf(messages.CodeInternal, fmt.Errorf("handler panic: %v", v), "internal error"))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -106,48 +104,16 @@ func writeJSend(w http.ResponseWriter, status int, body messages.Envelope) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-func writeSuccess(w http.ResponseWriter, status int, data any) {
-	writeJSend(w, status, messages.Success(data))
-}
-
-// writeError writes the status and JSend body errorBody maps err to.
-func writeError(w http.ResponseWriter, err error) {
-	status, body := errorBody(err)
+// writeSuccess writes data in a JSend success body with status; data that cannot be encoded
+// is an error.
+func (g *Gateway) writeSuccess(w http.ResponseWriter, r *http.Request, status int, data any) {
+	body, err := messages.Success(data)
+	if err != nil {
+		g.writeError(w, r, err)
+		return
+	}
 	writeJSend(w, status, body)
 }
-
-// errorBody is the one place where errors become HTTP statuses and JSend bodies (WebSocket
-// results carry the same bodies).
-func errorBody(err error) (int, messages.Envelope) {
-	var invalid *messages.InvalidError
-	var tooLarge *http.MaxBytesError
-	var auth *authError
-	var late *bodyTimeoutError
-	switch {
-	case errors.As(err, &auth):
-		return auth.status, authBody(auth)
-	case errors.As(err, &invalid):
-		return http.StatusBadRequest, messages.Fail(invalid.Problems)
-	case errors.As(err, &late):
-		return http.StatusRequestTimeout, messages.FailField("body", late.Error())
-	case errors.As(err, &tooLarge):
-		return http.StatusRequestEntityTooLarge, messages.FailField("body", fmt.Sprintf("is larger than the limit of %d bytes", tooLarge.Limit))
-	case errors.Is(err, errUnsupportedMedia):
-		return http.StatusUnsupportedMediaType, messages.FailField("Content-Type", err.Error())
-	case errors.Is(err, store.ErrNoModel):
-		return http.StatusNotFound, messages.FailField("model", strings.TrimPrefix(err.Error(), store.ErrNoModel.Error()+": ")+" has no fitted model; fit it first")
-	case errors.Is(err, store.ErrNoJob):
-		return http.StatusNotFound, messages.FailField("job_id", "no such job (job records expire)")
-	case errors.Is(err, errUnavailable):
-		return http.StatusServiceUnavailable, messages.Error(err.Error(), 0, nil)
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout, messages.Error("timed out", 0, nil)
-	default:
-		return http.StatusInternalServerError, messages.Error("internal error: "+err.Error(), 0, nil)
-	}
-}
-
-var errUnsupportedMedia = errors.New("must be application/json")
 
 // readJSON enforces the content type and the body's size and time limits, then decodes strictly
 // into v.
@@ -155,7 +121,7 @@ func (g *Gateway) readJSON(w http.ResponseWriter, r *http.Request, v any) error 
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return fmt.Errorf("%w, got %q", errUnsupportedMedia, ct)
+			return messages.FailField(messages.CodeUnsupportedMedia, "Content-Type", "must be application/json, got %q", ct)
 		}
 	}
 	body, err := g.readBody(w, r)
@@ -217,21 +183,21 @@ func command[R any, PR validating[R]](g *Gateway, start func(context.Context, st
 	return func(w http.ResponseWriter, r *http.Request) {
 		model, err := modelParam(r)
 		if err != nil {
-			writeError(w, err)
+			g.writeError(w, r, err)
 			return
 		}
 		var req R
 		if err := g.readJSON(w, r, &req); err != nil {
-			writeError(w, err)
+			g.writeError(w, r, err)
 			return
 		}
 		if err := PR(&req).Validate(); err != nil {
-			writeError(w, err)
+			g.writeError(w, r, err)
 			return
 		}
 		run, acc, err := start(r.Context(), model, req)
 		if err != nil {
-			writeError(w, err)
+			g.writeError(w, r, err)
 			return
 		}
 		g.answer(w, r, run, acc)
@@ -243,7 +209,7 @@ func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, run *run, acc A
 	switch modeOf(r) {
 	case modeAsync:
 		w.Header().Set("Location", "/v1/jobs/"+acc.JobID)
-		writeSuccess(w, http.StatusAccepted, acc)
+		g.writeSuccess(w, r, http.StatusAccepted, acc)
 	case modeStream:
 		g.streamRun(w, r, run)
 	default:
@@ -261,14 +227,10 @@ func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
 		writeJSend(w, run.outcome.Status, run.outcome.Body)
 	case <-t.C:
 		w.Header().Set("Location", "/v1/jobs/"+run.id)
-		writeJSend(w, http.StatusGatewayTimeout, messages.Error(
-			fmt.Sprintf("no result within %s; the job goes on, poll /v1/jobs/%s", g.cfg.RequestTimeout, run.id), 0,
-			map[string]any{"job_id": run.id}))
+		g.writeError(w, r, g.notAnswered(run.id))
 	case <-g.root.Done():
 		w.Header().Set("Location", "/v1/jobs/"+run.id)
-		writeJSend(w, http.StatusServiceUnavailable, messages.Error(
-			fmt.Sprintf("the gateway is shutting down; the job goes on, poll /v1/jobs/%s", run.id), 0,
-			map[string]any{"job_id": run.id}))
+		g.writeError(w, r, shuttingDown(run.id))
 	case <-r.Context().Done():
 	}
 }
@@ -276,17 +238,19 @@ func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
 func (g *Gateway) handleJob(w http.ResponseWriter, r *http.Request) {
 	job, err := g.deps.Store.GetJob(r.Context(), r.PathValue("id"))
 	if err != nil {
-		if !errors.Is(err, store.ErrNoJob) {
+		if errors.Is(err, store.ErrNoJob) {
+			err = messages.FailField(messages.CodeNotFound, "job_id", "no such job (job records expire)")
+		} else {
 			err = unavailable("read job", err)
 		}
-		writeError(w, err)
+		g.writeError(w, r, err)
 		return
 	}
-	writeSuccess(w, http.StatusOK, jobView(job))
+	g.writeSuccess(w, r, http.StatusOK, g.jobView(job))
 }
 
 // jobView is the public shape of a job: its error is the JSend body the client would have got.
-func jobView(j store.Job) map[string]any {
+func (g *Gateway) jobView(j store.Job) map[string]any {
 	v := map[string]any{
 		"job_id": j.ID, "kind": j.Kind, "model": j.Model, "status": j.Status,
 		"created_at": j.CreatedAt, "updated_at": j.UpdatedAt,
@@ -301,10 +265,8 @@ func jobView(j store.Job) map[string]any {
 		v["result"] = j.Result
 	}
 	if len(j.Error) > 0 {
-		var e messages.Failure
-		if json.Unmarshal(j.Error, &e) == nil && e.Body.Status != "" {
-			v["error"] = e.Body
-			v["http_status"] = e.Status
+		if f, ok := recordedFailure(j); ok {
+			v["http_status"], v["error"] = g.answerError(f, "job_id", j.ID, "from", "job record")
 		} else {
 			v["error"] = j.Error
 		}
@@ -346,37 +308,37 @@ func newModelView(info store.ModelInfo) modelView {
 func (g *Gateway) handleModel(w http.ResponseWriter, r *http.Request) {
 	model, err := modelParam(r)
 	if err != nil {
-		writeError(w, err)
+		g.writeError(w, r, err)
 		return
 	}
 	info, err := g.deps.Store.Info(r.Context(), model)
 	if err != nil {
 		if errors.Is(err, store.ErrNoModel) {
-			err = fmt.Errorf("%w: model %q", store.ErrNoModel, model)
+			err = noModel(model)
 		} else {
 			err = unavailable("read model", err)
 		}
-		writeError(w, err)
+		g.writeError(w, r, err)
 		return
 	}
-	writeSuccess(w, http.StatusOK, newModelView(info))
+	g.writeSuccess(w, r, http.StatusOK, newModelView(info))
 }
 
 func (g *Gateway) handleModels(w http.ResponseWriter, r *http.Request) {
 	infos, err := g.deps.Store.List(r.Context())
 	if err != nil {
-		writeError(w, unavailable("list models", err))
+		g.writeError(w, r, unavailable("list models", err))
 		return
 	}
 	views := make([]modelView, len(infos))
 	for i, info := range infos {
 		views[i] = newModelView(info)
 	}
-	writeSuccess(w, http.StatusOK, map[string]any{"models": views})
+	g.writeSuccess(w, r, http.StatusOK, map[string]any{"models": views})
 }
 
 func (g *Gateway) handleHealth(w http.ResponseWriter, r *http.Request) {
-	writeSuccess(w, http.StatusOK, map[string]any{"status": "ok", "gateway": g.cfg.ID})
+	g.writeSuccess(w, r, http.StatusOK, map[string]any{"status": "ok", "gateway": g.cfg.ID})
 }
 
 func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -384,6 +346,8 @@ func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	checks := map[string]string{"store": "ok", "broker": "ok"}
 	ready := true
+	// Readiness is for operators and orchestrators: it names what failed, in the failure's own
+	// words ('forecastd health' prints them).
 	if err := g.deps.Store.Ping(ctx); err != nil {
 		checks["store"], ready = err.Error(), false
 	}
@@ -393,8 +357,10 @@ func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ready {
-		writeJSend(w, http.StatusServiceUnavailable, messages.Error("not ready", 0, checks))
+		f := messages.Errorf(messages.CodeUnavailable, nil, "not ready")
+		f.Data = map[string]any{"store": checks["store"], "broker": checks["broker"]}
+		g.writeError(w, r, f)
 		return
 	}
-	writeSuccess(w, http.StatusOK, checks)
+	g.writeSuccess(w, r, http.StatusOK, checks)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -14,13 +13,6 @@ import (
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/store"
 )
-
-// errUnavailable marks failures of the broker or the store: the client gets 503.
-var errUnavailable = errors.New("service unavailable")
-
-func unavailable(what string, err error) error {
-	return fmt.Errorf("%w: %s: %v", errUnavailable, what, err)
-}
 
 // Accepted is what the client learns when a job is accepted.
 type Accepted struct {
@@ -62,23 +54,22 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 	if req.Timestamps != nil {
 		cmd.HistoryTimestamps = messages.HistoryTimes(req.Timestamps)
 	}
-	fail := func(what string, err error) (*run, Accepted, error) {
+	fail := func(f *messages.Failure) (*run, Accepted, error) {
 		// Nothing half-done stays behind: the generation is marked failed, releasing any
 		// forecast that would wait for it.
-		cause := unavailable(what, err)
-		if ferr := g.deps.Store.FailFit(context.WithoutCancel(ctx), model, gen, cause.Error()); ferr != nil {
+		if ferr := g.deps.Store.FailFit(context.WithoutCancel(ctx), model, gen, f.Message); ferr != nil {
 			g.log.Error("mark unpublished fit failed", "model", model, "generation", gen, "err", ferr)
 		}
 		g.runs.remove(jobID)
-		return nil, Accepted{}, cause
+		return nil, Accepted{}, f
 	}
 	if err := g.deps.Store.PutJob(ctx, job, g.cfg.JobTTL); err != nil {
-		return fail("record job", err)
+		return fail(unavailable("record job", err))
 	}
 	g.runs.add(r)
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
-		g.recordFailure(ctx, job, store.JobFailed, http.StatusServiceUnavailable, messages.Error("the broker did not take the fit", 0, nil))
-		return fail("publish fit", err)
+		g.recordFailure(ctx, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the fit"))
+		return fail(unavailable("publish fit", err))
 	}
 	r.step("accepted", acc)
 	g.log.Info("fit accepted", "model", model, "generation", gen, "job_id", jobID, "n", len(req.Values), "method", req.Method)
@@ -99,7 +90,7 @@ func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req m
 		return nil, Accepted{}, unavailable("read model sequence", err)
 	}
 	if barrier == 0 {
-		return nil, Accepted{}, fmt.Errorf("%w: model %q", store.ErrNoModel, model)
+		return nil, Accepted{}, noModel(model)
 	}
 	jobID := uuid.NewString()
 	now := g.now()
@@ -136,17 +127,18 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 	r.heldFor = g.now().Sub(start)
 	if err != nil {
 		log.Warn("forecast hold ended without release", "err", err)
-		// The job ends here, so 503 rather than 504 (which promises a job that goes on).
-		status := http.StatusServiceUnavailable
-		body := messages.Error(fmt.Sprintf("the fits this forecast waits for did not end within %s", g.cfg.HoldTimeout), 0, map[string]any{"job_id": cmd.JobID})
+		// The job ends here, so unavailable rather than timeout (which promises a job that
+		// goes on).
+		var f *messages.Failure
 		switch {
 		case g.root.Err() != nil:
-			body = messages.Error("the gateway is shutting down", 0, map[string]any{"job_id": cmd.JobID})
-		case errors.Is(err, errUnavailable):
-			body = messages.Error(err.Error(), 0, map[string]any{"job_id": cmd.JobID})
+			f = messages.Errorf(messages.CodeUnavailable, err, "the gateway is shutting down")
+		case !errors.As(err, &f):
+			f = messages.Errorf(messages.CodeUnavailable, err, "the fits this forecast waits for did not end within %s", g.cfg.HoldTimeout)
 		}
-		g.recordFailure(ctx, job, store.JobExpired, status, body)
-		g.complete(r, Outcome{Status: status, Body: body})
+		f.WithJob(cmd.JobID)
+		g.recordFailure(ctx, job, store.JobExpired, f)
+		g.complete(r, nil, f)
 		return
 	}
 	cmd.HeldMS = float64(r.heldFor.Microseconds()) / 1000
@@ -155,18 +147,17 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 		r.step("released", map[string]any{"job_id": cmd.JobID, "held_ms": cmd.HeldMS})
 	}
 	if err := g.publish(cmd.Topic(), cmd.JobID, cmd); err != nil {
-		log.Error("publish forecast", "err", err)
-		body := messages.Error("the broker is unavailable: "+err.Error(), 0, map[string]any{"job_id": cmd.JobID})
-		g.recordFailure(ctx, job, store.JobFailed, http.StatusServiceUnavailable, body)
-		g.complete(r, Outcome{Status: http.StatusServiceUnavailable, Body: body})
+		f := messages.Errorf(messages.CodeUnavailable, err, "the broker is unavailable; retry shortly").WithJob(cmd.JobID)
+		g.recordFailure(ctx, job, store.JobFailed, f)
+		g.complete(r, nil, f)
 	}
 }
 
 // recordFailure writes the failed outcome of a job the gateway ended itself into its record,
 // best effort: the waiting client is answered either way.
-func (g *Gateway) recordFailure(ctx context.Context, job store.Job, jobStatus store.JobStatus, status int, body messages.Envelope) {
+func (g *Gateway) recordFailure(ctx context.Context, job store.Job, jobStatus store.JobStatus, f *messages.Failure) {
 	job.Status, job.UpdatedAt = jobStatus, g.now()
-	job.Error = messages.JSON(messages.Failure{Status: status, Body: body})
+	job.Error = messages.JSON(f)
 	if err := g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL); err != nil {
 		g.log.Warn("record failed job", "job_id", job.ID, "err", err)
 	}

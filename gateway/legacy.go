@@ -25,7 +25,7 @@ type legacyForecastRequest struct {
 func (g *Gateway) handleLegacyFit(w http.ResponseWriter, r *http.Request) {
 	var body legacyFitRequest
 	if err := g.readJSON(w, r, &body); err != nil {
-		writeError(w, err)
+		g.writeError(w, r, err)
 		return
 	}
 	one := 1
@@ -34,12 +34,12 @@ func (g *Gateway) handleLegacyFit(w http.ResponseWriter, r *http.Request) {
 		Options: forecast.Options{Order: []int{7, 1, 1}},
 	}
 	if err := req.Validate(); err != nil {
-		writeError(w, renameField(err, "values", messages.ValuesField(messages.APIOriginal)))
+		g.writeError(w, r, renameField(err, "values", messages.ValuesField(messages.APIOriginal)))
 		return
 	}
 	run, acc, err := g.startFitFor(r.Context(), messages.APIOriginal, legacyModel, req)
 	if err != nil {
-		writeError(w, err)
+		g.writeError(w, r, err)
 		return
 	}
 	g.answer(w, r, run, acc)
@@ -49,17 +49,17 @@ func (g *Gateway) handleLegacyFit(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) handleLegacyForecast(w http.ResponseWriter, r *http.Request) {
 	var body legacyForecastRequest
 	if err := g.readJSON(w, r, &body); err != nil {
-		writeError(w, err)
+		g.writeError(w, r, err)
 		return
 	}
 	req := messages.ForecastRequest{Horizon: body.NumSteps}
 	if err := req.Validate(); err != nil {
-		writeError(w, renameField(err, "horizon", messages.HorizonField(messages.APIOriginal)))
+		g.writeError(w, r, renameField(err, "horizon", messages.HorizonField(messages.APIOriginal)))
 		return
 	}
 	run, acc, err := g.startForecastFor(r.Context(), messages.APIOriginal, legacyModel, req)
 	if err != nil {
-		writeError(w, err)
+		g.writeError(w, r, err)
 		return
 	}
 	g.answer(w, r, run, acc)
@@ -67,8 +67,8 @@ func (g *Gateway) handleLegacyForecast(w http.ResponseWriter, r *http.Request) {
 
 // renameField reports a validation problem under the legacy API's field name.
 func renameField(err error, from, to string) error {
-	inv, ok := err.(*messages.InvalidError)
-	if !ok {
+	inv, ok := err.(*messages.Failure)
+	if !ok || inv.Code != messages.CodeInvalid {
 		return err
 	}
 	if p, ok := inv.Problems[from]; ok {

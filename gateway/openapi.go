@@ -34,8 +34,7 @@ func (g *Gateway) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) handleDocs(w http.ResponseWriter, r *http.Request) {
 	page, err := docsPage()
 	if err != nil {
-		g.log.Error("render API reference", "err", err)
-		writeJSend(w, http.StatusInternalServerError, messages.Error("the API reference cannot be rendered: "+err.Error(), 0, nil))
+		g.writeError(w, r, messages.Errorf(messages.CodeInternal, err, "the API reference cannot be rendered"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -96,9 +95,8 @@ func (g *Gateway) limited(next http.HandlerFunc) http.HandlerFunc {
 		if ok, wait := g.limit.allow(addr, g.now()); !ok {
 			secs := int(math.Ceil(wait.Seconds()))
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
-			writeJSend(w, http.StatusTooManyRequests, messages.Error(
-				fmt.Sprintf("too many fits and forecasts from %s (limit %g per second, bursts of %d); retry in %ds", addr, float64(g.limit.rate), g.limit.burst, secs),
-				0, map[string]any{"retry_after_s": secs}))
+			g.writeError(w, r, messages.FailField(messages.CodeRateLimited, "rate",
+				"too many fits and forecasts from %s (limit %g per second, bursts of %d); retry in %ds", addr, float64(g.limit.rate), g.limit.burst, secs))
 			return
 		}
 		next(w, r)

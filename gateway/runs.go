@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -103,9 +102,9 @@ func (g *registry) len() int {
 }
 
 // janitor ends runs older than maxAge whose reply never came (lost with a broker restart, say)
-// with a 504, so no stream or session waits for them forever; the job goes on and its record
-// in the store will hold the outcome.
-func (g *registry) janitor(ctx context.Context, maxAge time.Duration) {
+// through expire, so no stream or session waits for them forever; the job goes on and its
+// record in the store will hold the outcome.
+func (g *registry) janitor(ctx context.Context, maxAge time.Duration, expire func(*run)) {
 	t := time.NewTicker(max(maxAge/4, time.Second))
 	defer t.Stop()
 	for {
@@ -123,9 +122,7 @@ func (g *registry) janitor(ctx context.Context, maxAge time.Duration) {
 			}
 			g.mu.Unlock()
 			for _, r := range stale {
-				r.finish(Outcome{Status: http.StatusGatewayTimeout, Body: messages.Error(
-					fmt.Sprintf("no answer within %s; poll /v1/jobs/%s for the outcome", maxAge, r.id), http.StatusGatewayTimeout,
-					map[string]any{"job_id": r.id})})
+				expire(r)
 			}
 		}
 	}
@@ -172,7 +169,7 @@ func (g *Gateway) reconcile(ctx context.Context) {
 			if err != nil {
 				continue // not recorded yet, expired, or the store is away: the janitor bounds the wait
 			}
-			if o, ok := outcomeOf(job); ok && g.complete(r, o) {
+			if result, err, ok := outcomeOf(job); ok && g.complete(r, result, err) {
 				g.log.Info("reply lost, outcome read from the job record", "job_id", r.id)
 				g.metrics.lostReplies.Inc()
 			}
@@ -180,19 +177,28 @@ func (g *Gateway) reconcile(ctx context.Context) {
 	}
 }
 
-// outcomeOf is the answer a terminal job record stands for.
-func outcomeOf(j store.Job) (Outcome, bool) {
+// outcomeOf is the answer a terminal job record stands for: its result, or its failure.
+func outcomeOf(j store.Job) (json.RawMessage, error, bool) {
 	switch j.Status {
 	case store.JobSucceeded:
-		return Outcome{Status: http.StatusOK, Body: messages.Envelope{Status: messages.StatusSuccess, Data: j.Result}}, true
+		return j.Result, nil, true
 	case store.JobFailed, store.JobExpired:
-		var f messages.Failure
-		if err := json.Unmarshal(j.Error, &f); err != nil || f.Body.Status == "" {
-			return Outcome{Status: http.StatusInternalServerError, Body: messages.Error("job "+string(j.Status)+" without a recorded answer", 0, nil)}, true
+		if f, ok := recordedFailure(j); ok {
+			return nil, f, true
 		}
-		return Outcome{Status: f.Status, Body: f.Body}, true
+		return nil, messages.Errorf(messages.CodeInternal, nil, "job %s without a recorded answer", j.Status), true
 	}
-	return Outcome{}, false
+	return nil, nil, false
+}
+
+// recordedFailure reads a job record's failure: a code and what the client is told, or, from
+// an earlier version, the HTTP status and JSend body.
+func recordedFailure(j store.Job) (*messages.Failure, bool) {
+	var f messages.Failure
+	if json.Unmarshal(j.Error, &f) != nil || (f.Code == "" && (f.Body == nil || f.Body.Status == "")) {
+		return nil, false
+	}
+	return &f, true
 }
 
 // consumeReplies routes processor replies to the runs waiting for them.
@@ -211,10 +217,8 @@ func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
 		}
 		switch rep.Type {
 		case messages.ReplyResult:
-			if rep.Body == nil {
-				rep.Body = &messages.Envelope{Status: messages.StatusError, Message: "empty reply from processor"}
-			}
-			g.complete(r, Outcome{Status: rep.Status, Body: *rep.Body})
+			result, err := resultOf(rep)
+			g.complete(r, result, err)
 		case messages.ReplyProgress:
 			r.step("progress", rep.Progress)
 		case messages.ReplyRunning:
@@ -224,9 +228,29 @@ func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
 	}
 }
 
-// complete ends a run with its outcome, unless it has ended already; it reports whether this
-// call ended it.
-func (g *Gateway) complete(r *run, o Outcome) bool {
+// resultOf is the result a reply carries: its data, or its failure. A processor of an earlier
+// version sends the HTTP status and JSend body instead.
+func resultOf(rep messages.Reply) (json.RawMessage, error) {
+	switch {
+	case rep.Failure != nil:
+		return nil, rep.Failure
+	case len(rep.Result) > 0:
+		return rep.Result, nil
+	case rep.Body != nil && rep.Body.Status == messages.StatusSuccess:
+		return rep.Body.Data, nil
+	case rep.Body != nil && rep.Status != 0:
+		return nil, &messages.Failure{Status: rep.Status, Body: rep.Body}
+	}
+	return nil, messages.Errorf(messages.CodeInternal, nil, "empty reply from processor")
+}
+
+// complete ends a run with its result or failure, unless it has ended already; it reports
+// whether this call ended it.
+func (g *Gateway) complete(r *run, result json.RawMessage, err error) bool {
+	o := Outcome{Status: http.StatusOK, Body: messages.Envelope{Status: messages.StatusSuccess, Data: result}}
+	if err != nil {
+		o.Status, o.Body = g.answerError(err, "job_id", r.id, "kind", r.kind, "model", r.model)
+	}
 	if !r.finish(o) {
 		return false
 	}

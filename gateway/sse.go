@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/forecastd/forecastd/messages"
 )
 
 // sseWriter writes Server-Sent Events and flushes each one.
@@ -100,9 +98,8 @@ func (g *Gateway) streamRun(w http.ResponseWriter, r *http.Request, run *run) {
 				return
 			}
 		case <-g.root.Done():
-			_ = s.event("", "failed", map[string]any{"http_status": http.StatusServiceUnavailable, "body": messages.Error(
-				"the gateway is shutting down; the job goes on, poll /v1/jobs/"+run.id, http.StatusServiceUnavailable,
-				map[string]any{"job_id": run.id})})
+			status, body := g.answerError(shuttingDown(run.id))
+			_ = s.event("", "failed", map[string]any{"http_status": status, "body": body})
 			return
 		case <-r.Context().Done():
 			return

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -146,11 +145,11 @@ type (
 func (g *Gateway) handleWS(w http.ResponseWriter, r *http.Request) {
 	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
 		w.Header().Set("Upgrade", "websocket")
-		writeJSend(w, http.StatusUpgradeRequired, messages.FailField("Upgrade", "this endpoint speaks WebSocket only; send Connection: Upgrade and Upgrade: websocket"))
+		g.writeError(w, r, messages.FailField(messages.CodeUpgradeRequired, "Upgrade", "this endpoint speaks WebSocket only; send Connection: Upgrade and Upgrade: websocket"))
 		return
 	}
 	if err := checkOrigin(r, g.cfg.AllowedOrigins); err != nil {
-		writeJSend(w, http.StatusForbidden, messages.FailField("Origin", err.Error()))
+		g.writeError(w, r, err)
 		return
 	}
 	// The origin is checked above so that a refusal is a JSend body, not plain text.
@@ -236,8 +235,8 @@ func (s *wsSession) handleSafely(msg []byte) {
 // handle answers one client message. Nothing a client sends ends the session by itself.
 func (s *wsSession) handle(msg []byte) {
 	var h wsHeader
-	if err := json.Unmarshal(msg, &h); err != nil {
-		s.sendError(nil, "malformed message: "+err.Error(), nil)
+	if err := messages.DecodeHeader(msg, &h); err != nil {
+		s.sendError(nil, "malformed message: "+failureOf(err).Describe(), nil)
 		return
 	}
 	if len(h.ID) > 0 && !json.Valid(h.ID) {
@@ -308,15 +307,13 @@ func (s *wsSession) startJob(id json.RawMessage, model string, start func(contex
 	}
 	if s.g.limit != nil {
 		if ok, wait := s.g.limit.allow(s.client, s.g.now()); !ok {
-			s.reply(wsOut{Type: "result", ID: id, Status: messages.StatusError, Code: http.StatusTooManyRequests,
-				Message: fmt.Sprintf("too many fits and forecasts from this client; retry in %s", wait.Round(time.Millisecond))})
+			s.sendFailure(id, messages.FailField(messages.CodeRateLimited, "rate", "too many fits and forecasts from this client; retry in %s", wait.Round(time.Millisecond)))
 			return
 		}
 	}
 	if s.inFlight.Add(1) > wsMaxInFlight {
 		s.inFlight.Add(-1)
-		s.reply(wsOut{Type: "result", ID: id, Status: messages.StatusError, Code: http.StatusTooManyRequests,
-			Message: fmt.Sprintf("at most %d fits and forecasts may run at once on one session", wsMaxInFlight)})
+		s.sendFailure(id, messages.FailField(messages.CodeRateLimited, "rate", "at most %d fits and forecasts may run at once on one session", wsMaxInFlight))
 		return
 	}
 	// Accept in the order the client sent (a forecast sent after a fit must see the fit's
@@ -361,9 +358,7 @@ func (s *wsSession) relay(id json.RawMessage, r *run) {
 			s.sendResult(id, r.outcome.Status, r.outcome.Body)
 			return
 		case <-t.C:
-			s.sendResult(id, http.StatusGatewayTimeout, messages.Error(
-				fmt.Sprintf("no result within %s; the job goes on, poll /v1/jobs/%s", s.g.cfg.RequestTimeout, r.id), 0,
-				map[string]any{"job_id": r.id}))
+			s.sendFailure(id, s.g.notAnswered(r.id))
 			return
 		case <-s.done:
 			return
@@ -373,7 +368,7 @@ func (s *wsSession) relay(id json.RawMessage, r *run) {
 
 func (s *wsSession) subscribe(m wsSubscribe) {
 	if !s.g.hub.ready() {
-		s.sendFailure(m.ID, unavailable("model events", errors.New("the event feed is not reachable yet; subscribe again shortly")))
+		s.sendFailure(m.ID, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; subscribe again shortly"))
 		return
 	}
 	for _, name := range m.Models {
@@ -503,7 +498,7 @@ func (s *wsSession) sendResult(id json.RawMessage, status int, body messages.Env
 
 // sendFailure answers a request that could not be accepted exactly as HTTP would.
 func (s *wsSession) sendFailure(id json.RawMessage, err error) {
-	status, body := errorBody(err)
+	status, body := s.g.answerError(err, "transport", "ws")
 	s.sendResult(id, status, body)
 }
 
@@ -555,7 +550,7 @@ func checkOrigin(r *http.Request, allowed []string) error {
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not a valid origin", origin)
+		return messages.FailField(messages.CodeForbidden, "Origin", "%q is not a valid origin", origin)
 	}
 	if strings.EqualFold(u.Host, r.Host) {
 		return nil
@@ -569,7 +564,7 @@ func checkOrigin(r *http.Request, allowed []string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("origin %q may not open sessions on %q; add it to the allowed origins", u.Host, r.Host)
+	return messages.FailField(messages.CodeForbidden, "Origin", "origin %q may not open sessions on %q; add it to the allowed origins", u.Host, r.Host)
 }
 
 func headerHasToken(h http.Header, name, token string) bool {

@@ -299,6 +299,14 @@ func TestWSMalformedMessagesGetErrorsAndSessionGoesOn(t *testing.T) {
 			if m.Type == "error" && m.Message == "" {
 				t.Errorf("error without a message: %+v", m)
 			}
+			// A JSON array once answered "json: cannot unmarshal array into Go value of
+			// type gateway.wsHeader".
+			text := m.Message + string(m.Data)
+			for _, leak := range []string{"json:", "Go value", "gateway.", "unmarshal"} {
+				if strings.Contains(text, leak) {
+					t.Errorf("answer %+v shows Go's error text (%q)", m, leak)
+				}
+			}
 		})
 	}
 	writeWS(t, c, map[string]any{"type": "ping", "id": "p1"})

@@ -146,7 +146,7 @@ func HistoryTimes(ts []time.Time) []time.Time {
 const (
 	ReplyRunning  = "running"  // a processor took the command
 	ReplyProgress = "progress" // fit progress
-	ReplyResult   = "result"   // final outcome, with HTTP status and JSend body
+	ReplyResult   = "result"   // final outcome: the result's data, or the Failure
 )
 
 // Reply travels from a processor to the gateway that sent the command.
@@ -155,9 +155,15 @@ type Reply struct {
 	Kind     string             `json:"kind"`
 	Model    string             `json:"model"`
 	Type     string             `json:"type"`
-	Status   int                `json:"status,omitempty"` // HTTP status of a result
-	Body     *Envelope          `json:"body,omitempty"`
 	Progress *forecast.Progress `json:"progress,omitempty"`
+	// A result carries the data of a success or the failure.
+	Result  json.RawMessage `json:"result,omitempty"`
+	Failure *Failure        `json:"failure,omitempty"`
+
+	// Status and Body are how results of versions before codes came: the HTTP status and the
+	// JSend body. They are read (a rolling upgrade meets them), never written.
+	Status int       `json:"status,omitempty"`
+	Body   *Envelope `json:"body,omitempty"`
 }
 
 // FitSummary is the data of a successful fit.

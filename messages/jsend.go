@@ -10,7 +10,8 @@ const (
 )
 
 // Envelope is a JSend response body. Data holds the payload for success, the per-field problems
-// for fail; Message explains an error.
+// for fail; Message explains an error, and Code repeats its HTTP status. The gateway builds the
+// bodies of failures from a Failure (see there).
 type Envelope struct {
 	Status  string          `json:"status"`
 	Data    json.RawMessage `json:"data,omitempty"`
@@ -18,34 +19,14 @@ type Envelope struct {
 	Code    int             `json:"code,omitempty"`
 }
 
-// Success wraps data in a success envelope; data that cannot be encoded (a NaN that slipped
-// through) becomes an error envelope rather than a success carrying nothing.
-func Success(data any) Envelope {
+// Success wraps data in a success envelope. Data that cannot be encoded (a NaN that slipped
+// through) is an error, rather than a success carrying nothing.
+func Success(data any) (Envelope, error) {
 	b, err := json.Marshal(data)
 	if err != nil {
-		return Envelope{Status: StatusError, Message: "the result cannot be encoded: " + err.Error(), Code: 500}
+		return Envelope{}, Errorf(CodeInternal, err, "the result cannot be encoded")
 	}
-	return Envelope{Status: StatusSuccess, Data: b}
-}
-
-// Fail wraps per-field problems, e.g. {"values": "must not be empty"}.
-func Fail(problems map[string]string) Envelope {
-	return Envelope{Status: StatusFail, Data: JSON(problems)}
-}
-
-// FailField is Fail with a single field.
-func FailField(field, problem string) Envelope {
-	return Fail(map[string]string{field: problem})
-}
-
-// Error is an error envelope: the request was fine but the service could not answer it.
-// data may be nil.
-func Error(message string, code int, data any) Envelope {
-	e := Envelope{Status: StatusError, Message: message, Code: code}
-	if data != nil {
-		e.Data = JSON(data)
-	}
-	return e
+	return Envelope{Status: StatusSuccess, Data: b}, nil
 }
 
 // JSON marshals a value built by this module for the wire or the store. Such values marshal
@@ -57,11 +38,4 @@ func JSON(v any) json.RawMessage {
 		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
 	}
 	return b
-}
-
-// Failure is what a failed job's record keeps (store.Job.Error): the HTTP status and the JSend
-// body its client got, so that a poll or a redelivery can give the same answer.
-type Failure struct {
-	Status int      `json:"status"`
-	Body   Envelope `json:"body"`
 }

@@ -27,17 +27,17 @@ func TestValuesNullIsNaN(t *testing.T) {
 }
 
 func TestSuccessNeverCarriesAnUnencodableResult(t *testing.T) {
-	env := Success(map[string]float64{"x": math.NaN()})
-	if env.Status != StatusError || env.Code != 500 {
-		t.Fatalf("Success(NaN) = %+v, want an error envelope", env)
+	env, err := Success(map[string]float64{"x": math.NaN()})
+	if err == nil || CodeOf(err) != CodeInternal || env.Status != "" {
+		t.Fatalf("Success(NaN) = %+v, %v; want no envelope and an internal failure", env, err)
 	}
 }
 
 func problemsOf(t *testing.T, err error) Problems {
 	t.Helper()
-	var inv *InvalidError
-	if !errors.As(err, &inv) {
-		t.Fatalf("error %v is not an *InvalidError", err)
+	var inv *Failure
+	if !errors.As(err, &inv) || inv.Code != CodeInvalid {
+		t.Fatalf("error %v is not an invalid *Failure", err)
 	}
 	return inv.Problems
 }

@@ -9,7 +9,6 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -69,39 +68,21 @@ func (p Problems) Add(field, format string, args ...any) {
 	}
 }
 
-// Err returns the problems as an error, or nil when there are none.
+// Err returns the problems as an invalid Failure, or nil when there are none.
 func (p Problems) Err() error {
 	if len(p) == 0 {
 		return nil
 	}
-	return &InvalidError{Problems: p}
+	return Fail(CodeInvalid, p)
 }
 
-// InvalidError is returned for client input that cannot be accepted.
-type InvalidError struct{ Problems Problems }
-
-func (e *InvalidError) Error() string {
-	keys := make([]string, 0, len(e.Problems))
-	for k := range e.Problems {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + ": " + e.Problems[k]
-	}
-	return "invalid request: " + strings.Join(parts, "; ")
-}
-
-// Invalid builds an InvalidError for one field.
+// Invalid is an invalid Failure naming one field.
 func Invalid(field, format string, args ...any) error {
-	p := Problems{}
-	p.Add(field, format, args...)
-	return p.Err()
+	return FailField(CodeInvalid, field, format, args...)
 }
 
 // DecodeJSON strictly decodes one JSON value from r into v: unknown fields, keys given twice,
-// trailing data, wrong types and syntax errors become an *InvalidError naming the field.
+// trailing data, wrong types and syntax errors become an invalid *Failure naming the field.
 func DecodeJSON(r io.Reader, v any) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
@@ -128,6 +109,15 @@ func DecodeJSONBytes(b []byte, v any) error {
 	return nil
 }
 
+// DecodeHeader decodes the fields of v found in b, ignoring others (the header of a message
+// decoded in full once its type is known); a problem is reported as DecodeJSON does.
+func DecodeHeader(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return decodeProblem(err)
+	}
+	return nil
+}
+
 func decodeProblem(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
@@ -142,16 +132,16 @@ func decodeProblem(err error) error {
 		}
 		return Invalid(field, "must be %s, got JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 	case errors.As(err, &syntaxErr):
-		return Invalid("body", "malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)
+		return Invalid("body", "malformed JSON at byte %d", syntaxErr.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return Invalid("body", "malformed JSON: unexpected end of input")
 	case errors.As(err, &timeErr):
-		return Invalid("timestamps", "must be RFC 3339 times such as 2024-01-31T00:00:00Z: %v", timeErr)
+		return Invalid("timestamps", "must be RFC 3339 times such as 2024-01-31T00:00:00Z, got %q", timeErr.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return Invalid(name, "is not a known field")
 	default:
-		return Invalid("body", "cannot be decoded: %v", err)
+		return Invalid("body", "cannot be decoded as the documented JSON")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,19 +92,15 @@ func (p *Processor) handleFit(msg *message.Message) error {
 			// Shutting down: leave the command unacknowledged so another processor takes it.
 			return fmt.Errorf("fit interrupted: %w", ctx.Err())
 		}
-		status, body := fitFailure(err, p.cfg.FitTimeout, messages.ValuesField(cmd.API))
 		log.Info("fit failed", "err", err, "duration_ms", elapsed.Milliseconds())
-		if ferr := p.store.FailFit(ctx, cmd.Model, cmd.Generation, err.Error()); ferr != nil {
-			return fmt.Errorf("record failed fit: %w", ferr)
-		}
 		settled = true
-		return p.finish(ctx, job, cmd.ReplyTo, status, body)
+		return p.failFit(ctx, cmd, job, fitFailure(err, p.cfg.FitTimeout, messages.ValuesField(cmd.API)))
 	}
 
 	summary := p.summarize(cmd, model, elapsed)
 	blob, err := forecast.Encode(model)
 	if err != nil {
-		return p.failFit(ctx, cmd, job, http.StatusInternalServerError, messages.Error("cannot encode the fitted model", 0, nil), err)
+		return p.failFit(ctx, cmd, job, messages.Errorf(messages.CodeInternal, err, "cannot encode the fitted model"))
 	}
 	summary.Current = true // as stored: the record is read back only while it is current
 	current, err := p.store.CompleteFit(ctx, store.ModelRecord{
@@ -131,15 +126,16 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	summary.Current = current
 	p.cache.put(cmd.Model, cmd.Generation, cachedModel{model: model, summary: summary})
 	log.Info("fit succeeded", "method", summary.Method, "current", current, "duration_ms", elapsed.Milliseconds())
-	return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, fitSuccess(cmd, summary))
+	return p.succeed(ctx, job, cmd.ReplyTo, fitSuccess(cmd, summary))
 }
 
-// failFit records an internal failure of a fit and answers it.
-func (p *Processor) failFit(ctx context.Context, cmd messages.FitCommand, job store.Job, status int, body messages.Envelope, cause error) error {
-	if err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, cause.Error()); err != nil {
+// failFit records a failed fit and answers it. The fit record keeps what its client is told
+// (it is shown with the model and in fit_failed events), not the cause.
+func (p *Processor) failFit(ctx context.Context, cmd messages.FitCommand, job store.Job, f *messages.Failure) error {
+	if err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, f.Describe()); err != nil {
 		return fmt.Errorf("record failed fit: %w", err)
 	}
-	return p.finish(ctx, job, cmd.ReplyTo, status, body)
+	return p.fail(ctx, job, cmd.ReplyTo, f)
 }
 
 // answerEndedFit answers a fit command whose fit already ended: a redelivery after success or
@@ -173,57 +169,59 @@ func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand,
 		}
 		summary.Current = summary.Method != "" // only the current model's summary is stored
 		log.Info("fit had already succeeded; answering from the store")
-		return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, fitSuccess(cmd, summary))
+		return p.succeed(ctx, job, cmd.ReplyTo, fitSuccess(cmd, summary))
 	case store.FitFailed:
 		log.Info("fit had already failed; answering from the store", "reason", rec.Error)
-		return p.finish(ctx, job, cmd.ReplyTo, http.StatusInternalServerError, messages.Error("the fit failed: "+rec.Error, 0, map[string]any{"job_id": cmd.JobID}))
+		return p.fail(ctx, job, cmd.ReplyTo, messages.Errorf(messages.CodeInternal, nil, "the fit failed: %s", rec.Error).WithJob(cmd.JobID))
 	}
 	log.Warn("fit expired before a processor finished it", "reason", rec.Error)
 	job.Status = store.JobExpired
-	body := messages.Error(fmt.Sprintf("fit generation %d expired before it finished (%s); fit again", cmd.Generation, rec.Error), 0, map[string]any{"job_id": cmd.JobID})
-	body.Code = http.StatusServiceUnavailable
-	return p.finish(ctx, job, cmd.ReplyTo, http.StatusServiceUnavailable, body)
+	return p.fail(ctx, job, cmd.ReplyTo, messages.Errorf(messages.CodeUnavailable, nil,
+		"fit generation %d expired before it finished (%s); fit again", cmd.Generation, rec.Error).WithJob(cmd.JobID))
 }
 
 // replayReply rebuilds the result reply of a finished job from its record.
 func replayReply(job store.Job) messages.Reply {
 	r := messages.Reply{JobID: job.ID, Kind: job.Kind, Model: job.Model, Type: messages.ReplyResult}
 	if job.Status == store.JobSucceeded {
-		body := messages.Envelope{Status: messages.StatusSuccess, Data: job.Result}
-		r.Status, r.Body = http.StatusOK, &body
+		r.Result = job.Result
 		return r
 	}
+	// A record of an earlier version holds an HTTP status and body instead of a code: passed on
+	// as it is, the gateway reads either.
 	var failed messages.Failure
-	if err := decodeRaw(job.Error, &failed); err != nil || failed.Status == 0 {
-		failed.Status, failed.Body = http.StatusInternalServerError, messages.Error("job failed", 0, nil)
+	if err := decodeRaw(job.Error, &failed); err != nil || (failed.Code == "" && failed.Status == 0) {
+		failed = messages.Failure{Code: messages.CodeInternal, Message: "job failed"}
 	}
-	r.Status, r.Body = failed.Status, &failed.Body
+	r.Failure = &failed
 	return r
 }
 
-// fitSuccess is the answer to a successful fit, in the shape of the API that asked for it.
-func fitSuccess(cmd messages.FitCommand, summary messages.FitSummary) messages.Envelope {
+// fitSuccess is the data of a successful fit, in the shape of the API that asked for it.
+func fitSuccess(cmd messages.FitCommand, summary messages.FitSummary) any {
 	if cmd.API == messages.APIOriginal {
-		return messages.Success(messages.OriginalFit{Message: messages.OriginalFitMessage, FitSummary: summary})
+		return messages.OriginalFit{Message: messages.OriginalFitMessage, FitSummary: summary}
 	}
-	return messages.Success(summary)
+	return summary
 }
 
-// fitFailure maps an engine error to the HTTP status and JSend body the client gets; problems
-// with the series are reported under valuesField, the request field that held it.
-func fitFailure(err error, timeout time.Duration, valuesField string) (int, messages.Envelope) {
+// fitFailure is what the client of a failed fit is told. The engine's errors about the input
+// are written for users, and reported under the field that held it (valuesField for the
+// series); anything else is the service's failure, and its text stays in the logs.
+func fitFailure(err error, timeout time.Duration, valuesField string) *messages.Failure {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		// The fit has ended (failed), so 500 rather than 504, which promises a job that goes on.
-		return http.StatusInternalServerError, messages.Error(fmt.Sprintf("the fit did not finish within the %s limit; try a simpler method or a shorter series", timeout), 0, nil)
+		// The fit has ended (failed), so internal rather than timeout, which promises a job
+		// that goes on.
+		return messages.Errorf(messages.CodeInternal, err, "the fit did not finish within the %s limit; try a simpler method or a shorter series", timeout)
 	case errors.Is(err, forecast.ErrTooFewObservations), errors.Is(err, forecast.ErrInvalidData):
-		return http.StatusBadRequest, messages.FailField(valuesField, err.Error())
+		return messages.FailField(messages.CodeInvalid, valuesField, "%s", err.Error())
 	case errors.Is(err, forecast.ErrInvalidSpec):
-		return http.StatusBadRequest, messages.FailField("options", err.Error())
+		return messages.FailField(messages.CodeInvalid, "options", "%s", err.Error())
 	case errors.Is(err, forecast.ErrUnsupported):
-		return http.StatusBadRequest, messages.FailField("method", err.Error())
+		return messages.FailField(messages.CodeInvalid, "method", "%s", err.Error())
 	}
-	return http.StatusInternalServerError, messages.Error("the fit failed: "+err.Error(), 0, nil)
+	return messages.Errorf(messages.CodeInternal, err, "the fit failed")
 }
 
 func (p *Processor) summarize(cmd messages.FitCommand, m forecast.Model, elapsed time.Duration) messages.FitSummary {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -43,21 +42,21 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	rec, fallback, err := p.resolve(ctx, cmd)
 	switch {
 	case errors.Is(err, store.ErrNoModel):
-		return p.finish(ctx, job, cmd.ReplyTo, http.StatusNotFound, messages.FailField("model", fmt.Sprintf("model %q has no successful fit; fit it first", cmd.Model)))
-	case errors.Is(err, errBarrierWait):
-		// The job ends here, so not 504 (which promises a job that goes on).
-		return p.finish(ctx, job, cmd.ReplyTo, http.StatusServiceUnavailable, messages.Error(err.Error(), 0, map[string]any{"job_id": cmd.JobID}))
+		return p.fail(ctx, job, cmd.ReplyTo, messages.FailField(messages.CodeNotFound, "model", "model %q has no successful fit; fit it first", cmd.Model))
+	case errors.As(err, new(*barrierWait)):
+		// The job ends here, so unavailable, not timeout (which promises a job that goes on).
+		return p.fail(ctx, job, cmd.ReplyTo, messages.Errorf(messages.CodeUnavailable, err, "%s", err.Error()).WithJob(cmd.JobID))
 	case err != nil:
 		return err
 	}
 	rec, cm, err := p.decoded(ctx, rec)
 	job.Generation = rec.Generation
 	if err != nil {
-		return p.finish(ctx, job, cmd.ReplyTo, http.StatusInternalServerError, messages.Error("the stored model cannot be decoded: "+err.Error(), 0, nil))
+		return p.fail(ctx, job, cmd.ReplyTo, messages.Errorf(messages.CodeInternal, err, "the stored model cannot be decoded"))
 	}
 	res, err := cm.model.Forecast(cmd.Horizon, cmd.Levels)
 	if err != nil {
-		return p.finish(ctx, job, cmd.ReplyTo, http.StatusBadRequest, messages.FailField(messages.HorizonField(cmd.API), err.Error()))
+		return p.fail(ctx, job, cmd.ReplyTo, messages.FailField(messages.CodeInvalid, messages.HorizonField(cmd.API), "%s", err.Error()))
 	}
 	out := messages.ForecastResult{
 		Model: cmd.Model, Generation: rec.Generation, JobID: cmd.JobID, Method: cm.summary.Method,
@@ -71,12 +70,17 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 		out.Timestamps = cm.summary.Timestamps.Next(cmd.Horizon)
 	}
 	if cmd.API == messages.APIOriginal {
-		return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, messages.Success(messages.OriginalForecast{Forecast: out.Point, ForecastResult: out}))
+		return p.succeed(ctx, job, cmd.ReplyTo, messages.OriginalForecast{Forecast: out.Point, ForecastResult: out})
 	}
-	return p.finish(ctx, job, cmd.ReplyTo, http.StatusOK, messages.Success(out))
+	return p.succeed(ctx, job, cmd.ReplyTo, out)
 }
 
-var errBarrierWait = errors.New("timed out waiting for the fits this forecast depends on")
+// barrierWait is a forecast whose barrier was not met in time; its text is for users.
+type barrierWait struct{ pending []int64 }
+
+func (e *barrierWait) Error() string {
+	return fmt.Sprintf("timed out waiting for the fits this forecast depends on (generations %v still pending)", e.pending)
+}
 
 // resolve finds the model a forecast must use: the current one if its generation reaches the
 // barrier; otherwise, once every fit up to the barrier has ended, the newest successful model
@@ -121,7 +125,7 @@ func (p *Processor) resolve(ctx context.Context, cmd messages.ForecastCommand) (
 			return cur, p.fallback(ctx, cmd.Model, cmd.Barrier), nil
 		}
 		if !p.now().Before(deadline) {
-			return store.ModelRecord{}, nil, fmt.Errorf("%w (generations %v still pending)", errBarrierWait, pending)
+			return store.ModelRecord{}, nil, &barrierWait{pending}
 		}
 		select {
 		case <-ctx.Done():

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -57,11 +56,11 @@ func (p *Processor) failCommand(msg *message.Message, cause error) error {
 	kind := messages.KindForecast
 	if head.Generation > 0 {
 		kind = messages.KindFit
-		if err := p.store.FailFit(ctx, head.Model, head.Generation, "processing failed repeatedly: "+cause.Error()); err != nil {
+		if err := p.store.FailFit(ctx, head.Model, head.Generation, "processing failed repeatedly"); err != nil {
 			return err
 		}
 	}
-	body := messages.Error("the "+kind+" failed repeatedly in the processors and was dead-lettered: "+cause.Error(), 0, map[string]any{"job_id": head.JobID})
 	job := store.Job{ID: head.JobID, Kind: kind, Model: head.Model, Generation: head.Generation, CreatedAt: p.now()}
-	return p.finish(ctx, job, head.ReplyTo, http.StatusInternalServerError, body)
+	return p.fail(ctx, job, head.ReplyTo, messages.Errorf(messages.CodeInternal, cause,
+		"the %s failed repeatedly in the processors and was dead-lettered", kind).WithJob(head.JobID))
 }

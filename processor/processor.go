@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -221,29 +220,43 @@ func (p *Processor) reply(replyTo string, r messages.Reply) {
 	}
 }
 
-// finish records the outcome of a job and replies with it. A failed job is recorded as
-// failed unless the caller marked it expired.
-func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, status int, body messages.Envelope) error {
+// succeed records a job's result and replies with it.
+func (p *Processor) succeed(ctx context.Context, job store.Job, replyTo string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil { // a NaN that slipped through
+		return p.fail(ctx, job, replyTo, messages.Errorf(messages.CodeInternal, err, "the result cannot be encoded"))
+	}
+	job.Status, job.Result = store.JobSucceeded, b
+	return p.finish(ctx, job, replyTo, messages.Reply{Result: b}, messages.StatusSuccess)
+}
+
+// fail records a job's failure and replies with it. The job is recorded failed unless the
+// caller marked it expired; the cause is logged, and stays here.
+func (p *Processor) fail(ctx context.Context, job store.Job, replyTo string, f *messages.Failure) error {
+	if job.Status != store.JobExpired {
+		job.Status = store.JobFailed
+	}
+	job.Error = messages.JSON(f)
+	status := messages.StatusError
+	if f.Code.ClientFault() {
+		status = messages.StatusFail
+	}
+	p.log.Info("job failed", "job_id", job.ID, "kind", job.Kind, "model", job.Model, "code", f.Code, "failure", f.Message, "problems", f.Problems, "err", f.Cause)
+	return p.finish(ctx, job, replyTo, messages.Reply{Failure: f}, status)
+}
+
+// finish records the outcome of a job and sends rep, its result, to the gateway; jsend is
+// the JSend status the client gets, for the metrics.
+func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, rep messages.Reply, jsend string) error {
 	job.UpdatedAt = p.now()
-	if body.Status == messages.StatusError && status < 500 {
-		status = http.StatusInternalServerError // e.g. a result that could not be encoded
-	}
 	if job.Kind == messages.KindForecast {
-		p.metrics.forecasts.WithLabelValues(body.Status).Inc()
-	}
-	if body.Status == messages.StatusSuccess {
-		job.Status = store.JobSucceeded
-		job.Result = body.Data
-	} else {
-		if job.Status != store.JobExpired {
-			job.Status = store.JobFailed
-		}
-		job.Error = messages.JSON(messages.Failure{Status: status, Body: body})
+		p.metrics.forecasts.WithLabelValues(jsend).Inc()
 	}
 	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
 		return fmt.Errorf("record job %s: %w", job.ID, err)
 	}
-	p.reply(replyTo, messages.Reply{JobID: job.ID, Kind: job.Kind, Model: job.Model, Type: messages.ReplyResult, Status: status, Body: &body})
+	rep.JobID, rep.Kind, rep.Model, rep.Type = job.ID, job.Kind, job.Model, messages.ReplyResult
+	p.reply(replyTo, rep)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,14 +142,14 @@ func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
 	cmd := messages.FitCommand{JobID: "job-1", Model: "m", Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"}
 	r.publish(t, messages.TopicFit, cmd)
 	first := r.result(t)
-	if first.Status != 200 || first.Body.Status != messages.StatusSuccess {
-		t.Fatalf("fit reply = %d %+v", first.Status, first.Body)
+	if first.Failure != nil || len(first.Result) == 0 {
+		t.Fatalf("fit reply = %+v, want a result", first)
 	}
 	// The same command again (as after a redelivery) changes nothing and replays the answer.
 	r.publish(t, messages.TopicFit, cmd)
 	again := r.result(t)
-	if again.Status != 200 || string(again.Body.Data) != string(first.Body.Data) {
-		t.Fatalf("replayed reply = %d %s, want %s", again.Status, again.Body.Data, first.Body.Data)
+	if again.Failure != nil || string(again.Result) != string(first.Result) {
+		t.Fatalf("replayed reply = %+v %s, want %s", again.Failure, again.Result, first.Result)
 	}
 	if seq, _ := r.st.Sequence(ctx, "m"); seq != 1 {
 		t.Fatalf("sequence = %d after a redelivery, want 1", seq)
@@ -159,8 +160,8 @@ func TestForecastWithoutModelIs404(t *testing.T) {
 	r := newRig(t)
 	r.publish(t, messages.TopicForecast, messages.ForecastCommand{JobID: "f", Model: "none", ReplyTo: "gw", Horizon: 3, Levels: []float64{80}})
 	rep := r.result(t)
-	if rep.Status != 404 || rep.Body.Status != messages.StatusFail {
-		t.Fatalf("reply = %d %+v, want 404 fail", rep.Status, rep.Body)
+	if rep.Failure == nil || rep.Failure.Code != messages.CodeNotFound || rep.Failure.Problems["model"] == "" {
+		t.Fatalf("reply = %+v, want not_found naming the model", rep.Failure)
 	}
 }
 
@@ -175,11 +176,11 @@ func TestPerfectFitReportsNoLikelihood(t *testing.T) {
 		Values: messages.Values{5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5},
 	})
 	rep := r.result(t)
-	if rep.Status != 200 {
-		t.Fatalf("constant series fit: %d %+v", rep.Status, rep.Body)
+	if rep.Failure != nil {
+		t.Fatalf("constant series fit: %+v", rep.Failure)
 	}
 	var sum messages.FitSummary
-	if err := json.Unmarshal(rep.Body.Data, &sum); err != nil {
+	if err := json.Unmarshal(rep.Result, &sum); err != nil {
 		t.Fatal(err)
 	}
 	if sum.AICc != nil || sum.LogLik != nil {
@@ -199,8 +200,8 @@ func TestCrashingFitIsAnsweredAsFailed(t *testing.T) {
 	}
 	r.publish(t, messages.TopicFit, messages.FitCommand{JobID: "job-boom", Model: "boom", Generation: gen, ReplyTo: "gw", SeasonLength: 1, Method: "naive", Values: messages.Values{1, 2, 3}})
 	rep := r.result(t)
-	if rep.Status != 500 || rep.Body.Status != messages.StatusError {
-		t.Fatalf("reply = %d %+v, want a 500 error", rep.Status, rep.Body)
+	if rep.Failure == nil || rep.Failure.Code != messages.CodeInternal || strings.Contains(rep.Failure.Message, "engine bug") {
+		t.Fatalf("reply = %+v, want internal, without the panic's text", rep.Failure)
 	}
 	fr, err := r.st.Fit(t.Context(), "boom", gen)
 	if err != nil || fr.Status != store.FitFailed {
@@ -240,8 +241,8 @@ func TestParallelBoundsConcurrentFits(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // give the burst time to pile up
 	close(release)
 	for range fits {
-		if rep := r.result(t); rep.Status != 200 {
-			t.Fatalf("fit %s: %d", rep.JobID, rep.Status)
+		if rep := r.result(t); rep.Failure != nil {
+			t.Fatalf("fit %s: %+v", rep.JobID, rep.Failure)
 		}
 	}
 	if most != 2 {
@@ -274,8 +275,8 @@ func TestOneProcessorDoesNotRunAFitTwiceAtOnce(t *testing.T) {
 	}
 	close(release)
 	for range 2 {
-		if rep := r.result(t); rep.Status != 200 {
-			t.Fatalf("fit reply = %d %+v", rep.Status, rep.Body)
+		if rep := r.result(t); rep.Failure != nil {
+			t.Fatalf("fit reply = %+v", rep.Failure)
 		}
 	}
 	if n := calls.Load(); n != 1 {

@@ -21,22 +21,25 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
+
+	"github.com/forecastd/forecastd/messages"
 )
 
+// The store's errors carry codes (messages.CodeOf); errors that are none of these (a Redis that
+// cannot be reached) are for the caller to call unavailable.
 var (
 	// ErrNoModel: the model has no successful fit yet.
-	ErrNoModel = errors.New("no model")
+	ErrNoModel = messages.NewSentinel(messages.CodeNotFound, "no model")
 	// ErrNoFit: there is no record of that fit: it was never accepted, or it ended long ago
 	// and was pruned from the history (only pending fits and the newest ones are kept).
-	ErrNoFit = errors.New("no such fit")
+	ErrNoFit = messages.NewSentinel(messages.CodeNotFound, "no such fit")
 	// ErrNoJob: the job does not exist or has expired.
-	ErrNoJob = errors.New("no such job")
+	ErrNoJob = messages.NewSentinel(messages.CodeNotFound, "no such job")
 	// ErrEventsGone: the resume point is older than the retained event history.
-	ErrEventsGone = errors.New("events no longer retained")
+	ErrEventsGone = messages.NewSentinel(messages.CodeGone, "events no longer retained")
 	// ErrBadEventID: an event ID that is not of the form "<ms>-<seq>".
-	ErrBadEventID = errors.New("malformed event id")
+	ErrBadEventID = messages.NewSentinel(messages.CodeInvalid, "malformed event id")
 )
 
 // FitStatus is where a fit is in its life. Everything but FitPending is terminal.

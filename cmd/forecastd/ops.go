@@ -25,20 +25,20 @@ func serveOps(ctx context.Context, addr string, reg *prometheus.Registry, st sto
 		_ = json.NewEncoder(w).Encode(body)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		write(w, http.StatusOK, messages.Success(map[string]string{"status": "ok"}))
+		write(w, http.StatusOK, messages.Envelope{Status: messages.StatusSuccess, Data: messages.JSON(map[string]string{"status": "ok"})})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		if err := errors.Join(st.Ping(ctx), br.Ready(ctx)); err != nil {
-			write(w, http.StatusServiceUnavailable, messages.Error(err.Error(), http.StatusServiceUnavailable, nil))
+			write(w, http.StatusServiceUnavailable, messages.Envelope{Status: messages.StatusError, Message: err.Error(), Code: http.StatusServiceUnavailable})
 			return
 		}
-		write(w, http.StatusOK, messages.Success(map[string]string{"status": "ready"}))
+		write(w, http.StatusOK, messages.Envelope{Status: messages.StatusSuccess, Data: messages.JSON(map[string]string{"status": "ready"})})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		write(w, http.StatusNotFound, messages.FailField("path", "a processor serves only /healthz, /readyz and /metrics"))
+		write(w, http.StatusNotFound, messages.Envelope{Status: messages.StatusFail, Data: messages.JSON(map[string]string{"path": "a processor serves only /healthz, /readyz and /metrics"})})
 	})
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
