@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/gateway/auth"
 )
 
 const (
@@ -21,7 +22,7 @@ const (
 )
 
 func withTokens(c *gateway.Config) {
-	c.Tokens = []gateway.Token{{Secret: readToken, Scope: gateway.ScopeRead}, {Secret: writeToken, Scope: gateway.ScopeWrite}}
+	c.Tokens = []auth.Token{{Secret: readToken, Scope: auth.ScopeRead}, {Secret: writeToken, Scope: auth.ScopeWrite}}
 }
 
 // request sends method path with an optional Authorization header and body and returns the
@@ -181,32 +182,5 @@ func TestAuthWebSocket(t *testing.T) {
 	ready := func(m wsMsg) bool { return m.Type == "event" && m.Event == "model_ready" }
 	if !slices.ContainsFunc(before, ready) {
 		readUntil(t, c, ready)
-	}
-}
-
-func TestParseTokens(t *testing.T) {
-	tokens, err := gateway.ParseTokens(strings.NewReader("# team tokens\n\nread  aaaaaaaaaaaaaaaa\nwrite bbbbbbbbbbbbbbbb  \n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []gateway.Token{{Secret: "aaaaaaaaaaaaaaaa", Scope: gateway.ScopeRead}, {Secret: "bbbbbbbbbbbbbbbb", Scope: gateway.ScopeWrite}}
-	if len(tokens) != 2 || tokens[0] != want[0] || tokens[1] != want[1] {
-		t.Fatalf("tokens = %+v, want %+v", tokens, want)
-	}
-	for _, tc := range []struct{ name, file, want string }{
-		{"empty", "# nothing\n", "no tokens"},
-		{"unknown scope", "admin aaaaaaaaaaaaaaaa\n", `line 1: scope "admin"`},
-		{"short token", "read short\n", "line 1: token is 5 characters"},
-		{"missing token", "\nread\n", "line 2: want"},
-		{"extra field", "read aaaaaaaaaaaaaaaa x\n", "line 1: want"},
-		{"duplicate", "read aaaaaaaaaaaaaaaa\nwrite aaaaaaaaaaaaaaaa\n", "line 2: token listed twice"},
-		{"non-ASCII", "read aaaaaaaaaaaaaaaaé\n", "line 1: token has a character"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := gateway.ParseTokens(strings.NewReader(tc.file))
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want one containing %q", err, tc.want)
-			}
-		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/forecastd/forecastd/gateway/auth"
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/store"
 )
@@ -70,7 +71,7 @@ type Config struct {
 	RateBurst int
 	// Tokens, when not empty, turns on authentication: API requests need a bearer token, and
 	// fits one with ScopeWrite.
-	Tokens []Token
+	Tokens []auth.Token
 	// AllowedOrigins lists host patterns (path.Match syntax, e.g. "*.example.com") of other
 	// origins whose browsers may open WebSocket sessions; same-origin is always allowed.
 	AllowedOrigins []string
@@ -120,8 +121,8 @@ type Gateway struct {
 	runs      *registry
 	hub       *hub
 	metrics   *metrics
-	limit     *limiter // nil: no rate limit
-	tokens    tokenSet // nil: no authentication
+	limit     *limiter    // nil: no rate limit
+	tokens    auth.Tokens // nil: no authentication
 	handler   http.Handler
 	endpoints []Endpoint
 	// root is the gateway's lifetime: jobs outlive the requests that started them.
@@ -148,7 +149,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	if cfg.RateLimit > 0 {
 		g.limit = newLimiter(cfg.RateLimit, cfg.RateBurst)
 	}
-	g.tokens = newTokenSet(cfg.Tokens)
+	g.tokens = auth.NewTokens(cfg.Tokens)
 	g.handler = g.routes()
 	return g
 }

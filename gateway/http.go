@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/forecastd/forecastd/gateway/auth"
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/store"
 )
@@ -51,9 +52,15 @@ func (g *Gateway) routes() http.Handler {
 
 	// With tokens configured, fitting needs a write token and the rest of the API a read one;
 	// the service's own pages (docs, health, metrics, dashboard) stay open.
-	write := func(h http.HandlerFunc) http.HandlerFunc { return g.authorized(ScopeWrite, false, h) }
-	read := func(h http.HandlerFunc) http.HandlerFunc { return g.authorized(ScopeRead, false, h) }
-	stream := func(h http.HandlerFunc) http.HandlerFunc { return g.authorized(ScopeRead, true, h) }
+	write := func(h http.HandlerFunc) http.HandlerFunc {
+		return g.tokens.Require(auth.ScopeWrite, false, g.writeError, h)
+	}
+	read := func(h http.HandlerFunc) http.HandlerFunc {
+		return g.tokens.Require(auth.ScopeRead, false, g.writeError, h)
+	}
+	stream := func(h http.HandlerFunc) http.HandlerFunc {
+		return g.tokens.Require(auth.ScopeRead, true, g.writeError, h)
+	}
 	handle("/v1/models/{model}/fit", methods{http.MethodPost: write(g.limited(command(g, g.startFit)))})
 	handle("/v1/models/{model}/forecast", methods{http.MethodPost: read(g.limited(command(g, g.startForecast)))})
 	handle("/v1/models/{model}", methods{http.MethodGet: read(g.handleModel)})

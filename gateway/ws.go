@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/forecastd/forecastd/gateway/auth"
 	"github.com/forecastd/forecastd/messages"
 )
 
@@ -78,8 +79,8 @@ type wsSession struct {
 	*session
 	t        *wsConn
 	inFlight atomic.Int32
-	client   string // the client's address, for the per-client rate limit
-	scope    Scope  // what the session's token allows
+	client   string     // the client's address, for the per-client rate limit
+	scope    auth.Scope // what the session's token allows
 
 	inboxMu sync.Mutex
 	inbox   [][]byte // client messages waiting to be handled, in order
@@ -160,7 +161,7 @@ func (g *Gateway) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(orDefault(g.cfg.WSReadLimit, messages.MaxBodyBytes))
 	t := &wsConn{conn: conn, timeout: orDefault(g.cfg.WriteTimeout, 10*time.Second)}
-	s := &wsSession{session: g.newSession(t), t: t, client: clientAddr(r), scope: g.scopeOf(r.Context())}
+	s := &wsSession{session: g.newSession(t), t: t, client: clientAddr(r), scope: g.tokens.ScopeOf(r.Context())}
 	s.open(false, nil)
 	// A fresh goroutine reads, so that this one and the request it served can be released.
 	go s.read()
@@ -244,8 +245,8 @@ func (s *wsSession) handle(msg []byte) {
 	}
 	switch h.Type {
 	case "fit":
-		if s.scope < ScopeWrite {
-			s.sendFailure(h.ID, errScope(s.scope, ScopeWrite))
+		if s.scope < auth.ScopeWrite {
+			s.sendFailure(h.ID, auth.ErrScope(s.scope, auth.ScopeWrite))
 			return
 		}
 		var m wsFit

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/gateway/auth"
 	"github.com/forecastd/forecastd/processor"
 )
 
@@ -218,13 +219,13 @@ func (l *listValue) Set(s string) error {
 	return nil
 }
 
-func readTokens(path string) ([]gateway.Token, error) {
+func readTokens(path string) ([]auth.Token, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return gateway.ParseTokens(f)
+	return auth.ParseTokens(f)
 }
 
 func envName(flagName string) string {

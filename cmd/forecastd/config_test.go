@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/gateway/auth"
 	"github.com/forecastd/forecastd/processor"
 )
 
@@ -43,7 +44,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad role", cmd: "all", args: []string{"--role", "boss"}, wantErr: "role"},
 		{name: "negative timeout", cmd: "all", args: []string{"--request-timeout", "-1s"}, wantErr: "request-timeout"},
 		{name: "token file", cmd: "all", env: map[string]string{"FORECASTD_AUTH_TOKENS": "testdata/tokens"}, check: func(c config) bool {
-			return len(c.Gateway.Tokens) == 2 && c.Gateway.Tokens[0].Scope == gateway.ScopeRead && c.Gateway.Tokens[1].Scope == gateway.ScopeWrite
+			return len(c.Gateway.Tokens) == 2 && c.Gateway.Tokens[0].Scope == auth.ScopeRead && c.Gateway.Tokens[1].Scope == auth.ScopeWrite
 		}},
 		{name: "missing token file", cmd: "all", args: []string{"--auth-tokens", "testdata/nope"}, wantErr: "auth-tokens testdata/nope"},
 		{name: "bad token file", cmd: "all", args: []string{"--auth-tokens", "config_test.go"}, wantErr: "line 1"},

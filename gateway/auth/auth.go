@@ -1,4 +1,6 @@
-package gateway
+// Package auth is the gateway's bearer-token authentication: the token file, the read and write
+// scopes, and the middleware that lets a request through with the scope it needs.
+package auth
 
 import (
 	"bufio"
@@ -91,15 +93,16 @@ func ParseTokens(r io.Reader) ([]Token, error) {
 	return out, nil
 }
 
-// tokenSet finds a token's scope by its SHA-256, so a lookup does not take a time that depends
-// on how much of a guess is right.
-type tokenSet map[[sha256.Size]byte]Scope
+// Tokens finds a token's scope by its SHA-256, so a lookup does not take a time that depends
+// on how much of a guess is right. Nil (no tokens) turns authentication off.
+type Tokens map[[sha256.Size]byte]Scope
 
-func newTokenSet(tokens []Token) tokenSet {
+// NewTokens indexes tokens; none gives nil.
+func NewTokens(tokens []Token) Tokens {
 	if len(tokens) == 0 {
 		return nil
 	}
-	set := make(tokenSet, len(tokens))
+	set := make(Tokens, len(tokens))
 	for _, t := range tokens {
 		set[sha256.Sum256([]byte(t.Secret))] = t.Scope
 	}
@@ -113,16 +116,17 @@ var (
 	errBadToken = messages.FailField(messages.CodeUnauthenticated, "authorization", "token is not valid")
 )
 
-func errScope(have, need Scope) error {
+// ErrScope is the failure of a request whose token has scope have where need is needed.
+func ErrScope(have, need Scope) error {
 	return messages.FailField(messages.CodeForbidden, "authorization", "token has scope %s; this needs %s", have, need)
 }
 
 type scopeKey struct{}
 
-// scopeOf is the scope a request was authorized with: everything when authentication is off,
-// nothing for a request that did not pass authorized.
-func (g *Gateway) scopeOf(ctx context.Context) Scope {
-	if g.tokens == nil {
+// ScopeOf is the scope a request was authorized with: everything when authentication is off,
+// nothing for a request that did not pass Require.
+func (t Tokens) ScopeOf(ctx context.Context) Scope {
+	if t == nil {
 		return ScopeWrite
 	}
 	s, _ := ctx.Value(scopeKey{}).(Scope)
@@ -133,7 +137,7 @@ func (g *Gateway) scopeOf(ctx context.Context) Scope {
 // streaming endpoints that browsers open without headers (EventSource, WebSocket) an
 // access_token query parameter. A header of another scheme (Basic credentials a browser
 // repeats behind a proxy, say) counts as no token.
-func (g *Gateway) authenticate(r *http.Request, queryToken bool) (Scope, error) {
+func (t Tokens) authenticate(r *http.Request, queryToken bool) (Scope, error) {
 	secret := ""
 	if scheme, value, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		secret = strings.TrimSpace(value)
@@ -144,23 +148,24 @@ func (g *Gateway) authenticate(r *http.Request, queryToken bool) (Scope, error) 
 	if secret == "" {
 		return 0, errNoToken
 	}
-	scope, ok := g.tokens[sha256.Sum256([]byte(secret))]
+	scope, ok := t[sha256.Sum256([]byte(secret))]
 	if !ok {
 		return 0, errBadToken
 	}
 	return scope, nil
 }
 
-// authorized lets a request through when authentication is off or its token has scope need.
-// queryToken also accepts the token as ?access_token= (see authenticate).
-func (g *Gateway) authorized(need Scope, queryToken bool, next http.HandlerFunc) http.HandlerFunc {
-	if g.tokens == nil {
+// Require lets a request through when authentication is off or its token has scope need;
+// otherwise it sets the challenge and answers through fail. queryToken also accepts the token
+// as ?access_token= (see authenticate).
+func (t Tokens) Require(need Scope, queryToken bool, fail func(http.ResponseWriter, *http.Request, error), next http.HandlerFunc) http.HandlerFunc {
+	if t == nil {
 		return next
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		scope, err := g.authenticate(r, queryToken)
+		scope, err := t.authenticate(r, queryToken)
 		if err == nil && scope < need {
-			err = errScope(scope, need)
+			err = ErrScope(scope, need)
 		}
 		if err != nil {
 			// RFC 6750: the challenge names the error, except when no token came at all.
@@ -172,7 +177,7 @@ func (g *Gateway) authorized(need Scope, queryToken bool, next http.HandlerFunc)
 				challenge += fmt.Sprintf(`, error="insufficient_scope", scope="%s"`, need)
 			}
 			w.Header().Set("WWW-Authenticate", challenge)
-			g.writeError(w, r, err)
+			fail(w, r, err)
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), scopeKey{}, scope)))
