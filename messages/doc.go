@@ -1,6 +1,7 @@
 // Package messages is the wire contract between the gateway and the processors: the JSend
 // envelope, the command, reply and event types, the topics they travel on, and validation of
-// client input. It does no I/O.
+// client input, and the codes failures are told in (Code, Failure), which the gateway alone
+// turns into HTTP statuses. It does no I/O.
 //
 // Topics map to RabbitMQ like this (see package broker and deploy/rabbitmq/definitions.json):
 //
