@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -17,14 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
-
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
 	"github.com/forecastd/forecastd/internal/openapitest"
+	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/messages"
-	"github.com/forecastd/forecastd/store"
 	"github.com/forecastd/forecastd/web"
 )
 
@@ -32,19 +28,16 @@ import (
 // answers, without processors.
 func newAPIGateway(t *testing.T, mods ...func(*gateway.Config)) (*gateway.Gateway, *httptest.Server) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ps := gochannel.NewGoChannel(gochannel.Config{}, watermill.NewSlogLogger(log))
-	t.Cleanup(func() { _ = ps.Close() })
-	cfg := gateway.DefaultConfig()
-	for _, mod := range mods {
-		mod(&cfg)
-	}
-	g := gateway.New(cfg, gateway.Deps{
-		Store: store.NewMemory(), Publisher: ps, Replies: ps, Log: log, Web: web.Handler(),
+	g := stack.New(t, stack.Config{}).AddGateway(stack.GatewayOptions{
+		Config: func(c *gateway.Config) {
+			for _, mod := range mods {
+				mod(c)
+			}
+		},
+		Web:       web.Handler(),
+		Unstarted: true,
 	})
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return g, srv
+	return g.Gateway, g.Server
 }
 
 // spec is the part of an OpenAPI document the tests read.

@@ -12,21 +12,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
 	"github.com/forecastd/forecastd/internal/promtest"
 	"github.com/forecastd/forecastd/internal/sse"
+	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/internal/wsclient"
 	"github.com/forecastd/forecastd/processor"
 )
 
-// liveGateway is an extra gateway over the cluster's broker and store, with its own config,
-// reply queue and lifetime (several gateways may run side by side).
+// liveGateway is a gateway over the cluster's broker and store, with its own config, reply
+// queue and lifetime (several gateways may run side by side).
 type liveGateway struct {
 	gw   *gateway.Gateway
 	http *httptest.Server
@@ -36,37 +35,14 @@ type liveGateway struct {
 
 func (c *cluster) startGateway(mod func(*gateway.Config)) *liveGateway {
 	c.t.Helper()
-	br, err := c.newBroker(watermill.NewSlogLogger(c.log))
-	if err != nil {
-		c.t.Fatalf("gateway broker: %v", err)
-	}
-	cfg := gateway.DefaultConfig()
-	cfg.RequestTimeout = 20 * time.Second
-	cfg.RecheckInterval = 200 * time.Millisecond
-	if mod != nil {
-		mod(&cfg)
-	}
-	reg := prometheus.NewRegistry()
-	gw := gateway.New(cfg, gateway.Deps{Store: c.store, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready, Log: c.log, Registry: reg})
-	ctx, cancel := context.WithCancel(context.Background())
-	eg, ctx := errgroup.WithContext(ctx)
-	if err := gw.Start(ctx, eg); err != nil {
-		c.t.Fatalf("start gateway: %v", err)
-	}
-	lg := &liveGateway{gw: gw, http: httptest.NewServer(gw.Handler()), reg: reg}
-	stopped := false
-	lg.stop = func() {
-		if stopped {
-			return
+	g := c.stack.AddGateway(stack.GatewayOptions{Config: func(cfg *gateway.Config) {
+		cfg.RequestTimeout = 20 * time.Second
+		cfg.RecheckInterval = 200 * time.Millisecond
+		if mod != nil {
+			mod(cfg)
 		}
-		stopped = true
-		cancel() // sessions end with the gateway's lifetime
-		_ = eg.Wait()
-		lg.http.Close()
-		br.Close()
-	}
-	c.t.Cleanup(lg.stop)
-	return lg
+	}})
+	return &liveGateway{gw: g.Gateway, http: g.Server, reg: g.Registry, stop: g.Stop}
 }
 
 // metric reads a counter or gauge from the gateway's registry; labels are name=value pairs.
