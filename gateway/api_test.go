@@ -21,6 +21,7 @@ import (
 
 	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/sse"
 	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/processor"
@@ -283,18 +284,15 @@ func TestCommandOverSSE(t *testing.T) {
 	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type = %q", ct)
 	}
-	raw, _ := io.ReadAll(res.Body) // the stream ends after the outcome
-	var events []string
-	for _, line := range strings.Split(string(raw), "\n") {
-		if name, ok := strings.CutPrefix(line, "event: "); ok {
-			events = append(events, name)
-		}
+	var events []sse.Message
+	if err := sse.Read(res.Body, func(m sse.Message) { events = append(events, m) }); err != nil { // the stream ends after the outcome
+		t.Fatal(err)
 	}
-	if len(events) < 2 || events[0] != "accepted" || events[len(events)-1] != "succeeded" {
-		t.Fatalf("events = %v; want accepted … succeeded", events)
+	if len(events) < 2 || events[0].Event != "accepted" || events[len(events)-1].Event != "succeeded" {
+		t.Fatalf("events = %+v; want accepted … succeeded", events)
 	}
-	if !strings.Contains(string(raw), `"generation":1`) {
-		t.Fatalf("succeeded event lacks the fit summary: %s", raw)
+	if last := events[len(events)-1]; !strings.Contains(last.Data, `"generation":1`) {
+		t.Fatalf("succeeded event lacks the fit summary: %+v", last)
 	}
 }
 

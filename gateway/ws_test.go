@@ -582,7 +582,7 @@ func TestServeClosesSessionsBeforeReturning(t *testing.T) {
 	}
 	for {
 		select {
-		case _, ok := <-sse.msgs:
+		case _, ok := <-sse.Messages():
 			if !ok {
 				return
 			}
