@@ -9,7 +9,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,10 +18,11 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/sse"
+	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
@@ -31,7 +31,7 @@ import (
 // apiServer runs the whole service in process: gateway, processor, GoChannel, memory store.
 type apiServer struct {
 	url   string
-	store *store.Memory
+	store store.Store
 }
 
 // apiOption adjusts the gateway newAPIServer starts.
@@ -45,58 +45,41 @@ type apiOption struct {
 // newAPIServer starts the service.
 func newAPIServer(t *testing.T, opts ...apiOption) *apiServer {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	wlog := watermill.NewSlogLogger(log)
-	br := broker.NewInProcess(wlog)
-	st := store.NewMemory()
-	ctx, cancel := context.WithCancel(context.Background())
-	eg, ctx := errgroup.WithContext(ctx)
-
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: time.Second}, wlog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ppub message.Publisher = br.Publisher
-	var popts []processor.Option
+	s := stack.New(t, stack.Config{})
+	var popts stack.ProcessorOptions
 	for _, o := range opts {
-		if o.procPub != nil {
-			ppub = o.procPub(ppub)
-		}
 		if o.fit != nil {
-			popts = append(popts, processor.WithFitFunc(o.fit))
+			popts.Options = append(popts.Options, processor.WithFitFunc(o.fit))
 		}
 	}
-	proc := processor.New(processor.DefaultConfig(), st, ppub, log, popts...)
-	if err := proc.Register(router, br.Commands, ""); err != nil {
-		t.Fatal(err)
-	}
-	eg.Go(func() error { return router.Run(ctx) })
-	<-router.Running()
-
-	cfg := gateway.DefaultConfig()
-	cfg.RequestTimeout = 10 * time.Second
-	var gst store.Store = st
-	for _, o := range opts {
-		if o.wrap != nil {
-			gst = o.wrap(gst)
+	popts.WrapPublisher = func(p message.Publisher) message.Publisher {
+		for _, o := range opts {
+			if o.procPub != nil {
+				p = o.procPub(p)
+			}
 		}
-		if o.cfg != nil {
-			o.cfg(&cfg)
-		}
+		return p
 	}
-	gw := gateway.New(cfg, gateway.Deps{Store: gst, Publisher: br.Publisher, Replies: br.Replies, Log: log})
-	if err := gw.Start(ctx, eg); err != nil {
-		t.Fatal(err)
+	s.AddProcessor(popts)
+	gopts := stack.GatewayOptions{
+		Config: func(c *gateway.Config) {
+			c.RequestTimeout = 10 * time.Second
+			for _, o := range opts {
+				if o.cfg != nil {
+					o.cfg(c)
+				}
+			}
+		},
+		WrapStore: func(st store.Store) store.Store {
+			for _, o := range opts {
+				if o.wrap != nil {
+					st = o.wrap(st)
+				}
+			}
+			return st
+		},
 	}
-	srv := httptest.NewServer(gw.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		_ = router.Close()
-		_ = eg.Wait()
-		_ = br.Close()
-	})
-	return &apiServer{url: srv.URL, store: st}
+	return &apiServer{url: s.AddGateway(gopts).URL, store: s.Store()}
 }
 
 type jsend struct {
@@ -301,18 +284,15 @@ func TestCommandOverSSE(t *testing.T) {
 	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type = %q", ct)
 	}
-	raw, _ := io.ReadAll(res.Body) // the stream ends after the outcome
-	var events []string
-	for _, line := range strings.Split(string(raw), "\n") {
-		if name, ok := strings.CutPrefix(line, "event: "); ok {
-			events = append(events, name)
-		}
+	var events []sse.Message
+	if err := sse.Read(res.Body, func(m sse.Message) { events = append(events, m) }); err != nil { // the stream ends after the outcome
+		t.Fatal(err)
 	}
-	if len(events) < 2 || events[0] != "accepted" || events[len(events)-1] != "succeeded" {
-		t.Fatalf("events = %v; want accepted … succeeded", events)
+	if len(events) < 2 || events[0].Event != "accepted" || events[len(events)-1].Event != "succeeded" {
+		t.Fatalf("events = %+v; want accepted … succeeded", events)
 	}
-	if !strings.Contains(string(raw), `"generation":1`) {
-		t.Fatalf("succeeded event lacks the fit summary: %s", raw)
+	if last := events[len(events)-1]; !strings.Contains(last.Data, `"generation":1`) {
+		t.Fatalf("succeeded event lacks the fit summary: %+v", last)
 	}
 }
 
@@ -454,14 +434,10 @@ func TestShutdownAnswersWaitingRequests(t *testing.T) {
 }
 
 func TestCommandsAreRateLimitedPerClient(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	br := broker.NewInProcess(watermill.NopLogger{})
-	defer br.Close()
-	cfg := gateway.DefaultConfig()
-	cfg.RateLimit, cfg.RateBurst = 0.5, 2
-	gw := gateway.New(cfg, gateway.Deps{Store: store.NewMemory(), Publisher: br.Publisher, Replies: br.Replies, Log: log})
-	srv := httptest.NewServer(gw.Handler())
-	defer srv.Close()
+	srv := stack.New(t, stack.Config{}).AddGateway(stack.GatewayOptions{
+		Config:    func(c *gateway.Config) { c.RateLimit, c.RateBurst = 0.5, 2 },
+		Unstarted: true, // accepting is enough: no replies needed
+	})
 	post := func() *http.Response {
 		req, _ := http.NewRequest("POST", srv.URL+"/v1/models/r/fit", strings.NewReader(`{"values":[1,2,3]}`))
 		req.Header.Set("Content-Type", "application/json")

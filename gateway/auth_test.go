@@ -115,17 +115,17 @@ func TestAuthEventStreamTakesQueryToken(t *testing.T) {
 		t.Fatalf("wrong query token: status %d, want 401", res.StatusCode)
 	}
 	c := openSSE(t, e.srv.URL, "/v1/events?access_token="+readToken)
-	if c.resp.StatusCode != 200 || !strings.HasPrefix(c.resp.Header.Get("Content-Type"), "text/event-stream") {
-		t.Fatalf("query token: status %d, Content-Type %q", c.resp.StatusCode, c.resp.Header.Get("Content-Type"))
+	if c.Response.StatusCode != 200 || !strings.HasPrefix(c.Response.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("query token: status %d, Content-Type %q", c.Response.StatusCode, c.Response.Header.Get("Content-Type"))
 	}
 	h := openSSE(t, e.srv.URL, "/v1/events", "Authorization", "Bearer "+readToken)
-	if h.resp.StatusCode != 200 {
-		t.Fatalf("header token: status %d", h.resp.StatusCode)
+	if h.Response.StatusCode != 200 {
+		t.Fatalf("header token: status %d", h.Response.StatusCode)
 	}
 	// Basic credentials a browser repeats (behind a proxy, say) do not hide the query token.
 	b := openSSE(t, e.srv.URL, "/v1/events?access_token="+readToken, "Authorization", "Basic dXNlcjpwYXNz")
-	if b.resp.StatusCode != 200 {
-		t.Fatalf("query token with a Basic header: status %d", b.resp.StatusCode)
+	if b.Response.StatusCode != 200 {
+		t.Fatalf("query token with a Basic header: status %d", b.Response.StatusCode)
 	}
 }
 

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/forecastd/forecastd/internal/sse"
 	"github.com/forecastd/forecastd/store"
 )
 
@@ -49,12 +49,11 @@ func BenchmarkEventFanOut(b *testing.B) {
 		}
 		defer resp.Body.Close()
 		go func() {
-			sc := bufio.NewScanner(resp.Body)
-			for sc.Scan() {
-				if bytes.HasPrefix(sc.Bytes(), []byte("id: ")) {
+			_ = sse.Read(resp.Body, func(m sse.Message) {
+				if m.ID != "" {
 					got.Done()
 				}
-			}
+			})
 		}()
 	}
 	for e.counter("forecastd_sessions", "transport", "sse") < n {

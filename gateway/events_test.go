@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -20,56 +19,38 @@ import (
 // sseMsg is one parsed SSE block: an event, a retry hint or a comment.
 type sseMsg = sse.Message
 
-type sseClient struct {
-	resp   *http.Response
-	msgs   chan sseMsg
-	cancel context.CancelFunc
-}
+// sseClient is an event stream of a test, closed when the test ends.
+type sseClient struct{ *sse.Stream }
 
 // openSSE connects to path with header pairs and parses the stream in the background.
 func openSSE(t *testing.T, base, path string, header ...string) *sseClient {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	h := http.Header{}
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		h.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	s, err := sse.Open(context.Background(), http.DefaultClient, base+path, h)
 	if err != nil {
-		cancel()
 		t.Fatalf("GET %s: %v", path, err)
 	}
-	c := &sseClient{resp: resp, msgs: make(chan sseMsg, 4096), cancel: cancel}
-	t.Cleanup(c.close)
-	go func() {
-		defer close(c.msgs)
-		_ = sse.Read(resp.Body, func(m sse.Message) { c.msgs <- m })
-	}()
-	return c
-}
-
-func (c *sseClient) close() {
-	c.cancel()
-	_ = c.resp.Body.Close()
+	t.Cleanup(func() { _ = s.Close() })
+	return &sseClient{s}
 }
 
 // next returns the next message, skipping comments and retry hints unless raw.
 func (c *sseClient) next(t *testing.T, raw bool) sseMsg {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case m, ok := <-c.msgs:
-			if !ok {
-				t.Fatal("stream ended")
-			}
-			if raw || m.Event != "" {
-				return m
-			}
-		case <-timeout:
-			t.Fatal("no SSE message within 10s")
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	next := c.NextEvent
+	if raw {
+		next = c.Next
 	}
+	m, err := next(ctx)
+	if err != nil {
+		t.Fatalf("no SSE message within 10s: %v", err)
+	}
+	return m
 }
 
 // nextEvent returns the next event frame.
@@ -95,8 +76,8 @@ func emit(t *testing.T, st store.Store, model string, gen int64) store.Event {
 func TestEventsStreamHeadersRetryAndHeartbeat(t *testing.T) {
 	e := newLiveEnv(t, func(c *gateway.Config) { c.Heartbeat = 30 * time.Millisecond; c.SSERetry = 1500 * time.Millisecond })
 	c := openSSE(t, e.srv.URL, "/v1/events")
-	if ct := c.resp.Header.Get("Content-Type"); ct != "text/event-stream" || c.resp.Header.Get("X-Accel-Buffering") != "no" {
-		t.Errorf("headers = %v", c.resp.Header)
+	if ct := c.Response.Header.Get("Content-Type"); ct != "text/event-stream" || c.Response.Header.Get("X-Accel-Buffering") != "no" {
+		t.Errorf("headers = %v", c.Response.Header)
 	}
 	if m := c.next(t, true); m.Retry != "1500" {
 		t.Errorf("first message = %+v, want retry: 1500", m)
@@ -152,7 +133,7 @@ func TestEventsResumeDeliversMissedEventsOnceInOrder(t *testing.T) {
 			break
 		}
 	}
-	c.close()
+	c.Close()
 
 	// Missed while disconnected: two fits of m, one of another model.
 	fit("m")
@@ -192,7 +173,7 @@ func TestEventsResumeDeliversMissedEventsOnceInOrder(t *testing.T) {
 		if m, _ := c.nextEvent(t); m.ID != live.ID {
 			t.Fatalf("after the replay got %+v, want the live event %s", m, live.ID)
 		}
-		c.close()
+		c.Close()
 		want = append(want, live.ID)
 	}
 }
@@ -225,7 +206,7 @@ func TestEventsResumeSeamUnderLoad(t *testing.T) {
 		}
 	}
 	select {
-	case m := <-c.msgs:
+	case m := <-c.Messages():
 		if m.Event != "" {
 			t.Fatalf("extra event after the feed's end: %+v", m)
 		}
@@ -278,7 +259,7 @@ func TestEventsSlowConsumerIsCutOffWhileOthersKeepReceiving(t *testing.T) {
 	var got int
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		for m := range fast.msgs {
+		for m := range fast.Messages() {
 			if m.Event != "" {
 				if got++; got == n {
 					return
@@ -310,7 +291,7 @@ func TestEventsStreamsEndOnShutdown(t *testing.T) {
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
-		case _, ok := <-c.msgs:
+		case _, ok := <-c.Messages():
 			if !ok {
 				return
 			}
@@ -328,29 +309,20 @@ func TestEventsOverHTTP2(t *testing.T) {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	defer srv.Close()
-	client := srv.Client()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v1/events?model=h2", nil)
-	resp, err := client.Do(req)
+	c, err := sse.Open(context.Background(), srv.Client(), srv.URL+"/v1/events?model=h2", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if resp.ProtoMajor != 2 || resp.Header.Get("Content-Type") != "text/event-stream" {
+	defer c.Close()
+	if resp := c.Response; resp.ProtoMajor != 2 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("proto %s, headers %v", resp.Proto, resp.Header)
 	}
 	waitFor(t, "the h2 session", func() bool { return e.counter("forecastd_sessions", "transport", "sse") == 1 })
 	ev := emit(t, e.store, "h2", 1)
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if sc.Text() == "id: "+ev.ID {
-			break
-		}
+	if m := (&sseClient{c}).next(t, false); m.ID != ev.ID {
+		t.Fatalf("got event %+v, want id %s", m, ev.ID)
 	}
-	if sc.Err() != nil {
-		t.Fatal(sc.Err())
-	}
-	cancel()
+	_ = c.Close()
 	waitFor(t, "the h2 session to end with its client", func() bool { return e.counter("forecastd_sessions", "transport", "sse") == 0 })
 }
 

@@ -4,20 +4,16 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/coder/websocket"
 
-	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/store"
 )
 
@@ -130,12 +126,8 @@ func TestWSSubscribeWhileFollowingAllDoesNotDuplicate(t *testing.T) {
 // Until the gateway has read where the event feed stands (the store may be down at start), it
 // opens no event stream: the client is told to retry instead of silently missing events.
 func TestEventsUnavailableUntilTheFeedIsRead(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	br := broker.NewInProcess(watermill.NopLogger{})
-	defer br.Close()
-	gw := gateway.New(gateway.DefaultConfig(), gateway.Deps{Store: store.NewMemory(), Publisher: br.Publisher, Replies: br.Replies, Log: log})
-	srv := httptest.NewServer(gw.Handler()) // not started: the feed position is unknown
-	defer srv.Close()
+	// Not started: the feed position is unknown.
+	srv := stack.New(t, stack.Config{}).AddGateway(stack.GatewayOptions{Unstarted: true})
 	code, env := (&apiServer{url: srv.URL}).send(t, "GET", "/v1/events", "", nil)
 	if code != http.StatusServiceUnavailable || env.Status != "error" {
 		t.Fatalf("GET /v1/events before the feed is read: %d %+v; want a JSend 503", code, env)

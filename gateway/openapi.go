@@ -22,6 +22,9 @@ import (
 //go:embed openapi.json
 var openAPISpec []byte
 
+// OpenAPIDocument returns the API description served at /openapi.json.
+func OpenAPIDocument() []byte { return bytes.Clone(openAPISpec) }
+
 //go:embed docs.html
 var docsTemplate string
 

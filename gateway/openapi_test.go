@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -17,13 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
-
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/openapitest"
+	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/messages"
-	"github.com/forecastd/forecastd/store"
 	"github.com/forecastd/forecastd/web"
 )
 
@@ -31,19 +28,16 @@ import (
 // answers, without processors.
 func newAPIGateway(t *testing.T, mods ...func(*gateway.Config)) (*gateway.Gateway, *httptest.Server) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ps := gochannel.NewGoChannel(gochannel.Config{}, watermill.NewSlogLogger(log))
-	t.Cleanup(func() { _ = ps.Close() })
-	cfg := gateway.DefaultConfig()
-	for _, mod := range mods {
-		mod(&cfg)
-	}
-	g := gateway.New(cfg, gateway.Deps{
-		Store: store.NewMemory(), Publisher: ps, Replies: ps, Log: log, Web: web.Handler(),
+	g := stack.New(t, stack.Config{}).AddGateway(stack.GatewayOptions{
+		Config: func(c *gateway.Config) {
+			for _, mod := range mods {
+				mod(c)
+			}
+		},
+		Web:       web.Handler(),
+		Unstarted: true,
 	})
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return g, srv
+	return g.Gateway, g.Server
 }
 
 // spec is the part of an OpenAPI document the tests read.
@@ -262,7 +256,7 @@ func callEachOperation(t *testing.T, srv *httptest.Server, s spec, check func(t 
 				if body != nil {
 					req.Header.Set("Content-Type", "application/json")
 				}
-				resp, err := srv.Client().Do(req)
+				resp, err := http.DefaultClient.Do(req) // checked against openapi.json (TestMain)
 				if err == nil {
 					defer resp.Body.Close()
 				}
@@ -496,4 +490,54 @@ func jsonEqual(a, b any) bool {
 	ja, _ = json.Marshal(na)
 	jb, _ = json.Marshal(nb)
 	return bytes.Equal(ja, jb)
+}
+
+// The check every test's responses go through (TestMain) rejects answers that differ from
+// openapi.json: it is not a check that cannot fail.
+func TestOpenAPIValidatorRejectsWrongAnswers(t *testing.T) {
+	v, err := openapitest.New(gateway.OpenAPIDocument())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fit = `{"model":"m","generation":1,"job_id":"j","method":"Naive","params":{},"aicc":null,"sigma2":2.5,"n":3,"missing":0,"duration_ms":1,"current":true,"fitted_at":"2026-01-01T00:00:00Z"}`
+	jsonType := http.Header{"Content-Type": {"application/json"}}
+	tests := []struct {
+		name, method, path string
+		status             int
+		header             http.Header
+		body               string
+		ok                 bool
+	}{
+		{"a fit summary", "POST", "/v1/models/m/fit", 200, jsonType, `{"status":"success","data":` + fit + `}`, true},
+		{"an extra field in the summary", "POST", "/v1/models/m/fit", 200, jsonType, `{"status":"success","data":` + strings.Replace(fit, `"n":3`, `"n":3,"colour":"red"`, 1) + `}`, false},
+		{"a required field missing", "POST", "/v1/models/m/fit", 200, jsonType, `{"status":"success","data":` + strings.Replace(fit, `"n":3,`, ``, 1) + `}`, false},
+		{"a field of the wrong type", "POST", "/v1/models/m/fit", 200, jsonType, `{"status":"success","data":` + strings.Replace(fit, `"n":3`, `"n":"3"`, 1) + `}`, false},
+		{"an extra field in the envelope", "POST", "/v1/models/m/fit", 200, jsonType, `{"status":"success","data":` + fit + `,"code":200}`, false},
+		{"a fail", "POST", "/v1/models/m/fit", 400, jsonType, `{"status":"fail","data":{"values":"must not be empty"}}`, true},
+		{"an error where a fail is documented", "POST", "/v1/models/m/fit", 400, jsonType, `{"status":"error","message":"bad"}`, false},
+		{"an undocumented status", "POST", "/v1/models/m/fit", 418, jsonType, `{"status":"fail","data":{}}`, false},
+		{"a body that is not JSON", "POST", "/v1/models/m/fit", 400, http.Header{"Content-Type": {"text/plain"}}, `bad request`, false},
+		{"a 405 without Allow", "DELETE", "/v1/models/m/fit", 405, jsonType, `{"status":"fail","data":{"method":"DELETE is not allowed here; use POST"}}`, false},
+		{"a 405", "DELETE", "/v1/models/m/fit", 405, http.Header{"Content-Type": {"application/json"}, "Allow": {"POST"}}, `{"status":"fail","data":{"method":"DELETE is not allowed here; use POST"}}`, true},
+		{"a 202 without Location", "POST", "/v1/models/m/forecast", 202, jsonType, `{"status":"success","data":{"job_id":"j","status":"queued","model":"m"}}`, false},
+		{"an unknown path answered 404 JSend", "GET", "/v2/nothing", 404, jsonType, `{"status":"fail","data":{"path":"no endpoint"}}`, true},
+		{"an unknown path answered 200", "GET", "/v2/nothing", 200, jsonType, `{"status":"success","data":{}}`, false},
+		{"a rate limit without Retry-After", "POST", "/v1/models/m/forecast", 429, jsonType, `{"status":"fail","data":{"rate":"slow down"}}`, false},
+		{"a rate limit", "POST", "/v1/models/m/forecast", 429, http.Header{"Content-Type": {"application/json"}, "Retry-After": {"1"}}, `{"status":"fail","data":{"rate":"slow down"}}`, true},
+		{"an event stream", "GET", "/v1/events", 200, http.Header{"Content-Type": {"text/event-stream"}}, ": keep-alive\n\n", true},
+		{"an event stream of the wrong type", "GET", "/v1/events", 200, jsonType, `{}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, "http://gateway.test"+tc.path, nil)
+			resp := &http.Response{StatusCode: tc.status, Header: tc.header, Body: io.NopCloser(strings.NewReader(tc.body))}
+			err := v.Check(req, resp)
+			if (err == nil) != tc.ok {
+				t.Fatalf("Check: %v; want ok=%v", err, tc.ok)
+			}
+			if b, _ := io.ReadAll(resp.Body); string(b) != tc.body {
+				t.Errorf("the body after the check is %q, want %q", b, tc.body)
+			}
+		})
+	}
 }

@@ -19,16 +19,15 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
 	"github.com/forecastd/forecastd/internal/promtest"
+	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/internal/wsclient"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
@@ -42,8 +41,7 @@ type liveEnv struct {
 	srv    *httptest.Server
 	store  *store.Memory
 	reg    *prometheus.Registry
-	stopGW context.CancelFunc // ends the gateway's lifetime (its root context)
-	gwDone chan struct{}
+	stopGW func() // ends the gateway's lifetime, then its server
 }
 
 // slowFit reports progress a few times before fitting, so progress replies get through the
@@ -67,51 +65,22 @@ func slowFit(ctx context.Context, y []float64, spec forecast.Spec, progress fore
 
 func newLiveEnv(t testing.TB, mod func(*gateway.Config), opts ...store.MemoryOption) *liveEnv {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := store.NewMemory(opts...)
-	br := broker.NewInProcess(watermill.NopLogger{})
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: time.Second}, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcfg := processor.DefaultConfig()
-	pcfg.ProgressInterval = time.Millisecond
-	proc := processor.New(pcfg, st, br.Publisher, log, processor.WithFitFunc(slowFit))
-	if err := proc.Register(router, br.Commands, ""); err != nil {
-		t.Fatal(err)
-	}
-	rctx, stopRouter := context.WithCancel(context.Background())
-	routerDone := make(chan struct{})
-	go func() { defer close(routerDone); _ = router.Run(rctx) }()
-	<-router.Running()
-
-	cfg := gateway.DefaultConfig()
-	cfg.RequestTimeout = 10 * time.Second
-	cfg.RecheckInterval = 50 * time.Millisecond
-	cfg.Heartbeat = 0
-	if mod != nil {
-		mod(&cfg)
-	}
-	reg := prometheus.NewRegistry()
-	gw := gateway.New(cfg, gateway.Deps{Store: st, Publisher: br.Publisher, Replies: br.Replies, Log: log, Registry: reg})
-	ctx, stopGW := context.WithCancel(context.Background())
-	eg, ctx := errgroup.WithContext(ctx)
-	if err := gw.Start(ctx, eg); err != nil {
-		t.Fatal(err)
-	}
-	e := &liveEnv{t: t, gw: gw, srv: httptest.NewServer(gw.Handler()), store: st, reg: reg, stopGW: stopGW, gwDone: make(chan struct{})}
-	go func() { _ = eg.Wait(); close(e.gwDone) }()
-	t.Cleanup(func() {
-		stopGW()
-		<-e.gwDone
-		e.srv.Close()
-		stopRouter()
-		_ = router.Close()
-		<-routerDone
-		_ = br.Close()
-		_ = st.Close()
+	t.Cleanup(func() { _ = st.Close() })
+	s := stack.New(t, stack.Config{Store: st})
+	s.AddProcessor(stack.ProcessorOptions{
+		Config:  func(c *processor.Config) { c.ProgressInterval = time.Millisecond },
+		Options: []processor.Option{processor.WithFitFunc(slowFit)},
 	})
-	return e
+	g := s.AddGateway(stack.GatewayOptions{Config: func(c *gateway.Config) {
+		c.RequestTimeout = 10 * time.Second
+		c.RecheckInterval = 50 * time.Millisecond
+		c.Heartbeat = 0
+		if mod != nil {
+			mod(c)
+		}
+	}})
+	return &liveEnv{t: t, gw: g.Gateway, srv: g.Server, store: st, reg: g.Registry, stopGW: g.Stop}
 }
 
 // smallRcvBuf is an HTTP client whose sockets have a small receive buffer that never grows, so
@@ -621,7 +590,7 @@ func TestServeClosesSessionsBeforeReturning(t *testing.T) {
 	}
 	for {
 		select {
-		case _, ok := <-sse.msgs:
+		case _, ok := <-sse.Messages():
 			if !ok {
 				return
 			}

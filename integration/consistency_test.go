@@ -232,7 +232,7 @@ func TestProcessorDeathMidFitIsRedelivered(t *testing.T) {
 	delete(c.gates.open, 7) // the redelivered attempt runs at full speed
 	c.gates.mu.Unlock()
 	c.addProcessor()
-	victim.kill()
+	victim.Kill()
 
 	j := c.waitJob(job, "succeeded")
 	if j.Generation != gen {
@@ -257,7 +257,7 @@ func TestLapsedLeaseOfDeadProcessorHandsFitOver(t *testing.T) {
 	defer release() // lets the victim's stuck handler end
 	job, gen := c.fitAsync("takeover", series(9, 20))
 	waitClosed(t, started, "the victim to take the fit")
-	victim.kill()
+	victim.Kill()
 	held := c.forecastAsync("takeover", 3)
 	if j := c.waitJob(held, "held"); j.Status != "held" {
 		t.Fatalf("forecast = %s, want held behind the fit", j.Status)

@@ -17,16 +17,15 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
 )
@@ -147,20 +146,16 @@ type cluster struct {
 	clientName string          // Redis CLIENT SETNAME of this cluster's connections
 	store      store.Store
 	rdb        *redis.Client
+	stack      *stack.Stack
 	gw         *gateway.Gateway
 	http       *httptest.Server
 	reg        *prometheus.Registry // the gateway's metrics
 	gates      *gates
 	log        *slog.Logger
-	procs      []*proc
 }
 
-type proc struct {
-	broker *broker.Broker
-	router *message.Router
-	cancel context.CancelFunc
-	done   chan struct{}
-}
+// proc is a processor of the cluster.
+type proc = stack.Processor
 
 func newCluster(t *testing.T, processors int) *cluster {
 	t.Helper()
@@ -184,36 +179,12 @@ func newCluster(t *testing.T, processors int) *cluster {
 		c.store.Close()
 		rdb.Close()
 	})
+	c.stack = stack.New(t, stack.Config{Store: c.store, Connect: c.newBroker, Log: c.log})
 	for range processors {
 		c.addProcessor()
 	}
-
-	br, err := c.newBroker(watermill.NewSlogLogger(c.log))
-	if err != nil {
-		t.Fatalf("gateway broker: %v", err)
-	}
-	gcfg := gateway.DefaultConfig()
-	gcfg.RequestTimeout = 20 * time.Second
-	gcfg.RecheckInterval = 200 * time.Millisecond
-	c.reg = prometheus.NewRegistry()
-	c.gw = gateway.New(gcfg, gateway.Deps{
-		Store: c.store, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready, Log: c.log, Registry: c.reg,
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	eg, ctx := errgroup.WithContext(ctx)
-	if err := c.gw.Start(ctx, eg); err != nil {
-		t.Fatalf("start gateway: %v", err)
-	}
-	c.http = httptest.NewServer(c.gw.Handler())
-	t.Cleanup(func() {
-		c.http.Close()
-		cancel()
-		_ = eg.Wait()
-		br.Close()
-		for _, p := range c.procs {
-			p.stop()
-		}
-	})
+	lg := c.startGateway(nil)
+	c.gw, c.http, c.reg = lg.gw, lg.http, lg.reg
 	return c
 }
 
@@ -366,39 +337,14 @@ func (c *cluster) addProcessor() *proc {
 // startProcessor starts a processor that fits with fit, its config adjusted by mod.
 func (c *cluster) startProcessor(fit processor.FitFunc, mod func(*processor.Config)) *proc {
 	c.t.Helper()
-	wlog := watermill.NewSlogLogger(c.log)
-	br, err := c.newBroker(wlog)
-	if err != nil {
-		c.t.Fatalf("processor broker: %v", err)
-	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 2 * time.Second}, wlog)
-	if err != nil {
-		c.t.Fatalf("router: %v", err)
-	}
-	cfg := processor.DefaultConfig()
-	cfg.FitLease = 3 * time.Second
-	cfg.MaxRetries = 1 // redeliveries, not in-process retries, are what these tests exercise
-	mod(&cfg)
-	p := processor.New(cfg, c.store, br.Publisher, c.log, processor.WithFitFunc(fit))
-	if err := p.Register(router, br.Commands, ""); err != nil {
-		c.t.Fatalf("register: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr := &proc{broker: br, router: router, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(pr.done)
-		_ = router.Run(ctx)
-	}()
-	<-router.Running()
-	c.procs = append(c.procs, pr)
-	return pr
-}
-
-func (p *proc) stop() {
-	p.cancel()
-	_ = p.router.Close()
-	_ = p.broker.Close()
-	<-p.done
+	return c.stack.AddProcessor(stack.ProcessorOptions{
+		Config: func(cfg *processor.Config) {
+			cfg.FitLease = 3 * time.Second
+			cfg.MaxRetries = 1 // redeliveries, not in-process retries, are what these tests exercise
+			mod(cfg)
+		},
+		Options: []processor.Option{processor.WithFitFunc(fit)},
+	})
 }
 
 // runsOf is how many times fits of series key have started.
@@ -406,13 +352,6 @@ func (g *gates) runsOf(key float64) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.runs[key]
-}
-
-// kill ends the processor as a crash would: its work stops (no more lease renewals) and its
-// broker connection drops without acknowledging what it holds, so RabbitMQ redelivers it.
-func (p *proc) kill() {
-	p.cancel()
-	_ = p.broker.Close()
 }
 
 type testWriter struct{ t *testing.T }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,21 +13,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
 	"github.com/forecastd/forecastd/internal/promtest"
 	"github.com/forecastd/forecastd/internal/sse"
+	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/internal/wsclient"
 	"github.com/forecastd/forecastd/processor"
 )
 
-// liveGateway is an extra gateway over the cluster's broker and store, with its own config,
-// reply queue and lifetime (several gateways may run side by side).
+// liveGateway is a gateway over the cluster's broker and store, with its own config, reply
+// queue and lifetime (several gateways may run side by side).
 type liveGateway struct {
 	gw   *gateway.Gateway
 	http *httptest.Server
@@ -36,37 +36,14 @@ type liveGateway struct {
 
 func (c *cluster) startGateway(mod func(*gateway.Config)) *liveGateway {
 	c.t.Helper()
-	br, err := c.newBroker(watermill.NewSlogLogger(c.log))
-	if err != nil {
-		c.t.Fatalf("gateway broker: %v", err)
-	}
-	cfg := gateway.DefaultConfig()
-	cfg.RequestTimeout = 20 * time.Second
-	cfg.RecheckInterval = 200 * time.Millisecond
-	if mod != nil {
-		mod(&cfg)
-	}
-	reg := prometheus.NewRegistry()
-	gw := gateway.New(cfg, gateway.Deps{Store: c.store, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready, Log: c.log, Registry: reg})
-	ctx, cancel := context.WithCancel(context.Background())
-	eg, ctx := errgroup.WithContext(ctx)
-	if err := gw.Start(ctx, eg); err != nil {
-		c.t.Fatalf("start gateway: %v", err)
-	}
-	lg := &liveGateway{gw: gw, http: httptest.NewServer(gw.Handler()), reg: reg}
-	stopped := false
-	lg.stop = func() {
-		if stopped {
-			return
+	g := c.stack.AddGateway(stack.GatewayOptions{Config: func(cfg *gateway.Config) {
+		cfg.RequestTimeout = 20 * time.Second
+		cfg.RecheckInterval = 200 * time.Millisecond
+		if mod != nil {
+			mod(cfg)
 		}
-		stopped = true
-		cancel() // sessions end with the gateway's lifetime
-		_ = eg.Wait()
-		lg.http.Close()
-		br.Close()
-	}
-	c.t.Cleanup(lg.stop)
-	return lg
+	}})
+	return &liveGateway{gw: g.Gateway, http: g.Server, reg: g.Registry, stop: g.Stop}
 }
 
 // metric reads a counter or gauge from the gateway's registry; labels are name=value pairs.
@@ -137,67 +114,45 @@ func recvUntil(t *testing.T, conn *websocket.Conn, ok func(wsMsg) bool) (wsMsg, 
 // sseMsg is one parsed SSE block.
 type sseMsg = sse.Message
 
-type sseStream struct {
-	resp   *http.Response
-	msgs   chan sseMsg
-	cancel context.CancelFunc
-}
+// sseStream is an event stream of a test, closed when the test ends.
+type sseStream struct{ *sse.Stream }
 
 // openSSE sends a request and parses the SSE response in the background. Close it before the
 // test ends: the harness's server waits for open streams.
 func openSSE(t *testing.T, method, url, body string, header ...string) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var rd *strings.Reader
+	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	var req *http.Request
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if rd != nil {
-		req, _ = http.NewRequestWithContext(ctx, method, url, rd)
 		req.Header.Set("Content-Type", "application/json")
-	} else {
-		req, _ = http.NewRequestWithContext(ctx, method, url, nil)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	s, err := sse.Do(http.DefaultClient, req)
 	if err != nil {
-		cancel()
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
-	s := &sseStream{resp: resp, msgs: make(chan sseMsg, 8192), cancel: cancel}
-	t.Cleanup(s.close)
-	go func() {
-		defer close(s.msgs)
-		_ = sse.Read(resp.Body, func(m sse.Message) { s.msgs <- m })
-	}()
-	return s
-}
-
-func (s *sseStream) close() {
-	s.cancel()
-	_ = s.resp.Body.Close()
+	t.Cleanup(func() { _ = s.Close() })
+	return &sseStream{s}
 }
 
 // next returns the next event (comments and retry hints skipped); ok is false at the end.
 func (s *sseStream) next(t *testing.T) (sseMsg, bool) {
 	t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case m, ok := <-s.msgs:
-			if !ok {
-				return sseMsg{}, false
-			}
-			if m.Event != "" {
-				return m, true
-			}
-		case <-timeout:
-			t.Fatal("no SSE event within 20s")
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m, err := s.NextEvent(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("no SSE event within 20s")
 	}
+	return m, err == nil
 }
 
 type eventData struct {

@@ -149,7 +149,7 @@ func TestLiveEventsResumeAcrossGatewayRestart(t *testing.T) {
 			break
 		}
 	}
-	s.close()
+	s.Close()
 	first.stop()
 
 	// Missed: two fits of the model (one failing) and one of another model.
@@ -188,7 +188,7 @@ func TestLiveEventsResumeAcrossGatewayRestart(t *testing.T) {
 	if !ok || m.Event != store.EventFitAccepted || m.ID == want[len(want)-1].ID {
 		t.Fatalf("after the replay got %+v, want the new fit_accepted", m)
 	}
-	s.close()
+	s.Close()
 }
 
 func TestLiveSlowConsumerIsCutOffWhileFastOneKeepsReceiving(t *testing.T) {
@@ -239,7 +239,7 @@ func TestLiveSlowConsumerIsCutOffWhileFastOneKeepsReceiving(t *testing.T) {
 	})
 	wg.Go(func() {
 		for sseGot < n {
-			m, ok := <-fastSSE.msgs
+			m, ok := <-fastSSE.Messages()
 			if !ok {
 				return
 			}
@@ -283,7 +283,7 @@ func TestLiveSlowConsumerIsCutOffWhileFastOneKeepsReceiving(t *testing.T) {
 		t.Errorf("slow websocket ended with %v, want 1008 slow consumer", rerr)
 	}
 	waitMetric("sse")
-	fastSSE.close()
+	fastSSE.Close()
 }
 
 func TestLiveShutdownClosesSessions(t *testing.T) {

@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/forecastd/forecastd/internal/sse"
 )
 
 func main() {
@@ -359,32 +361,22 @@ func sseSession(ctx context.Context, cfg config, dialer *net.Dialer, col *collec
 		return fmt.Errorf("GET /v1/events: %s", resp.Status)
 	}
 	opened()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	var id, name string
 	seen := 0
-	for sc.Scan() {
-		line := sc.Bytes()
-		switch {
-		case bytes.HasPrefix(line, []byte("id: ")):
-			id = string(line[4:])
-		case bytes.HasPrefix(line, []byte("event: ")):
-			name = string(line[7:])
-		case bytes.HasPrefix(line, []byte("data: ")) && name == "model_ready":
-			var d struct {
-				Time time.Time `json:"time"`
-			}
-			if json.Unmarshal(line[6:], &d) == nil {
-				col.arrived(id, d.Time, &seen)
-			}
-		case len(line) == 0:
-			id, name = "", ""
+	err = sse.Read(resp.Body, func(m sse.Message) {
+		if m.Event != "model_ready" {
+			return
 		}
-	}
+		var d struct {
+			Time time.Time `json:"time"`
+		}
+		if json.Unmarshal([]byte(m.Data), &d) == nil {
+			col.arrived(m.ID, d.Time, &seen)
+		}
+	})
 	if ctx.Err() != nil {
 		return nil
 	}
-	if err := sc.Err(); err != nil {
+	if err != nil {
 		return err
 	}
 	return errors.New("sse stream ended")
