@@ -33,10 +33,13 @@ type config struct {
 	AMQPURL  string
 	RedisURL string
 	// Concurrency is how many commands of each kind a processor runs at once.
-	Concurrency     int
-	LogLevel        string
-	LogFormat       string
-	AuthTokens      string // path of the token file, read into Gateway.Tokens; empty: no authentication
+	Concurrency int
+	LogLevel    string
+	LogFormat   string
+	AuthTokens  string // path of the token file, read into Gateway.Tokens; empty: no authentication
+	// Pprof serves net/http/pprof under /debug/pprof/ on the ops address (the gateway's own
+	// address, or a processor's --http-addr). Off by default: profiles expose internals.
+	Pprof           bool
 	ShutdownTimeout time.Duration
 }
 
@@ -64,6 +67,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	b.str(&c.RedisURL, "redis-url", "Redis URL; empty uses the in-memory store (only with 'all')")
 	b.str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	b.str(&c.LogFormat, "log-format", "text or json")
+	b.boolean(&c.Pprof, "pprof", "serve Go profiles (net/http/pprof) under /debug/pprof/ on the http-addr")
 	var jobTTL []*time.Duration // one setting for everything that writes job records
 	if c.runsGateway() {
 		jobTTL = append(jobTTL, &c.Gateway.JobTTL)
@@ -178,6 +182,18 @@ func (b *binder) dur(p *time.Duration, name, help string, mirrors ...*time.Durat
 	}
 }
 
+func (b *binder) boolean(p *bool, name, help string) {
+	env, v, ok := b.env(name)
+	if ok {
+		t, err := strconv.ParseBool(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Sprintf("%s=%q is not true or false", env, v))
+		}
+		*p = t
+	}
+	b.fs.BoolVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+}
+
 // list binds a comma-separated flag to a slice.
 func (b *binder) list(p *[]string, name, help string) {
 	env, v, ok := b.env(name)
@@ -277,7 +293,7 @@ func (c config) validate() error {
 func (c config) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("amqp_url", maskURL(c.AMQPURL)), slog.String("redis_url", maskURL(c.RedisURL)),
-		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout), slog.Bool("pprof", c.Pprof),
 	}
 	if c.runsGateway() {
 		g := c.Gateway

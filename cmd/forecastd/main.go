@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -151,15 +152,19 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 			return eg.Wait()
 		}
 	}
+	var debug http.Handler
+	if cfg.Pprof {
+		debug = pprofHandler()
+	}
 	if cfg.runsGateway() {
 		gw := gateway.New(cfg.Gateway, gateway.Deps{
 			Store: st, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready,
-			Log: log.With("component", "gateway"), Registry: reg, Web: web.Handler(),
+			Log: log.With("component", "gateway"), Registry: reg, Web: web.Handler(), Debug: debug,
 		})
 		eg.Go(func() error { return gw.Run(ctx) })
 	} else {
 		// A processor alone still exposes health and metrics on its own address.
-		eg.Go(func() error { return serveOps(ctx, cfg.OpsAddr, reg, st, br, log) })
+		eg.Go(func() error { return serveOps(ctx, cfg.OpsAddr, reg, st, br, debug, log) })
 	}
 	return eg.Wait()
 }
