@@ -106,10 +106,7 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 		return nil, errors.Join(fmt.Errorf("connect to rabbitmq: %w", err), conn.Close())
 	}
 	base := commandConfig(connCfg, topo, prefetch)
-	pub, err := wamqp.NewPublisherWithConnection(base, logger, pubConn)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("amqp publisher: %w", err), conn.Close(), pubConn.Close())
-	}
+	pub := newConfirmPublisher(pubConn, topo, publisherChannels)
 	cmds, err := wamqp.NewSubscriberWithConnection(base, logger, conn)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
