@@ -32,11 +32,14 @@ type config struct {
 	OpsAddr  string
 	AMQPURL  string
 	RedisURL string
-	// Concurrency is how many commands of each kind a processor runs at once.
-	Concurrency int
-	LogLevel    string
-	LogFormat   string
-	AuthTokens  string // path of the token file, read into Gateway.Tokens; empty: no authentication
+	// Concurrency is how many fits a processor runs at once (with the embedded broker, also
+	// forecasts); ForecastConcurrency how many forecasts with RabbitMQ. A forecast spends its
+	// time waiting on Redis and the broker, not on the CPU, so it gets many more consumers.
+	Concurrency         int
+	ForecastConcurrency int
+	LogLevel            string
+	LogFormat           string
+	AuthTokens          string // path of the token file, read into Gateway.Tokens; empty: no authentication
 	// Pprof serves net/http/pprof under /debug/pprof/ on the ops address (the gateway's own
 	// address, or a processor's --http-addr). Off by default: profiles expose internals.
 	Pprof           bool
@@ -51,7 +54,7 @@ func (c config) runsProcessor() bool { return c.Command == "all" || c.Command ==
 func parseConfig(cmd string, args []string, getenv func(string) string, out io.Writer) (config, error) {
 	c := config{
 		Command: cmd, Gateway: gateway.DefaultConfig(), Processor: processor.DefaultConfig(),
-		OpsAddr: defaultOpsAddr, Concurrency: 2, LogLevel: "info", LogFormat: "text",
+		OpsAddr: defaultOpsAddr, Concurrency: 2, ForecastConcurrency: 16, LogLevel: "info", LogFormat: "text",
 		ShutdownTimeout: gateway.DefaultConfig().ShutdownTimeout,
 	}
 	fs := flag.NewFlagSet("forecastd "+cmd, flag.ContinueOnError)
@@ -85,7 +88,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	if c.runsProcessor() {
 		p := &c.Processor
 		b.str(&p.Role, "role", "processor role: fit, forecast or all")
-		b.num(&c.Concurrency, "concurrency", "commands of each kind processed at once (RabbitMQ: consumers per queue)")
+		b.num(&c.Concurrency, "concurrency", "fits processed at once (RabbitMQ: consumers of the fit queue); with the embedded broker also forecasts")
+		b.num(&c.ForecastConcurrency, "forecast-concurrency", "forecasts processed at once with RabbitMQ (consumers of the forecast queue)")
 		b.dur(&p.FitTimeout, "fit-timeout", "time limit of one fit")
 		b.dur(&p.FitLease, "fit-lease", "lease of a running fit, renewed every third of it; when it runs out (its processor died) another processor takes the fit over")
 	}
@@ -265,6 +269,9 @@ func (c config) validate() error {
 		if c.Concurrency < 1 || c.Concurrency > 64 {
 			return fmt.Errorf("concurrency must be 1 to 64, got %d", c.Concurrency)
 		}
+		if c.ForecastConcurrency < 1 || c.ForecastConcurrency > 256 {
+			return fmt.Errorf("forecast-concurrency must be 1 to 256, got %d", c.ForecastConcurrency)
+		}
 		positive["fit-timeout"], positive["fit-lease"], positive["job-ttl"] = p.FitTimeout, p.FitLease, p.JobTTL
 	}
 	if c.runsGateway() {
@@ -309,7 +316,7 @@ func (c config) LogValue() slog.Value {
 	}
 	if c.runsProcessor() {
 		p := c.Processor
-		pattrs := []any{slog.String("role", p.Role), slog.Int("concurrency", c.Concurrency),
+		pattrs := []any{slog.String("role", p.Role), slog.Int("concurrency", c.Concurrency), slog.Int("forecast_concurrency", c.ForecastConcurrency),
 			slog.Duration("fit_timeout", p.FitTimeout), slog.Duration("fit_lease", p.FitLease), slog.Duration("job_ttl", p.JobTTL)}
 		if !c.runsGateway() {
 			pattrs = append([]any{slog.String("http_addr", c.OpsAddr)}, pattrs...)

@@ -79,11 +79,7 @@ func rawRequestReply(ctx context.Context, c amqpConfig) (st stats, err error) {
 	if _, err := ach.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"}); err != nil {
 		return st, fmt.Errorf("declare %s: %w", queue, err)
 	}
-	defer func() {
-		if _, derr := ach.QueueDelete(queue, false, false, false); derr != nil {
-			err = errors.Join(err, fmt.Errorf("delete %s: %w", queue, derr))
-		}
-	}()
+	defer func() { err = errors.Join(err, deleteQueue(c.url, queue)) }()
 
 	wctx, stopWorkers := context.WithCancel(ctx)
 	defer stopWorkers()
@@ -110,6 +106,23 @@ func rawRequestReply(ctx context.Context, c amqpConfig) (st stats, err error) {
 		return warm, fmt.Errorf("warm-up: no reply: %s", warm.first)
 	}
 	return drive(ctx, "raw AMQP request/reply", c.callers, c.duration, call), nil
+}
+
+// deleteQueue deletes queue on a connection of its own: the run's may have been closed under it.
+func deleteQueue(u, queue string) error {
+	conn, err := amqp.Dial(u)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", queue, err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err == nil {
+		_, err = ch.QueueDelete(queue, false, false, false)
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", queue, err)
+	}
+	return nil
 }
 
 // echo consumes queue on a channel of its own and answers every request with its body.

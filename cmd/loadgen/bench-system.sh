@@ -18,12 +18,17 @@ export FORECASTD_AMQP_URL=$AMQP FORECASTD_REDIS_URL=$REDIS FORECASTD_LOG_LEVEL=w
 for i in 1 2; do
 	"$bin/forecastd" processor --http-addr "127.0.0.1:$((PORT + 10 + i))" 2>"$bin/processor$i.log" & pids+=($!)
 done
+up=
 for _ in $(seq 100); do
 	if "$bin/forecastd" health --url "http://127.0.0.1:$PORT/readyz" 2>/dev/null &&
 		"$bin/forecastd" health --url "http://127.0.0.1:$((PORT + 11))/readyz" 2>/dev/null &&
 		"$bin/forecastd" health --url "http://127.0.0.1:$((PORT + 12))/readyz" 2>/dev/null; then
+		up=1
 		break
 	fi
 	sleep 0.1
 done
+# A port taken by another process would have us measure that one.
+for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a service did not start:"; tail -n 5 "$bin"/*.log; exit 1; }; done
+[ -n "$up" ] || { echo "services not ready"; tail -n 5 "$bin"/*.log; exit 1; }
 "$bin/loadgen" system -url "http://127.0.0.1:$PORT" -amqp-url "$AMQP" "$@" || { tail -n 20 "$bin"/*.log; exit 1; }
