@@ -121,6 +121,14 @@ func roundTripCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("roundtrip", flag.ContinueOnError)
 	var c rtConfig
 	rawURL := parseRoundTrip(fs, &c)
+	return parseAndRun(fs, args, rawURL, out, func(base *url.URL) (stats, error) {
+		c.base = base
+		return roundTrips(ctx, c)
+	})
+}
+
+// parseAndRun parses args into fs, checks the gateway URL, and prints what run returns.
+func parseAndRun[T fmt.Stringer](fs *flag.FlagSet, args []string, rawURL *string, out io.Writer, run func(base *url.URL) (T, error)) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -128,12 +136,11 @@ func roundTripCmd(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c.base = u
-	s, err := roundTrips(ctx, c)
+	r, err := run(u)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(out, s)
+	fmt.Fprintln(out, r)
 	return nil
 }
 
@@ -291,20 +298,10 @@ func burstCmd(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.n, "n", 1000, "forecasts held behind the fit")
 	fs.IntVar(&c.fitN, "fit-n", 3000, "observations of the slow fit (method auto) they wait for")
 	fs.StringVar(&c.model, "model", "loadgen-burst", "model name")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	u, err := loopbackURL(*rawURL)
-	if err != nil {
-		return err
-	}
-	c.base = u
-	r, err := heldBurst(ctx, c)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(out, r)
-	return nil
+	return parseAndRun(fs, args, rawURL, out, func(base *url.URL) (burstResult, error) {
+		c.base = base
+		return heldBurst(ctx, c)
+	})
 }
 
 // heldBurst fits the model once (so it exists), follows its events, starts a slow fit, sends
