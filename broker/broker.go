@@ -106,17 +106,24 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 		return nil, errors.Join(fmt.Errorf("connect to rabbitmq: %w", err), conn.Close())
 	}
 	base := commandConfig(connCfg, topo, prefetch)
-	pub, err := wamqp.NewPublisherWithConnection(base, logger, pubConn)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("amqp publisher: %w", err), conn.Close(), pubConn.Close())
-	}
-	cmds, err := wamqp.NewSubscriberWithConnection(base, logger, conn)
+	pub := newConfirmPublisher(pubConn, topo, publisherChannels)
+	fits, err := wamqp.NewSubscriberWithConnection(base, logger, conn)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
 	}
+	forecastCfg := base
+	forecastCfg.Consume.Qos.PrefetchCount = max(prefetch, forecastPrefetch)
+	forecasts, err := wamqp.NewSubscriberWithConnection(forecastCfg, logger, conn)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
+	}
+	cmds := byTopic{messages.TopicForecast: forecasts, messages.TopicFit: fits}
 	replyCfg := base
 	// Replies are worth nothing once the gateway that waits for them is gone.
 	replyCfg.Queue = wamqp.QueueConfig{GenerateName: topo.Queue, AutoDelete: true, Exclusive: true}
+	// A gateway's one consumer handles a reply in microseconds: prefetching one at a time, it
+	// would wait a broker round trip between replies.
+	replyCfg.Consume.Qos.PrefetchCount = replyPrefetch
 	replyCfg.TopologyBuilder = declareReplyQueue{prefix: topo.prefix() + ".replies."}
 	replies, err := wamqp.NewSubscriberWithConnection(replyCfg, logger, conn)
 	if err != nil {
@@ -125,10 +132,32 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 	return &Broker{
 		Publisher: pub, Commands: cmds, Replies: replies, conn: conn, pubConn: pubConn, topo: topo,
 		close: func() error {
-			return errors.Join(pub.Close(), cmds.Close(), replies.Close(), pubConn.Close(), conn.Close())
+			return errors.Join(pub.Close(), fits.Close(), forecasts.Close(), replies.Close(), pubConn.Close(), conn.Close())
 		},
 	}, nil
 }
+
+// Prefetch counts beyond the one given to NewAMQP (for fits: a fit waits on its consumer for
+// the one before it, so each consumer takes one at a time). A forecast takes a millisecond or
+// so, and its consumer should not wait a broker round trip for the next one.
+const (
+	forecastPrefetch = 4
+	replyPrefetch    = 256
+)
+
+// byTopic is a subscriber made of one subscriber per topic.
+type byTopic map[string]message.Subscriber
+
+func (b byTopic) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	sub, ok := b[topic]
+	if !ok {
+		return nil, fmt.Errorf("no subscriber for topic %q", topic)
+	}
+	return sub.Subscribe(ctx, topic)
+}
+
+// Close closes nothing: the broker closes the subscribers.
+func (b byTopic) Close() error { return nil }
 
 // commandConfig is the watermill-amqp configuration of the publisher and the command
 // subscriber: topo's names, our marshaler, publisher confirms, and no declarations.

@@ -35,7 +35,7 @@ func dialRabbitMQ(t *testing.T) *amqp.Connection {
 }
 
 // TestCommandsPassThePubSubSuite runs watermill's universal Pub/Sub suite over the command
-// path as NewAMQPTopology builds it: commandConfig (our marshaler, publisher confirms, the
+// path as NewAMQPTopology builds it: the confirming publisher, commandConfig (our marshaler, the
 // topology's topic → exchange, routing key and queue names), on a prefix of the test's own.
 // In production the definitions file declares the command queues; here, where the suite
 // invents its topics, suiteTopology declares each topic's queue as the definitions declare
@@ -70,15 +70,16 @@ func TestCommandsPassThePubSubSuite(t *testing.T) {
 		cfg := commandConfig(connCfg, topo, 1)
 		cfg.TopologyBuilder = decl
 		log := watermill.NopLogger{}
-		pub, err := wamqp.NewPublisher(cfg, log)
+		pubConn, err := wamqp.NewConnection(connCfg, log)
 		if err != nil {
 			t.Fatal(err)
 		}
+		pub := newConfirmPublisher(pubConn, topo, publisherChannels)
 		sub, err := wamqp.NewSubscriber(cfg, log)
 		if err != nil {
 			t.Fatal(err)
 		}
-		decl.track(pub, sub)
+		decl.track(pub, sub, pubConn)
 		return pub, sub
 	}
 	tests.TestPubSub(t, tests.Features{

@@ -31,6 +31,9 @@ func (downStore) Sequence(context.Context, string) (int64, error) { return 0, er
 func (downStore) AcceptFit(context.Context, string, string, time.Duration) (int64, error) {
 	return 0, errRedis
 }
+func (downStore) AcceptForecast(context.Context, string, store.Job, time.Duration) (int64, []int64, error) {
+	return 0, nil, errRedis
+}
 func (downStore) Ping(context.Context) error { return errRedis }
 
 // Connection errors are the gateway's to log, not the client's to read: every answer is a 503

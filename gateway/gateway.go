@@ -111,6 +111,8 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// Web serves the dashboard's static files; nil serves none.
 	Web http.Handler
+	// Debug, when not nil, is served under /debug/pprof/ (forecastd --pprof).
+	Debug http.Handler
 }
 
 // Gateway serves the public API.

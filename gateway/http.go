@@ -75,6 +75,9 @@ func (g *Gateway) routes() http.Handler {
 	handle("/healthz", methods{http.MethodGet: g.handleHealth})
 	handle("/readyz", methods{http.MethodGet: g.handleReady})
 	mux.Handle("/metrics", promhttp.HandlerFor(g.deps.Registry, promhttp.HandlerOpts{}))
+	if g.deps.Debug != nil {
+		mux.Handle("/debug/pprof/", g.deps.Debug)
+	}
 	if g.deps.Web != nil {
 		mux.Handle("GET /{$}", g.deps.Web)
 		mux.Handle("GET /static/", g.deps.Web)

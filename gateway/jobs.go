@@ -85,18 +85,19 @@ func (g *Gateway) startForecast(ctx context.Context, model string, req messages.
 
 // startForecastFor is startForecast for a forecast asked for through api.
 func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req messages.ForecastRequest) (*run, Accepted, error) {
-	barrier, err := g.deps.Store.Sequence(ctx, model)
-	if err != nil {
-		return nil, Accepted{}, unavailable("read model sequence", err)
-	}
-	if barrier == 0 {
-		return nil, Accepted{}, noModel(model)
-	}
 	jobID := uuid.NewString()
 	now := g.now()
 	job := store.Job{ID: jobID, Kind: messages.KindForecast, Model: model, Status: store.JobQueued, CreatedAt: now, UpdatedAt: now}
-	if err := g.deps.Store.PutJob(ctx, job, g.cfg.JobTTL); err != nil {
-		return nil, Accepted{}, unavailable("record job", err)
+	// Watched before the pending fits are read, so that no model event between the two is missed.
+	wake := g.hub.watch(model)
+	// The barrier, the job record and the fits it waits for, in one round trip to the store.
+	barrier, pending, err := g.deps.Store.AcceptForecast(ctx, model, job, g.cfg.JobTTL)
+	if err != nil || barrier == 0 {
+		g.hub.unwatch(model, wake)
+		if err != nil {
+			return nil, Accepted{}, unavailable("accept forecast", err)
+		}
+		return nil, Accepted{}, noModel(model)
 	}
 	r := newRun(jobID, messages.KindForecast, model, now)
 	g.runs.add(r)
@@ -106,17 +107,18 @@ func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req m
 		JobID: jobID, Model: model, Barrier: barrier, ReplyTo: g.cfg.ID,
 		Horizon: *req.Horizon, Levels: req.Levels, Deadline: now.Add(g.cfg.HoldTimeout + g.cfg.RequestTimeout), API: api,
 	}
-	go g.holdAndPublish(r, job, cmd)
+	go g.holdAndPublish(r, job, cmd, wake, pending)
 	return r, acc, nil
 }
 
 // holdAndPublish waits until every fit up to the barrier has ended, then publishes the forecast.
-func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCommand) {
+// pending is what the store said when the forecast was accepted, after wake was watched.
+func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCommand, wake chan struct{}, pending []int64) {
 	ctx, cancel := context.WithTimeout(g.root, g.cfg.HoldTimeout)
 	defer cancel()
 	log := g.log.With("model", cmd.Model, "barrier", cmd.Barrier, "job_id", cmd.JobID)
 	start := g.now()
-	held, err := g.waitSettled(ctx, cmd.Model, cmd.Barrier, func(pending []int64) {
+	held, err := g.waitSettled(ctx, cmd.Model, cmd.Barrier, wake, pending, func(pending []int64) {
 		log.Info("forecast held", "pending", pending)
 		r.step("held", map[string]any{"job_id": cmd.JobID, "waiting_for": pending})
 		job.Status, job.UpdatedAt = store.JobHeld, g.now()
@@ -163,18 +165,24 @@ func (g *Gateway) recordFailure(ctx context.Context, job store.Job, jobStatus st
 	}
 }
 
-// waitSettled returns once no fit of model with generation ≤ barrier is pending. It wakes on
-// model events and re-checks on a timer, since pub/sub may lose events. onHeld is called once,
-// the first time the forecast has to wait. It reports whether it waited.
-func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, onHeld func([]int64)) (bool, error) {
-	wake := g.hub.watch(model) // before the first check, so no event is missed between the two
+// waitSettled returns once no fit of model with generation ≤ barrier is pending, starting from
+// pending, read after wake (the model's events) was watched; it unwatches wake when it returns.
+// It wakes on model events and re-checks on a timer, since pub/sub may lose events. onHeld is
+// called once, the first time the forecast has to wait. It reports whether it waited.
+func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, wake chan struct{}, pending []int64, onHeld func([]int64)) (bool, error) {
 	defer g.hub.unwatch(model, wake)
+	if len(pending) == 0 {
+		return false, nil
+	}
 	tick := time.NewTicker(g.cfg.RecheckInterval)
 	defer tick.Stop()
 	held := false
 	var failingSince time.Time
-	for {
-		pending, err := g.deps.Store.Unsettled(ctx, model, barrier)
+	var err error
+	for checked := true; ; checked = false {
+		if !checked {
+			pending, err = g.deps.Store.Unsettled(ctx, model, barrier)
+		}
 		if err == nil {
 			failingSince = time.Time{}
 		}

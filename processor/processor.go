@@ -147,6 +147,13 @@ var errMalformed = errors.New("malformed command")
 // standard middleware: correlation id, poison queue for malformed commands, bounded retry,
 // panic recovery. suffix makes handler names unique when several consumers share a router.
 func (p *Processor) Register(router *message.Router, sub message.Subscriber, suffix string) error {
+	return p.RegisterRole(router, sub, suffix, RoleAll)
+}
+
+// RegisterRole is Register for only the handlers of role (fit, forecast or all) that the
+// processor's own role includes, so that a processor can run more forecast consumers (short,
+// waiting mostly on the store and the broker) than fit consumers (long, on the CPU).
+func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber, suffix, role string) error {
 	poison, err := middleware.PoisonQueueWithFilter(p.pub, messages.TopicDead, func(err error) bool {
 		return errors.Is(err, errMalformed)
 	})
@@ -170,10 +177,11 @@ func (p *Processor) Register(router *message.Router, sub message.Subscriber, suf
 		}
 		hd.AddMiddleware(poison, p.giveUp, retry.Middleware, middleware.Recoverer)
 	}
-	if p.cfg.Role == RoleFit || p.cfg.Role == RoleAll {
+	has := func(r, want string) bool { return r == want || r == RoleAll }
+	if has(p.cfg.Role, RoleFit) && has(role, RoleFit) {
 		add("fit", messages.TopicFit, p.handleFit)
 	}
-	if p.cfg.Role == RoleForecast || p.cfg.Role == RoleAll {
+	if has(p.cfg.Role, RoleForecast) && has(role, RoleForecast) {
 		add("forecast", messages.TopicForecast, p.handleForecast)
 	}
 	return nil

@@ -266,6 +266,18 @@ func (m *Memory) Sequence(_ context.Context, model string) (int64, error) {
 	return 0, nil
 }
 
+func (m *Memory) AcceptForecast(ctx context.Context, model string, job Job, ttl time.Duration) (int64, []int64, error) {
+	seq, err := m.Sequence(ctx, model)
+	if err != nil || seq == 0 {
+		return 0, nil, err
+	}
+	if err := m.PutJob(ctx, job, ttl); err != nil {
+		return 0, nil, err
+	}
+	pending, err := m.Unsettled(ctx, model, seq)
+	return seq, pending, err
+}
+
 func (m *Memory) Unsettled(_ context.Context, model string, upTo int64) ([]int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

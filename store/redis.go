@@ -198,6 +198,24 @@ func (r *Redis) Unsettled(ctx context.Context, model string, upTo int64) ([]int6
 	return gens, nil
 }
 
+func (r *Redis) AcceptForecast(ctx context.Context, model string, job Job, ttl time.Duration) (int64, []int64, error) {
+	data, err := encodeJob(job, ttl)
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := acceptForecastScript.Run(ctx, r.rdb,
+		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey(), r.jobKey(job.ID)},
+		model, 0, ms(r.nowMs()), r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), expiredReason,
+		data, ttl.Milliseconds()).Int64Slice()
+	if err != nil {
+		return 0, nil, fmt.Errorf("accept forecast of %s: %w", model, err)
+	}
+	if len(res) < 2 {
+		return res[0], nil, nil
+	}
+	return res[0], res[1:], nil
+}
+
 func (r *Redis) Current(ctx context.Context, model string) (ModelRecord, error) {
 	h, err := r.rdb.HGetAll(ctx, r.modelKey(model)).Result()
 	if err == nil && len(h) == 0 {

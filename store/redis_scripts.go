@@ -164,10 +164,11 @@ prune(KEYS[1], KEYS[2], seqOf(KEYS[3]), tonumber(ARGV[6]))
 return 1
 `)
 
-// unsettledScript: KEYS fits, pending, seq, events; ARGV model, upTo, now, maxlen, history,
+// luaUnsettled: KEYS fits, pending, seq, events; ARGV model, upTo, now, maxlen, history,
 // channel, reason. Expires pending fits ≤ upTo past their expiry and returns the others,
 // ascending.
-var unsettledScript = redis.NewScript(luaPrelude + `
+const luaUnsettled = `
+local function unsettled(KEYS, ARGV)
 local now = servernow()
 local gens = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
 local records = {}
@@ -190,6 +191,26 @@ for i, g in ipairs(gens) do
   end
 end
 if expired then prune(KEYS[1], KEYS[2], seqOf(KEYS[3]), tonumber(ARGV[5])) end
+return out
+end
+`
+
+// unsettledScript: Unsettled, as luaUnsettled.
+var unsettledScript = redis.NewScript(luaPrelude + luaUnsettled + `
+return unsettled(KEYS, ARGV)
+`)
+
+// acceptForecastScript: KEYS fits, pending, seq, events, job; ARGV model, (unused), now,
+// maxlen, history, channel, reason, job record, job ttl ms. With a sequence of 0 it writes
+// nothing and returns {0}; otherwise it writes the job record and returns the sequence followed
+// by the unsettled generations up to it.
+var acceptForecastScript = redis.NewScript(luaPrelude + luaUnsettled + `
+local seq = seqOf(KEYS[3])
+if seq == 0 then return {0} end
+redis.call('SET', KEYS[5], ARGV[8], 'PX', ARGV[9])
+ARGV[2] = tostring(seq)
+local out = unsettled(KEYS, ARGV)
+table.insert(out, 1, seq)
 return out
 `)
 

@@ -179,6 +179,11 @@ type Store interface {
 	// expired (emitting fit_failed) and is not returned. Fits only expire here: Fit and Info may
 	// show an overdue fit as pending.
 	Unsettled(ctx context.Context, model string, upTo int64) ([]int64, error)
+	// AcceptForecast is what accepting a forecast reads and writes, in one step: the model's
+	// Sequence (the forecast's barrier); when it is not 0, job recorded as PutJob does and the
+	// Unsettled generations up to the barrier. With no fit ever accepted it records nothing and
+	// returns 0.
+	AcceptForecast(ctx context.Context, model string, job Job, ttl time.Duration) (barrier int64, pending []int64, err error)
 	// Current returns the current model with its blob, or ErrNoModel.
 	Current(ctx context.Context, model string) (ModelRecord, error)
 	// CurrentGeneration is the current model's generation without its blob, or ErrNoModel:

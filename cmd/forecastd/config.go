@@ -33,11 +33,17 @@ type config struct {
 	OpsAddr  string
 	AMQPURL  string
 	RedisURL string
-	// Concurrency is how many commands of each kind a processor runs at once.
-	Concurrency     int
-	LogLevel        string
-	LogFormat       string
-	AuthTokens      string // path of the token file, read into Gateway.Tokens; empty: no authentication
+	// Concurrency is how many fits a processor runs at once (with the embedded broker, also
+	// forecasts); ForecastConcurrency how many forecasts with RabbitMQ. A forecast spends its
+	// time waiting on Redis and the broker, not on the CPU, so it gets many more consumers.
+	Concurrency         int
+	ForecastConcurrency int
+	LogLevel            string
+	LogFormat           string
+	AuthTokens          string // path of the token file, read into Gateway.Tokens; empty: no authentication
+	// Pprof serves net/http/pprof under /debug/pprof/ on the ops address (the gateway's own
+	// address, or a processor's --http-addr). Off by default: profiles expose internals.
+	Pprof           bool
 	ShutdownTimeout time.Duration
 }
 
@@ -49,7 +55,7 @@ func (c config) runsProcessor() bool { return c.Command == "all" || c.Command ==
 func parseConfig(cmd string, args []string, getenv func(string) string, out io.Writer) (config, error) {
 	c := config{
 		Command: cmd, Gateway: gateway.DefaultConfig(), Processor: processor.DefaultConfig(),
-		OpsAddr: defaultOpsAddr, Concurrency: 2, LogLevel: "info", LogFormat: "text",
+		OpsAddr: defaultOpsAddr, Concurrency: 2, ForecastConcurrency: 16, LogLevel: "info", LogFormat: "text",
 		ShutdownTimeout: gateway.DefaultConfig().ShutdownTimeout,
 	}
 	fs := flag.NewFlagSet("forecastd "+cmd, flag.ContinueOnError)
@@ -65,6 +71,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	b.str(&c.RedisURL, "redis-url", "Redis URL; empty uses the in-memory store (only with 'all')")
 	b.str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	b.str(&c.LogFormat, "log-format", "text or json")
+	b.boolean(&c.Pprof, "pprof", "serve Go profiles (net/http/pprof) under /debug/pprof/ on the http-addr")
 	var jobTTL []*time.Duration // one setting for everything that writes job records
 	if c.runsGateway() {
 		jobTTL = append(jobTTL, &c.Gateway.JobTTL)
@@ -82,7 +89,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	if c.runsProcessor() {
 		p := &c.Processor
 		b.str(&p.Role, "role", "processor role: fit, forecast or all")
-		b.num(&c.Concurrency, "concurrency", "commands of each kind processed at once (RabbitMQ: consumers per queue)")
+		b.num(&c.Concurrency, "concurrency", "fits processed at once (RabbitMQ: consumers of the fit queue); with the embedded broker also forecasts")
+		b.num(&c.ForecastConcurrency, "forecast-concurrency", "forecasts processed at once with RabbitMQ (consumers of the forecast queue)")
 		b.dur(&p.FitTimeout, "fit-timeout", "time limit of one fit")
 		b.dur(&p.FitLease, "fit-lease", "lease of a running fit, renewed every third of it; when it runs out (its processor died) another processor takes the fit over")
 	}
@@ -179,6 +187,18 @@ func (b *binder) dur(p *time.Duration, name, help string, mirrors ...*time.Durat
 	}
 }
 
+func (b *binder) boolean(p *bool, name, help string) {
+	env, v, ok := b.env(name)
+	if ok {
+		t, err := strconv.ParseBool(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Sprintf("%s=%q is not true or false", env, v))
+		}
+		*p = t
+	}
+	b.fs.BoolVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
+}
+
 // list binds a comma-separated flag to a slice.
 func (b *binder) list(p *[]string, name, help string) {
 	env, v, ok := b.env(name)
@@ -250,6 +270,9 @@ func (c config) validate() error {
 		if c.Concurrency < 1 || c.Concurrency > 64 {
 			return fmt.Errorf("concurrency must be 1 to 64, got %d", c.Concurrency)
 		}
+		if c.ForecastConcurrency < 1 || c.ForecastConcurrency > 256 {
+			return fmt.Errorf("forecast-concurrency must be 1 to 256, got %d", c.ForecastConcurrency)
+		}
 		positive["fit-timeout"], positive["fit-lease"], positive["job-ttl"] = p.FitTimeout, p.FitLease, p.JobTTL
 	}
 	if c.runsGateway() {
@@ -278,7 +301,7 @@ func (c config) validate() error {
 func (c config) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("amqp_url", maskURL(c.AMQPURL)), slog.String("redis_url", maskURL(c.RedisURL)),
-		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout), slog.Bool("pprof", c.Pprof),
 	}
 	if c.runsGateway() {
 		g := c.Gateway
@@ -294,7 +317,7 @@ func (c config) LogValue() slog.Value {
 	}
 	if c.runsProcessor() {
 		p := c.Processor
-		pattrs := []any{slog.String("role", p.Role), slog.Int("concurrency", c.Concurrency),
+		pattrs := []any{slog.String("role", p.Role), slog.Int("concurrency", c.Concurrency), slog.Int("forecast_concurrency", c.ForecastConcurrency),
 			slog.Duration("fit_timeout", p.FitTimeout), slog.Duration("fit_lease", p.FitLease), slog.Duration("job_ttl", p.JobTTL)}
 		if !c.runsGateway() {
 			pattrs = append([]any{slog.String("http_addr", c.OpsAddr)}, pattrs...)

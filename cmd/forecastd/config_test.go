@@ -71,6 +71,14 @@ func TestParseConfig(t *testing.T) {
 			check: func(c config) bool {
 				return slices.Equal(c.Gateway.AllowedOrigins, []string{"a.example", "*.b.example"})
 			}},
+		{name: "pprof off by default", cmd: "all", check: func(c config) bool { return !c.Pprof }},
+		{name: "pprof from the environment", cmd: "processor",
+			env:   map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x", "FORECASTD_PPROF": "true"},
+			check: func(c config) bool { return c.Pprof }},
+		{name: "pprof flag", cmd: "gateway", args: []string{"--pprof"},
+			env:   map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x"},
+			check: func(c config) bool { return c.Pprof }},
+		{name: "bad pprof", cmd: "all", env: map[string]string{"FORECASTD_PPROF": "maybe"}, wantErr: "FORECASTD_PPROF"},
 		{name: "defaults are the packages'", cmd: "all", check: func(c config) bool {
 			return reflect.DeepEqual(c.Gateway, gateway.DefaultConfig()) && reflect.DeepEqual(c.Processor, processor.DefaultConfig())
 		}},

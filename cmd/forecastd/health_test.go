@@ -121,7 +121,7 @@ func TestHealthAgainstRealReadiness(t *testing.T) {
 		br := broker.NewInProcess(watermill.NopLogger{})
 		addr := closedAddr(t)
 		done := make(chan error, 1)
-		go func() { done <- serveOps(ctx, addr, prometheus.NewRegistry(), st, br, log) }()
+		go func() { done <- serveOps(ctx, addr, prometheus.NewRegistry(), st, br, nil, log) }()
 		t.Cleanup(func() {
 			cancel()
 			if err := <-done; err != nil {

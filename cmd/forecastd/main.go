@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -131,13 +132,15 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		proc := processor.New(pcfg, st, br.Publisher, log.With("component", "processor"), processor.WithMetrics(reg))
 		// GoChannel fans a topic out to every subscriber, so the embedded broker gets one consumer
 		// per queue; RabbitMQ shares a queue among competing consumers.
-		consumers := 1
+		consumers := map[string]int{processor.RoleFit: 1, processor.RoleForecast: 1}
 		if cfg.AMQPURL != "" {
-			consumers = cfg.Concurrency
+			consumers = map[string]int{processor.RoleFit: cfg.Concurrency, processor.RoleForecast: cfg.ForecastConcurrency}
 		}
-		for i := range consumers {
-			if err := proc.Register(router, br.Commands, fmt.Sprintf("-%d", i)); err != nil {
-				return err
+		for role, n := range consumers {
+			for i := range n {
+				if err := proc.RegisterRole(router, br.Commands, fmt.Sprintf("-%d", i), role); err != nil {
+					return err
+				}
 			}
 		}
 		routerErr := make(chan error, 1)
@@ -151,18 +154,25 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 			return eg.Wait()
 		}
 	}
+	var debug http.Handler
+	if cfg.Pprof {
+		debug = pprofHandler()
+	}
 	if cfg.runsGateway() {
 		gw := gateway.New(cfg.Gateway, gateway.Deps{
 			Store: st, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready,
-			Log: log.With("component", "gateway"), Registry: reg, Web: web.Handler(),
+			Log: log.With("component", "gateway"), Registry: reg, Web: web.Handler(), Debug: debug,
 		})
 		eg.Go(func() error { return gw.Run(ctx) })
 	} else {
 		// A processor alone still exposes health and metrics on its own address.
-		eg.Go(func() error { return serveOps(ctx, cfg.OpsAddr, reg, st, br, log) })
+		eg.Go(func() error { return serveOps(ctx, cfg.OpsAddr, reg, st, br, debug, log) })
 	}
 	return eg.Wait()
 }
+
+// redisPoolSize is the Redis connection pool of a process, unless the URL sets pool_size.
+const redisPoolSize = 128
 
 // openStore returns the configured store and a function that closes it and its client.
 func openStore(ctx context.Context, cfg config) (store.Store, func(), error) {
@@ -173,6 +183,11 @@ func openStore(ctx context.Context, cfg config) (store.Store, func(), error) {
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("FORECASTD_REDIS_URL: %w", err)
+	}
+	if opts.PoolSize == 0 {
+		// go-redis's default, 10 per CPU, makes forecasts queue for connections on a small
+		// machine: a gateway has a round trip per forecast in flight, a processor two.
+		opts.PoolSize = redisPoolSize
 	}
 	client := redis.NewClient(opts)
 	if err := client.Ping(ctx).Err(); err != nil {

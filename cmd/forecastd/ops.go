@@ -16,8 +16,9 @@ import (
 	"github.com/forecastd/forecastd/store"
 )
 
-// serveOps serves /healthz, /readyz and /metrics for a processor that runs without a gateway.
-func serveOps(ctx context.Context, addr string, reg *prometheus.Registry, st store.Store, br *broker.Broker, log *slog.Logger) error {
+// serveOps serves /healthz, /readyz and /metrics for a processor that runs without a gateway,
+// and debug (when not nil) under /debug/pprof/.
+func serveOps(ctx context.Context, addr string, reg *prometheus.Registry, st store.Store, br *broker.Broker, debug http.Handler, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	write := func(w http.ResponseWriter, status int, body messages.Envelope) {
 		w.Header().Set("Content-Type", "application/json")
@@ -37,6 +38,9 @@ func serveOps(ctx context.Context, addr string, reg *prometheus.Registry, st sto
 		write(w, http.StatusOK, messages.Envelope{Status: messages.StatusSuccess, Data: messages.JSON(map[string]string{"status": "ready"})})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if debug != nil {
+		mux.Handle("/debug/pprof/", debug)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		write(w, http.StatusNotFound, messages.Envelope{Status: messages.StatusFail, Data: messages.JSON(map[string]string{"path": "a processor serves only /healthz, /readyz and /metrics"})})
 	})

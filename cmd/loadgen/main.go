@@ -48,7 +48,7 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: loadgen hold [flags] | loadgen report FILE…")
+		return errUsage
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
@@ -57,6 +57,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return hold(ctx, args[1:], out)
 	case "report":
 		return report(args[1:], out)
+	case "roundtrip":
+		return roundTripCmd(ctx, args[1:], out)
+	case "amqp":
+		return amqpCmd(ctx, args[1:], out)
+	case "burst":
+		return burstCmd(ctx, args[1:], out)
+	case "system":
+		return systemCmd(ctx, args[1:], out)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"CompleteFit/TerminalUnchanged", testTerminalUnchanged},
 		{"CompleteFit/UnknownFit", testUnknownFit},
 		{"FailFit", testFailFit},
+		{"AcceptForecast", testAcceptForecast},
 		{"Unsettled/Pending", testUnsettled},
 		{"Unsettled/ExpiresLeases", testExpire},
 		{"RenewFit", testRenew},
@@ -458,6 +459,44 @@ func testUnsettled(t *testing.T, s store.Store) {
 	wantGens(t, "unsettled after all completed", try(s.Unsettled(ctx, "m", 4)).must(t), nil)
 	if cur := try(s.Current(ctx, "m")).must(t); cur.Generation != 3 {
 		t.Fatalf("current = %d, want 3", cur.Generation)
+	}
+}
+
+// AcceptForecast is Sequence, PutJob and Unsettled in one: the barrier, the job recorded and
+// the fits up to the barrier still pending; for a model never fitted, 0 and nothing recorded.
+func testAcceptForecast(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	job := store.Job{ID: "fc-1", Kind: "forecast", Model: "m", Status: store.JobQueued, CreatedAt: time.Now()}
+	if barrier, pending, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || barrier != 0 || pending != nil {
+		t.Fatalf("never fitted: barrier %d, pending %v, err %v; want 0, none, nil", barrier, pending, err)
+	}
+	_, err := s.GetJob(ctx, job.ID)
+	wantErr(t, err, store.ErrNoJob)
+
+	for range 3 {
+		accept(t, s, "m", "j", hour)
+	}
+	complete(t, s, "m", 2, "two")
+	barrier, pending, err := s.AcceptForecast(ctx, "m", job, hour)
+	if err != nil || barrier != 3 {
+		t.Fatalf("barrier %d, err %v; want 3", barrier, err)
+	}
+	wantGens(t, "pending up to the barrier", pending, []int64{1, 3})
+	if got := try(s.GetJob(ctx, job.ID)).must(t); got.Status != store.JobQueued || got.Model != "m" {
+		t.Fatalf("recorded job = %+v", got)
+	}
+	complete(t, s, "m", 1, "one")
+	complete(t, s, "m", 3, "three")
+	accept(t, s, "other", "j", hour) // another model's fits do not hold this one's forecasts
+	job.ID = "fc-2"
+	if barrier, pending, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || barrier != 3 || pending != nil {
+		t.Fatalf("all settled: barrier %d, pending %v, err %v; want 3, none", barrier, pending, err)
+	}
+	if err := s.PutJob(ctx, job, hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AcceptForecast(ctx, "m", store.Job{ID: "bad"}, 0); err == nil {
+		t.Fatal("AcceptForecast with a zero ttl succeeded")
 	}
 }
 
