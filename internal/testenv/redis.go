@@ -18,9 +18,10 @@ type Redis struct {
 	Port int
 	Dir  string
 
-	args []string
-	proc *exec.Cmd
-	done chan struct{}
+	args     []string
+	sentinel bool // a Sentinel, which answers PING but no data commands
+	proc     *exec.Cmd
+	done     chan struct{}
 }
 
 // StartRedis runs redis-server with the config file confPath ("" for none) and extra args,
@@ -67,6 +68,9 @@ func (r *Redis) start(t testing.TB) {
 		// answers LOADING while an append-only file is read back, so wait for a real command.
 		c := r.Client(t)
 		defer c.Close()
+		if r.sentinel {
+			return c.Ping(context.Background()).Err()
+		}
 		if err := c.Get(context.Background(), "fdtest:probe").Err(); err != redis.Nil {
 			return err
 		}
