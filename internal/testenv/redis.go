@@ -35,7 +35,16 @@ func StartRedis(t testing.TB, confPath string, args ...string) *Redis {
 	}
 	r := &Redis{Port: FreePort(t), Dir: dir}
 	if confPath != "" {
-		r.args = append(r.args, confPath)
+		// A copy of its own: a replica Sentinel promotes rewrites its config file (CONFIG REWRITE).
+		raw, err := os.ReadFile(confPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := filepath.Join(dir, "redis.conf")
+		if err := os.WriteFile(own, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.args = append(r.args, own)
 	}
 	r.args = append(r.args, "--port", itoa(r.Port), "--bind", "127.0.0.1", "--dir", dir,
 		"--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"))
