@@ -33,8 +33,15 @@ func TestClusterFailover(t *testing.T) {
 
 	nodes := testenv.StartRabbitCluster(t, 3, "")
 	clustered := time.Now()
-	// Imported once the nodes have joined, so each quorum queue gets a member on all three.
-	nodes[0].Ctl(t, "import_definitions", filepath.Join(root, "deploy", "rabbitmq", "definitions.json"))
+	// What rabbitmq-init does in deploy/compose.cluster.yml: the definitions imported once the
+	// nodes have joined, every quorum queue grown to all three, and checked.
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	out := testenv.RabbitScript(t, filepath.Join(root, "deploy", "rabbitmq", "cluster-init.sh"),
+		append([]string{filepath.Join(root, "deploy", "rabbitmq", "definitions.json")}, names...)...)
+	t.Logf("cluster-init.sh:\n%s", strings.TrimSpace(out))
 	for _, q := range []string{"forecastd.fit", "forecastd.forecast", "forecastd.dead"} {
 		if m := nodes[0].QuorumStatus(t, q); len(m) != 3 {
 			t.Fatalf("quorum queue %s has %d members, want 3: %+v", q, len(m), m)

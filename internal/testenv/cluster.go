@@ -144,3 +144,20 @@ func SentinelPrimary(ctx context.Context, s *Redis, name string) (string, error)
 	}
 	return strings.Join(addr, ":"), nil
 }
+
+// RabbitScript runs the shell script path with args, with this machine's RabbitMQ scripts
+// (rabbitmqctl, rabbitmq-queues: see lookPath) first on its PATH, and returns its output.
+func RabbitScript(t testing.TB, path string, args ...string) string {
+	t.Helper()
+	ctl, err := lookPath("rabbitmqctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, _ := os.UserHomeDir()
+	env := []string{"PATH=" + filepath.Dir(ctl) + string(os.PathListSeparator) + os.Getenv("PATH"), "HOME=" + home}
+	out, err := run(3*time.Minute, env, "sh", append([]string{path}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
