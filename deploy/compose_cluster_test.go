@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/redis/go-redis/v9"
 
@@ -22,21 +20,7 @@ import (
 // committed .env and none of this process's environment.
 func loadClusterCompose(t *testing.T) *types.Project {
 	t.Helper()
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(dir, "compose.cluster.yml")},
-		cli.WithWorkingDirectory(dir), cli.WithEnv(nil),
-		cli.WithEnvFiles(filepath.Join(dir, "..", ".env")), cli.WithDotEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := opts.LoadProject(context.Background())
-	if err != nil {
-		t.Fatalf("compose.cluster.yml: %v", err)
-	}
-	return p
+	return loadComposeFile(t, filepath.Join("deploy", "compose.cluster.yml"), nil)
 }
 
 var (

@@ -118,19 +118,8 @@ func StartSentinel(t testing.TB, confPath, name string, primary *Redis, quorum i
 	if err := os.WriteFile(path, []byte(strings.Join(conf, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &Redis{Port: FreePort(t), Dir: dir, sentinel: true}
-	s.args = []string{path, "--sentinel", "--port", itoa(s.Port), "--bind", "127.0.0.1", "--dir", dir,
-		"--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log")}
-	t.Cleanup(func() {
-		s.kill()
-		if t.Failed() {
-			if log, err := os.ReadFile(filepath.Join(dir, "redis.log")); err == nil {
-				t.Logf("--- log of Sentinel on %d (last 30 lines) ---\n%s", s.Port, lastLines(string(log), 30))
-			}
-		}
-		os.RemoveAll(dir)
-	})
-	s.start(t)
+	s := &Redis{Port: FreePort(t), Dir: dir, sentinel: true, args: []string{path, "--sentinel"}}
+	s.launch(t, "Sentinel")
 	return s
 }
 
