@@ -86,15 +86,21 @@ func NewInProcess(logger watermill.LoggerAdapter) *Broker {
 	return &Broker{Publisher: ps, Commands: ps, Replies: ps, close: ps.Close}
 }
 
-// NewAMQP connects to RabbitMQ at url with the default topology. It fails if the broker cannot
-// be reached now; after that the connection reconnects by itself.
+// NewAMQP connects to RabbitMQ at url with the default topology: one node's URL, or a
+// comma-separated list of a cluster's nodes (see ParseNodes), each connection made to the first
+// node that answers. It fails if no node can be reached now; after that each connection
+// reconnects by itself, to another node when its own is gone.
 func NewAMQP(url string, prefetch int, logger watermill.LoggerAdapter) (*Broker, error) {
 	return NewAMQPTopology(url, Topology{}, prefetch, logger)
 }
 
 // NewAMQPTopology is NewAMQP with the objects of topo.
 func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.LoggerAdapter) (*Broker, error) {
-	connCfg := wamqp.ConnectionConfig{AmqpURI: url, Reconnect: wamqp.DefaultReconnectConfig()}
+	nodes, err := ParseNodes(url)
+	if err != nil {
+		return nil, err
+	}
+	connCfg := nodes.connectionConfig()
 	// Publishing and consuming get a connection each: RabbitMQ blocks a publishing connection
 	// under memory or disk alarms, which must not stall acks and replies being consumed.
 	conn, err := wamqp.NewConnection(connCfg, logger)

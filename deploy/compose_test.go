@@ -21,19 +21,27 @@ var forecastdServices = []string{"gateway", "fit", "forecast"}
 // (KEY=VALUE, like the shell's environment) but none of this process's environment.
 func loadCompose(t *testing.T, env ...string) *types.Project {
 	t.Helper()
+	return loadComposeFile(t, "docker-compose.yml", env, cli.WithName("forecastd"))
+}
+
+// loadComposeFile loads the compose file at file (from the repository root) as docker compose
+// does, in the file's directory, with the committed .env and env.
+func loadComposeFile(t *testing.T, file string, env []string, extra ...cli.ProjectOptionsFn) *types.Project {
+	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
-		cli.WithWorkingDirectory(root), cli.WithName("forecastd"), cli.WithEnv(env),
-		cli.WithEnvFiles(filepath.Join(root, ".env")), cli.WithDotEnv)
+	path := filepath.Join(root, file)
+	opts, err := cli.NewProjectOptions([]string{path}, append([]cli.ProjectOptionsFn{
+		cli.WithWorkingDirectory(filepath.Dir(path)), cli.WithEnv(env),
+		cli.WithEnvFiles(filepath.Join(root, ".env")), cli.WithDotEnv}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, err := opts.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("docker-compose.yml: %v", err)
+		t.Fatalf("%s: %v", file, err)
 	}
 	return p
 }

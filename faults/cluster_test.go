@@ -48,14 +48,23 @@ func newCluster(t *testing.T, gatewayArgs ...string) *cluster {
 		"FORECASTD_REDIS_URL=" + c.redis.URL(),
 		"FORECASTD_LOG_FORMAT=json",
 	}
+	c.startProcesses(3, gatewayArgs...)
+	t.Logf("cluster ready after %s", time.Since(start).Round(100*time.Millisecond))
+	return c
+}
 
+// startProcesses starts the gateway (with gatewayArgs added) and n processors on c.env, waits
+// until all are ready, and stops them when the test ends.
+func (c *cluster) startProcesses(n int, gatewayArgs ...string) {
+	t := c.t
+	t.Helper()
 	port := testenv.FreePort(t)
 	c.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	args := append([]string{"gateway", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port),
 		"--rate-limit", "0", "--request-timeout", requestTimeout.String()}, gatewayArgs...)
 	c.gw = testenv.Start(t, "gateway", c.bin, c.env, args...)
 	var ready []string
-	for i := range 3 {
+	for i := range n {
 		port := testenv.FreePort(t)
 		c.procs = append(c.procs, testenv.Start(t, fmt.Sprintf("processor-%d", i+1), c.bin, c.env,
 			"processor", "--role", "all", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port)))
@@ -65,7 +74,6 @@ func newCluster(t *testing.T, gatewayArgs ...string) *cluster {
 	for _, u := range ready {
 		testenv.WaitReady(t, u, 30*time.Second)
 	}
-	t.Logf("cluster ready after %s", time.Since(start).Round(100*time.Millisecond))
 	t.Cleanup(func() {
 		begin := time.Now()
 		for _, p := range append([]*testenv.Proc{c.gw}, c.procs...) {
@@ -73,7 +81,6 @@ func newCluster(t *testing.T, gatewayArgs ...string) *cluster {
 		}
 		t.Logf("processes stopped in %s", time.Since(begin).Round(100*time.Millisecond))
 	})
-	return c
 }
 
 // runnerOf is the live processor whose log says it started the fit of job id, or nil.

@@ -3,5 +3,7 @@
 // fits and forecasts going on several models, injects one fault — a processor killed mid-fit,
 // the broker or Redis restarted, connections dropped, a poison message, a stalled client — and
 // checks from the clients' answers that no accepted fit was lost, no forecast broke the hold
-// rule and every request was answered. docs/reliability.md has the measured table.
+// rule and every request was answered. TestClusterFailover runs deploy/compose.cluster.yml's
+// topology instead (3 clustered RabbitMQ nodes, a Redis primary and replica under 3 Sentinels)
+// and fails a node of each. docs/reliability.md has the measured tables.
 package faults

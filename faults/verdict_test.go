@@ -22,10 +22,11 @@ type verdict struct {
 	n5xx, n503              int
 	unexpected              []string // answers other than 2xx and 503: every request of the load is valid
 	longest                 time.Duration
-	recoveries              []string // per fault: time to the first 2xx forecast sent after it
-	unrecovered             int      // faults after which no forecast got a 2xx
-	heldAnswered, heldTotal int      // forecasts sent behind a killed fit, and those answered 200 or 503
-	held200                 int      // of those, answered 200
+	recoveries              []string        // per fault: time to the first 2xx forecast sent after it
+	recoveryAfter           []time.Duration // the same, as durations; -1: none
+	unrecovered             int             // faults after which no forecast got a 2xx
+	heldAnswered, heldTotal int             // forecasts sent behind a killed fit, and those answered 200 or 503
+	held200                 int             // of those, answered 200
 	heldLongest             time.Duration
 	faultAt                 time.Time // the first fault
 	extra                   []string  // case-specific notes for the log
@@ -131,6 +132,7 @@ func judge(calls []*call, faults []fault, models []string, d time.Duration) verd
 				first = d
 			}
 		}
+		v.recoveryAfter = append(v.recoveryAfter, first)
 		if first < 0 {
 			v.unrecovered++
 			v.recoveries = append(v.recoveries, "none")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,12 +21,21 @@ type RedisOptions struct {
 	RecentFits       int              // newest fits kept and listed by Info, default 20
 	SubscriberBuffer int              // each subscriber's channel capacity, default 256
 	Now              func() time.Time // clock for finish and event times, default time.Now; leases use the server clock
+
+	// WaitTimeout is how long a write that acceptance or completion rests on waits for a
+	// replica's acknowledgement when the primary has replicas (redis_wait.go); 0 never waits.
+	WaitTimeout time.Duration
+	// RefuseUnreplicated fails such a write with ErrNotReplicated when no replica confirms it;
+	// otherwise it proceeds with a warning.
+	RefuseUnreplicated bool
+	Log                *slog.Logger // warnings; default discards them
 }
 
 // Redis is the Store kept in Redis (≥ 7), shared by the gateway and every processor.
 type Redis struct {
 	rdb  redis.UniversalClient
 	opts RedisOptions
+	repl *replication
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -50,7 +60,10 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Redis{rdb: client, opts: opts, done: make(chan struct{})}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Redis{rdb: client, opts: opts, repl: newReplication(), done: make(chan struct{})}
 }
 
 func (r *Redis) seqKey(model string) string     { return r.opts.Prefix + ":seq:" + model }
@@ -73,10 +86,14 @@ func (r *Redis) AcceptFit(ctx context.Context, model, jobID string, lease time.D
 	if err := checkLease(lease); err != nil {
 		return 0, fmt.Errorf("accept fit %s: %w", model, err)
 	}
-	res, err := acceptScript.Run(ctx, r.rdb,
+	cmd := r.durable(ctx, opAccept, acceptScript,
 		[]string{r.seqKey(model), r.fitsKey(model), r.pendingKey(model), r.modelsKey(), r.eventsKey()},
 		model, jobID, lease.Milliseconds(),
-		r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel()).Slice()
+		r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel())
+	res, err := cmd.Slice()
+	if errors.Is(err, ErrNotReplicated) {
+		r.undoAccept(context.WithoutCancel(ctx), model, cmd.Val())
+	}
 	if err != nil {
 		return 0, fmt.Errorf("accept fit %s: %w", model, err)
 	}
@@ -126,7 +143,7 @@ func (r *Redis) CompleteFit(ctx context.Context, rec ModelRecord) (bool, error) 
 	if !rec.FittedAt.IsZero() {
 		fitted = rec.FittedAt.UnixMilli()
 	}
-	res, err := completeScript.Run(ctx, r.rdb,
+	res, err := r.durable(ctx, opComplete, completeScript,
 		[]string{r.fitsKey(rec.Model), r.pendingKey(rec.Model), r.modelKey(rec.Model), r.seqKey(rec.Model), r.eventsKey()},
 		rec.Model, rec.Generation, ms(now), rec.JobID, rec.Method, ms(fitted), []byte(rec.Summary), rec.Blob,
 		r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), []byte(rec.History)).Slice()
@@ -144,7 +161,18 @@ func (r *Redis) CompleteFit(ctx context.Context, rec ModelRecord) (bool, error) 
 }
 
 func (r *Redis) FailFit(ctx context.Context, model string, gen int64, reason string) error {
-	code, err := failScript.Run(ctx, r.rdb,
+	return r.failFit(ctx, model, gen, reason, true)
+}
+
+// failFit is FailFit, waiting for a replica only if durable.
+func (r *Redis) failFit(ctx context.Context, model string, gen int64, reason string, durable bool) error {
+	run := failScript.Run
+	if durable {
+		run = func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd {
+			return r.durable(ctx, opFail, failScript, keys, args...)
+		}
+	}
+	code, err := run(ctx, r.rdb,
 		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey()},
 		model, gen, ms(r.nowMs()), reason, r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel()).Int64()
 	if err == nil && code < 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/gateway"
 	"github.com/forecastd/forecastd/gateway/auth"
 	"github.com/forecastd/forecastd/processor"
@@ -31,8 +32,14 @@ type config struct {
 	// OpsAddr is a processor's address for /metrics, /healthz and /readyz (--http-addr of
 	// 'forecastd processor'); with the gateway, the gateway serves them on its own address.
 	OpsAddr  string
-	AMQPURL  string
-	RedisURL string
+	AMQPURL  string // one URL, or a comma-separated list of a cluster's nodes
+	RedisURL string // redis://host:port/db, or a Sentinel failover URL (master_name, addr)
+	// RedisWaitTimeout is how long the writes that acceptance and completion rest on wait for
+	// a Redis replica when the primary has one; 0 never waits.
+	RedisWaitTimeout time.Duration
+	// RedisReplicaDown is what such a write does when no replica confirms it: proceed (with a
+	// warning and a metric) or refuse (the request fails as unavailable).
+	RedisReplicaDown string
 	// Concurrency is how many fits a processor runs at once (with the embedded broker, also
 	// forecasts); ForecastConcurrency how many forecasts with RabbitMQ. A forecast spends its
 	// time waiting on Redis and the broker, not on the CPU, so it gets many more consumers.
@@ -56,6 +63,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	c := config{
 		Command: cmd, Gateway: gateway.DefaultConfig(), Processor: processor.DefaultConfig(),
 		OpsAddr: defaultOpsAddr, Concurrency: 2, ForecastConcurrency: 16, LogLevel: "info", LogFormat: "text",
+		RedisWaitTimeout: 500 * time.Millisecond, RedisReplicaDown: replicaDownProceed,
 		ShutdownTimeout: gateway.DefaultConfig().ShutdownTimeout,
 	}
 	fs := flag.NewFlagSet("forecastd "+cmd, flag.ContinueOnError)
@@ -67,8 +75,10 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	} else {
 		b.str(&c.OpsAddr, "http-addr", "processor address for /metrics, /healthz and /readyz")
 	}
-	b.str(&c.AMQPURL, "amqp-url", "RabbitMQ URL; empty runs the in-process broker (only with 'all')")
-	b.str(&c.RedisURL, "redis-url", "Redis URL; empty uses the in-memory store (only with 'all')")
+	b.str(&c.AMQPURL, "amqp-url", "RabbitMQ URL, or a comma-separated list of the URLs of a cluster's nodes (same user, password, vhost and options; only host:port differ); empty runs the in-process broker (only with 'all')")
+	b.str(&c.RedisURL, "redis-url", "Redis URL (redis://host:6379/0), or a Sentinel failover URL (redis://sentinel1:26379/0?master_name=NAME&addr=sentinel2:26379&addr=…); empty uses the in-memory store (only with 'all')")
+	b.dur(&c.RedisWaitTimeout, "redis-wait-timeout", "how long accepting, completing and failing a fit wait for a Redis replica to confirm the write (WAIT) when the primary has replicas; 0 never waits")
+	b.str(&c.RedisReplicaDown, "redis-replica-down", "when no replica confirms such a write in time: proceed (a warning and forecastd_store_unreplicated_writes_total) or refuse (the request fails as unavailable, 503)")
 	b.str(&c.LogLevel, "log-level", "debug, info, warn or error")
 	b.str(&c.LogFormat, "log-format", "text or json")
 	b.boolean(&c.Pprof, "pprof", "serve Go profiles (net/http/pprof) under /debug/pprof/ on the http-addr")
@@ -259,6 +269,23 @@ func (c config) validate() error {
 	if (c.AMQPURL == "") != (c.RedisURL == "") {
 		return fmt.Errorf("set both FORECASTD_AMQP_URL and FORECASTD_REDIS_URL, or neither for the embedded mode")
 	}
+	if c.AMQPURL != "" {
+		if _, err := broker.ParseNodes(c.AMQPURL); err != nil {
+			return fmt.Errorf("FORECASTD_AMQP_URL: %w", err)
+		}
+	}
+	if c.RedisURL != "" {
+		if _, err := parseRedisURL(c.RedisURL); err != nil {
+			return fmt.Errorf("FORECASTD_REDIS_URL: %w", err)
+		}
+	}
+	if c.RedisReplicaDown != replicaDownProceed && c.RedisReplicaDown != replicaDownRefuse {
+		return fmt.Errorf("redis-replica-down must be %s or %s, got %q", replicaDownProceed, replicaDownRefuse, c.RedisReplicaDown)
+	}
+	// go-redis reads a reply for at most 3 s by default; WAIT must answer well within that.
+	if c.RedisWaitTimeout < 0 || c.RedisWaitTimeout > 2*time.Second {
+		return fmt.Errorf("redis-wait-timeout must be 0 to 2s, got %s", c.RedisWaitTimeout)
+	}
 	positive := map[string]time.Duration{"shutdown-timeout": c.ShutdownTimeout}
 	if c.runsProcessor() {
 		p := c.Processor
@@ -301,6 +328,7 @@ func (c config) validate() error {
 func (c config) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("amqp_url", maskURL(c.AMQPURL)), slog.String("redis_url", maskURL(c.RedisURL)),
+		slog.Duration("redis_wait_timeout", c.RedisWaitTimeout), slog.String("redis_replica_down", c.RedisReplicaDown),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout), slog.Bool("pprof", c.Pprof),
 	}
 	if c.runsGateway() {
@@ -327,18 +355,29 @@ func (c config) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
+// maskURL masks the passwords of a URL or a comma-separated list of URLs: in the user info,
+// and a Sentinel URL's password query parameter (the primary's password).
 func maskURL(raw string) string {
 	if raw == "" {
 		return ""
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable)"
+	var out []string
+	for one := range strings.SplitSeq(raw, ",") {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil {
+			out = append(out, "(unparseable)")
+			continue
+		}
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		out = append(out, u.Redacted())
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.Redacted()
+	return strings.Join(out, ",")
 }
 
 func newLogger(c config, w io.Writer) *slog.Logger {

@@ -79,6 +79,33 @@ func TestParseConfig(t *testing.T) {
 			env:   map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x"},
 			check: func(c config) bool { return c.Pprof }},
 		{name: "bad pprof", cmd: "all", env: map[string]string{"FORECASTD_PPROF": "maybe"}, wantErr: "FORECASTD_PPROF"},
+		{name: "a cluster's nodes", cmd: "processor",
+			env:   map[string]string{"FORECASTD_AMQP_URL": "amqp://u:p@r1:5672/,amqp://u:p@r2:5672/,amqp://u:p@r3:5672/", "FORECASTD_REDIS_URL": "redis://x"},
+			check: func(c config) bool { return strings.Count(c.AMQPURL, "amqp://") == 3 }},
+		{name: "nodes with other credentials", cmd: "processor",
+			env:     map[string]string{"FORECASTD_AMQP_URL": "amqp://u:p@r1/,amqp://v:p@r2/", "FORECASTD_REDIS_URL": "redis://x"},
+			wantErr: "FORECASTD_AMQP_URL: amqp url amqp://v:xxxxx@r2/: every node's URL must have the same"},
+		{name: "sentinel", cmd: "gateway",
+			env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://s1:26379/0?master_name=fd&addr=s2:26379&addr=s3:26379"},
+			check: func(c config) bool {
+				tg, err := parseRedisURL(c.RedisURL)
+				return err == nil && tg.failover != nil && tg.failover.MasterName == "fd" && len(tg.failover.SentinelAddrs) == 3
+			}},
+		{name: "plain redis url", cmd: "gateway", env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://h:6380/2"},
+			check: func(c config) bool {
+				tg, err := parseRedisURL(c.RedisURL)
+				return err == nil && tg.failover == nil && tg.single.Addr == "h:6380" && tg.single.DB == 2
+			}},
+		{name: "sentinel url with an unknown option", cmd: "gateway",
+			env:     map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://s1:26379/0?master_name=fd&colour=blue"},
+			wantErr: "FORECASTD_REDIS_URL: redis: unexpected option: colour"},
+		{name: "replica wait defaults", cmd: "all", check: func(c config) bool {
+			return c.RedisWaitTimeout == 500*time.Millisecond && c.RedisReplicaDown == "proceed"
+		}},
+		{name: "refuse unreplicated writes", cmd: "all", env: map[string]string{"FORECASTD_REDIS_REPLICA_DOWN": "refuse", "FORECASTD_REDIS_WAIT_TIMEOUT": "1s"},
+			check: func(c config) bool { return c.RedisWaitTimeout == time.Second && c.RedisReplicaDown == "refuse" }},
+		{name: "bad replica-down", cmd: "all", args: []string{"--redis-replica-down", "maybe"}, wantErr: "redis-replica-down must be proceed or refuse"},
+		{name: "wait longer than a redis read", cmd: "all", args: []string{"--redis-wait-timeout", "5s"}, wantErr: "redis-wait-timeout must be 0 to 2s"},
 		{name: "defaults are the packages'", cmd: "all", check: func(c config) bool {
 			return reflect.DeepEqual(c.Gateway, gateway.DefaultConfig()) && reflect.DeepEqual(c.Processor, processor.DefaultConfig())
 		}},
@@ -104,6 +131,26 @@ func TestSecretsAreMasked(t *testing.T) {
 	if strings.Contains(got, "s3cret") || !strings.Contains(got, "user") {
 		t.Fatalf("maskURL = %q", got)
 	}
+	for _, raw := range []string{
+		"amqp://user:s3cret@r1:5672/,amqp://user:s3cret@r2:5672/, amqp://user:s3cret@r3:5672/",
+		"redis://sentineluser:s3cret@s1:26379/0?master_name=fd&addr=s2:26379&password=s3cret",
+	} {
+		got := maskURL(raw)
+		if strings.Contains(got, "s3cret") || strings.Count(got, "xxxxx") != strings.Count(raw, "s3cret") {
+			t.Errorf("maskURL(%q) = %q", raw, got)
+		}
+	}
+	nodes, err := parseConfig("processor", nil, func(k string) string {
+		return map[string]string{"FORECASTD_AMQP_URL": "amqp://u:s3cret@r1/,amqp://u:s3cret@r2/", "FORECASTD_REDIS_URL": "redis://:s3cret@h:6379/0"}[k]
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "config", nodes)
+	if strings.Contains(logged.String(), "s3cret") || !strings.Contains(logged.String(), "r2") {
+		t.Errorf("logged config: %s", logged.String())
+	}
 	c, err := parseConfig("all", []string{"--auth-tokens", "testdata/tokens"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +164,7 @@ func TestSecretsAreMasked(t *testing.T) {
 
 // Each command's --help lists the flags of the parts it runs and the shared ones, no others.
 func TestHelpListsTheCommandsFlags(t *testing.T) {
-	shared := []string{"-http-addr", "-amqp-url", "-redis-url", "-log-level", "-log-format", "-job-ttl", "-shutdown-timeout"}
+	shared := []string{"-http-addr", "-amqp-url", "-redis-url", "-redis-wait-timeout", "-redis-replica-down", "-log-level", "-log-format", "-job-ttl", "-shutdown-timeout"}
 	gatewayOnly := []string{"-gateway-id", "-request-timeout", "-body-timeout", "-hold-timeout", "-fit-queue-lease",
 		"-allowed-origins", "-auth-tokens", "-heartbeat", "-send-queue", "-rate-limit", "-rate-burst"}
 	processorOnly := []string{"-role", "-concurrency", "-fit-timeout", "-fit-lease"}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -104,7 +105,9 @@ func dispatch(args []string, getenv func(string) string, stdout, stderr io.Write
 // run wires the parts cfg.Command needs and runs them until ctx ends.
 func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	wlog := watermill.NewSlogLogger(log.With("component", "watermill"))
-	st, closeStore, err := openStore(ctx, cfg)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st, closeStore, err := openStore(ctx, cfg, reg, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
@@ -115,8 +118,6 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	defer br.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	eg, ctx := errgroup.WithContext(ctx)
 
 	if cfg.runsProcessor() {
@@ -175,27 +176,75 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 const redisPoolSize = 128
 
 // openStore returns the configured store and a function that closes it and its client.
-func openStore(ctx context.Context, cfg config) (store.Store, func(), error) {
+func openStore(ctx context.Context, cfg config, reg prometheus.Registerer, log *slog.Logger) (store.Store, func(), error) {
 	if cfg.RedisURL == "" {
 		st := store.NewMemory()
 		return st, func() { st.Close() }, nil
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	target, err := parseRedisURL(cfg.RedisURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("FORECASTD_REDIS_URL: %w", err)
 	}
-	if opts.PoolSize == 0 {
-		// go-redis's default, 10 per CPU, makes forecasts queue for connections on a small
-		// machine: a gateway has a round trip per forecast in flight, a processor two.
-		opts.PoolSize = redisPoolSize
-	}
-	client := redis.NewClient(opts)
+	client := target.client()
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
 		return nil, nil, fmt.Errorf("connect to redis: %w", err)
 	}
-	st := store.NewRedis(client, store.RedisOptions{})
+	st := store.NewRedis(client, store.RedisOptions{
+		WaitTimeout: cfg.RedisWaitTimeout, RefuseUnreplicated: cfg.RedisReplicaDown == replicaDownRefuse, Log: log,
+	})
+	reg.MustRegister(st.Collector())
 	return st, func() { st.Close(); client.Close() }, nil
+}
+
+// What a write that acceptance or completion rests on does when no replica confirms it.
+const (
+	replicaDownProceed = "proceed"
+	replicaDownRefuse  = "refuse"
+)
+
+// redisTarget is what FORECASTD_REDIS_URL names: one server, or a primary found through Sentinel.
+type redisTarget struct {
+	single   *redis.Options
+	failover *redis.FailoverOptions
+}
+
+// parseRedisURL reads a plain Redis URL, or a go-redis failover URL: the host and each addr
+// parameter a Sentinel, master_name the primary they watch, username and password parameters
+// the primary's credentials (the user info is the Sentinels').
+func parseRedisURL(raw string) (redisTarget, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return redisTarget{}, errors.New("not a URL") // url's error would show the password
+	}
+	if !u.Query().Has("master_name") {
+		o, err := redis.ParseURL(raw)
+		return redisTarget{single: o}, err
+	}
+	o, err := redis.ParseFailoverURL(raw)
+	if err != nil {
+		return redisTarget{}, err
+	}
+	if o.MasterName == "" {
+		return redisTarget{}, errors.New("master_name is empty")
+	}
+	return redisTarget{failover: o}, nil
+}
+
+// client opens the target. A pool size the URL leaves unset is redisPoolSize: go-redis's
+// default, 10 per CPU, makes forecasts queue for connections on a small machine, where a
+// gateway has a round trip per forecast in flight and a processor two.
+func (t redisTarget) client() *redis.Client {
+	if t.failover != nil {
+		if t.failover.PoolSize == 0 {
+			t.failover.PoolSize = redisPoolSize
+		}
+		return redis.NewFailoverClient(t.failover)
+	}
+	if t.single.PoolSize == 0 {
+		t.single.PoolSize = redisPoolSize
+	}
+	return redis.NewClient(t.single)
 }
 
 func openBroker(cfg config, log watermill.LoggerAdapter) (*broker.Broker, error) {

@@ -28,6 +28,15 @@ type Rabbit struct {
 // defaults), waits until it has started, and stops it and removes its data when t ends.
 func StartRabbit(t testing.TB, conf string) *Rabbit {
 	t.Helper()
+	r := newRabbit(t, conf)
+	r.start(t)
+	return r
+}
+
+// newRabbit prepares a node's directory and configuration, and its stop and removal when t
+// ends, without booting it.
+func newRabbit(t testing.TB, conf string) *Rabbit {
+	t.Helper()
 	Required(t, "rabbitmq-server", "rabbitmqctl")
 	dir, err := os.MkdirTemp("", "fdtest-rabbit-")
 	if err != nil {
@@ -54,7 +63,6 @@ func StartRabbit(t testing.TB, conf string) *Rabbit {
 	if err := os.WriteFile(filepath.Join(dir, "enabled_plugins"), []byte("[].\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.start(t)
 	return r
 }
 
@@ -77,24 +85,34 @@ func (r *Rabbit) env() []string {
 // start runs the node's server and waits for it to finish booting.
 func (r *Rabbit) start(t testing.TB) {
 	t.Helper()
+	if err := r.boot(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// boot is start without t, for nodes booted side by side.
+func (r *Rabbit) boot() error {
 	bin, _ := lookPath("rabbitmq-server")
 	out, err := os.Create(filepath.Join(r.Dir, "server.out"))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	r.proc = exec.Command(bin)
 	r.proc.Env = append(os.Environ(), r.env()...)
 	r.proc.Stdout, r.proc.Stderr = out, out
 	r.proc.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := r.proc.Start(); err != nil {
-		t.Fatalf("start rabbitmq-server: %v", err)
+		out.Close()
+		r.proc = nil
+		return fmt.Errorf("start rabbitmq-server: %w", err)
 	}
 	r.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); out.Close(); close(done) }(r.proc, r.done)
 	if _, err := r.ctl(90*time.Second, "wait", "--timeout", "90", filepath.Join(r.Dir, "pid")); err != nil {
 		raw, _ := os.ReadFile(filepath.Join(r.Dir, "server.out"))
-		t.Fatalf("RabbitMQ node %s did not start: %v\n%s", r.Name, err, lastLines(string(raw), 30))
+		return fmt.Errorf("RabbitMQ node %s did not start: %v\n%s", r.Name, err, lastLines(string(raw), 30))
 	}
+	return nil
 }
 
 // Ctl runs rabbitmqctl against the node and returns its output, failing t on error.

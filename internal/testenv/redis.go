@@ -18,9 +18,10 @@ type Redis struct {
 	Port int
 	Dir  string
 
-	args []string
-	proc *exec.Cmd
-	done chan struct{}
+	args     []string
+	sentinel bool // a Sentinel, which answers PING but no data commands
+	proc     *exec.Cmd
+	done     chan struct{}
 }
 
 // StartRedis runs redis-server with the config file confPath ("" for none) and extra args,
@@ -34,22 +35,38 @@ func StartRedis(t testing.TB, confPath string, args ...string) *Redis {
 	}
 	r := &Redis{Port: FreePort(t), Dir: dir}
 	if confPath != "" {
-		r.args = append(r.args, confPath)
+		// A copy of its own: a replica Sentinel promotes rewrites its config file (CONFIG REWRITE).
+		raw, err := os.ReadFile(confPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := filepath.Join(dir, "redis.conf")
+		if err := os.WriteFile(own, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.args = append(r.args, own)
 	}
-	r.args = append(r.args, "--port", itoa(r.Port), "--bind", "127.0.0.1", "--dir", dir,
-		"--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"))
-	r.args = append(r.args, args...)
+	r.launch(t, "Redis", args...)
+	return r
+}
+
+// launch starts the server with its args so far, its own port, address, directory and log file,
+// and extra; it kills it, shows its log if t failed, and removes its directory when t ends.
+func (r *Redis) launch(t testing.TB, what string, extra ...string) {
+	t.Helper()
+	r.args = append(r.args, "--port", itoa(r.Port), "--bind", "127.0.0.1", "--dir", r.Dir,
+		"--daemonize", "no", "--logfile", filepath.Join(r.Dir, "redis.log"))
+	r.args = append(r.args, extra...)
 	t.Cleanup(func() {
 		r.kill()
 		if t.Failed() {
-			if log, err := os.ReadFile(filepath.Join(dir, "redis.log")); err == nil {
-				t.Logf("--- log of Redis on %d (last 20 lines) ---\n%s", r.Port, lastLines(string(log), 20))
+			if log, err := os.ReadFile(filepath.Join(r.Dir, "redis.log")); err == nil {
+				t.Logf("--- log of %s on %d (last 30 lines) ---\n%s", what, r.Port, lastLines(string(log), 30))
 			}
 		}
-		os.RemoveAll(dir)
+		os.RemoveAll(r.Dir)
 	})
 	r.start(t)
-	return r
 }
 
 func (r *Redis) start(t testing.TB) {
@@ -67,6 +84,9 @@ func (r *Redis) start(t testing.TB) {
 		// answers LOADING while an append-only file is read back, so wait for a real command.
 		c := r.Client(t)
 		defer c.Close()
+		if r.sentinel {
+			return c.Ping(context.Background()).Err()
+		}
 		if err := c.Get(context.Background(), "fdtest:probe").Err(); err != redis.Nil {
 			return err
 		}
