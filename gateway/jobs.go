@@ -167,8 +167,8 @@ func (g *Gateway) recordFailure(ctx context.Context, job store.Job, jobStatus st
 // model events and re-checks on a timer, since pub/sub may lose events. onHeld is called once,
 // the first time the forecast has to wait. It reports whether it waited.
 func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, onHeld func([]int64)) (bool, error) {
-	wake := g.hub.watch(model) // before the first check, so no event is missed between the two
-	defer g.hub.unwatch(model, wake)
+	wake := g.hub.Watch(model) // before the first check, so no event is missed between the two
+	defer g.hub.Unwatch(model, wake)
 	tick := time.NewTicker(g.cfg.RecheckInterval)
 	defer tick.Stop()
 	held := false

@@ -21,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/forecastd/forecastd/gateway/auth"
+	"github.com/forecastd/forecastd/gateway/live"
 	"github.com/forecastd/forecastd/messages"
 )
 
@@ -33,10 +34,13 @@ type wsConn struct {
 	timeout time.Duration
 }
 
-func (t *wsConn) name() string               { return "ws" }
-func (t *wsConn) encode(ev *hubEvent) []byte { return ev.ws }
+func (t *wsConn) Name() string         { return "ws" }
+func (t *wsConn) Format() *live.Format { return wsFormat }
 
-func (t *wsConn) writeBatch(msgs [][]byte, ping bool) error {
+// wsFormat is the WebSocket encoding of events.
+var wsFormat = &live.Format{Encode: wsEventMessage}
+
+func (t *wsConn) WriteBatch(msgs [][]byte, ping bool) error {
 	for _, m := range msgs {
 		if err := t.write(m); err != nil {
 			return err
@@ -46,7 +50,7 @@ func (t *wsConn) writeBatch(msgs [][]byte, ping bool) error {
 		ctx, cancel := context.WithTimeout(context.Background(), t.timeout)
 		defer cancel()
 		if err := t.conn.Ping(ctx); err != nil {
-			return fmt.Errorf("%w: %v", errPingTimeout, err)
+			return fmt.Errorf("%w: %v", live.ErrPingTimeout, err)
 		}
 	}
 	return nil
@@ -59,13 +63,13 @@ func (t *wsConn) write(msg []byte) error {
 	return t.conn.Write(ctx, websocket.MessageText, msg)
 }
 
-func (t *wsConn) closeConn(reason string) {
+func (t *wsConn) Close(reason string) {
 	switch reason {
-	case endSlowConsumer:
+	case live.EndSlowConsumer:
 		_ = t.conn.Close(websocket.StatusPolicyViolation, "slow consumer")
-	case endShutdown:
+	case live.EndShutdown:
 		_ = t.conn.Close(websocket.StatusGoingAway, "server shutting down")
-	case endReplayFailed:
+	case live.EndReplayFailed:
 		_ = t.conn.Close(websocket.StatusInternalError, "reading missed events failed; resubscribe")
 	default:
 		_ = t.conn.CloseNow()
@@ -76,7 +80,8 @@ func (t *wsConn) closeConn(reason string) {
 // session's queue (see session), so an idle session costs that goroutine, the connection's
 // buffers and these structs.
 type wsSession struct {
-	*session
+	*live.Session
+	g        *Gateway
 	t        *wsConn
 	inFlight atomic.Int32
 	client   string     // the client's address, for the per-client rate limit
@@ -102,13 +107,13 @@ type wsOut struct {
 }
 
 // wsEventMessage is a model event as sent to subscribed sessions.
-func wsEventMessage(id, name string, data json.RawMessage) []byte {
+func wsEventMessage(id, name string, data []byte) []byte {
 	return messages.JSON(struct {
 		Type    string          `json:"type"`
 		Event   string          `json:"event"`
 		EventID string          `json:"event_id,omitempty"`
 		Data    json.RawMessage `json:"data"`
-	}{"event", name, id, data})
+	}{"event", name, id, json.RawMessage(data)})
 }
 
 // Client messages. Each is decoded strictly, like the HTTP bodies they mirror.
@@ -161,8 +166,8 @@ func (g *Gateway) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(orDefault(g.cfg.WSReadLimit, messages.MaxBodyBytes))
 	t := &wsConn{conn: conn, timeout: orDefault(g.cfg.WriteTimeout, 10*time.Second)}
-	s := &wsSession{session: g.newSession(t), t: t, client: clientAddr(r), scope: g.tokens.ScopeOf(r.Context())}
-	s.open(false, nil)
+	s := &wsSession{Session: g.hub.NewSession(t), g: g, t: t, client: clientAddr(r), scope: g.tokens.ScopeOf(r.Context())}
+	s.Open(false, nil)
 	// A fresh goroutine reads, so that this one and the request it served can be released.
 	go s.read()
 }
@@ -183,7 +188,7 @@ func (s *wsSession) read() {
 	for range math.MaxInt {
 		typ, msg, err := s.t.conn.Read(ctx)
 		if err != nil {
-			s.end(endClient)
+			s.End(live.EndClient)
 			return
 		}
 		if typ != websocket.MessageText {
@@ -361,14 +366,14 @@ func (s *wsSession) relay(id json.RawMessage, r *run) {
 		case <-t.C:
 			s.sendFailure(id, s.g.notAnswered(r.id))
 			return
-		case <-s.done:
+		case <-s.Done():
 			return
 		}
 	}
 }
 
 func (s *wsSession) subscribe(m wsSubscribe) {
-	if !s.g.hub.ready() {
+	if !s.g.hub.Ready() {
 		s.sendFailure(m.ID, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; subscribe again shortly"))
 		return
 	}
@@ -378,10 +383,10 @@ func (s *wsSession) subscribe(m wsSubscribe) {
 			return
 		}
 	}
-	var last eventID
+	var last live.EventID
 	if m.LastEventID != "" {
 		var ok bool
-		if last, ok = parseEventID(m.LastEventID); !ok {
+		if last, ok = live.ParseEventID(m.LastEventID); !ok {
 			s.sendFailure(m.ID, messages.Invalid("last_event_id", "must be an event id as sent in event_id, like 1718000000000-0"))
 			return
 		}
@@ -417,21 +422,21 @@ func (s *wsSession) subscribe(m wsSubscribe) {
 	if newAll {
 		filter = func(model string) bool { return !had[model] }
 	} else {
-		addedSet := modelSet(added)
+		addedSet := live.ModelSet(added)
 		filter = func(model string) bool { return addedSet[model] }
 	}
 	replay := m.LastEventID != "" && !wasAll && (newAll || len(added) > 0)
 	if replay {
 		var skip map[string]bool // live events of these models up to last duplicate the replay
 		if !newAll {
-			skip = modelSet(added)
+			skip = live.ModelSet(added)
 		}
-		s.gate(last, skip)
+		s.Gate(last, skip)
 	}
-	cursor := s.g.hub.follow(s.session, all, added, nil)
+	cursor := s.Follow(all, added, nil)
 	ack := s.subscriptionResult(m.ID, cursor)
 	if !replay {
-		s.send(ack)
+		s.Send(ack)
 		return
 	}
 	// The acknowledgement and the missed events go out directly, ahead of the live events
@@ -439,11 +444,11 @@ func (s *wsSession) subscribe(m wsSubscribe) {
 	sent := last
 	err := s.t.write(ack)
 	if err == nil {
-		sent, err = s.g.resume(s.g.root, m.LastEventID, cursor, filter, s.t)
+		sent, err = s.Resume(m.LastEventID, cursor, filter)
 	}
-	s.ungate(sent)
+	s.Ungate(sent)
 	if err != nil {
-		s.end(endReplayFailed)
+		s.End(live.EndReplayFailed)
 	}
 }
 
@@ -461,8 +466,8 @@ func (s *wsSession) unsubscribe(m wsSubscribe) {
 			}
 		}
 	}
-	cursor := s.g.hub.follow(s.session, s.all, nil, removed)
-	s.send(s.subscriptionResult(m.ID, cursor))
+	cursor := s.Follow(s.all, nil, removed)
+	s.Send(s.subscriptionResult(m.ID, cursor))
 }
 
 // subscriptionResult acknowledges a subscribe or unsubscribe with the session's subscriptions
@@ -512,7 +517,7 @@ func (s *wsSession) sendError(id json.RawMessage, message string, data any) {
 	s.reply(out)
 }
 
-func (s *wsSession) reply(out wsOut) { s.send(messages.JSON(out)) }
+func (s *wsSession) reply(out wsOut) { s.Send(messages.JSON(out)) }
 
 // wsBufferSize sizes a session's read and write buffers. Event messages fit in one write;
 // larger messages pass the buffers by.
