@@ -1,7 +1,7 @@
 // Package gateway is forecastd's only entry point: the HTTP API, the registry of requests
 // waiting for processor replies, reply routing, and the holding of forecasts until the fits they
 // depend on have ended. It wires the live hub (gateway/live) and the transports that serve its
-// sessions (gateway/sse, WebSocket sessions), and maps every error to a status once.
+// sessions (gateway/sse, gateway/ws), and maps every error to a status once.
 package gateway
 
 import (
@@ -21,6 +21,7 @@ import (
 	"github.com/forecastd/forecastd/gateway/auth"
 	"github.com/forecastd/forecastd/gateway/live"
 	"github.com/forecastd/forecastd/gateway/sse"
+	"github.com/forecastd/forecastd/gateway/ws"
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/store"
 )
@@ -124,6 +125,7 @@ type Gateway struct {
 	runs      *registry
 	hub       *live.Hub
 	events    *sse.Handler
+	ws        *ws.Handler
 	metrics   *metrics
 	limit     *limiter    // nil: no rate limit
 	tokens    auth.Tokens // nil: no authentication
@@ -159,6 +161,10 @@ func New(cfg Config, deps Deps) *Gateway {
 		g.limit = newLimiter(cfg.RateLimit, cfg.RateBurst)
 	}
 	g.tokens = auth.NewTokens(cfg.Tokens)
+	g.ws = ws.New(ws.Config{ReadLimit: cfg.WSReadLimit, WriteTimeout: cfg.WriteTimeout, AllowedOrigins: cfg.AllowedOrigins}, ws.Deps{
+		Hub: g.hub, Commands: wsCommands{g}, Answer: g.answerError, Fail: g.writeError,
+		Scope: g.tokens.ScopeOf, Client: clientAddr, Log: g.log,
+	})
 	g.handler = g.routes()
 	return g
 }

@@ -69,7 +69,7 @@ func (g *Gateway) routes() http.Handler {
 	handle("/api/fit_model", methods{http.MethodPost: write(g.limited(g.handleLegacyFit))})
 	handle("/api/forecast", methods{http.MethodPost: read(g.limited(g.handleLegacyForecast))})
 	handle("/v1/events", methods{http.MethodGet: stream(g.noBody(g.events.ServeHTTP))})
-	handle("/v1/ws", methods{http.MethodGet: stream(g.noBody(g.handleWS))})
+	handle("/v1/ws", methods{http.MethodGet: stream(g.noBody(g.ws.ServeHTTP))})
 	handle("/openapi.json", methods{http.MethodGet: g.handleOpenAPI})
 	handle("/docs", methods{http.MethodGet: g.handleDocs})
 	handle("/healthz", methods{http.MethodGet: g.handleHealth})
