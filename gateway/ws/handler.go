@@ -56,34 +56,34 @@ type Deps struct {
 
 // Handler serves WebSocket sessions.
 type Handler struct {
-	cfg Config
-	Deps
+	cfg  Config
+	deps Deps
 }
 
 // New builds the handler.
-func New(cfg Config, deps Deps) *Handler { return &Handler{cfg: cfg.withDefaults(), Deps: deps} }
+func New(cfg Config, deps Deps) *Handler { return &Handler{cfg: cfg.withDefaults(), deps: deps} }
 
 // ServeHTTP serves one WebSocket session: fits and forecasts answered with accepted,
 // progress, held and result messages, and model events for the models the client subscribes to.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
 		w.Header().Set("Upgrade", "websocket")
-		h.Fail(w, r, messages.FailField(messages.CodeUpgradeRequired, "Upgrade", "this endpoint speaks WebSocket only; send Connection: Upgrade and Upgrade: websocket"))
+		h.deps.Fail(w, r, messages.FailField(messages.CodeUpgradeRequired, "Upgrade", "this endpoint speaks WebSocket only; send Connection: Upgrade and Upgrade: websocket"))
 		return
 	}
 	if err := checkOrigin(r, h.cfg.AllowedOrigins); err != nil {
-		h.Fail(w, r, err)
+		h.deps.Fail(w, r, err)
 		return
 	}
 	// The origin is checked above so that a refusal is a JSend body, not plain text.
 	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
-		h.Log.Debug("websocket accept", "err", err)
+		h.deps.Log.Debug("websocket accept", "err", err)
 		return
 	}
 	c.SetReadLimit(h.cfg.ReadLimit)
 	t := &conn{conn: c, timeout: h.cfg.WriteTimeout}
-	s := &session{Session: h.Hub.NewSession(t), h: h, t: t, client: h.Client(r), scope: h.Scope(r.Context())}
+	s := &session{Session: h.deps.Hub.NewSession(t), h: h, t: t, client: h.deps.Client(r), scope: h.deps.Scope(r.Context())}
 	s.Open(false, nil)
 	// A fresh goroutine reads, so that this one and the request it served can be released.
 	go s.read()

@@ -89,7 +89,7 @@ func (s *session) work() {
 func (s *session) handleSafely(msg []byte) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.h.Log.Error("websocket message handler panic", "panic", v)
+			s.h.deps.Log.Error("websocket message handler panic", "panic", v)
 			s.sendError(nil, "internal error handling the message")
 		}
 	}()
@@ -114,12 +114,12 @@ func (s *session) handle(msg []byte) {
 		}
 		var m fitMessage
 		if decode(s, msg, &m, h.ID) {
-			s.startJob(h.ID, m.Model, func() (Wait, error) { return s.h.Commands.Fit(m.Model, m.FitRequest) })
+			s.startJob(h.ID, m.Model, func() (Wait, error) { return s.h.deps.Commands.Fit(m.Model, m.FitRequest) })
 		}
 	case "forecast":
 		var m forecastMessage
 		if decode(s, msg, &m, h.ID) {
-			s.startJob(h.ID, m.Model, func() (Wait, error) { return s.h.Commands.Forecast(m.Model, m.ForecastRequest) })
+			s.startJob(h.ID, m.Model, func() (Wait, error) { return s.h.deps.Commands.Forecast(m.Model, m.ForecastRequest) })
 		}
 	case "subscribe", "unsubscribe":
 		var m subscribeMessage
@@ -169,7 +169,7 @@ func (s *session) startJob(id json.RawMessage, model string, start func() (Wait,
 		s.sendFailure(id, messages.Invalid("model", "%s", p))
 		return
 	}
-	if err := s.h.Commands.Allow(s.client); err != nil {
+	if err := s.h.deps.Commands.Allow(s.client); err != nil {
 		s.sendFailure(id, err)
 		return
 	}
@@ -200,7 +200,7 @@ func (s *session) startJob(id json.RawMessage, model string, start func() (Wait,
 }
 
 func (s *session) subscribe(m subscribeMessage) {
-	if !s.h.Hub.Ready() {
+	if !s.h.deps.Hub.Ready() {
 		s.sendFailure(m.ID, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; subscribe again shortly"))
 		return
 	}
@@ -331,7 +331,7 @@ func (s *session) sendResult(id json.RawMessage, status int, body messages.Envel
 
 // sendFailure answers a request that could not be accepted exactly as HTTP would.
 func (s *session) sendFailure(id json.RawMessage, err error) {
-	status, body := s.h.Answer(err, "transport", "ws")
+	status, body := s.h.deps.Answer(err, "transport", "ws")
 	s.sendResult(id, status, body)
 }
 
