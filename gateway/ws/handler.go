@@ -1,6 +1,7 @@
-// Package ws serves GET /v1/ws: the upgrade, the read loop, wsjson-style framing of client and
-// server messages, and the dispatch of fits, forecasts and subscriptions. Jobs go to the
-// gateway's API core through Commands; events come from a live.Session.
+// Package ws serves GET /v1/ws: the upgrade, the read loop, client and server messages (one
+// JSON text message each, decoded strictly like the HTTP bodies, which wsjson cannot do), and
+// the dispatch of fits, forecasts and subscriptions. Jobs go to the gateway's API core through
+// Commands; events come from a live.Session.
 package ws
 
 import (
