@@ -1,6 +1,7 @@
-// Package gateway is forecastd's only entry point: the HTTP API, SSE and WebSocket sessions, the
-// registry of requests waiting for processor replies, reply routing, and the holding of forecasts
-// until the fits they depend on have ended.
+// Package gateway is forecastd's only entry point: the HTTP API, the registry of requests
+// waiting for processor replies, reply routing, and the holding of forecasts until the fits they
+// depend on have ended. It wires the live hub (gateway/live) and the transports that serve its
+// sessions (gateway/sse, gateway/ws), and maps every error to a status once.
 package gateway
 
 import (
@@ -18,6 +19,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/gateway/auth"
+	"github.com/forecastd/forecastd/gateway/live"
+	"github.com/forecastd/forecastd/gateway/sse"
+	"github.com/forecastd/forecastd/gateway/ws"
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/store"
 )
@@ -121,7 +125,9 @@ type Gateway struct {
 	deps      Deps
 	log       *slog.Logger
 	runs      *registry
-	hub       *hub
+	hub       *live.Hub
+	events    *sse.Handler
+	ws        *ws.Handler
 	metrics   *metrics
 	limit     *limiter    // nil: no rate limit
 	tokens    auth.Tokens // nil: no authentication
@@ -142,16 +148,25 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	g := &Gateway{
 		cfg: cfg, deps: deps, log: deps.Log.With("gateway", cfg.ID),
-		runs: newRegistry(), hub: newHub(), metrics: newMetrics(deps.Registry),
+		runs: newRegistry(), metrics: newMetrics(deps.Registry),
 		root: context.Background(), now: time.Now,
 	}
 	deps.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "forecastd_jobs_in_flight", Help: "Jobs this gateway follows until their replies arrive.",
 	}, func() float64 { return float64(g.runs.len()) }))
+	g.hub = live.New(live.Config{
+		SendQueue: cfg.SendQueue, WriteTimeout: cfg.WriteTimeout, Heartbeat: cfg.Heartbeat,
+		RecheckInterval: cfg.RecheckInterval, ReplayTimeout: cfg.RequestTimeout,
+	}, deps.Store, live.Metrics{Sessions: g.metrics.sessions, Closed: g.metrics.sessionsClosed}, g.log)
+	g.events = sse.New(sse.Config{Retry: cfg.SSERetry, WriteTimeout: cfg.WriteTimeout, Heartbeats: cfg.Heartbeat > 0}, g.hub, g.writeError, g.log)
 	if cfg.RateLimit > 0 {
 		g.limit = newLimiter(cfg.RateLimit, cfg.RateBurst)
 	}
 	g.tokens = auth.NewTokens(cfg.Tokens)
+	g.ws = ws.New(ws.Config{ReadLimit: cfg.WSReadLimit, WriteTimeout: cfg.WriteTimeout, AllowedOrigins: cfg.AllowedOrigins}, ws.Deps{
+		Hub: g.hub, Commands: wsCommands{g}, Answer: g.answerError, Fail: g.writeError,
+		Scope: g.tokens.ScopeOf, Client: clientAddr, Log: g.log,
+	})
 	g.handler = g.routes()
 	return g
 }
@@ -172,7 +187,7 @@ func (g *Gateway) Start(ctx context.Context, eg *errgroup.Group) error {
 	}
 	eg.Go(func() error { g.consumeReplies(replies); return nil })
 	ready := make(chan struct{})
-	eg.Go(func() error { g.followEvents(ctx, ready); return nil })
+	g.hub.Start(ctx, eg, ready)
 	if g.limit != nil {
 		eg.Go(func() error { g.limit.janitor(ctx); return nil })
 	}
@@ -236,7 +251,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = srv.Close()
 		}
-		if werr := g.waitSessions(sctx); werr != nil {
+		if werr := g.hub.Wait(sctx); werr != nil {
 			g.log.Warn("shutdown", "err", werr)
 		}
 		return err

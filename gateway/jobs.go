@@ -89,11 +89,11 @@ func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req m
 	now := g.now()
 	job := store.Job{ID: jobID, Kind: messages.KindForecast, Model: model, Status: store.JobQueued, CreatedAt: now, UpdatedAt: now}
 	// Watched before the pending fits are read, so that no model event between the two is missed.
-	wake := g.hub.watch(model)
+	wake := g.hub.Watch(model)
 	// The barrier, the job record and the fits it waits for, in one round trip to the store.
 	barrier, pending, err := g.deps.Store.AcceptForecast(ctx, model, job, g.cfg.JobTTL)
 	if err != nil || barrier == 0 {
-		g.hub.unwatch(model, wake)
+		g.hub.Unwatch(model, wake)
 		if err != nil {
 			return nil, Accepted{}, unavailable("accept forecast", err)
 		}
@@ -170,7 +170,7 @@ func (g *Gateway) recordFailure(ctx context.Context, job store.Job, jobStatus st
 // It wakes on model events and re-checks on a timer, since pub/sub may lose events. onHeld is
 // called once, the first time the forecast has to wait. It reports whether it waited.
 func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, wake chan struct{}, pending []int64, onHeld func([]int64)) (bool, error) {
-	defer g.hub.unwatch(model, wake)
+	defer g.hub.Unwatch(model, wake)
 	if len(pending) == 0 {
 		return false, nil
 	}

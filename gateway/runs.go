@@ -155,7 +155,10 @@ func (g *registry) due(now time.Time, firstCheck time.Duration) []*run {
 
 // reconcile ends runs whose replies were lost, from their job records.
 func (g *Gateway) reconcile(ctx context.Context) {
-	first := orDefault(g.cfg.LostReplyCheck, 2*time.Second)
+	first := g.cfg.LostReplyCheck
+	if first <= 0 {
+		first = 2 * time.Second
+	}
 	t := time.NewTicker(max(first/2, 10*time.Millisecond))
 	defer t.Stop()
 	for {

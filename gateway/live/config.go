@@ -1,0 +1,34 @@
+package live
+
+import "time"
+
+// Config tunes the hub and its sessions; zero fields take the defaults noted.
+type Config struct {
+	// SendQueue bounds the messages queued for one session (256); a session that falls further
+	// behind is disconnected as a slow consumer.
+	SendQueue int
+	// WriteTimeout bounds one write to a session (10 s).
+	WriteTimeout time.Duration
+	// Heartbeat is how often sessions get a keep-alive; one ticker serves them all. Zero
+	// disables it.
+	Heartbeat time.Duration
+	// RecheckInterval is how often the hub reads the feed besides its wake-ups (1 s).
+	RecheckInterval time.Duration
+	// ReplayTimeout bounds one resume's reading of missed events (1 min).
+	ReplayTimeout time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	c.SendQueue = orDefault(c.SendQueue, 256)
+	c.WriteTimeout = orDefault(c.WriteTimeout, 10*time.Second)
+	c.RecheckInterval = orDefault(c.RecheckInterval, time.Second)
+	c.ReplayTimeout = orDefault(c.ReplayTimeout, time.Minute)
+	return c
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,189 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// EventID is a parsed event ID, "<ms>-<seq>"; the store defines their order.
+type EventID = store.EventID
+
+// ParseEventID parses an event ID as sent to clients.
+func ParseEventID(s string) (EventID, bool) {
+	id, err := store.ParseEventID(s)
+	return id, err == nil
+}
+
+// A Format is one transport's encoding of events (an SSE frame, a WebSocket message). Each
+// event is encoded at most once per format, however many sessions get it.
+type Format struct {
+	Encode func(id, name string, data []byte) []byte
+}
+
+// Event is one model event as sessions get it.
+type Event struct {
+	store.Event
+	id EventID
+	// from is the ID the event is sent with: its own, or for a reset the point to go on from.
+	from string
+	data json.RawMessage // the public JSON
+
+	mu     sync.Mutex
+	frames []frame
+}
+
+type frame struct {
+	f *Format
+	b []byte
+}
+
+// NewEvent is ev as sessions get it.
+func NewEvent(ev store.Event) *Event {
+	id, _ := ParseEventID(ev.ID)
+	return &Event{Event: ev, id: id, from: ev.ID, data: eventData(ev)}
+}
+
+// Frame is the event encoded in f.
+func (ev *Event) Frame(f *Format) []byte {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	for _, fr := range ev.frames {
+		if fr.f == f {
+			return fr.b
+		}
+	}
+	b := f.Encode(ev.from, ev.Type, ev.data)
+	ev.frames = append(ev.frames, frame{f, b})
+	return b
+}
+
+// resetEvent tells a session that events after lastID are no longer retained; oldest is the
+// oldest one that is ("" when none is).
+//
+// Its id (SSE id:, WebSocket event_id) is from, the point the stream goes on from, so a client
+// reconnecting after it resumes there instead of being reset again.
+func resetEvent(from, lastID, oldest, reason string) *Event {
+	data := messages.JSON(map[string]any{"last_event_id": lastID, "oldest_event_id": oldest, "reason": reason})
+	return &Event{Event: store.Event{Type: "reset"}, from: from, data: data}
+}
+
+// eventData is the public JSON of an event: model, generation, type, time and job_id, plus the
+// fields of the event's own data (method, error, progress…).
+func eventData(ev store.Event) json.RawMessage {
+	fields := map[string]any{}
+	if len(ev.Data) > 0 {
+		var extra map[string]json.RawMessage
+		if json.Unmarshal(ev.Data, &extra) == nil {
+			for k, v := range extra {
+				fields[k] = v
+			}
+		} else {
+			fields["detail"] = ev.Data
+		}
+	}
+	fields["model"], fields["generation"], fields["type"], fields["time"] = ev.Model, ev.Generation, ev.Type, ev.Time
+	if ev.JobID != "" {
+		fields["job_id"] = ev.JobID
+	}
+	return messages.JSON(fields)
+}
+
+const goneReason = "events after last_event_id are no longer retained; reload state, then follow from here"
+
+// Resume writes, directly through the transport, what the session resuming after last missed:
+// the stored events after it up to cursor (the hub's position when the session attached, after
+// which live events take over) of the models in want (nil: all). It returns the newest ID the
+// client then has. A resume point the store no longer retains gets a reset event instead.
+func (s *Session) Resume(last, cursor string, want func(string) bool) (EventID, error) {
+	h := s.hub
+	ctx, cancel := context.WithTimeout(h.root, h.cfg.ReplayTimeout)
+	defer cancel()
+	sent, _ := ParseEventID(last)
+	end, ok := ParseEventID(cursor)
+	if ok && end.After(sent) {
+		return s.replay(ctx, last, end, want)
+	}
+	// Nothing was fanned out after last yet: live events cover the rest, if last is retained.
+	_, err := h.feed.Events(ctx, last, 1)
+	switch {
+	case errors.Is(err, store.ErrEventsGone):
+		// The hub's cursor is no older than last here (or not known yet, just after start):
+		// the point to go on from is the newest event the store has.
+		from := cursor
+		if newest, err := h.feed.LastEventID(ctx); err == nil && newest != "" {
+			from = newest
+		}
+		return sent, s.writeEvents(resetEvent(from, last, h.oldestEventID(ctx), goneReason))
+	case err != nil:
+		return sent, fmt.Errorf("check resume point %s: %w", last, err) // the client retries
+	}
+	return sent, nil
+}
+
+// replay writes, a page at a time, the stored events after last up to end whose model is in
+// want (nil: all), and returns the newest ID passed. A resume point older than the retained
+// history gets a reset event instead.
+func (s *Session) replay(ctx context.Context, last string, end EventID, want func(string) bool) (EventID, error) {
+	h := s.hub
+	sent, _ := ParseEventID(last)
+	after := last
+	for range 10_000 { // bounded: 5M events
+		evs, err := h.feed.Events(ctx, after, eventPage)
+		if errors.Is(err, store.ErrEventsGone) {
+			return end, s.writeEvents(resetEvent(end.String(), last, h.oldestEventID(ctx), goneReason))
+		}
+		if err != nil {
+			return sent, fmt.Errorf("replay events after %s: %w", after, err)
+		}
+		done := len(evs) < eventPage
+		var page []*Event
+		for _, ev := range evs {
+			id, _ := ParseEventID(ev.ID)
+			if id.After(end) {
+				done = true
+				break
+			}
+			after, sent = ev.ID, id
+			if want == nil || want(ev.Model) {
+				page = append(page, NewEvent(ev))
+			}
+		}
+		if err := s.writeEvents(page...); err != nil {
+			return sent, err
+		}
+		if done {
+			break
+		}
+	}
+	return sent, nil
+}
+
+// writeEvents writes events now, bypassing the queue (see Gate).
+func (s *Session) writeEvents(evs ...*Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	msgs := make([][]byte, len(evs))
+	for i, ev := range evs {
+		msgs[i] = ev.Frame(s.t.Format())
+	}
+	return s.t.WriteBatch(msgs, false)
+}
+
+// ModelSet is models as a set, nil when there are none.
+func ModelSet(models []string) map[string]bool {
+	if len(models) == 0 {
+		return nil
+	}
+	set := make(map[string]bool, len(models))
+	for _, m := range models {
+		set[m] = true
+	}
+	return set
+}

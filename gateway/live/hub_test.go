@@ -1,0 +1,232 @@
+package live_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/forecastd/forecastd/gateway/live"
+	"github.com/forecastd/forecastd/internal/promtest"
+	"github.com/forecastd/forecastd/store"
+)
+
+// format encodes an event as its ID and type, so tests can read what a session got.
+var format = &live.Format{Encode: func(id, name string, _ []byte) []byte { return []byte(id + " " + name) }}
+
+// recorder is a transport that keeps what it is sent; block makes its writes wait.
+type recorder struct {
+	mu     sync.Mutex
+	got    []string
+	closed string
+	block  chan struct{} // nil: writes return at once
+}
+
+func (r *recorder) Name() string         { return "test" }
+func (r *recorder) Format() *live.Format { return format }
+
+func (r *recorder) WriteBatch(msgs [][]byte, _ bool) error {
+	if r.block != nil {
+		<-r.block
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed != "" {
+		return errors.New("closed")
+	}
+	for _, m := range msgs {
+		r.got = append(r.got, string(m))
+	}
+	return nil
+}
+
+func (r *recorder) Close(reason string) {
+	r.mu.Lock()
+	r.closed = reason
+	r.mu.Unlock()
+}
+
+func (r *recorder) messages() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+type env struct {
+	hub *live.Hub
+	st  *store.Memory
+	reg *prometheus.Registry
+}
+
+// newEnv starts a hub on a memory store; it stops with the test.
+func newEnv(t *testing.T, cfg live.Config, opts ...store.MemoryOption) *env {
+	t.Helper()
+	st := store.NewMemory(opts...)
+	cfg.RecheckInterval = 20 * time.Millisecond
+	h, reg := newHub(cfg, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	eg, ctx := errgroup.WithContext(ctx)
+	ready := make(chan struct{})
+	h.Start(ctx, eg, ready)
+	t.Cleanup(func() { cancel(); _ = eg.Wait(); _ = st.Close() })
+	<-ready
+	waitFor(t, "the hub to read the feed", h.Ready)
+	return &env{hub: h, st: st, reg: reg}
+}
+
+// newHub is a hub on st, not started, with its metrics in the registry returned.
+func newHub(cfg live.Config, st *store.Memory) (*live.Hub, *prometheus.Registry) {
+	reg := prometheus.NewRegistry()
+	m := live.Metrics{
+		Sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sessions"}, []string{"transport"}),
+		Closed:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "closed"}, []string{"transport", "reason"}),
+	}
+	reg.MustRegister(m.Sessions, m.Closed)
+	return live.New(cfg, st, m, slog.New(slog.NewTextHandler(io.Discard, nil))), reg
+}
+
+func (e *env) emit(t *testing.T, model string) store.Event {
+	t.Helper()
+	ev, err := e.st.Emit(context.Background(), store.Event{Type: store.EventFitProgress, Model: model, Data: json.RawMessage(`{"percent":50}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSessionGetsTheEventsOfTheModelsItFollows(t *testing.T) {
+	e := newEnv(t, live.Config{})
+	rec := &recorder{}
+	s := e.hub.NewSession(rec)
+	s.Open(false, []string{"a"})
+	e.emit(t, "b")
+	want := e.emit(t, "a")
+	waitFor(t, "the event of a", func() bool { return len(rec.messages()) == 1 })
+	s.Follow(true, nil, nil)
+	all := e.emit(t, "b")
+	waitFor(t, "two events", func() bool { return len(rec.messages()) == 2 })
+	if got := rec.messages(); got[0] != want.ID+" fit_progress" || got[1] != all.ID+" fit_progress" {
+		t.Errorf("got %q, want the event of a, then of b once following all", got)
+	}
+	s.End(live.EndClient)
+	if e.hub.Sessions() != 0 {
+		t.Errorf("an ended session stays in the hub")
+	}
+}
+
+func TestResumeReplaysMissedEventsOnceThenLiveOnes(t *testing.T) {
+	e := newEnv(t, live.Config{})
+	first := e.emit(t, "a")
+	missed := []string{e.emit(t, "a").ID, e.emit(t, "b").ID}
+	waitFor(t, "the hub to pass the missed events", func() bool {
+		probe := e.hub.NewSession(&recorder{})
+		defer probe.End(live.EndClient)
+		return probe.Open(true, nil) == missed[1]
+	})
+	rec := &recorder{}
+	s := e.hub.NewSession(rec)
+	last, _ := live.ParseEventID(first.ID)
+	s.Gate(last, nil)
+	cursor := s.Open(true, nil)
+	live1 := e.emit(t, "a") // arrives while the replay is gated: held, then sent after it
+	sent, err := s.Resume(first.ID, cursor, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Ungate(sent)
+	waitFor(t, "three events", func() bool { return len(rec.messages()) >= 3 })
+	time.Sleep(50 * time.Millisecond) // a duplicate would arrive by now
+	want := []string{missed[0] + " fit_progress", missed[1] + " fit_progress", live1.ID + " fit_progress"}
+	if got := rec.messages(); !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	s.End(live.EndClient)
+}
+
+func TestResumeFromAGoneEventGetsAReset(t *testing.T) {
+	e := newEnv(t, live.Config{}, store.WithEventsMaxLen(2))
+	gone := e.emit(t, "a")
+	e.emit(t, "a")
+	e.emit(t, "a")
+	newest := e.emit(t, "a")
+	waitFor(t, "the hub to pass the events", func() bool {
+		probe := e.hub.NewSession(&recorder{})
+		defer probe.End(live.EndClient)
+		return probe.Open(true, nil) == newest.ID
+	})
+	rec := &recorder{}
+	s := e.hub.NewSession(rec)
+	cursor := s.Open(true, nil)
+	if _, err := s.Resume(gone.ID, cursor, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.messages(); len(got) != 1 || got[0] != newest.ID+" reset" {
+		t.Errorf("got %q, want one reset going on from %s", got, newest.ID)
+	}
+	s.End(live.EndClient)
+}
+
+func TestSlowConsumerIsCutOffWhileOthersKeepReceiving(t *testing.T) {
+	e := newEnv(t, live.Config{SendQueue: 4})
+	slow := &recorder{block: make(chan struct{})}
+	defer close(slow.block)
+	fast := &recorder{}
+	ss, fs := e.hub.NewSession(slow), e.hub.NewSession(fast)
+	ss.Open(true, nil)
+	fs.Open(true, nil)
+	for i := range 10 {
+		e.emit(t, "a")
+		waitFor(t, "the fast session to get the event", func() bool { return len(fast.messages()) == i+1 })
+	}
+	select {
+	case <-ss.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow session was not cut off")
+	}
+	if v := promtest.Value(t, e.reg, "closed", "transport", "test", "reason", live.EndSlowConsumer); v != 1 {
+		t.Errorf("slow consumers counted: %v, want 1", v)
+	}
+	fs.End(live.EndClient)
+}
+
+func TestSessionsEndWithTheHub(t *testing.T) {
+	st := store.NewMemory()
+	defer st.Close()
+	h, _ := newHub(live.Config{}, st)
+	ctx, cancel := context.WithCancel(context.Background())
+	eg, ctx := errgroup.WithContext(ctx)
+	h.Start(ctx, eg, make(chan struct{}))
+	rec := &recorder{}
+	h.NewSession(rec).Open(true, nil)
+	cancel()
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if err := h.Wait(wctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = eg.Wait()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.closed != live.EndShutdown {
+		t.Errorf("closed for %q, want %q", rec.closed, live.EndShutdown)
+	}
+}

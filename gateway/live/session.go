@@ -1,0 +1,270 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Transport is how a session's messages reach its client: an SSE stream or a WebSocket.
+type Transport interface {
+	// Name labels metrics: "sse" or "ws".
+	Name() string
+	// Format is the transport's encoding of events.
+	Format() *Format
+	// WriteBatch sends messages (and a keep-alive if ping) within the write timeout. Only one
+	// goroutine calls it at a time.
+	WriteBatch(msgs [][]byte, ping bool) error
+	// Close ends the connection, telling the client why where the transport can.
+	Close(reason string)
+}
+
+// Reasons a session ends, as counted by forecastd_sessions_closed_total.
+const (
+	EndClient       = "client"        // the client closed the connection, or reading from it failed
+	EndSlowConsumer = "slow_consumer" // its send queue overflowed
+	EndWriteFailed  = "write_failed"  // a write failed or timed out
+	EndPingTimeout  = "ping_timeout"  // a WebSocket ping got no pong in time
+	EndShutdown     = "shutdown"      // the gateway is stopping
+	EndReplayFailed = "replay_failed" // reading missed events from the store failed
+)
+
+// ErrPingTimeout is what a transport's WriteBatch wraps when a keep-alive got no answer.
+var ErrPingTimeout = errors.New("ping got no pong in time")
+
+// Session is what SSE and WebSocket sessions share: the hub registration, a bounded send queue
+// drained by a writer goroutine that exists only while there is something to send, and the
+// one way a session ends. Idle, a session costs this struct and its connection: an SSE
+// session has no goroutine at all, a WebSocket session only the one reading client messages.
+type Session struct {
+	hub *Hub
+	t   Transport
+
+	mu      sync.Mutex
+	queue   [][]byte
+	ping    bool // a keep-alive is due
+	writing bool // a writer goroutine is running
+	closing bool // no more messages are taken
+	// While a resuming session replays missed events, live events wait in deferred and no
+	// writer starts.
+	gated    bool
+	deferred [][]byte
+	// Live events up to skipUntil of skipModels (nil: any) duplicate the replay.
+	skipUntil  *EventID
+	skipModels map[string]bool
+	// wake, when set, is signalled instead of starting writer goroutines: the handler
+	// goroutine writes itself (SSE without hijacking).
+	wake chan struct{}
+
+	done         chan struct{} // closed when the session ends
+	endOnce      sync.Once
+	stopShutdown func() bool // unregisters the shutdown hook
+}
+
+// NewSession makes a session writing through t; Open registers it.
+func (h *Hub) NewSession(t Transport) *Session {
+	return &Session{hub: h, t: t, done: make(chan struct{}), stopShutdown: func() bool { return false }}
+}
+
+// WrittenByCaller makes the caller's goroutine the session's writer: it calls FlushOnce
+// whenever the returned channel is signalled. Call it before Open.
+func (s *Session) WrittenByCaller() <-chan struct{} {
+	s.wake = make(chan struct{}, 1)
+	return s.wake
+}
+
+// Open registers the session with the hub and the metrics, following every model (all) or the
+// given ones, and ends it when the hub stops. It returns the hub's cursor (see Follow).
+func (s *Session) Open(all bool, models []string) string {
+	h := s.hub
+	h.live.Add(1)
+	cursor := h.subscribe(s, all, models, nil)
+	h.metrics.Sessions.WithLabelValues(s.t.Name()).Inc()
+	stop := context.AfterFunc(h.root, func() { s.End(EndShutdown) })
+	s.mu.Lock()
+	s.stopShutdown = stop
+	s.mu.Unlock()
+	return cursor
+}
+
+// Follow changes which events the session receives: every model (all) or not, plus added and
+// minus removed model names. It returns the ID of the newest event already fanned out: the
+// session receives exactly the events after it (replaying older ones is up to the session).
+func (s *Session) Follow(all bool, add, remove []string) string {
+	return s.hub.subscribe(s, all, add, remove)
+}
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// ended reports whether the session is ending (no more messages are taken).
+func (s *Session) ended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// offer queues one event. It is called with the hub locked and never blocks.
+func (s *Session) offer(ev *Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	if ev.ID == "" {
+		s.skipUntil = nil // a reset: earlier IDs order nothing any more
+	} else if s.skipUntil != nil {
+		if !ev.id.After(*s.skipUntil) {
+			if s.skipModels == nil || s.skipModels[ev.Model] {
+				return
+			}
+		} else {
+			s.skipUntil, s.skipModels = nil, nil // the feed is ordered: nothing later repeats
+		}
+	}
+	s.pushLocked(ev.Frame(s.t.Format()), s.gated)
+}
+
+// Send queues a message of the session's own (a WebSocket reply).
+func (s *Session) Send(msg []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		s.pushLocked(msg, false)
+	}
+}
+
+func (s *Session) beat() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		s.ping = true
+		s.kickLocked()
+	}
+}
+
+// pushLocked queues msg, or ends the session as a slow consumer when its queue is full.
+func (s *Session) pushLocked(msg []byte, deferred bool) {
+	if len(s.queue)+len(s.deferred) >= s.hub.cfg.SendQueue {
+		s.closing, s.queue, s.deferred = true, nil, nil
+		go s.End(EndSlowConsumer)
+		return
+	}
+	if deferred {
+		s.deferred = append(s.deferred, msg)
+		return
+	}
+	s.queue = append(s.queue, msg)
+	s.kickLocked()
+}
+
+// kickLocked gets the queue written: by a new writer goroutine, or by the caller's.
+func (s *Session) kickLocked() {
+	if s.gated || s.closing || (len(s.queue) == 0 && !s.ping) {
+		return
+	}
+	if s.wake != nil {
+		signal(s.wake)
+		return
+	}
+	if !s.writing {
+		s.writing = true
+		go s.flush()
+	}
+}
+
+// Gate holds live events back while a resuming session replays what it missed (through
+// Resume, after writing anything else directly). Messages queued before it are written first
+// (bounded by the write timeout), so that the replay does not overtake them.
+func (s *Session) Gate(after EventID, models map[string]bool) {
+	s.mu.Lock()
+	s.gated = true
+	s.skipUntil, s.skipModels = &after, models
+	if len(s.queue) > 0 && !s.writing && s.wake == nil && !s.closing {
+		s.writing = true
+		go s.flush()
+	}
+	s.mu.Unlock()
+	deadline := time.Now().Add(s.hub.cfg.WriteTimeout)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		idle := !s.writing || s.closing
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Ungate releases the live events held back; those up to sent duplicate the replay.
+func (s *Session) Ungate(sent EventID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gated = false
+	if s.skipUntil != nil && sent.After(*s.skipUntil) {
+		s.skipUntil = &sent
+	}
+	// Held events came after the hub's cursor, so after everything replayed.
+	held := s.deferred
+	s.deferred = nil
+	for _, msg := range held {
+		if s.closing {
+			return
+		}
+		s.pushLocked(msg, false)
+	}
+	s.kickLocked()
+}
+
+// flush writes until the queue is empty, then the goroutine ends.
+func (s *Session) flush() {
+	for s.FlushOnce() {
+	}
+}
+
+// FlushOnce writes what is queued; false when there was nothing or the session ended.
+func (s *Session) FlushOnce() bool {
+	s.mu.Lock()
+	if s.closing || (len(s.queue) == 0 && !s.ping) {
+		s.writing = false
+		s.mu.Unlock()
+		return false
+	}
+	msgs, ping := s.queue, s.ping
+	s.queue, s.ping = nil, false
+	s.mu.Unlock()
+	if err := s.t.WriteBatch(msgs, ping); err != nil {
+		reason := EndWriteFailed
+		if errors.Is(err, ErrPingTimeout) {
+			reason = EndPingTimeout
+		}
+		s.End(reason)
+		return false
+	}
+	return true
+}
+
+// End ends the session once: it leaves the hub, closes the connection and counts why.
+func (s *Session) End(reason string) {
+	s.endOnce.Do(func() {
+		h := s.hub
+		s.mu.Lock()
+		s.closing, s.queue, s.deferred = true, nil, nil
+		stop := s.stopShutdown
+		s.mu.Unlock()
+		stop()
+		h.detach(s)
+		h.metrics.Sessions.WithLabelValues(s.t.Name()).Dec()
+		h.metrics.Closed.WithLabelValues(s.t.Name(), reason).Inc()
+		if reason == EndSlowConsumer {
+			h.log.Info("live session dropped: slow consumer", "transport", s.t.Name())
+		}
+		// The connection is closed before done is: a handler that returns on done must not
+		// leave its response writer to be touched by Close afterwards.
+		s.t.Close(reason)
+		close(s.done)
+		h.live.Add(-1)
+	})
+}

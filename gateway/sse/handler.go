@@ -1,0 +1,181 @@
+// Package sse serves model events as Server-Sent Events (GET /v1/events): headers, the
+// reconnection hint, Last-Event-ID resumes and the stream itself, written by a live.Session.
+// Writer also serves the gateway's command streams.
+package sse
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/forecastd/forecastd/gateway/live"
+	"github.com/forecastd/forecastd/messages"
+)
+
+// Format is the SSE encoding of events: one whole frame each.
+var Format = &live.Format{Encode: frame}
+
+// Handler serves event streams.
+type Handler struct {
+	cfg  Config
+	hub  *live.Hub
+	fail func(http.ResponseWriter, *http.Request, error)
+	log  *slog.Logger
+}
+
+// New builds the handler; fail answers a request refused before its stream starts.
+func New(cfg Config, hub *live.Hub, fail func(http.ResponseWriter, *http.Request, error), log *slog.Logger) *Handler {
+	return &Handler{cfg: cfg.withDefaults(), hub: hub, fail: fail, log: log}
+}
+
+// ServeHTTP streams model events. Each event carries its store ID; a client that reconnects
+// with Last-Event-ID (or ?last_event_id=) gets every event it missed once, in order, replayed
+// from the store, then the live ones, or an explicit reset event when its ID is older than the
+// retained history.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	models := q["model"]
+	for _, m := range models {
+		if p := messages.ValidModelName(m); p != "" {
+			h.fail(w, r, messages.Invalid("model", "%q %s", m, p))
+			return
+		}
+	}
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = q.Get("last_event_id")
+	}
+	var lastID live.EventID
+	if last != "" {
+		var ok bool
+		if lastID, ok = live.ParseEventID(last); !ok {
+			h.fail(w, r, messages.Invalid("last_event_id", "must be an event id as sent in the stream's id: lines, like 1718000000000-0"))
+			return
+		}
+	}
+	if !h.hub.Ready() {
+		h.fail(w, r, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; retry shortly"))
+		return
+	}
+	t := &stream{timeout: h.cfg.WriteTimeout}
+	// Without heartbeats to write, keep the handler, which sees the request end, instead.
+	if h.cfg.Heartbeats {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			t.conn = conn
+		}
+	}
+	if t.conn == nil {
+		t.w, t.rc = w, http.NewResponseController(w)
+	}
+	s := h.hub.NewSession(t)
+	var wake <-chan struct{}
+	if t.conn == nil {
+		wake = s.WrittenByCaller()
+	}
+	// Live events wait until the response head (and any replay) is written.
+	s.Gate(lastID, nil)
+	cursor := s.Open(len(models) == 0, models)
+
+	var err error
+	if t.conn != nil {
+		err = t.write(header(h.cfg.Retry))
+	} else {
+		err = Start(w).Retry(h.cfg.Retry)
+	}
+	if err != nil {
+		s.End(live.EndClient)
+		return
+	}
+	sent := lastID
+	if last != "" {
+		if sent, err = s.Resume(last, cursor, modelFilter(models)); err != nil {
+			h.log.Debug("sse replay failed", "err", err)
+			s.End(live.EndReplayFailed)
+			return
+		}
+	}
+	s.Ungate(sent)
+	if t.conn != nil {
+		return // the session lives on without this goroutine
+	}
+	for {
+		select {
+		case <-wake:
+			s.FlushOnce()
+		case <-s.Done():
+			return
+		case <-r.Context().Done():
+			s.End(live.EndClient)
+			return
+		}
+	}
+}
+
+// stream is the transport of a GET /v1/events session. The handler hijacks the connection and
+// writes the stream itself (HTTP/1.1, delimited by the connection's end), so an idle stream
+// needs no goroutine and no net/http buffers. Without hijacking (e.g. HTTP/2) the handler's
+// goroutine stays and writes through the ResponseWriter.
+type stream struct {
+	conn    net.Conn                 // hijacked; nil when writing through the ResponseWriter
+	w       http.ResponseWriter      // otherwise
+	rc      *http.ResponseController // otherwise
+	timeout time.Duration
+}
+
+func (t *stream) Name() string         { return "sse" }
+func (t *stream) Format() *live.Format { return Format }
+
+func (t *stream) WriteBatch(msgs [][]byte, ping bool) error {
+	var buf []byte
+	if len(msgs) == 1 && !ping {
+		buf = msgs[0]
+	} else {
+		for _, m := range msgs {
+			buf = append(buf, m...)
+		}
+		if ping {
+			buf = append(buf, ": keep-alive\n\n"...)
+		}
+	}
+	return t.write(buf)
+}
+
+func (t *stream) write(b []byte) error {
+	deadline := time.Now().Add(t.timeout)
+	if t.conn != nil {
+		_ = t.conn.SetWriteDeadline(deadline)
+		_, err := t.conn.Write(b)
+		return err
+	}
+	_ = t.rc.SetWriteDeadline(deadline)
+	if _, err := t.w.Write(b); err != nil {
+		return err
+	}
+	return t.rc.Flush()
+}
+
+// Close ends the stream. A stuck write (slow consumer) fails at once.
+func (t *stream) Close(string) {
+	if t.conn != nil {
+		_ = t.conn.Close()
+		return
+	}
+	_ = t.rc.SetWriteDeadline(time.Now())
+}
+
+// header starts a hijacked stream: the response head, then the reconnection hint.
+func header(retry time.Duration) []byte {
+	return fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"+
+		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: %d\n\n", retry.Milliseconds())
+}
+
+// modelFilter accepts the named models, or every model when none is named.
+func modelFilter(models []string) func(string) bool {
+	set := live.ModelSet(models)
+	if set == nil {
+		return nil
+	}
+	return func(model string) bool { return set[model] }
+}
