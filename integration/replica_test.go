@@ -3,11 +3,9 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/broker"
@@ -29,26 +26,9 @@ import (
 // the same fit is accepted.
 func TestGatewayRefusesFitsWithTheReplicaDown(t *testing.T) {
 	requireServices(t)
-	primary := testenv.StartRedis(t, "", "--repl-diskless-sync-delay", "0")
-	replica := testenv.StartRedis(t, "", "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port))
+	primary, replica := testenv.StartReplicated(t)
 	rdb := primary.Client(t)
 	defer rdb.Close()
-	if err := testenv.Poll(10*time.Second, func() error { // the replica acknowledges writes
-		var wait *redis.Cmd
-		if _, err := rdb.Pipelined(t.Context(), func(p redis.Pipeliner) error {
-			p.Set(t.Context(), "fdtest:probe", "1", 0)
-			wait = p.Do(t.Context(), "WAIT", 1, 100)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if n, _ := wait.Int64(); n < 1 {
-			return errors.New("replica not in sync")
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 	st := store.NewRedis(rdb, store.RedisOptions{WaitTimeout: 200 * time.Millisecond, RefuseUnreplicated: true})
 	defer st.Close()
 

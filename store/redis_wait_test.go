@@ -28,27 +28,9 @@ type replicated struct {
 
 func startReplicated(t *testing.T, refuse bool) *replicated {
 	t.Helper()
-	primary := testenv.StartRedis(t, "", "--repl-diskless-sync-delay", "0")
-	replica := testenv.StartRedis(t, "", "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port))
+	primary, replica := testenv.StartReplicated(t)
 	pc := primary.Client(t)
 	t.Cleanup(func() { pc.Close() })
-	if err := testenv.Poll(10*time.Second, func() error {
-		// In sync: it acknowledges a write (WAIT on the connection that wrote it).
-		var wait *redis.Cmd
-		if _, err := pc.Pipelined(t.Context(), func(p redis.Pipeliner) error {
-			p.Set(t.Context(), "fdtest:probe", "1", 0)
-			wait = p.Do(t.Context(), "WAIT", 1, 100)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if n, _ := wait.Int64(); n < 1 {
-			return errors.New("replica not in sync yet")
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 	return newReplicatedStore(t, primary, replica, pc, refuse)
 }
 

@@ -158,39 +158,32 @@ func (b *binder) str(p *string, name, help string) {
 	b.fs.StringVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
 }
 
-func (b *binder) num(p *int, name, help string) {
+// parsed sets *p from name's environment variable, if set, with parse; a value parse rejects is
+// noted as not being what want says. It returns the variable's name, for the flag's help.
+func parsed[T any](b *binder, p *T, name, want string, parse func(string) (T, error)) string {
 	env, v, ok := b.env(name)
 	if ok {
-		n, err := strconv.Atoi(v)
+		x, err := parse(v)
 		if err != nil {
-			b.errs = append(b.errs, fmt.Sprintf("%s=%q is not an integer", env, v))
+			b.errs = append(b.errs, fmt.Sprintf("%s=%q is not %s", env, v, want))
 		}
-		*p = n
+		*p = x
 	}
+	return env
+}
+
+func (b *binder) num(p *int, name, help string) {
+	env := parsed(b, p, name, "an integer", strconv.Atoi)
 	b.fs.IntVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
 }
 
 func (b *binder) float(p *float64, name, help string) {
-	env, v, ok := b.env(name)
-	if ok {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			b.errs = append(b.errs, fmt.Sprintf("%s=%q is not a number", env, v))
-		}
-		*p = f
-	}
+	env := parsed(b, p, name, "a number", func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })
 	b.fs.Float64Var(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
 }
 
 func (b *binder) dur(p *time.Duration, name, help string, mirrors ...*time.Duration) {
-	env, v, ok := b.env(name)
-	if ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			b.errs = append(b.errs, fmt.Sprintf("%s=%q is not a duration like 30s", env, v))
-		}
-		*p = d
-	}
+	env := parsed(b, p, name, "a duration like 30s", time.ParseDuration)
 	b.fs.DurationVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
 	for _, m := range mirrors {
 		b.mirrors = append(b.mirrors, func() { *m = *p })
@@ -198,14 +191,7 @@ func (b *binder) dur(p *time.Duration, name, help string, mirrors ...*time.Durat
 }
 
 func (b *binder) boolean(p *bool, name, help string) {
-	env, v, ok := b.env(name)
-	if ok {
-		t, err := strconv.ParseBool(v)
-		if err != nil {
-			b.errs = append(b.errs, fmt.Sprintf("%s=%q is not true or false", env, v))
-		}
-		*p = t
-	}
+	env := parsed(b, p, name, "true or false", strconv.ParseBool)
 	b.fs.BoolVar(p, name, *p, fmt.Sprintf("%s (%s)", help, env))
 }
 

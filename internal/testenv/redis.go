@@ -142,3 +142,31 @@ func (r *Redis) kill() {
 	_ = syscall.Kill(-r.proc.Process.Pid, syscall.SIGKILL)
 	<-r.done
 }
+
+// StartReplicated runs a primary and one replica of it, each a redis-server of the test's own,
+// and returns once the replica acknowledges the primary's writes (WAIT on the connection that
+// wrote), so that a test of replicated writes starts from a replica in sync.
+func StartReplicated(t testing.TB) (primary, replica *Redis) {
+	t.Helper()
+	primary = StartRedis(t, "", "--repl-diskless-sync-delay", "0")
+	replica = StartRedis(t, "", "--replicaof", "127.0.0.1", fmt.Sprint(primary.Port))
+	rdb := primary.Client(t)
+	defer rdb.Close()
+	if err := Poll(10*time.Second, func() error {
+		var wait *redis.Cmd
+		if _, err := rdb.Pipelined(context.Background(), func(p redis.Pipeliner) error {
+			p.Set(context.Background(), "fdtest:probe", "1", 0)
+			wait = p.Do(context.Background(), "WAIT", 1, 100)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if n, _ := wait.Int64(); n < 1 {
+			return fmt.Errorf("replica on port %d not in sync yet", replica.Port)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return primary, replica
+}
