@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -49,23 +50,52 @@ func lookPath(name string) (string, error) {
 	return exec.LookPath(name)
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It avoids 35672–35682,
-// which rabbitmqctl takes for itself.
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on, for a server a test starts.
+//
+// It is taken below the kernel's ephemeral range: a port the kernel handed out (port 0) and
+// that was closed again can be taken by any outgoing connection before the server, which may
+// need seconds to boot (a RabbitMQ node), binds it; below that range only a listener takes a
+// port. The ports of the machine's RabbitMQ (5672, its distribution port 25672, 15672) and
+// 35672–35682 (rabbitmqctl's) are never returned.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	low := ephemeralLow()
+	for range 1000 {
+		port := 10000 + rand.IntN(low-10000)
+		if reservedPort(port) {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
-			t.Fatalf("free port: %v", err)
+			continue // in use
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		if port < 35672 || port > 35682 {
-			return port
-		}
+		return port
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+func reservedPort(p int) bool {
+	return p == 15672 || p == 25672 || (p >= 35672 && p <= 35682)
+}
+
+// ephemeralLow is the lowest port of the kernel's range for outgoing connections (Linux's
+// default when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= 11000 {
+		return 32768
+	}
+	return low
 }
 
 // WaitReady waits until url answers 200, failing t after timeout.

@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,4 +60,21 @@ func TestForecastdProcess(t *testing.T) {
 	bin := Forecastd(t)
 	p := Start(t, "help", bin, nil, "--help")
 	p.WaitLog(t, "forecastd all", 30e9)
+}
+
+// A port FreePort gives is one no outgoing connection can take before the test's server binds
+// it: below the kernel's ephemeral range, and free.
+func TestFreePortIsBelowTheEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	for range 50 {
+		p := FreePort(t)
+		if p >= low || p < 10000 || reservedPort(p) {
+			t.Fatalf("FreePort gave %d; want a port in [10000, %d) other than the broker's", p, low)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			t.Fatalf("FreePort gave %d, which cannot be bound: %v", p, err)
+		}
+		l.Close()
+	}
 }
