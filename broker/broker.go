@@ -125,7 +125,9 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 	}
 	// Batch series have consumers of their own, one series at a time each, so that a batch
 	// thousands of series long never delays an interactive fit.
-	batches, err := wamqp.NewSubscriberWithConnection(base, logger, conn)
+	batchCfg := base
+	batchCfg.Consume.Qos.PrefetchCount = max(prefetch, batchPrefetch)
+	batches, err := wamqp.NewSubscriberWithConnection(batchCfg, logger, conn)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
 	}
@@ -151,9 +153,12 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 
 // Prefetch counts beyond the one given to NewAMQP (for fits: a fit waits on its consumer for
 // the one before it, so each consumer takes one at a time). A forecast takes a millisecond or
-// so, and its consumer should not wait a broker round trip for the next one.
+// so, and its consumer should not wait a broker round trip for the next one; nor should a
+// batch's, whose series are independent (a processor that dies holding a few unstarted ones
+// costs only their redelivery).
 const (
 	forecastPrefetch = 4
+	batchPrefetch    = 4
 	replyPrefetch    = 256
 )
 
