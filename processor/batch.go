@@ -98,10 +98,7 @@ func (p *Processor) forecastSeries(ctx context.Context, cmd messages.BatchComman
 	}
 	res.Method = model.Summary().Method
 	res.Point = fc.Point
-	res.Intervals = make(map[string]messages.Interval, len(fc.Intervals))
-	for k, iv := range fc.Intervals {
-		res.Intervals[k] = messages.Interval{Lower: iv.Lower, Upper: iv.Upper}
-	}
+	res.Intervals = wireIntervals(fc)
 	if cmd.Timestamps != nil {
 		res.Timestamps = cmd.Timestamps.Next(cmd.Horizon)
 	}
