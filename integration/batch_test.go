@@ -204,3 +204,31 @@ func TestCancelledBatchSkipsOutstandingSeries(t *testing.T) {
 		t.Fatalf("cancelled batch: %s, %d done, %d of %d skipped; want cancelled, none done, all skipped", res.Status, res.Done, skipped, len(in))
 	}
 }
+
+// A batch lives in the store, not in the gateway that accepted it: with that gateway gone, the
+// batch runs to its end and another gateway answers for it.
+func TestBatchOutlivesTheGatewayThatAcceptedIt(t *testing.T) {
+	c := newCluster(t, 1)
+	release, started := c.gates.add(77, false)
+	first := c.startGateway(nil)
+	in := make([]batchSeries, 20)
+	for i := range in {
+		in[i] = batchSeries{Name: fmt.Sprintf("s%d", i), Values: series(77, 10)}
+	}
+	r := c.doAt(first.http.URL, "POST", "/v1/batches", map[string]any{"series": in, "method": "naive", "horizon": 2})
+	var acc batchData
+	if r.Code != http.StatusAccepted || r.decodeInto(&acc) != nil {
+		t.Fatalf("POST /v1/batches: %d %s", r.Code, r.Data)
+	}
+	waitClosed(t, started, "the processor to take a series")
+	first.stop()
+	release()
+	if b := c.waitBatch(acc.BatchID, len(in)); b.Status != "succeeded" || b.Done != len(in) {
+		t.Fatalf("batch after its gateway stopped: %+v", b)
+	}
+	for _, r := range c.batchResults(acc.BatchID).Results {
+		if r.Status != "succeeded" {
+			t.Errorf("series %s: %s", r.Name, r.Status)
+		}
+	}
+}
