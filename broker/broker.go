@@ -26,7 +26,7 @@ import (
 const DefaultPrefix = "forecastd"
 
 // Topology names the RabbitMQ objects for one prefix: <prefix>.commands, <prefix>.replies and
-// <prefix>.dlx exchanges; <prefix>.fit, <prefix>.forecast, <prefix>.dead and per-gateway
+// <prefix>.dlx exchanges; <prefix>.fit, <prefix>.forecast, <prefix>.batch, <prefix>.dead and per-gateway
 // <prefix>.replies.<gateway> queues. Production uses DefaultPrefix; tests use their own so that
 // concurrent runs never consume each other's commands.
 type Topology struct{ Prefix string }
@@ -123,7 +123,15 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
 	}
-	cmds := byTopic{messages.TopicForecast: forecasts, messages.TopicFit: fits}
+	// Batch series have consumers of their own, one series at a time each, so that a batch
+	// thousands of series long never delays an interactive fit.
+	batchCfg := base
+	batchCfg.Consume.Qos.PrefetchCount = max(prefetch, batchPrefetch)
+	batches, err := wamqp.NewSubscriberWithConnection(batchCfg, logger, conn)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
+	}
+	cmds := byTopic{messages.TopicForecast: forecasts, messages.TopicFit: fits, messages.TopicBatch: batches}
 	replyCfg := base
 	// Replies are worth nothing once the gateway that waits for them is gone.
 	replyCfg.Queue = wamqp.QueueConfig{GenerateName: topo.Queue, AutoDelete: true, Exclusive: true}
@@ -138,16 +146,19 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 	return &Broker{
 		Publisher: pub, Commands: cmds, Replies: replies, conn: conn, pubConn: pubConn, topo: topo,
 		close: func() error {
-			return errors.Join(pub.Close(), fits.Close(), forecasts.Close(), replies.Close(), pubConn.Close(), conn.Close())
+			return errors.Join(pub.Close(), fits.Close(), forecasts.Close(), batches.Close(), replies.Close(), pubConn.Close(), conn.Close())
 		},
 	}, nil
 }
 
 // Prefetch counts beyond the one given to NewAMQP (for fits: a fit waits on its consumer for
 // the one before it, so each consumer takes one at a time). A forecast takes a millisecond or
-// so, and its consumer should not wait a broker round trip for the next one.
+// so, and its consumer should not wait a broker round trip for the next one; nor should a
+// batch's, whose series are independent (a processor that dies holding a few unstarted ones
+// costs only their redelivery).
 const (
 	forecastPrefetch = 4
+	batchPrefetch    = 4
 	replyPrefetch    = 256
 )
 
@@ -203,7 +214,7 @@ func (b *Broker) Ready(ctx context.Context) error {
 			return
 		}
 		defer ch.Close()
-		for _, topic := range []string{messages.TopicFit, messages.TopicForecast} {
+		for _, topic := range []string{messages.TopicFit, messages.TopicForecast, messages.TopicBatch} {
 			if _, err := ch.QueueDeclarePassive(b.topo.Queue(topic), true, false, false, false, nil); err != nil {
 				done <- fmt.Errorf("rabbitmq: queue %s missing (import deploy/rabbitmq/definitions.json): %w", b.topo.Queue(topic), err)
 				return

@@ -266,7 +266,10 @@ func TestDefinitionsImportIntoARunningBroker(t *testing.T) {
 		}
 		conn.Close()
 	}
-	if out := r.Ctl(t, "list_queues", "name"); !strings.Contains(out, "forecastd.fit") {
-		t.Errorf("queues after import_definitions: %q", out)
+	out := r.Ctl(t, "list_queues", "name")
+	for _, q := range []string{"forecastd.fit", "forecastd.forecast", "forecastd.batch", "forecastd.dead"} {
+		if !strings.Contains(out, q+"\n") {
+			t.Errorf("no queue %s after import_definitions: %q", q, out)
+		}
 	}
 }

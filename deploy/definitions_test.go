@@ -9,10 +9,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
+
+	"github.com/forecastd/forecastd/broker"
+	"github.com/forecastd/forecastd/messages"
 )
 
 // adminPassword is the documented default password of the definitions' management user.
@@ -28,6 +33,18 @@ type definitions struct {
 	Permissions []struct {
 		User, Vhost, Configure, Write, Read string
 	} `json:"permissions"`
+	Queues []struct {
+		Name      string         `json:"name"`
+		Durable   bool           `json:"durable"`
+		Arguments map[string]any `json:"arguments"`
+	} `json:"queues"`
+	Bindings []binding `json:"bindings"`
+}
+
+type binding struct {
+	Source      string `json:"source"`
+	Destination string `json:"destination"`
+	RoutingKey  string `json:"routing_key"`
 }
 
 func readDefinitions(t *testing.T) definitions {
@@ -138,5 +155,48 @@ func TestHashPasswordScript(t *testing.T) {
 	}
 	if checkPassword(a, "s3cret") == nil {
 		t.Error("the hash matches another password")
+	}
+}
+
+// Every command queue the services consume (fit, forecast, batch) is a durable quorum queue
+// with a delivery limit and the dead-letter exchange, bound to the commands exchange by its
+// topic, and readable by the services' user.
+func TestCommandQueuesAreQuorumWithDeadLetters(t *testing.T) {
+	d := readDefinitions(t)
+	env := dotEnv(t)
+	var read *regexp.Regexp
+	for _, p := range d.Permissions {
+		if p.User == env["FORECASTD_RABBITMQ_USER"] {
+			read = regexp.MustCompile(p.Read)
+		}
+	}
+	if read == nil {
+		t.Fatalf("no permissions for %s", env["FORECASTD_RABBITMQ_USER"])
+	}
+	var topo broker.Topology
+	for _, topic := range []string{messages.TopicFit, messages.TopicForecast, messages.TopicBatch} {
+		name := topo.Queue(topic)
+		found := false
+		for _, q := range d.Queues {
+			if q.Name != name {
+				continue
+			}
+			found = true
+			a := q.Arguments
+			if !q.Durable || a["x-queue-type"] != "quorum" || a["x-delivery-limit"] != float64(5) ||
+				a["x-dead-letter-exchange"] != topo.Exchange(messages.TopicDead) || a["x-dead-letter-routing-key"] != "dead."+topic {
+				t.Errorf("queue %s: durable %v, arguments %v; want a durable quorum queue, delivery limit 5, dead letters to the dlx as dead.%s", name, q.Durable, a, topic)
+			}
+		}
+		if !found {
+			t.Errorf("no queue %s", name)
+		}
+		want := binding{Source: topo.Exchange(topic), Destination: name, RoutingKey: topo.RoutingKey(topic)}
+		if !slices.Contains(d.Bindings, want) {
+			t.Errorf("queue %s is not bound to %s by %q", name, want.Source, want.RoutingKey)
+		}
+		if !read.MatchString(name) {
+			t.Errorf("the services' user may not read %s (read permission %s)", name, read)
+		}
 	}
 }

@@ -30,6 +30,7 @@ type cluster struct {
 	gw     *testenv.Proc
 	base   string // the gateway's URL
 	procs  []*testenv.Proc
+	ops    []string // each processor's base URL (metrics, health), as procs
 }
 
 // newCluster boots the nodes with the topology and Redis settings of deploy/, then the
@@ -68,6 +69,7 @@ func (c *cluster) startProcesses(n int, gatewayArgs ...string) {
 		port := testenv.FreePort(t)
 		c.procs = append(c.procs, testenv.Start(t, fmt.Sprintf("processor-%d", i+1), c.bin, c.env,
 			"processor", "--role", "all", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port)))
+		c.ops = append(c.ops, fmt.Sprintf("http://127.0.0.1:%d", port))
 		ready = append(ready, fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
 	}
 	testenv.WaitReady(t, c.base+"/readyz", 30*time.Second)

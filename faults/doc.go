@@ -5,5 +5,6 @@
 // checks from the clients' answers that no accepted fit was lost, no forecast broke the hold
 // rule and every request was answered. TestClusterFailover runs deploy/compose.cluster.yml's
 // topology instead (3 clustered RabbitMQ nodes, a Redis primary and replica under 3 Sentinels)
-// and fails a node of each. docs/reliability.md has the measured tables.
+// and fails a node of each; TestProcessorKilledMidBatch kills a processor midway through a batch
+// and checks that every series ends, once. docs/reliability.md has the measured tables.
 package faults

@@ -40,6 +40,7 @@ type apiOption struct {
 	cfg     func(*gateway.Config)
 	procPub func(message.Publisher) message.Publisher // decorates the processor's publisher
 	fit     processor.FitFunc                         // replaces the processor's fit
+	proc    func(*processor.Config)                   // adjusts the processor's config
 }
 
 // newAPIServer starts the service.
@@ -50,6 +51,9 @@ func newAPIServer(t *testing.T, opts ...apiOption) *apiServer {
 	for _, o := range opts {
 		if o.fit != nil {
 			popts.Options = append(popts.Options, processor.WithFitFunc(o.fit))
+		}
+		if o.proc != nil {
+			popts.Config = o.proc
 		}
 	}
 	popts.WrapPublisher = func(p message.Publisher) message.Publisher {

@@ -42,13 +42,19 @@ func (g *Gateway) answerError(err error, attrs ...any) (int, messages.Envelope) 
 	}
 	g.log.Log(context.Background(), level, "request failed", append(attrs,
 		"code", f.Code, "status", status, "message", f.Message, "problems", f.Problems, "err", f.Cause)...)
+	return status, envelopeOf(f)
+}
 
+// envelopeOf is the JSend body of a failure with a code, without logging it: for failures
+// logged where they happened, such as the series of a batch, read back many at a time.
+func envelopeOf(f *messages.Failure) messages.Envelope {
+	status := statusOf(f.Code)
 	if f.Code.ClientFault() {
 		problems := f.Problems
 		if len(problems) == 0 {
 			problems = messages.Problems{"request": genericMessage(f.Code)}
 		}
-		return status, messages.Envelope{Status: messages.StatusFail, Data: messages.JSON(problems)}
+		return messages.Envelope{Status: messages.StatusFail, Data: messages.JSON(problems)}
 	}
 	body := messages.Envelope{Status: messages.StatusError, Message: f.Message, Code: status}
 	if body.Message == "" {
@@ -57,7 +63,7 @@ func (g *Gateway) answerError(err error, attrs ...any) (int, messages.Envelope) 
 	if len(f.Data) > 0 {
 		body.Data = messages.JSON(f.Data)
 	}
-	return status, body
+	return body
 }
 
 // failureOf is the Failure err stands for. An error with a code but no words for users (a

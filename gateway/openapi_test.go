@@ -342,6 +342,8 @@ func TestOpenAPIDocumentsLimits(t *testing.T) {
 		{"#/components/schemas/Method/enum", toAny(forecast.Methods)},
 		{"#/components/schemas/Method/default", forecast.MethodAuto},
 		{"#/components/schemas/History/properties/values/maxItems", float64(messages.MaxHistory)},
+		{"#/components/schemas/BatchRequest/properties/series/maxItems", float64(messages.MaxBatchSeries)},
+		{"#/components/schemas/BatchRequest/properties/horizon/maximum", float64(messages.MaxHorizon)},
 		{"#/components/schemas/History/properties/timestamps/maxItems", float64(messages.MaxHistory)},
 	}
 	for _, tt := range tests {

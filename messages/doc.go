@@ -8,6 +8,7 @@
 //	topic        exchange            routing key   queue
 //	fit          forecastd.commands  fit           forecastd.fit       (durable quorum, DLX)
 //	forecast     forecastd.commands  forecast      forecastd.forecast  (durable quorum, DLX)
+//	batch        forecastd.commands  batch         forecastd.batch     (durable quorum, DLX)
 //	reply.<gw>   forecastd.replies   <gw>          forecastd.replies.<gw> (transient, per gateway)
 //	dead         forecastd.dlx       dead          forecastd.dead
 package messages

@@ -60,11 +60,8 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	}
 	out := messages.ForecastResult{
 		Model: cmd.Model, Generation: rec.Generation, JobID: cmd.JobID, Method: cm.summary.Method,
-		Horizon: cmd.Horizon, Point: res.Point, Intervals: make(map[string]messages.Interval, len(res.Intervals)),
+		Horizon: cmd.Horizon, Point: res.Point, Intervals: wireIntervals(res),
 		HeldMS: cmd.HeldMS, Fallback: fallback,
-	}
-	for k, iv := range res.Intervals {
-		out.Intervals[k] = messages.Interval{Lower: iv.Lower, Upper: iv.Upper}
 	}
 	if cm.summary.Timestamps != nil {
 		out.Timestamps = cm.summary.Timestamps.Next(cmd.Horizon)
@@ -73,6 +70,15 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 		return p.succeed(ctx, job, cmd.ReplyTo, messages.OriginalForecast{Forecast: out.Point, ForecastResult: out})
 	}
 	return p.succeed(ctx, job, cmd.ReplyTo, out)
+}
+
+// wireIntervals are a forecast's intervals as the wire carries them.
+func wireIntervals(res forecast.Result) map[string]messages.Interval {
+	out := make(map[string]messages.Interval, len(res.Intervals))
+	for k, iv := range res.Intervals {
+		out[k] = messages.Interval{Lower: iv.Lower, Upper: iv.Upper}
+	}
+	return out
 }
 
 // barrierWait is a forecast whose barrier was not met in time; its text is for users.

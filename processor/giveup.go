@@ -41,18 +41,28 @@ func (p *Processor) giveUp(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
-// failCommand records the job of a command that cannot be processed as failed and replies.
+// failCommand records the job of a command that cannot be processed as failed and replies; a
+// batch series it records as failed.
 func (p *Processor) failCommand(msg *message.Message, cause error) error {
 	var head struct {
 		JobID      string `json:"job_id"`
 		Model      string `json:"model"`
 		Generation int64  `json:"generation"`
 		ReplyTo    string `json:"reply_to"`
+		BatchID    string `json:"batch_id"`
+		Index      int    `json:"index"`
+		Name       string `json:"name"`
 	}
-	if err := json.Unmarshal(msg.Payload, &head); err != nil || head.JobID == "" {
+	err := json.Unmarshal(msg.Payload, &head)
+	ctx := context.WithoutCancel(msg.Context())
+	if err == nil && head.BatchID != "" {
+		// The series ends with an error of its own, so that its batch can end.
+		return p.recordSeries(ctx, head.BatchID, messages.BatchSeriesResult{Index: head.Index, Name: head.Name,
+			Failure: messages.Errorf(messages.CodeInternal, cause, "the series failed repeatedly in the processors and was dead-lettered")}, p.log)
+	}
+	if err != nil || head.JobID == "" {
 		return fmt.Errorf("unreadable command: %v", err)
 	}
-	ctx := context.WithoutCancel(msg.Context())
 	kind := messages.KindForecast
 	if head.Generation > 0 {
 		kind = messages.KindFit

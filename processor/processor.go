@@ -22,10 +22,12 @@ import (
 	"github.com/forecastd/forecastd/store"
 )
 
-// Roles a processor can take.
+// Roles a processor can take. A processor of role fit also takes batch series; RoleBatch
+// names their consumers for RegisterRole.
 const (
 	RoleFit      = "fit"
 	RoleForecast = "forecast"
+	RoleBatch    = "batch"
 	RoleAll      = "all"
 )
 
@@ -103,7 +105,7 @@ func WithFitFunc(f FitFunc) Option { return func(p *Processor) { p.fit = f } }
 func WithMetrics(reg prometheus.Registerer) Option {
 	return func(p *Processor) {
 		p.metrics = newMetrics()
-		reg.MustRegister(p.metrics.fits, p.metrics.fitSeconds, p.metrics.forecasts)
+		reg.MustRegister(p.metrics.fits, p.metrics.fitSeconds, p.metrics.forecasts, p.metrics.batchSeries)
 	}
 }
 
@@ -112,6 +114,9 @@ type metrics struct {
 	fits       *prometheus.CounterVec
 	fitSeconds *prometheus.HistogramVec
 	forecasts  *prometheus.CounterVec
+	// batchSeries counts batch series by outcome: succeeded, failed (their own error),
+	// duplicate (a redelivery whose result was there already) and skipped (the batch had ended).
+	batchSeries *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -125,6 +130,9 @@ func newMetrics() *metrics {
 		}, []string{"method"}),
 		forecasts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "forecastd_forecasts_total", Help: "Forecasts processed, by outcome.",
+		}, []string{"outcome"}),
+		batchSeries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "forecastd_batch_series_total", Help: "Batch series processed, by outcome (succeeded, failed, duplicate, skipped).",
 		}, []string{"outcome"}),
 	}
 }
@@ -150,9 +158,10 @@ func (p *Processor) Register(router *message.Router, sub message.Subscriber, suf
 	return p.RegisterRole(router, sub, suffix, RoleAll)
 }
 
-// RegisterRole is Register for only the handlers of role (fit, forecast or all) that the
+// RegisterRole is Register for only the handlers of role (fit, forecast, batch or all) that the
 // processor's own role includes, so that a processor can run more forecast consumers (short,
-// waiting mostly on the store and the broker) than fit consumers (long, on the CPU).
+// waiting mostly on the store and the broker) than fit consumers (long, on the CPU), and batch
+// series consumers of their own beside both.
 func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber, suffix, role string) error {
 	poison, err := middleware.PoisonQueueWithFilter(p.pub, messages.TopicDead, func(err error) bool {
 		return errors.Is(err, errMalformed)
@@ -183,6 +192,9 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 	}
 	if has(p.cfg.Role, RoleForecast) && has(role, RoleForecast) {
 		add("forecast", messages.TopicForecast, p.handleForecast)
+	}
+	if has(p.cfg.Role, RoleFit) && has(role, RoleBatch) {
+		add("batch", messages.TopicBatch, p.handleBatch)
 	}
 	return nil
 }

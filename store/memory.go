@@ -23,6 +23,7 @@ type Memory struct {
 	models    map[string]*memModel
 	jobs      map[string]memJob
 	jobPuts   int // PutJob calls since expired jobs were last swept
+	batches   map[string]*memBatch
 	events    []memEvent
 	evStart   int // ring buffer: index of the oldest of evCount events
 	evCount   int
@@ -74,6 +75,7 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		subBuffer:  defaultSubscriberBuffer,
 		models:     make(map[string]*memModel),
 		jobs:       make(map[string]memJob),
+		batches:    make(map[string]*memBatch),
 		subs:       make(map[chan Event]struct{}),
 		done:       make(chan struct{}),
 	}

@@ -13,6 +13,9 @@
 //	p:job:{id}         job record (JSON) with a TTL
 //	p:events           stream of model events (XADD MAXLEN ~ N); entry ID = Event.ID
 //	p:events:live      pub/sub channel carrying each event as it is appended
+//	p:batch:{id}       hash: a batch's status, counts, spec and times, with a TTL
+//	p:batch:{id}:names the batch's series names (JSON array), with the same TTL
+//	p:batch:{id}:results hash index → the series' result (JSON), with the same TTL
 //
 // Every state change is one Lua script, so readers never see it half done. With a prefix
 // carrying a hash tag, e.g. "{forecastd}", all keys share one Redis Cluster slot.
@@ -216,6 +219,8 @@ type Store interface {
 	Events(ctx context.Context, afterID string, limit int) ([]Event, error)
 	// LastEventID is the ID of the newest event ("" if none).
 	LastEventID(ctx context.Context) (string, error)
+
+	Batches
 
 	// Ping checks that the store is reachable.
 	Ping(ctx context.Context) error

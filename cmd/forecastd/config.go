@@ -45,9 +45,12 @@ type config struct {
 	// time waiting on Redis and the broker, not on the CPU, so it gets many more consumers.
 	Concurrency         int
 	ForecastConcurrency int
-	LogLevel            string
-	LogFormat           string
-	AuthTokens          string // path of the token file, read into Gateway.Tokens; empty: no authentication
+	// BatchConcurrency is how many batch series a processor of role fit or all fits at once
+	// with RabbitMQ (consumers of the batch queue), beside its fits.
+	BatchConcurrency int
+	LogLevel         string
+	LogFormat        string
+	AuthTokens       string // path of the token file, read into Gateway.Tokens; empty: no authentication
 	// Pprof serves net/http/pprof under /debug/pprof/ on the ops address (the gateway's own
 	// address, or a processor's --http-addr). Off by default: profiles expose internals.
 	Pprof           bool
@@ -62,7 +65,7 @@ func (c config) runsProcessor() bool { return c.Command == "all" || c.Command ==
 func parseConfig(cmd string, args []string, getenv func(string) string, out io.Writer) (config, error) {
 	c := config{
 		Command: cmd, Gateway: gateway.DefaultConfig(), Processor: processor.DefaultConfig(),
-		OpsAddr: defaultOpsAddr, Concurrency: 2, ForecastConcurrency: 16, LogLevel: "info", LogFormat: "text",
+		OpsAddr: defaultOpsAddr, Concurrency: 2, ForecastConcurrency: 16, BatchConcurrency: 1, LogLevel: "info", LogFormat: "text",
 		RedisWaitTimeout: 500 * time.Millisecond, RedisReplicaDown: replicaDownProceed,
 		ShutdownTimeout: gateway.DefaultConfig().ShutdownTimeout,
 	}
@@ -101,6 +104,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 		b.str(&p.Role, "role", "processor role: fit, forecast or all")
 		b.num(&c.Concurrency, "concurrency", "fits processed at once (RabbitMQ: consumers of the fit queue); with the embedded broker also forecasts")
 		b.num(&c.ForecastConcurrency, "forecast-concurrency", "forecasts processed at once with RabbitMQ (consumers of the forecast queue)")
+		b.num(&c.BatchConcurrency, "batch-concurrency", "batch series processed at once with RabbitMQ by a processor of role fit or all (consumers of the batch queue, beside the fit queue's)")
 		b.dur(&p.FitTimeout, "fit-timeout", "time limit of one fit")
 		b.dur(&p.FitLease, "fit-lease", "lease of a running fit, renewed every third of it; when it runs out (its processor died) another processor takes the fit over")
 	}
@@ -286,6 +290,9 @@ func (c config) validate() error {
 		if c.ForecastConcurrency < 1 || c.ForecastConcurrency > 256 {
 			return fmt.Errorf("forecast-concurrency must be 1 to 256, got %d", c.ForecastConcurrency)
 		}
+		if c.BatchConcurrency < 1 || c.BatchConcurrency > 64 {
+			return fmt.Errorf("batch-concurrency must be 1 to 64, got %d", c.BatchConcurrency)
+		}
 		positive["fit-timeout"], positive["fit-lease"], positive["job-ttl"] = p.FitTimeout, p.FitLease, p.JobTTL
 	}
 	if c.runsGateway() {
@@ -331,7 +338,7 @@ func (c config) LogValue() slog.Value {
 	}
 	if c.runsProcessor() {
 		p := c.Processor
-		pattrs := []any{slog.String("role", p.Role), slog.Int("concurrency", c.Concurrency), slog.Int("forecast_concurrency", c.ForecastConcurrency),
+		pattrs := []any{slog.String("role", p.Role), slog.Int("concurrency", c.Concurrency), slog.Int("forecast_concurrency", c.ForecastConcurrency), slog.Int("batch_concurrency", c.BatchConcurrency),
 			slog.Duration("fit_timeout", p.FitTimeout), slog.Duration("fit_lease", p.FitLease), slog.Duration("job_ttl", p.JobTTL)}
 		if !c.runsGateway() {
 			pattrs = append([]any{slog.String("http_addr", c.OpsAddr)}, pattrs...)

@@ -133,9 +133,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 		proc := processor.New(pcfg, st, br.Publisher, log.With("component", "processor"), processor.WithMetrics(reg))
 		// GoChannel fans a topic out to every subscriber, so the embedded broker gets one consumer
 		// per queue; RabbitMQ shares a queue among competing consumers.
-		consumers := map[string]int{processor.RoleFit: 1, processor.RoleForecast: 1}
+		consumers := map[string]int{processor.RoleFit: 1, processor.RoleForecast: 1, processor.RoleBatch: 1}
 		if cfg.AMQPURL != "" {
-			consumers = map[string]int{processor.RoleFit: cfg.Concurrency, processor.RoleForecast: cfg.ForecastConcurrency}
+			consumers = map[string]int{processor.RoleFit: cfg.Concurrency, processor.RoleForecast: cfg.ForecastConcurrency, processor.RoleBatch: cfg.BatchConcurrency}
 		}
 		for role, n := range consumers {
 			for i := range n {

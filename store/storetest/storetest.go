@@ -67,6 +67,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Events/Empty", testEventsEmpty},
 		{"Events/Trimmed", testEventsTrimmed},
 		{"Concurrent", testConcurrent},
+		{"Batch/Create", testBatchCreate},
+		{"Batch/ResultsOnce", testBatchResultsOnce},
+		{"Batch/End", testBatchEnd},
+		{"Batch/ConcurrentResults", testBatchConcurrentResults},
+		{"Batch/Expire", testBatchExpire},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}

@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// batchSpec is what every series of a batch is forecast with, as its record keeps it.
+type batchSpec struct {
+	Method  string    `json:"method"`
+	Horizon int       `json:"horizon"`
+	Levels  []float64 `json:"levels"`
+}
+
+// batchView is the public shape of a batch.
+type batchView struct {
+	BatchID   string    `json:"batch_id"`
+	Status    string    `json:"status"`
+	Total     int       `json:"total"`
+	Done      int       `json:"done"`
+	Failed    int       `json:"failed"`
+	Method    string    `json:"method,omitempty"`
+	Horizon   int       `json:"horizon,omitempty"`
+	Levels    []float64 `json:"levels,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func viewOf(b store.Batch) batchView {
+	v := batchView{BatchID: b.ID, Status: string(b.Status), Total: b.Total, Done: b.Done, Failed: b.Failed,
+		Error: b.Error, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
+	var spec batchSpec
+	if json.Unmarshal(b.Spec, &spec) == nil {
+		v.Method, v.Horizon, v.Levels = spec.Method, spec.Horizon, spec.Levels
+	}
+	return v
+}
+
+// Series statuses in a batch's results.
+const (
+	seriesSucceeded = "succeeded"
+	seriesFailed    = "failed"
+	seriesPending   = "pending" // not ended yet; the batch runs
+	seriesSkipped   = "skipped" // the batch ended (cancelled, failed) before the series did
+)
+
+// seriesView is one series in a batch's results: its forecast, or its own error as the JSend
+// body a fit of it alone would have got, with that answer's http_status.
+type seriesView struct {
+	Index      int                          `json:"index"`
+	Name       string                       `json:"name"`
+	Status     string                       `json:"status"`
+	Method     string                       `json:"method,omitempty"`
+	Point      messages.Values              `json:"point,omitempty"`
+	Intervals  map[string]messages.Interval `json:"intervals,omitempty"`
+	Timestamps []time.Time                  `json:"timestamps,omitempty"`
+	HTTPStatus int                          `json:"http_status,omitempty"`
+	Error      *messages.Envelope           `json:"error,omitempty"`
+}
+
+// batchResultsView is the answer of GET /v1/batches/{id}/results.
+type batchResultsView struct {
+	batchView
+	Results []seriesView `json:"results"`
+}
+
+// publishParallel bounds the series commands of one batch in flight to the broker at once:
+// confirms are pipelined, so a batch is published in a few round trips, not one per series.
+const publishParallel = 64
+
+// handleCreateBatch accepts a batch: records it, queued, then publishes one command per series
+// to the batch queue. If the broker does not take every series, the batch is recorded failed
+// (processors skip the series that got through) and the client gets 503.
+func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
+	var req messages.BatchRequest
+	if err := g.readJSON(w, r, &req); err != nil {
+		g.writeError(w, r, err)
+		return
+	}
+	if err := req.Validate(); err != nil {
+		g.writeError(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	cmds := make([]messages.BatchCommand, len(req.Series))
+	names := make([]string, len(req.Series))
+	now := g.now()
+	id := uuid.NewString()
+	for i, s := range req.Series {
+		cmds[i] = messages.BatchCommand{
+			BatchID: id, Index: i, Name: s.Name, Values: s.Values, SeasonLength: *s.SeasonLength,
+			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, AcceptedAt: now,
+		}
+		if s.Timestamps != nil {
+			axis, err := messages.NewTimeAxis(s.Timestamps)
+			if err != nil { // Validate has said so already
+				g.writeError(w, r, messages.Invalid(fmt.Sprintf("series[%d].timestamps", i), "%v", err))
+				return
+			}
+			cmds[i].Timestamps = axis
+		}
+		names[i] = s.Name
+	}
+	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels})
+	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}
+	if err := g.deps.Store.CreateBatch(ctx, b, names, g.cfg.JobTTL); err != nil {
+		g.writeError(w, r, unavailable("record batch", err))
+		return
+	}
+	eg := new(errgroup.Group)
+	eg.SetLimit(publishParallel)
+	for _, cmd := range cmds {
+		eg.Go(func() error { return g.publish(cmd.Topic(), id+"."+strconv.Itoa(cmd.Index), cmd) })
+	}
+	if err := eg.Wait(); err != nil {
+		if _, ferr := g.deps.Store.EndBatch(context.WithoutCancel(ctx), id, store.BatchFailed, "the broker did not take every series"); ferr != nil {
+			g.log.Error("mark unpublished batch failed", "batch_id", id, "err", ferr)
+		}
+		g.writeError(w, r, unavailable("publish batch", err))
+		return
+	}
+	g.log.Info("batch accepted", "batch_id", id, "series", len(cmds), "method", req.Method, "horizon", *req.Horizon)
+	b.Status, b.Total = store.BatchQueued, len(cmds)
+	w.Header().Set("Location", "/v1/batches/"+id)
+	g.writeSuccess(w, r, http.StatusAccepted, viewOf(b))
+}
+
+// batchError is the failure of reading or changing batch id.
+func batchError(id string, what string, err error) error {
+	if errors.Is(err, store.ErrNoBatch) {
+		return messages.FailField(messages.CodeNotFound, "batch_id", "no batch %q (batches expire)", id)
+	}
+	return unavailable(what, err)
+}
+
+func (g *Gateway) handleBatch(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	b, err := g.deps.Store.GetBatch(r.Context(), id)
+	if err != nil {
+		g.writeError(w, r, batchError(id, "read batch", err))
+		return
+	}
+	g.writeSuccess(w, r, http.StatusOK, viewOf(b))
+}
+
+// handleCancelBatch cancels a batch: processors skip the series they have not started. A batch
+// that has ended is answered as it is.
+func (g *Gateway) handleCancelBatch(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	b, err := g.deps.Store.EndBatch(r.Context(), id, store.BatchCancelled, "")
+	if err != nil {
+		g.writeError(w, r, batchError(id, "cancel batch", err))
+		return
+	}
+	g.log.Info("batch cancelled", "batch_id", id, "status", b.Status, "done", b.Done, "total", b.Total)
+	g.writeSuccess(w, r, http.StatusOK, viewOf(b))
+}
+
+func (g *Gateway) handleBatchResults(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	b, names, results, err := g.deps.Store.BatchResults(r.Context(), id)
+	if err != nil {
+		g.writeError(w, r, batchError(id, "read batch results", err))
+		return
+	}
+	out := batchResultsView{batchView: viewOf(b), Results: make([]seriesView, len(names))}
+	for i, name := range names {
+		v := seriesView{Index: i, Name: name, Status: seriesPending}
+		if b.Status.Terminal() {
+			v.Status = seriesSkipped
+		}
+		var res messages.BatchSeriesResult
+		switch {
+		case results[i] == nil:
+		case json.Unmarshal(results[i], &res) != nil:
+			g.log.Error("unreadable batch series result", "batch_id", id, "index", i)
+			body := envelopeOf(messages.Errorf(messages.CodeInternal, nil, "the result of this series cannot be read"))
+			v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(messages.CodeInternal), &body
+		case res.Failure != nil:
+			body := envelopeOf(res.Failure)
+			v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(res.Failure.Code), &body
+		default:
+			v.Status, v.Method, v.Point, v.Intervals, v.Timestamps = seriesSucceeded, res.Method, res.Point, res.Intervals, res.Timestamps
+		}
+		out.Results[i] = v
+	}
+	g.writeSuccess(w, r, http.StatusOK, out)
+}

@@ -1,0 +1,122 @@
+package messages
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/forecastd/forecastd/forecast"
+)
+
+// MaxBatchSeries bounds the series of one batch; the body limit (MaxBodyBytes) bounds their
+// values together.
+const MaxBatchSeries = 10_000
+
+// TopicBatch carries one series of a batch to a processor. Batch series have a queue of their
+// own, so that a big batch never waits in front of interactive fits and forecasts.
+const TopicBatch = "batch"
+
+// KindBatch is the kind of a batch's series work.
+const KindBatch = "batch"
+
+// BatchRequest is the JSON body of POST /v1/batches: many series, each fitted with Method and
+// forecast Horizon steps ahead with intervals at Levels.
+type BatchRequest struct {
+	Series  []BatchSeries `json:"series"`
+	Method  string        `json:"method,omitempty"`
+	Horizon *int          `json:"horizon"`
+	Levels  []float64     `json:"levels,omitempty"`
+}
+
+// BatchSeries is one series of a batch.
+type BatchSeries struct {
+	Name         string      `json:"name"`
+	Values       Values      `json:"values"`
+	SeasonLength *int        `json:"season_length,omitempty"`
+	Timestamps   []time.Time `json:"timestamps,omitempty"`
+}
+
+// Validate checks a batch the way a fit and a forecast are checked, naming each bad series'
+// field by its index (series[3].values), and fills in the defaults (method auto, levels 80 and
+// 95, season_length 1). Series names follow the rules of model names and must be unique.
+func (r *BatchRequest) Validate() error {
+	p := Problems{}
+	if r.Method == "" {
+		r.Method = forecast.MethodAuto
+	}
+	fc := ForecastRequest{Horizon: r.Horizon, Levels: r.Levels}
+	if err := fc.Validate(); err != nil {
+		for k, v := range err.(*Failure).Problems {
+			p.Add(k, "%s", v)
+		}
+	}
+	r.Levels = fc.Levels
+	switch {
+	case r.Series == nil:
+		p.Add("series", "is required: an array of {name, values, season_length?, timestamps?}")
+	case len(r.Series) == 0:
+		p.Add("series", "must not be empty")
+	case len(r.Series) > MaxBatchSeries:
+		p.Add("series", "has %d series; at most %d are accepted in one batch", len(r.Series), MaxBatchSeries)
+	}
+	if len(r.Series) > MaxBatchSeries {
+		return p.Err()
+	}
+	seen := make(map[string]int, len(r.Series))
+	for i := range r.Series {
+		if len(p) >= maxBatchProblems { // a few examples, not thousands of lines
+			break
+		}
+		s := &r.Series[i]
+		field := fmt.Sprintf("series[%d]", i)
+		if problem := ValidModelName(s.Name); problem != "" {
+			p.Add(field+".name", "%s", problem)
+		} else if j, dup := seen[s.Name]; dup {
+			p.Add(field+".name", "%q is also the name of series[%d]; names must be unique", s.Name, j)
+		} else {
+			seen[s.Name] = i
+		}
+		fit := FitRequest{Values: s.Values, SeasonLength: s.SeasonLength, Method: r.Method, Timestamps: s.Timestamps}
+		if err := fit.Validate(); err != nil {
+			for k, v := range err.(*Failure).Problems {
+				if k == "method" {
+					p.Add(k, "%s", v) // the batch's, not the series'
+					continue
+				}
+				p.Add(field+"."+k, "%s", v)
+			}
+		}
+		s.SeasonLength = fit.SeasonLength
+	}
+	return p.Err()
+}
+
+// maxBatchProblems bounds the problems reported for one batch (a series may add two past it).
+const maxBatchProblems = 20
+
+// BatchCommand asks a processor to fit series Index of batch BatchID and forecast it.
+type BatchCommand struct {
+	BatchID      string    `json:"batch_id"`
+	Index        int       `json:"index"`
+	Name         string    `json:"name"`
+	Values       Values    `json:"values"`
+	SeasonLength int       `json:"season_length"`
+	Timestamps   *TimeAxis `json:"timestamps,omitempty"`
+	Method       string    `json:"method"`
+	Horizon      int       `json:"horizon"`
+	Levels       []float64 `json:"levels"`
+	AcceptedAt   time.Time `json:"accepted_at"`
+}
+
+// Topic routes batch commands.
+func (BatchCommand) Topic() string { return TopicBatch }
+
+// BatchSeriesResult is the outcome of one series of a batch: its forecast, or its Failure.
+type BatchSeriesResult struct {
+	Index      int                 `json:"index"`
+	Name       string              `json:"name"`
+	Method     string              `json:"method,omitempty"`
+	Point      Values              `json:"point,omitempty"`
+	Intervals  map[string]Interval `json:"intervals,omitempty"`
+	Timestamps []time.Time         `json:"timestamps,omitempty"`
+	Failure    *Failure            `json:"failure,omitempty"`
+}

@@ -1,0 +1,106 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// handleBatch fits and forecasts one series of a batch and records its result, once: a
+// redelivered command (its processor died) computes the series again, and the store keeps the
+// first result. A series of a batch that has ended (cancelled) or expired is skipped. A series
+// the engine cannot fit gets its own error; the batch goes on.
+func (p *Processor) handleBatch(msg *message.Message) error {
+	var cmd messages.BatchCommand
+	if err := decode(msg, &cmd); err != nil {
+		return err
+	}
+	if cmd.BatchID == "" || cmd.Index < 0 || cmd.Horizon < 1 {
+		return fmt.Errorf("%w: batch command needs batch_id, index ≥ 0 and horizon ≥ 1", errMalformed)
+	}
+	ctx := msg.Context()
+	log := p.log.With("batch_id", cmd.BatchID, "series", cmd.Name, "index", cmd.Index)
+	b, err := p.store.GetBatch(ctx, cmd.BatchID)
+	switch {
+	case errors.Is(err, store.ErrNoBatch):
+		log.Info("series of an expired batch skipped")
+		return nil
+	case err != nil:
+		return fmt.Errorf("read batch: %w", err)
+	case b.Status.Terminal():
+		p.metrics.batchSeries.WithLabelValues("skipped").Inc()
+		log.Debug("series of an ended batch skipped", "status", b.Status)
+		return nil
+	}
+	res := p.forecastSeries(ctx, cmd, log)
+	if ctx.Err() != nil {
+		// Shutting down: leave the command unacknowledged so another processor takes it.
+		return fmt.Errorf("batch series interrupted: %w", ctx.Err())
+	}
+	return p.recordSeries(ctx, cmd.BatchID, res, log)
+}
+
+// recordSeries writes a series' result unless it has one already.
+func (p *Processor) recordSeries(ctx context.Context, batchID string, res messages.BatchSeriesResult, log *slog.Logger) error {
+	recorded, err := p.store.PutBatchResult(ctx, batchID, res.Index, res.Failure != nil, messages.JSON(res))
+	switch {
+	case errors.Is(err, store.ErrBadSeriesIndex):
+		return fmt.Errorf("%w: %v", errMalformed, err)
+	case errors.Is(err, store.ErrNoBatch):
+		log.Info("result of an expired batch dropped")
+		return nil
+	case err != nil:
+		return fmt.Errorf("record batch series: %w", err)
+	}
+	outcome := "succeeded"
+	switch {
+	case !recorded:
+		outcome = "duplicate" // redelivered after its result was written, or the batch ended meanwhile
+	case res.Failure != nil:
+		outcome = "failed"
+	}
+	p.metrics.batchSeries.WithLabelValues(outcome).Inc()
+	return nil
+}
+
+// forecastSeries fits one series and forecasts it. Every failure of the series itself,
+// an engine panic included, is its result; only an interrupted fit (ctx ended) is not.
+func (p *Processor) forecastSeries(ctx context.Context, cmd messages.BatchCommand, log *slog.Logger) (res messages.BatchSeriesResult) {
+	res = messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name}
+	defer func() {
+		if v := recover(); v != nil {
+			// The engine fails the same way on every delivery: end the series, not the batch.
+			log.Error("engine panic on a batch series", "panic", v)
+			res = messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name,
+				Failure: messages.Errorf(messages.CodeInternal, fmt.Errorf("panic: %v", v), "the engine failed on this series")}
+		}
+	}()
+	fitCtx, cancel := context.WithTimeout(ctx, p.cfg.FitTimeout)
+	defer cancel()
+	start := p.now()
+	model, err := p.fit(fitCtx, cmd.Values, forecast.Spec{Method: cmd.Method, SeasonLength: cmd.SeasonLength}, nil)
+	p.metrics.fitSeconds.WithLabelValues(cmd.Method).Observe(p.now().Sub(start).Seconds())
+	if err != nil {
+		res.Failure = fitFailure(err, p.cfg.FitTimeout, "values")
+		return res
+	}
+	fc, err := model.Forecast(cmd.Horizon, cmd.Levels)
+	if err != nil {
+		res.Failure = messages.FailField(messages.CodeInvalid, "horizon", "%s", err.Error())
+		return res
+	}
+	res.Method = model.Summary().Method
+	res.Point = fc.Point
+	res.Intervals = wireIntervals(fc)
+	if cmd.Timestamps != nil {
+		res.Timestamps = cmd.Timestamps.Next(cmd.Horizon)
+	}
+	return res
+}

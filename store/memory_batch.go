@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+type memBatch struct {
+	rec     Batch
+	names   []string
+	results map[int]json.RawMessage
+	expires time.Time
+}
+
+// batch returns a batch that has not expired; the caller holds m.mu.
+func (m *Memory) batch(id string) (*memBatch, error) {
+	b, ok := m.batches[id]
+	if ok && !m.now().Before(b.expires) {
+		delete(m.batches, id)
+		ok = false
+	}
+	if !ok {
+		return nil, fmt.Errorf("batch %s: %w", id, ErrNoBatch)
+	}
+	return b, nil
+}
+
+func (m *Memory) CreateBatch(_ context.Context, b Batch, names []string, ttl time.Duration) error {
+	if err := checkNewBatch(b, names, ttl); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	for id, old := range m.batches { // few batches live at once
+		if !now.Before(old.expires) {
+			delete(m.batches, id)
+		}
+	}
+	if _, ok := m.batches[b.ID]; ok {
+		return fmt.Errorf("batch %s: %w", b.ID, ErrBatchExists)
+	}
+	b.Status, b.Total, b.Done, b.Failed, b.Error = BatchQueued, len(names), 0, 0, ""
+	if b.CreatedAt.IsZero() {
+		b.CreatedAt = now
+	}
+	if b.UpdatedAt.IsZero() {
+		b.UpdatedAt = b.CreatedAt
+	}
+	b.CreatedAt, b.UpdatedAt = msTime(b.CreatedAt), msTime(b.UpdatedAt)
+	b.Spec = cloneBytes(b.Spec)
+	m.batches[b.ID] = &memBatch{rec: b, names: slices.Clone(names), results: map[int]json.RawMessage{}, expires: now.Add(ttl)}
+	return nil
+}
+
+func (m *Memory) GetBatch(_ context.Context, id string) (Batch, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.batch(id)
+	if err != nil {
+		return Batch{}, err
+	}
+	return copyBatch(b.rec), nil
+}
+
+func (m *Memory) PutBatchResult(_ context.Context, id string, index int, failed bool, result json.RawMessage) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.batch(id)
+	if err != nil {
+		return false, err
+	}
+	if index < 0 || index >= b.rec.Total {
+		return false, fmt.Errorf("batch %s series %d: %w", id, index, ErrBadSeriesIndex)
+	}
+	if _, ok := b.results[index]; ok || b.rec.Status.Terminal() {
+		return false, nil
+	}
+	b.results[index] = cloneBytes(result)
+	b.rec.Done++
+	if failed {
+		b.rec.Failed++
+	}
+	b.rec.Status = BatchRunning
+	if b.rec.Done == b.rec.Total {
+		b.rec.Status = BatchSucceeded
+	}
+	b.rec.UpdatedAt = m.clock()
+	return true, nil
+}
+
+func (m *Memory) EndBatch(_ context.Context, id string, status BatchStatus, reason string) (Batch, error) {
+	if err := checkEnd(id, status); err != nil {
+		return Batch{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.batch(id)
+	if err != nil {
+		return Batch{}, err
+	}
+	if !b.rec.Status.Terminal() {
+		b.rec.Status, b.rec.UpdatedAt = status, m.clock()
+		if status == BatchFailed {
+			b.rec.Error = reason
+		}
+	}
+	return copyBatch(b.rec), nil
+}
+
+func (m *Memory) BatchResults(_ context.Context, id string) (Batch, []string, []json.RawMessage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.batch(id)
+	if err != nil {
+		return Batch{}, nil, nil, err
+	}
+	results := make([]json.RawMessage, b.rec.Total)
+	for i, r := range b.results {
+		results[i] = cloneBytes(r)
+	}
+	return copyBatch(b.rec), slices.Clone(b.names), results, nil
+}
+
+func copyBatch(b Batch) Batch {
+	b.Spec = cloneBytes(b.Spec)
+	return b
+}

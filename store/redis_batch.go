@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func (r *Redis) batchKey(id string) string   { return r.opts.Prefix + ":batch:" + id }
+func (r *Redis) namesKey(id string) string   { return r.batchKey(id) + ":names" }
+func (r *Redis) resultsKey(id string) string { return r.batchKey(id) + ":results" }
+
+// createBatchScript: KEYS batch, names; ARGV total, spec, created, updated, names, ttl (ms).
+// Returns 1, or 0 if the batch exists.
+var createBatchScript = redis.NewScript(`#!lua
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'total', ARGV[1], 'done', 0, 'failed', 0,
+  'spec', ARGV[2], 'created', ARGV[3], 'updated', ARGV[4], 'error', '')
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
+return 1
+`)
+
+// batchResultScript: KEYS batch, results; ARGV index, result, failed (0|1), now. Records the
+// result of a series once, while the batch runs, and counts it. Returns 1 if recorded, 0 if
+// not (a result already there, or the batch has ended), -1 if there is no batch, -2 if the
+// batch has no such series.
+var batchResultScript = redis.NewScript(`#!lua
+local b = redis.call('HMGET', KEYS[1], 'status', 'total')
+if not b[1] then return -1 end
+local index = tonumber(ARGV[1])
+if index < 0 or index >= tonumber(b[2]) then return -2 end
+if b[1] ~= 'queued' and b[1] ~= 'running' then return 0 end
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+local done = redis.call('HINCRBY', KEYS[1], 'done', 1)
+if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[1], 'failed', 1) end
+local status = 'running'
+if done >= tonumber(b[2]) then status = 'succeeded' end
+redis.call('HSET', KEYS[1], 'status', status, 'updated', ARGV[4])
+return 1
+`)
+
+// endBatchScript: KEYS batch; ARGV status, reason, now. Ends a batch that has not ended.
+// Returns 1, or -1 if there is no batch.
+var endBatchScript = redis.NewScript(`#!lua
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return -1 end
+if st == 'queued' or st == 'running' then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1], 'error', ARGV[2], 'updated', ARGV[3])
+end
+return 1
+`)
+
+func (r *Redis) CreateBatch(ctx context.Context, b Batch, names []string, ttl time.Duration) error {
+	if err := checkNewBatch(b, names, ttl); err != nil {
+		return err
+	}
+	now := r.opts.Now()
+	if b.CreatedAt.IsZero() {
+		b.CreatedAt = now
+	}
+	if b.UpdatedAt.IsZero() {
+		b.UpdatedAt = b.CreatedAt
+	}
+	namesJSON, err := json.Marshal(names)
+	if err != nil {
+		return fmt.Errorf("create batch %s: %w", b.ID, err)
+	}
+	created, err := createBatchScript.Run(ctx, r.rdb, []string{r.batchKey(b.ID), r.namesKey(b.ID)},
+		len(names), []byte(b.Spec), ms(b.CreatedAt.UnixMilli()), ms(b.UpdatedAt.UnixMilli()), namesJSON, ttl.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("create batch %s: %w", b.ID, err)
+	}
+	if created == 0 {
+		return fmt.Errorf("batch %s: %w", b.ID, ErrBatchExists)
+	}
+	return nil
+}
+
+func (r *Redis) GetBatch(ctx context.Context, id string) (Batch, error) {
+	h, err := r.rdb.HGetAll(ctx, r.batchKey(id)).Result()
+	if err != nil {
+		return Batch{}, fmt.Errorf("batch %s: %w", id, err)
+	}
+	return decodeBatch(id, h)
+}
+
+func (r *Redis) PutBatchResult(ctx context.Context, id string, index int, failed bool, result json.RawMessage) (bool, error) {
+	flag := "0"
+	if failed {
+		flag = "1"
+	}
+	code, err := batchResultScript.Run(ctx, r.rdb, []string{r.batchKey(id), r.resultsKey(id)},
+		index, []byte(result), flag, ms(r.nowMs())).Int()
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("batch %s series %d: %w", id, index, err)
+	case code == -1:
+		return false, fmt.Errorf("batch %s: %w", id, ErrNoBatch)
+	case code == -2:
+		return false, fmt.Errorf("batch %s series %d: %w", id, index, ErrBadSeriesIndex)
+	}
+	return code == 1, nil
+}
+
+func (r *Redis) EndBatch(ctx context.Context, id string, status BatchStatus, reason string) (Batch, error) {
+	if err := checkEnd(id, status); err != nil {
+		return Batch{}, err
+	}
+	if status != BatchFailed {
+		reason = ""
+	}
+	code, err := endBatchScript.Run(ctx, r.rdb, []string{r.batchKey(id)}, string(status), reason, ms(r.nowMs())).Int()
+	if err != nil {
+		return Batch{}, fmt.Errorf("end batch %s: %w", id, err)
+	}
+	if code == -1 {
+		return Batch{}, fmt.Errorf("batch %s: %w", id, ErrNoBatch)
+	}
+	return r.GetBatch(ctx, id)
+}
+
+func (r *Redis) BatchResults(ctx context.Context, id string) (Batch, []string, []json.RawMessage, error) {
+	pipe := r.rdb.Pipeline()
+	rec := pipe.HGetAll(ctx, r.batchKey(id))
+	names := pipe.Get(ctx, r.namesKey(id))
+	results := pipe.HGetAll(ctx, r.resultsKey(id))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return Batch{}, nil, nil, fmt.Errorf("batch %s: %w", id, err)
+	}
+	b, err := decodeBatch(id, rec.Val())
+	if err != nil {
+		return Batch{}, nil, nil, err
+	}
+	var ns []string
+	if err := json.Unmarshal([]byte(names.Val()), &ns); err != nil || len(ns) != b.Total {
+		return Batch{}, nil, nil, fmt.Errorf("batch %s: names: %d of %d, %v", id, len(ns), b.Total, err)
+	}
+	out := make([]json.RawMessage, b.Total)
+	for k, v := range results.Val() {
+		i, err := strconv.Atoi(k)
+		if err != nil || i < 0 || i >= b.Total {
+			return Batch{}, nil, nil, fmt.Errorf("batch %s: result of series %q", id, k)
+		}
+		out[i] = json.RawMessage(v)
+	}
+	return b, ns, out, nil
+}
+
+// decodeBatch reads a batch's hash; an empty one is no batch.
+func decodeBatch(id string, h map[string]string) (Batch, error) {
+	if len(h) == 0 {
+		return Batch{}, fmt.Errorf("batch %s: %w", id, ErrNoBatch)
+	}
+	b := Batch{ID: id, Status: BatchStatus(h["status"]), Error: h["error"]}
+	if h["spec"] != "" {
+		b.Spec = json.RawMessage(h["spec"])
+	}
+	var err error
+	num := func(k string) int {
+		n, e := strconv.Atoi(h[k])
+		err = errors.Join(err, e)
+		return n
+	}
+	b.Total, b.Done, b.Failed = num("total"), num("done"), num("failed")
+	created, e1 := parseMs(h["created"])
+	updated, e2 := parseMs(h["updated"])
+	if err = errors.Join(err, e1, e2); err != nil {
+		return Batch{}, fmt.Errorf("batch %s: malformed record: %w", id, err)
+	}
+	b.CreatedAt, b.UpdatedAt = created, updated
+	return b, nil
+}
