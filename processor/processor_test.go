@@ -156,6 +156,39 @@ func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
 	}
 }
 
+// A forecast command delivered again after it was answered (its job record and the current
+// generation are read together) replays the recorded answer instead of computing it again.
+func TestForecastRedeliveryReplaysOutcome(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	gen, err := r.st.AcceptFit(ctx, "m", "fit-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.publish(t, messages.TopicFit, messages.FitCommand{JobID: "fit-1", Model: "m", Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"})
+	if rep := r.result(t); rep.Failure != nil {
+		t.Fatalf("fit failed: %+v", rep.Failure)
+	}
+	cmd := messages.ForecastCommand{JobID: "f-1", Model: "m", Barrier: gen, ReplyTo: "gw", Horizon: 3, Levels: []float64{80}}
+	r.publish(t, messages.TopicForecast, cmd)
+	first := r.result(t)
+	if first.Failure != nil || len(first.Result) == 0 {
+		t.Fatalf("forecast reply = %+v, want a result", first)
+	}
+	recorded, err := r.st.GetJob(ctx, "f-1")
+	if err != nil || recorded.Status != store.JobSucceeded || recorded.Generation != gen {
+		t.Fatalf("job record = %+v, %v; want succeeded on generation %d", recorded, err, gen)
+	}
+	r.publish(t, messages.TopicForecast, cmd)
+	again := r.result(t)
+	if again.Failure != nil || string(again.Result) != string(first.Result) {
+		t.Fatalf("replayed reply = %+v %s, want %s", again.Failure, again.Result, first.Result)
+	}
+	if after, _ := r.st.GetJob(ctx, "f-1"); !after.UpdatedAt.Equal(recorded.UpdatedAt) {
+		t.Fatalf("the redelivered forecast was computed again: record updated %v, first %v", after.UpdatedAt, recorded.UpdatedAt)
+	}
+}
+
 func TestForecastWithoutModelIs404(t *testing.T) {
 	r := newRig(t)
 	r.publish(t, messages.TopicForecast, messages.ForecastCommand{JobID: "f", Model: "none", ReplyTo: "gw", Horizon: 3, Levels: []float64{80}})

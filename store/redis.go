@@ -271,6 +271,33 @@ func (r *Redis) CurrentGeneration(ctx context.Context, model string) (int64, err
 	return gen, nil
 }
 
+func (r *Redis) ReadForecast(ctx context.Context, model, id string) (ForecastView, error) {
+	var job *redis.StringCmd
+	var gen *redis.StringCmd
+	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		job = p.Get(ctx, r.jobKey(id))
+		gen = p.HGet(ctx, r.modelKey(model), "gen")
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return ForecastView{}, fmt.Errorf("read forecast %s of %s: %w", id, model, err)
+	}
+	var v ForecastView
+	if data, err := job.Bytes(); err == nil {
+		v.Job = new(Job)
+		if err := json.Unmarshal(data, v.Job); err != nil {
+			return ForecastView{}, fmt.Errorf("job %s: %w", id, err)
+		}
+	} else if !errors.Is(err, redis.Nil) {
+		return ForecastView{}, fmt.Errorf("job %s: %w", id, err)
+	}
+	if g, err := gen.Int64(); err == nil {
+		v.Generation = g
+	} else if !errors.Is(err, redis.Nil) {
+		return ForecastView{}, fmt.Errorf("current generation of %s: %w", model, err)
+	}
+	return v, nil
+}
+
 // infoReads are the queued reads that make up one ModelInfo.
 type infoReads struct {
 	model   string
