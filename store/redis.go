@@ -36,6 +36,9 @@ type Redis struct {
 	rdb  redis.UniversalClient
 	opts RedisOptions
 	repl *replication
+	// batch pipelines the job record reads and writes and the generation reads of
+	// concurrent callers.
+	batch *batcher
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -63,7 +66,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Redis{rdb: client, opts: opts, repl: newReplication(), done: make(chan struct{})}
+	return &Redis{rdb: client, opts: opts, repl: newReplication(), batch: newBatcher(client), done: make(chan struct{})}
 }
 
 func (r *Redis) seqKey(model string) string     { return r.opts.Prefix + ":seq:" + model }
@@ -261,7 +264,12 @@ func (r *Redis) Current(ctx context.Context, model string) (ModelRecord, error) 
 }
 
 func (r *Redis) CurrentGeneration(ctx context.Context, model string) (int64, error) {
-	gen, err := r.rdb.HGet(ctx, r.modelKey(model), "gen").Int64()
+	var cmd *redis.StringCmd
+	err := r.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.HGet(ctx, r.modelKey(model), "gen") })
+	var gen int64
+	if err == nil {
+		gen, err = cmd.Int64()
+	}
 	if errors.Is(err, redis.Nil) {
 		err = ErrNoModel
 	}
@@ -274,11 +282,10 @@ func (r *Redis) CurrentGeneration(ctx context.Context, model string) (int64, err
 func (r *Redis) ReadForecast(ctx context.Context, model, id string) (ForecastView, error) {
 	var job *redis.StringCmd
 	var gen *redis.StringCmd
-	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	if err := r.batch.do(ctx, func(p redis.Pipeliner) {
 		job = p.Get(ctx, r.jobKey(id))
 		gen = p.HGet(ctx, r.modelKey(model), "gen")
-		return nil
-	}); err != nil && !errors.Is(err, redis.Nil) {
+	}); err != nil {
 		return ForecastView{}, fmt.Errorf("read forecast %s of %s: %w", id, model, err)
 	}
 	var v ForecastView
@@ -426,14 +433,24 @@ func (r *Redis) PutJob(ctx context.Context, job Job, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if err := r.rdb.Set(ctx, r.jobKey(job.ID), data, ttl).Err(); err != nil {
+	var cmd *redis.StatusCmd
+	err = r.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.Set(ctx, r.jobKey(job.ID), data, ttl) })
+	if err == nil {
+		err = cmd.Err()
+	}
+	if err != nil {
 		return fmt.Errorf("put job %s: %w", job.ID, err)
 	}
 	return nil
 }
 
 func (r *Redis) GetJob(ctx context.Context, id string) (Job, error) {
-	data, err := r.rdb.Get(ctx, r.jobKey(id)).Bytes()
+	var cmd *redis.StringCmd
+	err := r.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.Get(ctx, r.jobKey(id)) })
+	var data []byte
+	if err == nil {
+		data, err = cmd.Bytes()
+	}
 	if errors.Is(err, redis.Nil) {
 		err = ErrNoJob
 	}

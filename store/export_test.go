@@ -1,0 +1,8 @@
+package store
+
+// BatchQueued is how many callers wait for the next pipeline of s.
+func BatchQueued(s *Redis) int {
+	s.batch.mu.Lock()
+	defer s.batch.mu.Unlock()
+	return len(s.batch.queued)
+}
