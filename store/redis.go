@@ -217,7 +217,7 @@ func (r *Redis) Unsettled(ctx context.Context, model string, upTo int64) ([]int6
 	if upTo < 1 {
 		return nil, nil
 	}
-	gens, err := unsettledScript.Run(ctx, r.rdb,
+	gens, err := r.runBatched(ctx, unsettledScript,
 		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey()},
 		model, upTo, ms(r.nowMs()), r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), expiredReason).Int64Slice()
 	if err != nil {
@@ -234,7 +234,7 @@ func (r *Redis) AcceptForecast(ctx context.Context, model string, job Job, ttl t
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := acceptForecastScript.Run(ctx, r.rdb,
+	res, err := r.runBatched(ctx, acceptForecastScript,
 		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey(), r.jobKey(job.ID)},
 		model, 0, ms(r.nowMs()), r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), expiredReason,
 		data, ttl.Milliseconds()).Int64Slice()

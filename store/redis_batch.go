@@ -94,3 +94,19 @@ func (b *batcher) fly() bool {
 	b.flights--
 	return false
 }
+
+// runBatched runs script in a pipeline shared with other callers (see batcher). A Redis that
+// does not have the script yet (NOSCRIPT: restarted, or flushed) gets it loaded by a call of
+// this caller's own.
+func (r *Redis) runBatched(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
+	var cmd *redis.Cmd
+	if err := r.batch.do(ctx, func(p redis.Pipeliner) { cmd = script.EvalSha(ctx, p, keys, args...) }); err != nil {
+		cmd = redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		return script.Run(ctx, r.rdb, keys, args...)
+	}
+	return cmd
+}

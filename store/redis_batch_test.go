@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/forecastd/forecastd/internal/testenv"
 	"github.com/forecastd/forecastd/store"
 )
 
@@ -99,6 +100,37 @@ func TestRedisBatchesConcurrentJobRecords(t *testing.T) {
 		job, err := s.GetJob(ctx, fmt.Sprint("j", i))
 		if err != nil || job.Generation != int64(i) {
 			t.Fatalf("job %d: %+v, %v", i, job, err)
+		}
+	}
+}
+
+// Scripts sent in shared pipelines still run on a Redis that lost them (restarted, or SCRIPT
+// FLUSH): the NOSCRIPT answer makes the caller load the script.
+func TestRedisBatchedScriptsSurviveAScriptFlush(t *testing.T) {
+	own := testenv.StartRedis(t, "")
+	client := own.Client(t)
+	defer client.Close()
+	s := store.NewRedis(client, store.RedisOptions{})
+	defer s.Close()
+	ctx := t.Context()
+	gen, err := s.AcceptFit(ctx, "m", "fit-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		if err := client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		job := store.Job{ID: fmt.Sprint("f", round), Kind: "forecast", Model: "m", Status: store.JobQueued}
+		barrier, pending, err := s.AcceptForecast(ctx, "m", job, time.Hour)
+		if err != nil || barrier != gen || len(pending) != 1 || pending[0] != gen {
+			t.Fatalf("AcceptForecast after SCRIPT FLUSH: barrier %d, pending %v, %v; want %d, [%d]", barrier, pending, err, gen, gen)
+		}
+		if err := client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if pending, err := s.Unsettled(ctx, "m", gen); err != nil || len(pending) != 1 {
+			t.Fatalf("Unsettled after SCRIPT FLUSH: %v, %v; want [%d]", pending, err, gen)
 		}
 	}
 }
