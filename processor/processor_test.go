@@ -132,14 +132,20 @@ func TestMalformedCommandsGoToDeadLetter(t *testing.T) {
 	}
 }
 
-func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
-	r := newRig(t)
-	ctx := t.Context()
-	gen, err := r.st.AcceptFit(ctx, "m", "job-1", time.Minute)
+// naiveFit accepts a naive fit of model as job in the rig's store and returns its command.
+func (r *rig) naiveFit(t *testing.T, model, job string) messages.FitCommand {
+	t.Helper()
+	gen, err := r.st.AcceptFit(t.Context(), model, job, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := messages.FitCommand{JobID: "job-1", Model: "m", Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"}
+	return messages.FitCommand{JobID: job, Model: model, Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"}
+}
+
+func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	cmd := r.naiveFit(t, "m", "job-1")
 	r.publish(t, messages.TopicFit, cmd)
 	first := r.result(t)
 	if first.Failure != nil || len(first.Result) == 0 {
@@ -161,11 +167,9 @@ func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
 func TestForecastRedeliveryReplaysOutcome(t *testing.T) {
 	r := newRig(t)
 	ctx := t.Context()
-	gen, err := r.st.AcceptFit(ctx, "m", "fit-1", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.publish(t, messages.TopicFit, messages.FitCommand{JobID: "fit-1", Model: "m", Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"})
+	fit := r.naiveFit(t, "m", "fit-1")
+	gen := fit.Generation
+	r.publish(t, messages.TopicFit, fit)
 	if rep := r.result(t); rep.Failure != nil {
 		t.Fatalf("fit failed: %+v", rep.Failure)
 	}
