@@ -9,6 +9,8 @@ import (
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/forecastd/forecastd/messages"
 )
 
 // publisherChannels is how many confirming channels a publisher spreads its messages over.
@@ -26,31 +28,39 @@ var (
 // for its own confirm, so many callers' messages are in flight on a channel at once instead of
 // one confirm after another. A nack, or a channel closed before the confirm came, fails the
 // Publish that sent the message; a closed channel is replaced by the next Publish.
+//
+// Replies (topics of messages.ReplyTopic) are the exception: they go out on a channel of their
+// own without confirms, and Publish returns once they are written. A reply is best effort — the
+// job record in the store is the durable outcome, which the gateway reads when a reply does not
+// come — and waiting for its confirm kept a processor's consumer from its next command for a
+// broker round trip. One channel keeps a job's replies (progress, then result) in order.
 type confirmPublisher struct {
 	conn      *wamqp.ConnectionWrapper
 	topo      Topology
 	marshaler wamqp.Marshaler
 	slots     []*pubChannel
+	replies   *pubChannel // not in confirm mode
 	next      atomic.Uint32
 	closed    atomic.Bool
 }
 
-// pubChannel is one confirming channel, reopened when it closes.
+// pubChannel is one channel, reopened when it closes; in confirm mode unless noConfirm.
 type pubChannel struct {
-	mu     sync.Mutex
-	ch     *amqp.Channel
-	closed bool // the publisher is closed: open no more
+	mu        sync.Mutex
+	ch        *amqp.Channel
+	noConfirm bool
+	closed    bool // the publisher is closed: open no more
 }
 
 func newConfirmPublisher(conn *wamqp.ConnectionWrapper, topo Topology, channels int) *confirmPublisher {
-	p := &confirmPublisher{conn: conn, topo: topo, marshaler: marshaler{}}
+	p := &confirmPublisher{conn: conn, topo: topo, marshaler: marshaler{}, replies: &pubChannel{noConfirm: true}}
 	for range max(channels, 1) {
 		p.slots = append(p.slots, &pubChannel{})
 	}
 	return p
 }
 
-// channel returns an open confirming channel of s, opening one if needed.
+// channel returns an open channel of s, opening one if needed.
 func (s *pubChannel) channel(conn *amqp.Connection) (*amqp.Channel, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -64,6 +74,10 @@ func (s *pubChannel) channel(conn *amqp.Connection) (*amqp.Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open channel: %w", err)
 	}
+	if s.noConfirm {
+		s.ch = ch
+		return ch, nil
+	}
 	if err := ch.Confirm(false); err != nil {
 		_ = ch.Close()
 		return nil, fmt.Errorf("confirm mode: %w", err)
@@ -72,7 +86,8 @@ func (s *pubChannel) channel(conn *amqp.Connection) (*amqp.Channel, error) {
 	return ch, nil
 }
 
-// Publish sends msgs to topic's exchange, in order, and waits for every confirm.
+// Publish sends msgs to topic's exchange, in order, and waits for every confirm; replies it
+// only sends.
 func (p *confirmPublisher) Publish(topic string, msgs ...*message.Message) error {
 	if p.closed.Load() {
 		return errPublisherClosed
@@ -80,12 +95,15 @@ func (p *confirmPublisher) Publish(topic string, msgs ...*message.Message) error
 	if !p.conn.IsConnected() {
 		return errNotConnected
 	}
+	exchange, key := p.topo.Exchange(topic), p.topo.RoutingKey(topic)
+	if messages.GatewayOfReplyTopic(topic) != "" {
+		return p.send(exchange, key, msgs)
+	}
 	slot := p.slots[int(p.next.Add(1))%len(p.slots)]
 	ch, err := slot.channel(p.conn.Connection())
 	if err != nil {
 		return fmt.Errorf("amqp publisher: %w", err)
 	}
-	exchange, key := p.topo.Exchange(topic), p.topo.RoutingKey(topic)
 	pending := make([]*amqp.DeferredConfirmation, 0, len(msgs))
 	for _, msg := range msgs {
 		pub, err := p.marshaler.Marshal(msg)
@@ -113,6 +131,24 @@ func (p *confirmPublisher) Publish(topic string, msgs ...*message.Message) error
 	return nil
 }
 
+// send publishes msgs on the replies channel without confirms.
+func (p *confirmPublisher) send(exchange, key string, msgs []*message.Message) error {
+	ch, err := p.replies.channel(p.conn.Connection())
+	if err != nil {
+		return fmt.Errorf("amqp publisher: %w", err)
+	}
+	for _, msg := range msgs {
+		pub, err := p.marshaler.Marshal(msg)
+		if err != nil {
+			return fmt.Errorf("marshal message %s: %w", msg.UUID, err)
+		}
+		if err := ch.PublishWithContext(msg.Context(), exchange, key, false, false, pub); err != nil {
+			return fmt.Errorf("publish message %s: %w", msg.UUID, err)
+		}
+	}
+	return nil
+}
+
 // Close refuses new messages and closes the channels, which fails the Publish calls still
 // waiting for confirms (they would otherwise wait on a broker that may never answer).
 func (p *confirmPublisher) Close() error {
@@ -120,7 +156,7 @@ func (p *confirmPublisher) Close() error {
 		return nil
 	}
 	var errs []error
-	for _, s := range p.slots {
+	for _, s := range append(p.slots, p.replies) {
 		s.mu.Lock()
 		s.closed = true
 		if s.ch != nil && !s.ch.IsClosed() {

@@ -12,6 +12,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/forecastd/forecastd/messages"
 )
 
 // publisherRig is a confirmPublisher on a topology of the test's own: the command exchange and
@@ -170,5 +172,96 @@ func TestPublisherClosed(t *testing.T) {
 	}
 	if err := r.pub.Publish("fit", message.NewMessage("b", []byte("{}"))); err == nil {
 		t.Fatal("publish after Close succeeded")
+	}
+}
+
+// declareReplies declares r's replies exchange and gateway gw's reply queue, deleted when the
+// test ends, and returns the queue's name.
+func (r publisherRig) declareReplies(t *testing.T, gw string) string {
+	t.Helper()
+	topic := messages.ReplyTopic(gw)
+	exchange, queue := r.pub.topo.Exchange(topic), r.pub.topo.Queue(topic)
+	t.Cleanup(func() {
+		// The rig's channel may have been closed by a test; delete on a fresh one.
+		ch, err := r.pub.conn.Connection().Channel()
+		if err != nil {
+			t.Errorf("channel to delete %s: %v", queue, err)
+			return
+		}
+		defer ch.Close()
+		if _, err := ch.QueueDelete(queue, false, false, false); err != nil {
+			t.Errorf("delete %s: %v", queue, err)
+		}
+		if err := ch.ExchangeDelete(exchange, false, false); err != nil {
+			t.Errorf("delete %s: %v", exchange, err)
+		}
+	})
+	if err := r.ch.ExchangeDeclare(exchange, "topic", true, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ch.QueueDeclare(queue, false, false, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ch.QueueBind(queue, r.pub.topo.RoutingKey(topic), exchange, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	return queue
+}
+
+// Replies are sent without waiting for confirms, on one channel: a job's replies arrive in the
+// order they were published, each with its payload.
+func TestPublisherRepliesArriveInOrder(t *testing.T) {
+	r := newPublisherRig(t, nil)
+	queue := r.declareReplies(t, "gw-order")
+	const n = 200
+	for i := range n {
+		if err := r.pub.Publish(messages.ReplyTopic("gw-order"), message.NewMessage(fmt.Sprint(i), []byte(fmt.Sprintf(`{"i":%d}`, i)))); err != nil {
+			t.Fatalf("publish reply %d: %v", i, err)
+		}
+	}
+	deliveries, err := r.ch.Consume(queue, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		select {
+		case d := <-deliveries:
+			if want := fmt.Sprintf(`{"i":%d}`, i); string(d.Body) != want {
+				t.Fatalf("reply %d is %s, want %s", i, d.Body, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of %d replies arrived", i, n)
+		}
+	}
+}
+
+// A reply sent on a channel the broker then closes is lost (replies are best effort: the job
+// record is the outcome), but the replies channel is reopened and later replies get through,
+// while commands stay confirmed.
+func TestPublisherRepliesRecoverFromAClosedChannel(t *testing.T) {
+	r := newPublisherRig(t, nil)
+	queue := r.declareReplies(t, "gw-closed")
+	// The broker closes the replies channel: this gateway's replies exchange does not exist.
+	_ = r.pub.Publish(messages.ReplyTopic("gw-closed-missing"), message.NewMessage("lost", []byte("{}")))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_ = r.pub.Publish(messages.ReplyTopic("gw-closed"), message.NewMessage("again", []byte(`{"again":true}`)))
+		q, err := r.ch.QueueDeclarePassive(queue, false, false, false, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Messages > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no reply got through after the replies channel was closed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := r.pub.Publish("fit", message.NewMessage("cmd", []byte("{}"))); err != nil {
+		t.Fatalf("command after the replies channel closed: %v", err)
+	}
+	if got := r.depth(t); got != 1 {
+		t.Fatalf("command queue holds %d messages, want 1", got)
 	}
 }

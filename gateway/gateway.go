@@ -126,6 +126,7 @@ type Gateway struct {
 	log       *slog.Logger
 	runs      *registry
 	hub       *live.Hub
+	settle    *settleChecks // held forecasts' shared re-checks
 	events    *sse.Handler
 	ws        *ws.Handler
 	metrics   *metrics
@@ -151,6 +152,9 @@ func New(cfg Config, deps Deps) *Gateway {
 		runs: newRegistry(), metrics: newMetrics(deps.Registry),
 		root: context.Background(), now: time.Now,
 	}
+	g.settle = newSettleChecks(func(ctx context.Context, model string, upTo int64) ([]int64, error) {
+		return g.deps.Store.Unsettled(ctx, model, upTo)
+	})
 	deps.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "forecastd_jobs_in_flight", Help: "Jobs this gateway follows until their replies arrive.",
 	}, func() float64 { return float64(g.runs.len()) }))

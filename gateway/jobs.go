@@ -167,8 +167,9 @@ func (g *Gateway) recordFailure(ctx context.Context, job store.Job, jobStatus st
 
 // waitSettled returns once no fit of model with generation ≤ barrier is pending, starting from
 // pending, read after wake (the model's events) was watched; it unwatches wake when it returns.
-// It wakes on model events and re-checks on a timer, since pub/sub may lose events. onHeld is
-// called once, the first time the forecast has to wait. It reports whether it waited.
+// It wakes on model events and re-checks on a timer, since pub/sub may lose events; the
+// forecasts held on a model that re-check at the same time share one read (settleChecks).
+// onHeld is called once, the first time the forecast has to wait. It reports whether it waited.
 func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, wake chan struct{}, pending []int64, onHeld func([]int64)) (bool, error) {
 	defer g.hub.Unwatch(model, wake)
 	if len(pending) == 0 {
@@ -181,7 +182,7 @@ func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, 
 	var err error
 	for checked := true; ; checked = false {
 		if !checked {
-			pending, err = g.deps.Store.Unsettled(ctx, model, barrier)
+			pending, err = g.settle.unsettled(ctx, model, barrier)
 		}
 		if err == nil {
 			failingSince = time.Time{}

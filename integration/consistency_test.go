@@ -310,3 +310,51 @@ func TestDuplicateFitCommandDoesNotRunTheFitTwice(t *testing.T) {
 		t.Fatalf("the fit ran %d times, want once", n)
 	}
 }
+
+// Forecasts held on one model behind different fits share their re-checks of the pending fits,
+// yet each is released only once the fits up to its own barrier have ended: those behind
+// generation 2 go when fit 2 ends while those behind generation 3 stay held until fit 3 does.
+func TestHeldForecastsAreReleasedByTheirOwnBarrier(t *testing.T) {
+	c := newCluster(t, 2)
+	c.fitNow("b", series(1, 20))
+	release2, started2 := c.gates.add(21, false)
+	defer release2()
+	if _, gen := c.fitAsync("b", series(21, 20)); gen != 2 {
+		t.Fatalf("second fit generation = %d, want 2", gen)
+	}
+	waitClosed(t, started2, "fit 2 to start")
+	var behind2, behind3 []string
+	for range 5 {
+		behind2 = append(behind2, c.forecastAsync("b", 3))
+	}
+	release3, started3 := c.gates.add(31, false)
+	defer release3()
+	if _, gen := c.fitAsync("b", series(31, 20)); gen != 3 {
+		t.Fatalf("third fit generation = %d, want 3", gen)
+	}
+	waitClosed(t, started3, "fit 3 to start")
+	for range 5 {
+		behind3 = append(behind3, c.forecastAsync("b", 3))
+	}
+	for _, id := range append(append([]string{}, behind2...), behind3...) {
+		c.waitJob(id, "held")
+	}
+
+	release2()
+	for _, id := range behind2 {
+		if fc := c.forecastOf(id); fc.Generation != 2 {
+			t.Fatalf("forecast behind fit 2 used generation %d, want 2", fc.Generation)
+		}
+	}
+	for _, id := range behind3 {
+		if j := c.waitJob(id, "held", "queued", "running", "succeeded", "failed"); j.Status != "held" {
+			t.Fatalf("forecast behind fit 3 is %s while fit 3 is pending, want held", j.Status)
+		}
+	}
+	release3()
+	for _, id := range behind3 {
+		if fc := c.forecastOf(id); fc.Generation != 3 {
+			t.Fatalf("forecast behind fit 3 used generation %d, want 3", fc.Generation)
+		}
+	}
+}

@@ -31,15 +31,22 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	}
 	ctx := msg.Context()
 	job := store.Job{ID: cmd.JobID, Kind: messages.KindForecast, Model: cmd.Model, CreatedAt: p.now()}
-	if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil {
+	// The job's record and the current generation in one round trip; if that fails, resolve
+	// reads the generation itself.
+	view, verr := p.store.ReadForecast(ctx, cmd.Model, cmd.JobID)
+	if prev := view.Job; verr == nil && prev != nil {
 		if prev.Status == store.JobSucceeded || prev.Status == store.JobFailed {
-			p.reply(cmd.ReplyTo, replayReply(prev)) // redelivered after it was answered
+			p.reply(cmd.ReplyTo, replayReply(*prev)) // redelivered after it was answered
 			return nil
 		}
 		job.CreatedAt = prev.CreatedAt
 	}
+	known := int64(-1)
+	if verr == nil {
+		known = view.Generation
+	}
 
-	rec, fallback, err := p.resolve(ctx, cmd)
+	rec, fallback, err := p.resolve(ctx, cmd, known)
 	switch {
 	case errors.Is(err, store.ErrNoModel):
 		return p.fail(ctx, job, cmd.ReplyTo, messages.FailField(messages.CodeNotFound, "model", "model %q has no successful fit; fit it first", cmd.Model))
@@ -92,7 +99,10 @@ func (e *barrierWait) Error() string {
 // barrier; otherwise, once every fit up to the barrier has ended, the newest successful model
 // with a note that the awaited fit did not succeed. It waits (bounded) while fits up to the
 // barrier are still pending — normally the gateway has already held the request until then.
-func (p *Processor) resolve(ctx context.Context, cmd messages.ForecastCommand) (store.ModelRecord, *messages.Fallback, error) {
+//
+// known, when not negative, is the current generation just read (0: none), which the first
+// round uses instead of reading it again.
+func (p *Processor) resolve(ctx context.Context, cmd messages.ForecastCommand, known int64) (store.ModelRecord, *messages.Fallback, error) {
 	wait := p.cfg.ForecastWait
 	if !cmd.Deadline.IsZero() {
 		wait = min(wait, time.Until(cmd.Deadline))
@@ -100,7 +110,12 @@ func (p *Processor) resolve(ctx context.Context, cmd messages.ForecastCommand) (
 	deadline := p.now().Add(wait)
 	backoff := 50 * time.Millisecond
 	for {
-		if gen, err := p.store.CurrentGeneration(ctx, cmd.Model); err == nil && gen >= cmd.Barrier && p.cache.has(cmd.Model, gen) {
+		gen, err := known, error(nil)
+		if known < 0 {
+			gen, err = p.store.CurrentGeneration(ctx, cmd.Model)
+		}
+		known = -1
+		if err == nil && gen > 0 && gen >= cmd.Barrier && p.cache.has(cmd.Model, gen) {
 			// The decoded model is cached: skip reading its blob.
 			return store.ModelRecord{Model: cmd.Model, Generation: gen}, nil, nil
 		}

@@ -132,14 +132,20 @@ func TestMalformedCommandsGoToDeadLetter(t *testing.T) {
 	}
 }
 
-func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
-	r := newRig(t)
-	ctx := t.Context()
-	gen, err := r.st.AcceptFit(ctx, "m", "job-1", time.Minute)
+// naiveFit accepts a naive fit of model as job in the rig's store and returns its command.
+func (r *rig) naiveFit(t *testing.T, model, job string) messages.FitCommand {
+	t.Helper()
+	gen, err := r.st.AcceptFit(t.Context(), model, job, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := messages.FitCommand{JobID: "job-1", Model: "m", Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"}
+	return messages.FitCommand{JobID: job, Model: model, Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"}
+}
+
+func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	cmd := r.naiveFit(t, "m", "job-1")
 	r.publish(t, messages.TopicFit, cmd)
 	first := r.result(t)
 	if first.Failure != nil || len(first.Result) == 0 {
@@ -153,6 +159,37 @@ func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
 	}
 	if seq, _ := r.st.Sequence(ctx, "m"); seq != 1 {
 		t.Fatalf("sequence = %d after a redelivery, want 1", seq)
+	}
+}
+
+// A forecast command delivered again after it was answered (its job record and the current
+// generation are read together) replays the recorded answer instead of computing it again.
+func TestForecastRedeliveryReplaysOutcome(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	fit := r.naiveFit(t, "m", "fit-1")
+	gen := fit.Generation
+	r.publish(t, messages.TopicFit, fit)
+	if rep := r.result(t); rep.Failure != nil {
+		t.Fatalf("fit failed: %+v", rep.Failure)
+	}
+	cmd := messages.ForecastCommand{JobID: "f-1", Model: "m", Barrier: gen, ReplyTo: "gw", Horizon: 3, Levels: []float64{80}}
+	r.publish(t, messages.TopicForecast, cmd)
+	first := r.result(t)
+	if first.Failure != nil || len(first.Result) == 0 {
+		t.Fatalf("forecast reply = %+v, want a result", first)
+	}
+	recorded, err := r.st.GetJob(ctx, "f-1")
+	if err != nil || recorded.Status != store.JobSucceeded || recorded.Generation != gen {
+		t.Fatalf("job record = %+v, %v; want succeeded on generation %d", recorded, err, gen)
+	}
+	r.publish(t, messages.TopicForecast, cmd)
+	again := r.result(t)
+	if again.Failure != nil || string(again.Result) != string(first.Result) {
+		t.Fatalf("replayed reply = %+v %s, want %s", again.Failure, again.Result, first.Result)
+	}
+	if after, _ := r.st.GetJob(ctx, "f-1"); !after.UpdatedAt.Equal(recorded.UpdatedAt) {
+		t.Fatalf("the redelivered forecast was computed again: record updated %v, first %v", after.UpdatedAt, recorded.UpdatedAt)
 	}
 }
 

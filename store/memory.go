@@ -339,6 +339,21 @@ func (m *Memory) CurrentGeneration(_ context.Context, model string) (int64, erro
 	return mm.current.Generation, nil
 }
 
+func (m *Memory) ReadForecast(ctx context.Context, model, id string) (ForecastView, error) {
+	var v ForecastView
+	job, err := m.GetJob(ctx, id)
+	switch {
+	case err == nil:
+		v.Job = &job
+	case !errors.Is(err, ErrNoJob):
+		return ForecastView{}, err
+	}
+	if gen, err := m.CurrentGeneration(ctx, model); err == nil {
+		v.Generation = gen
+	}
+	return v, nil
+}
+
 func (m *Memory) Info(_ context.Context, model string) (ModelInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -36,6 +36,9 @@ type Redis struct {
 	rdb  redis.UniversalClient
 	opts RedisOptions
 	repl *replication
+	// batch pipelines the job record reads and writes and the generation reads of
+	// concurrent callers.
+	batch *batcher
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -63,7 +66,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Redis{rdb: client, opts: opts, repl: newReplication(), done: make(chan struct{})}
+	return &Redis{rdb: client, opts: opts, repl: newReplication(), batch: newBatcher(client), done: make(chan struct{})}
 }
 
 func (r *Redis) seqKey(model string) string     { return r.opts.Prefix + ":seq:" + model }
@@ -214,7 +217,7 @@ func (r *Redis) Unsettled(ctx context.Context, model string, upTo int64) ([]int6
 	if upTo < 1 {
 		return nil, nil
 	}
-	gens, err := unsettledScript.Run(ctx, r.rdb,
+	gens, err := r.runBatched(ctx, unsettledScript,
 		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey()},
 		model, upTo, ms(r.nowMs()), r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), expiredReason).Int64Slice()
 	if err != nil {
@@ -231,7 +234,7 @@ func (r *Redis) AcceptForecast(ctx context.Context, model string, job Job, ttl t
 	if err != nil {
 		return 0, nil, err
 	}
-	res, err := acceptForecastScript.Run(ctx, r.rdb,
+	res, err := r.runBatched(ctx, acceptForecastScript,
 		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey(), r.jobKey(job.ID)},
 		model, 0, ms(r.nowMs()), r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), expiredReason,
 		data, ttl.Milliseconds()).Int64Slice()
@@ -261,7 +264,12 @@ func (r *Redis) Current(ctx context.Context, model string) (ModelRecord, error) 
 }
 
 func (r *Redis) CurrentGeneration(ctx context.Context, model string) (int64, error) {
-	gen, err := r.rdb.HGet(ctx, r.modelKey(model), "gen").Int64()
+	var cmd *redis.StringCmd
+	err := r.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.HGet(ctx, r.modelKey(model), "gen") })
+	var gen int64
+	if err == nil {
+		gen, err = cmd.Int64()
+	}
 	if errors.Is(err, redis.Nil) {
 		err = ErrNoModel
 	}
@@ -269,6 +277,32 @@ func (r *Redis) CurrentGeneration(ctx context.Context, model string) (int64, err
 		return 0, fmt.Errorf("current generation of %s: %w", model, err)
 	}
 	return gen, nil
+}
+
+func (r *Redis) ReadForecast(ctx context.Context, model, id string) (ForecastView, error) {
+	var job *redis.StringCmd
+	var gen *redis.StringCmd
+	if err := r.batch.do(ctx, func(p redis.Pipeliner) {
+		job = p.Get(ctx, r.jobKey(id))
+		gen = p.HGet(ctx, r.modelKey(model), "gen")
+	}); err != nil {
+		return ForecastView{}, fmt.Errorf("read forecast %s of %s: %w", id, model, err)
+	}
+	var v ForecastView
+	if data, err := job.Bytes(); err == nil {
+		v.Job = new(Job)
+		if err := json.Unmarshal(data, v.Job); err != nil {
+			return ForecastView{}, fmt.Errorf("job %s: %w", id, err)
+		}
+	} else if !errors.Is(err, redis.Nil) {
+		return ForecastView{}, fmt.Errorf("job %s: %w", id, err)
+	}
+	if g, err := gen.Int64(); err == nil {
+		v.Generation = g
+	} else if !errors.Is(err, redis.Nil) {
+		return ForecastView{}, fmt.Errorf("current generation of %s: %w", model, err)
+	}
+	return v, nil
 }
 
 // infoReads are the queued reads that make up one ModelInfo.
@@ -399,14 +433,24 @@ func (r *Redis) PutJob(ctx context.Context, job Job, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
-	if err := r.rdb.Set(ctx, r.jobKey(job.ID), data, ttl).Err(); err != nil {
+	var cmd *redis.StatusCmd
+	err = r.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.Set(ctx, r.jobKey(job.ID), data, ttl) })
+	if err == nil {
+		err = cmd.Err()
+	}
+	if err != nil {
 		return fmt.Errorf("put job %s: %w", job.ID, err)
 	}
 	return nil
 }
 
 func (r *Redis) GetJob(ctx context.Context, id string) (Job, error) {
-	data, err := r.rdb.Get(ctx, r.jobKey(id)).Bytes()
+	var cmd *redis.StringCmd
+	err := r.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.Get(ctx, r.jobKey(id)) })
+	var data []byte
+	if err == nil {
+		data, err = cmd.Bytes()
+	}
 	if errors.Is(err, redis.Nil) {
 		err = ErrNoJob
 	}

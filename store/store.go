@@ -142,6 +142,14 @@ type Job struct {
 	UpdatedAt  time.Time       `json:"updated_at"`
 }
 
+// ForecastView is what ReadForecast reads.
+type ForecastView struct {
+	// Job is the forecast's job record; nil if there is none.
+	Job *Job
+	// Generation is the model's current generation; 0 if it has no current model.
+	Generation int64
+}
+
 // Store is the shared state. All methods are safe for concurrent use.
 type Store interface {
 	// AcceptFit assigns the model's next generation (1, 2, …) and records a pending fit, held by
@@ -192,6 +200,9 @@ type Store interface {
 	// CurrentGeneration is the current model's generation without its blob, or ErrNoModel:
 	// enough for a processor whose decoded-model cache already holds that generation.
 	CurrentGeneration(ctx context.Context, model string) (int64, error)
+	// ReadForecast is what a processor reads before it computes a forecast, in one round trip
+	// (not atomically): job id's record, if any, and model's current generation (0 if none).
+	ReadForecast(ctx context.Context, model, id string) (ForecastView, error)
 	// Info describes one model, or ErrNoModel if no fit was ever accepted for it. Current has no
 	// blob but has the history; Pending is ascending; Recent holds the newest RecentFits fits of
 	// any status.

@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"History/Bounded", testHistory},
 		{"Jobs/RoundTrip", testJobs},
 		{"Jobs/Expire", testJobExpiry},
+		{"ReadForecast", testReadForecast},
 		{"Emit", testEmit},
 		{"Subscribe", testSubscribe},
 		{"Subscribe/SlowReader", testSlowSubscriber},
@@ -840,6 +841,34 @@ func testJobs(t *testing.T, s store.Store) {
 	}
 	if err := s.PutJob(ctx, store.Job{}, hour); err == nil {
 		t.Fatal("PutJob without an id succeeded")
+	}
+}
+
+func testReadForecast(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	if v := try(s.ReadForecast(ctx, "m", "job-f")).must(t); v.Job != nil || v.Generation != 0 {
+		t.Fatalf("nothing stored: %+v, want no job and generation 0", v)
+	}
+	g1 := accept(t, s, "m", "fit-1", hour)
+	accept(t, s, "m", "fit-2", hour) // pending: not current
+	if !try(s.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: g1, Blob: []byte{1}})).must(t) {
+		t.Fatal("the first fit did not become current")
+	}
+	if v := try(s.ReadForecast(ctx, "m", "job-f")).must(t); v.Job != nil || v.Generation != g1 {
+		t.Fatalf("no job yet: %+v, want generation %d", v, g1)
+	}
+	job := store.Job{ID: "job-f", Kind: "forecast", Model: "m", Status: store.JobSucceeded, Generation: g1,
+		Result: json.RawMessage(`{"point":[1]}`), CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	if err := s.PutJob(ctx, job, hour); err != nil {
+		t.Fatal(err)
+	}
+	v := try(s.ReadForecast(ctx, "m", "job-f")).must(t)
+	if v.Generation != g1 || v.Job == nil || v.Job.ID != job.ID || v.Job.Status != job.Status || !v.Job.CreatedAt.Equal(job.CreatedAt) {
+		t.Fatalf("ReadForecast = %+v (job %+v), want generation %d and job %+v", v, v.Job, g1, job)
+	}
+	jsonEqual(t, "job result", v.Job.Result, job.Result)
+	if v := try(s.ReadForecast(ctx, "other", "job-f")).must(t); v.Generation != 0 || v.Job == nil {
+		t.Fatalf("another model: %+v, want the job and generation 0", v)
 	}
 }
 
