@@ -8,6 +8,7 @@
 #	FANOUT_SCENARIOS="10000:0 9000:9000"   WebSocket:SSE sessions per scenario (the default)
 #	FANOUT_FITS=5 FANOUT_INTERVAL=2s       fits per scenario and the pause between them
 #	FORECASTD_PPROF=true                   the gateway serves /debug/pprof on its port
+#	FANOUT_FORECASTD=path                  a forecastd binary to measure instead of this tree's
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 AMQP=${FORECASTD_BENCH_AMQP:-amqp://guest:guest@127.0.0.1:5672/}
@@ -29,7 +30,7 @@ cleanup() {
 	if [ -z "${FANOUT_KEEP_REDIS:-}" ] && command -v redis-cli >/dev/null; then redis-cli -u "$REDIS" flushdb >/dev/null || true; fi
 }
 trap cleanup EXIT
-go build -o "$bin/forecastd" ./cmd/forecastd
+if [ -n "${FANOUT_FORECASTD:-}" ]; then cp "$FANOUT_FORECASTD" "$bin/forecastd"; else go build -o "$bin/forecastd" ./cmd/forecastd; fi
 go build -o "$bin/loadgen" ./cmd/loadgen
 export FORECASTD_AMQP_URL=$AMQP FORECASTD_REDIS_URL=$REDIS FORECASTD_LOG_LEVEL=warn FORECASTD_PPROF=${FORECASTD_PPROF:-false}
 for i in 1 2; do

@@ -79,6 +79,7 @@ func (s *session) work() {
 			return
 		}
 		msg := s.inbox[0]
+		s.inbox[0] = nil // the array outlives the message otherwise
 		s.inbox = s.inbox[1:]
 		s.inboxMu.Unlock()
 		s.handleSafely(msg)
