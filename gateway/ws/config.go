@@ -39,7 +39,7 @@ const (
 	// readBufferSize sizes a session's read buffer: client messages larger than it are read
 	// past it.
 	readBufferSize = 256
-	// writeBufferSize sizes the library's write buffer, which only stages frames on their way
-	// to the batch (or, for the library's own control frames, to the socket: they fit).
+	// writeBufferSize sizes the library's write buffer, which only writes control frames
+	// (at most 129 bytes each: one Write to the wire).
 	writeBufferSize = 256
 )

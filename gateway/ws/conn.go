@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -16,9 +17,9 @@ import (
 	"github.com/forecastd/forecastd/gateway/live"
 )
 
-// conn is the transport of a WebSocket session. The library frames every message; a batch of
-// them reaches the socket in one write, bounded by the write timeout (see wire). No message is
-// written under a context deadline, which would cost a timer and a context each.
+// conn is the transport of a WebSocket session. Its messages are whole frames (see
+// textFrame); a batch of them reaches the socket in one write, bounded by the write timeout.
+// The library reads, answers pings, pings and closes.
 type conn struct {
 	conn    *websocket.Conn
 	wire    *wire
@@ -28,8 +29,8 @@ type conn struct {
 func (t *conn) Name() string         { return "ws" }
 func (t *conn) Format() *live.Format { return Format }
 
-func (t *conn) WriteBatch(msgs [][]byte, ping bool) error {
-	if err := t.write(msgs...); err != nil {
+func (t *conn) WriteBatch(frames [][]byte, ping bool) error {
+	if err := t.write(frames...); err != nil {
 		return err
 	}
 	if ping {
@@ -42,19 +43,11 @@ func (t *conn) WriteBatch(msgs [][]byte, ping bool) error {
 	return nil
 }
 
-// write sends msgs now, in one write to the socket.
-func (t *conn) write(msgs ...[]byte) error {
-	t.wire.cork()
-	for _, m := range msgs {
-		if err := t.conn.Write(context.Background(), websocket.MessageText, m); err != nil {
-			t.wire.uncork(false)
-			return err
-		}
-	}
-	return t.wire.uncork(true)
-}
+// write sends frames now, in one write to the socket.
+func (t *conn) write(frames ...[]byte) error { return t.wire.writeFrames(frames) }
 
 func (t *conn) Close(reason string) {
+	t.wire.closing.Store(true) // no message may follow the close frame
 	switch reason {
 	case live.EndSlowConsumer:
 		_ = t.conn.Close(websocket.StatusPolicyViolation, "slow consumer")
@@ -67,15 +60,15 @@ func (t *conn) Close(reason string) {
 	}
 }
 
-// wire is the socket under the library's buffered writer. Corked, it collects what is written,
-// so that a batch of messages costs one write system call; uncorked (the frames the library
-// writes by itself: pongs, close frames) it writes through, within the write timeout.
+// wire is a session's socket, written by the session's writer (frames of messages) and by
+// the library's buffered writer (its control frames: pongs, pings, close frames, each small
+// enough to reach the wire in one Write). One lock keeps the two from interleaving.
 type wire struct {
 	net.Conn
 	timeout time.Duration
+	closing atomic.Bool
 
-	mu    sync.Mutex
-	batch *[]byte // non-nil while corked
+	mu sync.Mutex
 }
 
 // batches are the buffers of batches being written, shared by all sessions: an idle session
@@ -88,45 +81,43 @@ const maxPooledBatch = 64 << 10
 func (w *wire) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.batch != nil {
-		*w.batch = append(*w.batch, p...)
-		return len(p), nil
-	}
 	_ = w.Conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	return w.Conn.Write(p)
 }
 
-func (w *wire) cork() {
-	b := batches.Get().(*[]byte)
-	w.mu.Lock()
-	w.batch = b
-	w.mu.Unlock()
-}
-
-// uncork writes what was collected in one write (or drops it, when !send) and writes through
-// again.
-func (w *wire) uncork(send bool) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	b := w.batch
-	w.batch = nil
-	defer func() {
-		if cap(*b) <= maxPooledBatch {
-			*b = (*b)[:0]
-			batches.Put(b)
+func (w *wire) writeFrames(frames [][]byte) error {
+	if w.closing.Load() {
+		return net.ErrClosed
+	}
+	var out []byte
+	if len(frames) == 1 {
+		out = frames[0]
+	} else {
+		b := batches.Get().(*[]byte)
+		defer func() {
+			if cap(*b) <= maxPooledBatch {
+				*b = (*b)[:0]
+				batches.Put(b)
+			}
+		}()
+		for _, f := range frames {
+			*b = append(*b, f...)
 		}
-	}()
-	if !send || len(*b) == 0 {
+		out = *b
+	}
+	if len(out) == 0 {
 		return nil
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	_ = w.Conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	_, err := w.Conn.Write(*b)
+	_, err := w.Conn.Write(out)
 	return err
 }
 
 // hijacker gives websocket.Accept the hijacked connection with small buffers in place of
-// net/http's 4 KiB pair, which would otherwise stay with the session for its life, and its
-// writes going through a wire.
+// net/http's 4 KiB pair, which would otherwise stay with the session for its life, writing
+// through the session's wire.
 type hijacker struct {
 	http.ResponseWriter
 	timeout time.Duration

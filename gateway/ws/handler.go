@@ -72,7 +72,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The origin is checked above so that a refusal is a JSend body, not plain text.
 	hj := &hijacker{ResponseWriter: w, timeout: h.cfg.WriteTimeout}
-	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true,
+		// Messages are framed once for every session (textFrame): never compressed.
+		CompressionMode: websocket.CompressionDisabled,
+	})
 	if err != nil {
 		h.deps.Log.Debug("websocket accept", "err", err)
 		return
