@@ -174,8 +174,8 @@ type collector struct {
 	want      int
 }
 
-func (c *collector) arrived(eventID string, ev readyData, seen *int) {
-	now := time.Now()
+// arrived records the arrival at now (when the session read the message) of event eventID.
+func (c *collector) arrived(eventID string, ev readyData, now time.Time, seen *int) {
 	c.mu.Lock()
 	a := c.arrivals[eventID]
 	if a == nil {
@@ -345,22 +345,32 @@ func wsSession(ctx context.Context, cfg config, client *http.Client, col *collec
 		return err
 	}
 	opened()
+	// Reads wait without a context of their own, which would register with ctx for every
+	// message, and reuse one buffer: what is timed is the gateway, not this client.
+	stop := context.AfterFunc(ctx, func() { conn.Close(websocket.StatusNormalClosure, "done") })
+	defer stop()
 	seen := 0
+	var buf bytes.Buffer
 	for range 1_000_000 {
-		_, msg, err := conn.Read(ctx)
+		_, r, err := conn.Reader(context.Background())
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
+		at := time.Now()
 		if err != nil {
 			if ctx.Err() != nil {
-				conn.Close(websocket.StatusNormalClosure, "done")
 				return nil
 			}
 			return err
 		}
+		msg := buf.Bytes()
 		if !bytes.Contains(msg, []byte(`"model_ready"`)) {
 			continue
 		}
 		var ev readyEvent
 		if json.Unmarshal(msg, &ev) == nil && ev.Type == "event" && ev.Event == "model_ready" {
-			col.arrived(ev.EventID, ev.Data, &seen)
+			col.arrived(ev.EventID, ev.Data, at, &seen)
 		}
 	}
 	return nil
@@ -393,12 +403,13 @@ func sseSession(ctx context.Context, cfg config, dialer *net.Dialer, col *collec
 	opened()
 	seen := 0
 	err = sse.Read(resp.Body, func(m sse.Message) {
+		at := time.Now()
 		if m.Event != "model_ready" {
 			return
 		}
 		var d readyData
 		if json.Unmarshal([]byte(m.Data), &d) == nil {
-			col.arrived(m.ID, d, &seen)
+			col.arrived(m.ID, d, at, &seen)
 		}
 	})
 	if ctx.Err() != nil {
