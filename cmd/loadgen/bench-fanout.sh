@@ -11,6 +11,7 @@
 #	FANOUT_FORECASTD=path                  a forecastd binary to measure instead of this tree's
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. cmd/loadgen/bench-lib.sh
 AMQP=${FORECASTD_BENCH_AMQP:-amqp://guest:guest@127.0.0.1:5672/}
 REDIS=${FORECASTD_BENCH_REDIS:-redis://127.0.0.1:6379/11}
 PORT=${FORECASTD_BENCH_PORT:-18380}
@@ -41,16 +42,8 @@ pids+=("${procs[@]}")
 gateway() {
 	"$bin/forecastd" gateway --http-addr "127.0.0.1:$PORT" --rate-limit 0 2>"$bin/gateway.log" & gw=$!
 	pids+=($gw)
-	local up=
-	for _ in $(seq 100); do
-		if "$bin/forecastd" health --url "http://127.0.0.1:$PORT/readyz" 2>/dev/null &&
-			"$bin/forecastd" health --url "http://127.0.0.1:$((PORT + 11))/readyz" 2>/dev/null &&
-			"$bin/forecastd" health --url "http://127.0.0.1:$((PORT + 12))/readyz" 2>/dev/null; then
-			up=1
-			break
-		fi
-		sleep 0.1
-	done
+	up=
+	ready "$bin/forecastd" "$PORT" $((PORT + 11)) $((PORT + 12)) && up=1
 	# A port taken by another process would have us measure that one.
 	for p in "$gw" "${procs[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a service did not start:"; tail -n 5 "$bin"/*.log; exit 1; }; done
 	[ -n "$up" ] || { echo "services not ready"; tail -n 5 "$bin"/*.log; exit 1; }
