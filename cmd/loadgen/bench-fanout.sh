@@ -7,6 +7,7 @@
 #
 #	FANOUT_SCENARIOS="10000:0 9000:9000"   WebSocket:SSE sessions per scenario (the default)
 #	FANOUT_FITS=5 FANOUT_INTERVAL=2s       fits per scenario and the pause between them
+#	FANOUT_SETTLE=10s                      pause after the sessions open, before memory is sampled
 #	FORECASTD_PPROF=true                   the gateway serves /debug/pprof on its port
 #	FANOUT_FORECASTD=path                  a forecastd binary to measure instead of this tree's
 set -euo pipefail
@@ -19,6 +20,7 @@ url=http://127.0.0.1:$PORT
 SCENARIOS=${FANOUT_SCENARIOS:-10000:0 9000:9000}
 FITS=${FANOUT_FITS:-5}
 INTERVAL=${FANOUT_INTERVAL:-2s}
+SETTLE=${FANOUT_SETTLE:-10s}
 # 18,000 sessions need as many sockets in the gateway, and about 10,000 in each loadgen.
 ulimit -n "$(ulimit -Hn)"
 bin=$(mktemp -d)
@@ -60,7 +62,7 @@ for sc in $SCENARIOS; do
 	gateway
 	# Process A measures memory, waits for every session and sends the fits; B only holds.
 	"$bin/loadgen" hold -url "$url" -ws $((ws / 2)) -sse $((sse / 2)) -src 127.0.0.2,127.0.0.3 \
-		-expect "$total" -fits "$FITS" -interval "$INTERVAL" -gateway-pid "$gw" -settle 5s -timeout 5m \
+		-expect "$total" -fits "$FITS" -interval "$INTERVAL" -gateway-pid "$gw" -settle "$SETTLE" -timeout 5m \
 		-out "$bin/a.json" >"$bin/a.out" & a=$!
 	sleep 1
 	"$bin/loadgen" hold -url "$url" -ws $((ws - ws / 2)) -sse $((sse - sse / 2)) -src 127.0.0.4,127.0.0.5 \
