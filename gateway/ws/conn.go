@@ -86,9 +86,6 @@ func (w *wire) Write(p []byte) (int, error) {
 }
 
 func (w *wire) writeFrames(frames [][]byte) error {
-	if w.closing.Load() {
-		return net.ErrClosed
-	}
 	var out []byte
 	if len(frames) == 1 {
 		out = frames[0]
@@ -110,6 +107,10 @@ func (w *wire) writeFrames(frames [][]byte) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Checked under the lock: a close frame written meanwhile went out first.
+	if w.closing.Load() {
+		return net.ErrClosed
+	}
 	_ = w.Conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	_, err := w.Conn.Write(out)
 	return err
