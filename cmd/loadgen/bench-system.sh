@@ -4,6 +4,7 @@
 # Redis, runs `loadgen system`, and stops what it started. Extra arguments go to loadgen.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. cmd/loadgen/bench-lib.sh
 AMQP=${FORECASTD_BENCH_AMQP:-amqp://guest:guest@127.0.0.1:5672/}
 REDIS=${FORECASTD_BENCH_REDIS:-redis://127.0.0.1:6379/9}
 PORT=${FORECASTD_BENCH_PORT:-18180}
@@ -19,15 +20,7 @@ for i in 1 2; do
 	"$bin/forecastd" processor --http-addr "127.0.0.1:$((PORT + 10 + i))" 2>"$bin/processor$i.log" & pids+=($!)
 done
 up=
-for _ in $(seq 100); do
-	if "$bin/forecastd" health --url "http://127.0.0.1:$PORT/readyz" 2>/dev/null &&
-		"$bin/forecastd" health --url "http://127.0.0.1:$((PORT + 11))/readyz" 2>/dev/null &&
-		"$bin/forecastd" health --url "http://127.0.0.1:$((PORT + 12))/readyz" 2>/dev/null; then
-		up=1
-		break
-	fi
-	sleep 0.1
-done
+ready "$bin/forecastd" "$PORT" $((PORT + 11)) $((PORT + 12)) && up=1
 # A port taken by another process would have us measure that one.
 for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "a service did not start:"; tail -n 5 "$bin"/*.log; exit 1; }; done
 [ -n "$up" ] || { echo "services not ready"; tail -n 5 "$bin"/*.log; exit 1; }

@@ -140,34 +140,49 @@ func isLoopback(host string) bool {
 
 // result is what one hold run writes; report merges several.
 type result struct {
-	WS                int                `json:"ws"`
-	SSE               int                `json:"sse"`
-	SSEOpen           int                `json:"sse_open"`
-	WSOpen            int                `json:"ws_open"`
-	Failed            int                `json:"failed"`
-	FirstError        string             `json:"first_error,omitempty"`
-	OpenSeconds       float64            `json:"open_seconds"`
-	MemBefore         map[string]float64 `json:"mem_before,omitempty"`
-	MemAfter          map[string]float64 `json:"mem_after,omitempty"`
-	GatewaySessions   float64            `json:"gateway_sessions,omitempty"`
-	GatewayCPU        float64            `json:"gateway_cpu_seconds,omitempty"`
-	LoadgenCPU        float64            `json:"loadgen_cpu_seconds"`
-	Latencies         map[string][]int64 `json:"latencies_us"` // event id → arrival delay per session
-	SessionsCompleted int                `json:"sessions_completed"`
+	WS              int                `json:"ws"`
+	SSE             int                `json:"sse"`
+	SSEOpen         int                `json:"sse_open"`
+	WSOpen          int                `json:"ws_open"`
+	Failed          int                `json:"failed"`
+	FirstError      string             `json:"first_error,omitempty"`
+	OpenSeconds     float64            `json:"open_seconds"`
+	MemBefore       map[string]float64 `json:"mem_before,omitempty"`
+	MemAfter        map[string]float64 `json:"mem_after,omitempty"`
+	GatewaySessions float64            `json:"gateway_sessions,omitempty"`
+	GatewayCPU      float64            `json:"gateway_cpu_seconds,omitempty"`
+	LoadgenCPU      float64            `json:"loadgen_cpu_seconds"`
+	// Arrivals are, per event id, its generation, the store's time stamp and every session's
+	// arrival time, all in Unix microseconds; FitSent is when each generation's fit was sent.
+	Arrivals          map[string]*arrivals `json:"arrivals"`
+	FitSent           map[int64]int64      `json:"fit_sent_us,omitempty"`
+	SessionsCompleted int                  `json:"sessions_completed"`
+}
+
+// arrivals are one model_ready's arrivals at the sessions of a process.
+type arrivals struct {
+	Generation int64   `json:"generation"`
+	EventUS    int64   `json:"event_us"`
+	AtUS       []int64 `json:"at_us"`
 }
 
 // collector gathers model_ready arrivals from every session.
 type collector struct {
 	mu        sync.Mutex
-	latencies map[string][]int64
+	arrivals  map[string]*arrivals
 	completed atomic.Int64
 	want      int
 }
 
-func (c *collector) arrived(eventID string, emitted time.Time, seen *int) {
-	d := time.Since(emitted).Microseconds()
+// arrived records the arrival at now (when the session read the message) of event eventID.
+func (c *collector) arrived(eventID string, ev readyData, now time.Time, seen *int) {
 	c.mu.Lock()
-	c.latencies[eventID] = append(c.latencies[eventID], d)
+	a := c.arrivals[eventID]
+	if a == nil {
+		a = &arrivals{Generation: ev.Generation, EventUS: ev.Time.UnixMicro()}
+		c.arrivals[eventID] = a
+	}
+	a.AtUS = append(a.AtUS, now.UnixMicro())
 	c.mu.Unlock()
 	if *seen++; *seen == c.want {
 		c.completed.Add(1)
@@ -181,7 +196,7 @@ func hold(ctx context.Context, args []string, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
-	res := result{WS: cfg.ws, SSE: cfg.sse, Latencies: map[string][]int64{}}
+	res := result{WS: cfg.ws, SSE: cfg.sse}
 	if cfg.fits > 0 {
 		if res.MemBefore, err = sample(ctx, cfg); err != nil {
 			return fmt.Errorf("sample gateway memory: %w", err)
@@ -189,7 +204,7 @@ func hold(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "before: %s\n", fmtMem(res.MemBefore))
 	}
 
-	col := &collector{latencies: map[string][]int64{}, want: cfg.events}
+	col := &collector{arrivals: map[string]*arrivals{}, want: cfg.events}
 	clients := make([]*http.Client, len(cfg.src))
 	dialers := make([]*net.Dialer, len(cfg.src))
 	for i, ip := range cfg.src {
@@ -252,10 +267,14 @@ func hold(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "after:  %s\n", fmtMem(res.MemAfter))
 		printPerSession(out, res.MemBefore, res.MemAfter)
 		fitStart := time.Now()
+		res.FitSent = map[int64]int64{}
 		for i := range cfg.fits {
-			if err := fit(ctx, cfg, i); err != nil {
+			sent := time.Now().UnixMicro()
+			gen, err := fit(ctx, cfg, i)
+			if err != nil {
 				return err
 			}
+			res.FitSent[gen] = sent
 			sleep(ctx, cfg.interval)
 		}
 		if m, err := sample(ctx, cfg); err == nil {
@@ -279,7 +298,7 @@ func hold(ctx context.Context, args []string, out io.Writer) error {
 		res.FirstError = v
 	}
 	col.mu.Lock()
-	res.Latencies = col.latencies
+	res.Arrivals = col.arrivals
 	col.mu.Unlock()
 	res.SessionsCompleted = int(col.completed.Load())
 	var ru syscall.Rusage
@@ -300,12 +319,15 @@ func hold(ctx context.Context, args []string, out io.Writer) error {
 
 // readyEvent is the part of a model event loadgen needs.
 type readyEvent struct {
-	Type    string `json:"type"`
-	Event   string `json:"event"`
-	EventID string `json:"event_id"`
-	Data    struct {
-		Time time.Time `json:"time"`
-	} `json:"data"`
+	Type    string    `json:"type"`
+	Event   string    `json:"event"`
+	EventID string    `json:"event_id"`
+	Data    readyData `json:"data"`
+}
+
+type readyData struct {
+	Generation int64     `json:"generation"`
+	Time       time.Time `json:"time"`
 }
 
 func wsSession(ctx context.Context, cfg config, client *http.Client, col *collector, opened func()) error {
@@ -323,22 +345,32 @@ func wsSession(ctx context.Context, cfg config, client *http.Client, col *collec
 		return err
 	}
 	opened()
+	// Reads wait without a context of their own, which would register with ctx for every
+	// message, and reuse one buffer: what is timed is the gateway, not this client.
+	stop := context.AfterFunc(ctx, func() { conn.Close(websocket.StatusNormalClosure, "done") })
+	defer stop()
 	seen := 0
+	var buf bytes.Buffer
 	for range 1_000_000 {
-		_, msg, err := conn.Read(ctx)
+		_, r, err := conn.Reader(context.Background())
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
+		at := time.Now()
 		if err != nil {
 			if ctx.Err() != nil {
-				conn.Close(websocket.StatusNormalClosure, "done")
 				return nil
 			}
 			return err
 		}
+		msg := buf.Bytes()
 		if !bytes.Contains(msg, []byte(`"model_ready"`)) {
 			continue
 		}
 		var ev readyEvent
 		if json.Unmarshal(msg, &ev) == nil && ev.Type == "event" && ev.Event == "model_ready" {
-			col.arrived(ev.EventID, ev.Data.Time, &seen)
+			col.arrived(ev.EventID, ev.Data, at, &seen)
 		}
 	}
 	return nil
@@ -371,14 +403,13 @@ func sseSession(ctx context.Context, cfg config, dialer *net.Dialer, col *collec
 	opened()
 	seen := 0
 	err = sse.Read(resp.Body, func(m sse.Message) {
+		at := time.Now()
 		if m.Event != "model_ready" {
 			return
 		}
-		var d struct {
-			Time time.Time `json:"time"`
-		}
+		var d readyData
 		if json.Unmarshal([]byte(m.Data), &d) == nil {
-			col.arrived(m.ID, d.Time, &seen)
+			col.arrived(m.ID, d, at, &seen)
 		}
 	})
 	if ctx.Err() != nil {
@@ -403,8 +434,10 @@ func waitSessions(ctx context.Context, cfg config, out io.Writer) error {
 	return fmt.Errorf("gateway never reached %d sessions: %w", cfg.expect, ctx.Err())
 }
 
-func fit(ctx context.Context, cfg config, i int) error {
-	values := make([]float64, 48)
+// fit trains the model with the cheapest fit there is (naive, few observations) and returns
+// the generation it made.
+func fit(ctx context.Context, cfg config, i int) (int64, error) {
+	values := make([]float64, 12)
 	for j := range values {
 		values[j] = 100 + float64(j) + 5*math.Sin(float64(j+i))
 	}
@@ -413,14 +446,22 @@ func fit(ctx context.Context, cfg config, i int) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("fit %d: %w", i, err)
+		return 0, fmt.Errorf("fit %d: %w", i, err)
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fit %d: %s", i, resp.Status)
+	var answer struct {
+		Data struct {
+			Generation int64 `json:"generation"`
+		} `json:"data"`
 	}
-	return nil
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("fit %d: %s", i, resp.Status)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("fit %d: %w", i, err)
+	}
+	return answer.Data.Generation, nil
 }
 
 // sample reads the gateway's memory figures from /metrics and, with -gateway-pid, /proc.
@@ -507,35 +548,72 @@ func report(files []string, out io.Writer) error {
 }
 
 // summarize prints arrival delays: over every (event, session) arrival, and per event the delay
-// until the last session had it.
+// until the last session had it. Delays are timed from the sending of the fit that caused the
+// event when a process sent it, and from the event's time stamp (set by the store when the
+// processor finished the fit) in any case; the difference is the fit's trip through the
+// processor and the store.
 func summarize(out io.Writer, rs []result) {
-	merged := map[string][]int64{}
+	merged := map[string]*arrivals{}
+	sent := map[int64]int64{}
 	open, failed, completed := 0, 0, 0
 	for _, r := range rs {
 		open += r.WSOpen + r.SSEOpen
 		failed += r.Failed
 		completed += r.SessionsCompleted
-		for id, ls := range r.Latencies {
-			merged[id] = append(merged[id], ls...)
+		for g, t := range r.FitSent {
+			sent[g] = t
+		}
+		for id, a := range r.Arrivals {
+			m := merged[id]
+			if m == nil {
+				m = &arrivals{Generation: a.Generation, EventUS: a.EventUS}
+				merged[id] = m
+			}
+			m.AtUS = append(m.AtUS, a.AtUS...)
 		}
 	}
-	var arrivals, lasts []int64
 	ids := make([]string, 0, len(merged))
 	for id := range merged {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	var fromFit, fromEvent, lastFromFit, lastFromEvent, toEvent []int64
 	for _, id := range ids {
-		ls := merged[id]
-		arrivals = append(arrivals, ls...)
-		lasts = append(lasts, slices.Max(ls))
-		fmt.Fprintf(out, "model_ready %s: %d sessions, p50 %s, p99 %s, all %s\n", id, len(ls), us(pct(ls, 50)), us(pct(ls, 99)), us(slices.Max(ls)))
+		a := merged[id]
+		ev := since(a.AtUS, a.EventUS)
+		fromEvent = append(fromEvent, ev...)
+		lastFromEvent = append(lastFromEvent, slices.Max(ev))
+		line := fmt.Sprintf("model_ready %s (generation %d): %d sessions; from its time stamp p50 %s, p99 %s, all %s",
+			id, a.Generation, len(ev), us(pct(ev, 50)), us(pct(ev, 99)), us(slices.Max(ev)))
+		if t, ok := sent[a.Generation]; ok {
+			ff := since(a.AtUS, t)
+			fromFit = append(fromFit, ff...)
+			lastFromFit = append(lastFromFit, slices.Max(ff))
+			toEvent = append(toEvent, a.EventUS-t)
+			line += fmt.Sprintf("; from the fit p50 %s, p99 %s, all %s (fit sent → time stamp %s)",
+				us(pct(ff, 50)), us(pct(ff, 99)), us(slices.Max(ff)), us(a.EventUS-t))
+		}
+		fmt.Fprintln(out, line)
 	}
-	fmt.Fprintf(out, "sessions open %d, failed %d, completed %d; %d events, %d arrivals\n", open, failed, completed, len(ids), len(arrivals))
-	if len(arrivals) > 0 {
-		fmt.Fprintf(out, "arrival delay over all sessions: p50 %s, p99 %s, max %s\n", us(pct(arrivals, 50)), us(pct(arrivals, 99)), us(slices.Max(arrivals)))
-		fmt.Fprintf(out, "delay until every session had the event: p50 %s, p99 %s\n", us(pct(lasts, 50)), us(pct(lasts, 99)))
+	fmt.Fprintf(out, "sessions open %d, failed %d, completed %d; %d events, %d arrivals\n", open, failed, completed, len(ids), len(fromEvent))
+	if len(fromFit) > 0 {
+		fmt.Fprintf(out, "arrival delay from sending the fit: p50 %s, p99 %s, max %s\n", us(pct(fromFit, 50)), us(pct(fromFit, 99)), us(slices.Max(fromFit)))
+		fmt.Fprintf(out, "  of which fit sent → event time stamp: p50 %s, max %s\n", us(pct(toEvent, 50)), us(slices.Max(toEvent)))
+		fmt.Fprintf(out, "delay from the fit until every session had the event: p50 %s, p99 %s\n", us(pct(lastFromFit, 50)), us(pct(lastFromFit, 99)))
 	}
+	if len(fromEvent) > 0 {
+		fmt.Fprintf(out, "arrival delay from the event's time stamp: p50 %s, p99 %s, max %s\n", us(pct(fromEvent, 50)), us(pct(fromEvent, 99)), us(slices.Max(fromEvent)))
+		fmt.Fprintf(out, "delay from the time stamp until every session had the event: p50 %s, p99 %s\n", us(pct(lastFromEvent, 50)), us(pct(lastFromEvent, 99)))
+	}
+}
+
+// since is each time in at minus t0 (all Unix microseconds).
+func since(at []int64, t0 int64) []int64 {
+	d := make([]int64, len(at))
+	for i, t := range at {
+		d[i] = t - t0
+	}
+	return d
 }
 
 func pct(xs []int64, p float64) int64 {

@@ -36,7 +36,10 @@ const (
 	// inboxSize bounds the client messages waiting to be handled; a client that sends faster
 	// than its commands are accepted gets an error for the excess.
 	inboxSize = 64
-	// bufferSize sizes a session's read and write buffers. Event messages fit in one write;
-	// larger messages pass the buffers by.
-	bufferSize = 1024
+	// readBufferSize sizes a session's read buffer: client messages larger than it are read
+	// past it.
+	readBufferSize = 256
+	// writeBufferSize sizes the library's write buffer, which only writes control frames
+	// (at most 129 bytes each: one Write to the wire).
+	writeBufferSize = 256
 )

@@ -5,19 +5,13 @@
 package ws
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/coder/websocket"
 
@@ -77,86 +71,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The origin is checked above so that a refusal is a JSend body, not plain text.
-	c, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	hj := &hijacker{ResponseWriter: w, timeout: h.cfg.WriteTimeout}
+	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true,
+		// Messages are framed once for every session (textFrame): never compressed.
+		CompressionMode: websocket.CompressionDisabled,
+	})
 	if err != nil {
 		h.deps.Log.Debug("websocket accept", "err", err)
 		return
 	}
 	c.SetReadLimit(h.cfg.ReadLimit)
-	t := &conn{conn: c, timeout: h.cfg.WriteTimeout}
+	t := &conn{conn: c, wire: hj.wire, timeout: h.cfg.WriteTimeout}
 	s := &session{Session: h.deps.Hub.NewSession(t), h: h, t: t, client: h.deps.Client(r), scope: h.deps.Scope(r.Context())}
 	s.Open(false, nil)
 	// A fresh goroutine reads, so that this one and the request it served can be released.
 	go s.read()
-}
-
-// conn is the transport of a WebSocket session.
-type conn struct {
-	conn    *websocket.Conn
-	timeout time.Duration
-}
-
-func (t *conn) Name() string         { return "ws" }
-func (t *conn) Format() *live.Format { return Format }
-
-func (t *conn) WriteBatch(msgs [][]byte, ping bool) error {
-	for _, m := range msgs {
-		if err := t.write(m); err != nil {
-			return err
-		}
-	}
-	if ping {
-		ctx, cancel := context.WithTimeout(context.Background(), t.timeout)
-		defer cancel()
-		if err := t.conn.Ping(ctx); err != nil {
-			return fmt.Errorf("%w: %v", live.ErrPingTimeout, err)
-		}
-	}
-	return nil
-}
-
-// write sends one message now; on timeout the connection closes.
-func (t *conn) write(msg []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), t.timeout)
-	defer cancel()
-	return t.conn.Write(ctx, websocket.MessageText, msg)
-}
-
-func (t *conn) Close(reason string) {
-	switch reason {
-	case live.EndSlowConsumer:
-		_ = t.conn.Close(websocket.StatusPolicyViolation, "slow consumer")
-	case live.EndShutdown:
-		_ = t.conn.Close(websocket.StatusGoingAway, "server shutting down")
-	case live.EndReplayFailed:
-		_ = t.conn.Close(websocket.StatusInternalError, "reading missed events failed; resubscribe")
-	default:
-		_ = t.conn.CloseNow()
-	}
-}
-
-// smallBuffers gives websocket.Accept the hijacked connection with bufferSize buffers in
-// place of net/http's 4 KiB pair, which would otherwise stay with the session for its life.
-type smallBuffers struct{ http.ResponseWriter }
-
-func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	// Bytes the client sent right after its handshake are already buffered: keep them first.
-	pending, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	pending = bytes.Clone(pending)
-	r := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(pending), conn), max(bufferSize, len(pending)))
-	if len(pending) > 0 {
-		if _, err := r.Peek(len(pending)); err != nil {
-			conn.Close()
-			return nil, nil, err
-		}
-	}
-	return conn, bufio.NewReadWriter(r, bufio.NewWriterSize(conn, bufferSize)), nil
 }
 
 // checkOrigin allows requests without Origin (non-browsers), same-origin requests and origins

@@ -1,7 +1,9 @@
 package ws
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math"
 
 	"github.com/forecastd/forecastd/gateway/live"
 	"github.com/forecastd/forecastd/messages"
@@ -17,15 +19,33 @@ type out struct {
 	Code    int             `json:"code,omitempty"`
 }
 
-// Format is the WebSocket encoding of events: an event message each.
+// Format is the WebSocket encoding of events: an event message each, as a whole frame.
 var Format = &live.Format{Encode: func(id, name string, data []byte) []byte {
-	return messages.JSON(struct {
+	return textFrame(messages.JSON(struct {
 		Type    string          `json:"type"`
 		Event   string          `json:"event"`
 		EventID string          `json:"event_id,omitempty"`
 		Data    json.RawMessage `json:"data"`
-	}{"event", name, id, data})
+	}{"event", name, id, data}))
 }}
+
+// textFrame is msg as one unmasked, uncompressed text frame from server to client (RFC 6455
+// section 5.2). Sessions write frames made once, an event's for all of them, instead of
+// having the library frame, lock and flush every message of every session.
+func textFrame(msg []byte) []byte {
+	const finText = 0x80 | 0x1
+	n := len(msg)
+	var b []byte
+	switch {
+	case n < 126:
+		b = append(make([]byte, 0, 2+n), finText, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(make([]byte, 0, 4+n), finText, 126), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint64(append(make([]byte, 0, 10+n), finText, 127), uint64(n))
+	}
+	return append(b, msg...)
+}
 
 // Client messages. Each is decoded strictly, like the HTTP bodies they mirror.
 type (

@@ -79,6 +79,7 @@ func (s *session) work() {
 			return
 		}
 		msg := s.inbox[0]
+		s.inbox[0] = nil // the array outlives the message otherwise
 		s.inbox = s.inbox[1:]
 		s.inboxMu.Unlock()
 		s.handleSafely(msg)
@@ -297,15 +298,15 @@ func (s *session) unsubscribe(m subscribeMessage) {
 	s.Send(s.subscriptionResult(m.ID, cursor))
 }
 
-// subscriptionResult acknowledges a subscribe or unsubscribe with the session's subscriptions
-// and the newest event ID already sent (events after it will follow).
+// subscriptionResult acknowledges a subscribe or unsubscribe, as a frame, with the session's
+// subscriptions and the newest event ID already sent (events after it will follow).
 func (s *session) subscriptionResult(id json.RawMessage, cursor string) []byte {
 	models := s.subscribed()
 	if models == nil {
 		models = []string{}
 	}
-	return messages.JSON(out{Type: "result", ID: id, Status: messages.StatusSuccess,
-		Data: messages.JSON(map[string]any{"all_models": s.all, "models": models, "last_event_id": cursor})})
+	return textFrame(messages.JSON(out{Type: "result", ID: id, Status: messages.StatusSuccess,
+		Data: messages.JSON(map[string]any{"all_models": s.all, "models": models, "last_event_id": cursor})}))
 }
 
 func (s *session) subscribed() []string {
@@ -340,4 +341,4 @@ func (s *session) sendError(id json.RawMessage, message string) {
 	s.reply(out{Type: "error", ID: id, Message: message})
 }
 
-func (s *session) reply(o out) { s.Send(messages.JSON(o)) }
+func (s *session) reply(o out) { s.Send(textFrame(messages.JSON(o))) }
