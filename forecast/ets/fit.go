@@ -157,15 +157,22 @@ func fitCandidates(ctx context.Context, y []float64, cands []Spec, period int, o
 			}
 			report := func(int) {}
 			if opt.Progress != nil {
+				// Reports are checked against ctx under the lock: a fit cancelled from a
+				// progress report (or anywhere) reports nothing after, whichever worker
+				// was about to.
 				mu.Lock()
 				started++
-				opt.Progress(Progress{Candidate: started, Candidates: len(cands)})
+				if ctx.Err() == nil {
+					opt.Progress(Progress{Candidate: started, Candidates: len(cands)})
+				}
 				mu.Unlock()
 				report = func(int) { // every progressEvery iterations of this candidate
 					mu.Lock()
 					defer mu.Unlock()
 					iterations += progressEvery
-					opt.Progress(Progress{Candidate: started, Candidates: len(cands), Iteration: iterations})
+					if ctx.Err() == nil {
+						opt.Progress(Progress{Candidate: started, Candidates: len(cands), Iteration: iterations})
+					}
 				}
 			}
 			c := setup{spec: cands[i], m: 1}
