@@ -101,9 +101,10 @@ func (b *batcher) fly() bool {
 func (r *Redis) runBatched(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
 	var cmd *redis.Cmd
 	if err := r.batch.do(ctx, func(p redis.Pipeliner) { cmd = script.EvalSha(ctx, p, keys, args...) }); err != nil {
-		cmd = redis.NewCmd(ctx)
-		cmd.SetErr(err)
-		return cmd
+		// The pipeline may still run and set cmd: what this caller gets is a command of its own.
+		failed := redis.NewCmd(ctx)
+		failed.SetErr(err)
+		return failed
 	}
 	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
 		return script.Run(ctx, r.rdb, keys, args...)

@@ -75,19 +75,6 @@ func (r *Rabbit) QuorumStatus(t testing.TB, queue string) []QuorumMember {
 	return members
 }
 
-// Running reports whether the node's process is alive.
-func (r *Rabbit) Running() bool {
-	if r.proc == nil {
-		return false
-	}
-	select {
-	case <-r.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // StartSentinel runs a Redis Sentinel (redis-server --sentinel) on a port and directory of its
 // own, watching primary under name with the sentinel settings of confPath (the deployment's
 // sentinel.conf: every line but its "sentinel monitor" one, which names the primary here). It is
