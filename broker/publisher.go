@@ -74,13 +74,11 @@ func (s *pubChannel) channel(conn *amqp.Connection) (*amqp.Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open channel: %w", err)
 	}
-	if s.noConfirm {
-		s.ch = ch
-		return ch, nil
-	}
-	if err := ch.Confirm(false); err != nil {
-		_ = ch.Close()
-		return nil, fmt.Errorf("confirm mode: %w", err)
+	if !s.noConfirm {
+		if err := ch.Confirm(false); err != nil {
+			_ = ch.Close()
+			return nil, fmt.Errorf("confirm mode: %w", err)
+		}
 	}
 	s.ch = ch
 	return ch, nil
