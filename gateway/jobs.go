@@ -178,6 +178,11 @@ func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, 
 	tick := time.NewTicker(g.cfg.RecheckInterval)
 	defer tick.Stop()
 	held := false
+	defer func() {
+		if held {
+			g.metrics.held.Dec()
+		}
+	}()
 	var failingSince time.Time
 	var err error
 	for checked := true; ; checked = false {
@@ -189,18 +194,12 @@ func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, 
 		}
 		switch {
 		case err == nil && len(pending) == 0:
-			if held {
-				g.metrics.held.Dec()
-			}
 			return held, nil
 		case err != nil:
 			g.log.Warn("check pending fits", "model", model, "err", err)
 			if failingSince.IsZero() {
 				failingSince = g.now()
 			} else if g.now().Sub(failingSince) > storeOutageLimit {
-				if held {
-					g.metrics.held.Dec()
-				}
 				return held, unavailable("check pending fits", err)
 			}
 		case !held:
@@ -210,9 +209,6 @@ func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, 
 		}
 		select {
 		case <-ctx.Done():
-			if held {
-				g.metrics.held.Dec()
-			}
 			return held, ctx.Err()
 		case <-wake:
 		case <-tick.C:
