@@ -34,7 +34,7 @@ func TestFillGapsPutsMissingStepsAsMissingValues(t *testing.T) {
 	tests := []struct {
 		name   string
 		ts     []string
-		values Values  // as filled, NaN at gaps; nil: the input's own
+		values Values   // as filled, NaN at gaps; nil: the input's own
 		times  []string // as filled; nil: the input's own
 		next   string   // the axis' next time
 	}{
