@@ -66,6 +66,8 @@ type seriesView struct {
 	Point      messages.Values              `json:"point,omitempty"`
 	Intervals  map[string]messages.Interval `json:"intervals,omitempty"`
 	Timestamps []time.Time                  `json:"timestamps,omitempty"`
+	Missing    int                          `json:"missing,omitempty"`
+	Gaps       int                          `json:"gaps,omitempty"`
 	HTTPStatus int                          `json:"http_status,omitempty"`
 	Error      *messages.Envelope           `json:"error,omitempty"`
 }
@@ -104,12 +106,12 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, AcceptedAt: now,
 		}
 		if s.Timestamps != nil {
-			axis, err := messages.NewTimeAxis(s.Timestamps)
+			series, err := messages.FillGaps(s.Timestamps, s.Values)
 			if err != nil { // Validate has said so already
 				g.writeError(w, r, messages.Invalid(fmt.Sprintf("series[%d].timestamps", i), "%v", err))
 				return
 			}
-			cmds[i].Timestamps = axis
+			cmds[i].Values, cmds[i].Timestamps, cmds[i].Gaps = series.Values, series.Axis, series.Gaps
 		}
 		names[i] = s.Name
 	}
@@ -193,6 +195,7 @@ func (g *Gateway) handleBatchResults(w http.ResponseWriter, r *http.Request) {
 			v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(res.Failure.Code), &body
 		default:
 			v.Status, v.Method, v.Point, v.Intervals, v.Timestamps = seriesSucceeded, res.Method, res.Point, res.Intervals, res.Timestamps
+			v.Missing, v.Gaps = res.Missing, res.Gaps
 		}
 		out.Results[i] = v
 	}

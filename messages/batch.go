@@ -101,6 +101,7 @@ type BatchCommand struct {
 	Values       Values    `json:"values"`
 	SeasonLength int       `json:"season_length"`
 	Timestamps   *TimeAxis `json:"timestamps,omitempty"`
+	Gaps         int       `json:"gaps,omitempty"` // steps the timestamps left out, NaN in Values
 	Method       string    `json:"method"`
 	Horizon      int       `json:"horizon"`
 	Levels       []float64 `json:"levels"`
@@ -118,5 +119,9 @@ type BatchSeriesResult struct {
 	Point      Values              `json:"point,omitempty"`
 	Intervals  map[string]Interval `json:"intervals,omitempty"`
 	Timestamps []time.Time         `json:"timestamps,omitempty"`
-	Failure    *Failure            `json:"failure,omitempty"`
+	// Missing counts the missing values filled in before fitting (nulls and Gaps); Gaps those
+	// of them whose times the series' timestamps left out.
+	Missing int      `json:"missing,omitempty"`
+	Gaps    int      `json:"gaps,omitempty"`
+	Failure *Failure `json:"failure,omitempty"`
 }

@@ -96,7 +96,7 @@ func (p *Processor) forecastSeries(ctx context.Context, cmd messages.BatchComman
 		res.Failure = messages.FailField(messages.CodeInvalid, "horizon", "%s", err.Error())
 		return res
 	}
-	res.Method = model.Summary().Method
+	res.Method, res.Missing, res.Gaps = model.Summary().Method, model.Summary().Missing, cmd.Gaps
 	res.Point = fc.Point
 	res.Intervals = wireIntervals(fc)
 	if cmd.Timestamps != nil {

@@ -229,7 +229,7 @@ func (p *Processor) summarize(cmd messages.FitCommand, m forecast.Model, elapsed
 	out := messages.FitSummary{
 		Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Method: s.Method,
 		Params: s.Params, AICc: finiteOrNil(s.AICc), Sigma2: finiteOrNil(s.Sigma2), LogLik: finiteOrNil(s.LogLik),
-		N: s.N, Missing: s.Missing, DurationMS: float64(elapsed.Microseconds()) / 1000,
+		N: s.N, Missing: s.Missing, Gaps: cmd.Gaps, DurationMS: float64(elapsed.Microseconds()) / 1000,
 		FittedAt: p.now().UTC(), Timestamps: cmd.Timestamps,
 	}
 	if m.Kind() == forecast.KindBaseline || s.Sigma2 == 0 {
