@@ -110,14 +110,7 @@ func TestDecodeJSONNamesTheField(t *testing.T) {
 // axis is NewTimeAxis on RFC 3339 times.
 func axis(t *testing.T, ts ...string) (*TimeAxis, error) {
 	t.Helper()
-	times := make([]time.Time, len(ts))
-	for i, x := range ts {
-		var err error
-		if times[i], err = time.Parse(time.RFC3339, x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return NewTimeAxis(times)
+	return NewTimeAxis(times(t, ts...))
 }
 
 func TestTimeAxisFollowsTheCalendar(t *testing.T) {
