@@ -26,14 +26,15 @@ func newBatchID() string {
 // acceptSavedFits accepts the fit of every series of a batch that saves its models, as a fit is
 // accepted: the next generation of its model, pending, which holds forecasts of that model until
 // the series has ended. The fit may wait in the batch queue as long as the batch lives. Each
-// command gets its generation; on an error, those accepted so far have theirs.
+// command gets its generation; on an error, every other one accepted has its own. None is
+// cancelled on the first error, so that none is accepted without its command knowing it.
 func (g *Gateway) acceptSavedFits(ctx context.Context, cmds []messages.BatchCommand) error {
-	eg, ectx := errgroup.WithContext(ctx)
+	eg := new(errgroup.Group)
 	eg.SetLimit(publishParallel)
 	for i := range cmds {
 		eg.Go(func() error {
 			c := &cmds[i]
-			gen, err := g.deps.Store.AcceptFit(ectx, c.Model(), messages.SavedFitJob(c.BatchID, c.Index), g.cfg.JobTTL)
+			gen, err := g.deps.Store.AcceptFit(ctx, c.Model(), messages.SavedFitJob(c.BatchID, c.Index), g.cfg.JobTTL)
 			c.Generation = gen
 			return err
 		})

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
 )
 
 // asyncForecast asks for a forecast of model with Prefer: respond-async and returns its job id.
@@ -133,5 +135,41 @@ func TestSaveModelsRefusesNamesTooLongForAModel(t *testing.T) {
 	code, env = s.send(t, "POST", "/v1/batches", "application/json", []byte(`{"horizon":2,"save_models":"yes","series":[{"name":"ok","values":[1,2]}]}`))
 	if code != http.StatusBadRequest || env.Data["save_models"] == nil {
 		t.Fatalf("save_models a string: %d %v; want a 400 fail naming save_models", code, env)
+	}
+}
+
+// acceptFailsFor fails AcceptFit for models ending in suffix, as a store that went away midway.
+type acceptFailsFor struct {
+	store.Store
+	suffix string
+}
+
+func (s acceptFailsFor) AcceptFit(ctx context.Context, model, job string, lease time.Duration) (int64, error) {
+	if strings.HasSuffix(model, s.suffix) {
+		return 0, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+	}
+	return s.Store.AcceptFit(ctx, model, job, lease)
+}
+
+// A batch with save_models whose fits the store does not all accept does not run: the client
+// gets 503, the batch is failed and the fits that were accepted are failed, so no forecast is
+// held for them.
+func TestSaveModelsBatchTheStoreDoesNotAcceptLeavesNoFitPending(t *testing.T) {
+	s := newAPIServer(t, apiOption{wrap: func(st store.Store) store.Store { return acceptFailsFor{st, ".bad"} }})
+	code, env := s.send(t, "POST", "/v1/batches", "application/json",
+		[]byte(`{"horizon":2,"method":"naive","save_models":true,"series":[{"name":"ok","values":[1,2]},{"name":"bad","values":[1,2]}]}`))
+	if code != http.StatusServiceUnavailable || env.Status != "error" || strings.Contains(env.Message, "6379") {
+		t.Fatalf("%d %+v; want a 503 error that does not show the store's", code, env)
+	}
+	infos, err := s.store.List(t.Context())
+	if err != nil || len(infos) != 1 || !strings.HasSuffix(infos[0].Model, ".ok") {
+		t.Fatalf("models %+v, %v; want the ok series' only", infos, err)
+	}
+	if info := infos[0]; len(info.Pending) != 0 || len(info.Recent) != 1 || info.Recent[0].Status != store.FitFailed {
+		t.Errorf("%s: pending %v, recent %+v; want its fit failed", info.Model, info.Pending, info.Recent)
+	}
+	id, _, _ := strings.Cut(infos[0].Model, ".")
+	if b, err := s.store.GetBatch(t.Context(), id); err != nil || b.Status != store.BatchFailed {
+		t.Errorf("batch %s: %+v, %v; want failed", id, b, err)
 	}
 }
