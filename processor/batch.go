@@ -41,8 +41,11 @@ func (p *Processor) handleBatch(msg *message.Message) error {
 	}
 	if cmd.Saves() {
 		res, record, err := p.saveSeries(ctx, cmd, log)
-		if err != nil || !record {
+		switch {
+		case err != nil || !record:
 			return err
+		case ctx.Err() != nil: // the series' fit may have been interrupted: a redelivery redoes it
+			return fmt.Errorf("batch series interrupted: %w", ctx.Err())
 		}
 		return p.recordSeries(ctx, cmd.BatchID, res, log)
 	}
