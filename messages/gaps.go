@@ -3,6 +3,7 @@ package messages
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -41,7 +42,12 @@ func FillGaps(ts []time.Time, values Values) (Regular, error) {
 	if a := regularAxis(ts); a != nil {
 		return Regular{Values: values, Times: ts, Axis: a}, nil
 	}
-	rules := []stepRule{monthlyRule(ts), durationRule(ts, wallClock, "wall-clock"), durationRule(ts, time.Time.UTC, "")}
+	rules := []stepRule{monthlyRule(ts), durationRule(ts, time.Time.UTC, "")}
+	if civil := durationRule(ts, wallClock, "wall-clock"); civil.axis.Step%day == 0 {
+		// Days keep their clock time across a change of UTC offset; hours are a fixed duration,
+		// so the hour a daylight saving night skips is no missing step.
+		rules = slices.Insert(rules, 1, civil)
+	}
 	best, bestOff, bestFirst := -1, len(ts), 0
 	for k, r := range rules {
 		if r.span == nil {
