@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/messages"
@@ -18,24 +17,26 @@ import (
 
 // batchSpec is what every series of a batch is forecast with, as its record keeps it.
 type batchSpec struct {
-	Method  string    `json:"method"`
-	Horizon int       `json:"horizon"`
-	Levels  []float64 `json:"levels"`
+	Method     string    `json:"method"`
+	Horizon    int       `json:"horizon"`
+	Levels     []float64 `json:"levels"`
+	SaveModels bool      `json:"save_models,omitempty"`
 }
 
 // batchView is the public shape of a batch.
 type batchView struct {
-	BatchID   string    `json:"batch_id"`
-	Status    string    `json:"status"`
-	Total     int       `json:"total"`
-	Done      int       `json:"done"`
-	Failed    int       `json:"failed"`
-	Method    string    `json:"method,omitempty"`
-	Horizon   int       `json:"horizon,omitempty"`
-	Levels    []float64 `json:"levels,omitempty"`
-	Error     string    `json:"error,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	BatchID    string    `json:"batch_id"`
+	Status     string    `json:"status"`
+	Total      int       `json:"total"`
+	Done       int       `json:"done"`
+	Failed     int       `json:"failed"`
+	Method     string    `json:"method,omitempty"`
+	Horizon    int       `json:"horizon,omitempty"`
+	Levels     []float64 `json:"levels,omitempty"`
+	SaveModels bool      `json:"save_models,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 func viewOf(b store.Batch) batchView {
@@ -43,7 +44,7 @@ func viewOf(b store.Batch) batchView {
 		Error: b.Error, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 	var spec batchSpec
 	if json.Unmarshal(b.Spec, &spec) == nil {
-		v.Method, v.Horizon, v.Levels = spec.Method, spec.Horizon, spec.Levels
+		v.Method, v.Horizon, v.Levels, v.SaveModels = spec.Method, spec.Horizon, spec.Levels, spec.SaveModels
 	}
 	return v
 }
@@ -66,6 +67,10 @@ type seriesView struct {
 	Point      messages.Values              `json:"point,omitempty"`
 	Intervals  map[string]messages.Interval `json:"intervals,omitempty"`
 	Timestamps []time.Time                  `json:"timestamps,omitempty"`
+	Missing    int                          `json:"missing,omitempty"`
+	Gaps       int                          `json:"gaps,omitempty"`
+	Model      string                       `json:"model,omitempty"`
+	Generation int64                        `json:"generation,omitempty"`
 	HTTPStatus int                          `json:"http_status,omitempty"`
 	Error      *messages.Envelope           `json:"error,omitempty"`
 }
@@ -97,27 +102,40 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	cmds := make([]messages.BatchCommand, len(req.Series))
 	names := make([]string, len(req.Series))
 	now := g.now()
-	id := uuid.NewString()
+	id := newBatchID()
 	for i, s := range req.Series {
 		cmds[i] = messages.BatchCommand{
 			BatchID: id, Index: i, Name: s.Name, Values: s.Values, SeasonLength: *s.SeasonLength,
 			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, AcceptedAt: now,
 		}
 		if s.Timestamps != nil {
-			axis, err := messages.NewTimeAxis(s.Timestamps)
+			series, err := messages.FillGaps(s.Timestamps, s.Values)
 			if err != nil { // Validate has said so already
 				g.writeError(w, r, messages.Invalid(fmt.Sprintf("series[%d].timestamps", i), "%v", err))
 				return
 			}
-			cmds[i].Timestamps = axis
+			cmds[i].Values, cmds[i].Timestamps, cmds[i].Gaps = series.Values, series.Axis, series.Gaps
+			if req.SaveModels {
+				cmds[i].HistoryTimestamps = messages.HistoryTimes(series.Times)
+			}
 		}
 		names[i] = s.Name
 	}
-	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels})
+	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, SaveModels: req.SaveModels})
 	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}
 	if err := g.deps.Store.CreateBatch(ctx, b, names, g.cfg.JobTTL); err != nil {
 		g.writeError(w, r, unavailable("record batch", err))
 		return
+	}
+	if req.SaveModels {
+		if err := g.acceptSavedFits(ctx, cmds); err != nil {
+			g.failSavedFits(ctx, cmds, "the batch could not run")
+			if _, ferr := g.deps.Store.EndBatch(context.WithoutCancel(ctx), id, store.BatchFailed, "the store did not accept every series' model"); ferr != nil {
+				g.log.Error("mark unaccepted batch failed", "batch_id", id, "err", ferr)
+			}
+			g.writeError(w, r, unavailable("accept batch fits", err))
+			return
+		}
 	}
 	eg := new(errgroup.Group)
 	eg.SetLimit(publishParallel)
@@ -125,6 +143,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		eg.Go(func() error { return g.publish(cmd.Topic(), id+"."+strconv.Itoa(cmd.Index), cmd) })
 	}
 	if err := eg.Wait(); err != nil {
+		g.failSavedFits(ctx, cmds, "the broker did not take every series of the batch")
 		if _, ferr := g.deps.Store.EndBatch(context.WithoutCancel(ctx), id, store.BatchFailed, "the broker did not take every series"); ferr != nil {
 			g.log.Error("mark unpublished batch failed", "batch_id", id, "err", ferr)
 		}
@@ -193,6 +212,7 @@ func (g *Gateway) handleBatchResults(w http.ResponseWriter, r *http.Request) {
 			v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(res.Failure.Code), &body
 		default:
 			v.Status, v.Method, v.Point, v.Intervals, v.Timestamps = seriesSucceeded, res.Method, res.Point, res.Intervals, res.Timestamps
+			v.Missing, v.Gaps, v.Model, v.Generation = res.Missing, res.Gaps, res.Model, res.Generation
 		}
 		out.Results[i] = v
 	}
