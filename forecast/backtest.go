@@ -71,7 +71,7 @@ func Backtest(ctx context.Context, y []float64, specs []Spec, plan Plan, levels 
 	if err := checkForecastArgs(plan.Horizon, levels); err != nil {
 		return nil, err
 	}
-	first, err := firstOrigin(len(y), lag, plan)
+	first, err := plan.FirstOrigin(len(y), lag)
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +93,11 @@ func Backtest(ctx context.Context, y []float64, specs []Spec, plan Plan, levels 
 	return out, nil
 }
 
-// firstOrigin returns how many values the first window trains on: at least lag+1, so that the
-// MASE scale has a difference to average.
-func firstOrigin(n, lag int, plan Plan) (int, error) {
+// FirstOrigin returns how many of n values the first window trains on, or a *PlanError when
+// that is fewer than seasonLength+1 (the MASE scale needs a seasonal difference to average):
+// the check of a plan against a series' length alone, before any method is fitted.
+func (plan Plan) FirstOrigin(n, seasonLength int) (int, error) {
+	lag := max(seasonLength, 1)
 	if plan.Windows < 1 {
 		return 0, &PlanError{"windows", fmt.Errorf("%w: windows must be at least 1, got %d", ErrInvalidSpec, plan.Windows)}
 	}

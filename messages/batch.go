@@ -25,6 +25,9 @@ type BatchRequest struct {
 	Method  string        `json:"method,omitempty"`
 	Horizon *int          `json:"horizon"`
 	Levels  []float64     `json:"levels,omitempty"`
+	// Backtest, if given, evaluates Methods (default: [Method]) on every series.
+	Backtest *BacktestPlan `json:"backtest,omitempty"`
+	Methods  []string      `json:"methods,omitempty"`
 }
 
 // BatchSeries is one series of a batch.
@@ -42,7 +45,11 @@ func (r *BatchRequest) Validate() error {
 	p := Problems{}
 	if r.Method == "" {
 		r.Method = forecast.MethodAuto
+		if len(r.Methods) > 0 && r.Backtest != nil {
+			r.Method = r.Methods[0] // the first method compared is the one forecast
+		}
 	}
+	r.validateBacktest(p)
 	fc := ForecastRequest{Horizon: r.Horizon, Levels: r.Levels}
 	if err := fc.Validate(); err != nil {
 		for k, v := range err.(*Failure).Problems {
@@ -104,6 +111,7 @@ type BatchCommand struct {
 	Method       string    `json:"method"`
 	Horizon      int       `json:"horizon"`
 	Levels       []float64 `json:"levels"`
+	Backtest     *Backtest `json:"backtest,omitempty"`
 	AcceptedAt   time.Time `json:"accepted_at"`
 }
 
@@ -118,5 +126,6 @@ type BatchSeriesResult struct {
 	Point      Values              `json:"point,omitempty"`
 	Intervals  map[string]Interval `json:"intervals,omitempty"`
 	Timestamps []time.Time         `json:"timestamps,omitempty"`
+	Backtest   map[string]Accuracy `json:"backtest,omitempty"`
 	Failure    *Failure            `json:"failure,omitempty"`
 }
