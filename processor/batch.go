@@ -102,5 +102,8 @@ func (p *Processor) forecastSeries(ctx context.Context, cmd messages.BatchComman
 	if cmd.Timestamps != nil {
 		res.Timestamps = cmd.Timestamps.Next(cmd.Horizon)
 	}
+	if cmd.Backtest != nil {
+		return backtestSeries(fitCtx, cmd, res, p.cfg.FitTimeout)
+	}
 	return res
 }
