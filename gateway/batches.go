@@ -21,6 +21,8 @@ type batchSpec struct {
 	Method  string    `json:"method"`
 	Horizon int       `json:"horizon"`
 	Levels  []float64 `json:"levels"`
+	// Backtest is what every series is also evaluated with, if anything.
+	Backtest *messages.Backtest `json:"backtest,omitempty"`
 }
 
 // batchView is the public shape of a batch.
@@ -36,6 +38,9 @@ type batchView struct {
 	Error     string    `json:"error,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+
+	// Backtest is the batch's backtest, if it has one.
+	Backtest *messages.Backtest `json:"backtest,omitempty"`
 }
 
 func viewOf(b store.Batch) batchView {
@@ -43,7 +48,7 @@ func viewOf(b store.Batch) batchView {
 		Error: b.Error, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 	var spec batchSpec
 	if json.Unmarshal(b.Spec, &spec) == nil {
-		v.Method, v.Horizon, v.Levels = spec.Method, spec.Horizon, spec.Levels
+		v.Method, v.Horizon, v.Levels, v.Backtest = spec.Method, spec.Horizon, spec.Levels, spec.Backtest
 	}
 	return v
 }
@@ -66,6 +71,7 @@ type seriesView struct {
 	Point      messages.Values              `json:"point,omitempty"`
 	Intervals  map[string]messages.Interval `json:"intervals,omitempty"`
 	Timestamps []time.Time                  `json:"timestamps,omitempty"`
+	Backtest   map[string]messages.Accuracy `json:"backtest,omitempty"`
 	HTTPStatus int                          `json:"http_status,omitempty"`
 	Error      *messages.Envelope           `json:"error,omitempty"`
 }
@@ -74,6 +80,9 @@ type seriesView struct {
 type batchResultsView struct {
 	batchView
 	Results []seriesView `json:"results"`
+	// Overall and Leaderboard sum up the series' backtests, when the batch has one.
+	Overall     map[string]messages.OverallAccuracy `json:"overall,omitempty"`
+	Leaderboard []string                            `json:"leaderboard,omitempty"`
 }
 
 // publishParallel bounds the series commands of one batch in flight to the broker at once:
@@ -101,7 +110,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	for i, s := range req.Series {
 		cmds[i] = messages.BatchCommand{
 			BatchID: id, Index: i, Name: s.Name, Values: s.Values, SeasonLength: *s.SeasonLength,
-			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, AcceptedAt: now,
+			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, Backtest: req.BacktestOf(), AcceptedAt: now,
 		}
 		if s.Timestamps != nil {
 			axis, err := messages.NewTimeAxis(s.Timestamps)
@@ -113,7 +122,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		names[i] = s.Name
 	}
-	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels})
+	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, Backtest: req.BacktestOf()})
 	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}
 	if err := g.deps.Store.CreateBatch(ctx, b, names, g.cfg.JobTTL); err != nil {
 		g.writeError(w, r, unavailable("record batch", err))
@@ -193,8 +202,10 @@ func (g *Gateway) handleBatchResults(w http.ResponseWriter, r *http.Request) {
 			v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(res.Failure.Code), &body
 		default:
 			v.Status, v.Method, v.Point, v.Intervals, v.Timestamps = seriesSucceeded, res.Method, res.Point, res.Intervals, res.Timestamps
+			v.Backtest = res.Backtest
 		}
 		out.Results[i] = v
 	}
+	out.sumUpBacktests()
 	g.writeSuccess(w, r, http.StatusOK, out)
 }
