@@ -14,6 +14,8 @@ type Plan struct {
 	Horizon int
 	Windows int
 	Step    int
+	// Fit fits each window; nil means Fit. (A processor passes the fit its tests replace.)
+	Fit func(ctx context.Context, y []float64, spec Spec, progress ProgressFunc) (Model, error)
 }
 
 // Accuracy is how one method did over a backtest's windows.
@@ -78,6 +80,9 @@ func Backtest(ctx context.Context, y []float64, specs []Spec, plan Plan, levels 
 	if progress == nil {
 		progress = func(Progress) {}
 	}
+	if plan.Fit == nil {
+		plan.Fit = Fit
+	}
 	out := make([]Accuracy, len(specs))
 	fits := float64(len(specs) * plan.Windows)
 	for i, spec := range specs {
@@ -128,7 +133,7 @@ func backtestOne(ctx context.Context, y []float64, spec Spec, plan Plan, first i
 	var maseWindows int
 	for w := range plan.Windows {
 		origin := first + w*plan.Step
-		m, err := Fit(ctx, y[:origin], spec, nil)
+		m, err := plan.Fit(ctx, y[:origin], spec, nil)
 		if err != nil {
 			if ctx.Err() != nil {
 				return Accuracy{}, ctx.Err()
@@ -189,7 +194,7 @@ func tooShortToFit(ctx context.Context, y []float64, spec Spec, plan Plan, first
 	if plan.Windows > 1 {
 		field, hint = "windows", "fewer windows, a smaller step or a shorter horizon"
 		for w := 1; w < plan.Windows && ctx.Err() == nil; w++ {
-			if _, err := Fit(ctx, y[:first+w*plan.Step], spec, nil); err == nil {
+			if _, err := plan.Fit(ctx, y[:first+w*plan.Step], spec, nil); err == nil {
 				hint = fmt.Sprintf("at most %d windows %d apart fit", plan.Windows-w, plan.Step)
 				break
 			}

@@ -44,7 +44,7 @@ func (p *Processor) handleBacktest(msg *message.Message) error {
 	defer cancel()
 	start := p.now()
 	acc, err := forecast.Backtest(runCtx, cmd.Values, specsOf(cmd.Methods, cmd.SeasonLength, cmd.Method, cmd.Options),
-		forecast.Plan{Horizon: cmd.Horizon, Windows: cmd.Windows, Step: cmd.Step}, cmd.Levels, p.backtestProgress(ctx, job, cmd.ReplyTo))
+		forecast.Plan{Horizon: cmd.Horizon, Windows: cmd.Windows, Step: cmd.Step, Fit: p.fit}, cmd.Levels, p.backtestProgress(ctx, job, cmd.ReplyTo))
 	elapsed := p.now().Sub(start)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -126,12 +126,12 @@ func (p *Processor) backtestProgress(ctx context.Context, job store.Job, replyTo
 
 // backtestSeries adds the backtest of a batch series to res, its forecast; a series the plan
 // does not fit (too short) ends with that as its own error.
-func backtestSeries(ctx context.Context, cmd messages.BatchCommand, res messages.BatchSeriesResult, timeout time.Duration) messages.BatchSeriesResult {
+func (p *Processor) backtestSeries(ctx context.Context, cmd messages.BatchCommand, res messages.BatchSeriesResult) messages.BatchSeriesResult {
 	b := cmd.Backtest
 	acc, err := forecast.Backtest(ctx, cmd.Values, specsOf(b.Methods, cmd.SeasonLength, "", forecast.Options{}),
-		forecast.Plan{Horizon: cmd.Horizon, Windows: b.Windows, Step: b.Step}, cmd.Levels, nil)
+		forecast.Plan{Horizon: cmd.Horizon, Windows: b.Windows, Step: b.Step, Fit: p.fit}, cmd.Levels, nil)
 	if err != nil {
-		return messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name, Failure: backtestFailure(err, timeout, "backtest.")}
+		return messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name, Failure: backtestFailure(err, p.cfg.FitTimeout, "backtest.")}
 	}
 	res.Backtest, _ = accuracyTable(b.Methods, acc, false)
 	return res

@@ -1,12 +1,15 @@
 package processor_test
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
 )
 
@@ -97,5 +100,21 @@ func TestBatchSeriesBacktest(t *testing.T) {
 	}
 	if f := got[1].Failure; f == nil || f.Problems["backtest.windows"] == "" {
 		t.Errorf("short: failure %+v; want one naming backtest.windows", f)
+	}
+}
+
+// A backtest whose engine keeps crashing is answered as a failed backtest, not a forecast.
+func TestCrashingBacktestIsAnsweredAsFailed(t *testing.T) {
+	r := newRig(t, processor.WithFitFunc(func(context.Context, []float64, forecast.Spec, forecast.ProgressFunc) (forecast.Model, error) {
+		panic("engine bug")
+	}))
+	r.publish(t, messages.TopicFit, backtestCommand("b3", "naive"))
+	rep := r.result(t)
+	if rep.Failure == nil || rep.Failure.Code != messages.CodeInternal || rep.Kind != messages.KindBacktest {
+		t.Fatalf("reply %+v; want an internal failure of the backtest", rep)
+	}
+	job, err := r.st.GetJob(t.Context(), "b3")
+	if err != nil || job.Status != store.JobFailed || job.Kind != messages.KindBacktest {
+		t.Errorf("job %+v, %v; want a failed backtest", job, err)
 	}
 }

@@ -103,7 +103,7 @@ func (p *Processor) forecastSeries(ctx context.Context, cmd messages.BatchComman
 		res.Timestamps = cmd.Timestamps.Next(cmd.Horizon)
 	}
 	if cmd.Backtest != nil {
-		return backtestSeries(fitCtx, cmd, res, p.cfg.FitTimeout)
+		return p.backtestSeries(fitCtx, cmd, res)
 	}
 	return res
 }
