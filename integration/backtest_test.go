@@ -109,3 +109,40 @@ func TestBatchBacktestOverTheBroker(t *testing.T) {
 		t.Errorf("overall %+v, leaderboard %v", res.Overall, res.Leaderboard)
 	}
 }
+
+// A processor that dies mid-backtest leaves its command unacknowledged: RabbitMQ redelivers it
+// and another processor answers the job.
+func TestProcessorDeathMidBacktestIsRedelivered(t *testing.T) {
+	c := newCluster(t, 0)
+	victim := c.addProcessor()
+	const key = 11 // the series starts with the gate's key: every window's fit waits at the gate
+	release, started := c.gates.add(key, false)
+	defer release() // lets the victim's stuck handler end
+	y := make([]float64, 24)
+	for i := range y {
+		y[i] = key + float64(i)
+	}
+	r := c.do("POST", "/v1/models/bt/backtest", map[string]any{"values": y, "horizon": 4, "windows": 3, "step": 2, "methods": []string{"naive", "drift"}},
+		"Prefer", "respond-async")
+	var acc struct {
+		JobID string `json:"job_id"`
+	}
+	r.decode(t, &acc)
+	if r.Code != http.StatusAccepted {
+		t.Fatalf("async backtest: %d %s", r.Code, r.Data)
+	}
+	waitClosed(t, started, "the victim to take the backtest")
+	c.gates.mu.Lock()
+	delete(c.gates.open, key) // the redelivered attempt runs at full speed
+	c.gates.mu.Unlock()
+	c.addProcessor()
+	victim.Kill()
+
+	var res messages.BacktestResult
+	if err := jsonUnmarshal(c.waitJob(acc.JobID, "succeeded").Result, &res); err != nil {
+		t.Fatal(err)
+	}
+	if naive := res.Accuracy["naive"]; naive.MASE == nil || *naive.MASE != 2.5 || !slices.Equal(res.Leaderboard, []string{"drift", "naive"}) {
+		t.Errorf("accuracy %+v, leaderboard %v", res.Accuracy, res.Leaderboard)
+	}
+}
