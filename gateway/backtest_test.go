@@ -48,6 +48,12 @@ func TestBacktestAnswersTheAccuracyTable(t *testing.T) {
 	if res.Model != "bt" || res.JobID == "" {
 		t.Errorf("model %q job %q", res.Model, res.JobID)
 	}
+	// Options apply to the method they are given for.
+	code, env = s.send(t, "POST", "/v1/models/bt/backtest", "application/json",
+		[]byte(`{"values":[3,5,4,6,5,7,6,8,7,9,8,10],"horizon":2,"windows":2,"method":"ets","options":{"spec":"ANN"},"methods":["naive","ets"]}`))
+	if ets := backtestOf(t, env).Accuracy["ets"]; code != http.StatusOK || ets.Model != "ETS(A,N,N)" {
+		t.Errorf("ets with spec ANN: %d, model %q", code, ets.Model)
+	}
 	// It saves no model.
 	if code, _ := s.send(t, "GET", "/v1/models/bt", "", nil); code != http.StatusNotFound {
 		t.Errorf("GET the model after a backtest: %d, want 404", code)

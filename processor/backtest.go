@@ -52,7 +52,7 @@ func (p *Processor) handleBacktest(msg *message.Message) error {
 			return fmt.Errorf("backtest interrupted: %w", ctx.Err())
 		}
 		log.Info("backtest failed", "err", err, "duration_ms", elapsed.Milliseconds())
-		return p.fail(ctx, job, cmd.ReplyTo, backtestFailure(err, p.cfg.FitTimeout, "").WithJob(cmd.JobID))
+		return p.fail(ctx, job, cmd.ReplyTo, backtestFailure(err, p.cfg.FitTimeout, ""))
 	}
 	res := messages.BacktestResult{
 		Model: cmd.Model, JobID: cmd.JobID, N: len(cmd.Values), Horizon: cmd.Horizon, Windows: cmd.Windows, Step: cmd.Step,
