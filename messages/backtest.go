@@ -21,16 +21,20 @@ const (
 // fit topic (it is a fit's work, without a model to keep), told from a fit by its kind.
 const KindBacktest = "backtest"
 
-// BacktestRequest is the body of POST /v1/models/{model}/backtest: a fit's body, the plan of
-// the windows and the methods to compare. Options apply to Method, which Methods, if given,
-// must list.
+// BacktestRequest is the body of POST /v1/models/{model}/backtest: a fit's fields (not embedded,
+// so that decoding errors name them as the client wrote them), the plan of the windows and the
+// methods to compare. Options apply to Method, which Methods, if given, must list.
 type BacktestRequest struct {
-	FitRequest
-	Horizon *int      `json:"horizon"`
-	Windows *int      `json:"windows"`
-	Step    *int      `json:"step,omitempty"`
-	Methods []string  `json:"methods,omitempty"`
-	Levels  []float64 `json:"levels,omitempty"`
+	Values       Values           `json:"values"`
+	SeasonLength *int             `json:"season_length,omitempty"`
+	Method       string           `json:"method,omitempty"`
+	Timestamps   []time.Time      `json:"timestamps,omitempty"`
+	Options      forecast.Options `json:"options,omitzero"`
+	Horizon      *int             `json:"horizon"`
+	Windows      *int             `json:"windows"`
+	Step         *int             `json:"step,omitempty"`
+	Methods      []string         `json:"methods,omitempty"`
+	Levels       []float64        `json:"levels,omitempty"`
 }
 
 // BacktestPlan is the "backtest" object of a batch: every series is evaluated at Windows
@@ -53,9 +57,11 @@ type Backtest struct {
 // too short for, naming windows, step or horizon with what would fit.
 func (r *BacktestRequest) Validate() error {
 	p := Problems{}
-	if err := r.FitRequest.Validate(); err != nil {
+	fit := FitRequest{Values: r.Values, SeasonLength: r.SeasonLength, Method: r.Method, Timestamps: r.Timestamps, Options: r.Options}
+	if err := fit.Validate(); err != nil {
 		addProblems(p, err)
 	}
+	r.SeasonLength, r.Method = fit.SeasonLength, fit.Method
 	fc := ForecastRequest{Horizon: r.Horizon, Levels: r.Levels}
 	if err := fc.Validate(); err != nil {
 		addProblems(p, err)

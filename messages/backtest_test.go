@@ -10,7 +10,7 @@ func TestBacktestRequestValidation(t *testing.T) {
 	intp := func(i int) *int { return &i }
 	series := Values{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	req := func(edit func(*BacktestRequest)) BacktestRequest {
-		r := BacktestRequest{FitRequest: FitRequest{Values: series, Method: "naive"}, Horizon: intp(2), Windows: intp(3)}
+		r := BacktestRequest{Values: series, Method: "naive", Horizon: intp(2), Windows: intp(3)}
 		edit(&r)
 		return r
 	}
@@ -66,6 +66,10 @@ func TestBacktestRequestDecoding(t *testing.T) {
 		`{"values":[1,2],"horizon":1,"windows":1,"wndows":1}`:        "wndows",
 		`{"values":[1,2],"horizon":1,"windows":1,"methods":"naive"}`: "methods",
 		`{"values":[1,2],"horizon":1,"windows":1,"windows":2}`:       "windows",
+		// The fit's fields are named as the client wrote them.
+		`{"values":"x","horizon":1,"windows":1}`:                        "values",
+		`{"values":[1,2],"season_length":"x","horizon":1,"windows":1}`:  "season_length",
+		`{"values":[1,2],"options":{"spec":3},"horizon":1,"windows":1}`: "options.spec",
 	} {
 		var r BacktestRequest
 		problems := problemsOf(t, DecodeJSONBytes([]byte(body), &r))
