@@ -121,7 +121,9 @@ func TestBacktestOverSSE(t *testing.T) {
 		if len(events) < 2 || events[0].Event != "accepted" || events[len(events)-1].Event != tc.last || !strings.Contains(events[len(events)-1].Data, tc.says) {
 			t.Errorf("events %+v; want accepted … %s saying %s", events, tc.last, tc.says)
 		}
-		progress := slices.IndexFunc(events, func(m sse.Message) bool { return m.Event == "progress" && strings.Contains(m.Data, `"stage":"backtest"`) })
+		progress := slices.IndexFunc(events, func(m sse.Message) bool {
+			return m.Event == "progress" && strings.Contains(m.Data, `"stage":"backtest"`)
+		})
 		if tc.last == "succeeded" && progress < 0 {
 			t.Errorf("events %+v; want the backtest's progress", events)
 		}
