@@ -21,6 +21,8 @@ type batchSpec struct {
 	Horizon    int       `json:"horizon"`
 	Levels     []float64 `json:"levels"`
 	SaveModels bool      `json:"save_models,omitempty"`
+	// Backtest is what every series is also evaluated with, if anything.
+	Backtest *messages.Backtest `json:"backtest,omitempty"`
 }
 
 // batchView is the public shape of a batch.
@@ -37,6 +39,9 @@ type batchView struct {
 	Error      string    `json:"error,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
+
+	// Backtest is the batch's backtest, if it has one.
+	Backtest *messages.Backtest `json:"backtest,omitempty"`
 }
 
 func viewOf(b store.Batch) batchView {
@@ -44,7 +49,7 @@ func viewOf(b store.Batch) batchView {
 		Error: b.Error, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 	var spec batchSpec
 	if json.Unmarshal(b.Spec, &spec) == nil {
-		v.Method, v.Horizon, v.Levels, v.SaveModels = spec.Method, spec.Horizon, spec.Levels, spec.SaveModels
+		v.Method, v.Horizon, v.Levels, v.SaveModels, v.Backtest = spec.Method, spec.Horizon, spec.Levels, spec.SaveModels, spec.Backtest
 	}
 	return v
 }
@@ -71,6 +76,7 @@ type seriesView struct {
 	Gaps       int                          `json:"gaps,omitempty"`
 	Model      string                       `json:"model,omitempty"`
 	Generation int64                        `json:"generation,omitempty"`
+	Backtest   map[string]messages.Accuracy `json:"backtest,omitempty"`
 	HTTPStatus int                          `json:"http_status,omitempty"`
 	Error      *messages.Envelope           `json:"error,omitempty"`
 }
@@ -79,6 +85,9 @@ type seriesView struct {
 type batchResultsView struct {
 	batchView
 	Results []seriesView `json:"results"`
+	// Overall and Leaderboard sum up the series' backtests, when the batch has one.
+	Overall     map[string]messages.OverallAccuracy `json:"overall,omitempty"`
+	Leaderboard []string                            `json:"leaderboard,omitempty"`
 }
 
 // publishParallel bounds the series commands of one batch in flight to the broker at once:
@@ -106,7 +115,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	for i, s := range req.Series {
 		cmds[i] = messages.BatchCommand{
 			BatchID: id, Index: i, Name: s.Name, Values: s.Values, SeasonLength: *s.SeasonLength,
-			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, AcceptedAt: now,
+			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, Backtest: req.BacktestOf(), AcceptedAt: now,
 		}
 		if s.Timestamps != nil {
 			series, err := messages.FillGaps(s.Timestamps, s.Values)
@@ -121,7 +130,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		names[i] = s.Name
 	}
-	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, SaveModels: req.SaveModels})
+	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, SaveModels: req.SaveModels, Backtest: req.BacktestOf()})
 	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}
 	if err := g.deps.Store.CreateBatch(ctx, b, names, g.cfg.JobTTL); err != nil {
 		g.writeError(w, r, unavailable("record batch", err))
@@ -213,8 +222,10 @@ func (g *Gateway) handleBatchResults(w http.ResponseWriter, r *http.Request) {
 		default:
 			v.Status, v.Method, v.Point, v.Intervals, v.Timestamps = seriesSucceeded, res.Method, res.Point, res.Intervals, res.Timestamps
 			v.Missing, v.Gaps, v.Model, v.Generation = res.Missing, res.Gaps, res.Model, res.Generation
+			v.Backtest = res.Backtest
 		}
 		out.Results[i] = v
 	}
+	out.sumUpBacktests()
 	g.writeSuccess(w, r, http.StatusOK, out)
 }

@@ -27,6 +27,9 @@ type BatchRequest struct {
 	Levels  []float64     `json:"levels,omitempty"`
 	// SaveModels keeps each series as the model {batch_id}.{name} (see SavedModel).
 	SaveModels bool `json:"save_models,omitempty"`
+	// Backtest, if given, evaluates Methods (default: [Method]) on every series.
+	Backtest *BacktestPlan `json:"backtest,omitempty"`
+	Methods  []string      `json:"methods,omitempty"`
 }
 
 // BatchSeries is one series of a batch.
@@ -44,7 +47,11 @@ func (r *BatchRequest) Validate() error {
 	p := Problems{}
 	if r.Method == "" {
 		r.Method = forecast.MethodAuto
+		if len(r.Methods) > 0 && r.Backtest != nil {
+			r.Method = r.Methods[0] // the first method compared is the one forecast
+		}
 	}
+	r.validateBacktest(p)
 	fc := ForecastRequest{Horizon: r.Horizon, Levels: r.Levels}
 	if err := fc.Validate(); err != nil {
 		for k, v := range err.(*Failure).Problems {
@@ -110,6 +117,7 @@ type BatchCommand struct {
 	Method       string    `json:"method"`
 	Horizon      int       `json:"horizon"`
 	Levels       []float64 `json:"levels"`
+	Backtest     *Backtest `json:"backtest,omitempty"`
 	AcceptedAt   time.Time `json:"accepted_at"`
 	// Generation, when not 0, is the generation of the series' model (Model) accepted with the
 	// batch: the series is kept as that model. HistoryTimestamps are then kept with it, as a
@@ -134,7 +142,8 @@ type BatchSeriesResult struct {
 	Missing int `json:"missing,omitempty"`
 	Gaps    int `json:"gaps,omitempty"`
 	// Model and Generation name the model the series was kept as, when its batch saves them.
-	Model      string   `json:"model,omitempty"`
-	Generation int64    `json:"generation,omitempty"`
-	Failure    *Failure `json:"failure,omitempty"`
+	Model      string              `json:"model,omitempty"`
+	Generation int64               `json:"generation,omitempty"`
+	Backtest   map[string]Accuracy `json:"backtest,omitempty"`
+	Failure    *Failure            `json:"failure,omitempty"`
 }

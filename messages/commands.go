@@ -34,6 +34,8 @@ const (
 
 // FitCommand asks a processor to fit generation Generation of Model.
 type FitCommand struct {
+	// Kind is empty for a fit; KindBacktest marks a BacktestCommand, which shares the queue.
+	Kind         string           `json:"kind,omitempty"`
 	JobID        string           `json:"job_id"`
 	Model        string           `json:"model"`
 	Generation   int64            `json:"generation"`

@@ -87,7 +87,7 @@ func (p *Processor) forecastSeries(ctx context.Context, cmd messages.BatchComman
 	if f != nil {
 		return messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name, Failure: f}
 	}
-	return p.seriesForecast(cmd, model, log)
+	return p.seriesForecast(ctx, cmd, model, log)
 }
 
 // fitSeries fits one series of a batch; a failure of the series, an engine panic included, is
@@ -109,8 +109,9 @@ func (p *Processor) fitSeries(ctx context.Context, cmd messages.BatchCommand, lo
 	return model, nil
 }
 
-// seriesForecast is the result of a series fitted as model: its forecast, or its Failure.
-func (p *Processor) seriesForecast(cmd messages.BatchCommand, model forecast.Model, log *slog.Logger) (res messages.BatchSeriesResult) {
+// seriesForecast is the result of a series fitted as model: its forecast and, when the batch
+// has one, its backtest (bounded by a fit's time limit of its own); or its Failure.
+func (p *Processor) seriesForecast(ctx context.Context, cmd messages.BatchCommand, model forecast.Model, log *slog.Logger) (res messages.BatchSeriesResult) {
 	res = messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name}
 	defer func() {
 		if v := recover(); v != nil {
@@ -127,6 +128,11 @@ func (p *Processor) seriesForecast(cmd messages.BatchCommand, model forecast.Mod
 	res.Intervals = wireIntervals(fc)
 	if cmd.Timestamps != nil {
 		res.Timestamps = cmd.Timestamps.Next(cmd.Horizon)
+	}
+	if cmd.Backtest != nil {
+		btCtx, cancel := context.WithTimeout(ctx, p.cfg.FitTimeout)
+		defer cancel()
+		return p.backtestSeries(btCtx, cmd, res)
 	}
 	return res
 }

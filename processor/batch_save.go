@@ -88,7 +88,7 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 		return res, false, fmt.Errorf("complete fit: %w", err)
 	}
 	settled = true
-	res = p.seriesForecast(cmd, model, log)
+	res = p.seriesForecast(ctx, cmd, model, log)
 	if current {
 		p.cache.put(fit.Model, fit.Generation, cachedModel{model: model, summary: summary})
 	} else if fr, err := p.store.Fit(ctx, fit.Model, fit.Generation); err != nil || fr.Status != store.FitSucceeded {

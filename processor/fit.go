@@ -22,6 +22,9 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	if err := decode(msg, &cmd); err != nil {
 		return err
 	}
+	if cmd.Kind == messages.KindBacktest {
+		return p.handleBacktest(msg)
+	}
 	if cmd.JobID == "" || messages.ValidModelName(cmd.Model) != "" || cmd.Generation < 1 {
 		return fmt.Errorf("%w: fit command needs job_id, a valid model and generation ≥ 1", errMalformed)
 	}
