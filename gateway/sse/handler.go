@@ -36,12 +36,10 @@ func New(cfg Config, hub *live.Hub, fail func(http.ResponseWriter, *http.Request
 // retained history.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	models := q["model"]
-	for _, m := range models {
-		if p := messages.ValidModelName(m); p != "" {
-			h.fail(w, r, messages.Invalid("model", "%q %s", m, p))
-			return
-		}
+	subjects, err := Subjects(q["model"], q["batch"])
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
@@ -76,9 +74,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Live events wait until the response head (and any replay) is written.
 	s.Gate(lastID, nil)
-	cursor := s.Open(len(models) == 0, models)
+	cursor := s.Open(len(subjects) == 0, subjects)
 
-	var err error
 	if t.conn != nil {
 		err = t.write(header(h.cfg.Retry))
 	} else {
@@ -90,7 +87,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sent := lastID
 	if last != "" {
-		if sent, err = s.Resume(last, cursor, modelFilter(models)); err != nil {
+		if sent, err = s.Resume(last, cursor, subjectFilter(subjects)); err != nil {
 			h.log.Debug("sse replay failed", "err", err)
 			s.End(live.EndReplayFailed)
 			return
@@ -171,11 +168,30 @@ func header(retry time.Duration) []byte {
 		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: %d\n\n", retry.Milliseconds())
 }
 
-// modelFilter accepts the named models, or every model when none is named.
-func modelFilter(models []string) func(string) bool {
-	set := live.ModelSet(models)
+// Subjects are the subjects of the events a stream follows: the models named by model= and
+// the batches named by batch=; none means every event. A bad name fails naming its parameter.
+func Subjects(models, batches []string) ([]string, error) {
+	subjects := make([]string, 0, len(models)+len(batches))
+	for _, m := range models {
+		if p := messages.ValidModelName(m); p != "" {
+			return nil, messages.Invalid("model", "%q %s", m, p)
+		}
+		subjects = append(subjects, m)
+	}
+	for _, b := range batches {
+		if p := messages.ValidBatchID(b); p != "" {
+			return nil, messages.Invalid("batch", "%q %s", b, p)
+		}
+		subjects = append(subjects, live.BatchSubject(b))
+	}
+	return subjects, nil
+}
+
+// subjectFilter accepts the named subjects, or every event when none is named.
+func subjectFilter(subjects []string) func(string) bool {
+	set := live.ModelSet(subjects)
 	if set == nil {
 		return nil
 	}
-	return func(model string) bool { return set[model] }
+	return func(subject string) bool { return set[subject] }
 }
