@@ -115,6 +115,12 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels})
 	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}
+	follow, err := g.followBatch(w, r, id)
+	if err != nil {
+		g.writeError(w, r, err)
+		return
+	}
+	defer follow.end()
 	if err := g.deps.Store.CreateBatch(ctx, b, names, g.cfg.JobTTL); err != nil {
 		g.writeError(w, r, unavailable("record batch", err))
 		return
@@ -134,6 +140,10 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	g.log.Info("batch accepted", "batch_id", id, "series", len(cmds), "method", req.Method, "horizon", *req.Horizon)
 	b.Status, b.Total = store.BatchQueued, len(cmds)
 	w.Header().Set("Location", "/v1/batches/"+id)
+	if follow != nil {
+		follow.stream(r, viewOf(b))
+		return
+	}
 	g.writeSuccess(w, r, http.StatusAccepted, viewOf(b))
 }
 

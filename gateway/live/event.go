@@ -33,8 +33,8 @@ type Event struct {
 	id EventID
 	// from is the ID the event is sent with: its own, or for a reset the point to go on from.
 	from    string
-	subject string // what sessions follow it by (Subject)
-	data json.RawMessage // the public JSON
+	subject string          // what sessions follow it by (Subject)
+	data    json.RawMessage // the public JSON
 
 	mu     sync.Mutex
 	frames []frame

@@ -28,6 +28,7 @@ const (
 	EndPingTimeout  = "ping_timeout"  // a WebSocket ping got no pong in time
 	EndShutdown     = "shutdown"      // the gateway is stopping
 	EndReplayFailed = "replay_failed" // reading missed events from the store failed
+	EndDone         = "done"          // a stream that ends at some event wrote it
 )
 
 // ErrPingTimeout is what a transport's WriteBatch wraps when a keep-alive got no answer.

@@ -57,7 +57,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; retry shortly"))
 		return
 	}
-	t := &stream{timeout: h.cfg.WriteTimeout}
+	t := &stream{name: "sse", timeout: h.cfg.WriteTimeout}
 	// Without heartbeats to write, keep the handler, which sees the request end, instead.
 	if h.cfg.Heartbeats {
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
@@ -115,13 +115,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // needs no goroutine and no net/http buffers. Without hijacking (e.g. HTTP/2) the handler's
 // goroutine stays and writes through the ResponseWriter.
 type stream struct {
+	name    string
 	conn    net.Conn                 // hijacked; nil when writing through the ResponseWriter
 	w       http.ResponseWriter      // otherwise
 	rc      *http.ResponseController // otherwise
 	timeout time.Duration
 }
 
-func (t *stream) Name() string         { return "sse" }
+// NewStream is a transport writing events through w from the handler's goroutine (see
+// live.Session.WrittenByCaller), which starts the response (Start) before any event is
+// written: a command stream that follows events. name labels its metrics.
+func NewStream(w http.ResponseWriter, name string, timeout time.Duration) live.Transport {
+	return &stream{name: name, w: w, rc: http.NewResponseController(w), timeout: timeout}
+}
+
+func (t *stream) Name() string         { return t.name }
 func (t *stream) Format() *live.Format { return Format }
 
 func (t *stream) WriteBatch(msgs [][]byte, ping bool) error {
