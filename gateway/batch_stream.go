@@ -15,10 +15,11 @@ import (
 // is missed, which ends once it has written batch_done. The batch does not depend on it: a
 // client that leaves can follow the batch on /v1/events?batch= instead.
 type batchStream struct {
-	s    *live.Session
-	w    http.ResponseWriter
-	wake <-chan struct{}
-	done atomic.Bool // batch_done is queued
+	s      *live.Session
+	w      http.ResponseWriter
+	wake   <-chan struct{}
+	done   atomic.Bool // batch_done is queued
+	reason string      // why the session ends (see end)
 }
 
 // followBatch opens the stream of batch id if the client asked for one (nil if not). Events
@@ -30,7 +31,7 @@ func (g *Gateway) followBatch(w http.ResponseWriter, r *http.Request, id string)
 	if !g.hub.Ready() {
 		return nil, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; retry shortly")
 	}
-	f := &batchStream{w: w}
+	f := &batchStream{w: w, reason: live.EndDone}
 	f.s = g.hub.NewSession(sse.NewStream(w, "sse_batch", g.cfg.WriteTimeout))
 	f.wake = f.s.WrittenByCaller()
 	f.s.OnQueued(func(ev *live.Event) {
@@ -62,14 +63,16 @@ func (f *batchStream) stream(r *http.Request, accepted batchView) {
 		case <-f.s.Done():
 			return
 		case <-r.Context().Done():
+			f.reason = live.EndClient
 			return
 		}
 	}
 }
 
-// end leaves the hub; nil (no stream asked for) does nothing.
+// end leaves the hub, counted as done unless the client left first; nil (no stream asked
+// for) does nothing.
 func (f *batchStream) end() {
 	if f != nil {
-		f.s.End(live.EndDone)
+		f.s.End(f.reason)
 	}
 }

@@ -161,13 +161,17 @@ func (t *stream) write(b []byte) error {
 	return t.rc.Flush()
 }
 
-// Close ends the stream. A stuck write (slow consumer) fails at once.
-func (t *stream) Close(string) {
+// Close ends the stream. A stuck write (slow consumer) fails at once; a stream that has
+// written its last event (live.EndDone, by the handler's goroutine, which writes no more) is
+// left for the handler to finish.
+func (t *stream) Close(reason string) {
 	if t.conn != nil {
 		_ = t.conn.Close()
 		return
 	}
-	_ = t.rc.SetWriteDeadline(time.Now())
+	if reason != live.EndDone {
+		_ = t.rc.SetWriteDeadline(time.Now())
+	}
 }
 
 // header starts a hijacked stream: the response head, then the reconnection hint.
