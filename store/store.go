@@ -13,7 +13,7 @@
 //	p:job:{id}         job record (JSON) with a TTL
 //	p:events           stream of model and batch events (XADD MAXLEN ~ N); entry ID = Event.ID
 //	p:events:live      pub/sub channel carrying each event as it is appended
-//	p:batch:{id}       hash: a batch's status, counts, spec and times, with a TTL
+//	p:batch:{id}       hash: a batch's status, counts, spec and times (emitted: of its last batch_progress), with a TTL
 //	p:batch:{id}:names the batch's series names (JSON array), with the same TTL
 //	p:batch:{id}:results hash index → the series' result (JSON), with the same TTL
 //
