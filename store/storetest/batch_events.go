@@ -10,6 +10,15 @@ import (
 	"github.com/forecastd/forecastd/store"
 )
 
+// seriesNames are n series names: s0, s1, …
+func seriesNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("s%d", i)
+	}
+	return names
+}
+
 // batchEvents are the feed's events of batch id, oldest first.
 func batchEvents(t *testing.T, s store.Store, id string) []store.Event {
 	t.Helper()
@@ -108,11 +117,7 @@ func testBatchEndEvents(t *testing.T, s store.Store) {
 // yet one after each interval that saw a series end, and batch_done with the final counts.
 func testBatchProgressCoalesced(t *testing.T, s store.Store) {
 	const n = 150
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("s%d", i)
-	}
-	createBatch(t, s, "many", names...)
+	createBatch(t, s, "many", seriesNames(n)...)
 	start := time.Now()
 	for i := range n - 1 {
 		putResult(t, s, "many", i, i%10 == 0)
