@@ -122,8 +122,8 @@ const goneReason = "events after last_event_id are no longer retained; reload st
 
 // Resume writes, directly through the transport, what the session resuming after last missed:
 // the stored events after it up to cursor (the hub's position when the session attached, after
-// which live events take over) whose Subject is in want (nil: all). It returns the newest ID the
-// client then has. A resume point the store no longer retains gets a reset event instead.
+// which live events take over) whose Subject is in want (nil: all). It returns the newest ID
+// the client then has. A resume point the store no longer retains gets a reset event instead.
 func (s *Session) Resume(last, cursor string, want func(string) bool) (EventID, error) {
 	h := s.hub
 	ctx, cancel := context.WithTimeout(h.root, h.cfg.ReplayTimeout)
@@ -174,8 +174,8 @@ func (s *Session) replay(ctx context.Context, last string, end EventID, want fun
 				break
 			}
 			after, sent = ev.ID, id
-			if e := NewEvent(ev); want == nil || want(e.subject) {
-				page = append(page, e)
+			if want == nil || want(Subject(ev)) {
+				page = append(page, NewEvent(ev))
 			}
 		}
 		if err := s.writeEvents(page...); err != nil {

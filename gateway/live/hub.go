@@ -105,8 +105,9 @@ func (h *Hub) Unwatch(model string, ch chan struct{}) {
 }
 
 // subscribe changes which events a session receives: every event (all) or not, plus added and
-// minus removed subjects (model names, BatchSubject). It returns the ID of the newest event already fanned out: the
-// session receives exactly the events after it (replaying older ones is up to the session).
+// minus removed subjects (model names, BatchSubject). It returns the ID of the newest event
+// already fanned out: the session receives exactly the events after it (replaying older ones
+// is up to the session).
 func (h *Hub) subscribe(s *Session, all bool, add, remove []string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()

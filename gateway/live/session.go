@@ -78,7 +78,8 @@ func (s *Session) WrittenByCaller() <-chan struct{} {
 }
 
 // Open registers the session with the hub and the metrics, following every event (all) or the
-// given subjects (model names, BatchSubject), and ends it when the hub stops. It returns the hub's cursor (see Follow).
+// given subjects (model names, BatchSubject), and ends it when the hub stops. It returns the
+// hub's cursor (see Follow).
 func (s *Session) Open(all bool, models []string) string {
 	h := s.hub
 	h.live.Add(1)
@@ -92,8 +93,9 @@ func (s *Session) Open(all bool, models []string) string {
 }
 
 // Follow changes which events the session receives: every event (all) or not, plus added and
-// minus removed subjects (model names, BatchSubject). It returns the ID of the newest event already fanned out: the
-// session receives exactly the events after it (replaying older ones is up to the session).
+// minus removed subjects (model names, BatchSubject). It returns the ID of the newest event
+// already fanned out: the session receives exactly the events after it (replaying older ones
+// is up to the session).
 func (s *Session) Follow(all bool, add, remove []string) string {
 	return s.hub.subscribe(s, all, add, remove)
 }

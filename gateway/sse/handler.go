@@ -36,7 +36,7 @@ func New(cfg Config, hub *live.Hub, fail func(http.ResponseWriter, *http.Request
 // retained history.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	subjects, err := Subjects(q["model"], q["batch"])
+	subjects, err := subjectsOf(q["model"], q["batch"])
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -180,9 +180,9 @@ func header(retry time.Duration) []byte {
 		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: %d\n\n", retry.Milliseconds())
 }
 
-// Subjects are the subjects of the events a stream follows: the models named by model= and
+// subjectsOf are the subjects of the events a stream follows: the models named by model= and
 // the batches named by batch=; none means every event. A bad name fails naming its parameter.
-func Subjects(models, batches []string) ([]string, error) {
+func subjectsOf(models, batches []string) ([]string, error) {
 	subjects := make([]string, 0, len(models)+len(batches))
 	for _, m := range models {
 		if p := messages.ValidModelName(m); p != "" {

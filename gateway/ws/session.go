@@ -35,7 +35,6 @@ type session struct {
 	// Subscriptions; only the worker handling client messages (one at a time) touches them.
 	all    bool
 	models map[string]struct{} // subjects: model names and live.BatchSubject
-
 }
 
 // read takes client messages until the connection ends. It never waits for one to be handled:
