@@ -662,14 +662,12 @@ func parseMs(s string) (time.Time, error) {
 	return time.UnixMilli(v).UTC(), nil
 }
 
-// newEvent builds an Event from the fields the scripts store. Batch events have no generation.
+// newEvent builds an Event from the fields the scripts store.
 func newEvent(id, typ, model, batch, gen, job, ts, data string) (Event, error) {
 	ev := Event{ID: id, Type: typ, Model: model, Batch: batch, JobID: job}
 	var err error
-	if gen != "" || batch == "" {
-		if ev.Generation, err = strconv.ParseInt(gen, 10, 64); err != nil {
-			return Event{}, fmt.Errorf("generation %q: %w", gen, err)
-		}
+	if ev.Generation, err = strconv.ParseInt(gen, 10, 64); err != nil {
+		return Event{}, fmt.Errorf("generation %q: %w", gen, err)
 	}
 	if ev.Time, err = parseMs(ts); err != nil {
 		return Event{}, err

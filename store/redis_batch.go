@@ -27,14 +27,15 @@ return 1
 `)
 
 // luaBatchEvents emits a batch's events: emitBatch appends one and publishes it, with its ID,
-// on the live channel (as emit does for model events); batchDone emits batch_done with the
-// record's final counts.
+// on the live channel (as emit does for model events, whose fields it has too, empty, so that
+// a reader that knows no batch events still reads the feed); batchDone emits batch_done with
+// the record's final counts.
 const luaBatchEvents = `
 local function emitBatch(stream, maxlen, channel, typ, batch, ts, data)
   local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*',
-    'type', typ, 'batch', batch, 'ts', ts, 'data', data)
-  redis.call('PUBLISH', channel, cjson.encode({id = id, type = typ, batch = batch,
-    ts = tostring(ts), data = data}))
+    'type', typ, 'model', '', 'gen', 0, 'job', '', 'batch', batch, 'ts', ts, 'data', data)
+  redis.call('PUBLISH', channel, cjson.encode({id = id, type = typ, model = '', gen = '0', job = '',
+    batch = batch, ts = tostring(ts), data = data}))
   return id
 end
 
