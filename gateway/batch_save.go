@@ -2,26 +2,11 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"strings"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/messages"
 )
-
-// batchIDEncoding writes batch ids in lowercase letters and digits: 10 random bytes (80 bits)
-// are messages.BatchIDLength characters.
-var batchIDEncoding = base32.NewEncoding(strings.ToLower("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")).WithPadding(base32.NoPadding)
-
-// newBatchID is a random batch id, shorter than a UUID so that the models of a batch that saves
-// them ({batch_id}.{name}) leave their series' names most of a model name's 64 characters.
-func newBatchID() string {
-	var b [10]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	return batchIDEncoding.EncodeToString(b[:])
-}
 
 // acceptSavedFits accepts the fit of every series of a batch that saves its models, as a fit is
 // accepted: the next generation of its model, pending, which holds forecasts of that model until

@@ -111,7 +111,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	cmds := make([]messages.BatchCommand, len(req.Series))
 	names := make([]string, len(req.Series))
 	now := g.now()
-	id := newBatchID()
+	id := messages.NewBatchID()
 	for i, s := range req.Series {
 		cmds[i] = messages.BatchCommand{
 			BatchID: id, Index: i, Name: s.Name, Values: s.Values, SeasonLength: *s.SeasonLength,
@@ -132,6 +132,12 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, SaveModels: req.SaveModels, Backtest: req.BacktestOf()})
 	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}
+	follow, err := g.followBatch(w, r, id)
+	if err != nil {
+		g.writeError(w, r, err)
+		return
+	}
+	defer follow.end()
 	if err := g.deps.Store.CreateBatch(ctx, b, names, g.cfg.JobTTL); err != nil {
 		g.writeError(w, r, unavailable("record batch", err))
 		return
@@ -162,6 +168,10 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	g.log.Info("batch accepted", "batch_id", id, "series", len(cmds), "method", req.Method, "horizon", *req.Horizon)
 	b.Status, b.Total = store.BatchQueued, len(cmds)
 	w.Header().Set("Location", "/v1/batches/"+id)
+	if follow != nil {
+		follow.stream(r, viewOf(b))
+		return
+	}
 	g.writeSuccess(w, r, http.StatusAccepted, viewOf(b))
 }
 
