@@ -34,9 +34,13 @@ func TestParseConfig(t *testing.T) {
 		{name: "body timeout from the environment", cmd: "all", env: map[string]string{"FORECASTD_BODY_TIMEOUT": "7s"},
 			check: func(c config) bool { return c.Gateway.BodyTimeout == 7*time.Second }},
 		{name: "batch upload limits", cmd: "all", args: []string{"--batch-upload-max-bytes", "1000"}, env: map[string]string{"FORECASTD_BATCH_UPLOAD_MIN_RATE": "10"},
-			check: func(c config) bool { return c.Gateway.BatchUploadMaxBytes == 1000 && c.Gateway.BatchUploadMinRate == 10 }},
+			check: func(c config) bool {
+				return c.Gateway.BatchUploadMaxBytes == 1000 && c.Gateway.BatchUploadMinRate == 10
+			}},
 		{name: "batch upload limit defaults", cmd: "all",
-			check: func(c config) bool { return c.Gateway.BatchUploadMaxBytes == 256<<20 && c.Gateway.BatchUploadMinRate == 256<<10 }},
+			check: func(c config) bool {
+				return c.Gateway.BatchUploadMaxBytes == 256<<20 && c.Gateway.BatchUploadMinRate == 256<<10
+			}},
 		{name: "zero batch upload rate", cmd: "all", args: []string{"--batch-upload-min-rate", "0"}, wantErr: "batch-upload-min-rate"},
 		{name: "zero body timeout", cmd: "all", args: []string{"--body-timeout", "0s"}, wantErr: "body-timeout"},
 		{name: "environment", cmd: "all", env: map[string]string{"FORECASTD_HTTP_ADDR": ":9999", "FORECASTD_FIT_TIMEOUT": "3s"},
