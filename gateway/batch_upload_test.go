@@ -212,15 +212,7 @@ func TestSteadyUploadOutlastsTheBodyTimeout(t *testing.T) {
 	c := startUpload(t, s.url, len(body), "")
 	// 400 bytes every 50 ms: 8000 bytes/s, eight times the minimum, for about a second (more
 	// than three body timeouts).
-	const piece = 400
-	for rest := body; len(rest) > 0; {
-		n := min(piece, len(rest))
-		if _, err := io.WriteString(c, rest[:n]); err != nil {
-			t.Fatal(err)
-		}
-		rest = rest[n:]
-		time.Sleep(50 * time.Millisecond)
-	}
+	writeSlowly(t, c, []byte(body), 400)
 	res, env := readAnswer(t, c, bufio.NewReader(c))
 	if res.StatusCode != http.StatusAccepted || env.Status != "success" {
 		t.Errorf("answer %d %+v; want 202 success", res.StatusCode, env)
