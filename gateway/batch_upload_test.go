@@ -138,7 +138,7 @@ func TestBadUploadsGetJSendFailNamingTheProblem(t *testing.T) {
 		{"horizon not a number", "/v1/batches?horizon=two", "text/csv", uploadCSV, 400, "horizon", "integer"},
 		{"unknown parameter", q + "&colour=red", "text/csv", uploadCSV, 400, "colour", "not a known"},
 		{"bad level", q + "&levels=80,120", "text/csv", uploadCSV, 400, "levels", "between"},
-		{"bad season length", q + "&season_length=0", "text/csv", uploadCSV, 400, `series "b".season_length`, "from 1"},
+		{"bad season length", q + "&season_length=0", "text/csv", uploadCSV, 400, "season_length", "from 1"},
 		{"unknown method", "/v1/batches?horizon=2&method=magic", "text/csv", uploadCSV, 400, "method", "unknown"},
 		{"empty", q, "text/csv", "", 400, "header", "empty"},
 		{"bad value", q, "text/csv", uploadCSV + "a,2024-01-04,abc\n", 400, "line 8", `value "abc" is not a number`},

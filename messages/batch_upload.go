@@ -71,8 +71,10 @@ func ParseUploadParams(q url.Values) (UploadParams, error) {
 			u.Method = vs[0]
 		case "horizon":
 			u.Horizon = integer(name)
-		case "season_length":
-			u.SeasonLength = integer(name)
+		case "season_length": // checked here, once, rather than for every series
+			if u.SeasonLength = integer(name); u.SeasonLength != nil && (*u.SeasonLength < 1 || *u.SeasonLength > MaxSeasonLength) {
+				p.Add(name, "must be an integer from 1 to %d, got %d", MaxSeasonLength, *u.SeasonLength)
+			}
 		case "levels":
 			u.Levels = []float64{}
 			for _, s := range strings.Split(vs[0], ",") {
@@ -264,14 +266,23 @@ type parsedValue struct {
 	problem string
 }
 
-// valueOf reads a CSV value cell; empty is a missing observation.
+// valueOf reads a CSV value cell: a decimal number, or empty for a missing observation.
 func valueOf(s string) parsedValue {
 	t := strings.TrimSpace(s)
 	if t == "" {
 		return parsedValue{v: math.NaN()}
 	}
+	if strings.ContainsAny(t, "xX_nNiI") { // ParseFloat's hex, NaN and Inf: not numbers in a CSV of data
+		return parsedValue{problem: fmt.Sprintf("value %q is not a number (leave it empty for a missing observation)", s)}
+	}
+	return numberOf(t, s)
+}
+
+// numberOf parses t, the text of value cell s; a magnitude too large for a float64 is out of
+// range (add's check says so), not unreadable.
+func numberOf(t, s string) parsedValue {
 	v, err := strconv.ParseFloat(t, 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(v) {
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return parsedValue{problem: fmt.Sprintf("value %q is not a number (leave it empty for a missing observation)", s)}
 	}
 	return parsedValue{v: v}
@@ -282,11 +293,11 @@ func jsonValue(raw json.RawMessage) parsedValue {
 	if string(raw) == "null" {
 		return parsedValue{v: math.NaN()}
 	}
-	var v float64
-	if err := json.Unmarshal(raw, &v); err != nil {
+	var v json.Number // which would take a number in a string too: the first byte says
+	if err := json.Unmarshal(raw, &v); err != nil || raw[0] == '"' {
 		return parsedValue{problem: fmt.Sprintf("value %s is not a number (null marks a missing observation)", raw)}
 	}
-	return parsedValue{v: v}
+	return numberOf(v.String(), v.String())
 }
 
 // upload gathers the rows of an upload into series, in the order each series first appears.
