@@ -33,9 +33,10 @@ const MaxUploadLine = 64 << 10
 // uploadColumns are the long format's columns, each with the name statsforecast gives it.
 var uploadColumns = [3][2]string{{"series_id", "unique_id"}, {"timestamp", "ds"}, {"value", "y"}}
 
-// uploadTimeLayouts are the timestamps an upload may give: RFC 3339 (as the JSON body takes),
-// plain dates, and date and time without a zone (pandas' default, read as UTC).
-var uploadTimeLayouts = []string{time.RFC3339Nano, time.DateOnly, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"}
+// uploadTimeLayouts are the timestamps an upload may give besides plain dates (2024-01-31):
+// RFC 3339 (as the JSON body takes), and date and time without a zone (pandas' default, read
+// as UTC).
+var uploadTimeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"}
 
 // UploadParams are the fields of a batch an upload gives as query parameters.
 type UploadParams struct {
@@ -272,17 +273,16 @@ func valueOf(s string) parsedValue {
 	if t == "" {
 		return parsedValue{v: math.NaN()}
 	}
-	if strings.ContainsAny(t, "xX_nNiI") { // ParseFloat's hex, NaN and Inf: not numbers in a CSV of data
-		return parsedValue{problem: fmt.Sprintf("value %q is not a number (leave it empty for a missing observation)", s)}
-	}
 	return numberOf(t, s)
 }
 
-// numberOf parses t, the text of value cell s; a magnitude too large for a float64 is out of
-// range (add's check says so), not unreadable.
+// numberOf parses t, the text of value cell s, as a decimal number: ParseFloat's hexadecimal
+// floats, NaN and Inf are not numbers in data; a magnitude too large for a float64 is out of
+// range (add says so), not unreadable.
 func numberOf(t, s string) parsedValue {
 	v, err := strconv.ParseFloat(t, 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
+	spelt := err == nil && (math.IsNaN(v) || math.IsInf(v, 0) || strings.IndexByte(t, 'x') >= 0 || strings.IndexByte(t, 'X') >= 0)
+	if spelt || err != nil && !errors.Is(err, strconv.ErrRange) {
 		return parsedValue{problem: fmt.Sprintf("value %q is not a number (leave it empty for a missing observation)", s)}
 	}
 	return parsedValue{v: v}
@@ -379,6 +379,10 @@ func (u *upload) add(line int, id, ts string, value parsedValue) {
 
 func parseUploadTime(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
+	if len(s) == len(time.DateOnly) { // a date: the common case, without the failed tries
+		t, err := time.Parse(time.DateOnly, s)
+		return t, err == nil
+	}
 	for _, layout := range uploadTimeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, true

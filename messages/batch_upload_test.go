@@ -240,3 +240,25 @@ func TestUploadBatchIsValidatedNamingSeriesByID(t *testing.T) {
 		t.Errorf("problems %v; want exactly the three bad series", p)
 	}
 }
+
+// BenchmarkReadCSVUpload reads an upload of 1,000 monthly series of 120 observations (about
+// 3.6 MB), rows interleaved: the parse rate must stay far above the minimum upload rate.
+func BenchmarkReadCSVUpload(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("series_id,timestamp,value\n")
+	start := date("2010-01-01")
+	for m := range 120 {
+		ts := start.AddDate(0, m, 0).Format(time.DateOnly)
+		for s := range 1000 {
+			fmt.Fprintf(&sb, "store-%04d,%s,%d.%02d\n", s, ts, 100+s+m, m%100)
+		}
+	}
+	body := sb.String()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		series, err := ReadCSVUpload(strings.NewReader(body))
+		if err != nil || len(series) != 1000 {
+			b.Fatalf("%d series, %v", len(series), err)
+		}
+	}
+}
