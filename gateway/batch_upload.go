@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +28,10 @@ func (g *Gateway) readBatch(w http.ResponseWriter, r *http.Request) (messages.Ba
 	switch {
 	case ct == "" || err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")):
 		var req messages.BatchRequest
+		if q := r.URL.Query(); len(q) > 0 { // not silently ignored
+			name := slices.Sorted(maps.Keys(q))[0]
+			return req, messages.Invalid(name, "is a query parameter of uploads (CSV, NDJSON); a JSON batch gives its fields in its body")
+		}
 		if err := g.readJSON(w, r, &req); err != nil {
 			return req, err
 		}

@@ -145,6 +145,7 @@ func TestBadUploadsGetJSendFailNamingTheProblem(t *testing.T) {
 		{"duplicate timestamp", q, "text/csv", uploadCSV + "b,2024-01-02,21\n", 400, "line 8", "again (also on line 7)"},
 		{"bad series name", q, "text/csv", uploadCSV + "c d,2024-01-01,1\nc d,2024-01-02,1\n", 400, `series "c d".name`, "must match"},
 		{"irregular timestamps", q, "text/csv", uploadCSV + "c,2024-01-01,1\nc,2024-01-02,1\nc,2024-01-03,1\nc,2024-03-09T12:00:00Z,1\n", 400, `series "c".timestamps`, ""},
+		{"query parameters of a JSON body", "/v1/batches?horizon=3", "application/json", uploadJSON, 400, "horizon", "query parameter of uploads"},
 		{"ndjson unknown key", q, "application/x-ndjson", `{"series_id":"a","timestamp":"2024-01-01","value":1,"v":2}`, 400, "line 1", "v is not a known field"},
 	}
 	for _, tc := range tests {
