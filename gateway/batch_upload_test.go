@@ -258,3 +258,21 @@ func TestOversizeUploadIsAnswered413(t *testing.T) {
 		}
 	})
 }
+
+// save_models=true on an upload keeps each series as the model {batch_id}.{series_id}, which
+// then forecasts like any model.
+func TestUploadWithSaveModelsKeepsEachSeries(t *testing.T) {
+	s := newAPIServer(t)
+	id := s.postBatch(t, "/v1/batches?method=naive&horizon=2&save_models=true", "text/csv", uploadCSV)
+	s.waitBatchEnded(t, id)
+	for i, r := range s.resultsOf(t, id) {
+		name := []string{"b", "a"}[i]
+		if !strings.Contains(string(r), `"model":"`+id+"."+name+`"`) {
+			t.Errorf("series %s: %s; want it kept as %s.%s", name, r, id, name)
+		}
+	}
+	code, env := s.send(t, "POST", "/v1/models/"+id+".b/forecast", "application/json", []byte(`{"horizon":1}`))
+	if code != http.StatusOK || string(env.Data["point"]) != "[30]" {
+		t.Errorf("forecast of the kept series b: %d %v; want its naive forecast [30]", code, env)
+	}
+}

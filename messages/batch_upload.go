@@ -45,10 +45,11 @@ type UploadParams struct {
 	Levels  []float64
 	// SeasonLength applies to every series of the upload.
 	SeasonLength *int
+	SaveModels   bool
 }
 
 // ParseUploadParams reads the query parameters of an upload: method, horizon, levels
-// (comma-separated) and season_length. Unknown and repeated parameters are refused, as unknown
+// (comma-separated), season_length and save_models. Unknown and repeated parameters are refused, as unknown
 // and repeated JSON keys are.
 func ParseUploadParams(q url.Values) (UploadParams, error) {
 	var u UploadParams
@@ -76,6 +77,12 @@ func ParseUploadParams(q url.Values) (UploadParams, error) {
 			if u.SeasonLength = integer(name); u.SeasonLength != nil && (*u.SeasonLength < 1 || *u.SeasonLength > MaxSeasonLength) {
 				p.Add(name, "must be an integer from 1 to %d, got %d", MaxSeasonLength, *u.SeasonLength)
 			}
+		case "save_models":
+			save, err := strconv.ParseBool(vs[0])
+			if err != nil {
+				p.Add(name, "must be true or false, got %q", vs[0])
+			}
+			u.SaveModels = save
 		case "levels":
 			u.Levels = []float64{}
 			for _, s := range strings.Split(vs[0], ",") {
@@ -87,7 +94,7 @@ func ParseUploadParams(q url.Values) (UploadParams, error) {
 				u.Levels = append(u.Levels, l)
 			}
 		default:
-			p.Add(name, "is not a known query parameter of an upload (method, horizon, levels, season_length)")
+			p.Add(name, "is not a known query parameter of an upload (method, horizon, levels, season_length, save_models)")
 		}
 	}
 	return u, p.Err()
@@ -102,7 +109,7 @@ func (u UploadParams) Batch(series []BatchSeries) BatchRequest {
 			series[i].SeasonLength = &m
 		}
 	}
-	return BatchRequest{Series: series, Method: u.Method, Horizon: u.Horizon, Levels: u.Levels}
+	return BatchRequest{Series: series, Method: u.Method, Horizon: u.Horizon, Levels: u.Levels, SaveModels: u.SaveModels}
 }
 
 // ValidateUpload is Validate for a batch read from an upload: its problems name each series by

@@ -179,6 +179,8 @@ func TestUploadParams(t *testing.T) {
 	}{
 		{"method=naive&horizon=3&levels=80,%2095&season_length=12", UploadParams{Method: "naive", Horizon: intp(3), Levels: []float64{80, 95}, SeasonLength: intp(12)}, ""},
 		{"horizon=3", UploadParams{Horizon: intp(3)}, ""},
+		{"horizon=3&save_models=true", UploadParams{Horizon: intp(3), SaveModels: true}, ""},
+		{"save_models=yes", UploadParams{}, "save_models"},
 		{"horizon=three", UploadParams{}, "horizon"},
 		{"horizon=3&horizon=4", UploadParams{}, "horizon"},
 		{"season_length=1.5", UploadParams{}, "season_length"},
@@ -201,7 +203,7 @@ func TestUploadParams(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || fmt.Sprint(got.Method, deref(got.Horizon), got.Levels, deref(got.SeasonLength)) != fmt.Sprint(tc.want.Method, deref(tc.want.Horizon), tc.want.Levels, deref(tc.want.SeasonLength)) {
+			if err != nil || fmt.Sprint(got.Method, deref(got.Horizon), got.Levels, deref(got.SeasonLength), got.SaveModels) != fmt.Sprint(tc.want.Method, deref(tc.want.Horizon), tc.want.Levels, deref(tc.want.SeasonLength), tc.want.SaveModels) {
 				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
