@@ -276,3 +276,14 @@ func TestUploadWithSaveModelsKeepsEachSeries(t *testing.T) {
 		t.Errorf("forecast of the kept series b: %d %v; want its naive forecast [30]", code, env)
 	}
 }
+
+// A step an upload's series leaves out is a missing value, as in a JSON batch.
+func TestUploadGapIsAMissingValue(t *testing.T) {
+	s := newAPIServer(t)
+	id := s.postBatch(t, "/v1/batches?method=naive&horizon=1", "text/csv",
+		"series_id,timestamp,value\ng,2024-01-01,1\ng,2024-01-02,2\ng,2024-01-04,4\ng,2024-01-05,5\n")
+	s.waitBatchEnded(t, id)
+	if r := string(s.resultsOf(t, id)[0]); !strings.Contains(r, `"gaps":1`) || !strings.Contains(r, `"timestamps":["2024-01-06T00:00:00Z"]`) {
+		t.Errorf("result %s; want one gap, the forecast dated 2024-01-06", r)
+	}
+}
