@@ -6,14 +6,13 @@ import (
 	"github.com/forecastd/forecastd/store"
 )
 
-// batchETA estimates, in milliseconds, how long batch b has left at the rate it has kept since
-// it was accepted (done series over the time since created_at): nil while no series has ended
-// (there is no rate yet) and once the batch has ended.
+// batchETA is eta_ms of batch b's status: store.BatchETA, the estimate batch_progress events
+// carry, at now; nil while no series has ended (there is no rate yet) and once the batch has
+// ended.
 func batchETA(b store.Batch, now time.Time) *int64 {
-	elapsed := now.Sub(b.CreatedAt)
-	if b.Status.Terminal() || b.Done <= 0 || b.Done >= b.Total || elapsed <= 0 {
+	if b.Status.Terminal() || b.Done <= 0 || b.Done >= b.Total || !now.After(b.CreatedAt) {
 		return nil
 	}
-	eta := elapsed.Milliseconds() * int64(b.Total-b.Done) / int64(b.Done)
+	eta := store.BatchETA(b.CreatedAt, now, b.Done, b.Total)
 	return &eta
 }
