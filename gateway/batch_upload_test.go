@@ -287,3 +287,27 @@ func TestUploadGapIsAMissingValue(t *testing.T) {
 		t.Errorf("result %s; want one gap, the forecast dated 2024-01-06", r)
 	}
 }
+
+// windows, step and methods on an upload backtest every series, as a JSON batch's backtest
+// does; a bad plan is named by its query parameter.
+func TestUploadWithABacktest(t *testing.T) {
+	s := newAPIServer(t)
+	var b strings.Builder
+	b.WriteString("series_id,timestamp,value\n")
+	for i := range 12 {
+		fmt.Fprintf(&b, "line,%s,%d\n", time.Date(2024, 1, 1+i, 0, 0, 0, 0, time.UTC).Format(time.DateOnly), i+1)
+	}
+	id := s.postBatch(t, "/v1/batches?horizon=2&windows=3&methods=naive,drift", "text/csv", b.String())
+	s.waitBatchEnded(t, id)
+	_, env := s.send(t, "GET", "/v1/batches/"+id+"/results", "", nil)
+	if lb := string(env.Data["leaderboard"]); lb != `["drift","naive"]` {
+		t.Errorf("leaderboard %s; want drift before naive on a line", lb)
+	}
+	if r := string(s.resultsOf(t, id)[0]); !strings.Contains(r, `"backtest":{`) || !strings.Contains(r, `"point":[12,12]`) {
+		t.Errorf("series line: %s; want its backtest and the naive forecast (the first method)", r)
+	}
+	code, env := s.send(t, "POST", "/v1/batches?horizon=2&windows=0", "text/csv", []byte(b.String()))
+	if code != http.StatusBadRequest || env.Data["windows"] == nil {
+		t.Errorf("windows=0: %d %v; want 400 naming windows", code, env)
+	}
+}

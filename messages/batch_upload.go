@@ -46,10 +46,14 @@ type UploadParams struct {
 	// SeasonLength applies to every series of the upload.
 	SeasonLength *int
 	SaveModels   bool
+	// Windows and Step (the batch's backtest) and Methods (comma-separated) ask for a backtest.
+	Windows, Step *int
+	Methods       []string
 }
 
 // ParseUploadParams reads the query parameters of an upload: method, horizon, levels
-// (comma-separated), season_length and save_models. Unknown and repeated parameters are refused, as unknown
+// (comma-separated), season_length, save_models, and for a backtest windows, step and methods
+// (comma-separated). Unknown and repeated parameters are refused, as unknown
 // and repeated JSON keys are.
 func ParseUploadParams(q url.Values) (UploadParams, error) {
 	var u UploadParams
@@ -77,6 +81,12 @@ func ParseUploadParams(q url.Values) (UploadParams, error) {
 			if u.SeasonLength = integer(name); u.SeasonLength != nil && (*u.SeasonLength < 1 || *u.SeasonLength > MaxSeasonLength) {
 				p.Add(name, "must be an integer from 1 to %d, got %d", MaxSeasonLength, *u.SeasonLength)
 			}
+		case "windows":
+			u.Windows = integer(name)
+		case "step":
+			u.Step = integer(name)
+		case "methods":
+			u.Methods = strings.Split(vs[0], ",")
 		case "save_models":
 			save, err := strconv.ParseBool(vs[0])
 			if err != nil {
@@ -94,7 +104,14 @@ func ParseUploadParams(q url.Values) (UploadParams, error) {
 				u.Levels = append(u.Levels, l)
 			}
 		default:
-			p.Add(name, "is not a known query parameter of an upload (method, horizon, levels, season_length, save_models)")
+			p.Add(name, "is not a known query parameter of an upload (method, horizon, levels, season_length, save_models, windows, step, methods)")
+		}
+	}
+	if !q.Has("windows") {
+		for _, name := range []string{"step", "methods"} {
+			if q.Has(name) {
+				p.Add(name, "applies only to a backtest: add windows=k")
+			}
 		}
 	}
 	return u, p.Err()
@@ -109,11 +126,16 @@ func (u UploadParams) Batch(series []BatchSeries) BatchRequest {
 			series[i].SeasonLength = &m
 		}
 	}
-	return BatchRequest{Series: series, Method: u.Method, Horizon: u.Horizon, Levels: u.Levels, SaveModels: u.SaveModels}
+	r := BatchRequest{Series: series, Method: u.Method, Horizon: u.Horizon, Levels: u.Levels, SaveModels: u.SaveModels, Methods: u.Methods}
+	if u.Windows != nil {
+		r.Backtest = &BacktestPlan{Windows: u.Windows, Step: u.Step}
+	}
+	return r
 }
 
 // ValidateUpload is Validate for a batch read from an upload: its problems name each series by
-// its series_id (series "store-1".values) rather than by where it first appeared.
+// its series_id (series "store-1".values) rather than by where it first appeared, and the
+// backtest's fields by their query parameters (windows, not backtest.windows).
 func (r *BatchRequest) ValidateUpload() error {
 	err := r.Validate()
 	var f *Failure
@@ -128,7 +150,7 @@ func (r *BatchRequest) ValidateUpload() error {
 				k = fmt.Sprintf("series %q%s", r.Series[i].Name, tail)
 			}
 		}
-		named[k] = v
+		named[strings.TrimPrefix(k, "backtest.")] = v // the query's windows and step
 	}
 	return named.Err()
 }

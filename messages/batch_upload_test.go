@@ -181,6 +181,10 @@ func TestUploadParams(t *testing.T) {
 		{"horizon=3", UploadParams{Horizon: intp(3)}, ""},
 		{"horizon=3&save_models=true", UploadParams{Horizon: intp(3), SaveModels: true}, ""},
 		{"save_models=yes", UploadParams{}, "save_models"},
+		{"horizon=2&windows=3&step=2&methods=naive,drift", UploadParams{Horizon: intp(2), Windows: intp(3), Step: intp(2), Methods: []string{"naive", "drift"}}, ""},
+		{"windows=three", UploadParams{}, "windows"},
+		{"horizon=2&methods=naive,drift", UploadParams{}, "methods"},
+		{"horizon=2&step=2", UploadParams{}, "step"},
 		{"horizon=three", UploadParams{}, "horizon"},
 		{"horizon=3&horizon=4", UploadParams{}, "horizon"},
 		{"season_length=1.5", UploadParams{}, "season_length"},
@@ -203,7 +207,8 @@ func TestUploadParams(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || fmt.Sprint(got.Method, deref(got.Horizon), got.Levels, deref(got.SeasonLength), got.SaveModels) != fmt.Sprint(tc.want.Method, deref(tc.want.Horizon), tc.want.Levels, deref(tc.want.SeasonLength), tc.want.SaveModels) {
+			if err != nil || fmt.Sprint(got.Method, deref(got.Horizon), got.Levels, deref(got.SeasonLength), got.SaveModels, deref(got.Windows), deref(got.Step), got.Methods) !=
+				fmt.Sprint(tc.want.Method, deref(tc.want.Horizon), tc.want.Levels, deref(tc.want.SeasonLength), tc.want.SaveModels, deref(tc.want.Windows), deref(tc.want.Step), tc.want.Methods) {
 				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
