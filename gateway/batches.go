@@ -37,6 +37,7 @@ type batchView struct {
 	Levels     []float64 `json:"levels,omitempty"`
 	SaveModels bool      `json:"save_models,omitempty"`
 	Error      string    `json:"error,omitempty"`
+	EtaMS      *int64    `json:"eta_ms"` // null while unknown and once ended (batchETA)
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 
@@ -98,12 +99,8 @@ const publishParallel = 64
 // to the batch queue. If the broker does not take every series, the batch is recorded failed
 // (processors skip the series that got through) and the client gets 503.
 func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
-	var req messages.BatchRequest
-	if err := g.readJSON(w, r, &req); err != nil {
-		g.writeError(w, r, err)
-		return
-	}
-	if err := req.Validate(); err != nil {
+	req, err := g.readBatch(w, r)
+	if err != nil {
 		g.writeError(w, r, err)
 		return
 	}
@@ -190,7 +187,9 @@ func (g *Gateway) handleBatch(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, batchError(id, "read batch", err))
 		return
 	}
-	g.writeSuccess(w, r, http.StatusOK, viewOf(b))
+	v := viewOf(b)
+	v.EtaMS = batchETA(b, g.now())
+	g.writeSuccess(w, r, http.StatusOK, v)
 }
 
 // handleCancelBatch cancels a batch: processors skip the series they have not started. A batch
@@ -213,29 +212,40 @@ func (g *Gateway) handleBatchResults(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, batchError(id, "read batch results", err))
 		return
 	}
+	w.Header().Add("Vary", "Accept")
+	if format := resultsFormat(r); format != "application/json" {
+		g.streamResults(w, format, b, names, results)
+		return
+	}
 	out := batchResultsView{batchView: viewOf(b), Results: make([]seriesView, len(names))}
+	out.EtaMS = batchETA(b, g.now())
 	for i, name := range names {
-		v := seriesView{Index: i, Name: name, Status: seriesPending}
-		if b.Status.Terminal() {
-			v.Status = seriesSkipped
-		}
-		var res messages.BatchSeriesResult
-		switch {
-		case results[i] == nil:
-		case json.Unmarshal(results[i], &res) != nil:
-			g.log.Error("unreadable batch series result", "batch_id", id, "index", i)
-			body := envelopeOf(messages.Errorf(messages.CodeInternal, nil, "the result of this series cannot be read"))
-			v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(messages.CodeInternal), &body
-		case res.Failure != nil:
-			body := envelopeOf(res.Failure)
-			v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(res.Failure.Code), &body
-		default:
-			v.Status, v.Method, v.Point, v.Intervals, v.Timestamps = seriesSucceeded, res.Method, res.Point, res.Intervals, res.Timestamps
-			v.Missing, v.Gaps, v.Model, v.Generation = res.Missing, res.Gaps, res.Model, res.Generation
-			v.Backtest = res.Backtest
-		}
-		out.Results[i] = v
+		out.Results[i] = g.seriesOf(b, i, name, results[i])
 	}
 	out.sumUpBacktests()
 	g.writeSuccess(w, r, http.StatusOK, out)
+}
+
+// seriesOf is series i of batch b, named name, with its result raw (nil: none yet).
+func (g *Gateway) seriesOf(b store.Batch, i int, name string, raw json.RawMessage) seriesView {
+	v := seriesView{Index: i, Name: name, Status: seriesPending}
+	if b.Status.Terminal() {
+		v.Status = seriesSkipped
+	}
+	var res messages.BatchSeriesResult
+	switch {
+	case raw == nil:
+	case json.Unmarshal(raw, &res) != nil:
+		g.log.Error("unreadable batch series result", "batch_id", b.ID, "index", i)
+		body := envelopeOf(messages.Errorf(messages.CodeInternal, nil, "the result of this series cannot be read"))
+		v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(messages.CodeInternal), &body
+	case res.Failure != nil:
+		body := envelopeOf(res.Failure)
+		v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(res.Failure.Code), &body
+	default:
+		v.Status, v.Method, v.Point, v.Intervals, v.Timestamps = seriesSucceeded, res.Method, res.Point, res.Intervals, res.Timestamps
+		v.Missing, v.Gaps, v.Model, v.Generation = res.Missing, res.Gaps, res.Model, res.Generation
+		v.Backtest = res.Backtest
+	}
+	return v
 }

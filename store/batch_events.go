@@ -27,9 +27,10 @@ type BatchDoneData struct {
 	Total  int         `json:"total"`
 }
 
-// batchETA is how long the series not done yet are expected to take at the pace of those done
-// since the batch was created; the Redis script computes the same.
-func batchETA(created, now time.Time, done, total int) int64 {
+// BatchETA is how long, in milliseconds, the series not done yet are expected to take at the
+// pace of those done since the batch was created; the Redis script computes the same, and the
+// gateway's batch status too.
+func BatchETA(created, now time.Time, done, total int) int64 {
 	if done <= 0 || done >= total {
 		return 0
 	}

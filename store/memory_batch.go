@@ -98,7 +98,7 @@ func (m *Memory) PutBatchResult(_ context.Context, id string, index int, failed 
 	case now.Sub(b.emitted) >= BatchProgressInterval:
 		b.emitted = now
 		m.emitBatch(b.rec, EventBatchProgress, BatchProgressData{Done: b.rec.Done, Failed: b.rec.Failed,
-			Total: b.rec.Total, ETAMs: batchETA(b.rec.CreatedAt, b.rec.UpdatedAt, b.rec.Done, b.rec.Total)})
+			Total: b.rec.Total, ETAMs: BatchETA(b.rec.CreatedAt, b.rec.UpdatedAt, b.rec.Done, b.rec.Total)})
 	}
 	return true, nil
 }
