@@ -44,6 +44,12 @@ func newRigWith(t *testing.T, mod func(*processor.Config), opts ...processor.Opt
 // every message to every subscriber, so each of them gets every command.
 func newRigOf(t *testing.T, consumers int, mod func(*processor.Config), opts ...processor.Option) *rig {
 	t.Helper()
+	return newRigOver(t, consumers, mod, func(m *store.Memory) store.Store { return m }, opts...)
+}
+
+// newRigOver is newRigOf with the processor using the store wrap makes of the rig's one.
+func newRigOver(t *testing.T, consumers int, mod func(*processor.Config), wrap func(*store.Memory) store.Store, opts ...processor.Option) *rig {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	wlog := watermill.NewSlogLogger(log)
 	ps := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, wlog)
@@ -56,7 +62,7 @@ func newRigOf(t *testing.T, consumers int, mod func(*processor.Config), opts ...
 	cfg.MaxRetries = 1
 	cfg.DeliveryLimit = 0 // GoChannel does not redeliver
 	mod(&cfg)
-	p := processor.New(cfg, st, ps, log, opts...)
+	p := processor.New(cfg, wrap(st), ps, log, opts...)
 	for i := range consumers {
 		if err := p.Register(router, ps, fmt.Sprintf("-%d", i)); err != nil {
 			t.Fatal(err)
