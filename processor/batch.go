@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -59,7 +60,15 @@ func (p *Processor) handleBatch(msg *message.Message) error {
 
 // recordSeries writes a series' result unless it has one already.
 func (p *Processor) recordSeries(ctx context.Context, batchID string, res messages.BatchSeriesResult, log *slog.Logger) error {
-	recorded, err := p.store.PutBatchResult(ctx, batchID, res.Index, res.Failure != nil, messages.JSON(res))
+	blob, err := json.Marshal(res)
+	if err != nil {
+		// Recorded as the series' failure, not as a success carrying nothing.
+		log.Error("batch series result cannot be encoded", "err", err)
+		res = messages.BatchSeriesResult{Index: res.Index, Name: res.Name,
+			Failure: messages.Errorf(messages.CodeInternal, err, "the series' result cannot be encoded")}
+		blob = messages.JSON(res)
+	}
+	recorded, err := p.store.PutBatchResult(ctx, batchID, res.Index, res.Failure != nil, blob)
 	switch {
 	case errors.Is(err, store.ErrBadSeriesIndex):
 		return fmt.Errorf("%w: %v", errMalformed, err)

@@ -326,3 +326,18 @@ func TestOneProcessorDoesNotRunAFitTwiceAtOnce(t *testing.T) {
 		t.Fatalf("the fit ran %d times, want once", n)
 	}
 }
+
+// A forecast whose times would pass year 9999 fails naming horizon: its times cannot be written.
+func TestForecastPastYear9999FailsNamingHorizon(t *testing.T) {
+	r := newRig(t)
+	cmd := r.naiveFit(t, "m", "fit")
+	cmd.Timestamps = &messages.TimeAxis{Last: time.Date(9998, 1, 1, 0, 0, 0, 0, time.UTC), Months: 12}
+	r.publish(t, messages.TopicFit, cmd)
+	if rep := r.result(t); rep.Failure != nil {
+		t.Fatalf("fit: %+v", rep.Failure)
+	}
+	r.publish(t, messages.TopicForecast, messages.ForecastCommand{JobID: "f", Model: "m", ReplyTo: "gw", Horizon: 2, Levels: []float64{80}})
+	if rep := r.result(t); rep.Failure == nil || !strings.Contains(rep.Failure.Problems["horizon"], "year 9999") {
+		t.Errorf("forecast two years after 9998: %+v; want a failure naming horizon", rep)
+	}
+}
