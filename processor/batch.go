@@ -40,6 +40,13 @@ func (p *Processor) handleBatch(msg *message.Message) error {
 		log.Debug("series of an ended batch skipped", "status", b.Status)
 		return p.dropSaved(ctx, cmd, fmt.Sprintf("the batch was %s before this series was fitted", b.Status))
 	}
+	if f := planFailure(cmd); f != nil {
+		// Too short for its backtest: the series fails before anything is fitted or kept.
+		if err := p.dropSaved(ctx, cmd, f.Describe()); err != nil {
+			return err
+		}
+		return p.recordSeries(ctx, cmd.BatchID, messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name, Failure: f}, log)
+	}
 	if cmd.Saves() {
 		res, record, err := p.saveSeries(ctx, cmd, log)
 		switch {
@@ -144,6 +151,18 @@ func (p *Processor) seriesForecast(ctx context.Context, cmd messages.BatchComman
 		return p.backtestSeries(btCtx, cmd, res)
 	}
 	return res
+}
+
+// planFailure is the failure of a series too short for its batch's backtest plan, or nil.
+func planFailure(cmd messages.BatchCommand) *messages.Failure {
+	if cmd.Backtest == nil {
+		return nil
+	}
+	plan := forecast.Plan{Horizon: cmd.Horizon, Windows: cmd.Backtest.Windows, Step: cmd.Backtest.Step}
+	if _, err := plan.FirstOrigin(len(cmd.Values), max(cmd.SeasonLength, 1)); err != nil {
+		return backtestFailure(err, 0, "backtest.")
+	}
+	return nil
 }
 
 // enginePanic is the failure of a series the engine panicked on: it fails the same way on

@@ -14,10 +14,11 @@ import (
 )
 
 // saveSeries fits a series of a batch that saves its models as the fit of its own it is
-// (cmd.Fit(), accepted with the batch): claimed and its lease kept while it runs, then completed
-// in the store, which makes it the model's current generation and emits model_ready, or failed,
-// which emits fit_failed; either way the forecasts held for it are released. It then forecasts
-// the series. record is false when another attempt took the fit over: that one records the result.
+// (cmd.Fit(), accepted with the batch): claimed and its lease kept while it runs and the series
+// is forecast (and backtested), then completed in the store, which makes it the model's current
+// generation and emits model_ready, or, if the fit or the forecast failed, failed, which emits
+// fit_failed: a series that fails keeps no model. Either way the forecasts held for it are
+// released. record is false when another attempt took the fit over: that one records the result.
 //
 // A redelivered command whose fit has already ended (its processor died after completing the
 // fit and before recording the series' result) computes the series again without keeping it:
@@ -55,15 +56,20 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 	stopRenew, lost := p.keepLease(fitCtx, cancel, fit.Model, fit.Generation, attempt, log)
 	start := p.now()
 	model, failure := p.fitSeries(fitCtx, cmd, log)
+	if failure == nil {
+		// Forecast (and backtest) before keeping the model: a series that fails keeps none.
+		res = p.seriesForecast(fitCtx, cmd, model, log)
+		failure = res.Failure
+	}
 	stopRenew()
 	var blob []byte
 	switch {
 	case lost():
 		settled = true
 		log.Warn("fit lease lost to another processor; leaving the series to it")
-		return res, false, nil
+		return messages.BatchSeriesResult{}, false, nil
 	case ctx.Err() != nil:
-		return res, false, fmt.Errorf("batch series interrupted: %w", ctx.Err())
+		return messages.BatchSeriesResult{}, false, fmt.Errorf("batch series interrupted: %w", ctx.Err())
 	case failure == nil:
 		if blob, err = forecast.Encode(model); err != nil {
 			failure = messages.Errorf(messages.CodeInternal, err, "cannot encode the fitted model")
@@ -76,7 +82,7 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 	p.metrics.fits.WithLabelValues(cmd.Method, outcome).Inc()
 	if failure != nil {
 		if err := p.store.FailFit(ctx, fit.Model, fit.Generation, failure.Describe()); err != nil {
-			return res, false, fmt.Errorf("record failed fit: %w", err)
+			return messages.BatchSeriesResult{}, false, fmt.Errorf("record failed fit: %w", err)
 		}
 		settled = true
 		return messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name, Failure: failure}, true, nil
@@ -85,10 +91,9 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 	summary.Current = true // as stored: the record is read back only while it is current
 	current, err := p.store.CompleteFit(ctx, modelRecord(fit, summary, blob))
 	if err != nil {
-		return res, false, fmt.Errorf("complete fit: %w", err)
+		return messages.BatchSeriesResult{}, false, fmt.Errorf("complete fit: %w", err)
 	}
 	settled = true
-	res = p.seriesForecast(ctx, cmd, model, log)
 	if current {
 		p.cache.put(fit.Model, fit.Generation, cachedModel{model: model, summary: summary})
 	} else if fr, err := p.store.Fit(ctx, fit.Model, fit.Generation); err != nil || fr.Status != store.FitSucceeded {
@@ -97,9 +102,7 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 		log.Warn("fit of a saved batch series ended before it completed", "err", err)
 		return res, true, nil
 	}
-	if res.Failure == nil {
-		res.Model, res.Generation = fit.Model, fit.Generation
-	}
+	res.Model, res.Generation = fit.Model, fit.Generation
 	log.Info("batch series kept as a model", "method", summary.Method, "current", current)
 	return res, true, nil
 }

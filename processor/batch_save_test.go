@@ -173,3 +173,37 @@ func TestSkippedSavedSeriesFailTheirFits(t *testing.T) {
 		t.Errorf("%d fits of a cancelled batch's series", n)
 	}
 }
+
+// A saved series whose backtest fails keeps no model: the series fails and so does its fit,
+// whether the plan is too long for the series (checked before fitting) or the method cannot
+// fit the first window (found by the backtest).
+func TestSavedSeriesWhoseBacktestFailsKeepsNoModel(t *testing.T) {
+	full := []float64{1, 2, 3, 4, 5, 6, 7, 8}
+	r := newRig(t, processor.WithFitFunc(func(ctx context.Context, y []float64, spec forecast.Spec, p forecast.ProgressFunc) (forecast.Model, error) {
+		if len(y) > 3 && len(y) < len(full) {
+			return nil, forecast.ErrTooFewObservations // the windows' training sets are too short for the method
+		}
+		return forecast.Fit(ctx, y, spec, p)
+	}))
+	ctx := t.Context()
+	cmds := r.savedBatch(t, "b", map[string][]float64{"short": {1, 2, 3}, "unfit": full}, "short", "unfit")
+	for _, c := range cmds {
+		c.Backtest = &messages.Backtest{Methods: []string{forecast.MethodNaive}, Windows: 3, Step: 1}
+		r.publish(t, messages.TopicBatch, c)
+	}
+	if b := waitBatch(t, r.st, "b", 2); b.Failed != 2 {
+		t.Fatalf("batch %+v; want both series failed", b)
+	}
+	for i, name := range []string{"short", "unfit"} {
+		res := r.seriesResult(t, "b", i)
+		if res.Failure == nil || res.Model != "" || res.Failure.Problems["backtest.windows"] == "" && res.Failure.Problems["horizon"] == "" {
+			t.Errorf("%s: %+v; want a failure naming the plan and no model", name, res)
+		}
+		if fr, err := r.st.Fit(ctx, "b."+name, 1); err != nil || fr.Status != store.FitFailed {
+			t.Errorf("b.%s's fit: %+v, %v; want failed", name, fr, err)
+		}
+		if _, err := r.st.Current(ctx, "b."+name); err == nil {
+			t.Errorf("b.%s kept as a model though its series failed", name)
+		}
+	}
+}
