@@ -75,7 +75,7 @@ func (p *Processor) recordSeries(ctx context.Context, batchID string, res messag
 			Failure: messages.Errorf(messages.CodeInternal, err, "the series' result cannot be encoded")}
 		blob = messages.JSON(res)
 	}
-	recorded, err := p.store.PutBatchResult(ctx, batchID, res.Index, res.Failure != nil, blob)
+	recorded, coalesced, err := p.store.PutBatchResult(ctx, batchID, res.Index, res.Failure != nil, blob)
 	switch {
 	case errors.Is(err, store.ErrBadSeriesIndex):
 		return fmt.Errorf("%w: %v", errMalformed, err)
@@ -84,6 +84,9 @@ func (p *Processor) recordSeries(ctx context.Context, batchID string, res messag
 		return nil
 	case err != nil:
 		return fmt.Errorf("record batch series: %w", err)
+	}
+	if coalesced {
+		p.flushProgressLater(batchID)
 	}
 	outcome := "succeeded"
 	switch {

@@ -135,3 +135,32 @@ func TestUnencodableSeriesResultIsAFailure(t *testing.T) {
 		t.Errorf("result %+v; want an internal failure saying it cannot be encoded", res)
 	}
 }
+
+// A series whose batch_progress was coalesced (it ended right after another) is told by a
+// trailing batch_progress once the interval has passed, without waiting for the next series.
+func TestCoalescedBatchProgressIsEmittedLater(t *testing.T) {
+	r := newRig(t)
+	if err := r.st.CreateBatch(t.Context(), store.Batch{ID: "b"}, []string{"s0", "s1", "s2"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r.publish(t, messages.TopicBatch, batchCommand("b", 0, "s0", 1, 2))
+	r.publish(t, messages.TopicBatch, batchCommand("b", 1, "s1", 1, 2)) // s2 never comes
+	waitBatch(t, r.st, "b", 2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		evs, err := r.st.Events(t.Context(), "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			var d store.BatchProgressData
+			if ev.Type == store.EventBatchProgress && ev.Batch == "b" && json.Unmarshal(ev.Data, &d) == nil && d.Done == 2 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no batch_progress with done 2 among %+v", evs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

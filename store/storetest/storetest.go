@@ -76,6 +76,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Batch/Events", testBatchEvents},
 		{"Batch/EndEvents", testBatchEndEvents},
 		{"Batch/ProgressCoalesced", testBatchProgressCoalesced},
+		{"Batch/ProgressFlushed", testBatchProgressFlushed},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
