@@ -28,17 +28,13 @@ func (p *Processor) handleBatch(msg *message.Message) error {
 	}
 	ctx := msg.Context()
 	log := p.log.With("batch_id", cmd.BatchID, "series", cmd.Name, "index", cmd.Index)
-	b, err := p.store.GetBatch(ctx, cmd.BatchID)
-	switch {
-	case errors.Is(err, store.ErrNoBatch):
-		log.Info("series of an expired batch skipped")
-		return p.dropSaved(ctx, cmd, "the batch expired before this series was fitted")
-	case err != nil:
-		return fmt.Errorf("read batch: %w", err)
-	case b.Status.Terminal():
+	if ended, err := p.batchEnded(ctx, cmd.BatchID); err != nil || ended != "" {
+		if err != nil {
+			return err
+		}
 		p.metrics.batchSeries.WithLabelValues("skipped").Inc()
-		log.Debug("series of an ended batch skipped", "status", b.Status)
-		return p.dropSaved(ctx, cmd, fmt.Sprintf("the batch was %s before this series was fitted", b.Status))
+		log.Debug("series of an ended batch skipped", "why", ended)
+		return p.dropSaved(ctx, cmd, ended)
 	}
 	if f := planFailure(cmd); f != nil {
 		// Too short for its backtest: the series fails before anything is fitted or kept.

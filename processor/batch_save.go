@@ -75,6 +75,15 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 			failure = messages.Errorf(messages.CodeInternal, err, "cannot encode the fitted model")
 		}
 	}
+	if ended, err := p.batchEnded(ctx, cmd.BatchID); err != nil {
+		return messages.BatchSeriesResult{}, false, err
+	} else if ended != "" {
+		// Its batch ended while the series was fitting: the series is skipped, so it keeps no model.
+		log.Info("batch ended while a saved series was fitting; its model is not kept")
+		p.metrics.batchSeries.WithLabelValues("skipped").Inc()
+		settled = true
+		return messages.BatchSeriesResult{}, false, p.dropSaved(ctx, cmd, ended)
+	}
 	outcome := "succeeded"
 	if failure != nil {
 		outcome = "failed"
@@ -105,6 +114,20 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 	res.Model, res.Generation = fit.Model, fit.Generation
 	log.Info("batch series kept as a model", "method", summary.Method, "current", current)
 	return res, true, nil
+}
+
+// batchEnded says why a batch takes no more results (it ended or expired), or "" while it runs.
+func (p *Processor) batchEnded(ctx context.Context, id string) (string, error) {
+	b, err := p.store.GetBatch(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNoBatch):
+		return "the batch expired before this series was fitted", nil
+	case err != nil:
+		return "", fmt.Errorf("read batch: %w", err)
+	case b.Status.Terminal():
+		return fmt.Sprintf("the batch was %s before this series was fitted", b.Status), nil
+	}
+	return "", nil
 }
 
 // dropSaved ends the accepted fit of a series that is skipped (its batch ended or expired), so

@@ -204,3 +204,45 @@ func TestSavedSeriesWhoseBacktestFailsKeepsNoModel(t *testing.T) {
 		}
 	}
 }
+
+// A batch cancelled while one of its saved series is fitting keeps no model of it: the series
+// is skipped, as its result shows, so its fit fails rather than completing.
+func TestSavedSeriesOfBatchCancelledMidFitKeepsNoModel(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	r := newRig(t, processor.WithFitFunc(func(ctx context.Context, y []float64, spec forecast.Spec, p forecast.ProgressFunc) (forecast.Model, error) {
+		close(started)
+		<-release
+		return forecast.Fit(ctx, y, spec, p)
+	}))
+	ctx := t.Context()
+	cmd := r.savedBatch(t, "b", map[string][]float64{"a": {1, 2, 3}}, "a", "never")[0]
+	r.publish(t, messages.TopicBatch, cmd)
+	<-started
+	if _, err := r.st.EndBatch(ctx, "b", store.BatchCancelled, ""); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fr, err := r.st.Fit(ctx, "b.a", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fr.Status.Terminal() {
+			if fr.Status != store.FitFailed || !strings.Contains(fr.Error, "cancelled") {
+				t.Fatalf("fit of the series fitting when its batch was cancelled: %+v; want failed, naming the cancel", fr)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the series' fit is still pending")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := r.st.Current(ctx, "b.a"); err == nil {
+		t.Error("b.a kept as a model though its batch was cancelled and its series skipped")
+	}
+	if got := strings.Join(r.eventTypes(t, "b.a"), " "); got != "fit_failed" {
+		t.Errorf("b.a's events: %s; want fit_failed alone", got)
+	}
+}
