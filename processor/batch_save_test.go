@@ -47,6 +47,25 @@ func (r *rig) seriesResult(t *testing.T, id string, index int) messages.BatchSer
 	return res
 }
 
+// waitFitEnded polls until fit gen of model has ended and returns its record.
+func (r *rig) waitFitEnded(t *testing.T, model string, gen int64) store.FitRecord {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fr, err := r.st.Fit(t.Context(), model, gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fr.Status.Terminal() {
+			return fr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fit %s/%d is still pending", model, gen)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // eventTypes are the types of the retained events of model, oldest first.
 func (r *rig) eventTypes(t *testing.T, model string) []string {
 	t.Helper()
@@ -149,22 +168,8 @@ func TestSkippedSavedSeriesFailTheirFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.publish(t, messages.TopicBatch, cmd)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		fr, err := r.st.Fit(ctx, "b.a", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fr.Status.Terminal() {
-			if fr.Status != store.FitFailed || !strings.Contains(fr.Error, "cancelled") {
-				t.Fatalf("fit of the skipped series: %+v; want failed, naming the cancel", fr)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the skipped series' fit is still pending")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if fr := r.waitFitEnded(t, "b.a", 1); fr.Status != store.FitFailed || !strings.Contains(fr.Error, "cancelled") {
+		t.Fatalf("fit of the skipped series: %+v; want failed, naming the cancel", fr)
 	}
 	if n := fits.Load(); n != 0 {
 		t.Errorf("%d fits of a cancelled batch's series", n)
@@ -222,22 +227,8 @@ func TestSavedSeriesOfBatchCancelledMidFitKeepsNoModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(release)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		fr, err := r.st.Fit(ctx, "b.a", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fr.Status.Terminal() {
-			if fr.Status != store.FitFailed || !strings.Contains(fr.Error, "cancelled") {
-				t.Fatalf("fit of the series fitting when its batch was cancelled: %+v; want failed, naming the cancel", fr)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the series' fit is still pending")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if fr := r.waitFitEnded(t, "b.a", 1); fr.Status != store.FitFailed || !strings.Contains(fr.Error, "cancelled") {
+		t.Fatalf("fit of the series fitting when its batch was cancelled: %+v; want failed, naming the cancel", fr)
 	}
 	if _, err := r.st.Current(ctx, "b.a"); err == nil {
 		t.Error("b.a kept as a model though its batch was cancelled and its series skipped")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/processor"
@@ -29,21 +28,7 @@ func TestGivenUpSavedSeriesFailsItsFit(t *testing.T) {
 	if b := waitBatch(t, r.st, "b", 1); b.Failed != 1 {
 		t.Fatalf("batch %+v; want its series failed", b)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		fr, err := r.st.Fit(t.Context(), "b.a", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fr.Status.Terminal() {
-			if fr.Status != store.FitFailed || !strings.Contains(fr.Error, "failed repeatedly") {
-				t.Fatalf("fit of the given-up series: %+v; want failed, saying why", fr)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the given-up series' fit is still pending")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if fr := r.waitFitEnded(t, "b.a", 1); fr.Status != store.FitFailed || !strings.Contains(fr.Error, "failed repeatedly") {
+		t.Fatalf("fit of the given-up series: %+v; want failed, saying why", fr)
 	}
 }
