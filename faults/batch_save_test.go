@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/forecastd/forecastd/store"
 )
 
 // A processor killed with SIGKILL while it works through a batch with save_models, whatever it
@@ -26,18 +28,48 @@ func TestProcessorKilledMidBatchSavesEachModelOnce(t *testing.T) {
 	if b.Status != "succeeded" || b.Done != n || b.Failed != 0 {
 		t.Fatalf("batch %+v; want succeeded with all %d series done, none failed", b, n)
 	}
-	for i := range series {
+	// Generations are assigned by the gateway, so a redelivery cannot raise the sequence: what
+	// shows one completion per model is one model_ready each, and the result naming generation 1.
+	evs, err := store.NewRedis(c.redis.Client(t), store.RedisOptions{}).Events(t.Context(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := map[string]int{}
+	for _, ev := range evs {
+		if ev.Type == store.EventModelReady {
+			ready[ev.Model]++
+		}
+	}
+	var results struct {
+		Data struct {
+			Results []struct {
+				Name       string `json:"name"`
+				Model      string `json:"model"`
+				Generation int64  `json:"generation"`
+			} `json:"results"`
+		}
+	}
+	getJSON(t, c.base+"/v1/batches/"+id+"/results", &results)
+	if len(results.Data.Results) != n {
+		t.Fatalf("%d results; want %d", len(results.Data.Results), n)
+	}
+	for i, res := range results.Data.Results {
 		model := fmt.Sprintf("%s.s%03d", id, i)
+		if res.Model != model || res.Generation != 1 {
+			t.Errorf("result of s%03d names model %q generation %d; want %s generation 1", i, res.Model, res.Generation, model)
+		}
+		if ready[model] != 1 {
+			t.Errorf("%s: %d model_ready events; want one", model, ready[model])
+		}
 		var env struct {
 			Data struct {
 				Generation  int64           `json:"generation"`
-				Sequence    int64           `json:"sequence"`
 				PendingFits json.RawMessage `json:"pending_fits"`
 			}
 		}
 		getJSON(t, c.base+"/v1/models/"+model, &env)
-		if d := env.Data; d.Generation != 1 || d.Sequence != 1 || string(d.PendingFits) != "[]" {
-			t.Errorf("%s: generation %d, sequence %d, pending %s; want one generation, current, none pending", model, d.Generation, d.Sequence, d.PendingFits)
+		if d := env.Data; d.Generation != 1 || string(d.PendingFits) != "[]" {
+			t.Errorf("%s: generation %d, pending %s; want generation 1 current, none pending", model, d.Generation, d.PendingFits)
 		}
 	}
 }

@@ -239,9 +239,19 @@ func TestBacktestMatchesRAccuracy(t *testing.T) {
 	if _, err := exec.LookPath("Rscript"); err != nil {
 		t.Skip("Rscript is not installed: the cross-check against R's accuracy() needs R with the forecast package")
 	}
-	out, err := exec.Command("Rscript", "-e", rBacktest).Output()
+	// Only a missing forecast package skips (exit status 3); R failing otherwise fails the test.
+	probe := exec.Command("Rscript", "-e", `quit(status = if (requireNamespace("forecast", quietly = TRUE)) 0 else 3)`)
+	if err := probe.Run(); probe.ProcessState != nil && probe.ProcessState.ExitCode() == 3 {
+		t.Skip("R's forecast package is not installed: the cross-check against its accuracy() needs it")
+	} else if err != nil {
+		t.Fatalf("Rscript cannot check for the forecast package: %v", err)
+	}
+	var stderr strings.Builder
+	cmd := exec.Command("Rscript", "-e", rBacktest)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Skipf("R's forecast package is not usable (%v): the cross-check against its accuracy() needs it", err)
+		t.Fatalf("R's backtest failed: %v\n%s", err, stderr.String())
 	}
 	y := []float64{112, 118, 132, 129, 121, 135, 148, 148, 136, 119, 104, 118, 115, 126, 141, 135, 125, 149, 170, 170, 158, 133, 114, 140, 145, 150, 178, 163}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")

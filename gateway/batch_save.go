@@ -19,7 +19,7 @@ func (g *Gateway) acceptSavedFits(ctx context.Context, cmds []messages.BatchComm
 	for i := range cmds {
 		eg.Go(func() error {
 			c := &cmds[i]
-			gen, err := g.deps.Store.AcceptFit(ctx, c.Model(), messages.SavedFitJob(c.BatchID, c.Index), g.cfg.JobTTL)
+			gen, err := g.deps.Store.AcceptSavedFit(ctx, c.Model(), messages.SavedFitJob(c.BatchID, c.Index), g.cfg.JobTTL)
 			c.Generation = gen
 			return err
 		})

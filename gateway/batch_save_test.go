@@ -138,17 +138,17 @@ func TestSaveModelsRefusesNamesTooLongForAModel(t *testing.T) {
 	}
 }
 
-// acceptFailsFor fails AcceptFit for models ending in suffix, as a store that went away midway.
+// acceptFailsFor fails AcceptSavedFit for models ending in suffix, as a store that went away midway.
 type acceptFailsFor struct {
 	store.Store
 	suffix string
 }
 
-func (s acceptFailsFor) AcceptFit(ctx context.Context, model, job string, lease time.Duration) (int64, error) {
+func (s acceptFailsFor) AcceptSavedFit(ctx context.Context, model, job string, lease time.Duration) (int64, error) {
 	if strings.HasSuffix(model, s.suffix) {
 		return 0, errors.New("dial tcp 127.0.0.1:6379: connection refused")
 	}
-	return s.Store.AcceptFit(ctx, model, job, lease)
+	return s.Store.AcceptSavedFit(ctx, model, job, lease)
 }
 
 // A batch with save_models whose fits the store does not all accept does not run: the client

@@ -59,6 +59,10 @@ func (r *BatchRequest) Validate() error {
 		}
 	}
 	r.Levels = fc.Levels
+	horizon := 0 // the forecast steps each series' timestamps must leave room for, once valid
+	if _, bad := p["horizon"]; !bad {
+		horizon = *r.Horizon
+	}
 	switch {
 	case r.Series == nil:
 		p.Add("series", "is required: an array of {name, values, season_length?, timestamps?}")
@@ -87,7 +91,7 @@ func (r *BatchRequest) Validate() error {
 		if r.SaveModels {
 			validateSavedName(p, field+".name", s.Name)
 		}
-		fit := FitRequest{Values: s.Values, SeasonLength: s.SeasonLength, Method: r.Method, Timestamps: s.Timestamps}
+		fit := FitRequest{Values: s.Values, SeasonLength: s.SeasonLength, Method: r.Method, Timestamps: s.Timestamps, horizon: horizon}
 		if err := fit.Validate(); err != nil {
 			for k, v := range err.(*Failure).Problems {
 				if k == "method" {

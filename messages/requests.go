@@ -50,6 +50,9 @@ type FitRequest struct {
 	Method       string           `json:"method,omitempty"`
 	Timestamps   []time.Time      `json:"timestamps,omitempty"`
 	Options      forecast.Options `json:"options,omitzero"`
+	// horizon is how many forecast steps the timestamps must leave room for before year 9999
+	// (1 when 0): a batch's horizon.
+	horizon int
 }
 
 // ForecastRequest is the body of POST /v1/models/{model}/forecast.
@@ -205,8 +208,10 @@ func (r *FitRequest) Validate() error {
 	}
 	if r.Timestamps != nil {
 		// A step left out is a missing value (FillGaps); a time off the step is a problem.
-		if _, err := FillGaps(r.Timestamps, r.Values); err != nil {
+		if reg, err := FillGaps(r.Timestamps, r.Values); err != nil {
 			p.Add("timestamps", "%v", err)
+		} else if problem := reg.Axis.HorizonProblem(max(r.horizon, 1)); problem != "" {
+			p.Add("timestamps", "%s", problem)
 		}
 	}
 	validateOptions(p, r.Method, r.Options)

@@ -2,6 +2,7 @@ package messages
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 )
@@ -225,20 +226,37 @@ func plural(n int, unit string) string {
 
 // Next returns the h times after Last, in Last's UTC offset.
 func (a *TimeAxis) Next(h int) []time.Time {
-	_, offset := a.Last.Zone()
-	last := a.Last.In(time.FixedZone("", offset))
 	out := make([]time.Time, h)
 	for i := range out {
-		if a.Months == 0 {
-			out[i] = last.Add(time.Duration(i+1) * a.Step)
-			continue
-		}
-		first := time.Date(last.Year(), last.Month()+time.Month(a.Months*(i+1)), 1, last.Hour(), last.Minute(), last.Second(), last.Nanosecond(), last.Location())
-		day := last.Day()
-		if a.Day > 0 {
-			day = a.Day
-		}
-		out[i] = first.AddDate(0, 0, min(day, daysIn(first.Year(), first.Month()))-1)
+		out[i] = a.At(i + 1)
 	}
 	return out
+}
+
+// At returns the time h ≥ 1 steps after Last, in Last's UTC offset, as Next gives it.
+func (a *TimeAxis) At(h int) time.Time {
+	_, offset := a.Last.Zone()
+	last := a.Last.In(time.FixedZone("", offset))
+	if a.Months == 0 {
+		return last.Add(time.Duration(h) * a.Step)
+	}
+	first := time.Date(last.Year(), last.Month()+time.Month(a.Months*h), 1, last.Hour(), last.Minute(), last.Second(), last.Nanosecond(), last.Location())
+	day := last.Day()
+	if a.Day > 0 {
+		day = a.Day
+	}
+	return first.AddDate(0, 0, min(day, daysIn(first.Year(), first.Month()))-1)
+}
+
+// MaxTimestampYear is the last year a timestamp can have: RFC 3339 writes four digits.
+const MaxTimestampYear = 9999
+
+// HorizonProblem is why the forecast times h steps after Last cannot be written (they pass
+// year 9999), or "".
+func (a *TimeAxis) HorizonProblem(h int) string {
+	if a.Months == 0 && a.Step > 0 && int64(h) > math.MaxInt64/int64(a.Step) || a.At(h).Year() > MaxTimestampYear {
+		return fmt.Sprintf("the forecast %d steps after the last timestamp (%s) would fall after year %d, the last a timestamp can have",
+			h, a.Last.Format(time.RFC3339), MaxTimestampYear)
+	}
+	return ""
 }

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,17 +28,20 @@ func (p *Processor) handleBatch(msg *message.Message) error {
 	}
 	ctx := msg.Context()
 	log := p.log.With("batch_id", cmd.BatchID, "series", cmd.Name, "index", cmd.Index)
-	b, err := p.store.GetBatch(ctx, cmd.BatchID)
-	switch {
-	case errors.Is(err, store.ErrNoBatch):
-		log.Info("series of an expired batch skipped")
-		return p.dropSaved(ctx, cmd, "the batch expired before this series was fitted")
-	case err != nil:
-		return fmt.Errorf("read batch: %w", err)
-	case b.Status.Terminal():
+	if ended, err := p.batchEnded(ctx, cmd.BatchID); err != nil || ended != "" {
+		if err != nil {
+			return err
+		}
 		p.metrics.batchSeries.WithLabelValues("skipped").Inc()
-		log.Debug("series of an ended batch skipped", "status", b.Status)
-		return p.dropSaved(ctx, cmd, fmt.Sprintf("the batch was %s before this series was fitted", b.Status))
+		log.Debug("series of an ended batch skipped", "why", ended)
+		return p.dropSaved(ctx, cmd, ended)
+	}
+	if f := planFailure(cmd); f != nil {
+		// Too short for its backtest: the series fails before anything is fitted or kept.
+		if err := p.dropSaved(ctx, cmd, f.Describe()); err != nil {
+			return err
+		}
+		return p.recordSeries(ctx, cmd.BatchID, messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name, Failure: f}, log)
 	}
 	if cmd.Saves() {
 		res, record, err := p.saveSeries(ctx, cmd, log)
@@ -59,7 +63,15 @@ func (p *Processor) handleBatch(msg *message.Message) error {
 
 // recordSeries writes a series' result unless it has one already.
 func (p *Processor) recordSeries(ctx context.Context, batchID string, res messages.BatchSeriesResult, log *slog.Logger) error {
-	recorded, err := p.store.PutBatchResult(ctx, batchID, res.Index, res.Failure != nil, messages.JSON(res))
+	blob, err := json.Marshal(res)
+	if err != nil {
+		// Recorded as the series' failure, not as a success carrying nothing.
+		log.Error("batch series result cannot be encoded", "err", err)
+		res = messages.BatchSeriesResult{Index: res.Index, Name: res.Name,
+			Failure: messages.Errorf(messages.CodeInternal, err, "the series' result cannot be encoded")}
+		blob = messages.JSON(res)
+	}
+	recorded, coalesced, err := p.store.PutBatchResult(ctx, batchID, res.Index, res.Failure != nil, blob)
 	switch {
 	case errors.Is(err, store.ErrBadSeriesIndex):
 		return fmt.Errorf("%w: %v", errMalformed, err)
@@ -68,6 +80,9 @@ func (p *Processor) recordSeries(ctx context.Context, batchID string, res messag
 		return nil
 	case err != nil:
 		return fmt.Errorf("record batch series: %w", err)
+	}
+	if coalesced {
+		p.flushProgressLater(batchID)
 	}
 	outcome := "succeeded"
 	switch {
@@ -135,6 +150,18 @@ func (p *Processor) seriesForecast(ctx context.Context, cmd messages.BatchComman
 		return p.backtestSeries(btCtx, cmd, res)
 	}
 	return res
+}
+
+// planFailure is the failure of a series too short for its batch's backtest plan, or nil.
+func planFailure(cmd messages.BatchCommand) *messages.Failure {
+	if cmd.Backtest == nil {
+		return nil
+	}
+	plan := forecast.Plan{Horizon: cmd.Horizon, Windows: cmd.Backtest.Windows, Step: cmd.Backtest.Step}
+	if _, err := plan.FirstOrigin(len(cmd.Values), max(cmd.SeasonLength, 1)); err != nil {
+		return backtestFailure(err, 0, "backtest.")
+	}
+	return nil
 }
 
 // enginePanic is the failure of a series the engine panicked on: it fails the same way on

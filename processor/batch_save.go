@@ -14,10 +14,11 @@ import (
 )
 
 // saveSeries fits a series of a batch that saves its models as the fit of its own it is
-// (cmd.Fit(), accepted with the batch): claimed and its lease kept while it runs, then completed
-// in the store, which makes it the model's current generation and emits model_ready, or failed,
-// which emits fit_failed; either way the forecasts held for it are released. It then forecasts
-// the series. record is false when another attempt took the fit over: that one records the result.
+// (cmd.Fit(), accepted with the batch): claimed and its lease kept while it runs and the series
+// is forecast (and backtested), then completed in the store, which makes it the model's current
+// generation and emits model_ready, or, if the fit or the forecast failed, failed, which emits
+// fit_failed: a series that fails keeps no model. Either way the forecasts held for it are
+// released. record is false when another attempt took the fit over: that one records the result.
 //
 // A redelivered command whose fit has already ended (its processor died after completing the
 // fit and before recording the series' result) computes the series again without keeping it:
@@ -55,19 +56,33 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 	stopRenew, lost := p.keepLease(fitCtx, cancel, fit.Model, fit.Generation, attempt, log)
 	start := p.now()
 	model, failure := p.fitSeries(fitCtx, cmd, log)
+	if failure == nil {
+		// Forecast (and backtest) before keeping the model: a series that fails keeps none.
+		res = p.seriesForecast(fitCtx, cmd, model, log)
+		failure = res.Failure
+	}
 	stopRenew()
 	var blob []byte
 	switch {
 	case lost():
 		settled = true
 		log.Warn("fit lease lost to another processor; leaving the series to it")
-		return res, false, nil
+		return messages.BatchSeriesResult{}, false, nil
 	case ctx.Err() != nil:
-		return res, false, fmt.Errorf("batch series interrupted: %w", ctx.Err())
+		return messages.BatchSeriesResult{}, false, fmt.Errorf("batch series interrupted: %w", ctx.Err())
 	case failure == nil:
 		if blob, err = forecast.Encode(model); err != nil {
 			failure = messages.Errorf(messages.CodeInternal, err, "cannot encode the fitted model")
 		}
+	}
+	if ended, err := p.batchEnded(ctx, cmd.BatchID); err != nil {
+		return messages.BatchSeriesResult{}, false, err
+	} else if ended != "" {
+		// Its batch ended while the series was fitting: the series is skipped, so it keeps no model.
+		log.Info("batch ended while a saved series was fitting; its model is not kept")
+		p.metrics.batchSeries.WithLabelValues("skipped").Inc()
+		settled = true
+		return messages.BatchSeriesResult{}, false, p.dropSaved(ctx, cmd, ended)
 	}
 	outcome := "succeeded"
 	if failure != nil {
@@ -76,7 +91,7 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 	p.metrics.fits.WithLabelValues(cmd.Method, outcome).Inc()
 	if failure != nil {
 		if err := p.store.FailFit(ctx, fit.Model, fit.Generation, failure.Describe()); err != nil {
-			return res, false, fmt.Errorf("record failed fit: %w", err)
+			return messages.BatchSeriesResult{}, false, fmt.Errorf("record failed fit: %w", err)
 		}
 		settled = true
 		return messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name, Failure: failure}, true, nil
@@ -85,10 +100,9 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 	summary.Current = true // as stored: the record is read back only while it is current
 	current, err := p.store.CompleteFit(ctx, modelRecord(fit, summary, blob))
 	if err != nil {
-		return res, false, fmt.Errorf("complete fit: %w", err)
+		return messages.BatchSeriesResult{}, false, fmt.Errorf("complete fit: %w", err)
 	}
 	settled = true
-	res = p.seriesForecast(ctx, cmd, model, log)
 	if current {
 		p.cache.put(fit.Model, fit.Generation, cachedModel{model: model, summary: summary})
 	} else if fr, err := p.store.Fit(ctx, fit.Model, fit.Generation); err != nil || fr.Status != store.FitSucceeded {
@@ -97,11 +111,23 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 		log.Warn("fit of a saved batch series ended before it completed", "err", err)
 		return res, true, nil
 	}
-	if res.Failure == nil {
-		res.Model, res.Generation = fit.Model, fit.Generation
-	}
+	res.Model, res.Generation = fit.Model, fit.Generation
 	log.Info("batch series kept as a model", "method", summary.Method, "current", current)
 	return res, true, nil
+}
+
+// batchEnded says why a batch takes no more results (it ended or expired), or "" while it runs.
+func (p *Processor) batchEnded(ctx context.Context, id string) (string, error) {
+	b, err := p.store.GetBatch(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNoBatch):
+		return "the batch expired before this series was fitted", nil
+	case err != nil:
+		return "", fmt.Errorf("read batch: %w", err)
+	case b.Status.Terminal():
+		return fmt.Sprintf("the batch was %s before this series was fitted", b.Status), nil
+	}
+	return "", nil
 }
 
 // dropSaved ends the accepted fit of a series that is skipped (its batch ended or expired), so

@@ -25,7 +25,7 @@ func (r *rig) savedBatch(t *testing.T, id string, values map[string][]float64, n
 	cmds := make([]messages.BatchCommand, len(names))
 	for i, name := range names {
 		cmds[i] = batchCommand(id, i, name, values[name]...)
-		gen, err := r.st.AcceptFit(ctx, cmds[i].Model(), messages.SavedFitJob(id, i), time.Hour)
+		gen, err := r.st.AcceptSavedFit(ctx, cmds[i].Model(), messages.SavedFitJob(id, i), time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,6 +45,25 @@ func (r *rig) seriesResult(t *testing.T, id string, index int) messages.BatchSer
 		t.Fatal(err)
 	}
 	return res
+}
+
+// waitFitEnded polls until fit gen of model has ended and returns its record.
+func (r *rig) waitFitEnded(t *testing.T, model string, gen int64) store.FitRecord {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fr, err := r.st.Fit(t.Context(), model, gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fr.Status.Terminal() {
+			return fr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fit %s/%d is still pending", model, gen)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // eventTypes are the types of the retained events of model, oldest first.
@@ -87,8 +106,8 @@ func TestSavedBatchSeriesCompleteTheirFits(t *testing.T) {
 	if err := json.Unmarshal(cur.Summary, &summary); err != nil || summary.Model != "b.good" || summary.N != 3 || !summary.Current {
 		t.Errorf("b.good's summary %s: %v", cur.Summary, err)
 	}
-	if got := strings.Join(r.eventTypes(t, "b.good"), " "); got != "fit_accepted model_ready" {
-		t.Errorf("b.good's events: %s; want fit_accepted model_ready", got)
+	if got := strings.Join(r.eventTypes(t, "b.good"), " "); got != "model_ready" {
+		t.Errorf("b.good's events: %s; want model_ready alone (its fit was accepted with the batch)", got)
 	}
 	short := r.seriesResult(t, "b", 1)
 	if short.Failure == nil || short.Model != "" {
@@ -97,8 +116,8 @@ func TestSavedBatchSeriesCompleteTheirFits(t *testing.T) {
 	if fr, err := r.st.Fit(ctx, "b.short", 1); err != nil || fr.Status != store.FitFailed || fr.Error == "" {
 		t.Errorf("b.short's fit: %+v, %v; want failed with a reason", fr, err)
 	}
-	if got := strings.Join(r.eventTypes(t, "b.short"), " "); got != "fit_accepted fit_failed" {
-		t.Errorf("b.short's events: %s; want fit_accepted fit_failed", got)
+	if got := strings.Join(r.eventTypes(t, "b.short"), " "); got != "fit_failed" {
+		t.Errorf("b.short's events: %s; want fit_failed alone", got)
 	}
 }
 
@@ -130,11 +149,8 @@ func TestRedeliveredSavedSeriesMakesOneGeneration(t *testing.T) {
 	later := r.savedBatch(t, "later", map[string][]float64{"z": {1, 2}}, "z")[0]
 	r.publish(t, messages.TopicBatch, later)
 	waitBatch(t, r.st, "later", 1)
-	if seq, _ := r.st.Sequence(ctx, "b.a"); seq != 1 {
-		t.Errorf("sequence of b.a = %d; want 1", seq)
-	}
-	if got := strings.Join(r.eventTypes(t, "b.a"), " "); got != "fit_accepted model_ready" {
-		t.Errorf("b.a's events: %s; want one fit_accepted and one model_ready", got)
+	if got := strings.Join(r.eventTypes(t, "b.a"), " "); got != "model_ready" {
+		t.Errorf("b.a's events: %s; want the one model_ready of the dead processor's completion", got)
 	}
 }
 
@@ -152,24 +168,72 @@ func TestSkippedSavedSeriesFailTheirFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.publish(t, messages.TopicBatch, cmd)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		fr, err := r.st.Fit(ctx, "b.a", 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fr.Status.Terminal() {
-			if fr.Status != store.FitFailed || !strings.Contains(fr.Error, "cancelled") {
-				t.Fatalf("fit of the skipped series: %+v; want failed, naming the cancel", fr)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the skipped series' fit is still pending")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if fr := r.waitFitEnded(t, "b.a", 1); fr.Status != store.FitFailed || !strings.Contains(fr.Error, "cancelled") {
+		t.Fatalf("fit of the skipped series: %+v; want failed, naming the cancel", fr)
 	}
 	if n := fits.Load(); n != 0 {
 		t.Errorf("%d fits of a cancelled batch's series", n)
+	}
+}
+
+// A saved series whose backtest fails keeps no model: the series fails and so does its fit,
+// whether the plan is too long for the series (checked before fitting) or the method cannot
+// fit the first window (found by the backtest).
+func TestSavedSeriesWhoseBacktestFailsKeepsNoModel(t *testing.T) {
+	full := []float64{1, 2, 3, 4, 5, 6, 7, 8}
+	r := newRig(t, processor.WithFitFunc(func(ctx context.Context, y []float64, spec forecast.Spec, p forecast.ProgressFunc) (forecast.Model, error) {
+		if len(y) > 3 && len(y) < len(full) {
+			return nil, forecast.ErrTooFewObservations // the windows' training sets are too short for the method
+		}
+		return forecast.Fit(ctx, y, spec, p)
+	}))
+	ctx := t.Context()
+	cmds := r.savedBatch(t, "b", map[string][]float64{"short": {1, 2, 3}, "unfit": full}, "short", "unfit")
+	for _, c := range cmds {
+		c.Backtest = &messages.Backtest{Methods: []string{forecast.MethodNaive}, Windows: 3, Step: 1}
+		r.publish(t, messages.TopicBatch, c)
+	}
+	if b := waitBatch(t, r.st, "b", 2); b.Failed != 2 {
+		t.Fatalf("batch %+v; want both series failed", b)
+	}
+	for i, name := range []string{"short", "unfit"} {
+		res := r.seriesResult(t, "b", i)
+		if res.Failure == nil || res.Model != "" || res.Failure.Problems["backtest.windows"] == "" && res.Failure.Problems["horizon"] == "" {
+			t.Errorf("%s: %+v; want a failure naming the plan and no model", name, res)
+		}
+		if fr, err := r.st.Fit(ctx, "b."+name, 1); err != nil || fr.Status != store.FitFailed {
+			t.Errorf("b.%s's fit: %+v, %v; want failed", name, fr, err)
+		}
+		if _, err := r.st.Current(ctx, "b."+name); err == nil {
+			t.Errorf("b.%s kept as a model though its series failed", name)
+		}
+	}
+}
+
+// A batch cancelled while one of its saved series is fitting keeps no model of it: the series
+// is skipped, as its result shows, so its fit fails rather than completing.
+func TestSavedSeriesOfBatchCancelledMidFitKeepsNoModel(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	r := newRig(t, processor.WithFitFunc(func(ctx context.Context, y []float64, spec forecast.Spec, p forecast.ProgressFunc) (forecast.Model, error) {
+		close(started)
+		<-release
+		return forecast.Fit(ctx, y, spec, p)
+	}))
+	ctx := t.Context()
+	cmd := r.savedBatch(t, "b", map[string][]float64{"a": {1, 2, 3}}, "a", "never")[0]
+	r.publish(t, messages.TopicBatch, cmd)
+	<-started
+	if _, err := r.st.EndBatch(ctx, "b", store.BatchCancelled, ""); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if fr := r.waitFitEnded(t, "b.a", 1); fr.Status != store.FitFailed || !strings.Contains(fr.Error, "cancelled") {
+		t.Fatalf("fit of the series fitting when its batch was cancelled: %+v; want failed, naming the cancel", fr)
+	}
+	if _, err := r.st.Current(ctx, "b.a"); err == nil {
+		t.Error("b.a kept as a model though its batch was cancelled and its series skipped")
+	}
+	if got := strings.Join(r.eventTypes(t, "b.a"), " "); got != "fit_failed" {
+		t.Errorf("b.a's events: %s; want fit_failed alone", got)
 	}
 }

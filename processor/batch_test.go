@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +114,53 @@ func TestBatchSeriesAreCountedOnceAndSkippedOnceCancelled(t *testing.T) {
 	}
 	if b, _ := r.st.GetBatch(ctx, "b"); b.Done != 1 || b.Status != store.BatchCancelled {
 		t.Fatalf("cancelled batch: %+v", b)
+	}
+}
+
+// A series whose result cannot be encoded (forecast times past year 9999, from a command
+// accepted before the gateway refused such axes) is recorded as failed, saying so, rather than
+// as a success that carries no forecast.
+func TestUnencodableSeriesResultIsAFailure(t *testing.T) {
+	r := newRig(t)
+	if err := r.st.CreateBatch(t.Context(), store.Batch{ID: "b"}, []string{"late"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cmd := batchCommand("b", 0, "late", 1, 2, 3)
+	cmd.Timestamps = &messages.TimeAxis{Last: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), Months: 12}
+	r.publish(t, messages.TopicBatch, cmd)
+	if b := waitBatch(t, r.st, "b", 1); b.Failed != 1 {
+		t.Fatalf("batch %+v; want its series failed", b)
+	}
+	if res := r.seriesResult(t, "b", 0); res.Failure == nil || res.Failure.Code != messages.CodeInternal || !strings.Contains(res.Failure.Message, "encoded") {
+		t.Errorf("result %+v; want an internal failure saying it cannot be encoded", res)
+	}
+}
+
+// A series whose batch_progress was coalesced (it ended right after another) is told by a
+// trailing batch_progress once the interval has passed, without waiting for the next series.
+func TestCoalescedBatchProgressIsEmittedLater(t *testing.T) {
+	r := newRig(t)
+	if err := r.st.CreateBatch(t.Context(), store.Batch{ID: "b"}, []string{"s0", "s1", "s2"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r.publish(t, messages.TopicBatch, batchCommand("b", 0, "s0", 1, 2))
+	r.publish(t, messages.TopicBatch, batchCommand("b", 1, "s1", 1, 2)) // s2 never comes
+	waitBatch(t, r.st, "b", 2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		evs, err := r.st.Events(t.Context(), "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			var d store.BatchProgressData
+			if ev.Type == store.EventBatchProgress && ev.Batch == "b" && json.Unmarshal(ev.Data, &d) == nil && d.Done == 2 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no batch_progress with done 2 among %+v", evs)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -70,8 +70,11 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 		Horizon: cmd.Horizon, Point: res.Point, Intervals: wireIntervals(res),
 		HeldMS: cmd.HeldMS, Fallback: fallback,
 	}
-	if cm.summary.Timestamps != nil {
-		out.Timestamps = cm.summary.Timestamps.Next(cmd.Horizon)
+	if ts := cm.summary.Timestamps; ts != nil {
+		if problem := ts.HorizonProblem(cmd.Horizon); problem != "" {
+			return p.fail(ctx, job, cmd.ReplyTo, messages.FailField(messages.CodeInvalid, messages.HorizonField(cmd.API), "%s", problem))
+		}
+		out.Timestamps = ts.Next(cmd.Horizon)
 	}
 	if cmd.API == messages.APIOriginal {
 		return p.succeed(ctx, job, cmd.ReplyTo, messages.OriginalForecast{Forecast: out.Point, ForecastResult: out})

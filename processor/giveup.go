@@ -47,7 +47,7 @@ func (p *Processor) failCommand(msg *message.Message, cause error) error {
 	var head struct {
 		Kind       string `json:"kind"`
 		JobID      string `json:"job_id"`
-		Model      string `json:"model"`
+		Model      string `json:"model"` // a batch command names no model: see SavedModel
 		Generation int64  `json:"generation"`
 		ReplyTo    string `json:"reply_to"`
 		BatchID    string `json:"batch_id"`
@@ -57,9 +57,17 @@ func (p *Processor) failCommand(msg *message.Message, cause error) error {
 	err := json.Unmarshal(msg.Payload, &head)
 	ctx := context.WithoutCancel(msg.Context())
 	if err == nil && head.BatchID != "" {
-		// The series ends with an error of its own, so that its batch can end.
-		return p.recordSeries(ctx, head.BatchID, messages.BatchSeriesResult{Index: head.Index, Name: head.Name,
-			Failure: messages.Errorf(messages.CodeInternal, cause, "the series failed repeatedly in the processors and was dead-lettered")}, p.log)
+		// The series ends with an error of its own, so that its batch can end; a series kept
+		// as a model fails its fit too, releasing the forecasts held for it.
+		var fitErr error
+		if head.Generation > 0 {
+			fitErr = p.store.FailFit(ctx, messages.SavedModel(head.BatchID, head.Name), head.Generation, "processing failed repeatedly")
+			if errors.Is(fitErr, store.ErrNoFit) {
+				fitErr = nil
+			}
+		}
+		return errors.Join(fitErr, p.recordSeries(ctx, head.BatchID, messages.BatchSeriesResult{Index: head.Index, Name: head.Name,
+			Failure: messages.Errorf(messages.CodeInternal, cause, "the series failed repeatedly in the processors and was dead-lettered")}, p.log))
 	}
 	if err != nil || head.JobID == "" {
 		return fmt.Errorf("unreadable command: %v", err)

@@ -90,6 +90,7 @@ type Processor struct {
 	fit     FitFunc
 	metrics *metrics
 	now     func() time.Time
+	flushes progressFlushes
 }
 
 // FitFunc fits a model; forecast.Fit unless replaced (tests slow it down or make it fail).

@@ -44,6 +44,12 @@ func newRigWith(t *testing.T, mod func(*processor.Config), opts ...processor.Opt
 // every message to every subscriber, so each of them gets every command.
 func newRigOf(t *testing.T, consumers int, mod func(*processor.Config), opts ...processor.Option) *rig {
 	t.Helper()
+	return newRigOver(t, consumers, mod, func(m *store.Memory) store.Store { return m }, opts...)
+}
+
+// newRigOver is newRigOf with the processor using the store wrap makes of the rig's one.
+func newRigOver(t *testing.T, consumers int, mod func(*processor.Config), wrap func(*store.Memory) store.Store, opts ...processor.Option) *rig {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	wlog := watermill.NewSlogLogger(log)
 	ps := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 64}, wlog)
@@ -56,7 +62,7 @@ func newRigOf(t *testing.T, consumers int, mod func(*processor.Config), opts ...
 	cfg.MaxRetries = 1
 	cfg.DeliveryLimit = 0 // GoChannel does not redeliver
 	mod(&cfg)
-	p := processor.New(cfg, st, ps, log, opts...)
+	p := processor.New(cfg, wrap(st), ps, log, opts...)
 	for i := range consumers {
 		if err := p.Register(router, ps, fmt.Sprintf("-%d", i)); err != nil {
 			t.Fatal(err)
@@ -318,5 +324,20 @@ func TestOneProcessorDoesNotRunAFitTwiceAtOnce(t *testing.T) {
 	}
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("the fit ran %d times, want once", n)
+	}
+}
+
+// A forecast whose times would pass year 9999 fails naming horizon: its times cannot be written.
+func TestForecastPastYear9999FailsNamingHorizon(t *testing.T) {
+	r := newRig(t)
+	cmd := r.naiveFit(t, "m", "fit")
+	cmd.Timestamps = &messages.TimeAxis{Last: time.Date(9998, 1, 1, 0, 0, 0, 0, time.UTC), Months: 12}
+	r.publish(t, messages.TopicFit, cmd)
+	if rep := r.result(t); rep.Failure != nil {
+		t.Fatalf("fit: %+v", rep.Failure)
+	}
+	r.publish(t, messages.TopicForecast, messages.ForecastCommand{JobID: "f", Model: "m", ReplyTo: "gw", Horizon: 2, Levels: []float64{80}})
+	if rep := r.result(t); rep.Failure == nil || !strings.Contains(rep.Failure.Problems["horizon"], "year 9999") {
+		t.Errorf("forecast two years after 9998: %+v; want a failure naming horizon", rep)
 	}
 }

@@ -60,10 +60,19 @@ type Batches interface {
 	// GetBatch reads a batch's record, or ErrNoBatch.
 	GetBatch(ctx context.Context, id string) (Batch, error)
 	// PutBatchResult records the result of series index (failed: it ended with its own error)
-	// once: it reports false, changing nothing, when that series already has a result (a
-	// redelivered command) or the batch has ended (cancelled, say). The first result makes the
-	// batch running and the last one succeeded. ErrNoBatch, ErrBadSeriesIndex.
-	PutBatchResult(ctx context.Context, id string, index int, failed bool, result json.RawMessage) (bool, error)
+	// once: it reports recorded false, changing nothing, when that series already has a result
+	// (a redelivered command) or the batch has ended (cancelled, say). The first result makes
+	// the batch running and the last one succeeded. coalesced reports that the batch_progress
+	// the result would have emitted was not, one having gone out less than
+	// BatchProgressInterval ago: the caller then calls FlushBatchProgress once the interval has
+	// passed, so that the counts are told without waiting for the next series. ErrNoBatch,
+	// ErrBadSeriesIndex.
+	PutBatchResult(ctx context.Context, id string, index int, failed bool, result json.RawMessage) (recorded, coalesced bool, err error)
+	// FlushBatchProgress emits batch_progress with the batch's counts if, and only if, the batch
+	// is running, a series has ended since its last batch_progress and that one went out at
+	// least BatchProgressInterval ago; it reports whether it emitted. However many callers
+	// flush after one interval, one emits. ErrNoBatch.
+	FlushBatchProgress(ctx context.Context, id string) (bool, error)
 	// EndBatch ends a batch that has not ended with status (BatchCancelled, or BatchFailed with
 	// reason) and returns its record; a batch that has ended is returned as it is. ErrNoBatch.
 	EndBatch(ctx context.Context, id string, status BatchStatus, reason string) (Batch, error)

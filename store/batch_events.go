@@ -5,8 +5,10 @@ import "time"
 // BatchProgressInterval is the least time between two batch_progress events of one batch, however
 // many processors record its series: a batch of thousands of fast series adds a few events a
 // second to the feed, not one per series, so it does not push other clients' replay window
-// out of the retained history. The counts a coalesced event would have carried are never
-// lost: the next one carries newer ones, and batch_done carries the final ones.
+// out of the retained history. The counts a coalesced event would have carried are not lost:
+// the processor that recorded the series flushes them once the interval has passed
+// (FlushBatchProgress) unless an event told them meanwhile, and batch_done carries the final
+// ones.
 const BatchProgressInterval = 250 * time.Millisecond
 
 // BatchProgressData is Event.Data of a batch_progress event: the counts after a series ended

@@ -94,6 +94,15 @@ var _ Store = (*Memory)(nil)
 func (m *Memory) clock() time.Time { return msTime(m.now()) }
 
 func (m *Memory) AcceptFit(_ context.Context, model, jobID string, lease time.Duration) (int64, error) {
+	return m.acceptFit(model, jobID, lease, true)
+}
+
+func (m *Memory) AcceptSavedFit(_ context.Context, model, jobID string, lease time.Duration) (int64, error) {
+	return m.acceptFit(model, jobID, lease, false)
+}
+
+// acceptFit is AcceptFit, emitting fit_accepted if emit.
+func (m *Memory) acceptFit(model, jobID string, lease time.Duration, emit bool) (int64, error) {
 	if err := checkModel(model); err != nil {
 		return 0, fmt.Errorf("accept fit: %w", err)
 	}
@@ -120,7 +129,9 @@ func (m *Memory) AcceptFit(_ context.Context, model, jobID string, lease time.Du
 	}
 	mm.queueLease[gen] = lease
 	m.prune(mm)
-	m.append(Event{Type: EventFitAccepted, Model: model, Generation: gen, JobID: jobID, Time: now})
+	if emit {
+		m.append(Event{Type: EventFitAccepted, Model: model, Generation: gen, JobID: jobID, Time: now})
+	}
 	return gen, nil
 }
 

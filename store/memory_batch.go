@@ -16,6 +16,8 @@ type memBatch struct {
 	results map[int]json.RawMessage
 	expires time.Time
 	emitted time.Time // when the last batch_progress was emitted
+	// emittedDone is the count of series done that it carried.
+	emittedDone int
 }
 
 // batch returns a batch that has not expired; the caller holds m.mu.
@@ -69,18 +71,18 @@ func (m *Memory) GetBatch(_ context.Context, id string) (Batch, error) {
 	return copyBatch(b.rec), nil
 }
 
-func (m *Memory) PutBatchResult(_ context.Context, id string, index int, failed bool, result json.RawMessage) (bool, error) {
+func (m *Memory) PutBatchResult(_ context.Context, id string, index int, failed bool, result json.RawMessage) (bool, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.batch(id)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if index < 0 || index >= b.rec.Total {
-		return false, fmt.Errorf("batch %s series %d: %w", id, index, ErrBadSeriesIndex)
+		return false, false, fmt.Errorf("batch %s series %d: %w", id, index, ErrBadSeriesIndex)
 	}
 	if _, ok := b.results[index]; ok || b.rec.Status.Terminal() {
-		return false, nil
+		return false, false, nil
 	}
 	b.results[index] = cloneBytes(result)
 	b.rec.Done++
@@ -92,15 +94,41 @@ func (m *Memory) PutBatchResult(_ context.Context, id string, index int, failed 
 		b.rec.Status = BatchSucceeded
 	}
 	b.rec.UpdatedAt = m.clock()
-	switch now := m.now(); {
+	switch {
 	case b.rec.Status == BatchSucceeded:
 		m.emitBatchDone(b.rec)
-	case now.Sub(b.emitted) >= BatchProgressInterval:
-		b.emitted = now
-		m.emitBatch(b.rec, EventBatchProgress, BatchProgressData{Done: b.rec.Done, Failed: b.rec.Failed,
-			Total: b.rec.Total, ETAMs: BatchETA(b.rec.CreatedAt, b.rec.UpdatedAt, b.rec.Done, b.rec.Total)})
+	case !m.emitProgress(b):
+		return true, true, nil
 	}
-	return true, nil
+	return true, false, nil
+}
+
+func (m *Memory) FlushBatchProgress(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.batch(id)
+	if err != nil {
+		return false, err
+	}
+	if b.rec.Status != BatchRunning || b.rec.Done <= b.emittedDone {
+		return false, nil
+	}
+	return m.emitProgress(b), nil
+}
+
+// emitProgress emits batch_progress unless one went out less than BatchProgressInterval ago, and
+// reports whether it did; the caller holds m.mu.
+func (m *Memory) emitProgress(b *memBatch) bool {
+	now := m.now()
+	if now.Sub(b.emitted) < BatchProgressInterval {
+		return false
+	}
+	b.emitted, b.emittedDone = now, b.rec.Done
+	rec := b.rec
+	rec.UpdatedAt = m.clock() // the event's time
+	m.emitBatch(rec, EventBatchProgress, BatchProgressData{Done: rec.Done, Failed: rec.Failed,
+		Total: rec.Total, ETAMs: BatchETA(rec.CreatedAt, rec.UpdatedAt, rec.Done, rec.Total)})
+	return true
 }
 
 // emitBatch appends a batch event; the caller holds m.mu.

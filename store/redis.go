@@ -83,6 +83,19 @@ func (r *Redis) nowMs() int64 { return r.opts.Now().UnixMilli() }
 func ms(v int64) string { return strconv.FormatInt(v, 10) }
 
 func (r *Redis) AcceptFit(ctx context.Context, model, jobID string, lease time.Duration) (int64, error) {
+	return r.acceptFit(ctx, model, jobID, lease, true)
+}
+
+func (r *Redis) AcceptSavedFit(ctx context.Context, model, jobID string, lease time.Duration) (int64, error) {
+	return r.acceptFit(ctx, model, jobID, lease, false)
+}
+
+// acceptFit is AcceptFit, emitting fit_accepted if emit.
+func (r *Redis) acceptFit(ctx context.Context, model, jobID string, lease time.Duration, emit bool) (int64, error) {
+	quiet := "1"
+	if emit {
+		quiet = "0"
+	}
 	if err := checkModel(model); err != nil {
 		return 0, fmt.Errorf("accept fit: %w", err)
 	}
@@ -92,7 +105,7 @@ func (r *Redis) AcceptFit(ctx context.Context, model, jobID string, lease time.D
 	cmd := r.durable(ctx, opAccept, acceptScript,
 		[]string{r.seqKey(model), r.fitsKey(model), r.pendingKey(model), r.modelsKey(), r.eventsKey()},
 		model, jobID, lease.Milliseconds(),
-		r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel())
+		r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), quiet)
 	res, err := cmd.Slice()
 	if errors.Is(err, ErrNotReplicated) {
 		r.undoAccept(context.WithoutCancel(ctx), model, cmd.Val())

@@ -39,6 +39,21 @@ local function emitBatch(stream, maxlen, channel, typ, batch, ts, data)
   return id
 end
 
+-- batchProgress emits batch_progress with the record's counts, unless one went out less than
+-- interval ms ago (by the server's clock, which every processor shares); it returns whether it
+-- emitted.
+local function batchProgress(key, stream, maxlen, channel, batch, ts, interval)
+  local b = redis.call('HMGET', key, 'emitted', 'created', 'done', 'failed', 'total')
+  local now = servernow()
+  if now - (tonumber(b[1]) or 0) < interval then return false end
+  local done, failed, total = tonumber(b[3]), tonumber(b[4]), tonumber(b[5])
+  redis.call('HSET', key, 'emitted', now, 'emitted_done', done)
+  local eta = math.floor(math.max(tonumber(ts) - tonumber(b[2]), 0) * (total - done) / done)
+  local data = string.format('{"done":%d,"failed":%d,"total":%d,"eta_ms":%d}', done, failed, total, eta)
+  emitBatch(stream, maxlen, channel, 'batch_progress', batch, ts, data)
+  return true
+end
+
 local function batchDone(key, stream, maxlen, channel, batch, ts)
   local b = redis.call('HMGET', key, 'status', 'done', 'failed', 'total')
   local data = string.format('{"status":%s,"done":%d,"failed":%d,"total":%d}',
@@ -50,11 +65,11 @@ end
 // batchResultScript: KEYS batch, results, events; ARGV index, result, failed (0|1), now, batch
 // id, maxlen, channel, progress interval (ms). Records the result of a series once, while the
 // batch runs, and counts it; emits batch_done after the last series, and otherwise
-// batch_progress unless the batch had one less than the interval ago (by the server's clock,
-// which every processor shares). Returns 1 if recorded, 0 if not (a result already there, or
+// batch_progress unless the batch had one less than the interval ago. Returns 1 if recorded, 2
+// if recorded and its batch_progress coalesced, 0 if not recorded (a result already there, or
 // the batch has ended), -1 if there is no batch, -2 if the batch has no such series.
 var batchResultScript = redis.NewScript(luaPrelude + luaBatchEvents + `
-local b = redis.call('HMGET', KEYS[1], 'status', 'total', 'created', 'emitted')
+local b = redis.call('HMGET', KEYS[1], 'status', 'total')
 if not b[1] then return -1 end
 local index = tonumber(ARGV[1])
 local total = tonumber(b[2])
@@ -71,15 +86,20 @@ if done >= total then
   return 1
 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'updated', ARGV[4])
-local now = servernow()
-if now - (tonumber(b[4]) or 0) >= tonumber(ARGV[8]) then
-  redis.call('HSET', KEYS[1], 'emitted', now)
-  local failed = tonumber(redis.call('HGET', KEYS[1], 'failed'))
-  local eta = math.floor(math.max(tonumber(ARGV[4]) - tonumber(b[3]), 0) * (total - done) / done)
-  local data = string.format('{"done":%d,"failed":%d,"total":%d,"eta_ms":%d}', done, failed, total, eta)
-  emitBatch(KEYS[3], ARGV[6], ARGV[7], 'batch_progress', ARGV[5], ARGV[4], data)
-end
-return 1
+if batchProgress(KEYS[1], KEYS[3], ARGV[6], ARGV[7], ARGV[5], ARGV[4], tonumber(ARGV[8])) then return 1 end
+return 2
+`)
+
+// flushProgressScript: KEYS batch, events; ARGV now, batch id, maxlen, channel, progress
+// interval (ms). Emits batch_progress if the batch runs, a series ended since the last one and
+// that one is at least the interval old. Returns 1 if it emitted, 0 if not, -1 if there is no
+// batch.
+var flushProgressScript = redis.NewScript(luaPrelude + luaBatchEvents + `
+local b = redis.call('HMGET', KEYS[1], 'status', 'done', 'emitted_done')
+if not b[1] then return -1 end
+if b[1] ~= 'running' or tonumber(b[2]) <= (tonumber(b[3]) or 0) then return 0 end
+if batchProgress(KEYS[1], KEYS[2], ARGV[3], ARGV[4], ARGV[2], ARGV[1], tonumber(ARGV[5])) then return 1 end
+return 0
 `)
 
 // endBatchScript: KEYS batch, events; ARGV status, reason, now, batch id, maxlen, channel.
@@ -128,7 +148,7 @@ func (r *Redis) GetBatch(ctx context.Context, id string) (Batch, error) {
 	return decodeBatch(id, h)
 }
 
-func (r *Redis) PutBatchResult(ctx context.Context, id string, index int, failed bool, result json.RawMessage) (bool, error) {
+func (r *Redis) PutBatchResult(ctx context.Context, id string, index int, failed bool, result json.RawMessage) (bool, bool, error) {
 	flag := "0"
 	if failed {
 		flag = "1"
@@ -138,11 +158,23 @@ func (r *Redis) PutBatchResult(ctx context.Context, id string, index int, failed
 		BatchProgressInterval.Milliseconds()).Int()
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("batch %s series %d: %w", id, index, err)
+		return false, false, fmt.Errorf("batch %s series %d: %w", id, index, err)
+	case code == -1:
+		return false, false, fmt.Errorf("batch %s: %w", id, ErrNoBatch)
+	case code == -2:
+		return false, false, fmt.Errorf("batch %s series %d: %w", id, index, ErrBadSeriesIndex)
+	}
+	return code > 0, code == 2, nil
+}
+
+func (r *Redis) FlushBatchProgress(ctx context.Context, id string) (bool, error) {
+	code, err := flushProgressScript.Run(ctx, r.rdb, []string{r.batchKey(id), r.eventsKey()},
+		ms(r.nowMs()), id, r.opts.EventsMaxLen, r.liveChannel(), BatchProgressInterval.Milliseconds()).Int()
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("flush progress of batch %s: %w", id, err)
 	case code == -1:
 		return false, fmt.Errorf("batch %s: %w", id, ErrNoBatch)
-	case code == -2:
-		return false, fmt.Errorf("batch %s series %d: %w", id, index, ErrBadSeriesIndex)
 	}
 	return code == 1, nil
 }

@@ -17,7 +17,7 @@ func TestRedisBatchEventsKeepTheModelEventFields(t *testing.T) {
 	if err := s.CreateBatch(ctx, store.Batch{ID: "b"}, []string{"s0"}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.PutBatchResult(ctx, "b", 0, false, json.RawMessage(`{}`)); err != nil {
+	if _, _, err := s.PutBatchResult(ctx, "b", 0, false, json.RawMessage(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := client.XRange(ctx, prefix+":events", "-", "+").Result()

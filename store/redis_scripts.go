@@ -72,8 +72,8 @@ end
 `
 
 // acceptScript: KEYS seq, fits, pending, models, events;
-// ARGV model, job, queue lease (ms), maxlen, history, channel. Returns {gen, EventID}. The
-// acceptance time is the server's, like the expiry it starts.
+// ARGV model, job, queue lease (ms), maxlen, history, channel, quiet (1: no fit_accepted).
+// Returns {gen, EventID} (an empty EventID when quiet). The acceptance time is the server's, like the expiry it starts.
 var acceptScript = redis.NewScript(luaPrelude + `
 local gen = redis.call('INCR', KEYS[1])
 local now = servernow()
@@ -84,6 +84,7 @@ redis.call('HSET', KEYS[2], gen, cjson.encode(f))
 redis.call('ZADD', KEYS[3], gen, gen)
 redis.call('SADD', KEYS[4], ARGV[1])
 prune(KEYS[2], KEYS[3], gen, tonumber(ARGV[5]))
+if ARGV[7] == '1' then return {gen, ''} end
 local id = emit(KEYS[5], ARGV[4], ARGV[6], 'fit_accepted', ARGV[1], gen, ARGV[2], f.acc, '')
 return {gen, id}
 `)

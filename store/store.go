@@ -162,6 +162,11 @@ type Store interface {
 	// command may wait in the queue. It then emits fit_accepted. Generations are never reused,
 	// not even those of failed fits.
 	AcceptFit(ctx context.Context, model, jobID string, queueLease time.Duration) (int64, error)
+	// AcceptSavedFit is AcceptFit without the fit_accepted event: the fit of a batch series kept
+	// as a model is accepted with its batch, whose events tell it, so that a batch saving
+	// thousands of series adds one event per series to the feed (model_ready or fit_failed),
+	// not two.
+	AcceptSavedFit(ctx context.Context, model, jobID string, queueLease time.Duration) (int64, error)
 	// RenewFit claims a pending fit for owner (a processor instance) and extends its lease to
 	// now+lease, unless another owner holds a lease that has not run out: then it changes
 	// nothing. A holder's lease running out ends nothing: it lets the next processor that has

@@ -21,7 +21,18 @@ func createBatch(t *testing.T, s store.Store, id string, names ...string) {
 
 func putResult(t *testing.T, s store.Store, id string, index int, failed bool) bool {
 	t.Helper()
-	return try(s.PutBatchResult(t.Context(), id, index, failed, json.RawMessage(fmt.Sprintf(`{"index":%d}`, index)))).must(t)
+	recorded, _ := putResultCoalesced(t, s, id, index, failed)
+	return recorded
+}
+
+// putResultCoalesced is putResult also reporting whether its batch_progress was coalesced.
+func putResultCoalesced(t *testing.T, s store.Store, id string, index int, failed bool) (recorded, coalesced bool) {
+	t.Helper()
+	recorded, coalesced, err := s.PutBatchResult(t.Context(), id, index, failed, json.RawMessage(fmt.Sprintf(`{"index":%d}`, index)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recorded, coalesced
 }
 
 // wantBatch checks a batch's status and counts.
@@ -51,7 +62,9 @@ func testBatchCreate(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNoBatch)
 	_, _, _, err = s.BatchResults(ctx, "nope")
 	wantErr(t, err, store.ErrNoBatch)
-	_, err = s.PutBatchResult(ctx, "nope", 0, false, json.RawMessage(`{}`))
+	_, _, err = s.PutBatchResult(ctx, "nope", 0, false, json.RawMessage(`{}`))
+	wantErr(t, err, store.ErrNoBatch)
+	_, err = s.FlushBatchProgress(ctx, "nope")
 	wantErr(t, err, store.ErrNoBatch)
 	_, err = s.EndBatch(ctx, "nope", store.BatchCancelled, "")
 	wantErr(t, err, store.ErrNoBatch)
@@ -78,7 +91,7 @@ func testBatchResultsOnce(t *testing.T, s store.Store) {
 	}
 	wantBatch(t, try(s.GetBatch(ctx, "b")).must(t), store.BatchRunning, 1, 0, 3)
 	for _, bad := range []int{-1, 3} {
-		_, err := s.PutBatchResult(ctx, "b", bad, false, json.RawMessage(`{}`))
+		_, _, err := s.PutBatchResult(ctx, "b", bad, false, json.RawMessage(`{}`))
 		wantErr(t, err, store.ErrBadSeriesIndex)
 	}
 	putResult(t, s, "b", 0, true)
@@ -140,7 +153,7 @@ func testBatchConcurrentResults(t *testing.T, s store.Store) {
 	for range 3 {
 		for i := range n {
 			wg.Go(func() {
-				ok, err := s.PutBatchResult(t.Context(), "race", i, i%4 == 0, json.RawMessage(`{}`))
+				ok, _, err := s.PutBatchResult(t.Context(), "race", i, i%4 == 0, json.RawMessage(`{}`))
 				if err != nil {
 					t.Error(err)
 				}

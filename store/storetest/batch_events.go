@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,5 +155,60 @@ func testBatchProgressCoalesced(t *testing.T, s store.Store) {
 	}
 	if last.Done > n-1 || last.Total != n {
 		t.Fatalf("last batch_progress of the big batch = %+v", last)
+	}
+}
+
+// A result whose batch_progress was coalesced says so; flushing after the interval emits the
+// counts once, however many callers flush, and nothing when no series ended since the last
+// batch_progress, before the interval has passed, or once the batch has ended.
+func testBatchProgressFlushed(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	createBatch(t, s, "trail", seriesNames(4)...)
+	if _, coalesced := putResultCoalesced(t, s, "trail", 0, false); coalesced {
+		t.Fatal("the first series' batch_progress was coalesced")
+	}
+	if _, coalesced := putResultCoalesced(t, s, "trail", 1, true); !coalesced {
+		t.Fatal("a series ending right after the first did not report its batch_progress coalesced")
+	}
+	if try(s.FlushBatchProgress(ctx, "trail")).must(t) {
+		t.Fatal("a flush within the interval emitted")
+	}
+	time.Sleep(store.BatchProgressInterval + 20*time.Millisecond)
+	var wg sync.WaitGroup
+	var emitted atomic.Int32
+	for range 4 {
+		wg.Go(func() {
+			ok, err := s.FlushBatchProgress(ctx, "trail")
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				emitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := emitted.Load(); n != 1 {
+		t.Fatalf("%d of 4 flushes after the interval emitted; want 1", n)
+	}
+	progress := eventsOf(batchEvents(t, s, "trail"), store.EventBatchProgress)
+	if len(progress) != 2 {
+		t.Fatalf("batch_progress events %+v; want the first series' and the flushed one", progress)
+	}
+	if p := decodeData[store.BatchProgressData](t, progress[1]); p.Done != 2 || p.Failed != 1 || p.Total != 4 {
+		t.Fatalf("flushed batch_progress = %+v; want done 2, failed 1 of 4", p)
+	}
+	time.Sleep(store.BatchProgressInterval + 20*time.Millisecond)
+	if try(s.FlushBatchProgress(ctx, "trail")).must(t) {
+		t.Fatal("a flush with no series ended since the last batch_progress emitted")
+	}
+	putResult(t, s, "trail", 2, false) // an interval after the last one: emitted, not coalesced
+	try(s.EndBatch(ctx, "trail", store.BatchCancelled, "")).must(t)
+	time.Sleep(store.BatchProgressInterval + 20*time.Millisecond)
+	if try(s.FlushBatchProgress(ctx, "trail")).must(t) {
+		t.Fatal("a flush of an ended batch emitted")
+	}
+	if evs := batchEvents(t, s, "trail"); len(eventsOf(evs, store.EventBatchProgress)) != 3 {
+		t.Fatalf("events %+v; want three batch_progress and batch_done", evs)
 	}
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"AcceptFit/Concurrent", testConcurrentAccept},
 		{"AcceptFit/Invalid", testAcceptInvalid},
 		{"AcceptFit/Event", testAcceptEvent},
+		{"AcceptFit/Saved", testAcceptSavedFit},
 		{"CompleteFit/BecomesCurrent", testCompleteCurrent},
 		{"CompleteFit/OutOfOrder", testCompleteOutOfOrder},
 		{"CompleteFit/TerminalUnchanged", testTerminalUnchanged},
@@ -76,6 +77,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Batch/Events", testBatchEvents},
 		{"Batch/EndEvents", testBatchEndEvents},
 		{"Batch/ProgressCoalesced", testBatchProgressCoalesced},
+		{"Batch/ProgressFlushed", testBatchProgressFlushed},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
@@ -301,6 +303,34 @@ func testAcceptEvent(t *testing.T, s store.Store) {
 	if ev.Type != store.EventFitAccepted || ev.Model != "m" || ev.Generation != gen ||
 		ev.JobID != "job-1" || ev.ID == "" || ev.Time.IsZero() {
 		t.Fatalf("event = %+v", ev)
+	}
+}
+
+// A saved fit is accepted as a fit is, the model's next generation and pending, without
+// fit_accepted; completing it emits model_ready.
+func testAcceptSavedFit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	first := accept(t, s, "m", "job-1", hour)
+	gen := try(s.AcceptSavedFit(ctx, "m", "b.0", hour)).must(t)
+	if gen != first+1 {
+		t.Fatalf("saved fit's generation = %d, want %d", gen, first+1)
+	}
+	if fr := try(s.Fit(ctx, "m", gen)).must(t); fr.Status != store.FitPending || fr.JobID != "b.0" {
+		t.Fatalf("saved fit = %+v, want pending, of job b.0", fr)
+	}
+	if pending := try(s.Unsettled(ctx, "m", gen)).must(t); !slices.Contains(pending, gen) {
+		t.Fatalf("unsettled = %v, want the saved fit among them", pending)
+	}
+	if _, err := s.AcceptSavedFit(ctx, "", "j", hour); err == nil {
+		t.Error("AcceptSavedFit with an empty model name succeeded")
+	}
+	try(s.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: gen, Method: "Naive"})).must(t)
+	var types []string
+	for _, ev := range allEvents(t, s) {
+		types = append(types, ev.Type)
+	}
+	if got := strings.Join(types, " "); got != "fit_accepted model_ready" {
+		t.Fatalf("events: %s; want fit_accepted (of the first fit only) model_ready", got)
 	}
 }
 
