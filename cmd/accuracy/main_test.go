@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRunPrintsTable(t *testing.T) {
+	// Two series with made-up R forecasts: the table has a row for each of our methods and R's.
+	const r = `{"method":"x","point":[1,1,1,1],"intervals":{"80":{"lower":[0,0,0,0],"upper":[2,2,2,2]},"95":{"lower":[0,0,0,0],"upper":[3,3,3,3]}}}`
+	series := func(name string) string {
+		return `{"name":"` + name + `","frequency":4,"horizon":4,"train":[5,7,6,8,6,8,7,9,7,9,8,10,8,10,9,11],"test":[9,11,10,12],` +
+			`"r":{"ets":` + r + `,"arima":` + r + `,"theta":` + r + `}}`
+	}
+	path := filepath.Join(t.TempDir(), "b.json")
+	body := `{"r_version":"R version test","forecast_version":"0","series":[` + series("a") + `,` + series("b") + `]}`
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs bytes.Buffer
+	if err := run([]string{"-benchmark", path, "-v"}, &out, &errs); err != nil {
+		t.Fatalf("run: %v (%s)", err, errs.String())
+	}
+	for _, want := range []string{"2 series (R version test, forecast 0)", "| auto |", "| ets |", "| arima |", "| theta |", "| R ets() |", "| R auto.arima() |", "| R thetaf() |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(errs.String(), "auto(") {
+		t.Errorf("-v printed no per-series line naming what auto fitted:\n%s", errs.String())
+	}
+	if err := run([]string{"-benchmark", filepath.Join(t.TempDir(), "none.json")}, &out, &errs); err == nil {
+		t.Error("run accepted a missing benchmark file")
+	}
+}
