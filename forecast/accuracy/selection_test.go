@@ -2,15 +2,13 @@ package accuracy
 
 import (
 	"context"
-	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/forecast/internal/rref"
 )
 
 // TestIntervalChoiceOnFixtures records how auto's intervals were chosen without looking at the
@@ -24,40 +22,26 @@ func TestIntervalChoiceOnFixtures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fits every fixture")
 	}
-	raw, err := os.ReadFile(filepath.Join("..", "testdata", "r_forecast_reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fixtures []struct {
-		Name   string    `json:"name"`
-		Period int       `json:"period"`
-		H      int       `json:"h"`
-		Values []float64 `json:"values"`
-	}
-	if err := json.Unmarshal(raw, &fixtures); err != nil {
-		t.Fatal(err)
-	}
 	rules := []string{"envelope", "mean of bounds", "mixture", "own-error scaled"}
 	scores := map[string]*Score{}
 	for _, r := range rules {
 		scores[r] = &Score{Name: r}
 	}
-	for _, f := range fixtures {
-		n := len(f.Values)
-		s := Series{Name: f.Name, Frequency: f.Period, Horizon: f.H, Train: f.Values[:n-f.H], Test: f.Values[n-f.H:]}
-		members := fitMembers(t, s.Train, f.Period, f.H)
-		auto, err := forecast.Fit(context.Background(), s.Train, forecast.Spec{Method: forecast.MethodAuto, SeasonLength: f.Period}, nil)
+	for _, f := range rref.Load[fixture](t) {
+		s := f.heldOut()
+		members := fitMembers(t, s.Train, s.Frequency, s.Horizon)
+		auto, err := forecast.Fit(context.Background(), s.Train, forecast.Spec{Method: forecast.MethodAuto, SeasonLength: s.Frequency}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		envelope, err := auto.Forecast(f.H, Levels)
+		envelope, err := auto.Forecast(s.Horizon, Levels)
 		if err != nil {
 			t.Fatal(err)
 		}
 		scores["envelope"].Add(s, envelope)
 		scores["mean of bounds"].Add(s, meanOfBounds(members))
 		scores["mixture"].Add(s, mixture(members))
-		scores["own-error scaled"].Add(s, ownErrorScaled(t, s.Train, f.Period, f.H, members))
+		scores["own-error scaled"].Add(s, ownErrorScaled(t, s.Train, s.Frequency, s.Horizon, members))
 	}
 	distance := func(sc *Score) float64 { return math.Abs(sc.Coverage(80)-80) + math.Abs(sc.Coverage(95)-95) }
 	for _, r := range rules {
