@@ -3,6 +3,7 @@ package accuracy
 import (
 	"context"
 	"math"
+	"path/filepath"
 	"testing"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -22,35 +23,84 @@ func TestIntervalChoiceOnFixtures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fits every fixture")
 	}
-	rules := []string{"envelope", "mean of bounds", "mixture", "own-error scaled"}
+	var series []Series
+	for _, f := range rref.Load[fixture](t) {
+		series = append(series, f.heldOut())
+	}
+	checkIntervalChoice(t, series, "envelope")
+}
+
+// intervalRules are the candidate ways of combining the members' intervals.
+var intervalRules = []string{"envelope", "mean of bounds", "mixture", "own-error scaled"}
+
+// checkIntervalChoice scores every rule on the series' held-out parts and fails unless want is
+// the closest to nominal coverage (the sum of the distances at 80% and 95%).
+func checkIntervalChoice(t *testing.T, series []Series, want string) {
+	t.Helper()
 	scores := map[string]*Score{}
-	for _, r := range rules {
+	for _, r := range intervalRules {
 		scores[r] = &Score{Name: r}
 	}
-	for _, f := range rref.Load[fixture](t) {
-		s := f.heldOut()
+	for _, s := range series {
 		members := fitMembers(t, s.Train, s.Frequency, s.Horizon)
 		auto, err := forecast.Fit(context.Background(), s.Train, forecast.Spec{Method: forecast.MethodAuto, SeasonLength: s.Frequency}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		envelope, err := auto.Forecast(s.Horizon, Levels)
+		combined, err := auto.Forecast(s.Horizon, Levels)
 		if err != nil {
 			t.Fatal(err)
 		}
-		scores["envelope"].Add(s, envelope)
+		scores["envelope"].Add(s, envelope(members))
 		scores["mean of bounds"].Add(s, meanOfBounds(members))
 		scores["mixture"].Add(s, mixture(members))
 		scores["own-error scaled"].Add(s, ownErrorScaled(t, s.Train, s.Frequency, s.Horizon, members))
+		scores["auto"] = ensure(scores["auto"])
+		scores["auto"].Add(s, combined)
 	}
 	distance := func(sc *Score) float64 { return math.Abs(sc.Coverage(80)-80) + math.Abs(sc.Coverage(95)-95) }
-	for _, r := range rules {
+	for _, r := range intervalRules {
 		sc := scores[r]
-		t.Logf("%-16s 80%%: %5.1f%%  95%%: %5.1f%%", r, sc.Coverage(80), sc.Coverage(95))
-		if r != "envelope" && distance(sc) < distance(scores["envelope"]) {
-			t.Errorf("%s (%.1f%%, %.1f%%) is closer to nominal than the envelope auto uses", r, sc.Coverage(80), sc.Coverage(95))
+		t.Logf("%-16s 80%%: %5.1f%%  95%%: %5.1f%%  (MASE %.4f)", r, sc.Coverage(80), sc.Coverage(95), sc.MeanMASE())
+		if r != want && distance(sc) < distance(scores[want]) {
+			t.Errorf("%s (%.1f%%, %.1f%%) is closer to nominal than %s", r, sc.Coverage(80), sc.Coverage(95), want)
 		}
 	}
+	// auto itself forecasts with the chosen rule.
+	if a, w := scores["auto"], scores[want]; a.Coverage(80) != w.Coverage(80) || a.Coverage(95) != w.Coverage(95) {
+		t.Errorf("auto covers %.1f%% and %.1f%%, %s %.1f%% and %.1f%%: auto does not use it", a.Coverage(80), a.Coverage(95), want, w.Coverage(80), w.Coverage(95))
+	}
+}
+
+func ensure(sc *Score) *Score {
+	if sc == nil {
+		return &Score{Name: "auto"}
+	}
+	return sc
+}
+
+func envelope(members []forecast.Result) forecast.Result {
+	return combine(members, func(l float64, i int) (lo, hi float64) {
+		lo, hi = math.Inf(1), math.Inf(-1)
+		for _, m := range members {
+			iv := m.Intervals[forecast.LevelKey(l)]
+			lo, hi = math.Min(lo, iv.Lower[i]), math.Max(hi, iv.Upper[i])
+		}
+		return lo, hi
+	})
+}
+
+// TestIntervalChoiceOnValidation makes the choice on a validation set of 34 other public series
+// (testdata/accuracy/validation.json: AER, tseries, strucchange), apart from the benchmark.
+func TestIntervalChoiceOnValidation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fits every validation series")
+	}
+	v, err := Load(filepath.Join("..", "testdata", "accuracy", "validation.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIntervalChoice(t, v.Series, "envelope")
 }
 
 // fitMembers forecasts h steps of y with each of auto's members.
