@@ -36,3 +36,28 @@ func TestRunPrintsTable(t *testing.T) {
 		t.Error("run accepted a missing benchmark file")
 	}
 }
+
+func TestRunWithoutR(t *testing.T) {
+	// The validation set has no R forecasts: only our methods are scored.
+	path := filepath.Join(t.TempDir(), "v.json")
+	body := `{"series":[{"name":"a","frequency":1,"horizon":2,"train":[5,7,6,8,6,8,7,9,7,9],"test":[9,11]}]}`
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs bytes.Buffer
+	if err := run([]string{"-benchmark", path}, &out, &errs); err != nil {
+		t.Fatalf("run: %v (%s)", err, errs.String())
+	}
+	if !strings.Contains(out.String(), "| auto |") || strings.Contains(out.String(), "R ets()") {
+		t.Errorf("want our rows and no R rows:\n%s", out.String())
+	}
+	// A series without R's forecasts after one with them is an error, not a silent gap.
+	mixed := `{"series":[{"name":"a","frequency":1,"horizon":2,"train":[5,7,6,8,6,8,7,9,7,9],"test":[9,11],"r":{"ets":{"point":[1,1],"intervals":{"80":{"lower":[0,0],"upper":[2,2]},"95":{"lower":[0,0],"upper":[3,3]}}}}},` +
+		`{"name":"b","frequency":1,"horizon":2,"train":[5,7,6,8,6,8,7,9,7,9],"test":[9,11]}]}`
+	if err := os.WriteFile(path, []byte(mixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run([]string{"-benchmark", path}, &out, &errs); err == nil {
+		t.Error("run accepted a benchmark with R's forecasts for some series only")
+	}
+}

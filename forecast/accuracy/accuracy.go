@@ -197,16 +197,20 @@ func (r Report) Score(name string) *Score {
 }
 
 // Run fits each of methods on every training part, forecasts the held-out part and scores it
-// next to R's forecasts. verbose, when not nil, gets one line per series and method.
+// next to R's forecasts, when the first series has them (then every series must). verbose, when not nil, gets one line per series and method.
 func Run(ctx context.Context, b Benchmark, methods []string, verbose io.Writer) (Report, error) {
 	rep := Report{Chosen: map[string]string{}}
 	ours := make([]*Score, len(methods))
 	for i, m := range methods {
 		ours[i] = &Score{Name: m}
 	}
-	theirs := make([]*Score, len(rFunctions))
-	for i, f := range rFunctions {
-		theirs[i] = &Score{Name: f.name}
+	// A set without R's forecasts (the validation set) is scored for ours alone.
+	withR := len(b.Series[0].R) > 0
+	var theirs []*Score
+	for _, f := range rFunctions {
+		if withR {
+			theirs = append(theirs, &Score{Name: f.name})
+		}
 	}
 	for _, s := range b.Series {
 		for i, method := range methods {
@@ -227,12 +231,12 @@ func Run(ctx context.Context, b Benchmark, methods []string, verbose io.Writer) 
 					MASE(s.Train, s.Test, r.Point, s.Frequency), SMAPE(s.Test, r.Point), m.Summary().Method)
 			}
 		}
-		for i, f := range rFunctions {
-			rf, ok := s.R[f.key]
+		for i, f := range theirs {
+			rf, ok := s.R[rFunctions[i].key]
 			if !ok {
-				return Report{}, fmt.Errorf("%s: no R %s forecast", s.Name, f.key)
+				return Report{}, fmt.Errorf("%s: no R %s forecast", s.Name, rFunctions[i].key)
 			}
-			theirs[i].Add(s, rf.Result())
+			f.Add(s, rf.Result())
 		}
 	}
 	rep.Scores = append(ours, theirs...)
