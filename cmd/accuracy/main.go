@@ -45,7 +45,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d series (%s, forecast %s), %s, %s\n\n", len(b.Series), b.RVersion, b.ForecastVersion,
+	source := *path
+	if b.ForecastVersion != "" {
+		source = fmt.Sprintf("%s, forecast %s", b.RVersion, b.ForecastVersion)
+	}
+	fmt.Fprintf(stdout, "%d series (%s), %s, %s\n\n", len(b.Series), source,
 		time.Now().UTC().Format("2006-01-02"), time.Since(start).Round(time.Millisecond))
 	return rep.Markdown(stdout)
 }
