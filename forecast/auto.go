@@ -2,44 +2,43 @@ package forecast
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 )
 
-// Method "auto" combines automatic ETS (AICc over R's model space), automatic ARIMA
-// (Hyndman–Khandakar) and Theta, each fitted on the whole series: the point forecast is the mean
-// of the members' point forecasts, and each interval runs from the lowest member lower bound to
-// the highest member upper bound. The equal-weight combination of these three is the simple,
-// robust benchmark of the M3 and M4 competitions; the envelope of the members' intervals is
-// forecastHybrid's default, chosen because each member's own intervals are too narrow out of
-// sample (they ignore the uncertainty of the model choice, which is what the members' disagreement
-// shows). A member that cannot fit the series is left out; ETS alone is kept, but a series that
-// only ARIMA fits, or none, gets seasonal naive or naive.
+// Method "auto" chooses a family by how well it forecasts data it has not seen.
+//
+// Candidates are automatic ETS (AICc over R's model space), automatic ARIMA (Hyndman–Khandakar)
+// and Theta. When the series is long enough, the last H observations (one season, at least 4 and
+// at most a fifth of the series) are held out; each candidate is fitted on the rest and scored by
+// its mean absolute error on the hold-out, and the best is refitted on the whole series. ETS wins
+// ties and is what a short series gets: automatic ETS alone is the reference that the choice must
+// match or beat. A series too short for ETS gets seasonal naive or naive.
 
-const kindAuto = "auto"
-
-type member struct {
+type candidate struct {
 	name string
 	fit  fitter
 }
 
-var autoMembers = []member{
+var autoCandidates = []candidate{
 	{MethodETS, fitETS},
 	{MethodARIMA, fitARIMA},
 	{MethodTheta, fitTheta},
 }
 
-func init() {
-	// Registered here, not in the decoders literal: decodeAuto decodes its members through
-	// Decode, which reads decoders.
-	decoders[kindAuto] = decodeAuto
+// holdout returns how many observations auto holds out, or 0 when the series is too short for
+// a meaningful comparison.
+func holdout(n, m int) int {
+	h := max(m, 4)
+	if n < 5*h || n-h < 2*m+10 {
+		return 0
+	}
+	return h
 }
 
 func fitAuto(ctx context.Context, y []float64, spec Spec, progress ProgressFunc) (Model, error) {
-	if m, err := fitCombination(ctx, y, spec, progress); err == nil || ctx.Err() != nil {
+	if m, err := autoChoose(ctx, y, spec, progress); err == nil || ctx.Err() != nil {
 		return m, err
 	}
 	// No smoothing or ARIMA model fits this series: fall back to a baseline.
@@ -49,138 +48,58 @@ func fitAuto(ctx context.Context, y []float64, spec Spec, progress ProgressFunc)
 	return fitNaive(ctx, y, spec, progress)
 }
 
-func fitCombination(ctx context.Context, y []float64, spec Spec, progress ProgressFunc) (Model, error) {
-	var members []Model
+func autoChoose(ctx context.Context, y []float64, spec Spec, progress ProgressFunc) (Model, error) {
+	n, m := len(y), max(spec.SeasonLength, 1)
+	h := holdout(n, m)
+	if h == 0 {
+		return fitETS(ctx, y, spec, scaled(progress, 0, 100))
+	}
+	train, test := y[:n-h], y[n-h:]
+	best, bestMAE := -1, math.Inf(1)
 	var errs []error
-	share := 100.0 / float64(len(autoMembers))
-	for i, c := range autoMembers {
-		mdl, err := c.fit(ctx, y, Spec{SeasonLength: spec.SeasonLength}, scaled(progress, float64(i)*share, share))
+	for i, c := range autoCandidates {
+		share := 70.0 / float64(len(autoCandidates))
+		mdl, err := c.fit(ctx, train, spec, scaled(progress, float64(i)*share, share))
+		if err == nil {
+			var mae float64
+			mae, err = holdoutMAE(mdl, test)
+			if err == nil && mae < bestMAE {
+				best, bestMAE = i, mae
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
-			continue
 		}
-		members = append(members, mdl)
 	}
-	switch {
-	case len(members) > 1:
-		return &autoModel{members: members}, nil
-	case len(members) == 1 && members[0].Kind() == kindETS:
-		return members[0], nil
+	if best < 0 {
+		return nil, errors.Join(errs...)
 	}
-	// ARIMA alone on a series too short for ETS and Theta (under 7 observations) is mostly a
-	// constant mean fitted to a handful of points: the baseline is the more honest answer.
-	return nil, errors.Join(errs...)
+	return autoCandidates[best].fit(ctx, y, spec, scaled(progress, 70, 30))
 }
 
-// scaled maps a member's own 0–100% progress into [from, from+span] of the whole.
+func holdoutMAE(m Model, test []float64) (float64, error) {
+	res, err := m.Forecast(len(test), nil)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for i, v := range test {
+		sum += math.Abs(v - res.Point[i])
+	}
+	mae := sum / float64(len(test))
+	if math.IsNaN(mae) || math.IsInf(mae, 0) {
+		return 0, fmt.Errorf("%w: non-finite hold-out error", ErrInvalidData)
+	}
+	return mae, nil
+}
+
+// scaled maps a candidate's own 0–100% progress into [from, from+span] of the whole.
 func scaled(progress ProgressFunc, from, span float64) ProgressFunc {
 	return func(p Progress) {
 		p.Percent = from + span*p.Percent/100
 		progress(p)
 	}
-}
-
-// autoModel is the combination of two or more fitted members.
-type autoModel struct {
-	members []Model
-}
-
-func (a *autoModel) Kind() string { return kindAuto }
-
-// Summary names the members, as "auto(ETS(M,A,M)+ARIMA(0,1,1)(0,1,1)[12]+Theta)", and reports
-// their parameters prefixed by their family. A combination has no likelihood of its own, so its
-// criteria and residual variance are NaN (reported as absent).
-func (a *autoModel) Summary() Summary {
-	names := make([]string, len(a.members))
-	params := map[string]float64{}
-	n := 0
-	for i, m := range a.members {
-		s := m.Summary()
-		names[i] = s.Method
-		for k, v := range s.Params {
-			params[m.Kind()+"."+k] = v
-		}
-		n = max(n, s.N)
-	}
-	nan := math.NaN()
-	return Summary{
-		Method: "auto(" + strings.Join(names, "+") + ")", Params: params,
-		LogLik: nan, AIC: nan, AICc: nan, BIC: nan, Sigma2: nan, N: n,
-	}
-}
-
-// Forecast averages the members' point forecasts and takes the envelope of their intervals.
-func (a *autoModel) Forecast(h int, levels []float64) (Result, error) {
-	if err := checkForecastArgs(h, levels); err != nil {
-		return Result{}, err
-	}
-	res := Result{Point: make([]float64, h), Intervals: make(map[string]Interval, len(levels))}
-	for _, l := range levels {
-		iv := Interval{Lower: make([]float64, h), Upper: make([]float64, h)}
-		for i := range h {
-			iv.Lower[i], iv.Upper[i] = math.Inf(1), math.Inf(-1)
-		}
-		res.Intervals[LevelKey(l)] = iv
-	}
-	for _, m := range a.members {
-		r, err := m.Forecast(h, levels)
-		if err != nil {
-			return Result{}, err
-		}
-		for i, p := range r.Point {
-			res.Point[i] += p / float64(len(a.members))
-		}
-		for k, iv := range res.Intervals {
-			for i := range h {
-				iv.Lower[i] = math.Min(iv.Lower[i], r.Intervals[k].Lower[i])
-				iv.Upper[i] = math.Max(iv.Upper[i], r.Intervals[k].Upper[i])
-			}
-		}
-	}
-	if !allFinite(res.Point) {
-		return Result{}, fmt.Errorf("%w: forecast exceeds the float64 range at horizon %d", ErrInvalidData, h)
-	}
-	return res, nil
-}
-
-// MarshalJSON stores the members in their own envelopes.
-func (a *autoModel) MarshalJSON() ([]byte, error) {
-	members := make([]json.RawMessage, len(a.members))
-	for i, m := range a.members {
-		b, err := Encode(m)
-		if err != nil {
-			return nil, err
-		}
-		members[i] = b
-	}
-	return json.Marshal(struct {
-		Members []json.RawMessage `json:"members"`
-	}{members})
-}
-
-func decodeAuto(b []byte) (Model, error) {
-	var stored struct {
-		Members []json.RawMessage `json:"members"`
-	}
-	if err := json.Unmarshal(b, &stored); err != nil {
-		return nil, err
-	}
-	if len(stored.Members) < 2 {
-		return nil, fmt.Errorf("a combination needs at least 2 members, got %d", len(stored.Members))
-	}
-	a := &autoModel{members: make([]Model, len(stored.Members))}
-	for i, raw := range stored.Members {
-		m, err := Decode(raw)
-		if err != nil {
-			return nil, fmt.Errorf("member %d: %w", i+1, err)
-		}
-		if m.Kind() == kindAuto {
-			return nil, fmt.Errorf("member %d is itself a combination", i+1)
-		}
-		a.members[i] = m
-	}
-	return a, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"reflect"
 	"testing"
 )
@@ -45,8 +44,7 @@ func assertRoundTrip(t *testing.T, m Model, h int, levels ...float64) Model {
 	if err != nil {
 		t.Fatalf("Decode(%s): %v", b, err)
 	}
-	// Compared as printed: a combination's criteria are NaN, which DeepEqual never equates.
-	if d.Kind() != m.Kind() || fmt.Sprintf("%+v", d.Summary()) != fmt.Sprintf("%+v", m.Summary()) {
+	if d.Kind() != m.Kind() || !reflect.DeepEqual(d.Summary(), m.Summary()) {
 		t.Fatalf("decoded %s %+v, want %s %+v", d.Kind(), d.Summary(), m.Kind(), m.Summary())
 	}
 	want, err := m.Forecast(h, levels)

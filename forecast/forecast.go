@@ -72,8 +72,7 @@ type Progress struct {
 // ProgressFunc receives progress reports; it must be cheap and may be nil.
 type ProgressFunc func(Progress)
 
-// Summary describes a fitted model. LogLik, the criteria and Sigma2 are NaN for a model without
-// a likelihood of its own (auto's combination).
+// Summary describes a fitted model.
 type Summary struct {
 	Method  string             `json:"method"` // e.g. "ETS(A,Ad,N)", "ARIMA(7,1,1)", "Naive"
 	Params  map[string]float64 `json:"params"`
