@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -29,7 +30,7 @@ func TestRunPrintsTable(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if !strings.Contains(errs.String(), "auto(") {
+	if !regexp.MustCompile(`(?m)^a +auto +MASE +\S+ sMAPE +\S+  \S`).MatchString(errs.String()) {
 		t.Errorf("-v printed no per-series line naming what auto fitted:\n%s", errs.String())
 	}
 	if err := run([]string{"-benchmark", filepath.Join(t.TempDir(), "none.json")}, &out, &errs); err == nil {

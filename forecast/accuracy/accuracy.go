@@ -172,7 +172,8 @@ func (sc *Score) Coverage(level float64) float64 {
 	return 100 * float64(sc.covered[forecast.LevelKey(level)]) / float64(sc.values)
 }
 
-// Methods are the engine's methods the report runs: auto, and its members for reference.
+// Methods are the engine's methods the report runs: auto, and the families it chooses from for
+// reference.
 var Methods = []string{forecast.MethodAuto, forecast.MethodETS, forecast.MethodARIMA, forecast.MethodTheta}
 
 // rFunctions names R's forecasts in the report, in the benchmark file's keys.
@@ -182,8 +183,7 @@ var rFunctions = []struct{ key, name string }{
 
 // Report is the outcome of running the benchmark.
 type Report struct {
-	Scores []*Score          // ours (in Methods order), then R's
-	Chosen map[string]string // series name → what auto fitted
+	Scores []*Score // ours (in Methods order), then R's
 }
 
 // Score returns the score named name, or nil.
@@ -197,9 +197,10 @@ func (r Report) Score(name string) *Score {
 }
 
 // Run fits each of methods on every training part, forecasts the held-out part and scores it
-// next to R's forecasts, when the first series has them (then every series must). verbose, when not nil, gets one line per series and method.
+// next to R's forecasts, when the first series has them (then every series must). verbose, when
+// not nil, gets one line per series and method.
 func Run(ctx context.Context, b Benchmark, methods []string, verbose io.Writer) (Report, error) {
-	rep := Report{Chosen: map[string]string{}}
+	var rep Report
 	ours := make([]*Score, len(methods))
 	for i, m := range methods {
 		ours[i] = &Score{Name: m}
@@ -223,9 +224,6 @@ func Run(ctx context.Context, b Benchmark, methods []string, verbose io.Writer) 
 				return Report{}, fmt.Errorf("%s: %s forecast: %w", s.Name, method, err)
 			}
 			ours[i].Add(s, r)
-			if method == forecast.MethodAuto {
-				rep.Chosen[s.Name] = m.Summary().Method
-			}
 			if verbose != nil {
 				fmt.Fprintf(verbose, "%-14s %-7s MASE %6.3f sMAPE %6.2f  %s\n", s.Name, method,
 					MASE(s.Train, s.Test, r.Point, s.Frequency), SMAPE(s.Test, r.Point), m.Summary().Method)
