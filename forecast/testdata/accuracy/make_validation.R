@@ -1,9 +1,10 @@
-# A validation set for choosing how auto combines its members' intervals, kept apart from the
-# benchmark (docs/accuracy.md): every univariate time series of the installed R packages AER,
-# tseries, urca, MASS, strucchange and timeSeries that passes the benchmark's rules (frequency
-# 1–24, two seasons, frequency 1: 20 observations, no missing values) and shares no stretch of
-# 12 values with a benchmark or fixture series or an earlier validation series. The same last h
-# values are held out. Run from the repository root:
+# A validation set kept apart from the benchmark, for choices about auto that must not be made on
+# the benchmark (docs/accuracy.md; `go run ./cmd/accuracy -benchmark <this file's output>` scores
+# our methods on it): every univariate time series of the installed R packages AER, tseries,
+# urca, MASS, strucchange and timeSeries that passes the benchmark's rules (frequency 1–24, two
+# seasons, frequency 1: 20 observations, no missing values) and shares no stretch of 12 values
+# with a benchmark or fixture series or an earlier validation series. The same last h values are
+# held out. Run from the repository root:
 #   Rscript forecast/testdata/accuracy/make_validation.R > forecast/testdata/accuracy/validation.json
 suppressMessages({library(jsonlite)})
 
