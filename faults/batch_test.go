@@ -29,50 +29,9 @@ func TestProcessorKilledMidBatch(t *testing.T) {
 		}
 		series[i] = map[string]any{"name": fmt.Sprintf("s%03d", i), "values": y, "season_length": 12}
 	}
-	body, _ := json.Marshal(map[string]any{"series": series, "method": "auto", "horizon": 12})
-	resp, err := http.Post(c.base+"/v1/batches", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var acc struct {
-		Data struct {
-			BatchID string `json:"batch_id"`
-		} `json:"data"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&acc)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted || acc.Data.BatchID == "" {
-		t.Fatalf("POST /v1/batches: %d", resp.StatusCode)
-	}
-	id := acc.Data.BatchID
-
-	victim, victimOps := c.procs[0], c.ops[0]
-	var b batchState
-	err = testenv.Poll(60*time.Second, func() error {
-		b = c.batch(t, id)
-		if b.Done < n/4 || batchSeriesDone(t, victimOps) == 0 {
-			return fmt.Errorf("%d of %d series done, the victim's share not begun", b.Done, n)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := batchSeriesDone(t, victimOps)
-	victim.Kill9(t)
-	t.Logf("killed %s (pid %d) with %d of %d series done, %v of them by it", victim.Name, victim.Pid(), b.Done, n, before)
-
-	start := time.Now()
-	err = testenv.Poll(120*time.Second, func() error {
-		if b = c.batch(t, id); b.Status == "queued" || b.Status == "running" {
-			return fmt.Errorf("batch %s: %d of %d done", b.Status, b.Done, n)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("batch ended %s after the kill", time.Since(start).Round(100*time.Millisecond))
+	id := c.postBatch(t, map[string]any{"series": series, "method": "auto", "horizon": 12})
+	before := c.killMidBatch(t, id, n)
+	b := c.waitBatchEnded(t, id, n)
 	if b.Status != "succeeded" || b.Done != n || b.Failed != 0 {
 		t.Fatalf("batch %+v; want succeeded with all %d series done, none failed", b, n)
 	}
@@ -98,6 +57,67 @@ func TestProcessorKilledMidBatch(t *testing.T) {
 type batchState struct {
 	Status              string
 	Total, Done, Failed int
+}
+
+// postBatch posts a batch of JSON body and returns its id.
+func (c *cluster) postBatch(t *testing.T, body map[string]any) string {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(c.base+"/v1/batches", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acc struct {
+		Data struct {
+			BatchID string `json:"batch_id"`
+		} `json:"data"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&acc)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || acc.Data.BatchID == "" {
+		t.Fatalf("POST /v1/batches: %d", resp.StatusCode)
+	}
+	return acc.Data.BatchID
+}
+
+// killMidBatch kills the first processor with SIGKILL once a quarter of batch id's n series are
+// done, some of them by it, and returns how many series it had recorded.
+func (c *cluster) killMidBatch(t *testing.T, id string, n int) float64 {
+	t.Helper()
+	victim, victimOps := c.procs[0], c.ops[0]
+	var b batchState
+	err := testenv.Poll(60*time.Second, func() error {
+		b = c.batch(t, id)
+		if b.Done < n/4 || batchSeriesDone(t, victimOps) == 0 {
+			return fmt.Errorf("%d of %d series done, the victim's share not begun", b.Done, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := batchSeriesDone(t, victimOps)
+	victim.Kill9(t)
+	t.Logf("killed %s (pid %d) with %d of %d series done, %v of them by it", victim.Name, victim.Pid(), b.Done, n, before)
+	return before
+}
+
+// waitBatchEnded polls batch id of n series until it has ended.
+func (c *cluster) waitBatchEnded(t *testing.T, id string, n int) batchState {
+	t.Helper()
+	start := time.Now()
+	var b batchState
+	err := testenv.Poll(120*time.Second, func() error {
+		if b = c.batch(t, id); b.Status == "queued" || b.Status == "running" {
+			return fmt.Errorf("batch %s: %d of %d done", b.Status, b.Done, n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("batch ended %s after the kill", time.Since(start).Round(100*time.Millisecond))
+	return b
 }
 
 func (c *cluster) batch(t *testing.T, id string) batchState {

@@ -602,10 +602,21 @@ func TestForecastTimestampsFollowTheCalendar(t *testing.T) {
 	})
 
 	t.Run("missing day", func(t *testing.T) {
-		code, env := s.send(t, "POST", "/v1/models/gap/fit", "application/json", []byte(`{"values":[1,2,3,4,5],"method":"naive","timestamps":`+days(1, 2, 3, 5, 6)+`}`))
+		fit, fc := fitThenForecast(t, "gap", `{"values":[1,2,3,4,5],"method":"naive","timestamps":`+days(1, 2, 3, 5, 6)+`}`, 1)
+		if string(fit.Data["missing"]) != "1" || string(fit.Data["gaps"]) != "1" {
+			t.Errorf("missing = %s, gaps = %s; want the day left out as 1 missing value, a gap", fit.Data["missing"], fit.Data["gaps"])
+		}
+		if len(fc.Timestamps) != 1 || fc.Timestamps[0].Format(time.RFC3339) != day(7) {
+			t.Errorf("timestamps = %v; want Jan 7", fc.Timestamps)
+		}
+	})
+
+	t.Run("a time off the step", func(t *testing.T) {
+		off := strings.Replace(days(1, 2, 3, 4, 5), day(4), "2024-01-04T12:00:00Z", 1)
+		code, env := s.send(t, "POST", "/v1/models/offstep/fit", "application/json", []byte(`{"values":[1,2,3,4,5],"method":"naive","timestamps":`+off+`}`))
 		var problem string
 		_ = json.Unmarshal(env.Data["timestamps"], &problem)
-		if code != 400 || env.Status != "fail" || !strings.Contains(problem, "entry 3") || !strings.Contains(problem, day(3)) || !strings.Contains(problem, day(5)) {
+		if code != 400 || env.Status != "fail" || !strings.Contains(problem, "entry 3") || !strings.Contains(problem, day(3)) || !strings.Contains(problem, "2024-01-04T12:00:00Z") {
 			t.Errorf("got %d %s %q; want a 400 fail naming entry 3 and its timestamps under timestamps", code, env.Status, problem)
 		}
 	})

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/forecastd/forecastd/messages"
@@ -18,24 +17,32 @@ import (
 
 // batchSpec is what every series of a batch is forecast with, as its record keeps it.
 type batchSpec struct {
-	Method  string    `json:"method"`
-	Horizon int       `json:"horizon"`
-	Levels  []float64 `json:"levels"`
+	Method     string    `json:"method"`
+	Horizon    int       `json:"horizon"`
+	Levels     []float64 `json:"levels"`
+	SaveModels bool      `json:"save_models,omitempty"`
+	// Backtest is what every series is also evaluated with, if anything.
+	Backtest *messages.Backtest `json:"backtest,omitempty"`
 }
 
 // batchView is the public shape of a batch.
 type batchView struct {
-	BatchID   string    `json:"batch_id"`
-	Status    string    `json:"status"`
-	Total     int       `json:"total"`
-	Done      int       `json:"done"`
-	Failed    int       `json:"failed"`
-	Method    string    `json:"method,omitempty"`
-	Horizon   int       `json:"horizon,omitempty"`
-	Levels    []float64 `json:"levels,omitempty"`
-	Error     string    `json:"error,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	BatchID    string    `json:"batch_id"`
+	Status     string    `json:"status"`
+	Total      int       `json:"total"`
+	Done       int       `json:"done"`
+	Failed     int       `json:"failed"`
+	Method     string    `json:"method,omitempty"`
+	Horizon    int       `json:"horizon,omitempty"`
+	Levels     []float64 `json:"levels,omitempty"`
+	SaveModels bool      `json:"save_models,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	EtaMS      *int64    `json:"eta_ms"` // null while unknown and once ended (batchETA)
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+
+	// Backtest is the batch's backtest, if it has one.
+	Backtest *messages.Backtest `json:"backtest,omitempty"`
 }
 
 func viewOf(b store.Batch) batchView {
@@ -43,7 +50,7 @@ func viewOf(b store.Batch) batchView {
 		Error: b.Error, CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt}
 	var spec batchSpec
 	if json.Unmarshal(b.Spec, &spec) == nil {
-		v.Method, v.Horizon, v.Levels = spec.Method, spec.Horizon, spec.Levels
+		v.Method, v.Horizon, v.Levels, v.SaveModels, v.Backtest = spec.Method, spec.Horizon, spec.Levels, spec.SaveModels, spec.Backtest
 	}
 	return v
 }
@@ -66,6 +73,11 @@ type seriesView struct {
 	Point      messages.Values              `json:"point,omitempty"`
 	Intervals  map[string]messages.Interval `json:"intervals,omitempty"`
 	Timestamps []time.Time                  `json:"timestamps,omitempty"`
+	Missing    int                          `json:"missing,omitempty"`
+	Gaps       int                          `json:"gaps,omitempty"`
+	Model      string                       `json:"model,omitempty"`
+	Generation int64                        `json:"generation,omitempty"`
+	Backtest   map[string]messages.Accuracy `json:"backtest,omitempty"`
 	HTTPStatus int                          `json:"http_status,omitempty"`
 	Error      *messages.Envelope           `json:"error,omitempty"`
 }
@@ -74,6 +86,9 @@ type seriesView struct {
 type batchResultsView struct {
 	batchView
 	Results []seriesView `json:"results"`
+	// Overall and Leaderboard sum up the series' backtests, when the batch has one.
+	Overall     map[string]messages.OverallAccuracy `json:"overall,omitempty"`
+	Leaderboard []string                            `json:"leaderboard,omitempty"`
 }
 
 // publishParallel bounds the series commands of one batch in flight to the broker at once:
@@ -84,12 +99,8 @@ const publishParallel = 64
 // to the batch queue. If the broker does not take every series, the batch is recorded failed
 // (processors skip the series that got through) and the client gets 503.
 func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
-	var req messages.BatchRequest
-	if err := g.readJSON(w, r, &req); err != nil {
-		g.writeError(w, r, err)
-		return
-	}
-	if err := req.Validate(); err != nil {
+	req, err := g.readBatch(w, r)
+	if err != nil {
 		g.writeError(w, r, err)
 		return
 	}
@@ -97,27 +108,46 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	cmds := make([]messages.BatchCommand, len(req.Series))
 	names := make([]string, len(req.Series))
 	now := g.now()
-	id := uuid.NewString()
+	id := messages.NewBatchID()
 	for i, s := range req.Series {
 		cmds[i] = messages.BatchCommand{
 			BatchID: id, Index: i, Name: s.Name, Values: s.Values, SeasonLength: *s.SeasonLength,
-			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, AcceptedAt: now,
+			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, Backtest: req.BacktestOf(), AcceptedAt: now,
 		}
 		if s.Timestamps != nil {
-			axis, err := messages.NewTimeAxis(s.Timestamps)
+			series, err := messages.FillGaps(s.Timestamps, s.Values)
 			if err != nil { // Validate has said so already
 				g.writeError(w, r, messages.Invalid(fmt.Sprintf("series[%d].timestamps", i), "%v", err))
 				return
 			}
-			cmds[i].Timestamps = axis
+			cmds[i].Values, cmds[i].Timestamps, cmds[i].Gaps = series.Values, series.Axis, series.Gaps
+			if req.SaveModels {
+				cmds[i].HistoryTimestamps = messages.HistoryTimes(series.Times)
+			}
 		}
 		names[i] = s.Name
 	}
-	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels})
+	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, SaveModels: req.SaveModels, Backtest: req.BacktestOf()})
 	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}
+	follow, err := g.followBatch(w, r, id)
+	if err != nil {
+		g.writeError(w, r, err)
+		return
+	}
+	defer follow.end()
 	if err := g.deps.Store.CreateBatch(ctx, b, names, g.cfg.JobTTL); err != nil {
 		g.writeError(w, r, unavailable("record batch", err))
 		return
+	}
+	if req.SaveModels {
+		if err := g.acceptSavedFits(ctx, cmds); err != nil {
+			g.failSavedFits(ctx, cmds, "the batch could not run")
+			if _, ferr := g.deps.Store.EndBatch(context.WithoutCancel(ctx), id, store.BatchFailed, "the store did not accept every series' model"); ferr != nil {
+				g.log.Error("mark unaccepted batch failed", "batch_id", id, "err", ferr)
+			}
+			g.writeError(w, r, unavailable("accept batch fits", err))
+			return
+		}
 	}
 	eg := new(errgroup.Group)
 	eg.SetLimit(publishParallel)
@@ -125,6 +155,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		eg.Go(func() error { return g.publish(cmd.Topic(), id+"."+strconv.Itoa(cmd.Index), cmd) })
 	}
 	if err := eg.Wait(); err != nil {
+		g.failSavedFits(ctx, cmds, "the broker did not take every series of the batch")
 		if _, ferr := g.deps.Store.EndBatch(context.WithoutCancel(ctx), id, store.BatchFailed, "the broker did not take every series"); ferr != nil {
 			g.log.Error("mark unpublished batch failed", "batch_id", id, "err", ferr)
 		}
@@ -134,6 +165,10 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	g.log.Info("batch accepted", "batch_id", id, "series", len(cmds), "method", req.Method, "horizon", *req.Horizon)
 	b.Status, b.Total = store.BatchQueued, len(cmds)
 	w.Header().Set("Location", "/v1/batches/"+id)
+	if follow != nil {
+		follow.stream(r, viewOf(b))
+		return
+	}
 	g.writeSuccess(w, r, http.StatusAccepted, viewOf(b))
 }
 
@@ -152,7 +187,9 @@ func (g *Gateway) handleBatch(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, batchError(id, "read batch", err))
 		return
 	}
-	g.writeSuccess(w, r, http.StatusOK, viewOf(b))
+	v := viewOf(b)
+	v.EtaMS = batchETA(b, g.now())
+	g.writeSuccess(w, r, http.StatusOK, v)
 }
 
 // handleCancelBatch cancels a batch: processors skip the series they have not started. A batch
@@ -175,26 +212,40 @@ func (g *Gateway) handleBatchResults(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, batchError(id, "read batch results", err))
 		return
 	}
-	out := batchResultsView{batchView: viewOf(b), Results: make([]seriesView, len(names))}
-	for i, name := range names {
-		v := seriesView{Index: i, Name: name, Status: seriesPending}
-		if b.Status.Terminal() {
-			v.Status = seriesSkipped
-		}
-		var res messages.BatchSeriesResult
-		switch {
-		case results[i] == nil:
-		case json.Unmarshal(results[i], &res) != nil:
-			g.log.Error("unreadable batch series result", "batch_id", id, "index", i)
-			body := envelopeOf(messages.Errorf(messages.CodeInternal, nil, "the result of this series cannot be read"))
-			v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(messages.CodeInternal), &body
-		case res.Failure != nil:
-			body := envelopeOf(res.Failure)
-			v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(res.Failure.Code), &body
-		default:
-			v.Status, v.Method, v.Point, v.Intervals, v.Timestamps = seriesSucceeded, res.Method, res.Point, res.Intervals, res.Timestamps
-		}
-		out.Results[i] = v
+	w.Header().Add("Vary", "Accept")
+	if format := resultsFormat(r); format != "application/json" {
+		g.streamResults(w, format, b, names, results)
+		return
 	}
+	out := batchResultsView{batchView: viewOf(b), Results: make([]seriesView, len(names))}
+	out.EtaMS = batchETA(b, g.now())
+	for i, name := range names {
+		out.Results[i] = g.seriesOf(b, i, name, results[i])
+	}
+	out.sumUpBacktests()
 	g.writeSuccess(w, r, http.StatusOK, out)
+}
+
+// seriesOf is series i of batch b, named name, with its result raw (nil: none yet).
+func (g *Gateway) seriesOf(b store.Batch, i int, name string, raw json.RawMessage) seriesView {
+	v := seriesView{Index: i, Name: name, Status: seriesPending}
+	if b.Status.Terminal() {
+		v.Status = seriesSkipped
+	}
+	var res messages.BatchSeriesResult
+	switch {
+	case raw == nil:
+	case json.Unmarshal(raw, &res) != nil:
+		g.log.Error("unreadable batch series result", "batch_id", b.ID, "index", i)
+		body := envelopeOf(messages.Errorf(messages.CodeInternal, nil, "the result of this series cannot be read"))
+		v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(messages.CodeInternal), &body
+	case res.Failure != nil:
+		body := envelopeOf(res.Failure)
+		v.Status, v.HTTPStatus, v.Error = seriesFailed, statusOf(res.Failure.Code), &body
+	default:
+		v.Status, v.Method, v.Point, v.Intervals, v.Timestamps = seriesSucceeded, res.Method, res.Point, res.Intervals, res.Timestamps
+		v.Missing, v.Gaps, v.Model, v.Generation = res.Missing, res.Gaps, res.Model, res.Generation
+		v.Backtest = res.Backtest
+	}
+	return v
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -51,18 +52,25 @@ func (g *Gateway) noBody(next http.HandlerFunc) http.HandlerFunc {
 // net/http's drain of the rest fails at once and the connection is closed.
 func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, messages.MaxBodyBytes))
+	if err != nil {
+		return nil, bodyFailure(err, int64(len(b)), fmt.Sprintf("request body not received within %s", g.cfg.BodyTimeout))
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	return b, nil
+}
+
+// bodyFailure is the failure of a request body whose reading failed with err after n bytes;
+// late is what a client that ran out of time is told.
+func bodyFailure(err error, n int64, late string) error {
 	var tooLarge *http.MaxBytesError
 	switch {
-	case err == nil:
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-		return b, nil
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return nil, messages.FailField(messages.CodeBodyTimeout, "body", "request body not received within %s", g.cfg.BodyTimeout)
+		return messages.FailField(messages.CodeBodyTimeout, "body", "%s", late)
 	case errors.As(err, &tooLarge):
-		return nil, messages.FailField(messages.CodeTooLarge, "body", "is larger than the limit of %d bytes", tooLarge.Limit)
+		return messages.FailField(messages.CodeTooLarge, "body", "is larger than the limit of %d bytes", tooLarge.Limit)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, messages.Invalid("body", "ended after %d bytes, before all of it arrived (the connection closed mid-body)", len(b))
+		return messages.Invalid("body", "ended after %d bytes, before all of it arrived (the connection closed mid-body)", n)
 	default:
-		return nil, &messages.Failure{Code: messages.CodeInvalid, Problems: messages.Problems{"body": "could not be read"}, Cause: err}
+		return &messages.Failure{Code: messages.CodeInvalid, Problems: messages.Problems{"body": "could not be read"}, Cause: err}
 	}
 }

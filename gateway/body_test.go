@@ -193,18 +193,23 @@ func TestSlowSteadyBodyIsRead(t *testing.T) {
 	body, _ := json.Marshal(map[string]any{"values": testSeries(10, 40), "method": "naive"})
 	const pieces = 8
 	c := startPost(t, s.url, "/v1/models/steady/fit", len(body), "")
-	step := (len(body) + pieces - 1) / pieces
+	writeSlowly(t, c, body, (len(body)+pieces-1)/pieces)
+	res, env := readAnswer(t, c, bufio.NewReader(c))
+	if res.StatusCode != http.StatusOK || env.Status != "success" {
+		t.Errorf("answer %d %+v; want 200 success", res.StatusCode, env)
+	}
+}
+
+// writeSlowly writes body to c piece bytes at a time, 50 ms apart.
+func writeSlowly(t *testing.T, c net.Conn, body []byte, piece int) {
+	t.Helper()
 	for rest := body; len(rest) > 0; {
-		n := min(step, len(rest))
+		n := min(piece, len(rest))
 		if _, err := c.Write(rest[:n]); err != nil {
 			t.Fatal(err)
 		}
 		rest = rest[n:]
 		time.Sleep(50 * time.Millisecond)
-	}
-	res, env := readAnswer(t, c, bufio.NewReader(c))
-	if res.StatusCode != http.StatusOK || env.Status != "success" {
-		t.Errorf("answer %d %+v; want 200 success", res.StatusCode, env)
 	}
 }
 

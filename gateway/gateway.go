@@ -39,6 +39,13 @@ type Config struct {
 	// 2.2 Mbit/s, and a typical fit's in well under a second, while a client that stalls holds
 	// a connection and a goroutine no longer than that.
 	BodyTimeout time.Duration
+	// BatchUploadMaxBytes bounds a batch uploaded as CSV or NDJSON (413 past it); uploads are
+	// read as a stream, so the limit is far above messages.MaxBodyBytes.
+	BatchUploadMaxBytes int64
+	// BatchUploadMinRate is the throughput, in bytes per second, an upload must keep up on
+	// average: it has BodyTimeout plus one second per BatchUploadMinRate bytes received so far
+	// (408 past that), so a big upload over a fair link is not cut and a stalled one is.
+	BatchUploadMinRate int64
 	// HoldTimeout bounds how long a forecast is held waiting for fits it depends on.
 	HoldTimeout time.Duration
 	// RecheckInterval is how often held forecasts re-check the store besides pub/sub events.
@@ -100,6 +107,9 @@ func DefaultConfig() Config {
 		WSReadLimit:     messages.MaxBodyBytes,
 		RateLimit:       50,
 		RateBurst:       200,
+
+		BatchUploadMaxBytes: 256 << 20,
+		BatchUploadMinRate:  256 << 10,
 	}
 }
 

@@ -63,6 +63,7 @@ func (g *Gateway) routes() http.Handler {
 	}
 	handle("/v1/models/{model}/fit", methods{http.MethodPost: write(g.limited(command(g, g.startFit)))})
 	handle("/v1/models/{model}/forecast", methods{http.MethodPost: read(g.limited(command(g, g.startForecast)))})
+	handle("/v1/models/{model}/backtest", methods{http.MethodPost: write(g.limited(command(g, g.startBacktest)))})
 	handle("/v1/models/{model}", methods{http.MethodGet: read(g.handleModel)})
 	handle("/v1/models", methods{http.MethodGet: read(g.handleModels)})
 	handle("/v1/jobs/{id}", methods{http.MethodGet: read(g.handleJob)})

@@ -30,10 +30,10 @@ func (g *Gateway) startFit(ctx context.Context, model string, req messages.FitRe
 
 // startFitFor is startFit for a fit asked for through api (messages.APIOriginal or "").
 func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messages.FitRequest) (*run, Accepted, error) {
-	var axis *messages.TimeAxis
+	series := messages.Regular{Values: req.Values}
 	if req.Timestamps != nil {
 		var err error
-		if axis, err = messages.NewTimeAxis(req.Timestamps); err != nil {
+		if series, err = messages.FillGaps(req.Timestamps, req.Values); err != nil {
 			return nil, Accepted{}, messages.Invalid("timestamps", "%v", err) // Validate has said so already
 		}
 	}
@@ -47,12 +47,12 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 	r := newRun(jobID, messages.KindFit, model, now)
 	acc := Accepted{JobID: jobID, Status: string(store.JobQueued), Model: model, Generation: gen}
 	cmd := messages.FitCommand{
-		JobID: jobID, Model: model, Generation: gen, ReplyTo: g.cfg.ID, Values: req.Values,
+		JobID: jobID, Model: model, Generation: gen, ReplyTo: g.cfg.ID, Values: series.Values,
 		SeasonLength: *req.SeasonLength, Method: req.Method, Options: req.Options, AcceptedAt: now, API: api,
-		Timestamps: axis,
+		Timestamps: series.Axis, Gaps: series.Gaps,
 	}
-	if req.Timestamps != nil {
-		cmd.HistoryTimestamps = messages.HistoryTimes(req.Timestamps)
+	if series.Times != nil {
+		cmd.HistoryTimestamps = messages.HistoryTimes(series.Times)
 	}
 	fail := func(f *messages.Failure) (*run, Accepted, error) {
 		// Nothing half-done stays behind: the generation is marked failed, releasing any
@@ -72,7 +72,7 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 		return fail(unavailable("publish fit", err))
 	}
 	r.step("accepted", acc)
-	g.log.Info("fit accepted", "model", model, "generation", gen, "job_id", jobID, "n", len(req.Values), "method", req.Method)
+	g.log.Info("fit accepted", "model", model, "generation", gen, "job_id", jobID, "n", len(series.Values), "method", req.Method)
 	return r, acc, nil
 }
 

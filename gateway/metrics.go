@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "forecastd_sessions", Help: "Open live sessions by transport.",
 		}, []string{"transport"}),
 		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "forecastd_sessions_closed_total", Help: "Live sessions that ended, by transport and reason (client, slow_consumer, write_failed, ping_timeout, shutdown, replay_failed).",
+			Name: "forecastd_sessions_closed_total", Help: "Live sessions that ended, by transport and reason (client, slow_consumer, write_failed, ping_timeout, shutdown, replay_failed, done).",
 		}, []string{"transport", "reason"}),
 		lostReplies: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "forecastd_replies_recovered_total", Help: "Jobs answered from their store record because the processor's reply did not arrive (lost with the reply queue in a broker restart).",

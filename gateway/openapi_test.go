@@ -345,6 +345,9 @@ func TestOpenAPIDocumentsLimits(t *testing.T) {
 		{"#/components/schemas/BatchRequest/properties/series/maxItems", float64(messages.MaxBatchSeries)},
 		{"#/components/schemas/BatchRequest/properties/horizon/maximum", float64(messages.MaxHorizon)},
 		{"#/components/schemas/History/properties/timestamps/maxItems", float64(messages.MaxHistory)},
+		{"#/components/schemas/BacktestRequest/properties/windows/maximum", float64(messages.MaxBacktestWindows)},
+		{"#/components/schemas/BacktestRequest/properties/methods/maxItems", float64(messages.MaxBacktestMethods)},
+		{"#/components/schemas/BacktestRequest/properties/step/maximum", float64(messages.MaxValues)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {

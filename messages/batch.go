@@ -25,6 +25,11 @@ type BatchRequest struct {
 	Method  string        `json:"method,omitempty"`
 	Horizon *int          `json:"horizon"`
 	Levels  []float64     `json:"levels,omitempty"`
+	// SaveModels keeps each series as the model {batch_id}.{name} (see SavedModel).
+	SaveModels bool `json:"save_models,omitempty"`
+	// Backtest, if given, evaluates Methods (default: [Method]) on every series.
+	Backtest *BacktestPlan `json:"backtest,omitempty"`
+	Methods  []string      `json:"methods,omitempty"`
 }
 
 // BatchSeries is one series of a batch.
@@ -42,7 +47,11 @@ func (r *BatchRequest) Validate() error {
 	p := Problems{}
 	if r.Method == "" {
 		r.Method = forecast.MethodAuto
+		if len(r.Methods) > 0 && r.Backtest != nil {
+			r.Method = r.Methods[0] // the first method compared is the one forecast
+		}
 	}
+	r.validateBacktest(p)
 	fc := ForecastRequest{Horizon: r.Horizon, Levels: r.Levels}
 	if err := fc.Validate(); err != nil {
 		for k, v := range err.(*Failure).Problems {
@@ -75,6 +84,9 @@ func (r *BatchRequest) Validate() error {
 		} else {
 			seen[s.Name] = i
 		}
+		if r.SaveModels {
+			validateSavedName(p, field+".name", s.Name)
+		}
 		fit := FitRequest{Values: s.Values, SeasonLength: s.SeasonLength, Method: r.Method, Timestamps: s.Timestamps}
 		if err := fit.Validate(); err != nil {
 			for k, v := range err.(*Failure).Problems {
@@ -101,10 +113,17 @@ type BatchCommand struct {
 	Values       Values    `json:"values"`
 	SeasonLength int       `json:"season_length"`
 	Timestamps   *TimeAxis `json:"timestamps,omitempty"`
+	Gaps         int       `json:"gaps,omitempty"` // steps the timestamps left out, NaN in Values
 	Method       string    `json:"method"`
 	Horizon      int       `json:"horizon"`
 	Levels       []float64 `json:"levels"`
+	Backtest     *Backtest `json:"backtest,omitempty"`
 	AcceptedAt   time.Time `json:"accepted_at"`
+	// Generation, when not 0, is the generation of the series' model (Model) accepted with the
+	// batch: the series is kept as that model. HistoryTimestamps are then kept with it, as a
+	// fit's are.
+	Generation        int64       `json:"generation,omitempty"`
+	HistoryTimestamps []time.Time `json:"history_timestamps,omitempty"`
 }
 
 // Topic routes batch commands.
@@ -118,5 +137,13 @@ type BatchSeriesResult struct {
 	Point      Values              `json:"point,omitempty"`
 	Intervals  map[string]Interval `json:"intervals,omitempty"`
 	Timestamps []time.Time         `json:"timestamps,omitempty"`
+	// Missing counts the missing values filled in before fitting (nulls and Gaps); Gaps those
+	// of them whose times the series' timestamps left out.
+	Missing int `json:"missing,omitempty"`
+	Gaps    int `json:"gaps,omitempty"`
+	// Model and Generation name the model the series was kept as, when its batch saves them.
+	Model      string              `json:"model,omitempty"`
+	Generation int64               `json:"generation,omitempty"`
+	Backtest   map[string]Accuracy `json:"backtest,omitempty"`
 	Failure    *Failure            `json:"failure,omitempty"`
 }

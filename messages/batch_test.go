@@ -31,6 +31,10 @@ func TestBatchRequestValidation(t *testing.T) {
 			[]string{"series[2].name"}},
 		{"bad season", BatchRequest{Series: []BatchSeries{{Name: "a", Values: Values{1}, SeasonLength: intp(0)}}, Horizon: intp(3)},
 			[]string{"series[0].season_length"}},
+		{"names that fit a saved model", BatchRequest{Series: []BatchSeries{one(strings.Repeat("n", MaxSavedSeriesName), 1)}, Horizon: intp(3), SaveModels: true}, nil},
+		{"a name too long for a saved model", BatchRequest{Series: []BatchSeries{one("a", 1), one(strings.Repeat("n", MaxSavedSeriesName+1), 1)}, Horizon: intp(3), SaveModels: true},
+			[]string{"series[1].name"}},
+		{"a long name, no saved model", BatchRequest{Series: []BatchSeries{one(strings.Repeat("n", 64), 1)}, Horizon: intp(3)}, nil},
 		{"bad timestamps", BatchRequest{Series: []BatchSeries{{Name: "a", Values: Values{1, 2}, Timestamps: []time.Time{{}}}}, Horizon: intp(3)},
 			[]string{"series[0].timestamps"}},
 	}

@@ -34,6 +34,8 @@ const (
 
 // FitCommand asks a processor to fit generation Generation of Model.
 type FitCommand struct {
+	// Kind is empty for a fit; KindBacktest marks a BacktestCommand, which shares the queue.
+	Kind         string           `json:"kind,omitempty"`
 	JobID        string           `json:"job_id"`
 	Model        string           `json:"model"`
 	Generation   int64            `json:"generation"`
@@ -43,6 +45,8 @@ type FitCommand struct {
 	Method       string           `json:"method"`
 	Options      forecast.Options `json:"options,omitzero"`
 	Timestamps   *TimeAxis        `json:"timestamps,omitempty"`
+	// Gaps counts the steps the client's timestamps left out, missing values in Values.
+	Gaps int `json:"gaps,omitempty"`
 	// HistoryTimestamps are the times of the last (at most MaxHistory) values, kept with the
 	// model's history; the engine itself needs only the axis.
 	HistoryTimestamps []time.Time `json:"history_timestamps,omitempty"`
@@ -178,7 +182,9 @@ type FitSummary struct {
 	LogLik     *float64           `json:"loglik,omitempty"`
 	N          int                `json:"n"`
 	Missing    int                `json:"missing"`
-	DurationMS float64            `json:"duration_ms"`
+	// Gaps counts those of the missing values whose times the timestamps left out.
+	Gaps       int     `json:"gaps,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
 	// Current is false when a newer generation finished first and this one never became current.
 	Current    bool      `json:"current"`
 	FittedAt   time.Time `json:"fitted_at"`

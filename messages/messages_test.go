@@ -110,14 +110,7 @@ func TestDecodeJSONNamesTheField(t *testing.T) {
 // axis is NewTimeAxis on RFC 3339 times.
 func axis(t *testing.T, ts ...string) (*TimeAxis, error) {
 	t.Helper()
-	times := make([]time.Time, len(ts))
-	for i, x := range ts {
-		var err error
-		if times[i], err = time.Parse(time.RFC3339, x); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return NewTimeAxis(times)
+	return NewTimeAxis(times(t, ts...))
 }
 
 func TestTimeAxisFollowsTheCalendar(t *testing.T) {
@@ -185,10 +178,14 @@ func TestTimeAxisRejectsIrregularSteps(t *testing.T) {
 			}
 		})
 	}
-	req := FitRequest{Values: Values{1, 2, 3}, Timestamps: []time.Time{
-		time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC), time.Date(2024, 1, 4, 0, 0, 0, 0, time.UTC)}}
+	day := func(d, h int) time.Time { return time.Date(2024, 1, d, h, 0, 0, 0, time.UTC) }
+	req := FitRequest{Values: Values{1, 2, 3, 4}, Timestamps: []time.Time{day(1, 0), day(2, 0), day(3, 1), day(4, 0)}}
 	if _, ok := problemsOf(t, req.Validate())["timestamps"]; !ok {
-		t.Error("a fit with irregular timestamps is valid")
+		t.Error("a fit with a time off its step is valid")
+	}
+	req = FitRequest{Values: Values{1, 2, 3}, Timestamps: []time.Time{day(1, 0), day(2, 0), day(4, 0)}}
+	if err := req.Validate(); err != nil {
+		t.Errorf("a fit with a day left out (a missing value): %v", err)
 	}
 }
 

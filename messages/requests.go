@@ -204,22 +204,9 @@ func (r *FitRequest) Validate() error {
 		p.Add("method", "unknown method %q; use one of %s", r.Method, strings.Join(forecast.Methods, ", "))
 	}
 	if r.Timestamps != nil {
-		if len(r.Timestamps) != len(r.Values) {
-			p.Add("timestamps", "has %d entries but values has %d; give one timestamp per observation", len(r.Timestamps), len(r.Values))
-		} else if len(r.Timestamps) < 2 {
-			p.Add("timestamps", "needs at least 2 entries to infer the step")
-		} else {
-			for i := 1; i < len(r.Timestamps); i++ {
-				if !r.Timestamps[i].After(r.Timestamps[i-1]) {
-					p.Add("timestamps", "must increase strictly; entry %d is not after entry %d", i, i-1)
-					break
-				}
-			}
-			if _, ok := p["timestamps"]; !ok {
-				if _, err := NewTimeAxis(r.Timestamps); err != nil {
-					p.Add("timestamps", "must follow one calendar step: %v", err)
-				}
-			}
+		// A step left out is a missing value (FillGaps); a time off the step is a problem.
+		if _, err := FillGaps(r.Timestamps, r.Values); err != nil {
+			p.Add("timestamps", "%v", err)
 		}
 	}
 	validateOptions(p, r.Method, r.Options)

@@ -83,6 +83,8 @@ type stepRule struct {
 	bad    int
 	first  int
 	months int // of a monthly rule
+	// span is how many of the rule's steps b is after a: 0 when b is off its grid.
+	span func(a, b time.Time) int
 }
 
 const day = 24 * time.Hour
@@ -90,14 +92,18 @@ const day = 24 * time.Hour
 // monthlyRule reads ts as k calendar months apart, k the most common month count between
 // entries on the same day rule and clock time.
 func monthlyRule(ts []time.Time) stepRule {
-	allEnds, maxDay := true, 0
+	allEnds, maxDay, days := true, 0, map[int]int{}
 	for _, t := range ts {
 		allEnds = allEnds && t.Day() == daysIn(t.Year(), t.Month())
 		maxDay = max(maxDay, t.Day())
+		days[t.Day()]++
 	}
 	day := maxDay
-	if allEnds {
+	switch {
+	case allEnds:
 		day = 31
+	case maxDay <= 28:
+		day = mode(days) // every month has it: one entry off that day does not move the rule
 	}
 	onDay := func(t time.Time) bool { return t.Day() == min(day, daysIn(t.Year(), t.Month())) }
 	months := func(a, b time.Time) int {
@@ -116,6 +122,12 @@ func monthlyRule(ts []time.Time) stepRule {
 	r := stepRule{step: plural(k, "month"), first: -1, months: k}
 	if k == 0 {
 		return stepRule{bad: len(ts), first: 1}
+	}
+	r.span = func(a, b time.Time) int {
+		if m := months(a, b); m > 0 && m%k == 0 {
+			return m / k
+		}
+		return 0
 	}
 	for i := 1; i < len(ts); i++ {
 		if months(ts[i-1], ts[i]) != k {
@@ -145,6 +157,12 @@ func durationRule(ts []time.Time, as func(time.Time) time.Time, kind string) ste
 	}
 	step := mode(count)
 	r := stepRule{axis: &TimeAxis{Last: ts[len(ts)-1], Step: step}, step: describeDuration(step), first: -1}
+	r.span = func(a, b time.Time) int {
+		if d := as(b).Sub(as(a)); step > 0 && d > 0 && d%step == 0 {
+			return int(d / step)
+		}
+		return 0
+	}
 	if kind != "" && step%day != 0 {
 		r.step += " of " + kind + " time"
 	}

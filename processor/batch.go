@@ -22,8 +22,8 @@ func (p *Processor) handleBatch(msg *message.Message) error {
 	if err := decode(msg, &cmd); err != nil {
 		return err
 	}
-	if cmd.BatchID == "" || cmd.Index < 0 || cmd.Horizon < 1 {
-		return fmt.Errorf("%w: batch command needs batch_id, index ≥ 0 and horizon ≥ 1", errMalformed)
+	if cmd.BatchID == "" || cmd.Index < 0 || cmd.Horizon < 1 || cmd.Generation < 0 || cmd.Saves() && messages.ValidModelName(cmd.Model()) != "" {
+		return fmt.Errorf("%w: batch command needs batch_id, index ≥ 0, horizon ≥ 1 and, to keep the series, a generation ≥ 1 of a valid model", errMalformed)
 	}
 	ctx := msg.Context()
 	log := p.log.With("batch_id", cmd.BatchID, "series", cmd.Name, "index", cmd.Index)
@@ -31,13 +31,23 @@ func (p *Processor) handleBatch(msg *message.Message) error {
 	switch {
 	case errors.Is(err, store.ErrNoBatch):
 		log.Info("series of an expired batch skipped")
-		return nil
+		return p.dropSaved(ctx, cmd, "the batch expired before this series was fitted")
 	case err != nil:
 		return fmt.Errorf("read batch: %w", err)
 	case b.Status.Terminal():
 		p.metrics.batchSeries.WithLabelValues("skipped").Inc()
 		log.Debug("series of an ended batch skipped", "status", b.Status)
-		return nil
+		return p.dropSaved(ctx, cmd, fmt.Sprintf("the batch was %s before this series was fitted", b.Status))
+	}
+	if cmd.Saves() {
+		res, record, err := p.saveSeries(ctx, cmd, log)
+		switch {
+		case err != nil || !record:
+			return err
+		case ctx.Err() != nil: // the series' fit may have been interrupted: a redelivery redoes it
+			return fmt.Errorf("batch series interrupted: %w", ctx.Err())
+		}
+		return p.recordSeries(ctx, cmd.BatchID, res, log)
 	}
 	res := p.forecastSeries(ctx, cmd, log)
 	if ctx.Err() != nil {
@@ -72,14 +82,20 @@ func (p *Processor) recordSeries(ctx context.Context, batchID string, res messag
 
 // forecastSeries fits one series and forecasts it. Every failure of the series itself,
 // an engine panic included, is its result; only an interrupted fit (ctx ended) is not.
-func (p *Processor) forecastSeries(ctx context.Context, cmd messages.BatchCommand, log *slog.Logger) (res messages.BatchSeriesResult) {
-	res = messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name}
+func (p *Processor) forecastSeries(ctx context.Context, cmd messages.BatchCommand, log *slog.Logger) messages.BatchSeriesResult {
+	model, f := p.fitSeries(ctx, cmd, log)
+	if f != nil {
+		return messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name, Failure: f}
+	}
+	return p.seriesForecast(ctx, cmd, model, log)
+}
+
+// fitSeries fits one series of a batch; a failure of the series, an engine panic included, is
+// its Failure.
+func (p *Processor) fitSeries(ctx context.Context, cmd messages.BatchCommand, log *slog.Logger) (model forecast.Model, f *messages.Failure) {
 	defer func() {
 		if v := recover(); v != nil {
-			// The engine fails the same way on every delivery: end the series, not the batch.
-			log.Error("engine panic on a batch series", "panic", v)
-			res = messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name,
-				Failure: messages.Errorf(messages.CodeInternal, fmt.Errorf("panic: %v", v), "the engine failed on this series")}
+			model, f = nil, enginePanic(v, log)
 		}
 	}()
 	fitCtx, cancel := context.WithTimeout(ctx, p.cfg.FitTimeout)
@@ -88,19 +104,42 @@ func (p *Processor) forecastSeries(ctx context.Context, cmd messages.BatchComman
 	model, err := p.fit(fitCtx, cmd.Values, forecast.Spec{Method: cmd.Method, SeasonLength: cmd.SeasonLength}, nil)
 	p.metrics.fitSeconds.WithLabelValues(cmd.Method).Observe(p.now().Sub(start).Seconds())
 	if err != nil {
-		res.Failure = fitFailure(err, p.cfg.FitTimeout, "values")
-		return res
+		return nil, fitFailure(err, p.cfg.FitTimeout, "values")
 	}
+	return model, nil
+}
+
+// seriesForecast is the result of a series fitted as model: its forecast and, when the batch
+// has one, its backtest (bounded by a fit's time limit of its own); or its Failure.
+func (p *Processor) seriesForecast(ctx context.Context, cmd messages.BatchCommand, model forecast.Model, log *slog.Logger) (res messages.BatchSeriesResult) {
+	res = messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name}
+	defer func() {
+		if v := recover(); v != nil {
+			res = messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name, Failure: enginePanic(v, log)}
+		}
+	}()
 	fc, err := model.Forecast(cmd.Horizon, cmd.Levels)
 	if err != nil {
 		res.Failure = messages.FailField(messages.CodeInvalid, "horizon", "%s", err.Error())
 		return res
 	}
-	res.Method = model.Summary().Method
+	res.Method, res.Missing, res.Gaps = model.Summary().Method, model.Summary().Missing, cmd.Gaps
 	res.Point = fc.Point
 	res.Intervals = wireIntervals(fc)
 	if cmd.Timestamps != nil {
 		res.Timestamps = cmd.Timestamps.Next(cmd.Horizon)
 	}
+	if cmd.Backtest != nil {
+		btCtx, cancel := context.WithTimeout(ctx, p.cfg.FitTimeout)
+		defer cancel()
+		return p.backtestSeries(btCtx, cmd, res)
+	}
 	return res
+}
+
+// enginePanic is the failure of a series the engine panicked on: it fails the same way on
+// every delivery, so it ends the series, not the batch.
+func enginePanic(v any, log *slog.Logger) *messages.Failure {
+	log.Error("engine panic on a batch series", "panic", v)
+	return messages.Errorf(messages.CodeInternal, fmt.Errorf("panic: %v", v), "the engine failed on this series")
 }

@@ -22,6 +22,9 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	if err := decode(msg, &cmd); err != nil {
 		return err
 	}
+	if cmd.Kind == messages.KindBacktest {
+		return p.handleBacktest(msg)
+	}
 	if cmd.JobID == "" || messages.ValidModelName(cmd.Model) != "" || cmd.Generation < 1 {
 		return fmt.Errorf("%w: fit command needs job_id, a valid model and generation ≥ 1", errMalformed)
 	}
@@ -33,7 +36,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	// consumers, and a command redelivered to another of them (after a broker restart, while the
 	// first attempt still runs) must wait for that attempt like any other processor would.
 	attempt := p.id + "/" + uuid.NewString()[:8]
-	rec, err := p.claim(ctx, cmd, attempt, log)
+	rec, err := p.claim(ctx, cmd.Model, cmd.Generation, attempt, log)
 	if errors.Is(err, store.ErrNoFit) {
 		return fmt.Errorf("%w: generation %d of %s was never accepted", errMalformed, cmd.Generation, cmd.Model)
 	}
@@ -103,11 +106,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 		return p.failFit(ctx, cmd, job, messages.Errorf(messages.CodeInternal, err, "cannot encode the fitted model"))
 	}
 	summary.Current = true // as stored: the record is read back only while it is current
-	current, err := p.store.CompleteFit(ctx, store.ModelRecord{
-		Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Method: summary.Method,
-		FittedAt: summary.FittedAt, Summary: messages.JSON(summary), Blob: blob,
-		History: messages.JSON(messages.NewHistory(cmd.Values, cmd.HistoryTimestamps)),
-	})
+	current, err := p.store.CompleteFit(ctx, modelRecord(cmd, summary, blob))
 	if err != nil {
 		return fmt.Errorf("complete fit: %w", err)
 	}
@@ -127,6 +126,15 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	p.cache.put(cmd.Model, cmd.Generation, cachedModel{model: model, summary: summary})
 	log.Info("fit succeeded", "method", summary.Method, "current", current, "duration_ms", elapsed.Milliseconds())
 	return p.succeed(ctx, job, cmd.ReplyTo, fitSuccess(cmd, summary))
+}
+
+// modelRecord is the model fit cmd made, as the store keeps it.
+func modelRecord(cmd messages.FitCommand, summary messages.FitSummary, blob []byte) store.ModelRecord {
+	return store.ModelRecord{
+		Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Method: summary.Method,
+		FittedAt: summary.FittedAt, Summary: messages.JSON(summary), Blob: blob,
+		History: messages.JSON(messages.NewHistory(cmd.Values, cmd.HistoryTimestamps)),
+	}
 }
 
 // failFit records a failed fit and answers it. The fit record keeps what its client is told
@@ -229,7 +237,7 @@ func (p *Processor) summarize(cmd messages.FitCommand, m forecast.Model, elapsed
 	out := messages.FitSummary{
 		Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Method: s.Method,
 		Params: s.Params, AICc: finiteOrNil(s.AICc), Sigma2: finiteOrNil(s.Sigma2), LogLik: finiteOrNil(s.LogLik),
-		N: s.N, Missing: s.Missing, DurationMS: float64(elapsed.Microseconds()) / 1000,
+		N: s.N, Missing: s.Missing, Gaps: cmd.Gaps, DurationMS: float64(elapsed.Microseconds()) / 1000,
 		FittedAt: p.now().UTC(), Timestamps: cmd.Timestamps,
 	}
 	if m.Kind() == forecast.KindBaseline || s.Sigma2 == 0 {
@@ -277,11 +285,11 @@ func (p *Processor) keepLease(ctx context.Context, cancelFit context.CancelFunc,
 // another, still runs it), it waits for that fit to end, or for its lease to run out (its
 // processor died) and then takes it over. It returns the fit record as it stands: terminal, or
 // held by attempt.
-func (p *Processor) claim(ctx context.Context, cmd messages.FitCommand, attempt string, log *slog.Logger) (store.FitRecord, error) {
+func (p *Processor) claim(ctx context.Context, model string, gen int64, attempt string, log *slog.Logger) (store.FitRecord, error) {
 	deadline := p.now().Add(p.cfg.FitTimeout + 2*p.cfg.FitLease)
 	waiting := false
 	for {
-		rec, err := p.store.RenewFit(ctx, cmd.Model, cmd.Generation, attempt, p.cfg.FitLease)
+		rec, err := p.store.RenewFit(ctx, model, gen, attempt, p.cfg.FitLease)
 		if err != nil {
 			if errors.Is(err, store.ErrNoFit) {
 				return rec, err

@@ -45,6 +45,7 @@ func (p *Processor) giveUp(h message.HandlerFunc) message.HandlerFunc {
 // batch series it records as failed.
 func (p *Processor) failCommand(msg *message.Message, cause error) error {
 	var head struct {
+		Kind       string `json:"kind"`
 		JobID      string `json:"job_id"`
 		Model      string `json:"model"`
 		Generation int64  `json:"generation"`
@@ -64,7 +65,9 @@ func (p *Processor) failCommand(msg *message.Message, cause error) error {
 		return fmt.Errorf("unreadable command: %v", err)
 	}
 	kind := messages.KindForecast
-	if head.Generation > 0 {
+	if head.Kind == messages.KindBacktest {
+		kind = messages.KindBacktest
+	} else if head.Generation > 0 {
 		kind = messages.KindFit
 		if err := p.store.FailFit(ctx, head.Model, head.Generation, "processing failed repeatedly"); err != nil {
 			return err

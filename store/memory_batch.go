@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/forecastd/forecastd/messages"
 )
 
 type memBatch struct {
@@ -13,6 +15,7 @@ type memBatch struct {
 	names   []string
 	results map[int]json.RawMessage
 	expires time.Time
+	emitted time.Time // when the last batch_progress was emitted
 }
 
 // batch returns a batch that has not expired; the caller holds m.mu.
@@ -89,7 +92,24 @@ func (m *Memory) PutBatchResult(_ context.Context, id string, index int, failed 
 		b.rec.Status = BatchSucceeded
 	}
 	b.rec.UpdatedAt = m.clock()
+	switch now := m.now(); {
+	case b.rec.Status == BatchSucceeded:
+		m.emitBatchDone(b.rec)
+	case now.Sub(b.emitted) >= BatchProgressInterval:
+		b.emitted = now
+		m.emitBatch(b.rec, EventBatchProgress, BatchProgressData{Done: b.rec.Done, Failed: b.rec.Failed,
+			Total: b.rec.Total, ETAMs: BatchETA(b.rec.CreatedAt, b.rec.UpdatedAt, b.rec.Done, b.rec.Total)})
+	}
 	return true, nil
+}
+
+// emitBatch appends a batch event; the caller holds m.mu.
+func (m *Memory) emitBatch(b Batch, typ string, data any) {
+	m.append(Event{Type: typ, Batch: b.ID, Time: b.UpdatedAt, Data: messages.JSON(data)})
+}
+
+func (m *Memory) emitBatchDone(b Batch) {
+	m.emitBatch(b, EventBatchDone, BatchDoneData{Status: b.Status, Done: b.Done, Failed: b.Failed, Total: b.Total})
 }
 
 func (m *Memory) EndBatch(_ context.Context, id string, status BatchStatus, reason string) (Batch, error) {
@@ -107,6 +127,7 @@ func (m *Memory) EndBatch(_ context.Context, id string, status BatchStatus, reas
 		if status == BatchFailed {
 			b.rec.Error = reason
 		}
+		m.emitBatchDone(b.rec)
 	}
 	return copyBatch(b.rec), nil
 }

@@ -663,8 +663,8 @@ func parseMs(s string) (time.Time, error) {
 }
 
 // newEvent builds an Event from the fields the scripts store.
-func newEvent(id, typ, model, gen, job, ts, data string) (Event, error) {
-	ev := Event{ID: id, Type: typ, Model: model, JobID: job}
+func newEvent(id, typ, model, batch, gen, job, ts, data string) (Event, error) {
+	ev := Event{ID: id, Type: typ, Model: model, Batch: batch, JobID: job}
 	var err error
 	if ev.Generation, err = strconv.ParseInt(gen, 10, 64); err != nil {
 		return Event{}, fmt.Errorf("generation %q: %w", gen, err)
@@ -680,7 +680,7 @@ func newEvent(id, typ, model, gen, job, ts, data string) (Event, error) {
 
 func decodeStreamEvent(msg redis.XMessage) (Event, error) {
 	str := func(k string) string { s, _ := msg.Values[k].(string); return s }
-	return newEvent(msg.ID, str("type"), str("model"), str("gen"), str("job"), str("ts"), str("data"))
+	return newEvent(msg.ID, str("type"), str("model"), str("batch"), str("gen"), str("job"), str("ts"), str("data"))
 }
 
 // liveWire is an event as published on the live channel.
@@ -688,6 +688,7 @@ type liveWire struct {
 	ID    string `json:"id"`
 	Type  string `json:"type"`
 	Model string `json:"model"`
+	Batch string `json:"batch"`
 	Gen   string `json:"gen"`
 	Job   string `json:"job"`
 	TS    string `json:"ts"`
@@ -699,5 +700,5 @@ func decodeLive(payload string) (Event, error) {
 	if err := json.Unmarshal([]byte(payload), &w); err != nil {
 		return Event{}, fmt.Errorf("decode live event: %w", err)
 	}
-	return newEvent(w.ID, w.Type, w.Model, w.Gen, w.Job, w.TS, w.Data)
+	return newEvent(w.ID, w.Type, w.Model, w.Batch, w.Gen, w.Job, w.TS, w.Data)
 }

@@ -26,34 +26,70 @@ redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
 return 1
 `)
 
-// batchResultScript: KEYS batch, results; ARGV index, result, failed (0|1), now. Records the
-// result of a series once, while the batch runs, and counts it. Returns 1 if recorded, 0 if
-// not (a result already there, or the batch has ended), -1 if there is no batch, -2 if the
-// batch has no such series.
-var batchResultScript = redis.NewScript(`#!lua
-local b = redis.call('HMGET', KEYS[1], 'status', 'total')
+// luaBatchEvents emits a batch's events: emitBatch appends one and publishes it, with its ID,
+// on the live channel (as emit does for model events, whose fields it has too, empty, so that
+// a reader that knows no batch events still reads the feed); batchDone emits batch_done with
+// the record's final counts.
+const luaBatchEvents = `
+local function emitBatch(stream, maxlen, channel, typ, batch, ts, data)
+  local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*',
+    'type', typ, 'model', '', 'gen', 0, 'job', '', 'batch', batch, 'ts', ts, 'data', data)
+  redis.call('PUBLISH', channel, cjson.encode({id = id, type = typ, model = '', gen = '0', job = '',
+    batch = batch, ts = tostring(ts), data = data}))
+  return id
+end
+
+local function batchDone(key, stream, maxlen, channel, batch, ts)
+  local b = redis.call('HMGET', key, 'status', 'done', 'failed', 'total')
+  local data = string.format('{"status":%s,"done":%d,"failed":%d,"total":%d}',
+    cjson.encode(b[1]), tonumber(b[2]), tonumber(b[3]), tonumber(b[4]))
+  emitBatch(stream, maxlen, channel, 'batch_done', batch, ts, data)
+end
+`
+
+// batchResultScript: KEYS batch, results, events; ARGV index, result, failed (0|1), now, batch
+// id, maxlen, channel, progress interval (ms). Records the result of a series once, while the
+// batch runs, and counts it; emits batch_done after the last series, and otherwise
+// batch_progress unless the batch had one less than the interval ago (by the server's clock,
+// which every processor shares). Returns 1 if recorded, 0 if not (a result already there, or
+// the batch has ended), -1 if there is no batch, -2 if the batch has no such series.
+var batchResultScript = redis.NewScript(luaPrelude + luaBatchEvents + `
+local b = redis.call('HMGET', KEYS[1], 'status', 'total', 'created', 'emitted')
 if not b[1] then return -1 end
 local index = tonumber(ARGV[1])
-if index < 0 or index >= tonumber(b[2]) then return -2 end
+local total = tonumber(b[2])
+if index < 0 or index >= total then return -2 end
 if b[1] ~= 'queued' and b[1] ~= 'running' then return 0 end
 if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 local done = redis.call('HINCRBY', KEYS[1], 'done', 1)
 if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[1], 'failed', 1) end
-local status = 'running'
-if done >= tonumber(b[2]) then status = 'succeeded' end
-redis.call('HSET', KEYS[1], 'status', status, 'updated', ARGV[4])
+if done >= total then
+  redis.call('HSET', KEYS[1], 'status', 'succeeded', 'updated', ARGV[4])
+  batchDone(KEYS[1], KEYS[3], ARGV[6], ARGV[7], ARGV[5], ARGV[4])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'status', 'running', 'updated', ARGV[4])
+local now = servernow()
+if now - (tonumber(b[4]) or 0) >= tonumber(ARGV[8]) then
+  redis.call('HSET', KEYS[1], 'emitted', now)
+  local failed = tonumber(redis.call('HGET', KEYS[1], 'failed'))
+  local eta = math.floor(math.max(tonumber(ARGV[4]) - tonumber(b[3]), 0) * (total - done) / done)
+  local data = string.format('{"done":%d,"failed":%d,"total":%d,"eta_ms":%d}', done, failed, total, eta)
+  emitBatch(KEYS[3], ARGV[6], ARGV[7], 'batch_progress', ARGV[5], ARGV[4], data)
+end
 return 1
 `)
 
-// endBatchScript: KEYS batch; ARGV status, reason, now. Ends a batch that has not ended.
-// Returns 1, or -1 if there is no batch.
-var endBatchScript = redis.NewScript(`#!lua
+// endBatchScript: KEYS batch, events; ARGV status, reason, now, batch id, maxlen, channel.
+// Ends a batch that has not ended and emits batch_done. Returns 1, or -1 if there is no batch.
+var endBatchScript = redis.NewScript(luaPrelude + luaBatchEvents + `
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return -1 end
 if st == 'queued' or st == 'running' then
   redis.call('HSET', KEYS[1], 'status', ARGV[1], 'error', ARGV[2], 'updated', ARGV[3])
+  batchDone(KEYS[1], KEYS[2], ARGV[5], ARGV[6], ARGV[4], ARGV[3])
 end
 return 1
 `)
@@ -97,8 +133,9 @@ func (r *Redis) PutBatchResult(ctx context.Context, id string, index int, failed
 	if failed {
 		flag = "1"
 	}
-	code, err := batchResultScript.Run(ctx, r.rdb, []string{r.batchKey(id), r.resultsKey(id)},
-		index, []byte(result), flag, ms(r.nowMs())).Int()
+	code, err := batchResultScript.Run(ctx, r.rdb, []string{r.batchKey(id), r.resultsKey(id), r.eventsKey()},
+		index, []byte(result), flag, ms(r.nowMs()), id, r.opts.EventsMaxLen, r.liveChannel(),
+		BatchProgressInterval.Milliseconds()).Int()
 	switch {
 	case err != nil:
 		return false, fmt.Errorf("batch %s series %d: %w", id, index, err)
@@ -117,7 +154,8 @@ func (r *Redis) EndBatch(ctx context.Context, id string, status BatchStatus, rea
 	if status != BatchFailed {
 		reason = ""
 	}
-	code, err := endBatchScript.Run(ctx, r.rdb, []string{r.batchKey(id)}, string(status), reason, ms(r.nowMs())).Int()
+	code, err := endBatchScript.Run(ctx, r.rdb, []string{r.batchKey(id), r.eventsKey()}, string(status), reason,
+		ms(r.nowMs()), id, r.opts.EventsMaxLen, r.liveChannel()).Int()
 	if err != nil {
 		return Batch{}, fmt.Errorf("end batch %s: %w", id, err)
 	}

@@ -11,9 +11,9 @@
 //	p:model:{model}    hash: the current model (gen, job, method, fitted, summary, blob)
 //	p:models           set of model names that ever had a fit accepted
 //	p:job:{id}         job record (JSON) with a TTL
-//	p:events           stream of model events (XADD MAXLEN ~ N); entry ID = Event.ID
+//	p:events           stream of model and batch events (XADD MAXLEN ~ N); entry ID = Event.ID
 //	p:events:live      pub/sub channel carrying each event as it is appended
-//	p:batch:{id}       hash: a batch's status, counts, spec and times, with a TTL
+//	p:batch:{id}       hash: a batch's status, counts, spec and times (emitted: of its last batch_progress), with a TTL
 //	p:batch:{id}:names the batch's series names (JSON array), with the same TTL
 //	p:batch:{id}:results hash index → the series' result (JSON), with the same TTL
 //
@@ -77,14 +77,19 @@ const (
 	EventFitProgress = "fit_progress"
 	EventModelReady  = "model_ready"
 	EventFitFailed   = "fit_failed"
+	// Batch events carry Batch instead of Model and Generation.
+	EventBatchProgress = "batch_progress"
+	EventBatchDone     = "batch_done"
 )
 
 // Event is one entry of the model event feed. ID is assigned by the store, increases
-// monotonically and can be used to resume with Events.
+// monotonically and can be used to resume with Events. A batch event has Batch set and no
+// Model.
 type Event struct {
 	ID         string          `json:"id"`
 	Type       string          `json:"type"`
 	Model      string          `json:"model"`
+	Batch      string          `json:"batch_id,omitempty"`
 	Generation int64           `json:"generation"`
 	JobID      string          `json:"job_id,omitempty"`
 	Time       time.Time       `json:"time"`

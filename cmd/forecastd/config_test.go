@@ -33,6 +33,15 @@ func TestParseConfig(t *testing.T) {
 			check: func(c config) bool { return c.Gateway.BodyTimeout == 5*time.Second }},
 		{name: "body timeout from the environment", cmd: "all", env: map[string]string{"FORECASTD_BODY_TIMEOUT": "7s"},
 			check: func(c config) bool { return c.Gateway.BodyTimeout == 7*time.Second }},
+		{name: "batch upload limits", cmd: "all", args: []string{"--batch-upload-max-bytes", "1000"}, env: map[string]string{"FORECASTD_BATCH_UPLOAD_MIN_RATE": "10"},
+			check: func(c config) bool {
+				return c.Gateway.BatchUploadMaxBytes == 1000 && c.Gateway.BatchUploadMinRate == 10
+			}},
+		{name: "batch upload limit defaults", cmd: "all",
+			check: func(c config) bool {
+				return c.Gateway.BatchUploadMaxBytes == 256<<20 && c.Gateway.BatchUploadMinRate == 256<<10
+			}},
+		{name: "zero batch upload rate", cmd: "all", args: []string{"--batch-upload-min-rate", "0"}, wantErr: "batch-upload-min-rate"},
 		{name: "zero body timeout", cmd: "all", args: []string{"--body-timeout", "0s"}, wantErr: "body-timeout"},
 		{name: "environment", cmd: "all", env: map[string]string{"FORECASTD_HTTP_ADDR": ":9999", "FORECASTD_FIT_TIMEOUT": "3s"},
 			check: func(c config) bool { return c.Gateway.Addr == ":9999" && c.Processor.FitTimeout == 3*time.Second }},
@@ -165,7 +174,7 @@ func TestSecretsAreMasked(t *testing.T) {
 // Each command's --help lists the flags of the parts it runs and the shared ones, no others.
 func TestHelpListsTheCommandsFlags(t *testing.T) {
 	shared := []string{"-http-addr", "-amqp-url", "-redis-url", "-redis-wait-timeout", "-redis-replica-down", "-log-level", "-log-format", "-job-ttl", "-shutdown-timeout"}
-	gatewayOnly := []string{"-gateway-id", "-request-timeout", "-body-timeout", "-hold-timeout", "-fit-queue-lease",
+	gatewayOnly := []string{"-gateway-id", "-request-timeout", "-body-timeout", "-batch-upload-max-bytes", "-batch-upload-min-rate", "-hold-timeout", "-fit-queue-lease",
 		"-allowed-origins", "-auth-tokens", "-heartbeat", "-send-queue", "-rate-limit", "-rate-burst"}
 	processorOnly := []string{"-role", "-concurrency", "-fit-timeout", "-fit-lease"}
 	tests := []struct {

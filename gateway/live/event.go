@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/forecastd/forecastd/messages"
@@ -31,8 +32,9 @@ type Event struct {
 	store.Event
 	id EventID
 	// from is the ID the event is sent with: its own, or for a reset the point to go on from.
-	from string
-	data json.RawMessage // the public JSON
+	from    string
+	subject string          // what sessions follow it by (Subject)
+	data    json.RawMessage // the public JSON
 
 	mu     sync.Mutex
 	frames []frame
@@ -46,8 +48,24 @@ type frame struct {
 // NewEvent is ev as sessions get it.
 func NewEvent(ev store.Event) *Event {
 	id, _ := ParseEventID(ev.ID)
-	return &Event{Event: ev, id: id, from: ev.ID, data: eventData(ev)}
+	return &Event{Event: ev, id: id, from: ev.ID, subject: Subject(ev), data: eventData(ev)}
 }
+
+// Subject is what sessions follow an event by: its model's name, or for a batch event
+// BatchSubject of its batch.
+func Subject(ev store.Event) string {
+	if ev.Batch != "" {
+		return BatchSubject(ev.Batch)
+	}
+	return ev.Model
+}
+
+// BatchSubject is the subject of batch id's events. Model names have no colon, so it is never
+// a model's.
+func BatchSubject(id string) string { return "batch:" + id }
+
+// BatchOf is the batch a subject is of, if it is a batch's.
+func BatchOf(subject string) (string, bool) { return strings.CutPrefix(subject, "batch:") }
 
 // Frame is the event encoded in f.
 func (ev *Event) Frame(f *Format) []byte {
@@ -73,8 +91,9 @@ func resetEvent(from, lastID, oldest, reason string) *Event {
 	return &Event{Event: store.Event{Type: "reset"}, from: from, data: data}
 }
 
-// eventData is the public JSON of an event: model, generation, type, time and job_id, plus the
-// fields of the event's own data (method, error, progress…).
+// eventData is the public JSON of an event: model, generation, type, time and job_id (a batch
+// event: batch_id, type and time), plus the fields of the event's own data (method, error,
+// progress, counts…).
 func eventData(ev store.Event) json.RawMessage {
 	fields := map[string]any{}
 	if len(ev.Data) > 0 {
@@ -87,7 +106,12 @@ func eventData(ev store.Event) json.RawMessage {
 			fields["detail"] = ev.Data
 		}
 	}
-	fields["model"], fields["generation"], fields["type"], fields["time"] = ev.Model, ev.Generation, ev.Type, ev.Time
+	fields["type"], fields["time"] = ev.Type, ev.Time
+	if ev.Batch != "" {
+		fields["batch_id"] = ev.Batch
+		return messages.JSON(fields)
+	}
+	fields["model"], fields["generation"] = ev.Model, ev.Generation
 	if ev.JobID != "" {
 		fields["job_id"] = ev.JobID
 	}
@@ -98,8 +122,8 @@ const goneReason = "events after last_event_id are no longer retained; reload st
 
 // Resume writes, directly through the transport, what the session resuming after last missed:
 // the stored events after it up to cursor (the hub's position when the session attached, after
-// which live events take over) of the models in want (nil: all). It returns the newest ID the
-// client then has. A resume point the store no longer retains gets a reset event instead.
+// which live events take over) whose Subject is in want (nil: all). It returns the newest ID
+// the client then has. A resume point the store no longer retains gets a reset event instead.
 func (s *Session) Resume(last, cursor string, want func(string) bool) (EventID, error) {
 	h := s.hub
 	ctx, cancel := context.WithTimeout(h.root, h.cfg.ReplayTimeout)
@@ -126,7 +150,7 @@ func (s *Session) Resume(last, cursor string, want func(string) bool) (EventID, 
 	return sent, nil
 }
 
-// replay writes, a page at a time, the stored events after last up to end whose model is in
+// replay writes, a page at a time, the stored events after last up to end whose Subject is in
 // want (nil: all), and returns the newest ID passed. A resume point older than the retained
 // history gets a reset event instead.
 func (s *Session) replay(ctx context.Context, last string, end EventID, want func(string) bool) (EventID, error) {
@@ -150,7 +174,7 @@ func (s *Session) replay(ctx context.Context, last string, end EventID, want fun
 				break
 			}
 			after, sent = ev.ID, id
-			if want == nil || want(ev.Model) {
+			if want == nil || want(Subject(ev)) {
 				page = append(page, NewEvent(ev))
 			}
 		}
@@ -176,7 +200,7 @@ func (s *Session) writeEvents(evs ...*Event) error {
 	return s.t.WriteBatch(msgs, false)
 }
 
-// ModelSet is models as a set, nil when there are none.
+// ModelSet is models (or subjects) as a set, nil when there are none.
 func ModelSet(models []string) map[string]bool {
 	if len(models) == 0 {
 		return nil

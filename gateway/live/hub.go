@@ -55,9 +55,9 @@ type Hub struct {
 
 	mu       sync.Mutex
 	watchers map[string]map[chan struct{}]struct{} // model → wake-up channels of held forecasts
-	sessions map[*Session][]string                 // every session → the models it follows by name
-	all      map[*Session]struct{}                 // sessions following every model
-	byModel  map[string]map[*Session]struct{}      // model → sessions following it by name
+	sessions map[*Session][]string                 // every session → the subjects it follows by name
+	all      map[*Session]struct{}                 // sessions following every event
+	byModel  map[string]map[*Session]struct{}      // subject (model, BatchSubject) → sessions following it
 	cursor   string                                // ID of the newest event fanned out
 	placed   bool                                  // cursor has been read from the feed once
 	live     atomic.Int64                          // sessions not yet ended
@@ -81,7 +81,8 @@ func (h *Hub) Start(ctx context.Context, eg *errgroup.Group, ready chan struct{}
 	eg.Go(func() error { h.follow(ctx, ready); return nil })
 }
 
-// Watch returns a channel that is signalled (coalesced) whenever an event for model arrives.
+// Watch returns a channel that is signalled (coalesced) whenever an event of model (a Subject)
+// arrives.
 func (h *Hub) Watch(model string) chan struct{} {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
@@ -103,9 +104,10 @@ func (h *Hub) Unwatch(model string, ch chan struct{}) {
 	h.mu.Unlock()
 }
 
-// subscribe changes which events a session receives: every model (all) or not, plus added and
-// minus removed model names. It returns the ID of the newest event already fanned out: the
-// session receives exactly the events after it (replaying older ones is up to the session).
+// subscribe changes which events a session receives: every event (all) or not, plus added and
+// minus removed subjects (model names, BatchSubject). It returns the ID of the newest event
+// already fanned out: the session receives exactly the events after it (replaying older ones
+// is up to the session).
 func (h *Hub) subscribe(s *Session, all bool, add, remove []string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -164,13 +166,13 @@ func (h *Hub) removeModel(s *Session, m string) {
 func (h *Hub) publish(ev *Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for ch := range h.watchers[ev.Model] {
+	for ch := range h.watchers[ev.subject] {
 		signal(ch)
 	}
 	for s := range h.all {
 		s.offer(ev)
 	}
-	for s := range h.byModel[ev.Model] {
+	for s := range h.byModel[ev.subject] {
 		if _, dup := h.all[s]; !dup {
 			s.offer(ev)
 		}

@@ -28,6 +28,7 @@ const (
 	EndPingTimeout  = "ping_timeout"  // a WebSocket ping got no pong in time
 	EndShutdown     = "shutdown"      // the gateway is stopping
 	EndReplayFailed = "replay_failed" // reading missed events from the store failed
+	EndDone         = "done"          // a stream that ends at some event wrote it
 )
 
 // ErrPingTimeout is what a transport's WriteBatch wraps when a keep-alive got no answer.
@@ -50,12 +51,14 @@ type Session struct {
 	// writer starts.
 	gated    bool
 	deferred [][]byte
-	// Live events up to skipUntil of skipModels (nil: any) duplicate the replay.
+	// Live events up to skipUntil of skipModels (subjects; nil: any) duplicate the replay.
 	skipUntil  *EventID
 	skipModels map[string]bool
 	// wake, when set, is signalled instead of starting writer goroutines: the handler
 	// goroutine writes itself (SSE without hijacking).
 	wake chan struct{}
+	// queued, when set, is told of each event queued for the session (see OnQueued).
+	queued func(*Event)
 
 	done         chan struct{} // closed when the session ends
 	endOnce      sync.Once
@@ -74,8 +77,9 @@ func (s *Session) WrittenByCaller() <-chan struct{} {
 	return s.wake
 }
 
-// Open registers the session with the hub and the metrics, following every model (all) or the
-// given ones, and ends it when the hub stops. It returns the hub's cursor (see Follow).
+// Open registers the session with the hub and the metrics, following every event (all) or the
+// given subjects (model names, BatchSubject), and ends it when the hub stops. It returns the
+// hub's cursor (see Follow).
 func (s *Session) Open(all bool, models []string) string {
 	h := s.hub
 	h.live.Add(1)
@@ -88,9 +92,10 @@ func (s *Session) Open(all bool, models []string) string {
 	return cursor
 }
 
-// Follow changes which events the session receives: every model (all) or not, plus added and
-// minus removed model names. It returns the ID of the newest event already fanned out: the
-// session receives exactly the events after it (replaying older ones is up to the session).
+// Follow changes which events the session receives: every event (all) or not, plus added and
+// minus removed subjects (model names, BatchSubject). It returns the ID of the newest event
+// already fanned out: the session receives exactly the events after it (replaying older ones
+// is up to the session).
 func (s *Session) Follow(all bool, add, remove []string) string {
 	return s.hub.subscribe(s, all, add, remove)
 }
@@ -116,7 +121,7 @@ func (s *Session) offer(ev *Event) {
 		s.skipUntil = nil // a reset: earlier IDs order nothing any more
 	} else if s.skipUntil != nil {
 		if !ev.id.After(*s.skipUntil) {
-			if s.skipModels == nil || s.skipModels[ev.Model] {
+			if s.skipModels == nil || s.skipModels[ev.subject] {
 				return
 			}
 		} else {
@@ -124,7 +129,15 @@ func (s *Session) offer(ev *Event) {
 		}
 	}
 	s.pushLocked(ev.Frame(s.t.Format()), s.gated)
+	if s.queued != nil {
+		s.queued(ev)
+	}
 }
+
+// OnQueued has fn told of each event once it is queued for the session, with the hub locked:
+// fn must not block. A stream that ends at some event learns it has it to write. Call it
+// before Open.
+func (s *Session) OnQueued(fn func(ev *Event)) { s.queued = fn }
 
 // Send queues a message of the session's own (a WebSocket reply).
 func (s *Session) Send(msg []byte) {

@@ -36,12 +36,10 @@ func New(cfg Config, hub *live.Hub, fail func(http.ResponseWriter, *http.Request
 // retained history.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	models := q["model"]
-	for _, m := range models {
-		if p := messages.ValidModelName(m); p != "" {
-			h.fail(w, r, messages.Invalid("model", "%q %s", m, p))
-			return
-		}
+	subjects, err := subjectsOf(q["model"], q["batch"])
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
@@ -59,7 +57,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; retry shortly"))
 		return
 	}
-	t := &stream{timeout: h.cfg.WriteTimeout}
+	t := &stream{name: "sse", timeout: h.cfg.WriteTimeout}
 	// Without heartbeats to write, keep the handler, which sees the request end, instead.
 	if h.cfg.Heartbeats {
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
@@ -76,9 +74,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Live events wait until the response head (and any replay) is written.
 	s.Gate(lastID, nil)
-	cursor := s.Open(len(models) == 0, models)
+	cursor := s.Open(len(subjects) == 0, subjects)
 
-	var err error
 	if t.conn != nil {
 		err = t.write(header(h.cfg.Retry))
 	} else {
@@ -90,7 +87,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sent := lastID
 	if last != "" {
-		if sent, err = s.Resume(last, cursor, modelFilter(models)); err != nil {
+		if sent, err = s.Resume(last, cursor, subjectFilter(subjects)); err != nil {
 			h.log.Debug("sse replay failed", "err", err)
 			s.End(live.EndReplayFailed)
 			return
@@ -118,13 +115,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // needs no goroutine and no net/http buffers. Without hijacking (e.g. HTTP/2) the handler's
 // goroutine stays and writes through the ResponseWriter.
 type stream struct {
+	name    string
 	conn    net.Conn                 // hijacked; nil when writing through the ResponseWriter
 	w       http.ResponseWriter      // otherwise
 	rc      *http.ResponseController // otherwise
 	timeout time.Duration
 }
 
-func (t *stream) Name() string         { return "sse" }
+// NewStream is a transport writing events through w from the handler's goroutine (see
+// live.Session.WrittenByCaller), which starts the response (Start) before any event is
+// written: a command stream that follows events. name labels its metrics.
+func NewStream(w http.ResponseWriter, name string, timeout time.Duration) live.Transport {
+	return &stream{name: name, w: w, rc: http.NewResponseController(w), timeout: timeout}
+}
+
+func (t *stream) Name() string         { return t.name }
 func (t *stream) Format() *live.Format { return Format }
 
 func (t *stream) WriteBatch(msgs [][]byte, ping bool) error {
@@ -156,13 +161,17 @@ func (t *stream) write(b []byte) error {
 	return t.rc.Flush()
 }
 
-// Close ends the stream. A stuck write (slow consumer) fails at once.
-func (t *stream) Close(string) {
+// Close ends the stream. A stuck write (slow consumer) fails at once; a stream that has
+// written its last event (live.EndDone, by the handler's goroutine, which writes no more) is
+// left for the handler to finish.
+func (t *stream) Close(reason string) {
 	if t.conn != nil {
 		_ = t.conn.Close()
 		return
 	}
-	_ = t.rc.SetWriteDeadline(time.Now())
+	if reason != live.EndDone {
+		_ = t.rc.SetWriteDeadline(time.Now())
+	}
 }
 
 // header starts a hijacked stream: the response head, then the reconnection hint.
@@ -171,11 +180,30 @@ func header(retry time.Duration) []byte {
 		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: %d\n\n", retry.Milliseconds())
 }
 
-// modelFilter accepts the named models, or every model when none is named.
-func modelFilter(models []string) func(string) bool {
-	set := live.ModelSet(models)
+// subjectsOf are the subjects of the events a stream follows: the models named by model= and
+// the batches named by batch=; none means every event. A bad name fails naming its parameter.
+func subjectsOf(models, batches []string) ([]string, error) {
+	subjects := make([]string, 0, len(models)+len(batches))
+	for _, m := range models {
+		if p := messages.ValidModelName(m); p != "" {
+			return nil, messages.Invalid("model", "%q %s", m, p)
+		}
+		subjects = append(subjects, m)
+	}
+	for _, b := range batches {
+		if p := messages.ValidBatchID(b); p != "" {
+			return nil, messages.Invalid("batch", "%q %s", b, p)
+		}
+		subjects = append(subjects, live.BatchSubject(b))
+	}
+	return subjects, nil
+}
+
+// subjectFilter accepts the named subjects, or every event when none is named.
+func subjectFilter(subjects []string) func(string) bool {
+	set := live.ModelSet(subjects)
 	if set == nil {
 		return nil
 	}
-	return func(model string) bool { return set[model] }
+	return func(subject string) bool { return set[subject] }
 }

@@ -69,6 +69,7 @@ type (
 		Type        string          `json:"type"`
 		ID          json.RawMessage `json:"id"`
 		Models      []string        `json:"models"`
+		Batches     []string        `json:"batches,omitempty"`
 		LastEventID string          `json:"last_event_id,omitempty"`
 	}
 	pingMessage struct {

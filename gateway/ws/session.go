@@ -34,7 +34,7 @@ type session struct {
 
 	// Subscriptions; only the worker handling client messages (one at a time) touches them.
 	all    bool
-	models map[string]struct{}
+	models map[string]struct{} // subjects: model names and live.BatchSubject
 }
 
 // read takes client messages until the connection ends. It never waits for one to be handled:
@@ -205,11 +205,10 @@ func (s *session) subscribe(m subscribeMessage) {
 		s.sendFailure(m.ID, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; subscribe again shortly"))
 		return
 	}
-	for _, name := range m.Models {
-		if p := messages.ValidModelName(name); p != "" {
-			s.sendFailure(m.ID, messages.Invalid("models", "%q %s", name, p))
-			return
-		}
+	subjects, err := subjectsOf(m)
+	if err != nil {
+		s.sendFailure(m.ID, err)
+		return
 	}
 	var last live.EventID
 	if m.LastEventID != "" {
@@ -219,8 +218,8 @@ func (s *session) subscribe(m subscribeMessage) {
 			return
 		}
 	}
-	if len(s.models)+len(m.Models) > maxModels {
-		s.sendFailure(m.ID, messages.Invalid("models", "one session may follow at most %d models by name; subscribe with no models to follow all", maxModels))
+	if len(s.models)+len(subjects) > maxModels {
+		s.sendFailure(m.ID, messages.Invalid("models", "one session may follow at most %d models and batches by name; subscribe with neither to follow all", maxModels))
 		return
 	}
 	wasAll := s.all
@@ -231,9 +230,9 @@ func (s *session) subscribe(m subscribeMessage) {
 			had[name] = true
 		}
 	}
-	all := s.all || len(m.Models) == 0
+	all := s.all || len(subjects) == 0
 	var added []string
-	for _, name := range m.Models {
+	for _, name := range subjects {
 		if _, ok := s.models[name]; !ok {
 			if s.models == nil {
 				s.models = make(map[string]struct{})
@@ -270,7 +269,7 @@ func (s *session) subscribe(m subscribeMessage) {
 	// The acknowledgement and the missed events go out directly, ahead of the live events
 	// held back meanwhile.
 	sent := last
-	err := s.t.write(ack)
+	err = s.t.write(ack)
 	if err == nil {
 		sent, err = s.Resume(m.LastEventID, cursor, filter)
 	}
@@ -280,14 +279,37 @@ func (s *session) subscribe(m subscribeMessage) {
 	}
 }
 
+// subjectsOf are the subjects a subscribe or unsubscribe names: its models and batches.
+func subjectsOf(m subscribeMessage) ([]string, error) {
+	subjects := make([]string, 0, len(m.Models)+len(m.Batches))
+	for _, name := range m.Models {
+		if p := messages.ValidModelName(name); p != "" {
+			return nil, messages.Invalid("models", "%q %s", name, p)
+		}
+		subjects = append(subjects, name)
+	}
+	for _, id := range m.Batches {
+		if p := messages.ValidBatchID(id); p != "" {
+			return nil, messages.Invalid("batches", "%q %s", id, p)
+		}
+		subjects = append(subjects, live.BatchSubject(id))
+	}
+	return subjects, nil
+}
+
 func (s *session) unsubscribe(m subscribeMessage) {
+	subjects, err := subjectsOf(m)
+	if err != nil {
+		s.sendFailure(m.ID, err)
+		return
+	}
 	var removed []string
-	if len(m.Models) == 0 {
+	if len(subjects) == 0 {
 		s.all = false
 		removed = s.subscribed()
 		s.models = nil
 	} else {
-		for _, name := range m.Models {
+		for _, name := range subjects {
 			if _, ok := s.models[name]; ok {
 				delete(s.models, name)
 				removed = append(removed, name)
@@ -301,12 +323,16 @@ func (s *session) unsubscribe(m subscribeMessage) {
 // subscriptionResult acknowledges a subscribe or unsubscribe, as a frame, with the session's
 // subscriptions and the newest event ID already sent (events after it will follow).
 func (s *session) subscriptionResult(id json.RawMessage, cursor string) []byte {
-	models := s.subscribed()
-	if models == nil {
-		models = []string{}
+	models, batches := []string{}, []string{}
+	for _, subject := range s.subscribed() {
+		if b, ok := live.BatchOf(subject); ok {
+			batches = append(batches, b)
+		} else {
+			models = append(models, subject)
+		}
 	}
 	return textFrame(messages.JSON(out{Type: "result", ID: id, Status: messages.StatusSuccess,
-		Data: messages.JSON(map[string]any{"all_models": s.all, "models": models, "last_event_id": cursor})}))
+		Data: messages.JSON(map[string]any{"all_models": s.all, "models": models, "batches": batches, "last_event_id": cursor})}))
 }
 
 func (s *session) subscribed() []string {

@@ -7,6 +7,8 @@ package openapitest
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,9 +70,9 @@ func (v *Validator) fallbackRoute(status int, name string) (*routers.Route, erro
 	return &routers.Route{Spec: v.doc, Operation: op}, nil
 }
 
-// Check validates resp, the answer to req. It reads a JSON body and puts it back, so the
-// caller reads it as if nothing happened; a stream (text/event-stream) or a protocol switch is
-// checked by its status and headers alone, its body left untouched.
+// Check validates resp, the answer to req. It reads a JSON, NDJSON or CSV body and puts it
+// back, so the caller reads it as if nothing happened; a stream (text/event-stream) or a
+// protocol switch is checked by its status and headers alone, its body left untouched.
 func (v *Validator) Check(req *http.Request, resp *http.Response) error {
 	if req.Method == http.MethodHead {
 		return nil // no body to check; the GET it stands for is checked
@@ -98,7 +100,10 @@ func (v *Validator) Check(req *http.Request, resp *http.Response) error {
 		}
 		in.Options.ExcludeResponseBody = true
 		in.Body = http.NoBody
-		return openapi3filter.ValidateResponse(req.Context(), in)
+		if err := openapi3filter.ValidateResponse(req.Context(), in); err != nil {
+			return err
+		}
+		return checkTextBody(route, resp)
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -144,6 +149,75 @@ func documentedContentType(route *routers.Route, resp *http.Response) error {
 		return fmt.Errorf("status %d: Content-Type %q is not documented", resp.StatusCode, ct)
 	}
 	return nil
+}
+
+// checkTextBody checks a body of a media type read line by line against the schema documented
+// for it: NDJSON, each line against the schema; CSV, rows of as many fields as the header, the
+// whole text against the schema (a string schema's pattern describes the header).
+func checkTextBody(route *routers.Route, resp *http.Response) error {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt != "application/x-ndjson" && mt != "text/csv" {
+		return nil
+	}
+	ref := route.Operation.Responses.Status(resp.StatusCode)
+	if ref == nil {
+		ref = route.Operation.Responses.Default()
+	}
+	media := ref.Value.Content.Get(resp.Header.Get("Content-Type"))
+	if media.Schema == nil || media.Schema.Value == nil {
+		return fmt.Errorf("%s has no schema", mt)
+	}
+	schema := media.Schema.Value
+	opts := []openapi3.SchemaValidationOption{openapi3.MultiErrors(), openapi3.VisitAsResponse()}
+	if route.Spec.IsOpenAPI31OrLater() { // as openapi3filter validates JSON bodies
+		opts = append(opts, openapi3.EnableJSONSchema2020())
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	if mt == "text/csv" {
+		if _, err := csv.NewReader(bytes.NewReader(body)).ReadAll(); err != nil {
+			return fmt.Errorf("CSV body: %w\nbody: %s", err, clip(body))
+		}
+		if err := schema.VisitJSON(string(body), opts...); err != nil {
+			return fmt.Errorf("CSV body: %s\nbody: %s", schemaErrors(err), clip(body))
+		}
+		return nil
+	}
+	for i, line := range bytes.Split(body, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(line, &v); err != nil {
+			return fmt.Errorf("NDJSON line %d is not JSON: %w\nline: %s", i+1, err, clip(line))
+		}
+		if err := schema.VisitJSON(v, opts...); err != nil {
+			return fmt.Errorf("NDJSON line %d: %s\nline: %s", i+1, schemaErrors(err), clip(line))
+		}
+	}
+	return nil
+}
+
+// schemaErrors is err, a schema's verdict on a value, in the short form schemaError gives.
+func schemaErrors(err error) string {
+	var multi openapi3.MultiError
+	if !errors.As(err, &multi) {
+		multi = openapi3.MultiError{err}
+	}
+	msgs := make([]string, len(multi))
+	for i, e := range multi {
+		var se *openapi3.SchemaError
+		if errors.As(e, &se) {
+			msgs[i] = schemaError(se)
+		} else {
+			msgs[i] = e.Error()
+		}
+	}
+	return strings.Join(msgs, "; ")
 }
 
 func clip(b []byte) string {

@@ -133,11 +133,7 @@ func testBatchEnd(t *testing.T, s store.Store) {
 // Redelivered commands race their first delivery: each series is counted once.
 func testBatchConcurrentResults(t *testing.T, s store.Store) {
 	const n = 40
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("s%d", i)
-	}
-	createBatch(t, s, "race", names...)
+	createBatch(t, s, "race", seriesNames(n)...)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	recorded := 0

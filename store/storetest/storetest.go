@@ -73,6 +73,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Batch/End", testBatchEnd},
 		{"Batch/ConcurrentResults", testBatchConcurrentResults},
 		{"Batch/Expire", testBatchExpire},
+		{"Batch/Events", testBatchEvents},
+		{"Batch/EndEvents", testBatchEndEvents},
+		{"Batch/ProgressCoalesced", testBatchProgressCoalesced},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
@@ -170,7 +173,7 @@ func jsonEqual(t *testing.T, what string, got, want []byte) {
 
 func sameEvent(t *testing.T, got, want store.Event) {
 	t.Helper()
-	if got.ID != want.ID || got.Type != want.Type || got.Model != want.Model ||
+	if got.ID != want.ID || got.Type != want.Type || got.Model != want.Model || got.Batch != want.Batch ||
 		got.Generation != want.Generation || got.JobID != want.JobID || !got.Time.Equal(want.Time) {
 		t.Fatalf("event = %+v, want %+v", got, want)
 	}

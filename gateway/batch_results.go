@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// A batch's results come as JSON (the JSend answer), NDJSON (one line per series, each the
+// object the JSON answer lists) or CSV in long format (one row per series and forecast step),
+// by Accept. There is no 406: */*, a missing Accept and any type not offered get JSON.
+
+// resultsFormats are the media types of a batch's results, the default first.
+var resultsFormats = []string{"application/json", messages.MediaNDJSON, messages.MediaCSV}
+
+// resultsFormat is the format of the results r accepts: of the types offered, the one it
+// gives the highest quality (q), the first it names on a tie.
+func resultsFormat(r *http.Request) string {
+	best, bestQ := resultsFormats[0], 0.0
+	for _, header := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(header, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil || !slices.Contains(resultsFormats, mt) {
+				continue
+			}
+			q := 1.0
+			if s, ok := params["q"]; ok {
+				if q, err = strconv.ParseFloat(s, 64); err != nil {
+					continue
+				}
+			}
+			if q > bestQ {
+				best, bestQ = mt, q
+			}
+		}
+	}
+	return best
+}
+
+// streamResults writes a batch's results in format (NDJSON or CSV) a series at a time.
+func (g *Gateway) streamResults(w http.ResponseWriter, format string, b store.Batch, names []string, results []json.RawMessage) {
+	w.Header().Set("Content-Type", format)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	write, flush := enc.Encode, func() error { return nil }
+	if format == messages.MediaCSV {
+		c := newCSVResults(w, viewOf(b).Levels)
+		write = func(v any) error { return c.write(v.(seriesView)) }
+		flush = c.flush
+	}
+	for i, name := range names {
+		if err := write(g.seriesOf(b, i, name, results[i])); err != nil {
+			g.log.Debug("batch results cut short", "batch_id", b.ID, "format", format, "err", err)
+			return
+		}
+	}
+	if err := flush(); err != nil {
+		g.log.Debug("batch results cut short", "batch_id", b.ID, "format", format, "err", err)
+	}
+}
+
+// csvResults writes series in long format: columns series_id, step (from 1), timestamp (RFC
+// 3339, empty for a series without timestamps), point, lo_L and hi_L for each level L, and
+// error. A series that did not succeed is one row with only series_id and error, which says
+// why: the problems of a failed series ("values: …"), or that it is pending or was skipped.
+type csvResults struct {
+	cw     *csv.Writer
+	levels []string // interval keys
+	row    []string
+	err    error // of writing the header
+}
+
+func newCSVResults(w io.Writer, levels []float64) *csvResults {
+	c := &csvResults{cw: csv.NewWriter(w)}
+	header := []string{"series_id", "step", "timestamp", "point"}
+	for _, l := range levels {
+		key := forecast.LevelKey(l)
+		c.levels = append(c.levels, key)
+		header = append(header, "lo_"+key, "hi_"+key)
+	}
+	header = append(header, "error")
+	c.row = make([]string, len(header))
+	c.err = c.cw.Write(header)
+	return c
+}
+
+func (c *csvResults) write(v seriesView) error {
+	if c.err != nil {
+		return c.err
+	}
+	row := c.row
+	clear(row)
+	row[0] = v.Name
+	if v.Status != seriesSucceeded {
+		row[len(row)-1] = seriesProblem(v)
+		return c.cw.Write(row)
+	}
+	for k := range v.Point {
+		row[1], row[3] = strconv.Itoa(k+1), csvNumber(v.Point, k)
+		if k < len(v.Timestamps) {
+			row[2] = v.Timestamps[k].Format(time.RFC3339Nano)
+		}
+		for j, key := range c.levels {
+			iv := v.Intervals[key]
+			row[4+2*j], row[5+2*j] = csvNumber(iv.Lower, k), csvNumber(iv.Upper, k)
+		}
+		if err := c.cw.Write(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *csvResults) flush() error {
+	c.cw.Flush()
+	return c.cw.Error()
+}
+
+// csvNumber is value k of vs as CSV text: empty when missing (NaN, or no such value).
+func csvNumber(vs messages.Values, k int) string {
+	if k >= len(vs) || math.IsNaN(vs[k]) {
+		return ""
+	}
+	return strconv.FormatFloat(vs[k], 'g', -1, 64)
+}
+
+// seriesProblem says in one line why series v has no forecast.
+func seriesProblem(v seriesView) string {
+	switch {
+	case v.Status == seriesPending:
+		return "pending: the series has not ended yet"
+	case v.Status == seriesSkipped:
+		return "skipped: the batch ended before the series did"
+	case v.Error == nil:
+		return v.Status
+	case v.Error.Status == messages.StatusFail:
+		var problems map[string]string
+		if json.Unmarshal(v.Error.Data, &problems) == nil {
+			parts := make([]string, 0, len(problems))
+			for _, field := range slices.Sorted(maps.Keys(problems)) {
+				parts = append(parts, field+": "+problems[field])
+			}
+			return strings.Join(parts, "; ")
+		}
+	}
+	return fmt.Sprintf("%s (%d)", v.Error.Message, v.HTTPStatus)
+}

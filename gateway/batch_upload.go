@@ -1,0 +1,111 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/forecastd/forecastd/messages"
+)
+
+// A batch comes as the JSON body, or as an upload in the long format (CSV or NDJSON rows of
+// series_id, timestamp, value) with the other fields as query parameters. An upload is read
+// as a stream, at most Config.BatchUploadMaxBytes of it, and has BodyTimeout plus a second per
+// Config.BatchUploadMinRate bytes received to arrive: its read deadline moves on as bytes come
+// in, so a big upload over a fair link is read whole while one that trickles is cut (408).
+// Once read, an upload is the same batch request as the JSON body, checked the same way.
+
+// readBatch reads and checks the batch of a POST /v1/batches, whichever form it comes in.
+func (g *Gateway) readBatch(w http.ResponseWriter, r *http.Request) (messages.BatchRequest, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	switch {
+	case ct == "" || err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")):
+		var req messages.BatchRequest
+		if q := r.URL.Query(); len(q) > 0 { // not silently ignored
+			name := slices.Sorted(maps.Keys(q))[0]
+			return req, messages.Invalid(name, "is a query parameter of uploads (CSV, NDJSON); a JSON batch gives its fields in its body")
+		}
+		if err := g.readJSON(w, r, &req); err != nil {
+			return req, err
+		}
+		return req, req.Validate()
+	case err == nil && (mt == messages.MediaCSV || mt == messages.MediaNDJSON):
+		if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
+			return messages.BatchRequest{}, messages.FailField(messages.CodeUnsupportedMedia, "Content-Type", "charset %q is not accepted; send UTF-8", cs)
+		}
+		read := messages.ReadCSVUpload
+		if mt == messages.MediaNDJSON {
+			read = messages.ReadNDJSONUpload
+		}
+		return g.readUpload(w, r, read)
+	}
+	return messages.BatchRequest{}, messages.FailField(messages.CodeUnsupportedMedia, "Content-Type",
+		"must be application/json, %s or %s, got %q", messages.MediaCSV, messages.MediaNDJSON, ct)
+}
+
+// readUpload reads an upload's query parameters and then its body with read.
+func (g *Gateway) readUpload(w http.ResponseWriter, r *http.Request, read func(io.Reader) ([]messages.BatchSeries, error)) (messages.BatchRequest, error) {
+	params, err := messages.ParseUploadParams(r.URL.Query())
+	if err != nil {
+		return messages.BatchRequest{}, err
+	}
+	limit := g.cfg.BatchUploadMaxBytes
+	if r.ContentLength > limit {
+		return messages.BatchRequest{}, bodyFailure(&http.MaxBytesError{Limit: limit}, 0, "")
+	}
+	body := &uploadBody{
+		body: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w),
+		start: time.Now(), base: g.cfg.BodyTimeout, rate: g.cfg.BatchUploadMinRate,
+	}
+	series, err := read(body)
+	if err != nil {
+		var f *messages.Failure
+		if errors.As(err, &f) {
+			return messages.BatchRequest{}, err
+		}
+		late := fmt.Sprintf("upload not received in time: %d bytes arrived in %s, below the %d bytes per second an upload must average after its first %s",
+			body.n, time.Since(body.start).Round(time.Millisecond), body.rate, body.base)
+		return messages.BatchRequest{}, bodyFailure(err, body.n, late)
+	}
+	body.done()
+	req := params.Batch(series)
+	return req, req.ValidateUpload()
+}
+
+// uploadBody reads an upload, moving the connection's read deadline on as bytes arrive: to
+// start + base + n/rate after n bytes. A zero base leaves the body without a time limit, as
+// BodyTimeout does.
+type uploadBody struct {
+	body  io.Reader
+	rc    *http.ResponseController
+	start time.Time
+	base  time.Duration
+	rate  int64 // bytes per second
+	n     int64
+	set   time.Time // the deadline last set
+}
+
+// deadlineStep is how far the deadline must move before it is set again: not on every read.
+const deadlineStep = 100 * time.Millisecond
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	b.n += int64(n)
+	if b.base > 0 && n > 0 {
+		if d := b.start.Add(b.base + time.Duration(b.n*int64(time.Second)/b.rate)); d.Sub(b.set) >= deadlineStep {
+			_ = b.rc.SetReadDeadline(d) // refused only by writers without deadlines: no limit then
+			b.set = d
+		}
+	}
+	return n, err
+}
+
+// done clears the read deadline once the body has been read, so the answer has no time limit.
+func (b *uploadBody) done() { _ = b.rc.SetReadDeadline(time.Time{}) }

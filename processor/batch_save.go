@@ -1,0 +1,117 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// saveSeries fits a series of a batch that saves its models as the fit of its own it is
+// (cmd.Fit(), accepted with the batch): claimed and its lease kept while it runs, then completed
+// in the store, which makes it the model's current generation and emits model_ready, or failed,
+// which emits fit_failed; either way the forecasts held for it are released. It then forecasts
+// the series. record is false when another attempt took the fit over: that one records the result.
+//
+// A redelivered command whose fit has already ended (its processor died after completing the
+// fit and before recording the series' result) computes the series again without keeping it:
+// the series makes one generation of its model, however often it is delivered.
+func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, log *slog.Logger) (res messages.BatchSeriesResult, record bool, err error) {
+	fit := cmd.Fit()
+	log = log.With("model", fit.Model, "generation", fit.Generation)
+	attempt := p.id + "/" + uuid.NewString()[:8]
+	rec, err := p.claim(ctx, fit.Model, fit.Generation, attempt, log)
+	switch {
+	case errors.Is(err, store.ErrNoFit):
+		// Pruned from the model's history: it ended long ago, newer fits of the model followed.
+		log.Info("fit of a saved batch series no longer recorded; computing the series without keeping it")
+		return p.forecastSeries(ctx, cmd, log), true, nil
+	case err != nil:
+		return res, false, err
+	case rec.Status.Terminal():
+		log.Info("fit of a saved batch series already ended; computing the series without keeping it", "status", rec.Status)
+		res = p.forecastSeries(ctx, cmd, log)
+		if rec.Status == store.FitSucceeded && res.Failure == nil {
+			res.Model, res.Generation = fit.Model, fit.Generation
+		}
+		return res, true, nil
+	}
+	settled := false
+	defer func() {
+		if !settled {
+			if err := p.store.ReleaseFit(context.WithoutCancel(ctx), fit.Model, fit.Generation, attempt); err != nil {
+				log.Warn("release fit", "err", err)
+			}
+		}
+	}()
+	fitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopRenew, lost := p.keepLease(fitCtx, cancel, fit.Model, fit.Generation, attempt, log)
+	start := p.now()
+	model, failure := p.fitSeries(fitCtx, cmd, log)
+	stopRenew()
+	var blob []byte
+	switch {
+	case lost():
+		settled = true
+		log.Warn("fit lease lost to another processor; leaving the series to it")
+		return res, false, nil
+	case ctx.Err() != nil:
+		return res, false, fmt.Errorf("batch series interrupted: %w", ctx.Err())
+	case failure == nil:
+		if blob, err = forecast.Encode(model); err != nil {
+			failure = messages.Errorf(messages.CodeInternal, err, "cannot encode the fitted model")
+		}
+	}
+	outcome := "succeeded"
+	if failure != nil {
+		outcome = "failed"
+	}
+	p.metrics.fits.WithLabelValues(cmd.Method, outcome).Inc()
+	if failure != nil {
+		if err := p.store.FailFit(ctx, fit.Model, fit.Generation, failure.Describe()); err != nil {
+			return res, false, fmt.Errorf("record failed fit: %w", err)
+		}
+		settled = true
+		return messages.BatchSeriesResult{Index: cmd.Index, Name: cmd.Name, Failure: failure}, true, nil
+	}
+	summary := p.summarize(fit, model, p.now().Sub(start))
+	summary.Current = true // as stored: the record is read back only while it is current
+	current, err := p.store.CompleteFit(ctx, modelRecord(fit, summary, blob))
+	if err != nil {
+		return res, false, fmt.Errorf("complete fit: %w", err)
+	}
+	settled = true
+	res = p.seriesForecast(ctx, cmd, model, log)
+	if current {
+		p.cache.put(fit.Model, fit.Generation, cachedModel{model: model, summary: summary})
+	} else if fr, err := p.store.Fit(ctx, fit.Model, fit.Generation); err != nil || fr.Status != store.FitSucceeded {
+		// Not kept: the fit ended meanwhile (expired). A newer generation finishing first
+		// would leave this one succeeded, and kept.
+		log.Warn("fit of a saved batch series ended before it completed", "err", err)
+		return res, true, nil
+	}
+	if res.Failure == nil {
+		res.Model, res.Generation = fit.Model, fit.Generation
+	}
+	log.Info("batch series kept as a model", "method", summary.Method, "current", current)
+	return res, true, nil
+}
+
+// dropSaved ends the accepted fit of a series that is skipped (its batch ended or expired), so
+// forecasts held for its model are released.
+func (p *Processor) dropSaved(ctx context.Context, cmd messages.BatchCommand, reason string) error {
+	if !cmd.Saves() {
+		return nil
+	}
+	if err := p.store.FailFit(ctx, cmd.Model(), cmd.Generation, reason); err != nil && !errors.Is(err, store.ErrNoFit) {
+		return fmt.Errorf("record skipped fit: %w", err)
+	}
+	return nil
+}
