@@ -96,20 +96,11 @@ func MASE(train, test, point []float64, m int) float64 {
 	if m < 1 || len(train) <= m {
 		m = 1
 	}
-	var scale float64
-	for i := m; i < len(train); i++ {
-		scale += math.Abs(train[i] - train[i-m])
-	}
-	scale /= float64(len(train) - m)
-	return meanAbsError(test, point) / scale
-}
-
-func meanAbsError(test, point []float64) float64 {
 	var sum float64
 	for i, v := range test {
 		sum += math.Abs(v - point[i])
 	}
-	return sum / float64(len(test))
+	return sum / float64(len(test)) / forecast.NaiveScale(train, m)
 }
 
 // SMAPE is the symmetric mean absolute percentage error as the M4 competition defines it:
@@ -117,9 +108,7 @@ func meanAbsError(test, point []float64) float64 {
 func SMAPE(test, point []float64) float64 {
 	var sum float64
 	for i, v := range test {
-		if d := math.Abs(v) + math.Abs(point[i]); d > 0 {
-			sum += 200 * math.Abs(v-point[i]) / d
-		}
+		sum += forecast.SymmetricAPE(v, point[i])
 	}
 	return sum / float64(len(test))
 }
