@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 ADDR    ?= :8080
 
-.PHONY: run build test test-race test-faults lint bench bench-system bench-fanout fuzz web up down logs definitions
+.PHONY: run build test test-race test-faults lint bench accuracy bench-system bench-fanout fuzz web up down logs definitions
 
 run: ## everything in one process on the embedded broker and store; dashboard on http://localhost:8080
 	$(GO) run ./cmd/forecastd all --http-addr $(ADDR)
@@ -27,6 +27,9 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+accuracy: ## auto, ETS, ARIMA and Theta vs R's ets, auto.arima and thetaf on held-out data (docs/accuracy.md); prints the table
+	$(GO) run ./cmd/accuracy
 
 bench-system: ## the real-time path against local RabbitMQ and Redis: a gateway and 2 processors vs raw AMQP request/reply; prints the table
 	cmd/loadgen/bench-system.sh $(BENCH_ARGS)

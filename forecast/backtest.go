@@ -159,7 +159,7 @@ func backtestOne(ctx context.Context, y []float64, spec Spec, plan Plan, first i
 			f := res.Point[j]
 			scored++
 			absSum += math.Abs(a - f)
-			smapeSum += symmetricAPE(a, f)
+			smapeSum += SymmetricAPE(a, f)
 			for key, iv := range res.Intervals {
 				if iv.Lower[j] <= a && a <= iv.Upper[j] {
 					acc.Covered[key]++
@@ -167,7 +167,7 @@ func backtestOne(ctx context.Context, y []float64, spec Spec, plan Plan, first i
 			}
 		}
 		acc.Points += scored
-		if scaled := absSum / float64(scored) / naiveScale(y[:origin], lag); scored > 0 && !math.IsNaN(scaled) && !math.IsInf(scaled, 0) {
+		if scaled := absSum / float64(scored) / NaiveScale(y[:origin], lag); scored > 0 && !math.IsNaN(scaled) && !math.IsInf(scaled, 0) {
 			maseSum += scaled
 			maseWindows++
 		}
@@ -210,9 +210,9 @@ func methodName(spec Spec) string {
 	return spec.Method
 }
 
-// naiveScale is the in-sample mean absolute error of the lag-step naive forecast on train,
-// over the pairs with both values present.
-func naiveScale(train []float64, lag int) float64 {
+// NaiveScale is the in-sample mean absolute error of the lag-step naive forecast on train,
+// over the pairs with both values present: MASE's scale (NaN when no pair has both).
+func NaiveScale(train []float64, lag int) float64 {
 	var sum float64
 	k := 0
 	for t := lag; t < len(train); t++ {
@@ -226,8 +226,8 @@ func naiveScale(train []float64, lag int) float64 {
 	return sum / float64(k) // NaN when k == 0
 }
 
-// symmetricAPE is 200·|y−f|/(|y|+|f|), the M4 competition's sMAPE term, with 0/0 taken as 0.
-func symmetricAPE(y, f float64) float64 {
+// SymmetricAPE is 200·|y−f|/(|y|+|f|), the M4 competition's sMAPE term, with 0/0 taken as 0.
+func SymmetricAPE(y, f float64) float64 {
 	den := math.Abs(y) + math.Abs(f)
 	if den == 0 {
 		return 0

@@ -75,3 +75,37 @@ func BenchmarkCodecRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// businessSeries are 30 series of the lengths a batch of business data has: 10 yearly of 20–40
+// values, 10 quarterly of 24–72 and 10 monthly of 48–144, each a noisy trend and season.
+func businessSeries() (ys [][]float64, seasons []int) {
+	for _, kind := range []struct{ m, lo, hi int }{{1, 20, 40}, {4, 24, 72}, {12, 48, 144}} {
+		for k := range 10 {
+			n := kind.lo + k*(kind.hi-kind.lo)/9
+			y := make([]float64, n)
+			for i := range y {
+				season := 0.0
+				if kind.m > 1 {
+					season = 8 * math.Sin(2*math.Pi*float64(i)/float64(kind.m))
+				}
+				y[i] = 100 + float64(k-5)*0.2*float64(i) + season + 4*math.Sin(float64(i*i+k))
+			}
+			ys, seasons = append(ys, y), append(seasons, kind.m)
+		}
+	}
+	return ys, seasons
+}
+
+// BenchmarkFitAutoBusiness fits auto to each of businessSeries; ns/op is for all 30.
+func BenchmarkFitAutoBusiness(b *testing.B) {
+	ys, seasons := businessSeries()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, y := range ys {
+			if _, err := Fit(ctx, y, Spec{Method: MethodAuto, SeasonLength: seasons[i]}, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

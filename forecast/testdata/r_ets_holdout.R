@@ -1,5 +1,5 @@
 # R's ets() on each reference series with its last h observations held out: the accuracy that
-# method "auto" must match or beat (forecast/auto_test.go). Run from the repository root:
+# method "auto" must match or beat (forecast/accuracy/fixtures_test.go). Run from the repository root:
 #   Rscript forecast/testdata/r_ets_holdout.R > forecast/testdata/r_ets_holdout.json
 suppressMessages({library(forecast); library(jsonlite)})
 ref <- fromJSON("forecast/testdata/r_forecast_reference.json", simplifyVector = FALSE)
