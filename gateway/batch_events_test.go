@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/forecastd/forecastd/internal/sse"
+	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/store"
 )
 
@@ -266,5 +267,36 @@ func TestWSSubscribeFollowsBatches(t *testing.T) {
 	ack = readWS(t, c)
 	if err := json.Unmarshal(ack.Data, &sub); err != nil || ack.Status != "success" || len(sub.Batches) != 0 {
 		t.Fatalf("unsubscribe answered %+v %s", ack, ack.Data)
+	}
+}
+
+// A subscription that would follow too many subjects is refused naming the field that tipped
+// it over: batches when the batches did, models when the models alone are too many.
+func TestWSSubscribeTooManyNamesTheField(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	many := func(n int, name func(int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = name(i)
+		}
+		return out
+	}
+	batches := many(1001, func(int) string { return messages.NewBatchID() })
+	models := many(1001, func(i int) string { return fmt.Sprintf("m%d", i) })
+	for _, tc := range []struct {
+		msg   map[string]any
+		field string
+	}{
+		{map[string]any{"type": "subscribe", "id": "b", "batches": batches}, "batches"},
+		{map[string]any{"type": "subscribe", "id": "mb", "models": models[:10], "batches": batches[:995]}, "batches"},
+		{map[string]any{"type": "subscribe", "id": "m", "models": models, "batches": batches[:1]}, "models"},
+	} {
+		writeWS(t, c, tc.msg)
+		m := readWS(t, c)
+		var data map[string]string
+		if err := json.Unmarshal(m.Data, &data); err != nil || m.Status != "fail" || data[tc.field] == "" || len(data) != 1 {
+			t.Errorf("subscribe %v answered %+v %s; want a fail naming %s", tc.msg["id"], m, m.Data, tc.field)
+		}
 	}
 }
