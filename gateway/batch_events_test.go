@@ -8,8 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/promtest"
 	"github.com/forecastd/forecastd/internal/sse"
+	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
 )
 
@@ -186,27 +191,53 @@ func TestBatchPostStreamsUntilDone(t *testing.T) {
 	}
 }
 
-// A client that leaves the POST stream leaves the batch running.
+// A client that leaves the POST stream leaves the batch running: no series can end before the
+// gateway has seen the client go (the fits wait for it), and every one ends after.
 func TestBatchPostStreamClientLeavesBatchGoesOn(t *testing.T) {
-	e := newLiveEnv(t, nil)
-	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/batches", strings.NewReader(batchBody(4)))
+	release := make(chan struct{})
+	gatedFit := func(ctx context.Context, y []float64, spec forecast.Spec, progress forecast.ProgressFunc) (forecast.Model, error) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-release:
+		}
+		return forecast.Fit(ctx, y, spec, progress)
+	}
+	st := store.NewMemory()
+	t.Cleanup(func() { _ = st.Close() })
+	s := stack.New(t, stack.Config{Store: st})
+	s.AddProcessor(stack.ProcessorOptions{Options: []processor.Option{processor.WithFitFunc(gatedFit)}})
+	g := s.AddGateway(stack.GatewayOptions{Config: func(c *gateway.Config) { c.Heartbeat = 0 }})
+
+	req, _ := http.NewRequest("POST", g.URL+"/v1/batches", strings.NewReader(batchBody(4)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
-	s, err := sse.Do(http.DefaultClient, req)
+	stream, err := sse.Do(http.DefaultClient, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &sseClient{s}
+	c := &sseClient{stream}
 	m := c.next(t, false)
 	var acc batchAnswer
 	if err := json.Unmarshal([]byte(m.Data), &acc); m.Event != "accepted" || err != nil {
 		t.Fatalf("first event %+v", m)
 	}
 	_ = c.Close()
-	e.waitBatchEnded(t, acc.BatchID)
-	b, err := e.store.GetBatch(context.Background(), acc.BatchID)
-	if err != nil || b.Status != store.BatchSucceeded || b.Done != 4 {
-		t.Fatalf("batch after its stream's client left: %+v, %v; want succeeded with 4 done", b, err)
+	waitFor(t, "the gateway to see the stream's client leave", func() bool {
+		return promtest.Value(t, g.Registry, "forecastd_sessions_closed_total", "transport", "sse_batch", "reason", "client") == 1
+	})
+	// The series that cannot be fitted fails before fitting; the others wait for release.
+	if b, err := st.GetBatch(context.Background(), acc.BatchID); err != nil || b.Status.Terminal() || b.Done-b.Failed != 0 {
+		t.Fatalf("batch when its stream's client left: %+v, %v; want no series fitted yet", b, err)
+	}
+	close(release)
+	waitFor(t, "batch "+acc.BatchID+" to end", func() bool {
+		b, err := st.GetBatch(context.Background(), acc.BatchID)
+		return err == nil && b.Status.Terminal()
+	})
+	b, err := st.GetBatch(context.Background(), acc.BatchID)
+	if err != nil || b.Status != store.BatchSucceeded || b.Done != 4 || b.Failed != 1 {
+		t.Fatalf("batch after its stream's client left: %+v, %v; want succeeded with 4 done, 1 failed", b, err)
 	}
 }
 
