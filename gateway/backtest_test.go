@@ -280,3 +280,52 @@ func TestBacktestMethodDefaultsToTheFirstOfMethods(t *testing.T) {
 		t.Errorf("ets model %q; want the spec ANN applied", ets.Model)
 	}
 }
+
+// A series too short for any backtest with its season length is a problem of season_length
+// (and of the values) in words a client can act on, not "at most horizon 0 fits"; a batch
+// series too short for the plan has its own error worded as the single backtest words it,
+// without the engine's "too few observations:" prefix, naming its values when the batch's
+// horizon or season length leaves it nothing to hold out.
+func TestBacktestTooShortForItsSeasonLength(t *testing.T) {
+	s := newAPIServer(t)
+	values := `[1,2,3,4,5,6,7,8,9,10,11,12]`
+	code, env := s.send(t, "POST", "/v1/models/bt/backtest", "application/json",
+		[]byte(`{"values":`+values+`,"season_length":12,"horizon":2,"windows":1}`))
+	var msg string
+	_ = json.Unmarshal(env.Data["season_length"], &msg)
+	if code != http.StatusBadRequest || env.Data["horizon"] != nil || !strings.Contains(msg, "at least 14") {
+		t.Fatalf("%d %+v; want a fail naming season_length and the 14 values it needs", code, env)
+	}
+	body := `{"horizon":2,"method":"naive","backtest":{"windows":3},"series":[
+		{"name":"seasonal","season_length":12,"values":` + values + `},
+		{"name":"short","values":[1,2,3,4,5]}]}`
+	code, env = s.send(t, "POST", "/v1/batches", "application/json", []byte(body))
+	var acc batchAnswer
+	decodeData(t, env, &acc)
+	if code != http.StatusAccepted {
+		t.Fatalf("POST /v1/batches: %d %+v", code, env)
+	}
+	s.waitBatchEnded(t, acc.BatchID)
+	code, env = s.send(t, "GET", "/v1/batches/"+acc.BatchID+"/results", "", nil)
+	var r struct {
+		Results []struct {
+			Error *messages.Envelope `json:"error"`
+		} `json:"results"`
+	}
+	decodeData(t, env, &r)
+	if code != http.StatusOK || len(r.Results) != 2 {
+		t.Fatalf("results: %d %+v", code, env)
+	}
+	for i, field := range []string{"values", "backtest.windows"} {
+		e := r.Results[i].Error
+		if e == nil {
+			t.Errorf("series %d: no error; want one naming %s", i, field)
+			continue
+		}
+		var problems map[string]string
+		_ = json.Unmarshal(e.Data, &problems)
+		if p := problems[field]; p == "" || len(problems) != 1 || strings.Contains(p, "too few observations") {
+			t.Errorf("series %d: error %s; want it naming only %s, without the engine's prefix", i, e.Data, field)
+		}
+	}
+}

@@ -86,7 +86,7 @@ func (r *BacktestRequest) Validate() error {
 		plan := forecast.Plan{Horizon: *r.Horizon, Windows: *r.Windows, Step: *r.Step}
 		if _, err := plan.FirstOrigin(n, *r.SeasonLength); err != nil {
 			if pe, ok := err.(*forecast.PlanError); ok {
-				p.Add(pe.Field, "%s", strings.TrimPrefix(pe.Error(), forecast.ErrTooFewObservations.Error()+": "))
+				p.Add(pe.Field, "%s", pe.Problem())
 			}
 		}
 	}
