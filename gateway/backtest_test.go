@@ -299,25 +299,18 @@ func TestBacktestTooShortForItsSeasonLength(t *testing.T) {
 	body := `{"horizon":2,"method":"naive","backtest":{"windows":3},"series":[
 		{"name":"seasonal","season_length":12,"values":` + values + `},
 		{"name":"short","values":[1,2,3,4,5]}]}`
-	code, env = s.send(t, "POST", "/v1/batches", "application/json", []byte(body))
-	var acc batchAnswer
-	decodeData(t, env, &acc)
-	if code != http.StatusAccepted {
-		t.Fatalf("POST /v1/batches: %d %+v", code, env)
-	}
-	s.waitBatchEnded(t, acc.BatchID)
-	code, env = s.send(t, "GET", "/v1/batches/"+acc.BatchID+"/results", "", nil)
-	var r struct {
-		Results []struct {
-			Error *messages.Envelope `json:"error"`
-		} `json:"results"`
-	}
-	decodeData(t, env, &r)
-	if code != http.StatusOK || len(r.Results) != 2 {
-		t.Fatalf("results: %d %+v", code, env)
+	id := s.postBatch(t, "/v1/batches", "application/json", body)
+	s.waitBatchEnded(t, id)
+	results := s.resultsOf(t, id)
+	if len(results) != 2 {
+		t.Fatalf("results %s", results)
 	}
 	for i, field := range []string{"values", "backtest.windows"} {
-		e := r.Results[i].Error
+		var r struct {
+			Error *messages.Envelope `json:"error"`
+		}
+		_ = json.Unmarshal(results[i], &r)
+		e := r.Error
 		if e == nil {
 			t.Errorf("series %d: no error; want one naming %s", i, field)
 			continue
