@@ -155,10 +155,7 @@ func (e *liveEnv) waitBatchEnded(t *testing.T, id string) {
 // batch_done, then ends.
 func TestBatchPostStreamsUntilDone(t *testing.T) {
 	e := newLiveEnv(t, nil)
-	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/batches", strings.NewReader(batchBody(5)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(batchStreamRequest(t.Context(), e.srv.URL, batchBody(5)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,10 +206,7 @@ func TestBatchPostStreamClientLeavesBatchGoesOn(t *testing.T) {
 	s.AddProcessor(stack.ProcessorOptions{Options: []processor.Option{processor.WithFitFunc(gatedFit)}})
 	g := s.AddGateway(stack.GatewayOptions{Config: func(c *gateway.Config) { c.Heartbeat = 0 }})
 
-	req, _ := http.NewRequest("POST", g.URL+"/v1/batches", strings.NewReader(batchBody(4)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	stream, err := sse.Do(http.DefaultClient, req)
+	stream, err := sse.Do(http.DefaultClient, batchStreamRequest(t.Context(), g.URL, batchBody(4)))
 	if err != nil {
 		t.Fatal(err)
 	}

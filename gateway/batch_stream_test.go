@@ -15,6 +15,14 @@ import (
 	"github.com/forecastd/forecastd/store"
 )
 
+// batchStreamRequest is a POST of the JSON batch body asking for its SSE stream.
+func batchStreamRequest(ctx context.Context, base, body string) *http.Request {
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/batches", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	return req
+}
+
 // losesBatchDone is a store whose event feed, as the gateway reads it, never has a batch_done:
 // as for a hub that fell behind the trimmed feed and jumped past it.
 type losesBatchDone struct{ store.Store }
@@ -54,10 +62,7 @@ func TestBatchPostStreamEndsWhenBatchDoneIsLost(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", g.URL+"/v1/batches", strings.NewReader(batchBody(3)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(batchStreamRequest(ctx, g.URL, batchBody(3)))
 	if err != nil {
 		t.Fatal(err)
 	}
