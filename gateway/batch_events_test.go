@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
@@ -188,9 +189,9 @@ func TestBatchPostStreamsUntilDone(t *testing.T) {
 	}
 }
 
-// A client that leaves the POST stream leaves the batch running: no series can end before the
-// gateway has seen the client go (the fits wait for it), and every one ends after.
-func TestBatchPostStreamClientLeavesBatchGoesOn(t *testing.T) {
+// gatedStack is a gateway and a processor whose fits wait until release is closed, over a
+// memory store; the gateway's live sessions get a heartbeat every heartbeat (0: none).
+func gatedStack(t *testing.T, heartbeat time.Duration) (*stack.Gateway, *store.Memory, chan struct{}) {
 	release := make(chan struct{})
 	gatedFit := func(ctx context.Context, y []float64, spec forecast.Spec, progress forecast.ProgressFunc) (forecast.Model, error) {
 		select {
@@ -204,7 +205,41 @@ func TestBatchPostStreamClientLeavesBatchGoesOn(t *testing.T) {
 	t.Cleanup(func() { _ = st.Close() })
 	s := stack.New(t, stack.Config{Store: st})
 	s.AddProcessor(stack.ProcessorOptions{Options: []processor.Option{processor.WithFitFunc(gatedFit)}})
-	g := s.AddGateway(stack.GatewayOptions{Config: func(c *gateway.Config) { c.Heartbeat = 0 }})
+	g := s.AddGateway(stack.GatewayOptions{Config: func(c *gateway.Config) { c.Heartbeat = heartbeat }})
+	return g, st, release
+}
+
+// The POST stream of a batch whose series take long writes heartbeats meanwhile, as every
+// live stream does, so that proxies keep it open.
+func TestBatchPostStreamWritesHeartbeats(t *testing.T) {
+	g, _, release := gatedStack(t, 20*time.Millisecond)
+	stream, err := sse.Do(http.DefaultClient, batchStreamRequest(t.Context(), g.URL, batchBody(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &sseClient{stream}
+	defer c.Close()
+	if m := c.next(t, false); m.Event != "accepted" {
+		t.Fatalf("first event %+v", m)
+	}
+	for {
+		m := c.next(t, true)
+		if m.Comment != "" {
+			break
+		}
+		if m.Event == store.EventBatchDone {
+			t.Fatalf("batch_done %+v before any heartbeat, while every fit waits", m)
+		}
+	}
+	close(release)
+	for m := c.next(t, false); m.Event != store.EventBatchDone; m = c.next(t, false) {
+	}
+}
+
+// A client that leaves the POST stream leaves the batch running: no series can end before the
+// gateway has seen the client go (the fits wait for it), and every one ends after.
+func TestBatchPostStreamClientLeavesBatchGoesOn(t *testing.T) {
+	g, st, release := gatedStack(t, 0)
 
 	stream, err := sse.Do(http.DefaultClient, batchStreamRequest(t.Context(), g.URL, batchBody(4)))
 	if err != nil {
