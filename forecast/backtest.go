@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Plan says where a backtest puts its forecast origins: Windows forecasts of Horizon steps,
@@ -53,6 +54,12 @@ type PlanError struct {
 }
 
 func (e *PlanError) Error() string { return e.Err.Error() }
+
+// Problem is the error in a client's words: without the ErrTooFewObservations prefix, as the
+// field it names (Field) tells the rest.
+func (e *PlanError) Problem() string {
+	return strings.TrimPrefix(e.Error(), ErrTooFewObservations.Error()+": ")
+}
 func (e *PlanError) Unwrap() error { return e.Err }
 
 // Backtest evaluates each spec on y by rolling-origin cross-validation: at each window of plan it
@@ -110,6 +117,14 @@ func (plan Plan) FirstOrigin(n, seasonLength int) (int, error) {
 		return 0, &PlanError{"step", fmt.Errorf("%w: step must be at least 1, got %d", ErrInvalidSpec, plan.Step)}
 	}
 	minTrain := lag + 1
+	if n < minTrain+1 { // not even one value to hold out: no horizon fits
+		field := "season_length"
+		if lag == 1 {
+			field = "values"
+		}
+		return 0, &PlanError{field, fmt.Errorf("%w: a backtest with season length %d needs at least %d values (season length + 1 to train on, to scale MASE, and 1 to hold out); the series has %d",
+			ErrTooFewObservations, lag, minTrain+1, n)}
+	}
 	room := n - minTrain - plan.Horizon // values left for the origins after the first
 	if room < 0 {
 		return 0, &PlanError{"horizon", fmt.Errorf("%w: horizon %d leaves %d of the %d values to train on, and the first window needs at least %d (season length + 1, to scale MASE); at most horizon %d fits",

@@ -10,10 +10,18 @@ import (
 )
 
 // startBacktest accepts a validated backtest: records its job and publishes its command to the
-// fit queue. It takes no generation and holds nothing: a backtest reads only its own series, so
+// fit queue, the series put on its step as a fit's is (a step left out is a missing value). It takes no generation and holds nothing: a backtest reads only its own series, so
 // it waits for no fit and no forecast waits for it. The returned run delivers the outcome; a
 // lost reply is recovered from the job record as a fit's is.
 func (g *Gateway) startBacktest(ctx context.Context, model string, req messages.BacktestRequest) (*run, Accepted, error) {
+	values := req.Values
+	if req.Timestamps != nil {
+		series, err := messages.FillGaps(req.Timestamps, req.Values)
+		if err != nil {
+			return nil, Accepted{}, messages.Invalid("timestamps", "%v", err) // Validate has said so already
+		}
+		values = series.Values
+	}
 	jobID := uuid.NewString()
 	now := g.now()
 	job := store.Job{ID: jobID, Kind: messages.KindBacktest, Model: model, Status: store.JobQueued, CreatedAt: now, UpdatedAt: now}
@@ -22,7 +30,7 @@ func (g *Gateway) startBacktest(ctx context.Context, model string, req messages.
 	}
 	cmd := messages.BacktestCommand{
 		Kind: messages.KindBacktest, JobID: jobID, Model: model, ReplyTo: g.cfg.ID,
-		Values: req.Values, SeasonLength: *req.SeasonLength, Method: req.Method, Options: req.Options,
+		Values: values, SeasonLength: *req.SeasonLength, Method: req.Method, Options: req.Options,
 		Backtest: req.Plan(), Horizon: *req.Horizon, Levels: req.Levels, AcceptedAt: now,
 	}
 	r := newRun(jobID, messages.KindBacktest, model, now)
@@ -34,7 +42,7 @@ func (g *Gateway) startBacktest(ctx context.Context, model string, req messages.
 	}
 	acc := Accepted{JobID: jobID, Status: string(store.JobQueued), Model: model}
 	r.step("accepted", acc)
-	g.log.Info("backtest accepted", "model", model, "job_id", jobID, "n", len(req.Values), "methods", cmd.Methods, "windows", cmd.Windows)
+	g.log.Info("backtest accepted", "model", model, "job_id", jobID, "n", len(values), "methods", cmd.Methods, "windows", cmd.Windows)
 	return r, acc, nil
 }
 

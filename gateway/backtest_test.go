@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -238,6 +239,86 @@ func TestBatchBacktestBadInputNamesTheField(t *testing.T) {
 		code, env := s.send(t, "POST", "/v1/batches", "application/json", []byte(tc.body))
 		if code != http.StatusBadRequest || env.Status != "fail" || env.Data[tc.field] == nil {
 			t.Errorf("%s: %d %+v; want 400 fail naming %q", tc.body, code, env, tc.field)
+		}
+	}
+}
+
+// A step left out of the timestamps is a missing value, as in a fit: the backtest runs on the
+// series put on its step, 12 values with the sixth missing, not on the 11 given.
+func TestBacktestFillsTimestampGaps(t *testing.T) {
+	s := newAPIServer(t)
+	var ts []string
+	for d := 1; d <= 12; d++ {
+		if d != 6 {
+			ts = append(ts, fmt.Sprintf(`"2024-01-%02dT00:00:00Z"`, d))
+		}
+	}
+	body := `{"values":[1,2,3,4,5,7,8,9,10,11,12],"timestamps":[` + strings.Join(ts, ",") + `],"horizon":2,"windows":3,"methods":["naive","drift"]}`
+	code, env := s.send(t, "POST", "/v1/models/bt/backtest", "application/json", []byte(body))
+	if code != http.StatusOK {
+		t.Fatalf("backtest: %d %+v", code, env)
+	}
+	res := backtestOf(t, env)
+	if res.N != 12 {
+		t.Errorf("n %d; want the 12 steps of the filled series", res.N)
+	}
+	// The windows hold out the last values of the filled series: 9, 10 first.
+	if w := res.Accuracy["naive"].Windows; len(w) != 3 || w[0].Origin != 8 || !slices.Equal(w[2].Actual, messages.Values{11, 12}) {
+		t.Errorf("windows %+v; want origins from 8 over 12 steps", w)
+	}
+}
+
+// Without method, the first of methods is the method, as in a batch: options given for it apply.
+func TestBacktestMethodDefaultsToTheFirstOfMethods(t *testing.T) {
+	s := newAPIServer(t)
+	code, env := s.send(t, "POST", "/v1/models/bt/backtest", "application/json",
+		[]byte(`{"values":[3,5,4,6,5,7,6,8,7,9,8,10],"horizon":2,"windows":2,"options":{"spec":"ANN"},"methods":["ets","naive"]}`))
+	if code != http.StatusOK {
+		t.Fatalf("backtest with options for methods[0]: %d %+v", code, env)
+	}
+	if ets := backtestOf(t, env).Accuracy["ets"]; ets.Model != "ETS(A,N,N)" {
+		t.Errorf("ets model %q; want the spec ANN applied", ets.Model)
+	}
+}
+
+// A series too short for any backtest with its season length is a problem of season_length
+// (and of the values) in words a client can act on, not "at most horizon 0 fits"; a batch
+// series too short for the plan has its own error worded as the single backtest words it,
+// without the engine's "too few observations:" prefix, naming its values when the batch's
+// horizon or season length leaves it nothing to hold out.
+func TestBacktestTooShortForItsSeasonLength(t *testing.T) {
+	s := newAPIServer(t)
+	values := `[1,2,3,4,5,6,7,8,9,10,11,12]`
+	code, env := s.send(t, "POST", "/v1/models/bt/backtest", "application/json",
+		[]byte(`{"values":`+values+`,"season_length":12,"horizon":2,"windows":1}`))
+	var msg string
+	_ = json.Unmarshal(env.Data["season_length"], &msg)
+	if code != http.StatusBadRequest || env.Data["horizon"] != nil || !strings.Contains(msg, "at least 14") {
+		t.Fatalf("%d %+v; want a fail naming season_length and the 14 values it needs", code, env)
+	}
+	body := `{"horizon":2,"method":"naive","backtest":{"windows":3},"series":[
+		{"name":"seasonal","season_length":12,"values":` + values + `},
+		{"name":"short","values":[1,2,3,4,5]}]}`
+	id := s.postBatch(t, "/v1/batches", "application/json", body)
+	s.waitBatchEnded(t, id)
+	results := s.resultsOf(t, id)
+	if len(results) != 2 {
+		t.Fatalf("results %s", results)
+	}
+	for i, field := range []string{"values", "backtest.windows"} {
+		var r struct {
+			Error *messages.Envelope `json:"error"`
+		}
+		_ = json.Unmarshal(results[i], &r)
+		e := r.Error
+		if e == nil {
+			t.Errorf("series %d: no error; want one naming %s", i, field)
+			continue
+		}
+		var problems map[string]string
+		_ = json.Unmarshal(e.Data, &problems)
+		if p := problems[field]; p == "" || len(problems) != 1 || strings.Contains(p, "too few observations") {
+			t.Errorf("series %d: error %s; want it naming only %s, without the engine's prefix", i, e.Data, field)
 		}
 	}
 }

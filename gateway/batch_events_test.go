@@ -7,8 +7,15 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/promtest"
 	"github.com/forecastd/forecastd/internal/sse"
+	"github.com/forecastd/forecastd/internal/stack"
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
 )
 
@@ -149,10 +156,7 @@ func (e *liveEnv) waitBatchEnded(t *testing.T, id string) {
 // batch_done, then ends.
 func TestBatchPostStreamsUntilDone(t *testing.T) {
 	e := newLiveEnv(t, nil)
-	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/batches", strings.NewReader(batchBody(5)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(batchStreamRequest(t.Context(), e.srv.URL, batchBody(5)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,27 +189,84 @@ func TestBatchPostStreamsUntilDone(t *testing.T) {
 	}
 }
 
-// A client that leaves the POST stream leaves the batch running.
-func TestBatchPostStreamClientLeavesBatchGoesOn(t *testing.T) {
-	e := newLiveEnv(t, nil)
-	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/batches", strings.NewReader(batchBody(4)))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "text/event-stream")
-	s, err := sse.Do(http.DefaultClient, req)
+// gatedStack is a gateway and a processor whose fits wait until release is closed, over a
+// memory store; the gateway's live sessions get a heartbeat every heartbeat (0: none).
+func gatedStack(t *testing.T, heartbeat time.Duration) (*stack.Gateway, *store.Memory, chan struct{}) {
+	release := make(chan struct{})
+	gatedFit := func(ctx context.Context, y []float64, spec forecast.Spec, progress forecast.ProgressFunc) (forecast.Model, error) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-release:
+		}
+		return forecast.Fit(ctx, y, spec, progress)
+	}
+	st := store.NewMemory()
+	t.Cleanup(func() { _ = st.Close() })
+	s := stack.New(t, stack.Config{Store: st})
+	s.AddProcessor(stack.ProcessorOptions{Options: []processor.Option{processor.WithFitFunc(gatedFit)}})
+	g := s.AddGateway(stack.GatewayOptions{Config: func(c *gateway.Config) { c.Heartbeat = heartbeat }})
+	return g, st, release
+}
+
+// The POST stream of a batch whose series take long writes heartbeats meanwhile, as every
+// live stream does, so that proxies keep it open.
+func TestBatchPostStreamWritesHeartbeats(t *testing.T) {
+	g, _, release := gatedStack(t, 20*time.Millisecond)
+	stream, err := sse.Do(http.DefaultClient, batchStreamRequest(t.Context(), g.URL, batchBody(2)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &sseClient{s}
+	c := &sseClient{stream}
+	defer c.Close()
+	if m := c.next(t, false); m.Event != "accepted" {
+		t.Fatalf("first event %+v", m)
+	}
+	for {
+		m := c.next(t, true)
+		if m.Comment != "" {
+			break
+		}
+		if m.Event == store.EventBatchDone {
+			t.Fatalf("batch_done %+v before any heartbeat, while every fit waits", m)
+		}
+	}
+	close(release)
+	for m := c.next(t, false); m.Event != store.EventBatchDone; m = c.next(t, false) {
+	}
+}
+
+// A client that leaves the POST stream leaves the batch running: no series can end before the
+// gateway has seen the client go (the fits wait for it), and every one ends after.
+func TestBatchPostStreamClientLeavesBatchGoesOn(t *testing.T) {
+	g, st, release := gatedStack(t, 0)
+
+	stream, err := sse.Do(http.DefaultClient, batchStreamRequest(t.Context(), g.URL, batchBody(4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &sseClient{stream}
 	m := c.next(t, false)
 	var acc batchAnswer
 	if err := json.Unmarshal([]byte(m.Data), &acc); m.Event != "accepted" || err != nil {
 		t.Fatalf("first event %+v", m)
 	}
 	_ = c.Close()
-	e.waitBatchEnded(t, acc.BatchID)
-	b, err := e.store.GetBatch(context.Background(), acc.BatchID)
-	if err != nil || b.Status != store.BatchSucceeded || b.Done != 4 {
-		t.Fatalf("batch after its stream's client left: %+v, %v; want succeeded with 4 done", b, err)
+	waitFor(t, "the gateway to see the stream's client leave", func() bool {
+		return promtest.Value(t, g.Registry, "forecastd_sessions_closed_total", "transport", "sse_batch", "reason", "client") == 1
+	})
+	// The series that cannot be fitted fails before fitting; the others wait for release.
+	if b, err := st.GetBatch(context.Background(), acc.BatchID); err != nil || b.Status.Terminal() || b.Done-b.Failed != 0 {
+		t.Fatalf("batch when its stream's client left: %+v, %v; want no series fitted yet", b, err)
+	}
+	close(release)
+	waitFor(t, "batch "+acc.BatchID+" to end", func() bool {
+		b, err := st.GetBatch(context.Background(), acc.BatchID)
+		return err == nil && b.Status.Terminal()
+	})
+	b, err := st.GetBatch(context.Background(), acc.BatchID)
+	if err != nil || b.Status != store.BatchSucceeded || b.Done != 4 || b.Failed != 1 {
+		t.Fatalf("batch after its stream's client left: %+v, %v; want succeeded with 4 done, 1 failed", b, err)
 	}
 }
 
@@ -266,5 +327,36 @@ func TestWSSubscribeFollowsBatches(t *testing.T) {
 	ack = readWS(t, c)
 	if err := json.Unmarshal(ack.Data, &sub); err != nil || ack.Status != "success" || len(sub.Batches) != 0 {
 		t.Fatalf("unsubscribe answered %+v %s", ack, ack.Data)
+	}
+}
+
+// A subscription that would follow too many subjects is refused naming the field that tipped
+// it over: batches when the batches did, models when the models alone are too many.
+func TestWSSubscribeTooManyNamesTheField(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	many := func(n int, name func(int) string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = name(i)
+		}
+		return out
+	}
+	batches := many(1001, func(int) string { return messages.NewBatchID() })
+	models := many(1001, func(i int) string { return fmt.Sprintf("m%d", i) })
+	for _, tc := range []struct {
+		msg   map[string]any
+		field string
+	}{
+		{map[string]any{"type": "subscribe", "id": "b", "batches": batches}, "batches"},
+		{map[string]any{"type": "subscribe", "id": "mb", "models": models[:10], "batches": batches[:995]}, "batches"},
+		{map[string]any{"type": "subscribe", "id": "m", "models": models, "batches": batches[:1]}, "models"},
+	} {
+		writeWS(t, c, tc.msg)
+		m := readWS(t, c)
+		var data map[string]string
+		if err := json.Unmarshal(m.Data, &data); err != nil || m.Status != "fail" || data[tc.field] == "" || len(data) != 1 {
+			t.Errorf("subscribe %v answered %+v %s; want a fail naming %s", tc.msg["id"], m, m.Data, tc.field)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,16 +139,21 @@ func TestSaveModelsRefusesNamesTooLongForAModel(t *testing.T) {
 	}
 }
 
-// acceptFailsFor fails AcceptSavedFit for models ending in suffix, as a store that went away midway.
+// acceptFailsFor fails AcceptSavedFit for models ending in suffix, as a store that went away midway,
+// once every other model's AcceptSavedFit has returned (others of them), so that those were accepted
+// before the failure stops the gateway starting more.
 type acceptFailsFor struct {
 	store.Store
 	suffix string
+	others *sync.WaitGroup
 }
 
 func (s acceptFailsFor) AcceptSavedFit(ctx context.Context, model, job string, lease time.Duration) (int64, error) {
 	if strings.HasSuffix(model, s.suffix) {
+		s.others.Wait()
 		return 0, errors.New("dial tcp 127.0.0.1:6379: connection refused")
 	}
+	defer s.others.Done()
 	return s.Store.AcceptSavedFit(ctx, model, job, lease)
 }
 
@@ -155,7 +161,9 @@ func (s acceptFailsFor) AcceptSavedFit(ctx context.Context, model, job string, l
 // gets 503, the batch is failed and the fits that were accepted are failed, so no forecast is
 // held for them.
 func TestSaveModelsBatchTheStoreDoesNotAcceptLeavesNoFitPending(t *testing.T) {
-	s := newAPIServer(t, apiOption{wrap: func(st store.Store) store.Store { return acceptFailsFor{st, ".bad"} }})
+	others := new(sync.WaitGroup)
+	others.Add(1)
+	s := newAPIServer(t, apiOption{wrap: func(st store.Store) store.Store { return acceptFailsFor{st, ".bad", others} }})
 	code, env := s.send(t, "POST", "/v1/batches", "application/json",
 		[]byte(`{"horizon":2,"method":"naive","save_models":true,"series":[{"name":"ok","values":[1,2]},{"name":"bad","values":[1,2]}]}`))
 	if code != http.StatusServiceUnavailable || env.Status != "error" || strings.Contains(env.Message, "6379") {

@@ -48,7 +48,8 @@ type Config struct {
 	BatchUploadMinRate int64
 	// HoldTimeout bounds how long a forecast is held waiting for fits it depends on.
 	HoldTimeout time.Duration
-	// RecheckInterval is how often held forecasts re-check the store besides pub/sub events.
+	// RecheckInterval is how often held forecasts and POST batch streams re-check the store
+	// besides pub/sub events.
 	RecheckInterval time.Duration
 	// FitQueueLease bounds how long an accepted fit may go with no processor holding it (waiting
 	// in the queue, or for its command to be redelivered after its processor died) before it is

@@ -546,3 +546,32 @@ func TestOpenAPIValidatorRejectsWrongAnswers(t *testing.T) {
 		})
 	}
 }
+
+// The examples show batch ids as POST /v1/batches makes them now, not the UUIDs of an earlier
+// version: every batch_id example, in JSON or inside an SSE example's text.
+func TestOpenAPIBatchIDExamplesAreCurrent(t *testing.T) {
+	_, srv := newAPIGateway(t)
+	resp, err := http.Get(srv.URL + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, m := range regexp.MustCompile(`"batch_id\\?"\s*:\s*\\?"([^"\\]*)`).FindAllSubmatch(body, -1) {
+		id := string(m[1])
+		if strings.Contains(id, " ") {
+			continue // a fail's message about the field, not an id
+		}
+		found++
+		if len(id) != messages.BatchIDLength || messages.ValidBatchID(id) != "" {
+			t.Errorf("example batch_id %q; want %d base32 characters as messages.NewBatchID makes", id, messages.BatchIDLength)
+		}
+	}
+	if found == 0 {
+		t.Fatal("no batch_id example found")
+	}
+}

@@ -53,10 +53,14 @@ type Backtest struct {
 }
 
 // Validate checks the request as a fit, a forecast's horizon and levels, and the plan; it fills
-// in the defaults (those of a fit, step 1, methods [method]) and rejects a plan the series is
-// too short for, naming windows, step or horizon with what would fit.
+// in the defaults (those of a fit but method methods[0] when methods is given, step 1, methods
+// [method]) and rejects a plan the series, put on its step, is too short for, naming windows,
+// step or horizon with what would fit.
 func (r *BacktestRequest) Validate() error {
 	p := Problems{}
+	if r.Method == "" && len(r.Methods) > 0 && slices.Contains(forecast.Methods, r.Methods[0]) {
+		r.Method = r.Methods[0] // the first method compared, as in a batch
+	}
 	fit := FitRequest{Values: r.Values, SeasonLength: r.SeasonLength, Method: r.Method, Timestamps: r.Timestamps, Options: r.Options}
 	if err := fit.Validate(); err != nil {
 		addProblems(p, err)
@@ -74,10 +78,15 @@ func (r *BacktestRequest) Validate() error {
 	}
 	r.Step = validatePlan(p, "", r.Windows, r.Step)
 	if len(p) == 0 {
+		n := len(r.Values)
+		if r.Timestamps != nil {
+			series, _ := FillGaps(r.Timestamps, r.Values) // fit.Validate has checked them
+			n = len(series.Values)
+		}
 		plan := forecast.Plan{Horizon: *r.Horizon, Windows: *r.Windows, Step: *r.Step}
-		if _, err := plan.FirstOrigin(len(r.Values), *r.SeasonLength); err != nil {
+		if _, err := plan.FirstOrigin(n, *r.SeasonLength); err != nil {
 			if pe, ok := err.(*forecast.PlanError); ok {
-				p.Add(pe.Field, "%s", strings.TrimPrefix(pe.Error(), forecast.ErrTooFewObservations.Error()+": "))
+				p.Add(pe.Field, "%s", pe.Problem())
 			}
 		}
 	}

@@ -207,7 +207,16 @@ func describeGap(a, b time.Time) string {
 	if clock(a) == clock(b) && (a.Day() == b.Day() || monthEnd(a) && monthEnd(b)) {
 		return plural((b.Year()-a.Year())*12+int(b.Month())-int(a.Month()), "month")
 	}
-	return describeDuration(wallClock(b).Sub(wallClock(a)))
+	if d := wallClock(b).Sub(wallClock(a)); d < math.MaxInt64 {
+		return describeDuration(d)
+	}
+	// Beyond what a time.Duration holds (about 292 years): Sub saturates, so count in seconds.
+	secs := wallClock(b).Unix() - wallClock(a).Unix()
+	days := plural(int(secs/86400), "day")
+	if rest := time.Duration(secs%86400) * time.Second; rest > 0 {
+		return days + " " + rest.String()
+	}
+	return days
 }
 
 func describeDuration(d time.Duration) string {

@@ -91,11 +91,11 @@ func accuracyTable(methods []string, acc []forecast.Accuracy, withWindows bool) 
 // carry names its field (windows and step under prefix), and the rest is told as a fit's failure is.
 func backtestFailure(err error, timeout time.Duration, prefix string) *messages.Failure {
 	if pe := (*forecast.PlanError)(nil); errors.As(err, &pe) {
-		field := pe.Field
-		if field != "horizon" { // a batch's horizon is its own, not its backtest's
-			field = prefix + field
+		field := prefix + pe.Field
+		if prefix != "" && (pe.Field == "horizon" || pe.Field == "season_length") {
+			field = "values" // a batch's horizon and season lengths hold for every series: this one is too short
 		}
-		return messages.FailField(messages.CodeInvalid, field, "%s", pe.Error())
+		return messages.FailField(messages.CodeInvalid, field, "%s", pe.Problem())
 	}
 	return fitFailure(err, timeout, "values")
 }

@@ -81,6 +81,9 @@ func (ev *Event) Frame(f *Format) []byte {
 	return b
 }
 
+// EventReset is the type of the event that tells a session events were lost (resetEvent).
+const EventReset = "reset"
+
 // resetEvent tells a session that events after lastID are no longer retained; oldest is the
 // oldest one that is ("" when none is).
 //
@@ -88,7 +91,7 @@ func (ev *Event) Frame(f *Format) []byte {
 // reconnecting after it resumes there instead of being reset again.
 func resetEvent(from, lastID, oldest, reason string) *Event {
 	data := messages.JSON(map[string]any{"last_event_id": lastID, "oldest_event_id": oldest, "reason": reason})
-	return &Event{Event: store.Event{Type: "reset"}, from: from, data: data}
+	return &Event{Event: store.Event{Type: EventReset}, from: from, data: data}
 }
 
 // eventData is the public JSON of an event: model, generation, type, time and job_id (a batch

@@ -219,7 +219,11 @@ func (s *session) subscribe(m subscribeMessage) {
 		}
 	}
 	if len(s.models)+len(subjects) > maxModels {
-		s.sendFailure(m.ID, messages.Invalid("models", "one session may follow at most %d models and batches by name; subscribe with neither to follow all", maxModels))
+		field := "batches" // what tipped the count over: the batches, unless the models alone do
+		if len(s.models)+len(m.Models) > maxModels {
+			field = "models"
+		}
+		s.sendFailure(m.ID, messages.Invalid(field, "one session may follow at most %d models and batches by name; subscribe with neither to follow all", maxModels))
 		return
 	}
 	wasAll := s.all
