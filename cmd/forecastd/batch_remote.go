@@ -140,25 +140,18 @@ func firstLine(b []byte) string {
 }
 
 func (c *remote) status(ctx context.Context, id string) (batchStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := c.request(ctx, http.MethodGet, "/v1/batches/"+url.PathEscape(id), nil)
-	if err != nil {
-		return batchStatus{}, err
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return batchStatus{}, err
-	}
-	defer resp.Body.Close()
-	var st batchStatus
-	return st, decode(resp, &st)
+	return c.batch(ctx, http.MethodGet, id, 30*time.Second)
 }
 
 func (c *remote) cancel(ctx context.Context, id string) (batchStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	return c.batch(ctx, http.MethodDelete, id, 10*time.Second)
+}
+
+// batch asks for (GET) or cancels (DELETE) batch id and returns its status.
+func (c *remote) batch(ctx context.Context, method, id string, timeout time.Duration) (batchStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := c.request(ctx, http.MethodDelete, "/v1/batches/"+url.PathEscape(id), nil)
+	req, err := c.request(ctx, method, "/v1/batches/"+url.PathEscape(id), nil)
 	if err != nil {
 		return batchStatus{}, err
 	}

@@ -151,47 +151,41 @@ func checkGoodResults(t *testing.T, rs []remoteResult) {
 // gateway (no batch stream) this follows by polling; with the stream (branch batchev) by the
 // stream: either way the results must be the same.
 func TestRemoteBatchJSON(t *testing.T) {
-	url, _ := remoteService(t, false, nil)
+	stderr := runGoodSeries(t, nil)
+	for _, want := range []string{"accepted, 4 series", "4/4 series", "1 failed"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// runGoodSeries runs goodSeries, method naive, through a service (behind wrap, if not nil),
+// checks the results and returns stderr.
+func runGoodSeries(t *testing.T, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
+	url, _ := remoteService(t, false, wrap)
 	var stderr lockedBuffer
 	b, err := remoteRun(t, t.Context(), url, "in.json", goodSeries, "out.json", &stderr, "--method", "naive")
 	if err != nil {
 		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
 	}
 	checkGoodResults(t, decodeResults(t, b))
-	for _, want := range []string{"accepted, 4 series", "4/4 series", "1 failed"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
-		}
-	}
+	return stderr.String()
 }
 
 // A service without the batch stream answers the POST with 202 JSON: the run follows the
 // batch by polling its status.
 func TestRemoteBatchPollsAServiceWithoutTheStream(t *testing.T) {
-	url, _ := remoteService(t, false, withoutStream)
-	var stderr lockedBuffer
-	b, err := remoteRun(t, t.Context(), url, "in.json", goodSeries, "out.json", &stderr, "--method", "naive")
-	if err != nil {
-		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
-	}
-	checkGoodResults(t, decodeResults(t, b))
-	if !strings.Contains(stderr.String(), "progress by polling") {
-		t.Errorf("stderr does not say it polls:\n%s", stderr.String())
+	if stderr := runGoodSeries(t, withoutStream); !strings.Contains(stderr, "progress by polling") {
+		t.Errorf("stderr does not say it polls:\n%s", stderr)
 	}
 }
 
 // Needs branch batchev: POST /v1/batches with Accept: text/event-stream streams accepted,
 // batch_progress…, batch_done, and the run follows that stream instead of polling.
 func TestRemoteBatchFollowsTheStream(t *testing.T) {
-	url, _ := remoteService(t, false, nil)
-	var stderr lockedBuffer
-	b, err := remoteRun(t, t.Context(), url, "in.json", goodSeries, "out.json", &stderr, "--method", "naive")
-	if err != nil {
-		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
-	}
-	checkGoodResults(t, decodeResults(t, b))
-	if !strings.Contains(stderr.String(), "progress by stream") {
-		t.Errorf("the run did not follow the POST's event stream (needs batchev's Accept: text/event-stream on POST /v1/batches):\n%s", stderr.String())
+	if stderr := runGoodSeries(t, nil); !strings.Contains(stderr, "progress by stream") {
+		t.Errorf("the run did not follow the POST's event stream (needs batchev's Accept: text/event-stream on POST /v1/batches):\n%s", stderr)
 	}
 }
 

@@ -5,19 +5,7 @@
 
 import { render as renderChart, fmt } from "./chart.js";
 import { authHeaders, getToken } from "./live.js";
-
-const $ = (id) => document.getElementById(id);
-const h = (tag, props = {}, ...children) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "class") e.className = v;
-    else if (k === "text") e.textContent = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
-  return e;
-};
+import { $, h } from "./dom.js";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const POLL_MS = 1500;
