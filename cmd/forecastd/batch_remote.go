@@ -112,10 +112,11 @@ func (c *remote) request(ctx context.Context, method, path string, body io.Reade
 	return req, nil
 }
 
-// decode reads a JSend answer: its data on success, a *serviceError otherwise.
+// decode reads a JSend answer: its data on success, a *serviceError otherwise. The answer is
+// read whole: the results of a big batch run to megabytes.
 func decode(resp *http.Response, data any) error {
 	var env messages.Envelope
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("read the answer: %w", err)
 	}

@@ -212,8 +212,10 @@ func TestRemoteBatchReadsTheContractsStream(t *testing.T) {
 		fmt.Fprint(w, `{"status":"success","data":{"batch_id":"b1","status":"succeeded","total":2,"done":2,"failed":1}}`)
 	})
 	mux.HandleFunc("GET /v1/batches/{id}/results", func(w http.ResponseWriter, r *http.Request) {
+		// Megabytes, as the results of a big batch are.
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"status":"success","data":{"batch_id":"b1","results":[{"name":"a","status":"succeeded"},{"name":"b","status":"failed"}]}}`)
+		fmt.Fprintf(w, `{"status":"success","data":{"batch_id":"b1","results":[{"name":"a","status":"succeeded","method":"%s"},{"name":"b","status":"failed"}]}}`,
+			strings.Repeat("x", 3<<20))
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -224,8 +226,8 @@ func TestRemoteBatchReadsTheContractsStream(t *testing.T) {
 		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
 	}
 	rs := decodeResults(t, b)
-	if len(rs) != 2 || rs[0].Name != "a" || rs[1].Status != "failed" {
-		t.Errorf("results = %+v, want the service's two", rs)
+	if len(rs) != 2 || rs[0].Name != "a" || len(rs[0].Method) != 3<<20 || rs[1].Status != "failed" {
+		t.Errorf("got %d results, want the service's two, the first with its 3 MiB method", len(rs))
 	}
 	for _, want := range []string{"batch b1 accepted, 2 series (progress by stream)", "2/2 series", "1 failed"} {
 		if !strings.Contains(stderr.String(), want) {
