@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 ADDR    ?= :8080
 
-.PHONY: run build test test-race test-faults lint bench accuracy bench-system bench-fanout fuzz web up down logs definitions
+.PHONY: run build test test-race test-faults lint bench accuracy bench-system bench-fanout bench-batch fuzz web up down logs definitions
 
 run: ## everything in one process on the embedded broker and store; dashboard on http://localhost:8080
 	$(GO) run ./cmd/forecastd all --http-addr $(ADDR)
@@ -36,6 +36,9 @@ bench-system: ## the real-time path against local RabbitMQ and Redis: a gateway 
 
 bench-fanout: ## live fan-out against local RabbitMQ and Redis: one model_ready to 10,000 WebSocket, then 9,000 WS + 9,000 SSE sessions; prints the table
 	cmd/loadgen/bench-fanout.sh
+
+bench-batch: ## a 3,000-series batch (method auto) offline vs a gateway with 1 and 2 processors on local RabbitMQ and Redis (BENCH_SERIES=N for fewer); prints the table
+	cmd/loadgen/bench-batch.sh
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzFit -fuzztime 60s ./forecast/

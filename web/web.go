@@ -1,5 +1,6 @@
 // Package web is the browser dashboard: plain HTML, CSS and JavaScript modules embedded in the
-// binary and served by the gateway at / and /static/. There is no build step.
+// binary and served by the gateway at / (models) and /static/ (batch.html: batches). There is no
+// build step.
 package web
 
 import (

@@ -35,6 +35,21 @@ func TestDashboardAssets(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+	seen := reachable(t, srv, page)
+	for _, f := range []string{"/static/app.js", "/static/live.js", "/static/chart.js", "/static/app.css"} {
+		if !seen[f] {
+			t.Errorf("%s is not reachable from the page", f)
+		}
+	}
+	if regexp.MustCompile(`(?i)(src|href)="(https?:)?//`).MatchString(page) {
+		t.Error("the page loads something from another host")
+	}
+}
+
+// reachable fetches every static asset page references, and the modules they import, checking
+// each one's status and content type; it returns the paths it reached.
+func reachable(t *testing.T, srv *httptest.Server, page string) map[string]bool {
+	t.Helper()
 	assets := regexp.MustCompile(`(?:src|href)="(/static/[^"]+)"`).FindAllStringSubmatch(page, -1)
 	if len(assets) < 2 {
 		t.Fatalf("the page references %d static assets, want the stylesheet and the script", len(assets))
@@ -61,12 +76,5 @@ func TestDashboardAssets(t *testing.T) {
 			assets = append(assets, []string{"", "/static/" + m[1]})
 		}
 	}
-	for _, f := range []string{"/static/app.js", "/static/live.js", "/static/chart.js", "/static/app.css"} {
-		if !seen[f] {
-			t.Errorf("%s is not reachable from the page", f)
-		}
-	}
-	if regexp.MustCompile(`(?i)(src|href)="(https?:)?//`).MatchString(page) {
-		t.Error("the page loads something from another host")
-	}
+	return seen
 }

@@ -32,6 +32,15 @@ type batchOptions struct {
 	Method        string
 	Levels        []float64
 	Workers       int
+
+	// With URL, the batch runs in the service there instead (batch_remote.go).
+	URL               string
+	Token             string
+	Horizon           int // every series' horizon; 0: each JSON series' own
+	SeasonLength      int // for series that give none
+	Format            string
+	PollInterval      time.Duration
+	CancelOnInterrupt bool
 }
 
 // batchItem is one series of the input array.
@@ -71,14 +80,13 @@ func runBatchIO(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return err
 	}
 
-	var in io.Reader = stdin
-	if opts.Input != "-" {
-		f, err := os.Open(opts.Input)
-		if err != nil {
-			return fmt.Errorf("input: %w", err)
-		}
-		defer f.Close()
-		in = f
+	in, closeInput, err := openInput(opts.Input, stdin)
+	if err != nil {
+		return err
+	}
+	defer closeInput()
+	if opts.URL != "" {
+		return runRemoteBatch(ctx, opts, in, stdout, stderr)
 	}
 	// The output goes to a temporary file first, so an interrupted or failed run leaves no
 	// half-written file behind; it is checked before the (possibly long) work starts.
@@ -120,11 +128,21 @@ func parseBatchFlags(args []string, stderr io.Writer) (batchOptions, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: forecastd batch --input FILE --output FILE [flags]
+       forecastd batch --url URL --input FILE --output FILE [flags]
 
 Forecasts every series of a JSON array [{"name", "values", "season_length", "horizon"}, ...]
 (null in values is a missing observation) and writes a JSON array in the same order of
 {"name", "method", "point", "intervals", "fit_seconds"}, or {"name", "error"} for a series that
 could not be forecast. FILE may be - for standard input or output.
+
+With --url, the batch runs in the service at URL instead (POST /v1/batches): the JSON array
+above (one horizon for all: the series' own or --horizon), or a file ending in .csv or .ndjson of
+long-format rows series_id,timestamp,value (with --horizon). Progress comes from the batch's
+event stream, or by polling a service without one, on stderr; the results
+(GET /v1/batches/{id}/results) go to --output as JSON, NDJSON or CSV by its extension or
+--format. It exits non-zero if the service refuses the batch or it ends failed or cancelled.
+Ctrl-C stops following; the batch goes on in the service unless --cancel-on-interrupt is given,
+which cancels it (DELETE /v1/batches/{id}).
 
 Flags:
 `)
@@ -134,9 +152,19 @@ Flags:
 	fs.StringVar(&opts.Output, "output", "", "JSON file to write, or - for standard output (required)")
 	fs.StringVar(&opts.Method, "method", opts.Method, "forecasting method: "+strings.Join(forecast.Methods, ", "))
 	fs.StringVar(&levels, "levels", levels, "comma-separated prediction interval levels in percent (or all as fractions, 0.8,0.95)")
-	fs.IntVar(&opts.Workers, "workers", opts.Workers, "series fitted in parallel")
+	fs.IntVar(&opts.Workers, "workers", opts.Workers, "series fitted in parallel (offline)")
+	fs.StringVar(&opts.URL, "url", "", "run the batch in the forecastd service at this URL (http://host:8080) instead of offline")
+	fs.StringVar(&opts.Token, "token", "", "with --url: bearer token of a service with authentication (a write token)")
+	fs.IntVar(&opts.Horizon, "horizon", 0, "with --url: steps to forecast for every series (required for CSV and NDJSON input)")
+	fs.IntVar(&opts.SeasonLength, "season-length", 0, "with --url: season length of the series that give none")
+	fs.StringVar(&opts.Format, "format", "", "with --url: results as json, ndjson or csv (default: by --output's extension, else json)")
+	fs.DurationVar(&opts.PollInterval, "poll-interval", time.Second, "with --url: how often to ask for the status of a service without the event stream")
+	fs.BoolVar(&opts.CancelOnInterrupt, "cancel-on-interrupt", false, "with --url: on Ctrl-C, cancel the batch in the service (by default it goes on)")
 	if err := fs.Parse(args); err != nil {
 		return opts, err
+	}
+	if opts.Format == "" {
+		opts.Format = formatOf(opts.Output)
 	}
 	var err error
 	switch {
@@ -150,6 +178,8 @@ Flags:
 		err = fmt.Errorf("--method must be one of %s, got %q", strings.Join(forecast.Methods, ", "), opts.Method)
 	case opts.Workers < 1:
 		err = fmt.Errorf("--workers must be at least 1, got %d", opts.Workers)
+	case opts.URL != "":
+		err = checkRemoteFlags(opts)
 	}
 	if err == nil {
 		opts.Levels, err = parseLevels(levels)
@@ -455,10 +485,11 @@ type progress struct {
 	done    atomic.Int64
 	failed  atomic.Int64
 	drawing sync.Mutex
+	eta     time.Duration // the service's estimate (set); negative: computed from the rate
 }
 
 func newProgress(w io.Writer, total int) *progress {
-	p := &progress{w: w, total: total, begin: time.Now()}
+	p := &progress{w: w, total: total, begin: time.Now(), eta: -1}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
@@ -472,6 +503,15 @@ func (p *progress) add(failed bool) {
 	if failed {
 		p.failed.Add(1)
 	}
+}
+
+// set takes counts and an estimate (negative: none) from a service running the batch.
+func (p *progress) set(done, failed int, eta time.Duration) {
+	p.done.Store(int64(done))
+	p.failed.Store(int64(failed))
+	p.drawing.Lock()
+	p.eta = eta
+	p.drawing.Unlock()
 }
 
 // start draws until the returned function is called, which draws the final line.
@@ -518,6 +558,8 @@ func (p *progress) draw(final bool) {
 	fmt.Fprintf(&b, ", %.1f/s", rate)
 	if final {
 		fmt.Fprintf(&b, " in %.3fs", elapsed.Seconds())
+	} else if p.eta >= 0 {
+		fmt.Fprintf(&b, ", ETA %s", p.eta.Round(time.Second))
 	} else if done > 0 && rate > 0 {
 		eta := time.Duration(float64(int64(p.total)-done) / rate * float64(time.Second))
 		fmt.Fprintf(&b, ", ETA %s", eta.Round(time.Second))

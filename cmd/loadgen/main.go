@@ -65,6 +65,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return burstCmd(ctx, args[1:], out)
 	case "system":
 		return systemCmd(ctx, args[1:], out)
+	case "batchdata":
+		return batchDataCmd(args[1:], out)
+	case "batchreport":
+		return batchReportCmd(args[1:], out)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }

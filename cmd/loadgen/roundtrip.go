@@ -442,4 +442,4 @@ func followModel(ctx context.Context, base *url.URL, model string) (<-chan fitRe
 	return out, nil
 }
 
-var errUsage = errors.New("usage: loadgen hold|report|roundtrip|amqp|burst|system [flags]")
+var errUsage = errors.New("usage: loadgen hold|report|roundtrip|amqp|burst|system|batchdata|batchreport [flags]")

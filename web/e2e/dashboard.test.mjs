@@ -14,6 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { batchPage } from "./batch.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -492,6 +493,7 @@ try {
   await degraded(context, base, "without WebSocket", false);
   await degraded(context, base, "without WebSocket and SSE", true);
   await chart(context, base);
+  await batchPage(context, base, ok, shots);
   await withAuth(context, tokenFile);
   console.log(`# screenshots: ${shots}/forecastd-dashboard.png, forecastd-dashboard-mobile.png, forecastd-dashboard-offline.png, forecastd-dashboard-auth.png, forecastd-docs.png, forecastd-chart-dates.png, forecastd-chart-zoomed.png, forecastd-chart-spike.png, forecastd-chart-long.png`);
 } catch (err) {

@@ -3,19 +3,7 @@
 
 import { render as renderChart, fmt, levelsOf } from "./chart.js";
 import { Live, authHeaders, getToken, setToken } from "./live.js";
-
-const $ = (id) => document.getElementById(id);
-const h = (tag, props = {}, ...children) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "class") e.className = v;
-    else if (k === "text") e.textContent = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
-  }
-  e.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
-  return e;
-};
+import { $, h } from "./dom.js";
 
 // Limits of the public API, read from /openapi.json at start; until then (or if it cannot be
 // read) the page leaves them to the gateway, which checks every one anyway.
