@@ -198,7 +198,8 @@ func TestSavedSeriesWhoseBacktestFailsKeepsNoModel(t *testing.T) {
 	}
 	for i, name := range []string{"short", "unfit"} {
 		res := r.seriesResult(t, "b", i)
-		if res.Failure == nil || res.Model != "" || res.Failure.Problems["backtest.windows"] == "" && res.Failure.Problems["horizon"] == "" {
+		// A plan the batch's own horizon makes too long for the series names its values.
+		if res.Failure == nil || res.Model != "" || res.Failure.Problems["backtest.windows"] == "" && res.Failure.Problems["values"] == "" {
 			t.Errorf("%s: %+v; want a failure naming the plan and no model", name, res)
 		}
 		if fr, err := r.st.Fit(ctx, "b."+name, 1); err != nil || fr.Status != store.FitFailed {
