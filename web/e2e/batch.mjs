@@ -104,6 +104,13 @@ export async function batchPage(context, base, ok, shots) {
     await page.fill("#up-season", "12");
     await page.check('#up-methods input[value="snaive"]');
     await page.check('#up-methods input[value="naive"]');
+    await page.check('#up-methods input[value="ets"]');
+    await page.check('#up-methods input[value="theta"]');
+    const offered = await page.locator("#up-methods input:enabled").count();
+    await page.uncheck('#up-methods input[value="ets"]');
+    await page.uncheck('#up-methods input[value="theta"]');
+    ok(offered === 4 && await page.locator("#up-methods input:enabled").count() === 8, "batch backtest upload: at most 4 methods can be ticked",
+      `${offered} enabled with 4 ticked`);
     await page.click("#up-submit");
     const methodsErr = await page.locator("#up-methods-err").textContent();
     ok(/only to a backtest: set windows/.test(methodsErr), "batch backtest upload: methods without windows are refused next to the field", methodsErr);
