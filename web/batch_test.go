@@ -4,9 +4,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/web"
 )
 
@@ -56,5 +58,28 @@ func TestBatchPageIDs(t *testing.T) {
 		if !ids[f[1]] || !ids[f[1]+"-err"] {
 			t.Errorf("field #%s or its #%s-err is missing from batch.html", f[1], f[1])
 		}
+	}
+}
+
+// The upload form offers the engine's methods, each once, both to forecast with and to compare
+// in a backtest: a method added to the engine and not to the page would be out of reach.
+func TestBatchPageMethods(t *testing.T) {
+	srv := httptest.NewServer(web.Handler())
+	defer srv.Close()
+	_, page := get(t, srv, "/static/batch.html")
+	sel := regexp.MustCompile(`(?s)<select id="up-method".*?</select>`).FindString(page)
+	var options []string
+	for _, m := range regexp.MustCompile(`<option value="([^"]*)"`).FindAllStringSubmatch(sel, -1) {
+		options = append(options, m[1])
+	}
+	if want := append([]string{""}, forecast.Methods...); !slices.Equal(options, want) {
+		t.Errorf("#up-method offers %q, want the default and then %q", options, forecast.Methods)
+	}
+	var boxes []string
+	for _, m := range regexp.MustCompile(`<input type="checkbox" name="methods" value="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		boxes = append(boxes, m[1])
+	}
+	if !slices.Equal(boxes, forecast.Methods) {
+		t.Errorf("the backtest's methods are %q, want %q", boxes, forecast.Methods)
 	}
 }

@@ -181,11 +181,11 @@ func TestRemoteBatchPollsAServiceWithoutTheStream(t *testing.T) {
 	}
 }
 
-// Needs branch batchev: POST /v1/batches with Accept: text/event-stream streams accepted,
-// batch_progress…, batch_done, and the run follows that stream instead of polling.
+// POST /v1/batches with Accept: text/event-stream streams accepted, batch_progress…,
+// batch_done, and the run follows that stream instead of polling.
 func TestRemoteBatchFollowsTheStream(t *testing.T) {
 	if stderr := runGoodSeries(t, nil); !strings.Contains(stderr, "progress by stream") {
-		t.Errorf("the run did not follow the POST's event stream (needs batchev's Accept: text/event-stream on POST /v1/batches):\n%s", stderr)
+		t.Errorf("the run did not follow the POST's event stream:\n%s", stderr)
 	}
 }
 
@@ -340,14 +340,14 @@ south,2024-02-01T00:00:00Z,4
 south,2024-03-01T00:00:00Z,6
 `
 
-// Needs branch batchio: a long-format CSV goes as text/csv with the batch's parameters in the
-// query; each series_id is a series, forecast from its last timestamp.
+// A long-format CSV goes as text/csv with the batch's parameters in the query; each series_id
+// is a series, forecast from its last timestamp.
 func TestRemoteBatchCSVUpload(t *testing.T) {
 	url, _ := remoteService(t, false, nil)
 	var stderr lockedBuffer
 	b, err := remoteRun(t, t.Context(), url, "in.csv", longCSV, "out.json", &stderr, "--method", "naive", "--horizon", "2")
 	if err != nil {
-		t.Fatalf("run (needs batchio's text/csv upload): %v\nstderr: %s", err, stderr.String())
+		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
 	}
 	rs := decodeResults(t, b)
 	got := map[string][]float64{}
@@ -361,14 +361,14 @@ func TestRemoteBatchCSVUpload(t *testing.T) {
 	near(t, "south", got["south"], []float64{6, 6})
 }
 
-// Needs branch batchio: --output x.csv asks for the results as long-format CSV (series_id,
-// step, timestamp, point, lo_80, hi_80, …), written as the service sends them.
+// --output x.csv asks for the results as long-format CSV (series_id, step, timestamp, point,
+// lo_80, hi_80, …), written as the service sends them.
 func TestRemoteBatchCSVResults(t *testing.T) {
 	url, _ := remoteService(t, false, nil)
 	var stderr lockedBuffer
 	b, err := remoteRun(t, t.Context(), url, "in.json", goodSeries, "out.csv", &stderr, "--method", "naive", "--levels", "80")
 	if err != nil {
-		t.Fatalf("run (needs batchio's CSV results): %v\nstderr: %s", err, stderr.String())
+		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
 	}
 	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
 	if err != nil || len(rows) == 0 {

@@ -1,7 +1,8 @@
 // The batch page: upload a long-format CSV as a batch (POST /v1/batches, text/csv), follow it to
 // its end (batch events on /v1/events?batch=ID, with polling of GET /v1/batches/ID beside them
-// for a gateway without them), then read the leaderboard of a backtest and browse each series'
-// forecast. /static/batch.html?batch=ID follows a batch made elsewhere.
+// for a gateway without them), then read the leaderboard of a backtest (windows, step and
+// methods on the form) and browse each series' forecast. /static/batch.html?batch=ID follows a
+// batch made elsewhere.
 
 import { render as renderChart, fmt } from "./chart.js";
 import { authHeaders, getToken } from "./live.js";
@@ -53,13 +54,48 @@ export function parseLongCSV(text) {
 
 // ---------- the form ----------
 
-const FIELDS = { file: "up-file", method: "up-method", horizon: "up-horizon", levels: "up-levels", season_length: "up-season" };
+const FIELDS = {
+  file: "up-file", method: "up-method", horizon: "up-horizon", levels: "up-levels", season_length: "up-season",
+  windows: "up-windows", step: "up-step", methods: "up-methods",
+};
+const MAX_METHODS = 4; // compared at once, as POST /v1/batches allows
+
+// fieldOf is the form field a problem's name belongs to: methods[2] is the methods field's.
+const fieldOf = (name) => name.replace(/^(methods)\[\d+\]$/, "$1");
 
 function fieldError(name, msg) {
-  const input = $(FIELDS[name]);
-  const err = input ? $(`${FIELDS[name]}-err`) : $("up-err");
-  err.textContent = input ? msg : `${name}: ${msg}`;
+  const input = $(FIELDS[fieldOf(name)]);
+  const err = input ? $(`${input.id}-err`) : $("up-err");
+  const text = input ? msg : `${name}: ${msg}`;
+  err.textContent = err.textContent ? `${err.textContent}; ${text}` : text;
   input?.setAttribute("aria-invalid", "true");
+}
+
+// The methods compared, in the order they were ticked: the first is the one forecast when
+// Method is left at its default.
+const ticked = [];
+
+function methodBoxes() { return [...$("up-methods").querySelectorAll("input[type=checkbox]")]; }
+
+function onMethodTicked(ev) {
+  const box = ev.target;
+  const i = ticked.indexOf(box.value);
+  if (i >= 0) ticked.splice(i, 1);
+  if (box.checked) ticked.push(box.value);
+  limitMethods();
+}
+
+// limitMethods leaves no more than MAX_METHODS to tick.
+function limitMethods() {
+  const full = methodBoxes().filter((b) => b.checked).length >= MAX_METHODS;
+  for (const b of methodBoxes()) b.disabled = full && !b.checked;
+}
+
+// chosenMethods is the ticked methods in the order ticked (boxes a browser restored, ticked
+// without an event, after them in the page's order).
+function chosenMethods() {
+  const on = methodBoxes().filter((b) => b.checked).map((b) => b.value);
+  return [...ticked.filter((m) => on.includes(m)), ...on.filter((m) => !ticked.includes(m))];
 }
 
 function clearErrors() {
@@ -91,8 +127,21 @@ function readForm() {
     fieldError("levels", badLevel !== undefined ? `“${badLevel}” is not a percentage strictly between 0 and 100` : "give at least one level, e.g. 80, 95");
     bad = true;
   }
+  // The backtest's values are the service's to check (it names the bad one); without windows
+  // there is no backtest, and step or methods alone would be ignored, so they are refused here.
+  const windows = $("up-windows").value.trim(), step = $("up-step").value.trim(), methods = chosenMethods();
+  if (!windows) {
+    if (step) { fieldError("step", "applies only to a backtest: set windows"); bad = true; }
+    if (methods.length) { fieldError("methods", "apply only to a backtest: set windows"); bad = true; }
+  }
   if (bad) return null;
-  const q = new URLSearchParams({ method: $("up-method").value, horizon, levels: levels.join(","), season_length: season });
+  const q = new URLSearchParams({ horizon, levels: levels.join(","), season_length: season });
+  if ($("up-method").value) q.set("method", $("up-method").value); // else auto, or the first method backtested
+  if (windows) {
+    q.set("windows", windows);
+    if (step) q.set("step", step);
+    if (methods.length) q.set("methods", methods.join(","));
+  }
   return { file, query: q };
 }
 
@@ -101,7 +150,7 @@ function showFailure(env, httpStatus) {
   if (env?.status === "fail" && env.data && typeof env.data === "object") {
     const problems = Object.entries(env.data);
     for (const [k, v] of problems) fieldError(k, String(v));
-    const where = problems.every(([k]) => FIELDS[k]) ? "see the fields above" : problems.map(([k, v]) => `${k}: ${v}`).join("; ");
+    const where = problems.every(([k]) => FIELDS[fieldOf(k)]) ? "see the fields above" : problems.map(([k, v]) => `${k}: ${v}`).join("; ");
     status($("up-status"), `Refused (${httpStatus}): ${where}`, "bad");
     return;
   }
@@ -249,7 +298,8 @@ async function loadResults(id) {
 
 // leaderboard reads the overall accuracy of each method from a backtest's results: an object
 // keyed by method or an array of {method, …}, under overall (or backtest.overall), each with
-// mase, smape and coverage per level. It is empty when the batch had no backtest.
+// mase, smape and coverage per level, in the service's leaderboard order (best MASE first, ties
+// by sMAPE) when it sends one. It is empty when the batch had no backtest.
 export function leaderboard(data) {
   const src = data?.overall ?? data?.backtest?.overall ?? data?.leaderboard;
   if (!src || typeof src !== "object") return [];
@@ -263,7 +313,9 @@ export function leaderboard(data) {
     mase: num(r.mase), smape: num(r.smape),
     coverage: r.coverage && typeof r.coverage === "object" ? r.coverage : {},
   }));
-  rows.sort((a, b) => (a.mase ?? Infinity) - (b.mase ?? Infinity));
+  const board = Array.isArray(data?.leaderboard) ? data.leaderboard.filter((m) => typeof m === "string") : [];
+  const place = (r) => { const i = board.indexOf(r.method); return i < 0 ? board.length : i; };
+  rows.sort((a, b) => place(a) - place(b) || (a.mase ?? Infinity) - (b.mase ?? Infinity));
   return rows;
 }
 
@@ -334,6 +386,8 @@ function select(name) {
 // ---------- start ----------
 
 $("up-form").addEventListener("submit", upload);
+for (const b of methodBoxes()) b.addEventListener("change", onMethodTicked);
+limitMethods();
 $("batch-cancel").addEventListener("click", cancelBatch);
 $("series-filter").addEventListener("input", () => { state.shown = PAGE; renderSeries(); });
 $("series-more").addEventListener("click", () => { state.shown += PAGE; renderSeries(); });
