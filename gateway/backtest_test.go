@@ -179,14 +179,9 @@ func TestBatchBacktestCarriesPerSeriesAndOverallAccuracy(t *testing.T) {
 		{"name":"line","values":[1,2,3,4,5,6,7,8,9,10,11,12]},
 		{"name":"steep","values":[2,4,6,8,10,12,14,16,18,20]},
 		{"name":"short","values":[1,2,3,4,5]}]}`
-	code, env := s.send(t, "POST", "/v1/batches", "application/json", []byte(body))
-	var acc batchAnswer
-	decodeData(t, env, &acc)
-	if code != http.StatusAccepted {
-		t.Fatalf("POST /v1/batches: %d %+v", code, env)
-	}
-	s.waitBatchEnded(t, acc.BatchID)
-	code, env = s.send(t, "GET", "/v1/batches/"+acc.BatchID+"/results", "", nil)
+	id := s.postBatch(t, "/v1/batches", "application/json", body)
+	s.waitBatchEnded(t, id)
+	code, env := s.send(t, "GET", "/v1/batches/"+id+"/results", "", nil)
 	var r struct {
 		Method   string            `json:"method"`
 		Backtest messages.Backtest `json:"backtest"`

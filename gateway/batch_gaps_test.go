@@ -26,14 +26,9 @@ func TestBatchSeriesWithTimestampGapsAreFittedWithMissingValues(t *testing.T) {
 	body := `{"method":"drift","horizon":2,"levels":[80],"series":[
 		{"name":"gappy","values":[1,2,4,5],"timestamps":` + days(1, 2, 4, 5) + `},
 		{"name":"nulls","values":[1,2,null,4,5],"timestamps":` + days(1, 2, 3, 4, 5) + `}]}`
-	code, env := s.send(t, "POST", "/v1/batches", "application/json", []byte(body))
-	var acc batchAnswer
-	decodeData(t, env, &acc)
-	if code != http.StatusAccepted {
-		t.Fatalf("POST: %d %v", code, env)
-	}
-	s.waitBatchEnded(t, acc.BatchID)
-	code, env = s.send(t, "GET", "/v1/batches/"+acc.BatchID+"/results", "", nil)
+	id := s.postBatch(t, "/v1/batches", "application/json", body)
+	s.waitBatchEnded(t, id)
+	code, env := s.send(t, "GET", "/v1/batches/"+id+"/results", "", nil)
 	var r struct {
 		Results []struct {
 			Status     string      `json:"status"`
