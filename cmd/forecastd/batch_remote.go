@@ -474,26 +474,21 @@ func fetchResults(ctx context.Context, c *remote, id, format string, w io.Writer
 		_, err := io.Copy(w, resp.Body)
 		return err
 	}
-	var data json.RawMessage
+	var data struct {
+		Results []json.RawMessage `json:"results"`
+	}
 	if err := decode(resp, &data); err != nil {
 		return err
 	}
-	return writeResultsArray(data, w)
+	if data.Results == nil {
+		return errors.New("the results answer holds no results array")
+	}
+	return writeResultsArray(data.Results, w)
 }
 
-// writeResultsArray writes the results of a JSON answer (its results field, or the answer
-// itself when it is the array) one element per line, as the offline mode writes its array.
-func writeResultsArray(data json.RawMessage, w io.Writer) error {
-	var rows []json.RawMessage
-	if err := json.Unmarshal(data, &rows); err != nil {
-		var obj struct {
-			Results []json.RawMessage `json:"results"`
-		}
-		if err := json.Unmarshal(data, &obj); err != nil || obj.Results == nil {
-			return errors.New("the results answer holds no results array")
-		}
-		rows = obj.Results
-	}
+// writeResultsArray writes the rows of a JSON results answer one element per line, as the
+// offline mode writes its array.
+func writeResultsArray(rows []json.RawMessage, w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString("[")
 	for i, row := range rows {
