@@ -287,7 +287,7 @@ async function loadResults(id) {
   const env = await res.json().catch(() => null);
   if (env?.status !== "success" || state.id !== id) return;
   const data = env.data;
-  state.results = Array.isArray(data) ? data : data.results ?? [];
+  state.results = data.results ?? [];
   state.shown = PAGE;
   renderBoard(leaderboard(data));
   renderSeries();
@@ -296,27 +296,15 @@ async function loadResults(id) {
   document.documentElement.dataset.batchResults = "loaded";
 }
 
-// leaderboard reads the overall accuracy of each method from a backtest's results: an object
-// keyed by method or an array of {method, …}, under overall (or backtest.overall), each with
-// mase, smape and coverage per level, in the service's leaderboard order (best MASE first, ties
-// by sMAPE) when it sends one. It is empty when the batch had no backtest.
+// leaderboard is the overall accuracy of each method of a batch's backtest (mase, smape and
+// coverage per level), in the service's leaderboard order (best MASE first, ties by sMAPE). It is
+// empty when the batch had no backtest.
 export function leaderboard(data) {
-  const src = data?.overall ?? data?.backtest?.overall ?? data?.leaderboard;
-  if (!src || typeof src !== "object") return [];
-  let rows;
-  if (Array.isArray(src)) rows = src.filter((r) => r && typeof r === "object");
-  else if ("mase" in src || "smape" in src) rows = [{ method: data.method ?? "", ...src }];
-  else rows = Object.entries(src).filter(([, v]) => v && typeof v === "object").map(([method, v]) => ({ method, ...v }));
+  const overall = data?.overall ?? {};
   const num = (v) => (typeof v === "number" && Number.isFinite(v) ? v : null);
-  rows = rows.map((r) => ({
-    method: r.method ?? r.name ?? "",
-    mase: num(r.mase), smape: num(r.smape),
-    coverage: r.coverage && typeof r.coverage === "object" ? r.coverage : {},
+  return (data?.leaderboard ?? []).filter((m) => overall[m]).map((m) => ({
+    method: m, mase: num(overall[m].mase), smape: num(overall[m].smape), coverage: overall[m].coverage ?? {},
   }));
-  const board = Array.isArray(data?.leaderboard) ? data.leaderboard.filter((m) => typeof m === "string") : [];
-  const place = (r) => { const i = board.indexOf(r.method); return i < 0 ? board.length : i; };
-  rows.sort((a, b) => place(a) - place(b) || (a.mase ?? Infinity) - (b.mase ?? Infinity));
-  return rows;
 }
 
 // A coverage may be a fraction (0.93) or a percentage (93).
