@@ -130,8 +130,8 @@ func (p *Processor) batchEnded(ctx context.Context, id string) (string, error) {
 	return "", nil
 }
 
-// dropSaved ends the accepted fit of a series that is skipped (its batch ended or expired), so
-// forecasts held for its model are released.
+// dropSaved ends the accepted fit of a series that is skipped (its batch ended or expired) or
+// given up on (dead-lettered), so forecasts held for its model are released.
 func (p *Processor) dropSaved(ctx context.Context, cmd messages.BatchCommand, reason string) error {
 	if !cmd.Saves() {
 		return nil

@@ -59,13 +59,7 @@ func (p *Processor) failCommand(msg *message.Message, cause error) error {
 	if err == nil && head.BatchID != "" {
 		// The series ends with an error of its own, so that its batch can end; a series kept
 		// as a model fails its fit too, releasing the forecasts held for it.
-		var fitErr error
-		if head.Generation > 0 {
-			fitErr = p.store.FailFit(ctx, messages.SavedModel(head.BatchID, head.Name), head.Generation, "processing failed repeatedly")
-			if errors.Is(fitErr, store.ErrNoFit) {
-				fitErr = nil
-			}
-		}
+		fitErr := p.dropSaved(ctx, messages.BatchCommand{BatchID: head.BatchID, Name: head.Name, Generation: head.Generation}, "processing failed repeatedly")
 		return errors.Join(fitErr, p.recordSeries(ctx, head.BatchID, messages.BatchSeriesResult{Index: head.Index, Name: head.Name,
 			Failure: messages.Errorf(messages.CodeInternal, cause, "the series failed repeatedly in the processors and was dead-lettered")}, p.log))
 	}
