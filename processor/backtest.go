@@ -28,7 +28,7 @@ func (p *Processor) handleBacktest(msg *message.Message) error {
 	}
 	ctx := msg.Context()
 	log := p.log.With("model", cmd.Model, "job_id", cmd.JobID)
-	if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && (prev.Status == store.JobSucceeded || prev.Status == store.JobFailed) {
+	if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && prev.Status.Answered() {
 		log.Info("backtest already ended; replaying its outcome", "status", prev.Status)
 		p.reply(cmd.ReplyTo, replayReply(prev))
 		return nil

@@ -153,7 +153,7 @@ func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand,
 	// the command arriving in between waits for it a moment rather than rebuild a coarser answer
 	// (a failed fit's record keeps only its reason, not the client's 4xx) over the real one.
 	for wait := 20 * time.Millisecond; ; wait *= 2 {
-		if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && (prev.Status == store.JobSucceeded || prev.Status == store.JobFailed) {
+		if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && prev.Status.Answered() {
 			log.Info("fit already ended; replaying its outcome", "status", prev.Status)
 			p.reply(cmd.ReplyTo, replayReply(prev))
 			return nil

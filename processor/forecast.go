@@ -35,7 +35,7 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	// reads the generation itself.
 	view, verr := p.store.ReadForecast(ctx, cmd.Model, cmd.JobID)
 	if prev := view.Job; verr == nil && prev != nil {
-		if prev.Status == store.JobSucceeded || prev.Status == store.JobFailed {
+		if prev.Status.Answered() {
 			p.reply(cmd.ReplyTo, replayReply(*prev)) // redelivered after it was answered
 			return nil
 		}

@@ -71,6 +71,10 @@ const (
 	JobExpired   JobStatus = "expired" // its fit expired, or the fits it waited for did not settle in time
 )
 
+// Answered reports whether the job has a recorded answer, succeeded or failed, which a
+// redelivered command replays instead of computing again.
+func (s JobStatus) Answered() bool { return s == JobSucceeded || s == JobFailed }
+
 // Event types on the model event feed.
 const (
 	EventFitAccepted = "fit_accepted"
