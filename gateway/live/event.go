@@ -64,6 +64,25 @@ func Subject(ev store.Event) string {
 // a model's.
 func BatchSubject(id string) string { return "batch:" + id }
 
+// Subjects are the subjects of the events a client follows: the models and batches it names.
+// A bad name fails naming its field, modelField or batchField as the client called it.
+func Subjects(models, batches []string, modelField, batchField string) ([]string, error) {
+	subjects := make([]string, 0, len(models)+len(batches))
+	for _, m := range models {
+		if p := messages.ValidModelName(m); p != "" {
+			return nil, messages.Invalid(modelField, "%q %s", m, p)
+		}
+		subjects = append(subjects, m)
+	}
+	for _, b := range batches {
+		if p := messages.ValidBatchID(b); p != "" {
+			return nil, messages.Invalid(batchField, "%q %s", b, p)
+		}
+		subjects = append(subjects, BatchSubject(b))
+	}
+	return subjects, nil
+}
+
 // BatchOf is the batch a subject is of, if it is a batch's.
 func BatchOf(subject string) (string, bool) { return strings.CutPrefix(subject, "batch:") }
 

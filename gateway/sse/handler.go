@@ -36,7 +36,7 @@ func New(cfg Config, hub *live.Hub, fail func(http.ResponseWriter, *http.Request
 // retained history.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	subjects, err := subjectsOf(q["model"], q["batch"])
+	subjects, err := live.Subjects(q["model"], q["batch"], "model", "batch")
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -178,25 +178,6 @@ func (t *stream) Close(reason string) {
 func header(retry time.Duration) []byte {
 	return fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"+
 		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: %d\n\n", retry.Milliseconds())
-}
-
-// subjectsOf are the subjects of the events a stream follows: the models named by model= and
-// the batches named by batch=; none means every event. A bad name fails naming its parameter.
-func subjectsOf(models, batches []string) ([]string, error) {
-	subjects := make([]string, 0, len(models)+len(batches))
-	for _, m := range models {
-		if p := messages.ValidModelName(m); p != "" {
-			return nil, messages.Invalid("model", "%q %s", m, p)
-		}
-		subjects = append(subjects, m)
-	}
-	for _, b := range batches {
-		if p := messages.ValidBatchID(b); p != "" {
-			return nil, messages.Invalid("batch", "%q %s", b, p)
-		}
-		subjects = append(subjects, live.BatchSubject(b))
-	}
-	return subjects, nil
 }
 
 // subjectFilter accepts the named subjects, or every event when none is named.

@@ -285,20 +285,7 @@ func (s *session) subscribe(m subscribeMessage) {
 
 // subjectsOf are the subjects a subscribe or unsubscribe names: its models and batches.
 func subjectsOf(m subscribeMessage) ([]string, error) {
-	subjects := make([]string, 0, len(m.Models)+len(m.Batches))
-	for _, name := range m.Models {
-		if p := messages.ValidModelName(name); p != "" {
-			return nil, messages.Invalid("models", "%q %s", name, p)
-		}
-		subjects = append(subjects, name)
-	}
-	for _, id := range m.Batches {
-		if p := messages.ValidBatchID(id); p != "" {
-			return nil, messages.Invalid("batches", "%q %s", id, p)
-		}
-		subjects = append(subjects, live.BatchSubject(id))
-	}
-	return subjects, nil
+	return live.Subjects(m.Models, m.Batches, "models", "batches")
 }
 
 func (s *session) unsubscribe(m subscribeMessage) {
