@@ -109,10 +109,11 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	names := make([]string, len(req.Series))
 	now := g.now()
 	id := messages.NewBatchID()
+	backtest := req.BacktestOf()
 	for i, s := range req.Series {
 		cmds[i] = messages.BatchCommand{
 			BatchID: id, Index: i, Name: s.Name, Values: s.Values, SeasonLength: *s.SeasonLength,
-			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, Backtest: req.BacktestOf(), AcceptedAt: now,
+			Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, Backtest: backtest, AcceptedAt: now,
 		}
 		if s.Timestamps != nil {
 			series, err := messages.FillGaps(s.Timestamps, s.Values)
@@ -127,7 +128,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		names[i] = s.Name
 	}
-	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, SaveModels: req.SaveModels, Backtest: req.BacktestOf()})
+	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, SaveModels: req.SaveModels, Backtest: backtest})
 	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}
 	follow, err := g.followBatch(w, r, id)
 	if err != nil {
