@@ -1,0 +1,99 @@
+// Package coalesce sends the work of concurrent callers together (group commit): a caller that
+// finds fewer than a group's flights under way sends everything queued so far, its own item
+// included, in one flight; callers arriving meanwhile queue for the next one. Under load a
+// round trip is shared by many callers; alone, a caller sends at once and waits no longer than
+// it would on its own.
+package coalesce
+
+import (
+	"context"
+	"sync"
+)
+
+// Group coalesces items of type T into flights sent by one function. Each item carries its
+// own result (T is usually a pointer), which send fills in.
+type Group[T any] struct {
+	send       func([]T)
+	maxFlights int
+	maxBatch   int
+
+	mu      sync.Mutex
+	queued  []*entry[T]
+	flights int
+}
+
+type entry[T any] struct {
+	v    T
+	done chan struct{}
+}
+
+// New returns a group that runs send with at most maxBatch items at a time, in at most
+// maxFlights calls at once.
+func New[T any](maxFlights, maxBatch int, send func([]T)) *Group[T] {
+	return &Group[T]{send: send, maxFlights: max(maxFlights, 1), maxBatch: max(maxBatch, 1)}
+}
+
+// Do sends v in a flight shared with other callers and returns once send returned for it, or
+// when ctx ends (v may then still be sent).
+func (g *Group[T]) Do(ctx context.Context, v T) error {
+	e := &entry[T]{v: v, done: make(chan struct{})}
+	g.mu.Lock()
+	g.queued = append(g.queued, e)
+	lead := g.flights < g.maxFlights
+	if lead {
+		g.flights++
+	}
+	g.mu.Unlock()
+	if lead && g.fly() {
+		// More callers queued while this one's flight ran: a goroutine sends theirs, so that
+		// this caller returns now.
+		go func() {
+			for g.fly() {
+			}
+		}()
+	}
+	select {
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Queued is how many items wait for the next flight.
+func (g *Group[T]) Queued() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queued)
+}
+
+// fly sends one flight of what is queued. It reports whether more is queued, in which case the
+// caller keeps the flight and must fly again; otherwise the flight has ended.
+func (g *Group[T]) fly() bool {
+	g.mu.Lock()
+	n := min(len(g.queued), g.maxBatch)
+	batch := make([]*entry[T], n)
+	copy(batch, g.queued)
+	g.queued = g.queued[n:]
+	if len(g.queued) == 0 {
+		g.queued = nil
+	}
+	g.mu.Unlock()
+	if n > 0 {
+		items := make([]T, n)
+		for i, e := range batch {
+			items[i] = e.v
+		}
+		g.send(items)
+		for _, e := range batch {
+			close(e.done)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.queued) > 0 {
+		return true
+	}
+	g.flights--
+	return false
+}
