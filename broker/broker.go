@@ -90,12 +90,26 @@ func NewInProcess(logger watermill.LoggerAdapter) *Broker {
 // comma-separated list of a cluster's nodes (see ParseNodes), each connection made to the first
 // node that answers. It fails if no node can be reached now; after that each connection
 // reconnects by itself, to another node when its own is gone.
-func NewAMQP(url string, prefetch int, logger watermill.LoggerAdapter) (*Broker, error) {
-	return NewAMQPTopology(url, Topology{}, prefetch, logger)
+func NewAMQP(url string, prefetch int, logger watermill.LoggerAdapter, opts ...Option) (*Broker, error) {
+	return NewAMQPTopology(url, Topology{}, prefetch, logger, opts...)
 }
 
+// Option adjusts an AMQP broker.
+type Option func(*options)
+
+type options struct{ bundleMax int }
+
+// WithBundleMax sets how many forecast commands or replies one AMQP message may carry (see
+// bundle.go); 1 sends every message on its own, as releases before bundles did, which a
+// rolling upgrade from them needs until every gateway and processor reads bundles.
+func WithBundleMax(n int) Option { return func(o *options) { o.bundleMax = n } }
+
 // NewAMQPTopology is NewAMQP with the objects of topo.
-func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.LoggerAdapter) (*Broker, error) {
+func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.LoggerAdapter, opts ...Option) (*Broker, error) {
+	o := options{bundleMax: DefaultBundleMax}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	nodes, err := ParseNodes(url)
 	if err != nil {
 		return nil, err
@@ -112,7 +126,7 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 		return nil, errors.Join(fmt.Errorf("connect to rabbitmq: %w", err), conn.Close())
 	}
 	base := commandConfig(connCfg, topo, prefetch)
-	pub := newConfirmPublisher(pubConn, topo, publisherChannels)
+	pub := newConfirmPublisher(pubConn, topo, publisherChannels, o.bundleMax)
 	fits, err := wamqp.NewSubscriberWithConnection(base, logger, conn)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
@@ -131,7 +145,7 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
 	}
-	cmds := byTopic{messages.TopicForecast: forecasts, messages.TopicFit: fits, messages.TopicBatch: batches}
+	cmds := byTopic{messages.TopicForecast: unbundling{forecasts, logger}, messages.TopicFit: fits, messages.TopicBatch: batches}
 	replyCfg := base
 	// Replies are worth nothing once the gateway that waits for them is gone.
 	replyCfg.Queue = wamqp.QueueConfig{GenerateName: topo.Queue, AutoDelete: true, Exclusive: true}
@@ -144,7 +158,7 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 		return nil, errors.Join(fmt.Errorf("amqp reply subscriber: %w", err), conn.Close(), pubConn.Close())
 	}
 	return &Broker{
-		Publisher: pub, Commands: cmds, Replies: replies, conn: conn, pubConn: pubConn, topo: topo,
+		Publisher: pub, Commands: cmds, Replies: unbundling{replies, logger}, conn: conn, pubConn: pubConn, topo: topo,
 		close: func() error {
 			return errors.Join(pub.Close(), fits.Close(), forecasts.Close(), batches.Close(), replies.Close(), pubConn.Close(), conn.Close())
 		},

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/forecastd/forecastd/internal/coalesce"
 	"github.com/forecastd/forecastd/messages"
 )
 
@@ -42,6 +44,8 @@ type confirmPublisher struct {
 	replies   *pubChannel // not in confirm mode
 	next      atomic.Uint32
 	closed    atomic.Bool
+	bundleMax int      // messages in one bundle; below 2, nothing is bundled
+	groups    sync.Map // topic → *coalesce.Group[*outgoing], for bundled topics
 }
 
 // pubChannel is one channel, reopened when it closes; in confirm mode unless noConfirm.
@@ -52,8 +56,8 @@ type pubChannel struct {
 	closed    bool // the publisher is closed: open no more
 }
 
-func newConfirmPublisher(conn *wamqp.ConnectionWrapper, topo Topology, channels int) *confirmPublisher {
-	p := &confirmPublisher{conn: conn, topo: topo, marshaler: marshaler{}, replies: &pubChannel{noConfirm: true}}
+func newConfirmPublisher(conn *wamqp.ConnectionWrapper, topo Topology, channels, bundleMax int) *confirmPublisher {
+	p := &confirmPublisher{conn: conn, topo: topo, marshaler: marshaler{}, replies: &pubChannel{noConfirm: true}, bundleMax: bundleMax}
 	for range max(channels, 1) {
 		p.slots = append(p.slots, &pubChannel{})
 	}
@@ -85,7 +89,7 @@ func (s *pubChannel) channel(conn *amqp.Connection) (*amqp.Channel, error) {
 }
 
 // Publish sends msgs to topic's exchange, in order, and waits for every confirm; replies it
-// only sends.
+// only sends. Messages of bundled topics are sent together with other callers' (see bundle.go).
 func (p *confirmPublisher) Publish(topic string, msgs ...*message.Message) error {
 	if p.closed.Load() {
 		return errPublisherClosed
@@ -93,6 +97,86 @@ func (p *confirmPublisher) Publish(topic string, msgs ...*message.Message) error
 	if !p.conn.IsConnected() {
 		return errNotConnected
 	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if g := p.group(topic); g != nil {
+		o := &outgoing{msgs: msgs}
+		if err := g.Do(msgs[0].Context(), o); err != nil {
+			return err
+		}
+		return o.err
+	}
+	return p.write(topic, msgs, msgs[0].Context())
+}
+
+// outgoing is one Publish call's messages in a flight of its topic's group, and its outcome.
+type outgoing struct {
+	msgs []*message.Message
+	err  error
+}
+
+// group returns the coalescing group of a bundled topic, or nil: forecast commands (many, small,
+// each a few milliseconds of a processor) and replies are bundled; fits and batch series are
+// not, since each should go to whichever processor is free, on its own.
+func (p *confirmPublisher) group(topic string) *coalesce.Group[*outgoing] {
+	reply := messages.GatewayOfReplyTopic(topic) != ""
+	if p.bundleMax < 2 || (topic != messages.TopicForecast && !reply) {
+		return nil
+	}
+	if g, ok := p.groups.Load(topic); ok {
+		return g.(*coalesce.Group[*outgoing])
+	}
+	// One flight at a time: what arrives while a bundle waits for its confirm (or, for replies,
+	// is written) goes in the next bundle, which under load holds a confirm's worth of callers;
+	// more flights would send smaller bundles sooner, for more of the broker's work per
+	// message. It also keeps a job's replies in order.
+	g, _ := p.groups.LoadOrStore(topic, coalesce.New(1, p.bundleMax, func(items []*outgoing) { p.flush(topic, items) }))
+	return g.(*coalesce.Group[*outgoing])
+}
+
+// flush sends one flight of topic's group: its messages as bundles of at most bundleMax, each
+// caller getting the error of the bundles that carried its messages.
+func (p *confirmPublisher) flush(topic string, items []*outgoing) {
+	var all []*message.Message
+	var owner []int
+	for i, o := range items {
+		all = append(all, o.msgs...)
+		for range o.msgs {
+			owner = append(owner, i)
+		}
+	}
+	// The flight is everybody's: its confirms are awaited until every caller stopped waiting.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var waiting atomic.Int32
+	waiting.Store(int32(len(items)))
+	for _, o := range items {
+		stop := context.AfterFunc(o.msgs[0].Context(), func() {
+			if waiting.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
+	at := 0
+	for _, run := range splitBundles(all, p.bundleMax) {
+		wire := run[0]
+		if len(run) > 1 {
+			wire = encodeBundle(run)
+		}
+		if err := p.write(topic, []*message.Message{wire}, ctx); err != nil {
+			for i := at; i < at+len(run); i++ {
+				items[owner[i]].err = err
+			}
+		}
+		at += len(run)
+	}
+}
+
+// write publishes msgs to topic: with confirms, waited for until ctx ends, or, for replies,
+// without.
+func (p *confirmPublisher) write(topic string, msgs []*message.Message, ctx context.Context) error {
 	exchange, key := p.topo.Exchange(topic), p.topo.RoutingKey(topic)
 	if messages.GatewayOfReplyTopic(topic) != "" {
 		return p.send(exchange, key, msgs)
@@ -115,7 +199,7 @@ func (p *confirmPublisher) Publish(topic string, msgs ...*message.Message) error
 		pending = append(pending, dc)
 	}
 	for i, dc := range pending {
-		ok, err := dc.WaitContext(msgs[i].Context())
+		ok, err := dc.WaitContext(ctx)
 		switch {
 		case err != nil:
 			return fmt.Errorf("confirm of message %s: %w", msgs[i].UUID, err)

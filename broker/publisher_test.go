@@ -21,10 +21,17 @@ import (
 type publisherRig struct {
 	pub   *confirmPublisher
 	ch    *amqp.Channel
+	topo  Topology
 	queue string
 }
 
 func newPublisherRig(t *testing.T, args amqp.Table) publisherRig {
+	t.Helper()
+	return newTopicRig(t, "fit", args)
+}
+
+// newTopicRig is newPublisherRig for the queue of topic.
+func newTopicRig(t *testing.T, topic string, args amqp.Table) publisherRig {
 	t.Helper()
 	conn := dialRabbitMQ(t)
 	t.Cleanup(func() { conn.Close() })
@@ -33,7 +40,7 @@ func newPublisherRig(t *testing.T, args amqp.Table) publisherRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exchange, queue := topo.Exchange("fit"), topo.Queue("fit")
+	exchange, queue := topo.Exchange(topic), topo.Queue(topic)
 	t.Cleanup(func() {
 		ch, err := conn.Channel()
 		if err != nil {
@@ -53,16 +60,16 @@ func newPublisherRig(t *testing.T, args amqp.Table) publisherRig {
 	if _, err := ch.QueueDeclare(queue, true, false, false, false, args); err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.QueueBind(queue, topo.RoutingKey("fit"), exchange, false, nil); err != nil {
+	if err := ch.QueueBind(queue, topo.RoutingKey(topic), exchange, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	pubConn, err := wamqp.NewConnection(wamqp.ConnectionConfig{AmqpURI: amqpURL, Reconnect: wamqp.DefaultReconnectConfig()}, watermill.NopLogger{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := newConfirmPublisher(pubConn, topo, 2)
+	pub := newConfirmPublisher(pubConn, topo, 2, DefaultBundleMax)
 	t.Cleanup(func() { pub.Close(); pubConn.Close() })
-	return publisherRig{pub: pub, ch: ch, queue: queue}
+	return publisherRig{pub: pub, ch: ch, topo: topo, queue: queue}
 }
 
 // publishAll publishes n messages to topic from n goroutines at once and returns each one's

@@ -74,7 +74,7 @@ func TestCommandsPassThePubSubSuite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pub := newConfirmPublisher(pubConn, topo, publisherChannels)
+		pub := newConfirmPublisher(pubConn, topo, publisherChannels, DefaultBundleMax)
 		sub, err := wamqp.NewSubscriber(cfg, log)
 		if err != nil {
 			t.Fatal(err)
