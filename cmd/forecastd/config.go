@@ -33,6 +33,9 @@ type config struct {
 	// 'forecastd processor'); with the gateway, the gateway serves them on its own address.
 	OpsAddr  string
 	AMQPURL  string // one URL, or a comma-separated list of a cluster's nodes
+	// AMQPBundleMax is how many forecast commands or replies one AMQP message may carry
+	// (broker.WithBundleMax); 1 sends each alone, as releases before bundles did.
+	AMQPBundleMax int
 	RedisURL string // redis://host:port/db, or a Sentinel failover URL (master_name, addr)
 	// RedisWaitTimeout is how long the writes that acceptance and completion rest on wait for
 	// a Redis replica when the primary has one; 0 never waits.
@@ -66,7 +69,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 	c := config{
 		Command: cmd, Gateway: gateway.DefaultConfig(), Processor: processor.DefaultConfig(),
 		OpsAddr: defaultOpsAddr, Concurrency: 2, ForecastConcurrency: 16, BatchConcurrency: 1, LogLevel: "info", LogFormat: "text",
-		RedisWaitTimeout: 500 * time.Millisecond, RedisReplicaDown: replicaDownProceed,
+		RedisWaitTimeout: 500 * time.Millisecond, RedisReplicaDown: replicaDownProceed, AMQPBundleMax: broker.DefaultBundleMax,
 		ShutdownTimeout: gateway.DefaultConfig().ShutdownTimeout,
 	}
 	fs := flag.NewFlagSet("forecastd "+cmd, flag.ContinueOnError)
@@ -79,6 +82,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 		b.str(&c.OpsAddr, "http-addr", "processor address for /metrics, /healthz and /readyz")
 	}
 	b.str(&c.AMQPURL, "amqp-url", "RabbitMQ URL, or a comma-separated list of the URLs of a cluster's nodes (same user, password, vhost and options; only host:port differ); empty runs the in-process broker (only with 'all')")
+	b.num(&c.AMQPBundleMax, "amqp-bundle-max", "most forecast commands or replies sent together in one RabbitMQ message when many are published at once; 1 sends each alone, which a rolling upgrade from a release before 2026-12 needs until every gateway and processor is upgraded")
 	b.str(&c.RedisURL, "redis-url", "Redis URL (redis://host:6379/0), or a Sentinel failover URL (redis://sentinel1:26379/0?master_name=NAME&addr=sentinel2:26379&addr=…); empty uses the in-memory store (only with 'all')")
 	b.dur(&c.RedisWaitTimeout, "redis-wait-timeout", "how long accepting, completing and failing a fit wait for a Redis replica to confirm the write (WAIT) when the primary has replicas; 0 never waits")
 	b.str(&c.RedisReplicaDown, "redis-replica-down", "when no replica confirms such a write in time: proceed (a warning and forecastd_store_unreplicated_writes_total) or refuse (the request fails as unavailable, 503)")
@@ -266,6 +270,9 @@ func (c config) validate() error {
 	if (c.AMQPURL == "") != (c.RedisURL == "") {
 		return fmt.Errorf("set both FORECASTD_AMQP_URL and FORECASTD_REDIS_URL, or neither for the embedded mode")
 	}
+	if c.AMQPBundleMax < 1 || c.AMQPBundleMax > 1024 {
+		return fmt.Errorf("amqp-bundle-max must be 1 to 1024, got %d", c.AMQPBundleMax)
+	}
 	if c.AMQPURL != "" {
 		if _, err := broker.ParseNodes(c.AMQPURL); err != nil {
 			return fmt.Errorf("FORECASTD_AMQP_URL: %w", err)
@@ -330,7 +337,7 @@ func (c config) validate() error {
 // and of the tokens only their count.
 func (c config) LogValue() slog.Value {
 	attrs := []slog.Attr{
-		slog.String("amqp_url", maskURL(c.AMQPURL)), slog.String("redis_url", maskURL(c.RedisURL)),
+		slog.String("amqp_url", maskURL(c.AMQPURL)), slog.Int("amqp_bundle_max", c.AMQPBundleMax), slog.String("redis_url", maskURL(c.RedisURL)),
 		slog.Duration("redis_wait_timeout", c.RedisWaitTimeout), slog.String("redis_replica_down", c.RedisReplicaDown),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout), slog.Bool("pprof", c.Pprof),
 	}

@@ -42,6 +42,11 @@ func TestParseConfig(t *testing.T) {
 				return c.Gateway.BatchUploadMaxBytes == 256<<20 && c.Gateway.BatchUploadMinRate == 256<<10
 			}},
 		{name: "zero batch upload rate", cmd: "all", args: []string{"--batch-upload-min-rate", "0"}, wantErr: "batch-upload-min-rate"},
+		{name: "bundles by default", cmd: "processor", env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x"},
+			check: func(c config) bool { return c.AMQPBundleMax == 64 }},
+		{name: "bundles off for a rolling upgrade", cmd: "gateway", env: map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://x", "FORECASTD_AMQP_BUNDLE_MAX": "1"},
+			check: func(c config) bool { return c.AMQPBundleMax == 1 }},
+		{name: "zero bundle", cmd: "all", args: []string{"--amqp-bundle-max", "0"}, wantErr: "amqp-bundle-max must be 1 to 1024"},
 		{name: "zero body timeout", cmd: "all", args: []string{"--body-timeout", "0s"}, wantErr: "body-timeout"},
 		{name: "environment", cmd: "all", env: map[string]string{"FORECASTD_HTTP_ADDR": ":9999", "FORECASTD_FIT_TIMEOUT": "3s"},
 			check: func(c config) bool { return c.Gateway.Addr == ":9999" && c.Processor.FitTimeout == 3*time.Second }},

@@ -251,5 +251,5 @@ func openBroker(cfg config, log watermill.LoggerAdapter) (*broker.Broker, error)
 	if cfg.AMQPURL == "" {
 		return broker.NewInProcess(log), nil
 	}
-	return broker.NewAMQP(cfg.AMQPURL, 1, log)
+	return broker.NewAMQP(cfg.AMQPURL, 1, log, broker.WithBundleMax(cfg.AMQPBundleMax))
 }
