@@ -31,12 +31,12 @@ type config struct {
 
 	// OpsAddr is a processor's address for /metrics, /healthz and /readyz (--http-addr of
 	// 'forecastd processor'); with the gateway, the gateway serves them on its own address.
-	OpsAddr  string
-	AMQPURL  string // one URL, or a comma-separated list of a cluster's nodes
+	OpsAddr string
+	AMQPURL string // one URL, or a comma-separated list of a cluster's nodes
 	// AMQPBundleMax is how many forecast commands or replies one AMQP message may carry
 	// (broker.WithBundleMax); 1 sends each alone, as releases before bundles did.
 	AMQPBundleMax int
-	RedisURL string // redis://host:port/db, or a Sentinel failover URL (master_name, addr)
+	RedisURL      string // redis://host:port/db, or a Sentinel failover URL (master_name, addr)
 	// RedisWaitTimeout is how long the writes that acceptance and completion rest on wait for
 	// a Redis replica when the primary has one; 0 never waits.
 	RedisWaitTimeout time.Duration
