@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/forecastd/forecastd/forecast/accuracy"
@@ -27,6 +29,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	path := fs.String("benchmark", "forecast/testdata/accuracy/benchmark.json", "benchmark file written by make_benchmark.R")
 	verbose := fs.Bool("v", false, "print each series' scores and what auto fitted")
+	skip := fs.String("skip", "", "comma-separated names of series to leave out (the validation set is scored without AER::ArgentinaCPI)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,6 +38,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	b, err := accuracy.Load(*path)
 	if err != nil {
 		return err
+	}
+	if b.Series = without(b.Series, *skip); len(b.Series) == 0 {
+		return fmt.Errorf("%s: -skip leaves no series", *path)
 	}
 	var perSeries io.Writer
 	if *verbose {
@@ -52,4 +58,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%d series (%s), %s, %s\n\n", len(b.Series), source,
 		time.Now().UTC().Format("2006-01-02"), time.Since(start).Round(time.Millisecond))
 	return rep.Markdown(stdout)
+}
+
+// without returns series without those named in the comma-separated list names.
+func without(series []accuracy.Series, names string) []accuracy.Series {
+	if names == "" {
+		return series
+	}
+	drop := strings.Split(names, ",")
+	return slices.DeleteFunc(series, func(s accuracy.Series) bool { return slices.Contains(drop, s.Name) })
 }

@@ -33,6 +33,13 @@ func TestRunPrintsTable(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^a +auto +MASE +\S+ sMAPE +\S+  \S`).MatchString(errs.String()) {
 		t.Errorf("-v printed no per-series line naming what auto fitted:\n%s", errs.String())
 	}
+	out.Reset()
+	if err := run([]string{"-benchmark", path, "-skip", "a"}, &out, &errs); err != nil || !strings.Contains(out.String(), "1 series") {
+		t.Errorf("-skip a: %v, want 1 series scored:\n%s", err, out.String())
+	}
+	if err := run([]string{"-benchmark", path, "-skip", "a,b"}, &out, &errs); err == nil {
+		t.Error("run accepted a -skip that leaves no series")
+	}
 	if err := run([]string{"-benchmark", filepath.Join(t.TempDir(), "none.json")}, &out, &errs); err == nil {
 		t.Error("run accepted a missing benchmark file")
 	}
