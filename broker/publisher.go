@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -14,6 +15,11 @@ import (
 	"github.com/forecastd/forecastd/internal/coalesce"
 	"github.com/forecastd/forecastd/messages"
 )
+
+// flightBundles is how many bundles one flight of a bundled topic may send: a burst (a
+// thousand held forecasts released at once) goes out as several bundles, published together
+// and confirmed together, rather than one bundle per confirm.
+const flightBundles = 4
 
 // publisherChannels is how many confirming channels a publisher spreads its messages over.
 // Confirms are pipelined on each, so this is not a bound on messages in flight.
@@ -131,8 +137,16 @@ func (p *confirmPublisher) group(topic string) *coalesce.Group[*outgoing] {
 	// is written) goes in the next bundle, which under load holds a confirm's worth of callers;
 	// more flights would send smaller bundles sooner, for more of the broker's work per
 	// message. It also keeps a job's replies in order.
-	g, _ := p.groups.LoadOrStore(topic, coalesce.New(1, p.bundleMax, func(items []*outgoing) { p.flush(topic, items) }))
-	return g.(*coalesce.Group[*outgoing])
+	g := coalesce.New(1, p.bundleMax*flightBundles, func(items []*outgoing) { p.flush(topic, items) })
+	if reply {
+		// A reply is only written, not confirmed, so its flight is too short for others to
+		// queue behind it; but a processor's replies come in bursts (the forecasts of one
+		// bundle finish together, when their job records' pipeline returns), and a yield lets
+		// the rest of the burst join the flight.
+		g.Linger(runtime.Gosched)
+	}
+	stored, _ := p.groups.LoadOrStore(topic, g)
+	return stored.(*coalesce.Group[*outgoing])
 }
 
 // flush sends one flight of topic's group: its messages as bundles of at most bundleMax, each
@@ -159,42 +173,71 @@ func (p *confirmPublisher) flush(topic string, items []*outgoing) {
 		})
 		defer stop()
 	}
-	at := 0
-	for _, run := range splitBundles(all, p.bundleMax) {
-		wire := run[0]
+	runs := splitBundles(all, p.bundleMax)
+	wire := make([]*message.Message, len(runs))
+	for i, run := range runs {
+		wire[i] = run[0]
 		if len(run) > 1 {
-			wire = encodeBundle(run)
+			wire[i] = encodeBundle(run)
 		}
-		if err := p.write(topic, []*message.Message{wire}, ctx); err != nil {
-			for i := at; i < at+len(run); i++ {
-				items[owner[i]].err = err
+	}
+	at := 0
+	for i, err := range p.writeEach(topic, wire, ctx) {
+		if err != nil {
+			for j := at; j < at+len(runs[i]); j++ {
+				items[owner[j]].err = err
 			}
 		}
-		at += len(run)
+		at += len(runs[i])
 	}
 }
 
 // write publishes msgs to topic: with confirms, waited for until ctx ends, or, for replies,
-// without.
+// without. It returns the first message's error.
 func (p *confirmPublisher) write(topic string, msgs []*message.Message, ctx context.Context) error {
-	exchange, key := p.topo.Exchange(topic), p.topo.RoutingKey(topic)
-	if messages.GatewayOfReplyTopic(topic) != "" {
-		return p.send(exchange, key, msgs)
+	for _, err := range p.writeEach(topic, msgs, ctx) {
+		if err != nil {
+			return err
+		}
 	}
-	slot := p.slots[int(p.next.Add(1))%len(p.slots)]
+	return nil
+}
+
+// writeEach is write with each message's own error: all are sent before any confirm is
+// awaited, so the confirms of a flight's bundles come back together.
+func (p *confirmPublisher) writeEach(topic string, msgs []*message.Message, ctx context.Context) []error {
+	errs := make([]error, len(msgs))
+	failFrom := func(i int, err error) []error {
+		for ; i < len(msgs); i++ {
+			errs[i] = err
+		}
+		return errs
+	}
+	exchange, key := p.topo.Exchange(topic), p.topo.RoutingKey(topic)
+	reply := messages.GatewayOfReplyTopic(topic) != ""
+	slot := p.replies
+	if !reply {
+		slot = p.slots[int(p.next.Add(1))%len(p.slots)]
+	}
 	ch, err := slot.channel(p.conn.Connection())
 	if err != nil {
-		return fmt.Errorf("amqp publisher: %w", err)
+		return failFrom(0, fmt.Errorf("amqp publisher: %w", err))
 	}
 	pending := make([]*amqp.DeferredConfirmation, 0, len(msgs))
-	for _, msg := range msgs {
+	for i, msg := range msgs {
 		pub, err := p.marshaler.Marshal(msg)
 		if err != nil {
-			return fmt.Errorf("marshal message %s: %w", msg.UUID, err)
+			return failFrom(i, fmt.Errorf("marshal message %s: %w", msg.UUID, err))
+		}
+		if reply {
+			if err := ch.PublishWithContext(msg.Context(), exchange, key, false, false, pub); err != nil {
+				return failFrom(i, fmt.Errorf("publish message %s: %w", msg.UUID, err))
+			}
+			continue
 		}
 		dc, err := ch.PublishWithDeferredConfirm(exchange, key, false, false, pub)
 		if err != nil {
-			return fmt.Errorf("publish message %s: %w", msg.UUID, err)
+			return failFrom(i, fmt.Errorf("publish message %s: %w", msg.UUID, err))
 		}
 		pending = append(pending, dc)
 	}
@@ -202,33 +245,15 @@ func (p *confirmPublisher) write(topic string, msgs []*message.Message, ctx cont
 		ok, err := dc.WaitContext(ctx)
 		switch {
 		case err != nil:
-			return fmt.Errorf("confirm of message %s: %w", msgs[i].UUID, err)
+			errs[i] = fmt.Errorf("confirm of message %s: %w", msgs[i].UUID, err)
 		case ok:
 		case ch.IsClosed():
-			return fmt.Errorf("message %s not confirmed: channel closed", msgs[i].UUID)
+			errs[i] = fmt.Errorf("message %s not confirmed: channel closed", msgs[i].UUID)
 		default:
-			return fmt.Errorf("message %s nacked by rabbitmq", msgs[i].UUID)
+			errs[i] = fmt.Errorf("message %s nacked by rabbitmq", msgs[i].UUID)
 		}
 	}
-	return nil
-}
-
-// send publishes msgs on the replies channel without confirms.
-func (p *confirmPublisher) send(exchange, key string, msgs []*message.Message) error {
-	ch, err := p.replies.channel(p.conn.Connection())
-	if err != nil {
-		return fmt.Errorf("amqp publisher: %w", err)
-	}
-	for _, msg := range msgs {
-		pub, err := p.marshaler.Marshal(msg)
-		if err != nil {
-			return fmt.Errorf("marshal message %s: %w", msg.UUID, err)
-		}
-		if err := ch.PublishWithContext(msg.Context(), exchange, key, false, false, pub); err != nil {
-			return fmt.Errorf("publish message %s: %w", msg.UUID, err)
-		}
-	}
-	return nil
+	return errs
 }
 
 // Close refuses new messages and closes the channels, which fails the Publish calls still

@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -275,20 +276,12 @@ func (b burstResult) String() string {
 	if len(b.afterReady) == 0 {
 		return fmt.Sprintf("held burst: %d forecasts, none answered after model_ready; %d errors (%s)", b.n, b.errs, b.first)
 	}
-	line := fmt.Sprintf("held burst: %d forecasts sent in %s, %d held, %d answered with the new generation; after model_ready: p50 %s, p99 %s, all %s",
-		b.n, b.sentIn.Round(time.Millisecond), b.held, b.newGen, us(pct(b.afterReady, 50)), us(pct(b.afterReady, 99)), us(maxOf(b.afterReady)))
+	line := fmt.Sprintf("held burst: %d forecasts sent in %s, %d held, %d answered with the new generation; after model_ready: first %s, p50 %s, p99 %s, all %s",
+		b.n, b.sentIn.Round(time.Millisecond), b.held, b.newGen, us(slices.Min(b.afterReady)), us(pct(b.afterReady, 50)), us(pct(b.afterReady, 99)), us(slices.Max(b.afterReady)))
 	if b.errs > 0 {
 		line += fmt.Sprintf("; %d errors, first: %s", b.errs, b.first)
 	}
 	return line
-}
-
-func maxOf(xs []int64) int64 {
-	m := int64(math.MinInt64)
-	for _, x := range xs {
-		m = max(m, x)
-	}
-	return m
 }
 
 func burstCmd(ctx context.Context, args []string, out io.Writer) error {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -67,7 +68,7 @@ func systemCmd(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "| one caller | %.0f/s, p50 %s | %.0f/s, p50 %s | %.2f (p50) | ≤ 2 %s |\n",
 		svc1.rate(), us(p50s), raw1.rate(), us(p50r), float64(p50s)/float64(max(p50r, 1)), verdict(p50s <= 2*p50r))
 	if *burstN > 0 && len(burst.afterReady) > 0 {
-		worst := maxOf(burst.afterReady)
+		worst := slices.Max(burst.afterReady)
 		fmt.Fprintf(out, "| %d forecasts held behind one fit | %d held, %d on the new generation; after model_ready p50 %s, all %s | — | — | all ≤ 300ms %s |\n",
 			burst.n, burst.held, burst.newGen, us(pct(burst.afterReady, 50)), us(worst),
 			verdict(worst <= 300_000 && burst.answered == burst.n))

@@ -16,6 +16,7 @@ type Group[T any] struct {
 	send       func([]T)
 	maxFlights int
 	maxBatch   int
+	linger     func()
 
 	mu      sync.Mutex
 	queued  []*entry[T]
@@ -31,6 +32,13 @@ type entry[T any] struct {
 // maxFlights calls at once.
 func New[T any](maxFlights, maxBatch int, send func([]T)) *Group[T] {
 	return &Group[T]{send: send, maxFlights: max(maxFlights, 1), maxBatch: max(maxBatch, 1)}
+}
+
+// Linger makes each flight call f before it takes what is queued, such as runtime.Gosched to
+// let callers woken at the same moment as the leader queue for its flight.
+func (g *Group[T]) Linger(f func()) *Group[T] {
+	g.linger = f
+	return g
 }
 
 // Do sends v in a flight shared with other callers and returns once send returned for it, or
@@ -70,6 +78,9 @@ func (g *Group[T]) Queued() int {
 // fly sends one flight of what is queued. It reports whether more is queued, in which case the
 // caller keeps the flight and must fly again; otherwise the flight has ended.
 func (g *Group[T]) fly() bool {
+	if g.linger != nil {
+		g.linger()
+	}
 	g.mu.Lock()
 	n := min(len(g.queued), g.maxBatch)
 	batch := make([]*entry[T], n)
