@@ -145,7 +145,7 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
 	}
-	cmds := byTopic{messages.TopicForecast: unbundling{forecasts, logger}, messages.TopicFit: fits, messages.TopicBatch: batches}
+	cmds := byTopic{messages.TopicForecast: unbundling{Subscriber: forecasts, log: logger, resend: pub.resend}, messages.TopicFit: fits, messages.TopicBatch: batches}
 	replyCfg := base
 	// Replies are worth nothing once the gateway that waits for them is gone.
 	replyCfg.Queue = wamqp.QueueConfig{GenerateName: topo.Queue, AutoDelete: true, Exclusive: true}
@@ -158,7 +158,7 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 		return nil, errors.Join(fmt.Errorf("amqp reply subscriber: %w", err), conn.Close(), pubConn.Close())
 	}
 	return &Broker{
-		Publisher: pub, Commands: cmds, Replies: unbundling{replies, logger}, conn: conn, pubConn: pubConn, topo: topo,
+		Publisher: pub, Commands: cmds, Replies: unbundling{Subscriber: replies, log: logger}, conn: conn, pubConn: pubConn, topo: topo,
 		close: func() error {
 			return errors.Join(pub.Close(), fits.Close(), forecasts.Close(), batches.Close(), replies.Close(), pubConn.Close(), conn.Close())
 		},

@@ -18,11 +18,15 @@ import (
 // the broker's work per message bounds the rate of forecast round trips, a bundle of n costs
 // little more than one message. A message published alone goes as itself.
 //
-// A bundle is acknowledged once every message in it was; if any is rejected, the whole bundle
-// is requeued, and its redelivery carries the broker's delivery count to each message in it.
-// Handlers of bundled topics must therefore be idempotent (forecast commands replay their job
-// record; a gateway drops a second reply to a job). A bundle RabbitMQ dead-letters keeps its
-// bundleHeader, so a tool reading the dead-letter queue can take it apart with decodeBundle.
+// A bundle is delivered as a bundle once. Its messages are handed to the handlers together;
+// once all are settled, the bundle is acknowledged, after the ones that were rejected have
+// been published again on their own. A bundle delivered again (its consumer died, or the
+// connection dropped, before it was settled) is not handled: its messages are published again
+// on their own and the bundle acknowledged. From there each message has its own delivery count
+// for the queue's delivery limit and the processor's last-delivery answer, and a command that
+// keeps failing is dead-lettered alone, as without bundles; a rejected message gets one
+// delivery more than it would have had alone. Handlers of bundled topics must be idempotent
+// (forecast commands replay their job record; a gateway drops a second reply to a job).
 
 // bundleHeader marks a bundle and says how many messages it holds.
 const bundleHeader = "x-forecastd-bundle"
@@ -63,7 +67,7 @@ func encodeBundle(msgs []*message.Message) *message.Message {
 }
 
 // decodeBundle takes a bundle apart. Each message gets the bundle's own metadata (what the
-// broker added, such as the delivery count) under its own, and the bundle's context.
+// broker added) under its own, but not the bundle's delivery count, which is not its own.
 func decodeBundle(bundle *message.Message) ([]*message.Message, error) {
 	n, err := strconv.Atoi(bundle.Metadata.Get(bundleHeader))
 	if err != nil || n < 1 {
@@ -92,7 +96,7 @@ func decodeBundle(bundle *message.Message) ([]*message.Message, error) {
 		b = b[w:]
 		meta := make(message.Metadata, len(bundle.Metadata)+int(count))
 		for k, v := range bundle.Metadata {
-			if k != bundleHeader {
+			if k != bundleHeader && k != deliveryCountHeader {
 				meta[k] = v
 			}
 		}
@@ -113,7 +117,6 @@ func decodeBundle(bundle *message.Message) ([]*message.Message, error) {
 		}
 		m := message.NewMessage(string(id), payload)
 		m.Metadata = meta
-		m.SetContext(bundle.Context())
 		msgs = append(msgs, m)
 	}
 	if len(b) != 0 {
@@ -140,10 +143,13 @@ func splitBundles(msgs []*message.Message, max int) [][]*message.Message {
 }
 
 // unbundling is a subscriber that takes the bundles its subscriber delivers apart; other
-// messages pass through as they are.
+// messages pass through as they are. resend publishes messages on their own, confirmed, to the
+// topic they came from; without it (replies, which are never rejected) a bundle is requeued
+// whole when one of its messages is rejected.
 type unbundling struct {
 	message.Subscriber
-	log watermill.LoggerAdapter
+	log    watermill.LoggerAdapter
+	resend func(ctx context.Context, topic string, msgs []*message.Message) error
 }
 
 func (u unbundling) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
@@ -161,24 +167,78 @@ func (u unbundling) Subscribe(ctx context.Context, topic string) (<-chan *messag
 				}
 				continue
 			}
-			msgs, err := decodeBundle(msg)
-			if err != nil {
-				// Requeued until the queue's delivery limit dead-letters it, for inspection.
-				u.log.Error("cannot take a bundle apart", err, watermill.LogFields{"topic": topic, "uuid": msg.UUID})
-				msg.Nack()
-				continue
+			if !u.handle(ctx, topic, msg, out) {
+				return
 			}
-			for _, m := range msgs {
-				if !forward(ctx, out, m) {
-					return
-				}
-			}
-			// The subscriber delivers the next message once this one is settled.
-			settle(ctx, msg, msgs)
 		}
 	}()
 	return out, nil
 }
+
+// handle takes one bundle apart, hands its messages on and settles it; false when ctx ended
+// first (the bundle, unsettled, is redelivered to a consumer once this one is closed).
+func (u unbundling) handle(ctx context.Context, topic string, bundle *message.Message, out chan<- *message.Message) bool {
+	fields := watermill.LogFields{"topic": topic, "uuid": bundle.UUID}
+	msgs, err := decodeBundle(bundle)
+	if err != nil {
+		// Requeued until the queue's delivery limit dead-letters it, for inspection.
+		u.log.Error("cannot take a bundle apart", err, fields)
+		bundle.Nack()
+		return true
+	}
+	if u.resend != nil && redelivered(bundle) {
+		u.settle(ctx, topic, bundle, msgs, fields)
+		return true
+	}
+	// The handlers' context is the subscription's: settling the bundle (watermill-amqp then
+	// cancels its context) must not cancel the messages of it that still run.
+	for _, m := range msgs {
+		m.SetContext(ctx)
+		if !forward(ctx, out, m) {
+			return false
+		}
+	}
+	var rejected []*message.Message
+	for _, m := range msgs {
+		select {
+		case <-m.Acked():
+		case <-m.Nacked():
+			rejected = append(rejected, m)
+		case <-ctx.Done():
+			return false
+		}
+	}
+	u.settle(ctx, topic, bundle, rejected, fields)
+	return true
+}
+
+// settle publishes msgs again on their own, if any, and acknowledges bundle; if they cannot be
+// published, or there is no resend, it requeues the bundle.
+func (u unbundling) settle(ctx context.Context, topic string, bundle *message.Message, msgs []*message.Message, fields watermill.LogFields) {
+	if len(msgs) == 0 {
+		bundle.Ack()
+		return
+	}
+	if u.resend == nil {
+		bundle.Nack()
+		return
+	}
+	if err := u.resend(ctx, topic, msgs); err != nil {
+		u.log.Error("cannot publish a bundle's messages on their own; requeueing it", err, fields)
+		bundle.Nack()
+		return
+	}
+	bundle.Ack()
+}
+
+// redelivered tells a delivery that RabbitMQ made before: a quorum queue counts them.
+func redelivered(msg *message.Message) bool {
+	n, _ := strconv.Atoi(msg.Metadata.Get(deliveryCountHeader))
+	return n > 0
+}
+
+// deliveryCountHeader is set by RabbitMQ quorum queues on redelivery: 1 on the first one.
+const deliveryCountHeader = "x-delivery-count"
 
 func forward(ctx context.Context, out chan<- *message.Message, msg *message.Message) bool {
 	select {
@@ -187,21 +247,4 @@ func forward(ctx context.Context, out chan<- *message.Message, msg *message.Mess
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// settle acknowledges bundle once all of msgs are, or rejects it as soon as one is.
-func settle(ctx context.Context, bundle *message.Message, msgs []*message.Message) {
-	for _, m := range msgs {
-		select {
-		case <-m.Acked():
-		case <-m.Nacked():
-			bundle.Nack()
-			return
-		case <-ctx.Done():
-			return // closing: the unsettled bundle is redelivered
-		case <-bundle.Context().Done():
-			return
-		}
-	}
-	bundle.Ack()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,11 +28,12 @@ func testMessages(n int) []*message.Message {
 }
 
 // A bundle comes apart into its messages as they were, each with the bundle's own metadata
-// (what the broker added) under its own.
+// (what the broker added) under its own, except the bundle's delivery count.
 func TestBundleRoundTrip(t *testing.T) {
 	in := testMessages(5)
 	b := encodeBundle(in)
-	b.Metadata.Set(deliveryCount, "2")
+	b.Metadata.Set(deliveryCountHeader, "2")
+	b.Metadata.Set("x-first-death-queue", "q")
 	out, err := decodeBundle(b)
 	if err != nil {
 		t.Fatal(err)
@@ -42,13 +44,11 @@ func TestBundleRoundTrip(t *testing.T) {
 	for i, m := range out {
 		if m.UUID != in[i].UUID || string(m.Payload) != string(in[i].Payload) ||
 			m.Metadata.Get("correlation_id") != in[i].Metadata.Get("correlation_id") ||
-			m.Metadata.Get(deliveryCount) != "2" || m.Metadata.Get(bundleHeader) != "" {
-			t.Fatalf("message %d: %s %q %v, want %s %q with correlation_id and the delivery count", i, m.UUID, m.Payload, m.Metadata, in[i].UUID, in[i].Payload)
+			m.Metadata.Get("x-first-death-queue") != "q" || m.Metadata.Get(deliveryCountHeader) != "" || m.Metadata.Get(bundleHeader) != "" {
+			t.Fatalf("message %d: %s %q %v, want %s %q with correlation_id and the broker's header but not the delivery count", i, m.UUID, m.Payload, m.Metadata, in[i].UUID, in[i].Payload)
 		}
 	}
 }
-
-const deliveryCount = "x-delivery-count"
 
 // A damaged bundle is an error, never a panic or a short read taken for whole.
 func TestDecodeBundleRejectsDamage(t *testing.T) {
@@ -96,20 +96,58 @@ func (f fakeSubscriber) Subscribe(context.Context, string) (<-chan *message.Mess
 }
 func (f fakeSubscriber) Close() error { return nil }
 
-// The subscriber hands on a bundle's messages all at once and settles the bundle by them: acked
-// when every one is, rejected as soon as one is; a plain message passes through itself.
+// resender records what an unbundling subscriber publishes again on its own.
+type resender struct {
+	mu   sync.Mutex
+	sent []string
+	fail bool
+}
+
+func (r *resender) resend(_ context.Context, _ string, msgs []*message.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail {
+		return errors.New("broker down")
+	}
+	for _, m := range msgs {
+		r.sent = append(r.sent, m.UUID)
+	}
+	return nil
+}
+
+// The subscriber hands on a bundle's messages all at once, in contexts that settling the
+// bundle does not cancel, and settles the bundle once all of them are: acked, after the
+// rejected ones were published again on their own; requeued when that fails, or when there
+// is no resend (replies). A plain message passes through as itself.
 func TestUnbundlingSettlesByItsMessages(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		nack int // index of the message rejected; -1: none
-	}{{"all acked", -1}, {"one rejected", 1}} {
+		name      string
+		nack      int // index of the message rejected; -1: none
+		noResend  bool
+		resendErr bool
+		wantAck   bool
+		wantSent  string
+	}{
+		{name: "all acked", nack: -1, wantAck: true, wantSent: "[]"},
+		{name: "one rejected: sent again alone", nack: 2, wantAck: true, wantSent: "[id-2]"},
+		{name: "one rejected, resend fails: requeued", nack: 0, resendErr: true, wantSent: "[]"},
+		{name: "one rejected, no resend: requeued", nack: 1, noResend: true, wantSent: "[]"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := fakeSubscriber{in: make(chan *message.Message, 2)}
-			out, err := unbundling{f, watermill.NopLogger{}}.Subscribe(t.Context(), "forecast")
+			r := &resender{fail: tc.resendErr}
+			u := unbundling{Subscriber: f, log: watermill.NopLogger{}, resend: r.resend}
+			if tc.noResend {
+				u.resend = nil
+			}
+			out, err := u.Subscribe(t.Context(), "forecast")
 			if err != nil {
 				t.Fatal(err)
 			}
 			bundle := encodeBundle(testMessages(3))
+			bctx, cancelBundle := context.WithCancel(context.Background())
+			defer cancelBundle()
+			bundle.SetContext(bctx)
 			plain := message.NewMessage("plain", []byte(`{}`))
 			f.in <- bundle
 			f.in <- plain
@@ -124,26 +162,62 @@ func TestUnbundlingSettlesByItsMessages(t *testing.T) {
 				t.Fatal("bundle rejected before its messages were settled")
 			case <-time.After(20 * time.Millisecond):
 			}
-			for i, m := range got {
+			// Settled in reverse, the rejected one first: the bundle waits for all.
+			for i := len(got) - 1; i >= 0; i-- {
 				if i == tc.nack {
-					m.Nack()
+					got[i].Nack()
+					cancelBundle() // as watermill-amqp does once the bundle is settled
 				} else {
-					m.Ack()
+					if err := got[i].Context().Err(); err != nil {
+						t.Fatalf("message %d's context ended with its bundle's: %v", i, err)
+					}
+					got[i].Ack()
 				}
 			}
-			want := bundle.Acked()
-			if tc.nack >= 0 {
-				want = bundle.Nacked()
+			want, other := bundle.Acked(), bundle.Nacked()
+			if !tc.wantAck {
+				want, other = other, want
 			}
 			select {
 			case <-want:
+			case <-other:
+				t.Fatalf("bundle settled the other way (want ack %v)", tc.wantAck)
 			case <-time.After(5 * time.Second):
-				t.Fatal("bundle not settled as its messages were")
+				t.Fatal("bundle not settled")
 			}
 			if m := <-out; m != plain {
 				t.Fatalf("after the bundle came %s, want the plain message itself", m.UUID)
 			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if fmt.Sprint(r.sent) != tc.wantSent {
+				t.Fatalf("sent again %v, want %s", r.sent, tc.wantSent)
+			}
 		})
+	}
+}
+
+// A bundle delivered again is not handled: its messages are published again on their own,
+// each to be counted alone from there, and the bundle is acked.
+func TestRedeliveredBundleIsSplit(t *testing.T) {
+	f := fakeSubscriber{in: make(chan *message.Message, 2)}
+	r := &resender{}
+	out, err := unbundling{Subscriber: f, log: watermill.NopLogger{}, resend: r.resend}.Subscribe(t.Context(), "forecast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := encodeBundle(testMessages(3))
+	bundle.Metadata.Set(deliveryCountHeader, "1")
+	f.in <- bundle
+	select {
+	case <-bundle.Acked():
+	case m := <-out:
+		t.Fatalf("message %s of a redelivered bundle was handed on", m.UUID)
+	case <-time.After(5 * time.Second):
+		t.Fatal("redelivered bundle not settled")
+	}
+	if fmt.Sprint(r.sent) != "[id-0 id-1 id-2]" {
+		t.Fatalf("sent again %v, want all three", r.sent)
 	}
 }
 
@@ -159,7 +233,7 @@ func (r publisherRig) consumeBundled(t *testing.T, topic string) (<-chan *messag
 	t.Cleanup(func() { sub.Close() })
 	deliveries := new(atomic.Int32)
 	counting := countingSubscriber{sub, deliveries}
-	out, err := unbundling{counting, watermill.NopLogger{}}.Subscribe(t.Context(), topic)
+	out, err := unbundling{Subscriber: counting, log: watermill.NopLogger{}, resend: r.pub.resend}.Subscribe(t.Context(), topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +287,9 @@ func TestConcurrentForecastCommandsAreBundled(t *testing.T) {
 			if want := fmt.Sprintf(`{"i":%s}`, m.UUID); string(m.Payload) != want {
 				t.Fatalf("message %s carries %q, want %q", m.UUID, m.Payload, want)
 			}
-			seen[m.UUID]++
+			if seen[m.UUID]++; seen[m.UUID] > 1 {
+				t.Fatalf("message %s arrived twice", m.UUID)
+			}
 			m.Ack()
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%d of %d messages arrived", len(seen), n)
@@ -230,14 +306,22 @@ func TestConcurrentForecastCommandsAreBundled(t *testing.T) {
 	t.Logf("%d messages in %d AMQP messages", n, deliveries.Load())
 }
 
-// A bundle one of whose messages is rejected comes back whole, each message carrying the
-// quorum queue's delivery count, on which the processor's last-delivery handling rests.
-func TestRejectedBundleIsRedeliveredWhole(t *testing.T) {
+// On the real broker: a bundle that RabbitMQ redelivers (here: rejected by a bare consumer)
+// comes back as its messages, each once; a bundle's rejected message comes back alone, as a
+// message of its own whose deliveries RabbitMQ counts, and its acked siblings do not come back.
+func TestBundleFailuresComeBackAlone(t *testing.T) {
 	r := newTopicRig(t, messages.TopicForecast, amqp.Table{"x-queue-type": "quorum"})
-	if err := r.pub.write(messages.TopicForecast, []*message.Message{encodeBundle(testMessages(3))}, t.Context()); err != nil {
+	if err := r.pub.write(t.Context(), messages.TopicForecast, []*message.Message{encodeBundle(testMessages(3))}); err != nil {
 		t.Fatal(err)
 	}
-	out, _ := r.consumeBundled(t, messages.TopicForecast)
+	d, ok, err := r.ch.Get(r.queue, false)
+	if err != nil || !ok {
+		t.Fatalf("get the bundle: ok %v, err %v", ok, err)
+	}
+	if err := d.Nack(false, true); err != nil {
+		t.Fatal(err)
+	}
+	out, deliveries := r.consumeBundled(t, messages.TopicForecast)
 	next := func() *message.Message {
 		select {
 		case m := <-out:
@@ -247,15 +331,43 @@ func TestRejectedBundleIsRedeliveredWhole(t *testing.T) {
 			return nil
 		}
 	}
+	quiet := func() {
+		select {
+		case m := <-out:
+			t.Fatalf("message %s came again", m.UUID)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	seen := map[string]int{}
+	for range 3 {
+		m := next()
+		seen[m.UUID]++
+		m.Ack()
+	}
+	quiet()
+	if len(seen) != 3 || deliveries.Load() != 4 {
+		t.Fatalf("messages of the redelivered bundle: %v in %d deliveries, want id-0, id-1 and id-2 once each, in 4 (the bundle, then each alone)", seen, deliveries.Load())
+	}
+
+	if err := r.pub.write(t.Context(), messages.TopicForecast, []*message.Message{encodeBundle(testMessages(3))}); err != nil {
+		t.Fatal(err)
+	}
 	first := []*message.Message{next(), next(), next()}
 	first[0].Ack()
 	first[1].Nack()
 	first[2].Ack()
-	for i := range 3 {
-		m := next()
-		if m.UUID != first[i].UUID || m.Metadata.Get(deliveryCount) != "1" {
-			t.Fatalf("redelivery %d: %s with delivery count %q, want %s with 1", i, m.UUID, m.Metadata.Get(deliveryCount), first[i].UUID)
-		}
+	again := next()
+	if again.UUID != first[1].UUID || again.Metadata.Get(deliveryCountHeader) != "" {
+		t.Fatalf("after the rejection came %s with delivery count %q, want %s, new", again.UUID, again.Metadata.Get(deliveryCountHeader), first[1].UUID)
+	}
+	again.Nack() // now a message of its own: RabbitMQ counts its deliveries
+	if m := next(); m.UUID != first[1].UUID || m.Metadata.Get(deliveryCountHeader) != "1" {
+		t.Fatalf("its redelivery: %s with delivery count %q, want %s with 1", m.UUID, m.Metadata.Get(deliveryCountHeader), first[1].UUID)
+	} else {
 		m.Ack()
+	}
+	quiet()
+	if got := deliveries.Load(); got != 7 {
+		t.Fatalf("%d AMQP deliveries, want 7: 4 before, then the bundle, the rejected message alone and its redelivery", got)
 	}
 }

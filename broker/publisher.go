@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v3/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -32,10 +33,11 @@ var (
 
 // confirmPublisher publishes each message persistent (by the marshaler) and returns once
 // RabbitMQ has confirmed it, like watermill-amqp's publisher with ConfirmDelivery; but it does
-// not hold a channel while it waits. Each Publish sends with PublishWithDeferredConfirm and waits
-// for its own confirm, so many callers' messages are in flight on a channel at once instead of
-// one confirm after another. A nack, or a channel closed before the confirm came, fails the
-// Publish that sent the message; a closed channel is replaced by the next Publish.
+// not hold a channel while it waits. It sends with PublishWithDeferredConfirm and waits for the
+// confirm, so many messages are in flight on a channel at once instead of one confirm after
+// another; forecast commands published at the same moment go together as bundles (bundle.go).
+// A nack, or a channel closed before the confirm came, fails the Publish that sent the message;
+// a closed channel is replaced by the next Publish.
 //
 // Replies (topics of messages.ReplyTopic) are the exception: they go out on a channel of their
 // own without confirms, and Publish returns once they are written. A reply is best effort — the
@@ -50,8 +52,9 @@ type confirmPublisher struct {
 	replies   *pubChannel // not in confirm mode
 	next      atomic.Uint32
 	closed    atomic.Bool
-	bundleMax int      // messages in one bundle; below 2, nothing is bundled
-	groups    sync.Map // topic → *coalesce.Group[*outgoing], for bundled topics
+	bundleMax int // messages in one bundle; below 2, nothing is bundled
+	// commands coalesces forecast commands, replyGroup replies to any gateway (bundle.go).
+	commands, replyGroup *coalesce.Group[*outgoing]
 }
 
 // pubChannel is one channel, reopened when it closes; in confirm mode unless noConfirm.
@@ -67,6 +70,7 @@ func newConfirmPublisher(conn *wamqp.ConnectionWrapper, topo Topology, channels,
 	for range max(channels, 1) {
 		p.slots = append(p.slots, &pubChannel{})
 	}
+	p.newGroups()
 	return p
 }
 
@@ -95,7 +99,7 @@ func (s *pubChannel) channel(conn *amqp.Connection) (*amqp.Channel, error) {
 }
 
 // Publish sends msgs to topic's exchange, in order, and waits for every confirm; replies it
-// only sends. Messages of bundled topics are sent together with other callers' (see bundle.go).
+// only sends. Forecast commands and replies are sent together with other callers' (bundle.go).
 func (p *confirmPublisher) Publish(topic string, msgs ...*message.Message) error {
 	if p.closed.Load() {
 		return errPublisherClosed
@@ -107,64 +111,65 @@ func (p *confirmPublisher) Publish(topic string, msgs ...*message.Message) error
 		return nil
 	}
 	if g := p.group(topic); g != nil {
-		o := &outgoing{msgs: msgs}
+		o := &outgoing{topic: topic, msgs: msgs}
 		if err := g.Do(msgs[0].Context(), o); err != nil {
-			return err
+			return err // the messages may still be sent
 		}
 		return o.err
 	}
-	return p.write(topic, msgs, msgs[0].Context())
+	return p.write(msgs[0].Context(), topic, msgs)
 }
 
-// outgoing is one Publish call's messages in a flight of its topic's group, and its outcome.
+// outgoing is one Publish call's messages in a flight of a group, and its outcome.
 type outgoing struct {
-	msgs []*message.Message
-	err  error
+	topic string
+	msgs  []*message.Message
+	err   error
 }
 
-// group returns the coalescing group of a bundled topic, or nil: forecast commands (many, small,
-// each a few milliseconds of a processor) and replies are bundled; fits and batch series are
-// not, since each should go to whichever processor is free, on its own.
+// group returns the coalescing group of topic, or nil: forecast commands (many, small, each a
+// few milliseconds of a processor) and replies (to any gateway) are bundled; fits and batch
+// series are not, since each should go to whichever processor is free, on its own.
 func (p *confirmPublisher) group(topic string) *coalesce.Group[*outgoing] {
-	reply := messages.GatewayOfReplyTopic(topic) != ""
-	if p.bundleMax < 2 || (topic != messages.TopicForecast && !reply) {
+	switch {
+	case p.bundleMax < 2:
 		return nil
+	case topic == messages.TopicForecast:
+		return p.commands
+	case messages.GatewayOfReplyTopic(topic) != "":
+		return p.replyGroup
 	}
-	if g, ok := p.groups.Load(topic); ok {
-		return g.(*coalesce.Group[*outgoing])
-	}
-	// One flight at a time: what arrives while a bundle waits for its confirm (or, for replies,
-	// is written) goes in the next bundle, which under load holds a confirm's worth of callers;
-	// more flights would send smaller bundles sooner, for more of the broker's work per
-	// message. It also keeps a job's replies in order.
-	g := coalesce.New(1, p.bundleMax*flightBundles, func(items []*outgoing) { p.flush(topic, items) })
-	if reply {
-		// A reply is only written, not confirmed, so its flight is too short for others to
-		// queue behind it; but a processor's replies come in bursts (the forecasts of one
-		// bundle finish together, when their job records' pipeline returns), and a yield lets
-		// the rest of the burst join the flight.
-		g.Linger(runtime.Gosched)
-	}
-	stored, _ := p.groups.LoadOrStore(topic, g)
-	return stored.(*coalesce.Group[*outgoing])
+	return nil
 }
 
-// flush sends one flight of topic's group: its messages as bundles of at most bundleMax, each
-// caller getting the error of the bundles that carried its messages.
-func (p *confirmPublisher) flush(topic string, items []*outgoing) {
-	var all []*message.Message
-	var owner []int
-	for i, o := range items {
-		all = append(all, o.msgs...)
-		for range o.msgs {
-			owner = append(owner, i)
-		}
-	}
+// newGroups makes the publisher's two groups. Each flies one flight at a time: what arrives
+// while a flight waits for its confirms (or, for replies, is written) goes in the next one,
+// which under load holds a confirm's worth of callers; more flights would send smaller bundles
+// sooner, for more of the broker's work per message. It also keeps a job's replies in order.
+func (p *confirmPublisher) newGroups() {
+	p.commands = coalesce.New(1, p.bundleMax*flightBundles, p.flush)
+	// A reply is only written, not confirmed, so its flight is too short for others to queue
+	// behind it; but a processor's replies come in bursts (the forecasts of one bundle finish
+	// together, when their job records' pipeline returns), and a yield lets the rest of the
+	// burst join the flight.
+	p.replyGroup = coalesce.New(1, p.bundleMax*flightBundles, p.flush).Linger(runtime.Gosched)
+}
+
+// flush sends one flight: its messages, by topic, as bundles of at most bundleMax, each caller
+// getting the error of the bundles that carried its messages. Callers that stopped waiting
+// before the flight began are told so and their messages not sent.
+func (p *confirmPublisher) flush(items []*outgoing) {
 	// The flight is everybody's: its confirms are awaited until every caller stopped waiting.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var waiting atomic.Int32
 	waiting.Store(int32(len(items)))
+	type part struct {
+		msgs  []*message.Message
+		owner []*outgoing
+	}
+	var topics []string
+	parts := map[string]*part{}
 	for _, o := range items {
 		stop := context.AfterFunc(o.msgs[0].Context(), func() {
 			if waiting.Add(-1) == 0 {
@@ -172,30 +177,58 @@ func (p *confirmPublisher) flush(topic string, items []*outgoing) {
 			}
 		})
 		defer stop()
-	}
-	runs := splitBundles(all, p.bundleMax)
-	wire := make([]*message.Message, len(runs))
-	for i, run := range runs {
-		wire[i] = run[0]
-		if len(run) > 1 {
-			wire[i] = encodeBundle(run)
+		if err := o.msgs[0].Context().Err(); err != nil {
+			o.err = err
+			continue
+		}
+		pt := parts[o.topic]
+		if pt == nil {
+			pt = &part{}
+			parts[o.topic] = pt
+			topics = append(topics, o.topic)
+		}
+		for _, m := range o.msgs {
+			pt.msgs = append(pt.msgs, m)
+			pt.owner = append(pt.owner, o)
 		}
 	}
-	at := 0
-	for i, err := range p.writeEach(topic, wire, ctx) {
-		if err != nil {
-			for j := at; j < at+len(runs[i]); j++ {
-				items[owner[j]].err = err
+	for _, topic := range topics {
+		pt := parts[topic]
+		runs := splitBundles(pt.msgs, p.bundleMax)
+		wire := make([]*message.Message, len(runs))
+		for i, run := range runs {
+			wire[i] = run[0]
+			if len(run) > 1 {
+				wire[i] = encodeBundle(run)
 			}
 		}
-		at += len(runs[i])
+		at := 0
+		for i, err := range p.writeEach(ctx, topic, wire) {
+			if err != nil {
+				for _, o := range pt.owner[at : at+len(runs[i])] {
+					o.err = err
+				}
+			}
+			at += len(runs[i])
+		}
 	}
+}
+
+// resendTimeout bounds how long a bundle's messages wait for their confirms when they are
+// published again on their own.
+const resendTimeout = 30 * time.Second
+
+// resend publishes msgs on their own to topic, confirmed (unbundling.resend).
+func (p *confirmPublisher) resend(ctx context.Context, topic string, msgs []*message.Message) error {
+	ctx, cancel := context.WithTimeout(ctx, resendTimeout)
+	defer cancel()
+	return p.write(ctx, topic, msgs)
 }
 
 // write publishes msgs to topic: with confirms, waited for until ctx ends, or, for replies,
 // without. It returns the first message's error.
-func (p *confirmPublisher) write(topic string, msgs []*message.Message, ctx context.Context) error {
-	for _, err := range p.writeEach(topic, msgs, ctx) {
+func (p *confirmPublisher) write(ctx context.Context, topic string, msgs []*message.Message) error {
+	for _, err := range p.writeEach(ctx, topic, msgs) {
 		if err != nil {
 			return err
 		}
@@ -205,7 +238,7 @@ func (p *confirmPublisher) write(topic string, msgs []*message.Message, ctx cont
 
 // writeEach is write with each message's own error: all are sent before any confirm is
 // awaited, so the confirms of a flight's bundles come back together.
-func (p *confirmPublisher) writeEach(topic string, msgs []*message.Message, ctx context.Context) []error {
+func (p *confirmPublisher) writeEach(ctx context.Context, topic string, msgs []*message.Message) []error {
 	errs := make([]error, len(msgs))
 	failFrom := func(i int, err error) []error {
 		for ; i < len(msgs); i++ {

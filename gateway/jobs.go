@@ -227,6 +227,11 @@ const publishTimeout = 10 * time.Second
 func (g *Gateway) publish(topic, id string, v any) error {
 	msg := message.NewMessage(id, message.Payload(messages.JSON(v)))
 	middleware.SetCorrelationID(id, msg)
+	// The context ends the wait for the confirm (and takes the command out of a bundle not
+	// yet sent); the timer below also covers a publish blocked before it.
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	msg.SetContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- g.deps.Publisher.Publish(topic, msg) }()
 	select {

@@ -60,6 +60,10 @@ type Config struct {
 	// of fits would all run together on two cores; with RabbitMQ the prefetch count and the
 	// number of consumers bound it instead, and this stays 0.
 	Parallel int
+	// MaxForecasts, when positive, bounds the forecast commands a processor runs at once over
+	// all its consumers. With RabbitMQ a consumer hands on every forecast of a bundle at once
+	// (broker/bundle.go), so consumers × bundle size would be the only bound.
+	MaxForecasts int
 	// CacheSize bounds the decoded-model cache.
 	CacheSize int
 }
@@ -75,6 +79,7 @@ func DefaultConfig() Config {
 		ProgressInterval: 250 * time.Millisecond,
 		MaxRetries:       3,
 		DeliveryLimit:    5,
+		MaxForecasts:     128,
 		CacheSize:        256,
 	}
 }
@@ -91,6 +96,9 @@ type Processor struct {
 	metrics *metrics
 	now     func() time.Time
 	flushes progressFlushes
+	// forecastSlots bounds the forecasts running at once (Config.MaxForecasts), over every
+	// consumer RegisterRole adds.
+	forecastSlots message.HandlerMiddleware
 }
 
 // FitFunc fits a model; forecast.Fit unless replaced (tests slow it down or make it fail).
@@ -145,6 +153,9 @@ func New(cfg Config, st store.Store, pub message.Publisher, log *slog.Logger, op
 	for _, o := range opts {
 		o(p)
 	}
+	if cfg.MaxForecasts > 0 {
+		p.forecastSlots = limit(cfg.MaxForecasts)
+	}
 	return p
 }
 
@@ -184,6 +195,9 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 		hd.AddMiddleware(middleware.CorrelationID)
 		if p.cfg.Parallel > 0 {
 			hd.AddMiddleware(limit(p.cfg.Parallel))
+		}
+		if topic == messages.TopicForecast && p.forecastSlots != nil {
+			hd.AddMiddleware(p.forecastSlots)
 		}
 		hd.AddMiddleware(poison, p.giveUp, retry.Middleware, middleware.Recoverer)
 	}

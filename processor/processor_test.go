@@ -341,3 +341,55 @@ func TestForecastPastYear9999FailsNamingHorizon(t *testing.T) {
 		t.Errorf("forecast two years after 9998: %+v; want a failure naming horizon", rep)
 	}
 }
+
+// gatedReads holds every forecast's store read until release closes, counting how many wait.
+type gatedReads struct {
+	store.Store
+	release       chan struct{}
+	mu            sync.Mutex
+	running, most int
+	done          int
+}
+
+func (g *gatedReads) ReadForecast(ctx context.Context, model, jobID string) (store.ForecastView, error) {
+	g.mu.Lock()
+	g.running++
+	g.most = max(g.most, g.running)
+	g.mu.Unlock()
+	<-g.release
+	g.mu.Lock()
+	g.running--
+	g.done++
+	g.mu.Unlock()
+	return g.Store.ReadForecast(ctx, model, jobID)
+}
+
+// MaxForecasts bounds the forecasts a processor runs at once over all its consumers (each of
+// which, with RabbitMQ, hands on a whole bundle at once).
+func TestMaxForecastsBoundsAllConsumers(t *testing.T) {
+	g := &gatedReads{release: make(chan struct{})}
+	r := newRigOver(t, 2, func(c *processor.Config) { c.MaxForecasts = 3 }, func(m *store.Memory) store.Store {
+		g.Store = m
+		return g
+	})
+	const forecasts = 5 // each reaches both consumers
+	for i := range forecasts {
+		r.publish(t, messages.TopicForecast, messages.ForecastCommand{JobID: fmt.Sprintf("f-%d", i), Model: "m", Horizon: 1, ReplyTo: "gw"})
+	}
+	time.Sleep(200 * time.Millisecond) // give the burst time to pile up
+	close(g.release)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		g.mu.Lock()
+		done, most := g.done, g.most
+		g.mu.Unlock()
+		if done == 2*forecasts {
+			if most != 3 {
+				t.Fatalf("at most %d forecasts ran at once, want 3", most)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d forecasts read the store", done, 2*forecasts)
+		}
+	}
+}

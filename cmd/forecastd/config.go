@@ -44,8 +44,10 @@ type config struct {
 	// warning and a metric) or refuse (the request fails as unavailable).
 	RedisReplicaDown string
 	// Concurrency is how many fits a processor runs at once (with the embedded broker, also
-	// forecasts); ForecastConcurrency how many forecasts with RabbitMQ. A forecast spends its
-	// time waiting on Redis and the broker, not on the CPU, so it gets many more consumers.
+	// forecasts); ForecastConcurrency how many consumers of the forecast queue with RabbitMQ,
+	// each taking a forecast or a bundle of them at a time (processor.Config.MaxForecasts bounds
+	// the forecasts running at once). A forecast spends its time waiting on Redis and the
+	// broker, not on the CPU, so it gets many more consumers.
 	Concurrency         int
 	ForecastConcurrency int
 	// BatchConcurrency is how many batch series a processor of role fit or all fits at once
@@ -107,7 +109,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 		p := &c.Processor
 		b.str(&p.Role, "role", "processor role: fit, forecast or all")
 		b.num(&c.Concurrency, "concurrency", "fits processed at once (RabbitMQ: consumers of the fit queue); with the embedded broker also forecasts")
-		b.num(&c.ForecastConcurrency, "forecast-concurrency", "forecasts processed at once with RabbitMQ (consumers of the forecast queue)")
+		b.num(&c.ForecastConcurrency, "forecast-concurrency", "consumers of the forecast queue with RabbitMQ, each taking one forecast or one bundle of them (--amqp-bundle-max) at a time; at most 128 forecasts run at once")
 		b.num(&c.BatchConcurrency, "batch-concurrency", "batch series processed at once with RabbitMQ by a processor of role fit or all (consumers of the batch queue, beside the fit queue's)")
 		b.dur(&p.FitTimeout, "fit-timeout", "time limit of one fit")
 		b.dur(&p.FitLease, "fit-lease", "lease of a running fit, renewed every third of it; when it runs out (its processor died) another processor takes the fit over")

@@ -7,6 +7,7 @@ package coalesce
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -24,9 +25,13 @@ type Group[T any] struct {
 }
 
 type entry[T any] struct {
-	v    T
-	done chan struct{}
+	v        T
+	done     chan struct{}
+	panicked bool // send panicked in v's flight: v's result is not set
 }
+
+// ErrFlightPanicked is what Do returns when send panicked in the flight that carried its item.
+var ErrFlightPanicked = errors.New("coalesce: the flight carrying this item panicked")
 
 // New returns a group that runs send with at most maxBatch items at a time, in at most
 // maxFlights calls at once.
@@ -42,7 +47,8 @@ func (g *Group[T]) Linger(f func()) *Group[T] {
 }
 
 // Do sends v in a flight shared with other callers and returns once send returned for it, or
-// when ctx ends (v may then still be sent).
+// when ctx ends (v may then still be sent). A panic in send reaches the caller that led the
+// flight, and the flight's other callers get ErrFlightPanicked.
 func (g *Group[T]) Do(ctx context.Context, v T) error {
 	e := &entry[T]{v: v, done: make(chan struct{})}
 	g.mu.Lock()
@@ -62,6 +68,9 @@ func (g *Group[T]) Do(ctx context.Context, v T) error {
 	}
 	select {
 	case <-e.done:
+		if e.panicked {
+			return ErrFlightPanicked
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -95,7 +104,23 @@ func (g *Group[T]) fly() bool {
 		for i, e := range batch {
 			items[i] = e.v
 		}
+		sent := false
+		defer func() {
+			if sent {
+				return
+			}
+			// send panicked: release its callers and the flight before the panic goes on, so
+			// the group keeps working for the next callers.
+			for _, e := range batch {
+				e.panicked = true
+				close(e.done)
+			}
+			g.mu.Lock()
+			g.flights--
+			g.mu.Unlock()
+		}()
 		g.send(items)
+		sent = true
 		for _, e := range batch {
 			close(e.done)
 		}
