@@ -3,8 +3,8 @@ package coalesce_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
