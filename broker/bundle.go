@@ -187,6 +187,8 @@ func (u unbundling) handle(ctx context.Context, topic string, bundle *message.Me
 		return true
 	}
 	if u.resend != nil && redelivered(bundle) {
+		fields["messages"] = len(msgs)
+		u.log.Info("bundle delivered again: publishing its messages on their own", fields)
 		u.settle(ctx, topic, bundle, msgs, fields)
 		return true
 	}

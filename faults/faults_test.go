@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +27,40 @@ func TestProcessorKilledMidFit(t *testing.T) {
 	v.check(t, "processor kill -9 mid-fit")
 	if v.held200 != v.heldTotal { // with the broker up, the held forecasts get their answer
 		t.Errorf("%d of %d forecasts held behind the killed fit got a 200", v.held200, v.heldTotal)
+	}
+}
+
+// A processor killed with SIGKILL while forecasts come fast enough to travel in bundles: the
+// bundles it held are delivered again to the others, which publish their forecasts again on
+// their own, and every forecast is answered. The processor is frozen (SIGSTOP) for a second
+// before, as a stalled process is, so that it surely holds bundles it took and never settled:
+// a bundle takes it only milliseconds.
+func TestProcessorKilledHoldingForecastBundles(t *testing.T) {
+	c := newCluster(t)
+	l := startLoad(t, c, 3)
+	l.flood(48)
+	l.run(3 * time.Second)
+	victim := c.procs[0]
+	if err := syscall.Kill(-victim.Pid(), syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP: %v", err)
+	}
+	l.fault("processor frozen, then kill -9, under a forecast flood", time.Now())
+	time.Sleep(time.Second)
+	victim.Kill9(t)
+	l.run(5 * time.Second)
+	v := l.finish()
+	v.check(t, "processor kill -9 holding forecast bundles")
+	split := 0
+	for _, p := range c.procs[1:] {
+		split += strings.Count(p.Log(), "bundle delivered again")
+	}
+	t.Logf("%d forecasts in all; %d bundles the killed processor held were split by the others", v.forecastsSent, split)
+	// Two processors stay up and the broker too: nothing the dead one held may fail.
+	if v.n5xx > 0 {
+		t.Errorf("%d answers were 5xx (%d of them 503); with two processors alive every forecast must succeed", v.n5xx, v.n503)
+	}
+	if split == 0 {
+		t.Errorf("no bundle of the killed processor came back to the others: the case did not happen")
 	}
 }
 

@@ -163,6 +163,20 @@ func (l *load) forecaster(model string, n int) {
 	}
 }
 
+// flood adds n callers forecasting back to back, with no pause: enough at once for the gateway
+// to send forecasts to the processors in bundles (broker/bundle.go).
+func (l *load) flood(n int) {
+	for i := range n {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for j := i; l.sleep(0); j += n {
+				l.forecast(l.models[j%len(l.models)], false, j)
+			}
+		}()
+	}
+}
+
 // run lets the load go on for d.
 func (l *load) run(d time.Duration) { time.Sleep(d) }
 
