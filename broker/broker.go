@@ -81,10 +81,32 @@ type Broker struct {
 }
 
 // NewInProcess returns a broker over watermill's GoChannel: everything in one process.
+//
+// Replies go through a GoChannel of their own whose Publish returns once the gateway has taken
+// the reply: GoChannel hands each message to its subscriber from a goroutine of its own, so
+// without that wait a job's progress could overtake its result (and be dropped as late).
+// Commands do not wait: their consumers ack only when the work is done.
 func NewInProcess(logger watermill.LoggerAdapter) *Broker {
-	ps := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 256}, logger)
-	return &Broker{Publisher: ps, Commands: ps, Replies: ps, close: ps.Close}
+	cmds := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 256}, logger)
+	replies := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 256, BlockPublishUntilSubscriberAck: true}, logger)
+	return &Broker{
+		Publisher: inProcessPublisher{commands: cmds, replies: replies}, Commands: cmds, Replies: replies,
+		close: func() error { return errors.Join(cmds.Close(), replies.Close()) },
+	}
 }
+
+// inProcessPublisher publishes replies through one publisher and commands through the other.
+type inProcessPublisher struct{ commands, replies message.Publisher }
+
+func (p inProcessPublisher) Publish(topic string, msgs ...*message.Message) error {
+	if messages.GatewayOfReplyTopic(topic) != "" {
+		return p.replies.Publish(topic, msgs...)
+	}
+	return p.commands.Publish(topic, msgs...)
+}
+
+// Close is the broker's: both publishers are its GoChannels.
+func (inProcessPublisher) Close() error { return nil }
 
 // NewAMQP connects to RabbitMQ at url with the default topology: one node's URL, or a
 // comma-separated list of a cluster's nodes (see ParseNodes), each connection made to the first
