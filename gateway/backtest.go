@@ -35,13 +35,14 @@ func (g *Gateway) startBacktest(ctx context.Context, model string, req messages.
 	}
 	r := newRun(jobID, messages.KindBacktest, model, now)
 	g.runs.add(r)
+	// Queued first: the processor's first progress may come back before Publish returns.
+	acc := Accepted{JobID: jobID, Status: string(store.JobQueued), Model: model}
+	r.step("accepted", acc)
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
 		g.runs.remove(jobID)
 		g.recordFailure(ctx, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the backtest"))
 		return nil, Accepted{}, unavailable("publish backtest", err)
 	}
-	acc := Accepted{JobID: jobID, Status: string(store.JobQueued), Model: model}
-	r.step("accepted", acc)
 	g.log.Info("backtest accepted", "model", model, "job_id", jobID, "n", len(values), "methods", cmd.Methods, "windows", cmd.Windows)
 	return r, acc, nil
 }

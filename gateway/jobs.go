@@ -67,11 +67,11 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 		return fail(unavailable("record job", err))
 	}
 	g.runs.add(r)
+	r.step("accepted", acc) // queued first: the processor's first progress may come back before Publish returns
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
 		g.recordFailure(ctx, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the fit"))
 		return fail(unavailable("publish fit", err))
 	}
-	r.step("accepted", acc)
 	g.log.Info("fit accepted", "model", model, "generation", gen, "job_id", jobID, "n", len(series.Values), "method", req.Method)
 	return r, acc, nil
 }
