@@ -72,19 +72,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if t.conn == nil {
 		wake = s.WrittenByCaller()
 	}
-	// Live events wait until the response head (and any replay) is written.
-	s.Gate(lastID, nil)
-	cursor := s.Open(len(subjects) == 0, subjects)
-
+	// The response head goes first, before the session follows anything: a flood of events
+	// that cuts it off as a slow consumer then still finds the client told so by a stream
+	// that ends, not by a connection closed with no answer.
 	if t.conn != nil {
 		err = t.write(header(h.cfg.Retry))
 	} else {
 		err = Start(w).Retry(h.cfg.Retry)
 	}
 	if err != nil {
-		s.End(live.EndClient)
+		if t.conn != nil {
+			t.conn.Close()
+		}
 		return
 	}
+	// Live events wait until any replay is written.
+	s.Gate(lastID, nil)
+	cursor := s.Open(len(subjects) == 0, subjects)
 	sent := lastID
 	if last != "" {
 		if sent, err = s.Resume(last, cursor, subjectFilter(subjects)); err != nil {
