@@ -73,6 +73,10 @@ type Config struct {
 	// SendQueue bounds the messages queued for one live session; a session that falls further
 	// behind is disconnected as a slow consumer.
 	SendQueue int
+	// EventLinger is how long fit_accepted, fit_progress and batch_progress events may wait in
+	// a live session's queue for the event that follows them, to reach the client in one write
+	// (see live.Config.Linger); zero: no wait.
+	EventLinger time.Duration
 	// WriteTimeout bounds one write to a live session and the wait for a ping's pong.
 	WriteTimeout time.Duration
 	// WSReadLimit bounds one WebSocket message from a client, in bytes.
@@ -104,6 +108,7 @@ func DefaultConfig() Config {
 		Heartbeat:       15 * time.Second,
 		SSERetry:        2 * time.Second,
 		SendQueue:       256,
+		EventLinger:     live.DefaultLinger,
 		WriteTimeout:    10 * time.Second,
 		WSReadLimit:     messages.MaxBodyBytes,
 		RateLimit:       50,
@@ -169,9 +174,13 @@ func New(cfg Config, deps Deps) *Gateway {
 	deps.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "forecastd_jobs_in_flight", Help: "Jobs this gateway follows until their replies arrive.",
 	}, func() float64 { return float64(g.runs.len()) }))
+	linger := cfg.EventLinger
+	if linger == 0 {
+		linger = -1 // live's zero is its default
+	}
 	g.hub = live.New(live.Config{
 		SendQueue: cfg.SendQueue, WriteTimeout: cfg.WriteTimeout, Heartbeat: cfg.Heartbeat,
-		RecheckInterval: cfg.RecheckInterval, ReplayTimeout: cfg.RequestTimeout,
+		RecheckInterval: cfg.RecheckInterval, ReplayTimeout: cfg.RequestTimeout, Linger: linger,
 	}, deps.Store, live.Metrics{Sessions: g.metrics.sessions, Closed: g.metrics.sessionsClosed}, g.log)
 	g.events = sse.New(sse.Config{Retry: cfg.SSERetry, WriteTimeout: cfg.WriteTimeout, Heartbeats: cfg.Heartbeat > 0}, g.hub, g.writeError, g.log)
 	if cfg.RateLimit > 0 {

@@ -127,6 +127,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 		b.str(&c.AuthTokens, "auth-tokens", "file of API tokens, one \"read|write <token>\" per line; API requests then need Authorization: Bearer <token>")
 		b.dur(&g.Heartbeat, "heartbeat", "keep-alive interval of live sessions")
 		b.num(&g.SendQueue, "send-queue", "messages queued per live session before it is cut off as a slow consumer")
+		b.dur(&g.EventLinger, "event-linger", "how long fit_accepted, fit_progress and batch_progress events may wait for the event that follows them, so that a quick fit's events reach a live session in one write; 0: none")
 		b.float(&g.RateLimit, "rate-limit", "fits and forecasts per second allowed to one client address; 0 disables")
 		b.num(&g.RateBurst, "rate-burst", "burst allowed above the rate limit")
 	}
@@ -319,6 +320,9 @@ func (c config) validate() error {
 		if g.BatchUploadMaxBytes < 1 || g.BatchUploadMinRate < 1 {
 			return fmt.Errorf("batch-upload-max-bytes and batch-upload-min-rate must be at least 1, got %d and %d", g.BatchUploadMaxBytes, g.BatchUploadMinRate)
 		}
+		if g.EventLinger < 0 || g.EventLinger > time.Second {
+			return fmt.Errorf("event-linger must be 0 to 1s, got %s", g.EventLinger)
+		}
 		if g.SendQueue < 1 {
 			return fmt.Errorf("send-queue must be at least 1, got %d", g.SendQueue)
 		}
@@ -351,7 +355,7 @@ func (c config) LogValue() slog.Value {
 			slog.Int64("batch_upload_max_bytes", g.BatchUploadMaxBytes), slog.Int64("batch_upload_min_rate", g.BatchUploadMinRate),
 			slog.Duration("hold_timeout", g.HoldTimeout), slog.Duration("fit_queue_lease", g.FitQueueLease),
 			slog.Duration("job_ttl", g.JobTTL), slog.String("allowed_origins", strings.Join(g.AllowedOrigins, ",")),
-			slog.Duration("heartbeat", g.Heartbeat), slog.Int("send_queue", g.SendQueue),
+			slog.Duration("heartbeat", g.Heartbeat), slog.Int("send_queue", g.SendQueue), slog.Duration("event_linger", g.EventLinger),
 			slog.Float64("rate_limit", g.RateLimit), slog.Int("rate_burst", g.RateBurst),
 			slog.String("auth_tokens", c.AuthTokens), slog.Int("tokens", len(g.Tokens)),
 		))

@@ -16,13 +16,25 @@ type Config struct {
 	RecheckInterval time.Duration
 	// ReplayTimeout bounds one resume's reading of missed events (1 min).
 	ReplayTimeout time.Duration
+	// Linger is how long an event that tells of work under way (fit_accepted, fit_progress,
+	// batch_progress) may wait in a session's queue for more, so that the events of a quick
+	// fit reach a client in one write instead of three (20 ms; negative: no wait). An event
+	// that does not linger (model_ready, fit_failed, batch_done, a reply) is written at once,
+	// with whatever waits before it; the order never changes.
+	Linger time.Duration
 }
+
+// DefaultLinger is Config.Linger's default.
+const DefaultLinger = 20 * time.Millisecond
 
 func (c Config) withDefaults() Config {
 	c.SendQueue = orDefault(c.SendQueue, 256)
 	c.WriteTimeout = orDefault(c.WriteTimeout, 10*time.Second)
 	c.RecheckInterval = orDefault(c.RecheckInterval, time.Second)
 	c.ReplayTimeout = orDefault(c.ReplayTimeout, time.Minute)
+	if c.Linger == 0 {
+		c.Linger = DefaultLinger
+	}
 	return c
 }
 

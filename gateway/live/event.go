@@ -35,6 +35,7 @@ type Event struct {
 	from    string
 	subject string          // what sessions follow it by (Subject)
 	data    json.RawMessage // the public JSON
+	lingers bool            // it tells of work under way (see Config.Linger)
 
 	mu     sync.Mutex
 	frames []frame
@@ -48,7 +49,17 @@ type frame struct {
 // NewEvent is ev as sessions get it.
 func NewEvent(ev store.Event) *Event {
 	id, _ := ParseEventID(ev.ID)
-	return &Event{Event: ev, id: id, from: ev.ID, subject: Subject(ev), data: eventData(ev)}
+	return &Event{Event: ev, id: id, from: ev.ID, subject: Subject(ev), data: eventData(ev), lingers: lingers(ev.Type)}
+}
+
+// lingers reports whether events of type typ tell of work under way, which the event that
+// ends it will follow.
+func lingers(typ string) bool {
+	switch typ {
+	case store.EventFitAccepted, store.EventFitProgress, store.EventBatchProgress:
+		return true
+	}
+	return false
 }
 
 // Subject is what sessions follow an event by: its model's name, or for a batch event

@@ -60,7 +60,10 @@ type Hub struct {
 	byModel  map[string]map[*Session]struct{}      // subject (model, BatchSubject) → sessions following it
 	cursor   string                                // ID of the newest event fanned out
 	placed   bool                                  // cursor has been read from the feed once
-	live     atomic.Int64                          // sessions not yet ended
+	// lingering are the sessions whose queued events wait for the linger (Config.Linger) that
+	// started when the first of them was queued.
+	lingering []*Session
+	live      atomic.Int64 // sessions not yet ended
 }
 
 // New builds a hub reading feed. Call Start to follow it.
@@ -196,6 +199,26 @@ func (h *Hub) reset(ev *Event, cursor string) {
 		}
 	}
 	h.cursor = cursor
+}
+
+// lingerLocked has s's queue written when the linger started by the first of the sessions
+// now lingering is over. The hub is locked.
+func (h *Hub) lingerLocked(s *Session) {
+	h.lingering = append(h.lingering, s)
+	if len(h.lingering) == 1 {
+		time.AfterFunc(h.cfg.Linger, h.release)
+	}
+}
+
+// release writes what lingers in every session's queue.
+func (h *Hub) release() {
+	h.mu.Lock()
+	sessions := h.lingering
+	h.lingering = nil
+	h.mu.Unlock()
+	for _, s := range sessions {
+		s.release()
+	}
 }
 
 func signal(ch chan struct{}) {

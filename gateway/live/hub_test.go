@@ -24,10 +24,11 @@ var format = &live.Format{Encode: func(id, name string, _ []byte) []byte { retur
 
 // recorder is a transport that keeps what it is sent; block makes its writes wait.
 type recorder struct {
-	mu     sync.Mutex
-	got    []string
-	closed string
-	block  chan struct{} // nil: writes return at once
+	mu      sync.Mutex
+	got     []string
+	batches [][]string // got, as the writes that sent it
+	closed  string
+	block   chan struct{} // nil: writes return at once
 }
 
 func (r *recorder) Name() string         { return "test" }
@@ -42,10 +43,21 @@ func (r *recorder) WriteBatch(msgs [][]byte, _ bool) error {
 	if r.closed != "" {
 		return errors.New("closed")
 	}
+	var batch []string
 	for _, m := range msgs {
-		r.got = append(r.got, string(m))
+		batch = append(batch, string(m))
+	}
+	r.got = append(r.got, batch...)
+	if len(batch) > 0 {
+		r.batches = append(r.batches, batch)
 	}
 	return nil
+}
+
+func (r *recorder) writes() [][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.batches)
 }
 
 func (r *recorder) Close(reason string) {
@@ -228,5 +240,101 @@ func TestSessionsEndWithTheHub(t *testing.T) {
 	defer rec.mu.Unlock()
 	if rec.closed != live.EndShutdown {
 		t.Errorf("closed for %q, want %q", rec.closed, live.EndShutdown)
+	}
+}
+
+func (e *env) emitType(t *testing.T, typ, model string) store.Event {
+	t.Helper()
+	ev, err := e.st.Emit(context.Background(), store.Event{Type: typ, Model: model, Data: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// A quick fit's fit_accepted and fit_progress wait for its model_ready, and the three reach
+// the session in one write, in order.
+func TestEventsOfAQuickFitReachASessionInOneWrite(t *testing.T) {
+	e := newEnv(t, live.Config{Linger: time.Minute})
+	rec := &recorder{}
+	s := e.hub.NewSession(rec)
+	s.Open(false, []string{"a"})
+	defer s.End(live.EndClient)
+	accepted := e.emitType(t, store.EventFitAccepted, "a")
+	time.Sleep(50 * time.Millisecond) // the hub has fanned it out: without the linger, written
+	progress := e.emitType(t, store.EventFitProgress, "a")
+	ready := e.emitType(t, store.EventModelReady, "a")
+	waitFor(t, "the three events", func() bool { return len(rec.messages()) == 3 })
+	want := []string{accepted.ID + " fit_accepted", progress.ID + " fit_progress", ready.ID + " model_ready"}
+	if got := rec.writes(); len(got) != 1 || !slices.Equal(got[0], want) {
+		t.Fatalf("writes = %q, want one write of %q", got, want)
+	}
+}
+
+// An event that lingers with nothing after it is written once the linger is over; a reply
+// takes whatever lingers with it at once, in order.
+func TestLingeringEventsAreWrittenWhenTheLingerEndsOrWithTheNextMessage(t *testing.T) {
+	e := newEnv(t, live.Config{Linger: 30 * time.Millisecond})
+	rec := &recorder{}
+	s := e.hub.NewSession(rec)
+	s.Open(false, []string{"a"})
+	defer s.End(live.EndClient)
+	progress := e.emitType(t, store.EventFitProgress, "a")
+	waitFor(t, "the lingering event", func() bool { return len(rec.messages()) == 1 })
+	if got := rec.messages(); got[0] != progress.ID+" fit_progress" {
+		t.Fatalf("got %q", got)
+	}
+
+	e2 := newEnv(t, live.Config{Linger: time.Minute})
+	rec2 := &recorder{}
+	s2 := e2.hub.NewSession(rec2)
+	s2.Open(false, []string{"a"})
+	defer s2.End(live.EndClient)
+	accepted := e2.emitType(t, store.EventFitAccepted, "a")
+	time.Sleep(50 * time.Millisecond)
+	s2.Send([]byte("reply"))
+	waitFor(t, "the reply", func() bool { return len(rec2.messages()) == 2 })
+	want := []string{accepted.ID + " fit_accepted", "reply"}
+	if got := rec2.writes(); len(got) != 1 || !slices.Equal(got[0], want) {
+		t.Fatalf("writes = %q, want one write of %q", got, want)
+	}
+}
+
+// With the linger off, every event is written as it comes.
+func TestNoLingerWritesEachEventAtOnce(t *testing.T) {
+	e := newEnv(t, live.Config{Linger: -1})
+	rec := &recorder{}
+	s := e.hub.NewSession(rec)
+	s.Open(false, []string{"a"})
+	defer s.End(live.EndClient)
+	e.emitType(t, store.EventFitAccepted, "a")
+	waitFor(t, "fit_accepted", func() bool { return len(rec.messages()) == 1 })
+	e.emitType(t, store.EventModelReady, "a")
+	waitFor(t, "model_ready", func() bool { return len(rec.messages()) == 2 })
+	if got := rec.writes(); len(got) != 2 {
+		t.Fatalf("writes = %q, want two", got)
+	}
+}
+
+// A burst of lingering events is written as it comes: it never waits in the queue until the
+// session is cut off as a slow consumer.
+func TestBurstOfLingeringEventsDoesNotOverflowTheQueue(t *testing.T) {
+	e := newEnv(t, live.Config{Linger: time.Minute})
+	rec := &recorder{}
+	s := e.hub.NewSession(rec)
+	s.Open(false, []string{"a"})
+	defer s.End(live.EndClient)
+	const n = 400 // more than the queue holds (256), in bursts the writer keeps up with
+	for i := range n {
+		e.emitType(t, store.EventFitProgress, "a")
+		if i%20 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	waitFor(t, "all but the last few progress events", func() bool { return len(rec.messages()) >= n-16 })
+	select {
+	case <-s.Done():
+		t.Fatalf("the session ended (%q)", rec.closed)
+	default:
 	}
 }

@@ -47,6 +47,9 @@ type Session struct {
 	ping    bool // a keep-alive is due
 	writing bool // a writer goroutine is running
 	closing bool // no more messages are taken
+	// lingering: messages are queued whose writing waits for the hub's linger (see
+	// Config.Linger) or for the next message that does not linger, whichever comes first.
+	lingering bool
 	// While a resuming session replays missed events, live events wait in deferred and no
 	// writer starts.
 	gated    bool
@@ -128,9 +131,39 @@ func (s *Session) offer(ev *Event) {
 			s.skipUntil, s.skipModels = nil, nil // the feed is ordered: nothing later repeats
 		}
 	}
-	s.pushLocked(ev.Frame(s.t.Format()), s.gated)
+	msg := ev.Frame(s.t.Format())
+	switch {
+	case s.gated:
+		s.pushLocked(msg, true)
+	case ev.lingers && s.hub.cfg.Linger > 0 && !s.writing && s.queued == nil && len(s.queue) < s.lingerMax():
+		// Written with the next event that does not linger, or when the linger is over.
+		if s.queueLocked(msg) && !s.lingering {
+			s.lingering = true
+			s.hub.lingerLocked(s)
+		}
+	default:
+		s.pushLocked(msg, false)
+	}
 	if s.queued != nil {
 		s.queued(ev)
+	}
+}
+
+// lingerMax bounds the messages that may linger in the queue: a burst of events is written
+// as it comes, never held until the queue overflows.
+func (s *Session) lingerMax() int { return min(maxLingering, s.hub.cfg.SendQueue/2) }
+
+// maxLingering is how many messages at most wait for the linger; one write of more saves
+// little.
+const maxLingering = 16
+
+// release writes what lingers in the queue (see offer).
+func (s *Session) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lingering {
+		s.lingering = false
+		s.kickLocked()
 	}
 }
 
@@ -157,11 +190,10 @@ func (s *Session) beat() {
 	}
 }
 
-// pushLocked queues msg, or ends the session as a slow consumer when its queue is full.
+// pushLocked queues msg and gets the queue written, or ends the session as a slow consumer
+// when its queue is full.
 func (s *Session) pushLocked(msg []byte, deferred bool) {
-	if len(s.queue)+len(s.deferred) >= s.hub.cfg.SendQueue {
-		s.closing, s.queue, s.deferred = true, nil, nil
-		go s.End(EndSlowConsumer)
+	if !s.roomLocked() {
 		return
 	}
 	if deferred {
@@ -172,11 +204,33 @@ func (s *Session) pushLocked(msg []byte, deferred bool) {
 	s.kickLocked()
 }
 
+// queueLocked queues msg without getting it written; false when the session ended instead
+// (a slow consumer).
+func (s *Session) queueLocked(msg []byte) bool {
+	if !s.roomLocked() {
+		return false
+	}
+	s.queue = append(s.queue, msg)
+	return true
+}
+
+// roomLocked reports whether one more message fits in the session's queues, and ends the
+// session as a slow consumer when it does not.
+func (s *Session) roomLocked() bool {
+	if len(s.queue)+len(s.deferred) >= s.hub.cfg.SendQueue {
+		s.closing, s.queue, s.deferred = true, nil, nil
+		go s.End(EndSlowConsumer)
+		return false
+	}
+	return true
+}
+
 // kickLocked gets the queue written: by a new writer goroutine, or by the caller's.
 func (s *Session) kickLocked() {
 	if s.gated || s.closing || (len(s.queue) == 0 && !s.ping) {
 		return
 	}
+	s.lingering = false // whatever lingered goes now
 	if s.wake != nil {
 		signal(s.wake)
 		return
