@@ -10,6 +10,7 @@
 #	FANOUT_SETTLE=10s                      pause after the sessions open, before memory is sampled
 #	FORECASTD_PPROF=true                   the gateway serves /debug/pprof on its port
 #	FANOUT_FORECASTD=path                  a forecastd binary to measure instead of this tree's
+#	FANOUT_PROFILE=dir                     CPU profiles of the measuring loadgen, one per scenario, into dir
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . cmd/loadgen/bench-lib.sh
@@ -63,7 +64,7 @@ for sc in $SCENARIOS; do
 	# Process A measures memory, waits for every session and sends the fits; B only holds.
 	"$bin/loadgen" hold -url "$url" -ws $((ws / 2)) -sse $((sse / 2)) -src 127.0.0.2,127.0.0.3 \
 		-expect "$total" -fits "$FITS" -interval "$INTERVAL" -gateway-pid "$gw" -settle "$SETTLE" -timeout 5m \
-		-out "$bin/a.json" >"$bin/a.out" & a=$!
+		${FANOUT_PROFILE:+-cpuprofile "$FANOUT_PROFILE/loadgen-$ws-$sse.pprof"} -out "$bin/a.json" >"$bin/a.out" & a=$!
 	sleep 1
 	"$bin/loadgen" hold -url "$url" -ws $((ws - ws / 2)) -sse $((sse - sse / 2)) -src 127.0.0.4,127.0.0.5 \
 		-events "$FITS" -timeout 5m -out "$bin/b.json" >"$bin/b.out" || { cat "$bin/b.out"; exit 1; }

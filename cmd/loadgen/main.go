@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,6 +89,7 @@ type config struct {
 	timeout     time.Duration
 	concurrency int
 	out         string
+	cpuProfile  string
 }
 
 func parseHold(args []string) (config, error) {
@@ -107,6 +109,7 @@ func parseHold(args []string) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "bound on the whole run")
 	fs.IntVar(&c.concurrency, "dial-concurrency", 64, "connections opened at once")
 	fs.StringVar(&c.out, "out", "", "write the raw results as JSON to this file")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this process, from the sessions' opening to the end, to this file")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -257,6 +260,13 @@ func hold(ctx context.Context, args []string, out io.Writer) error {
 	res.OpenSeconds = time.Since(start).Seconds()
 	fmt.Fprintf(out, "opened %d ws and %d sse sessions in %.1fs (%d failed)\n", wsOpen.Load(), sseOpen.Load(), res.OpenSeconds, failed.Load())
 
+	if cfg.cpuProfile != "" {
+		stop, err := startCPUProfile(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if cfg.expect > 0 {
 		if err := waitSessions(ctx, cfg, out); err != nil {
 			return err
@@ -636,4 +646,17 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// startCPUProfile profiles this process into path until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
