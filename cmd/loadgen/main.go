@@ -181,18 +181,52 @@ type collector struct {
 	want      int
 }
 
-// arrived records the arrival at now (when the session read the message) of event eventID.
-func (c *collector) arrived(eventID string, ev readyData, now time.Time, seen *int) {
-	c.mu.Lock()
-	a := c.arrivals[eventID]
-	if a == nil {
-		a = &arrivals{Generation: ev.Generation, EventUS: ev.Time.UnixMicro()}
-		c.arrivals[eventID] = a
+// sessionArrivals are one session's model_ready messages as read, decoded only when the
+// session ends: while events are fanned out, this process spends its share of the CPUs it
+// shares with the gateway on reading, so that what is timed is the gateway.
+type sessionArrivals struct {
+	col  *collector
+	seen int
+	got  []arrival
+}
+
+type arrival struct {
+	id  string // the event's ID; "" when it is in msg (WebSocket)
+	msg []byte // the event's data (SSE) or the whole message (WebSocket)
+	at  time.Time
+}
+
+// arrived keeps msg, read at now, and counts the session complete once it has them all.
+func (s *sessionArrivals) arrived(id string, msg []byte, now time.Time) {
+	s.got = append(s.got, arrival{id: id, msg: bytes.Clone(msg), at: now})
+	if s.seen++; s.seen == s.col.want {
+		s.col.completed.Add(1)
 	}
-	a.AtUS = append(a.AtUS, now.UnixMicro())
-	c.mu.Unlock()
-	if *seen++; *seen == c.want {
-		c.completed.Add(1)
+}
+
+// record decodes the session's arrivals into the collector.
+func (s *sessionArrivals) record() {
+	s.col.mu.Lock()
+	defer s.col.mu.Unlock()
+	for _, a := range s.got {
+		id, data := a.id, a.msg
+		if id == "" {
+			var ev readyEvent
+			if json.Unmarshal(a.msg, &ev) != nil || ev.Type != "event" || ev.Event != "model_ready" {
+				continue
+			}
+			id, data = ev.EventID, ev.Data
+		}
+		var d readyData
+		if json.Unmarshal(data, &d) != nil {
+			continue
+		}
+		r := s.col.arrivals[id]
+		if r == nil {
+			r = &arrivals{Generation: d.Generation, EventUS: d.Time.UnixMicro()}
+			s.col.arrivals[id] = r
+		}
+		r.AtUS = append(r.AtUS, a.at.UnixMicro())
 	}
 }
 
@@ -333,10 +367,10 @@ func hold(ctx context.Context, args []string, out io.Writer) error {
 
 // readyEvent is the part of a model event loadgen needs.
 type readyEvent struct {
-	Type    string    `json:"type"`
-	Event   string    `json:"event"`
-	EventID string    `json:"event_id"`
-	Data    readyData `json:"data"`
+	Type    string          `json:"type"`
+	Event   string          `json:"event"`
+	EventID string          `json:"event_id"`
+	Data    json.RawMessage `json:"data"`
 }
 
 type readyData struct {
@@ -363,7 +397,8 @@ func wsSession(ctx context.Context, cfg config, client *http.Client, col *collec
 	// message, and reuse one buffer: what is timed is the gateway, not this client.
 	stop := context.AfterFunc(ctx, func() { conn.Close(websocket.StatusNormalClosure, "done") })
 	defer stop()
-	seen := 0
+	arrived := &sessionArrivals{col: col}
+	defer arrived.record()
 	var buf bytes.Buffer
 	for range 1_000_000 {
 		_, r, err := conn.Reader(context.Background())
@@ -379,12 +414,9 @@ func wsSession(ctx context.Context, cfg config, client *http.Client, col *collec
 			return err
 		}
 		msg := buf.Bytes()
-		if !bytes.Contains(msg, []byte(`"model_ready"`)) {
-			continue
-		}
-		var ev readyEvent
-		if json.Unmarshal(msg, &ev) == nil && ev.Type == "event" && ev.Event == "model_ready" {
-			col.arrived(ev.EventID, ev.Data, at, &seen)
+		// Only events name it: the session sends nothing but its subscribe.
+		if bytes.Contains(msg, []byte(`"model_ready"`)) {
+			arrived.arrived("", msg, at)
 		}
 	}
 	return nil
@@ -415,15 +447,11 @@ func sseSession(ctx context.Context, cfg config, dialer *net.Dialer, col *collec
 		return fmt.Errorf("GET /v1/events: %s", resp.Status)
 	}
 	opened()
-	seen := 0
+	arrived := &sessionArrivals{col: col}
+	defer arrived.record()
 	err = sse.Read(resp.Body, func(m sse.Message) {
-		at := time.Now()
-		if m.Event != "model_ready" {
-			return
-		}
-		var d readyData
-		if json.Unmarshal([]byte(m.Data), &d) == nil {
-			col.arrived(m.ID, d, at, &seen)
+		if m.Event == "model_ready" {
+			arrived.arrived(m.ID, []byte(m.Data), time.Now())
 		}
 	})
 	if ctx.Err() != nil {
