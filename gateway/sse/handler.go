@@ -62,6 +62,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Heartbeats {
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			t.conn = conn
+			t.deadline = live.Deadline{Set: conn.SetWriteDeadline, Timeout: h.cfg.WriteTimeout}
 		}
 	}
 	if t.conn == nil {
@@ -124,6 +125,8 @@ type stream struct {
 	w       http.ResponseWriter      // otherwise
 	rc      *http.ResponseController // otherwise
 	timeout time.Duration
+	// deadline bounds the writes to conn; only the session's one writer at a time writes.
+	deadline live.Deadline
 }
 
 // NewStream is a transport writing events through w from the handler's goroutine (see
@@ -152,13 +155,12 @@ func (t *stream) WriteBatch(msgs [][]byte, ping bool) error {
 }
 
 func (t *stream) write(b []byte) error {
-	deadline := time.Now().Add(t.timeout)
 	if t.conn != nil {
-		_ = t.conn.SetWriteDeadline(deadline)
+		t.deadline.Extend()
 		_, err := t.conn.Write(b)
 		return err
 	}
-	_ = t.rc.SetWriteDeadline(deadline)
+	_ = t.rc.SetWriteDeadline(time.Now().Add(t.timeout))
 	if _, err := t.w.Write(b); err != nil {
 		return err
 	}

@@ -65,10 +65,14 @@ func (t *conn) Close(reason string) {
 // enough to reach the wire in one Write). One lock keeps the two from interleaving.
 type wire struct {
 	net.Conn
-	timeout time.Duration
 	closing atomic.Bool
 
-	mu sync.Mutex
+	mu       sync.Mutex
+	deadline live.Deadline // under mu
+}
+
+func newWire(conn net.Conn, timeout time.Duration) *wire {
+	return &wire{Conn: conn, deadline: live.Deadline{Set: conn.SetWriteDeadline, Timeout: timeout}}
 }
 
 // batches are the buffers of batches being written, shared by all sessions: an idle session
@@ -81,7 +85,7 @@ const maxPooledBatch = 64 << 10
 func (w *wire) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_ = w.Conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	w.deadline.Extend()
 	return w.Conn.Write(p)
 }
 
@@ -111,7 +115,7 @@ func (w *wire) writeFrames(frames [][]byte) error {
 	if w.closing.Load() {
 		return net.ErrClosed
 	}
-	_ = w.Conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	w.deadline.Extend()
 	_, err := w.Conn.Write(out)
 	return err
 }
@@ -142,6 +146,6 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			return nil, nil, err
 		}
 	}
-	h.wire = &wire{Conn: conn, timeout: h.timeout}
+	h.wire = newWire(conn, h.timeout)
 	return conn, bufio.NewReadWriter(r, bufio.NewWriterSize(h.wire, writeBufferSize)), nil
 }
