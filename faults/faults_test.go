@@ -33,34 +33,46 @@ func TestProcessorKilledMidFit(t *testing.T) {
 // A processor killed with SIGKILL while forecasts come fast enough to travel in bundles: the
 // bundles it held are delivered again to the others, which publish their forecasts again on
 // their own, and every forecast is answered. The processor is frozen (SIGSTOP) for a second
-// before, as a stalled process is, so that it surely holds bundles it took and never settled:
-// a bundle takes it only milliseconds.
+// before, as a stalled process is, so that it holds what it took and never settled. Whether
+// that includes a bundle, and not only single forecasts, is up to the timing: when the first
+// victim's held nothing but singles, a second processor is frozen and killed the same way,
+// leaving one.
 func TestProcessorKilledHoldingForecastBundles(t *testing.T) {
 	c := newCluster(t)
 	l := startLoad(t, c, 3)
-	l.flood(48)
+	l.flood(128)
 	l.run(3 * time.Second)
-	victim := c.procs[0]
-	if err := syscall.Kill(-victim.Pid(), syscall.SIGSTOP); err != nil {
-		t.Fatalf("SIGSTOP: %v", err)
+	split := func() int { // bundles delivered again and split, as the processors logged them
+		n := 0
+		for _, p := range c.procs {
+			n += strings.Count(p.Log(), "bundle delivered again")
+		}
+		return n
 	}
-	l.fault("processor frozen, then kill -9, under a forecast flood", time.Now())
-	time.Sleep(time.Second)
-	victim.Kill9(t)
-	l.run(5 * time.Second)
+	killed := 0
+	for _, victim := range c.procs[:2] {
+		if err := syscall.Kill(-victim.Pid(), syscall.SIGSTOP); err != nil {
+			t.Fatalf("SIGSTOP: %v", err)
+		}
+		l.fault("processor frozen, then kill -9, under a forecast flood", time.Now())
+		time.Sleep(time.Second)
+		victim.Kill9(t)
+		killed++
+		l.run(5 * time.Second)
+		if split() > 0 {
+			break
+		}
+		t.Logf("processor %d held no bundle when killed", killed)
+	}
 	v := l.finish()
 	v.check(t, "processor kill -9 holding forecast bundles")
-	split := 0
-	for _, p := range c.procs[1:] {
-		split += strings.Count(p.Log(), "bundle delivered again")
-	}
-	t.Logf("%d forecasts in all; %d bundles the killed processor held were split by the others", v.forecastsSent, split)
-	// Two processors stay up and the broker too: nothing the dead one held may fail.
+	t.Logf("%d forecasts in all; %d processors killed; %d bundles they held were split by the others", v.forecastsSent, killed, split())
+	// A processor stays up and the broker too: nothing the dead ones held may fail.
 	if v.n5xx > 0 {
-		t.Errorf("%d answers were 5xx (%d of them 503); with two processors alive every forecast must succeed", v.n5xx, v.n503)
+		t.Errorf("%d answers were 5xx (%d of them 503); with a processor alive every forecast must succeed", v.n5xx, v.n503)
 	}
-	if split == 0 {
-		t.Errorf("no bundle of the killed processor came back to the others: the case did not happen")
+	if split() == 0 {
+		t.Errorf("no bundle of a killed processor came back to the others: the case did not happen")
 	}
 }
 
