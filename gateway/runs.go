@@ -207,13 +207,15 @@ func recordedFailure(j store.Job) (*messages.Failure, bool) {
 // consumeReplies routes processor replies to the runs waiting for them.
 func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
 	for msg := range msgs {
+		// Acked first (replies are best effort: the job record is the outcome), so that a
+		// publisher waiting for the ack (the in-process broker) does not wait for the decoding
+		// too; one reply at a time keeps them in order. Never nacked.
+		msg.Ack()
 		var rep messages.Reply
 		if err := json.Unmarshal(msg.Payload, &rep); err != nil {
 			g.log.Warn("malformed reply dropped", "err", err)
-			msg.Ack()
 			continue
 		}
-		msg.Ack()
 		r := g.runs.get(rep.JobID)
 		if r == nil {
 			continue // an async job, or one whose client gave up; the store has the outcome

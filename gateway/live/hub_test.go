@@ -274,12 +274,16 @@ func TestEventsOfAQuickFitReachASessionInOneWrite(t *testing.T) {
 // An event that lingers with nothing after it is written once the linger is over; a reply
 // takes whatever lingers with it at once, in order.
 func TestLingeringEventsAreWrittenWhenTheLingerEndsOrWithTheNextMessage(t *testing.T) {
-	e := newEnv(t, live.Config{Linger: 30 * time.Millisecond})
+	e := newEnv(t, live.Config{Linger: 400 * time.Millisecond})
 	rec := &recorder{}
 	s := e.hub.NewSession(rec)
 	s.Open(false, []string{"a"})
 	defer s.End(live.EndClient)
 	progress := e.emitType(t, store.EventFitProgress, "a")
+	time.Sleep(100 * time.Millisecond) // fanned out (the hub reads the feed every 20 ms), not written
+	if got := rec.messages(); len(got) != 0 {
+		t.Fatalf("written before the linger was over: %q", got)
+	}
 	waitFor(t, "the lingering event", func() bool { return len(rec.messages()) == 1 })
 	if got := rec.messages(); got[0] != progress.ID+" fit_progress" {
 		t.Fatalf("got %q", got)
