@@ -181,7 +181,10 @@ func New(cfg Config, deps Deps) *Gateway {
 	g.hub = live.New(live.Config{
 		SendQueue: cfg.SendQueue, WriteTimeout: cfg.WriteTimeout, Heartbeat: cfg.Heartbeat,
 		RecheckInterval: cfg.RecheckInterval, ReplayTimeout: cfg.RequestTimeout, Linger: linger,
-	}, deps.Store, live.Metrics{Sessions: g.metrics.sessions, Closed: g.metrics.sessionsClosed}, g.log)
+	}, deps.Store, live.Metrics{
+		Sessions: g.metrics.sessions, Closed: g.metrics.sessionsClosed,
+		Writes: g.metrics.sessionWrites, Messages: g.metrics.sessionMessages,
+	}, g.log)
 	g.events = sse.New(sse.Config{Retry: cfg.SSERetry, WriteTimeout: cfg.WriteTimeout, Heartbeats: cfg.Heartbeat > 0}, g.hub, g.writeError, g.log)
 	if cfg.RateLimit > 0 {
 		g.limit = newLimiter(cfg.RateLimit, cfg.RateBurst)

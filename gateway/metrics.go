@@ -17,6 +17,9 @@ type metrics struct {
 	sessions    *prometheus.GaugeVec
 	// sessionsClosed counts ended live sessions by why they ended.
 	sessionsClosed *prometheus.CounterVec
+	// sessionWrites and sessionMessages count the writes to live sessions' connections and the
+	// messages they carried: their ratio is how well events are coalesced (--event-linger).
+	sessionWrites, sessionMessages *prometheus.CounterVec
 	// lostReplies counts jobs answered from their store records because no reply came.
 	lostReplies prometheus.Counter
 }
@@ -46,11 +49,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "forecastd_sessions_closed_total", Help: "Live sessions that ended, by transport and reason (client, slow_consumer, write_failed, ping_timeout, shutdown, replay_failed, done).",
 		}, []string{"transport", "reason"}),
+		sessionWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "forecastd_session_writes_total", Help: "Writes to live sessions' connections, by transport; each carries one or more messages.",
+		}, []string{"transport"}),
+		sessionMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "forecastd_session_messages_total", Help: "Messages (events, replies) written to live sessions, by transport.",
+		}, []string{"transport"}),
 		lostReplies: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "forecastd_replies_recovered_total", Help: "Jobs answered from their store record because the processor's reply did not arrive (lost with the reply queue in a broker restart).",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.jobs, m.held, m.heldSeconds, m.sessions, m.sessionsClosed, m.lostReplies)
+	reg.MustRegister(m.requests, m.duration, m.jobs, m.held, m.heldSeconds, m.sessions, m.sessionsClosed, m.sessionWrites, m.sessionMessages, m.lostReplies)
 	return m
 }
 

@@ -35,6 +35,9 @@ type Feed interface {
 type Metrics struct {
 	Sessions *prometheus.GaugeVec   // open sessions by transport
 	Closed   *prometheus.CounterVec // ended sessions by transport and reason
+	// Writes and Messages, when set, count the writes to sessions and the messages they
+	// carried, by transport.
+	Writes, Messages *prometheus.CounterVec
 }
 
 // Hub fans model events out, in store order and each exactly once, to the held forecasts and

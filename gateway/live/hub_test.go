@@ -100,8 +100,10 @@ func newHub(cfg live.Config, st *store.Memory) (*live.Hub, *prometheus.Registry)
 	m := live.Metrics{
 		Sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sessions"}, []string{"transport"}),
 		Closed:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "closed"}, []string{"transport", "reason"}),
+		Writes:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "writes"}, []string{"transport"}),
+		Messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "messages"}, []string{"transport"}),
 	}
-	reg.MustRegister(m.Sessions, m.Closed)
+	reg.MustRegister(m.Sessions, m.Closed, m.Writes, m.Messages)
 	return live.New(cfg, st, m, slog.New(slog.NewTextHandler(io.Discard, nil))), reg
 }
 
@@ -268,6 +270,10 @@ func TestEventsOfAQuickFitReachASessionInOneWrite(t *testing.T) {
 	want := []string{accepted.ID + " fit_accepted", progress.ID + " fit_progress", ready.ID + " model_ready"}
 	if got := rec.writes(); len(got) != 1 || !slices.Equal(got[0], want) {
 		t.Fatalf("writes = %q, want one write of %q", got, want)
+	}
+	writes, msgs := promtest.Value(t, e.reg, "writes", "transport", "test"), promtest.Value(t, e.reg, "messages", "transport", "test")
+	if writes != 1 || msgs != 3 {
+		t.Fatalf("metrics count %v writes of %v messages, want 1 of 3", writes, msgs)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Transport is how a session's messages reach its client: an SSE stream or a WebSocket.
@@ -63,6 +65,9 @@ type Session struct {
 	// queued, when set, is told of each event queued for the session (see OnQueued).
 	queued func(*Event)
 
+	// writes and messages count what FlushOnce writes; nil without those metrics.
+	writes, messages prometheus.Counter
+
 	done         chan struct{} // closed when the session ends
 	endOnce      sync.Once
 	stopShutdown func() bool // unregisters the shutdown hook
@@ -70,7 +75,11 @@ type Session struct {
 
 // NewSession makes a session writing through t; Open registers it.
 func (h *Hub) NewSession(t Transport) *Session {
-	return &Session{hub: h, t: t, done: make(chan struct{}), stopShutdown: func() bool { return false }}
+	s := &Session{hub: h, t: t, done: make(chan struct{}), stopShutdown: func() bool { return false }}
+	if h.metrics.Writes != nil && h.metrics.Messages != nil {
+		s.writes, s.messages = h.metrics.Writes.WithLabelValues(t.Name()), h.metrics.Messages.WithLabelValues(t.Name())
+	}
+	return s
 }
 
 // WrittenByCaller makes the caller's goroutine the session's writer: it calls FlushOnce
@@ -309,6 +318,10 @@ func (s *Session) FlushOnce() bool {
 		}
 		s.End(reason)
 		return false
+	}
+	if s.writes != nil && len(msgs) > 0 {
+		s.writes.Inc()
+		s.messages.Add(float64(len(msgs)))
 	}
 	return true
 }
