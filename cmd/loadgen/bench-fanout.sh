@@ -69,7 +69,7 @@ for sc in $SCENARIOS; do
 	"$bin/loadgen" hold -url "$url" -ws $((ws - ws / 2)) -sse $((sse - sse / 2)) -src 127.0.0.4,127.0.0.5 \
 		-events "$FITS" -timeout 5m -out "$bin/b.json" >"$bin/b.out" || { cat "$bin/b.out"; exit 1; }
 	wait $a || { cat "$bin/a.out"; exit 1; }
-	grep -E "^(after|per session|gateway CPU|loadgen CPU)" "$bin/a.out"; grep "^loadgen CPU" "$bin/b.out"
+	grep -E "^(after|per session|gateway CPU|gateway writes|loadgen CPU)" "$bin/a.out"; grep "^loadgen CPU" "$bin/b.out"
 	"$bin/loadgen" report "$bin/a.json" "$bin/b.json" | tee "$bin/report.out"
 	rss=$(sed -n 's/^per session ([0-9]*): rss \([0-9.]*\) KiB.*/\1 KiB/p' "$bin/a.out")
 	fit=$(sed -n 's/^arrival delay from sending the fit: p50 \([^,]*\), p99 \([^,]*\),.*/\1 \/ \2/p' "$bin/report.out")

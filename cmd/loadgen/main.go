@@ -329,6 +329,9 @@ func hold(ctx context.Context, args []string, out io.Writer) error {
 			wall := time.Since(fitStart).Seconds()
 			res.GatewayCPU = m["cpu"] - res.MemAfter["cpu"]
 			fmt.Fprintf(out, "gateway CPU while fitting and fanning out: %.2fs in %.1fs (%.0f%% of one core)\n", res.GatewayCPU, wall, 100*res.GatewayCPU/wall)
+			if w := m["writes"] - res.MemAfter["writes"]; w > 0 {
+				fmt.Fprintf(out, "gateway writes to sessions while fitting: %.0f, carrying %.0f messages (%.2f a write)\n", w, m["messages"]-res.MemAfter["messages"], (m["messages"]-res.MemAfter["messages"])/w)
+			}
 		}
 	}
 	if cfg.events > 0 {
@@ -524,6 +527,10 @@ func sample(ctx context.Context, cfg config) (map[string]float64, error) {
 		`forecastd_sessions{transport="ws"}`:  "sessions_ws",
 		`forecastd_sessions{transport="sse"}`: "sessions_sse",
 	}
+	for _, tr := range []string{"ws", "sse"} {
+		want[`forecastd_session_writes_total{transport="`+tr+`"}`] = "writes_" + tr
+		want[`forecastd_session_messages_total{transport="`+tr+`"}`] = "messages_" + tr
+	}
 	m := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
@@ -536,6 +543,7 @@ func sample(ctx context.Context, cfg config) (map[string]float64, error) {
 		}
 	}
 	m["sessions"] = m["sessions_ws"] + m["sessions_sse"]
+	m["writes"], m["messages"] = m["writes_ws"]+m["writes_sse"], m["messages_ws"]+m["messages_sse"]
 	if cfg.gatewayPID > 0 {
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cfg.gatewayPID)); err == nil {
 			for _, line := range strings.Split(string(b), "\n") {
