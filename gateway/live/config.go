@@ -9,7 +9,8 @@ type Config struct {
 	SendQueue int
 	// WriteTimeout bounds one write to a session (10 s).
 	WriteTimeout time.Duration
-	// Heartbeat is how often sessions get a keep-alive; one ticker serves them all. Zero
+	// Heartbeat is how often sessions get a keep-alive; one ticker serves them all, spread over
+	// the interval (see Hub.heartbeat). Zero
 	// disables it.
 	Heartbeat time.Duration
 	// RecheckInterval is how often the hub reads the feed besides its wake-ups (1 s).

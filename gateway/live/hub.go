@@ -67,6 +67,7 @@ type Hub struct {
 	// started when the first of them was queued.
 	lingering []*Session
 	live      atomic.Int64 // sessions not yet ended
+	opened    atomic.Int64 // sessions made, for their heartbeat slots
 }
 
 // New builds a hub reading feed. Call Start to follow it.
@@ -252,11 +253,14 @@ func (h *Hub) Sessions() int {
 	return len(h.sessions)
 }
 
-func (h *Hub) beat() {
+// beat asks the sessions of one heartbeat slot for a keep-alive.
+func (h *Hub) beat(slot int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.sessions {
-		s.beat()
+		if s.beatSlot == slot {
+			s.beat()
+		}
 	}
 }
 
@@ -378,21 +382,39 @@ func (h *Hub) oldestEventID(ctx context.Context) string {
 	return evs[0].ID
 }
 
-// heartbeat asks every session for a keep-alive each Heartbeat: one ticker for all of them.
+// heartbeat asks every session for a keep-alive each Heartbeat, from one ticker for all of
+// them. The sessions are spread over beatSlots slots, one slot a tick, so that many sessions
+// do not all write (and a WebSocket's pong come back) in the same instant, in the way of the
+// events fanned out then.
 func (h *Hub) heartbeat(ctx context.Context) {
 	if h.cfg.Heartbeat <= 0 {
 		return
 	}
-	t := time.NewTicker(h.cfg.Heartbeat)
+	slots := h.beatSlots()
+	t := time.NewTicker(h.cfg.Heartbeat / time.Duration(slots))
 	defer t.Stop()
-	for {
+	for slot := 0; ; slot = (slot + 1) % slots {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			h.beat()
+			h.beat(slot)
 		}
 	}
+}
+
+// maxBeatSlots is how many slots the heartbeat spreads sessions over, for heartbeats of at
+// least minBeatSlot each; a shorter heartbeat (tests) has one slot.
+const (
+	maxBeatSlots = 16
+	minBeatSlot  = 10 * time.Millisecond
+)
+
+func (h *Hub) beatSlots() int {
+	if h.cfg.Heartbeat < maxBeatSlots*minBeatSlot {
+		return 1
+	}
+	return maxBeatSlots
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

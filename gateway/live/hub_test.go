@@ -348,3 +348,59 @@ func TestBurstOfLingeringEventsDoesNotOverflowTheQueue(t *testing.T) {
 	default:
 	}
 }
+
+// pingRecorder is a transport that notes when it was asked for a keep-alive.
+type pingRecorder struct {
+	recorder
+	pings []time.Time
+}
+
+func (r *pingRecorder) WriteBatch(msgs [][]byte, ping bool) error {
+	if ping {
+		r.mu.Lock()
+		r.pings = append(r.pings, time.Now())
+		r.mu.Unlock()
+	}
+	return r.recorder.WriteBatch(msgs, false)
+}
+
+func (r *pingRecorder) pinged() []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.pings)
+}
+
+// Every session gets its keep-alive each heartbeat, but not all in the same instant: they
+// are spread over the interval.
+func TestHeartbeatsAreSpreadOverTheInterval(t *testing.T) {
+	const heartbeat = 480 * time.Millisecond // 16 slots of 30 ms
+	e := newEnv(t, live.Config{Heartbeat: heartbeat})
+	recs := make([]*pingRecorder, 64)
+	for i := range recs {
+		recs[i] = &pingRecorder{}
+		s := e.hub.NewSession(recs[i])
+		s.Open(false, []string{"a"})
+		defer s.End(live.EndClient)
+	}
+	waitFor(t, "a keep-alive for every session", func() bool {
+		return !slices.ContainsFunc(recs, func(r *pingRecorder) bool { return len(r.pinged()) == 0 })
+	})
+	var first []time.Time
+	for _, r := range recs {
+		first = append(first, r.pinged()[0])
+	}
+	earliest, latest := slices.MinFunc(first, time.Time.Compare), slices.MaxFunc(first, time.Time.Compare)
+	// In one instant, the span would be a fraction of a millisecond; spread, about 450 ms.
+	if span := latest.Sub(earliest); span < heartbeat/4 {
+		t.Fatalf("the first keep-alives of 64 sessions came within %s; want them spread over the %s heartbeat", span, heartbeat)
+	}
+	// And each session still gets one every heartbeat.
+	waitFor(t, "a second keep-alive for every session", func() bool {
+		return !slices.ContainsFunc(recs, func(r *pingRecorder) bool { return len(r.pinged()) < 2 })
+	})
+	for i, r := range recs {
+		if p := r.pinged(); p[1].Sub(p[0]) > 2*heartbeat {
+			t.Fatalf("session %d: keep-alives %s apart, heartbeat %s", i, p[1].Sub(p[0]), heartbeat)
+		}
+	}
+}

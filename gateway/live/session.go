@@ -65,6 +65,7 @@ type Session struct {
 	// queued, when set, is told of each event queued for the session (see OnQueued).
 	queued func(*Event)
 
+	beatSlot int // the heartbeat tick that pings it (see Hub.heartbeat)
 	// writes and messages count what FlushOnce writes; nil without those metrics.
 	writes, messages prometheus.Counter
 
@@ -76,6 +77,7 @@ type Session struct {
 // NewSession makes a session writing through t; Open registers it.
 func (h *Hub) NewSession(t Transport) *Session {
 	s := &Session{hub: h, t: t, done: make(chan struct{}), stopShutdown: func() bool { return false }}
+	s.beatSlot = int(h.opened.Add(1) % int64(h.beatSlots()))
 	if h.metrics.Writes != nil && h.metrics.Messages != nil {
 		s.writes, s.messages = h.metrics.Writes.WithLabelValues(t.Name()), h.metrics.Messages.WithLabelValues(t.Name())
 	}
