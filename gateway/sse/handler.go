@@ -75,21 +75,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The response head goes first, before the session follows anything: a flood of events
 	// that cuts it off as a slow consumer then still finds the client told so by a stream
-	// that ends, not by a connection closed with no answer.
+	// that ends, not by a connection closed with no answer. The reconnection hint follows
+	// once the session follows the feed: a client that has read it misses no event after.
+	var sw *Writer
 	if t.conn != nil {
-		err = t.write(header(h.cfg.Retry))
+		err = t.write(header())
 	} else {
-		err = Start(w).Retry(h.cfg.Retry)
+		sw = Start(w)
 	}
 	if err != nil {
-		if t.conn != nil {
-			t.conn.Close()
-		}
+		t.conn.Close()
 		return
 	}
 	// Live events wait until any replay is written.
 	s.Gate(lastID, nil)
 	cursor := s.Open(len(subjects) == 0, subjects)
+	if t.conn != nil {
+		err = t.write(retryHint(h.cfg.Retry))
+	} else {
+		err = sw.Retry(h.cfg.Retry)
+	}
+	if err != nil {
+		s.End(live.EndClient)
+		return
+	}
 	sent := lastID
 	if last != "" {
 		if sent, err = s.Resume(last, cursor, subjectFilter(subjects)); err != nil {
@@ -180,11 +189,14 @@ func (t *stream) Close(reason string) {
 	}
 }
 
-// header starts a hijacked stream: the response head, then the reconnection hint.
-func header(retry time.Duration) []byte {
-	return fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"+
-		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: %d\n\n", retry.Milliseconds())
+// header starts a hijacked stream: the response head.
+func header() []byte {
+	return []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n" +
+		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
 }
+
+// retryHint is a hijacked stream's reconnection hint, its first bytes after the head.
+func retryHint(retry time.Duration) []byte { return fmt.Appendf(nil, "retry: %d\n\n", retry.Milliseconds()) }
 
 // subjectFilter accepts the named subjects, or every event when none is named.
 func subjectFilter(subjects []string) func(string) bool {
