@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/forecastd/forecastd/gateway/live"
@@ -73,27 +74,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if t.conn == nil {
 		wake = s.WrittenByCaller()
 	}
-	// The response head goes first, before the session follows anything: a flood of events
-	// that cuts it off as a slow consumer then still finds the client told so by a stream
-	// that ends, not by a connection closed with no answer. The reconnection hint follows
-	// once the session follows the feed: a client that has read it misses no event after.
-	var sw *Writer
-	if t.conn != nil {
-		err = t.write(header())
-	} else {
-		sw = Start(w)
-	}
-	if err != nil {
-		t.conn.Close()
-		return
-	}
-	// Live events wait until any replay is written.
+	// Live events wait until the response head (and any replay) is written. The head is
+	// written once the session follows the feed, so a client that has it misses no event
+	// after it.
 	s.Gate(lastID, nil)
 	cursor := s.Open(len(subjects) == 0, subjects)
 	if t.conn != nil {
-		err = t.write(retryHint(h.cfg.Retry))
+		err = t.writeHead(header(h.cfg.Retry))
 	} else {
-		err = sw.Retry(h.cfg.Retry)
+		err = Start(w).Retry(h.cfg.Retry)
 	}
 	if err != nil {
 		s.End(live.EndClient)
@@ -136,6 +125,28 @@ type stream struct {
 	timeout time.Duration
 	// deadline bounds the writes to conn; only the session's one writer at a time writes.
 	deadline live.Deadline
+
+	// A session ended (a flood cut it off, say) before the handler wrote the response head
+	// leaves the connection open until the head is out: the client is answered, then the
+	// stream ends.
+	headMu     sync.Mutex
+	headDone   bool
+	closeAsked bool
+}
+
+// writeHead writes the response head of a hijacked stream, then closes the connection if the
+// session ended meanwhile.
+func (t *stream) writeHead(b []byte) error {
+	err := t.write(b)
+	t.headMu.Lock()
+	t.headDone = true
+	closeNow := t.closeAsked
+	t.headMu.Unlock()
+	if closeNow {
+		_ = t.conn.Close()
+		return net.ErrClosed
+	}
+	return err
 }
 
 // NewStream is a transport writing events through w from the handler's goroutine (see
@@ -181,7 +192,13 @@ func (t *stream) write(b []byte) error {
 // left for the handler to finish.
 func (t *stream) Close(reason string) {
 	if t.conn != nil {
-		_ = t.conn.Close()
+		t.headMu.Lock()
+		wait := !t.headDone
+		t.closeAsked = true
+		t.headMu.Unlock()
+		if !wait {
+			_ = t.conn.Close()
+		}
 		return
 	}
 	if reason != live.EndDone {
@@ -189,14 +206,11 @@ func (t *stream) Close(reason string) {
 	}
 }
 
-// header starts a hijacked stream: the response head.
-func header() []byte {
-	return []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n" +
-		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n")
+// header starts a hijacked stream: the response head, then the reconnection hint.
+func header(retry time.Duration) []byte {
+	return fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"+
+		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: %d\n\n", retry.Milliseconds())
 }
-
-// retryHint is a hijacked stream's reconnection hint, its first bytes after the head.
-func retryHint(retry time.Duration) []byte { return fmt.Appendf(nil, "retry: %d\n\n", retry.Milliseconds()) }
 
 // subjectFilter accepts the named subjects, or every event when none is named.
 func subjectFilter(subjects []string) func(string) bool {
