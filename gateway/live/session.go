@@ -204,15 +204,15 @@ func (s *Session) beat() {
 // pushLocked queues msg and gets the queue written, or ends the session as a slow consumer
 // when its queue is full.
 func (s *Session) pushLocked(msg []byte, deferred bool) {
-	if !s.roomLocked() {
-		return
-	}
 	if deferred {
-		s.deferred = append(s.deferred, msg)
+		if s.roomLocked() {
+			s.deferred = append(s.deferred, msg)
+		}
 		return
 	}
-	s.queue = append(s.queue, msg)
-	s.kickLocked()
+	if s.queueLocked(msg) {
+		s.kickLocked()
+	}
 }
 
 // queueLocked queues msg without getting it written; false when the session ended instead
