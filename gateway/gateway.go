@@ -174,13 +174,9 @@ func New(cfg Config, deps Deps) *Gateway {
 	deps.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "forecastd_jobs_in_flight", Help: "Jobs this gateway follows until their replies arrive.",
 	}, func() float64 { return float64(g.runs.len()) }))
-	linger := cfg.EventLinger
-	if linger == 0 {
-		linger = -1 // live's zero is its default
-	}
 	g.hub = live.New(live.Config{
 		SendQueue: cfg.SendQueue, WriteTimeout: cfg.WriteTimeout, Heartbeat: cfg.Heartbeat,
-		RecheckInterval: cfg.RecheckInterval, ReplayTimeout: cfg.RequestTimeout, Linger: linger,
+		RecheckInterval: cfg.RecheckInterval, ReplayTimeout: cfg.RequestTimeout, Linger: cfg.EventLinger,
 	}, deps.Store, live.Metrics{
 		Sessions: g.metrics.sessions, Closed: g.metrics.sessionsClosed,
 		Writes: g.metrics.sessionWrites, Messages: g.metrics.sessionMessages,

@@ -10,8 +10,7 @@ type Config struct {
 	// WriteTimeout bounds one write to a session (10 s).
 	WriteTimeout time.Duration
 	// Heartbeat is how often sessions get a keep-alive; one ticker serves them all, spread over
-	// the interval (see Hub.heartbeat). Zero
-	// disables it.
+	// the interval (see Hub.heartbeat). Zero disables it.
 	Heartbeat time.Duration
 	// RecheckInterval is how often the hub reads the feed besides its wake-ups (1 s).
 	RecheckInterval time.Duration
@@ -19,13 +18,13 @@ type Config struct {
 	ReplayTimeout time.Duration
 	// Linger is how long an event that tells of work under way (fit_accepted, fit_progress,
 	// batch_progress) may wait in a session's queue for more, so that the events of a quick
-	// fit reach a client in one write instead of three (20 ms; negative: no wait). An event
-	// that does not linger (model_ready, fit_failed, batch_done, a reply) is written at once,
-	// with whatever waits before it; the order never changes.
+	// fit reach a client in one write instead of three (zero: no wait; the gateway's default
+	// is DefaultLinger). An event that does not linger (model_ready, fit_failed, batch_done, a
+	// reply) is written at once, with whatever waits before it; the order never changes.
 	Linger time.Duration
 }
 
-// DefaultLinger is Config.Linger's default.
+// DefaultLinger is the gateway's default Config.Linger.
 const DefaultLinger = 20 * time.Millisecond
 
 func (c Config) withDefaults() Config {
@@ -33,9 +32,6 @@ func (c Config) withDefaults() Config {
 	c.WriteTimeout = orDefault(c.WriteTimeout, 10*time.Second)
 	c.RecheckInterval = orDefault(c.RecheckInterval, time.Second)
 	c.ReplayTimeout = orDefault(c.ReplayTimeout, time.Minute)
-	if c.Linger == 0 {
-		c.Linger = DefaultLinger
-	}
 	return c
 }
 
