@@ -109,11 +109,24 @@ func newHub(cfg live.Config, st *store.Memory) (*live.Hub, *prometheus.Registry)
 
 func (e *env) emit(t *testing.T, model string) store.Event {
 	t.Helper()
-	ev, err := e.st.Emit(context.Background(), store.Event{Type: store.EventFitProgress, Model: model, Data: json.RawMessage(`{"percent":50}`)})
+	return e.emitType(t, store.EventFitProgress, model)
+}
+
+func (e *env) emitType(t *testing.T, typ, model string) store.Event {
+	t.Helper()
+	ev, err := e.st.Emit(context.Background(), store.Event{Type: typ, Model: model, Data: json.RawMessage(`{"percent":50}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ev
+}
+
+// follow opens a session writing through tr, following model; it ends with the test.
+func (e *env) follow(t *testing.T, tr live.Transport, model string) *live.Session {
+	s := e.hub.NewSession(tr)
+	s.Open(false, []string{model})
+	t.Cleanup(func() { s.End(live.EndClient) })
+	return s
 }
 
 func waitFor(t *testing.T, what string, ok func() bool) {
@@ -245,23 +258,12 @@ func TestSessionsEndWithTheHub(t *testing.T) {
 	}
 }
 
-func (e *env) emitType(t *testing.T, typ, model string) store.Event {
-	t.Helper()
-	ev, err := e.st.Emit(context.Background(), store.Event{Type: typ, Model: model, Data: json.RawMessage(`{}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
-}
-
 // A quick fit's fit_accepted and fit_progress wait for its model_ready, and the three reach
 // the session in one write, in order.
 func TestEventsOfAQuickFitReachASessionInOneWrite(t *testing.T) {
 	e := newEnv(t, live.Config{Linger: time.Minute})
 	rec := &recorder{}
-	s := e.hub.NewSession(rec)
-	s.Open(false, []string{"a"})
-	defer s.End(live.EndClient)
+	e.follow(t, rec, "a")
 	accepted := e.emitType(t, store.EventFitAccepted, "a")
 	time.Sleep(50 * time.Millisecond) // the hub has fanned it out: without the linger, written
 	progress := e.emitType(t, store.EventFitProgress, "a")
@@ -282,9 +284,7 @@ func TestEventsOfAQuickFitReachASessionInOneWrite(t *testing.T) {
 func TestLingeringEventsAreWrittenWhenTheLingerEndsOrWithTheNextMessage(t *testing.T) {
 	e := newEnv(t, live.Config{Linger: 400 * time.Millisecond})
 	rec := &recorder{}
-	s := e.hub.NewSession(rec)
-	s.Open(false, []string{"a"})
-	defer s.End(live.EndClient)
+	e.follow(t, rec, "a")
 	progress := e.emitType(t, store.EventFitProgress, "a")
 	time.Sleep(100 * time.Millisecond) // fanned out (the hub reads the feed every 20 ms), not written
 	if got := rec.messages(); len(got) != 0 {
@@ -297,9 +297,7 @@ func TestLingeringEventsAreWrittenWhenTheLingerEndsOrWithTheNextMessage(t *testi
 
 	e2 := newEnv(t, live.Config{Linger: time.Minute})
 	rec2 := &recorder{}
-	s2 := e2.hub.NewSession(rec2)
-	s2.Open(false, []string{"a"})
-	defer s2.End(live.EndClient)
+	s2 := e2.follow(t, rec2, "a")
 	accepted := e2.emitType(t, store.EventFitAccepted, "a")
 	time.Sleep(50 * time.Millisecond)
 	s2.Send([]byte("reply"))
@@ -314,9 +312,7 @@ func TestLingeringEventsAreWrittenWhenTheLingerEndsOrWithTheNextMessage(t *testi
 func TestNoLingerWritesEachEventAtOnce(t *testing.T) {
 	e := newEnv(t, live.Config{Linger: -1})
 	rec := &recorder{}
-	s := e.hub.NewSession(rec)
-	s.Open(false, []string{"a"})
-	defer s.End(live.EndClient)
+	e.follow(t, rec, "a")
 	e.emitType(t, store.EventFitAccepted, "a")
 	waitFor(t, "fit_accepted", func() bool { return len(rec.messages()) == 1 })
 	e.emitType(t, store.EventModelReady, "a")
@@ -331,9 +327,7 @@ func TestNoLingerWritesEachEventAtOnce(t *testing.T) {
 func TestBurstOfLingeringEventsDoesNotOverflowTheQueue(t *testing.T) {
 	e := newEnv(t, live.Config{Linger: time.Minute})
 	rec := &recorder{}
-	s := e.hub.NewSession(rec)
-	s.Open(false, []string{"a"})
-	defer s.End(live.EndClient)
+	s := e.follow(t, rec, "a")
 	const n = 400 // more than the queue holds (256), in bursts the writer keeps up with
 	for i := range n {
 		e.emitType(t, store.EventFitProgress, "a")
@@ -378,9 +372,7 @@ func TestHeartbeatsAreSpreadOverTheInterval(t *testing.T) {
 	recs := make([]*pingRecorder, 64)
 	for i := range recs {
 		recs[i] = &pingRecorder{}
-		s := e.hub.NewSession(recs[i])
-		s.Open(false, []string{"a"})
-		defer s.End(live.EndClient)
+		e.follow(t, recs[i], "a")
 	}
 	waitFor(t, "a keep-alive for every session", func() bool {
 		return !slices.ContainsFunc(recs, func(r *pingRecorder) bool { return len(r.pinged()) == 0 })
