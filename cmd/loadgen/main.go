@@ -329,8 +329,8 @@ func hold(ctx context.Context, args []string, out io.Writer) error {
 			wall := time.Since(fitStart).Seconds()
 			res.GatewayCPU = m["cpu"] - res.MemAfter["cpu"]
 			fmt.Fprintf(out, "gateway CPU while fitting and fanning out: %.2fs in %.1fs (%.0f%% of one core)\n", res.GatewayCPU, wall, 100*res.GatewayCPU/wall)
-			if w := m["writes"] - res.MemAfter["writes"]; w > 0 {
-				fmt.Fprintf(out, "gateway writes to sessions while fitting: %.0f, carrying %.0f messages (%.2f a write)\n", w, m["messages"]-res.MemAfter["messages"], (m["messages"]-res.MemAfter["messages"])/w)
+			if w, n := m["writes"]-res.MemAfter["writes"], m["messages"]-res.MemAfter["messages"]; w > 0 {
+				fmt.Fprintf(out, "gateway writes to sessions while fitting: %.0f, carrying %.0f messages (%.2f a write)\n", w, n, n/w)
 			}
 		}
 	}
