@@ -114,8 +114,15 @@ func writeJSend(w http.ResponseWriter, status int, body messages.Envelope) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	data := body.Data
+	body.Data = nil
+	b, err := messages.MarshalWithRaw(body, "data", data)
+	if err != nil { // cannot happen: an Envelope is an object
+		b = []byte(`{"status":"error","message":"the response cannot be encoded","code":500}`)
+		status = http.StatusInternalServerError
+	}
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
+	_, _ = w.Write(append(b, '\n'))
 }
 
 // writeSuccess writes data in a JSend success body with status; data that cannot be encoded

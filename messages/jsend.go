@@ -1,6 +1,9 @@
 package messages
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // JSend statuses.
 const (
@@ -38,4 +41,28 @@ func JSON(v any) json.RawMessage {
 		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
 	}
 	return b
+}
+
+// MarshalWithRaw is json.Marshal of v, an object whose field key is empty and omitempty, with
+// raw as the value of that field, put last. raw must be JSON that json.Marshal made or
+// json.Unmarshal accepted: json.Marshal would check and compact it again, which is a tenth of
+// a processor's work on a forecast that passes its result on twice (job record and reply).
+func MarshalWithRaw(v any, key string, raw json.RawMessage) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil || len(raw) == 0 {
+		return b, err
+	}
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return nil, fmt.Errorf("marshal with %q: %T is not encoded as an object", key, v)
+	}
+	out := make([]byte, 0, len(b)+len(key)+len(raw)+4)
+	out = append(out, b[:len(b)-1]...)
+	if len(b) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, '"')
+	out = append(out, key...)
+	out = append(out, '"', ':')
+	out = append(out, raw...)
+	return append(out, '}'), nil
 }

@@ -244,7 +244,9 @@ func (p *Processor) reply(replyTo string, r messages.Reply) {
 	if replyTo == "" {
 		return
 	}
-	b, err := json.Marshal(r)
+	result := r.Result
+	r.Result = nil
+	b, err := messages.MarshalWithRaw(r, "result", result)
 	if err != nil {
 		p.log.Error("marshal reply", "job_id", r.JobID, "err", err)
 		return

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/forecastd/forecastd/messages"
 )
 
 // EventID is a parsed event ID, in Redis stream form "<ms>-<seq>". IDs compare in the order
@@ -106,7 +108,9 @@ func encodeJob(job Job, ttl time.Duration) ([]byte, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("put job %s: ttl %v: must be positive", job.ID, ttl)
 	}
-	data, err := json.Marshal(job)
+	result := job.Result
+	job.Result = nil
+	data, err := messages.MarshalWithRaw(job, "result", result)
 	if err != nil {
 		return nil, fmt.Errorf("put job %s: %w", job.ID, err)
 	}

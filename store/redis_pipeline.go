@@ -17,8 +17,12 @@ type batcher struct {
 	group *coalesce.Group[func(redis.Pipeliner)]
 }
 
+// One pipeline is in flight at a time: Redis runs commands one after another anyway, and a
+// second pipeline in flight only splits the callers queued behind the first into smaller ones,
+// each a write and a read on both sides (64 callers' forecast round trips: about 15% more a
+// second with one than with two or four, docs/benchmarks.md).
 const (
-	maxFlights = 4   // pipelines in flight at once, each on a connection of the pool
+	maxFlights = 1
 	maxBatch   = 256 // callers' commands in one pipeline
 )
 

@@ -58,7 +58,7 @@ func TestRedisBatchesConcurrentJobRecords(t *testing.T) {
 		}()
 	}
 	// One caller at a time until every flight is held: each sends its own pipeline.
-	const flights = 4
+	const flights = store.PipelineFlights
 	for i := range flights {
 		put(i)
 		for int(gated.pipelines.Load()) < i+1 {
