@@ -1,7 +1,6 @@
 package messages
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -16,21 +15,19 @@ func (v Values) MarshalJSON() ([]byte, error) {
 	if v == nil {
 		return []byte("null"), nil
 	}
-	var b bytes.Buffer
-	b.Grow(len(v) * 8)
-	b.WriteByte('[')
+	b := make([]byte, 0, 2+len(v)*10)
+	b = append(b, '[')
 	for i, x := range v {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			b.WriteString("null")
+			b = append(b, "null"...)
 			continue
 		}
-		b.Write(strconv.AppendFloat(nil, x, 'g', -1, 64))
+		b = strconv.AppendFloat(b, x, 'g', -1, 64)
 	}
-	b.WriteByte(']')
-	return b.Bytes(), nil
+	return append(b, ']'), nil
 }
 
 // UnmarshalJSON reads null as NaN.
