@@ -240,6 +240,9 @@ func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, run *run, acc A
 
 // waitRun blocks until the run's outcome, the request timeout (504; the job goes on and stays
 // pollable) or the client leaving.
+// lastReadTimeout bounds the reading of a job's record when its request times out.
+const lastReadTimeout = time.Second
+
 func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
 	t := time.NewTimer(g.cfg.RequestTimeout)
 	defer t.Stop()
@@ -247,6 +250,17 @@ func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
 	case <-run.done:
 		writeJSend(w, run.outcome.Status, run.outcome.Body)
 	case <-t.C:
+		// The record is read once more, so that a job whose reply was lost and that ended
+		// since its last reading (reconcile reads at growing intervals) is still answered.
+		ctx, cancel := context.WithTimeout(r.Context(), lastReadTimeout)
+		g.answerFromRecord(ctx, run)
+		cancel()
+		select {
+		case <-run.done:
+			writeJSend(w, run.outcome.Status, run.outcome.Body)
+			return
+		default:
+		}
 		w.Header().Set("Location", "/v1/jobs/"+run.id)
 		g.writeError(w, r, g.notAnswered(run.id))
 	case <-g.root.Done():

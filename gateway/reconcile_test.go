@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
 	"github.com/forecastd/forecastd/messages"
 )
@@ -56,5 +58,27 @@ func TestLostRepliesAreAnsweredFromJobRecords(t *testing.T) {
 		if code != tc.want || !tc.check(env) {
 			t.Fatalf("POST %s: %d %+v; want %d with the job's answer", tc.path, code, env, tc.want)
 		}
+	}
+}
+
+// TestLostReplyOfASlowJobIsAnsweredAtTheRequestTimeout: the job record is read at growing
+// intervals (here the first reading is due after 10 s), so a reply lost for a job that ended
+// between two readings reached its waiting client only as a 504 at the request timeout; the
+// record is read once more then, and the client gets the job's answer.
+func TestLostReplyOfASlowJobIsAnsweredAtTheRequestTimeout(t *testing.T) {
+	s := newAPIServer(t, apiOption{
+		procPub: func(p message.Publisher) message.Publisher { return dropResults{p} },
+		cfg: func(c *gateway.Config) {
+			c.LostReplyCheck = 10 * time.Second
+			c.RequestTimeout = 2 * time.Second
+		},
+		fit: func(ctx context.Context, y []float64, spec forecast.Spec, p forecast.ProgressFunc) (forecast.Model, error) {
+			time.Sleep(500 * time.Millisecond)
+			return forecast.Fit(ctx, y, spec, p)
+		},
+	})
+	code, env := s.send(t, "POST", "/v1/models/slow/fit", "application/json", []byte(`{"values":[1,2,3,4,5,6,7,8,9,10],"method":"naive"}`))
+	if code != http.StatusOK || string(env.Data["generation"]) != "1" {
+		t.Fatalf("POST fit: %d %+v; want 200 with the job's answer from its record", code, env)
 	}
 }

@@ -168,15 +168,21 @@ func (g *Gateway) reconcile(ctx context.Context) {
 		case <-t.C:
 		}
 		for _, r := range g.runs.due(g.now(), first) {
-			job, err := g.deps.Store.GetJob(ctx, r.id)
-			if err != nil {
-				continue // not recorded yet, expired, or the store is away: the janitor bounds the wait
-			}
-			if result, err, ok := outcomeOf(job); ok && g.complete(r, result, err) {
-				g.log.Info("reply lost, outcome read from the job record", "job_id", r.id)
-				g.metrics.lostReplies.Inc()
-			}
+			g.answerFromRecord(ctx, r)
 		}
+	}
+}
+
+// answerFromRecord reads r's job record and, if it holds the outcome, ends r with it. Not
+// recorded yet, expired, or the store away: r goes on waiting (the janitor bounds the wait).
+func (g *Gateway) answerFromRecord(ctx context.Context, r *run) {
+	job, err := g.deps.Store.GetJob(ctx, r.id)
+	if err != nil {
+		return
+	}
+	if result, err, ok := outcomeOf(job); ok && g.complete(r, result, err) {
+		g.log.Info("reply lost, outcome read from the job record", "job_id", r.id)
+		g.metrics.lostReplies.Inc()
 	}
 }
 
