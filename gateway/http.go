@@ -238,11 +238,12 @@ func (g *Gateway) answer(w http.ResponseWriter, r *http.Request, run *run, acc A
 	}
 }
 
-// waitRun blocks until the run's outcome, the request timeout (504; the job goes on and stays
-// pollable) or the client leaving.
 // lastReadTimeout bounds the reading of a job's record when its request times out.
 const lastReadTimeout = time.Second
 
+// waitRun blocks until the run's outcome, the request timeout (then the job's record is read
+// once more; without an outcome there, 504: the job goes on and stays pollable) or the client
+// leaving.
 func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
 	t := time.NewTimer(g.cfg.RequestTimeout)
 	defer t.Stop()
