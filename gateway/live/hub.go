@@ -85,7 +85,24 @@ func New(cfg Config, feed Feed, metrics Metrics, log *slog.Logger) *Hub {
 // the first subscription to the feed exists.
 func (h *Hub) Start(ctx context.Context, eg *errgroup.Group, ready chan struct{}) {
 	h.root = ctx
+	context.AfterFunc(ctx, h.endAll)
 	eg.Go(func() error { h.follow(ctx, ready); return nil })
+}
+
+// endAll ends every session once the hub's context has ended, each on a goroutine of its own
+// (a WebSocket's closing handshake waits for its client). A session opened meanwhile, after
+// the sessions were listed, sees the context ended and ends itself (Session.Open). One hook
+// for the hub, not one per session: a context.AfterFunc costs a session about 170 bytes.
+func (h *Hub) endAll() {
+	h.mu.Lock()
+	sessions := make([]*Session, 0, len(h.sessions))
+	for s := range h.sessions {
+		sessions = append(sessions, s)
+	}
+	h.mu.Unlock()
+	for _, s := range sessions {
+		go s.End(EndShutdown)
+	}
 }
 
 // Watch returns a channel that is signalled (coalesced) whenever an event of model (a Subject)

@@ -235,6 +235,8 @@ func TestSlowConsumerIsCutOffWhileOthersKeepReceiving(t *testing.T) {
 	fs.End(live.EndClient)
 }
 
+// Every session ends with the hub: those following every event, those following a model, one
+// following nothing, and one opened after the hub's context ended.
 func TestSessionsEndWithTheHub(t *testing.T) {
 	st := store.NewMemory()
 	defer st.Close()
@@ -242,19 +244,27 @@ func TestSessionsEndWithTheHub(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	eg, ctx := errgroup.WithContext(ctx)
 	h.Start(ctx, eg, make(chan struct{}))
-	rec := &recorder{}
-	h.NewSession(rec).Open(true, nil)
+	recs := []*recorder{{}, {}, {}, {}}
+	h.NewSession(recs[0]).Open(true, nil)
+	h.NewSession(recs[1]).Open(false, []string{"m"})
+	h.NewSession(recs[2]).Open(false, nil)
 	cancel()
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
 	if err := h.Wait(wctx); err != nil {
 		t.Fatal(err)
 	}
+	h.NewSession(recs[3]).Open(false, []string{"m"}) // after the hub ended the others
+	if err := h.Wait(wctx); err != nil {
+		t.Fatal(err)
+	}
 	_ = eg.Wait()
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if rec.closed != live.EndShutdown {
-		t.Errorf("closed for %q, want %q", rec.closed, live.EndShutdown)
+	for i, rec := range recs {
+		rec.mu.Lock()
+		if rec.closed != live.EndShutdown {
+			t.Errorf("session %d closed for %q, want %q", i, rec.closed, live.EndShutdown)
+		}
+		rec.mu.Unlock()
 	}
 }
 

@@ -1,7 +1,6 @@
 package live
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"time"
@@ -69,14 +68,13 @@ type Session struct {
 	// writes and messages count what FlushOnce writes; nil without those metrics.
 	writes, messages prometheus.Counter
 
-	done         chan struct{} // closed when the session ends
-	endOnce      sync.Once
-	stopShutdown func() bool // unregisters the shutdown hook
+	done    chan struct{} // closed when the session ends
+	endOnce sync.Once
 }
 
 // NewSession makes a session writing through t; Open registers it.
 func (h *Hub) NewSession(t Transport) *Session {
-	s := &Session{hub: h, t: t, done: make(chan struct{}), stopShutdown: func() bool { return false }}
+	s := &Session{hub: h, t: t, done: make(chan struct{})}
 	s.beatSlot = int(h.opened.Add(1) % int64(h.beatSlots()))
 	if h.metrics.Writes != nil && h.metrics.Messages != nil {
 		s.writes, s.messages = h.metrics.Writes.WithLabelValues(t.Name()), h.metrics.Messages.WithLabelValues(t.Name())
@@ -99,10 +97,10 @@ func (s *Session) Open(all bool, models []string) string {
 	h.live.Add(1)
 	cursor := h.subscribe(s, all, models, nil)
 	h.metrics.Sessions.WithLabelValues(s.t.Name()).Inc()
-	stop := context.AfterFunc(h.root, func() { s.End(EndShutdown) })
-	s.mu.Lock()
-	s.stopShutdown = stop
-	s.mu.Unlock()
+	if h.root.Err() != nil {
+		// The hub ended before the session was in it (see endAll).
+		go s.End(EndShutdown)
+	}
 	return cursor
 }
 
@@ -334,9 +332,7 @@ func (s *Session) End(reason string) {
 		h := s.hub
 		s.mu.Lock()
 		s.closing, s.queue, s.deferred = true, nil, nil
-		stop := s.stopShutdown
 		s.mu.Unlock()
-		stop()
 		h.detach(s)
 		h.metrics.Sessions.WithLabelValues(s.t.Name()).Dec()
 		h.metrics.Closed.WithLabelValues(s.t.Name(), reason).Inc()

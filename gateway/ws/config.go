@@ -37,9 +37,10 @@ const (
 	// than its commands are accepted gets an error for the excess.
 	inboxSize = 64
 	// readBufferSize sizes a session's read buffer: client messages larger than it are read
-	// past it.
-	readBufferSize = 256
-	// writeBufferSize sizes the library's write buffer, which only writes control frames
-	// (at most 129 bytes each: one Write to the wire).
-	writeBufferSize = 256
+	// past it. Client messages are few and small; every byte here is paid by every session.
+	readBufferSize = 128
+	// writeBufferSize sizes the library's write buffer, which only writes control frames: at
+	// most 127 bytes each (a 2-byte header, at most 125 of payload), so each is one Write to
+	// the wire and cannot be split around a batch of ours.
+	writeBufferSize = 128
 )

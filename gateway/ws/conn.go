@@ -138,8 +138,11 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	// Bytes the client sent right after its handshake are already buffered: keep them first.
 	pending, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	pending = bytes.Clone(pending)
-	r := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(pending), conn), max(readBufferSize, len(pending)))
+	var src io.Reader = conn
+	if len(pending) > 0 {
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(pending)), conn)
+	}
+	r := bufio.NewReaderSize(src, max(readBufferSize, len(pending)))
 	if len(pending) > 0 {
 		if _, err := r.Peek(len(pending)); err != nil {
 			conn.Close()

@@ -1,9 +1,12 @@
 package ws
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -105,3 +108,131 @@ func TestFramesWrittenWholeReadAsMessages(t *testing.T) {
 		}
 	}
 }
+
+// A client may send its first message in the same packet as its handshake: the bytes net/http
+// had already buffered are read first, then the connection. Both cases: a message in the
+// handshake's write, and one sent after it.
+func TestMessagesSentWithTheHandshakeAreRead(t *testing.T) {
+	for _, together := range []bool{true, false} {
+		got := make(chan string, 2)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hj := &hijacker{ResponseWriter: w, timeout: 5 * time.Second}
+			c, err := websocket.Accept(hj, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			for range 2 {
+				_, msg, err := c.Read(r.Context())
+				if err != nil {
+					return
+				}
+				got <- string(msg)
+			}
+		}))
+		conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		handshake := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		first, second := maskedText("first"), maskedText("second")
+		if together {
+			_, err = conn.Write(append([]byte(handshake), first...))
+		} else {
+			_, err = conn.Write([]byte(handshake))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("handshake: %v %v", resp, err)
+		}
+		if !together {
+			if _, err := conn.Write(first); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := conn.Write(second); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"first", "second"} {
+			select {
+			case msg := <-got:
+				if msg != want {
+					t.Errorf("together=%v: read %q, want %q", together, msg, want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("together=%v: %q never read", together, want)
+			}
+		}
+		conn.Close()
+		srv.Close()
+	}
+}
+
+// maskedText is a client's text frame of a short message (a client must mask its frames).
+func maskedText(s string) []byte {
+	key := []byte{1, 2, 3, 4}
+	b := append([]byte{0x81, 0x80 | byte(len(s))}, key...)
+	for i := range len(s) {
+		b = append(b, s[i]^key[i%4])
+	}
+	return b
+}
+
+// The largest control frame the library writes (a pong to a ping of 125 bytes, the most a
+// control frame carries) goes out through its small write buffer in one write to the wire, as
+// the library writes it (header, payload, flush), and reaches the client whole.
+func TestLargestPongIsOneWrite(t *testing.T) {
+	var w countWrites
+	bw := bufio.NewWriterSize(&w, writeBufferSize)
+	_, _ = bw.Write([]byte{0x8A, 125})
+	_, _ = bw.Write(bytes.Repeat([]byte{'p'}, 125))
+	if err := bw.Flush(); err != nil || w.n != 1 {
+		t.Errorf("a 127-byte frame took %d writes (err %v), want 1", w.n, err)
+	}
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hj := &hijacker{ResponseWriter: w, timeout: 5 * time.Second}
+		c, err := websocket.Accept(hj, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		_, _, _ = c.Read(r.Context()) // answers pings until the client leaves
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	payload := strings.Repeat("p", 125)
+	ping := maskedText(payload)
+	ping[0] = 0x89 // FIN, ping
+	if _, err := conn.Write(ping); err != nil {
+		t.Fatal(err)
+	}
+	pong := make([]byte, 2+len(payload))
+	if _, err := io.ReadFull(br, pong); err != nil {
+		t.Fatal(err)
+	}
+	if pong[0] != 0x8A || pong[1] != byte(len(payload)) || string(pong[2:]) != payload {
+		t.Errorf("pong frame % x…, want 8a 7d and the ping's payload", pong[:4])
+	}
+}
+
+type countWrites struct{ n int }
+
+func (c *countWrites) Write(p []byte) (int, error) { c.n++; return len(p), nil }

@@ -33,8 +33,10 @@ type session struct {
 	working bool     // a worker goroutine is handling the inbox
 
 	// Subscriptions; only the worker handling client messages (one at a time) touches them.
-	all    bool
-	models map[string]struct{} // subjects: model names and live.BatchSubject
+	all bool
+	// models are the subjects followed by name (model names and live.BatchSubject), sorted: a
+	// slice, since most sessions follow one or a few and a map would cost each about 200 bytes.
+	models []string
 }
 
 // read takes client messages until the connection ends. It never waits for one to be handled:
@@ -230,18 +232,15 @@ func (s *session) subscribe(m subscribeMessage) {
 	var had map[string]bool // the models followed before, which need no replay
 	if len(s.models) > 0 {
 		had = make(map[string]bool, len(s.models))
-		for name := range s.models {
+		for _, name := range s.models {
 			had[name] = true
 		}
 	}
 	all := s.all || len(subjects) == 0
 	var added []string
 	for _, name := range subjects {
-		if _, ok := s.models[name]; !ok {
-			if s.models == nil {
-				s.models = make(map[string]struct{})
-			}
-			s.models[name] = struct{}{}
+		if i, ok := slices.BinarySearch(s.models, name); !ok {
+			s.models = slices.Insert(s.models, i, name)
 			added = append(added, name)
 		}
 	}
@@ -301,8 +300,8 @@ func (s *session) unsubscribe(m subscribeMessage) {
 		s.models = nil
 	} else {
 		for _, name := range subjects {
-			if _, ok := s.models[name]; ok {
-				delete(s.models, name)
+			if i, ok := slices.BinarySearch(s.models, name); ok {
+				s.models = slices.Delete(s.models, i, i+1)
 				removed = append(removed, name)
 			}
 		}
@@ -330,12 +329,7 @@ func (s *session) subscribed() []string {
 	if len(s.models) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(s.models))
-	for name := range s.models {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Clone(s.models)
 }
 
 // sendResult sends a job's outcome: the JSend body's fields inline.
