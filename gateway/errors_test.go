@@ -115,8 +115,8 @@ type legacyReplies struct{ message.Publisher }
 
 func (l legacyReplies) Publish(topic string, msgs ...*message.Message) error {
 	for _, m := range msgs {
-		var rep messages.Reply
-		if json.Unmarshal(m.Payload, &rep) != nil || rep.Type != messages.ReplyResult {
+		rep, err := messages.DecodeReply(m.Metadata.Get(messages.ReplyHeader), m.Payload)
+		if err != nil || rep.Type != messages.ReplyResult {
 			continue
 		}
 		if rep.Failure != nil {
@@ -126,7 +126,8 @@ func (l legacyReplies) Publish(topic string, msgs ...*message.Message) error {
 			rep.Status, rep.Body = 200, &messages.Envelope{Status: "success", Data: rep.Result}
 		}
 		rep.Failure, rep.Result = nil, nil
-		m.Payload = message.Payload(messages.JSON(rep))
+		m.Payload = message.Payload(messages.JSON(rep)) // all in the payload, as then
+		delete(m.Metadata, messages.ReplyHeader)
 	}
 	return l.Publisher.Publish(topic, msgs...)
 }

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,8 +21,8 @@ type dropResults struct{ message.Publisher }
 func (d dropResults) Publish(topic string, msgs ...*message.Message) error {
 	var keep []*message.Message
 	for _, m := range msgs {
-		var rep messages.Reply
-		if json.Unmarshal(m.Payload, &rep) == nil && rep.Type == messages.ReplyResult {
+		rep, err := messages.DecodeReply(m.Metadata.Get(messages.ReplyHeader), m.Payload)
+		if err == nil && rep.Type == messages.ReplyResult {
 			continue
 		}
 		keep = append(keep, m)

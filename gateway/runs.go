@@ -217,8 +217,8 @@ func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
 		// publisher waiting for the ack (the in-process broker) does not wait for the decoding
 		// too; one reply at a time keeps them in order. Never nacked.
 		msg.Ack()
-		var rep messages.Reply
-		if err := json.Unmarshal(msg.Payload, &rep); err != nil {
+		rep, err := messages.DecodeReply(msg.Metadata.Get(messages.ReplyHeader), msg.Payload)
+		if err != nil {
 			g.log.Warn("malformed reply dropped", "err", err)
 			continue
 		}

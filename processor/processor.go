@@ -244,14 +244,13 @@ func (p *Processor) reply(replyTo string, r messages.Reply) {
 	if replyTo == "" {
 		return
 	}
-	result := r.Result
-	r.Result = nil
-	b, err := messages.MarshalWithRaw(r, "result", result)
+	head, payload, err := messages.EncodeReply(r)
 	if err != nil {
 		p.log.Error("marshal reply", "job_id", r.JobID, "err", err)
 		return
 	}
-	msg := message.NewMessage(r.JobID+"."+r.Type, b)
+	msg := message.NewMessage(r.JobID+"."+r.Type, payload)
+	msg.Metadata.Set(messages.ReplyHeader, head)
 	if err := p.pub.Publish(messages.ReplyTopic(replyTo), msg); err != nil {
 		p.log.Warn("publish reply", "job_id", r.JobID, "type", r.Type, "err", err)
 	}

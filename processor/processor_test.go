@@ -93,8 +93,8 @@ func (r *rig) result(t *testing.T) messages.Reply {
 		select {
 		case m := <-r.replies:
 			m.Ack()
-			var rep messages.Reply
-			if err := json.Unmarshal(m.Payload, &rep); err != nil {
+			rep, err := messages.DecodeReply(m.Metadata.Get(messages.ReplyHeader), m.Payload)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if rep.Type == messages.ReplyResult {
