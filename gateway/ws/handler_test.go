@@ -70,10 +70,9 @@ func TestHeaderHasToken(t *testing.T) {
 	}
 }
 
-// TestFramesWrittenWholeReadAsMessages: messages framed once by textFrame and written through
-// the wire read back, at every length encoding, as the client library reads them.
-func TestFramesWrittenWholeReadAsMessages(t *testing.T) {
-	sizes := []int{0, 1, 125, 126, 1000, 65535, 65536, 70000}
+// serveWS serves WebSocket sessions over the hijacker as the handler does, with serve taking
+// each accepted connection.
+func serveWS(t *testing.T, serve func(r *http.Request, c *websocket.Conn, hj *hijacker)) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hj := &hijacker{ResponseWriter: w, timeout: 5 * time.Second}
 		c, err := websocket.Accept(hj, r, nil)
@@ -81,6 +80,52 @@ func TestFramesWrittenWholeReadAsMessages(t *testing.T) {
 			return
 		}
 		defer c.CloseNow()
+		serve(r, c, hj)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// rawHandshake is a client's WebSocket handshake, written by hand.
+const rawHandshake = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+// dialRaw connects to srv, writes the handshake followed by extra in one write and reads the
+// server's answer to it: the connection and its reader, to read frames from.
+func dialRaw(t *testing.T, srv *httptest.Server, extra []byte) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(append([]byte(rawHandshake), extra...)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	return conn, br
+}
+
+// maskedFrame is a client's frame (FIN and opcode op) of a short payload: a client masks its
+// frames.
+func maskedFrame(op byte, s string) []byte {
+	key := []byte{1, 2, 3, 4}
+	b := append([]byte{0x80 | op, 0x80 | byte(len(s))}, key...)
+	for i := range len(s) {
+		b = append(b, s[i]^key[i%4])
+	}
+	return b
+}
+
+// TestFramesWrittenWholeReadAsMessages: messages framed once by textFrame and written through
+// the wire read back, at every length encoding, as the client library reads them.
+func TestFramesWrittenWholeReadAsMessages(t *testing.T) {
+	sizes := []int{0, 1, 125, 126, 1000, 65535, 65536, 70000}
+	srv := serveWS(t, func(r *http.Request, c *websocket.Conn, hj *hijacker) {
 		var frames [][]byte
 		for _, n := range sizes {
 			frames = append(frames, textFrame(bytes.Repeat([]byte{'a' + byte(n%26)}, n)))
@@ -88,8 +133,7 @@ func TestFramesWrittenWholeReadAsMessages(t *testing.T) {
 		_ = hj.wire.writeFrames(frames[:1])
 		_ = hj.wire.writeFrames(frames[1:])
 		_, _, _ = c.Read(r.Context()) // until the client leaves
-	}))
-	defer srv.Close()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
@@ -109,19 +153,19 @@ func TestFramesWrittenWholeReadAsMessages(t *testing.T) {
 	}
 }
 
+const (
+	opText = 0x1
+	opPing = 0x9
+	opPong = 0xA
+)
+
 // A client may send its first message in the same packet as its handshake: the bytes net/http
 // had already buffered are read first, then the connection. Both cases: a message in the
 // handshake's write, and one sent after it.
 func TestMessagesSentWithTheHandshakeAreRead(t *testing.T) {
 	for _, together := range []bool{true, false} {
 		got := make(chan string, 2)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			hj := &hijacker{ResponseWriter: w, timeout: 5 * time.Second}
-			c, err := websocket.Accept(hj, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.CloseNow()
+		srv := serveWS(t, func(r *http.Request, c *websocket.Conn, _ *hijacker) {
 			for range 2 {
 				_, msg, err := c.Read(r.Context())
 				if err != nil {
@@ -129,27 +173,13 @@ func TestMessagesSentWithTheHandshakeAreRead(t *testing.T) {
 				}
 				got <- string(msg)
 			}
-		}))
-		conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		handshake := "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-		first, second := maskedText("first"), maskedText("second")
+		})
+		first, second := maskedFrame(opText, "first"), maskedFrame(opText, "second")
+		var conn net.Conn
 		if together {
-			_, err = conn.Write(append([]byte(handshake), first...))
+			conn, _ = dialRaw(t, srv, first)
 		} else {
-			_, err = conn.Write([]byte(handshake))
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("handshake: %v %v", resp, err)
-		}
-		if !together {
+			conn, _ = dialRaw(t, srv, nil)
 			if _, err := conn.Write(first); err != nil {
 				t.Fatal(err)
 			}
@@ -167,19 +197,7 @@ func TestMessagesSentWithTheHandshakeAreRead(t *testing.T) {
 				t.Fatalf("together=%v: %q never read", together, want)
 			}
 		}
-		conn.Close()
-		srv.Close()
 	}
-}
-
-// maskedText is a client's text frame of a short message (a client must mask its frames).
-func maskedText(s string) []byte {
-	key := []byte{1, 2, 3, 4}
-	b := append([]byte{0x81, 0x80 | byte(len(s))}, key...)
-	for i := range len(s) {
-		b = append(b, s[i]^key[i%4])
-	}
-	return b
 }
 
 // The largest control frame the library writes (a pong to a ping of 125 bytes, the most a
@@ -188,47 +206,21 @@ func maskedText(s string) []byte {
 func TestLargestPongIsOneWrite(t *testing.T) {
 	var w countWrites
 	bw := bufio.NewWriterSize(&w, writeBufferSize)
-	_, _ = bw.Write([]byte{0x8A, 125})
+	_, _ = bw.Write([]byte{0x80 | opPong, 125})
 	_, _ = bw.Write(bytes.Repeat([]byte{'p'}, 125))
 	if err := bw.Flush(); err != nil || w.n != 1 {
 		t.Errorf("a 127-byte frame took %d writes (err %v), want 1", w.n, err)
 	}
-
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hj := &hijacker{ResponseWriter: w, timeout: 5 * time.Second}
-		c, err := websocket.Accept(hj, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
+	srv := serveWS(t, func(r *http.Request, c *websocket.Conn, _ *hijacker) {
 		_, _, _ = c.Read(r.Context()) // answers pings until the client leaves
-	}))
-	defer srv.Close()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v %v", resp, err)
-	}
+	})
 	payload := strings.Repeat("p", 125)
-	ping := maskedText(payload)
-	ping[0] = 0x89 // FIN, ping
-	if _, err := conn.Write(ping); err != nil {
-		t.Fatal(err)
-	}
+	_, br := dialRaw(t, srv, maskedFrame(opPing, payload))
 	pong := make([]byte, 2+len(payload))
 	if _, err := io.ReadFull(br, pong); err != nil {
 		t.Fatal(err)
 	}
-	if pong[0] != 0x8A || pong[1] != byte(len(payload)) || string(pong[2:]) != payload {
+	if pong[0] != 0x80|opPong || pong[1] != byte(len(payload)) || string(pong[2:]) != payload {
 		t.Errorf("pong frame % x…, want 8a 7d and the ping's payload", pong[:4])
 	}
 }
