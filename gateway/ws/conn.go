@@ -137,6 +137,8 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	// Bytes the client sent right after its handshake are already buffered: keep them first.
+	// (websocket.Accept then resets the reader onto a MultiReader of what is buffered and conn
+	// whatever is given here, so the condition below spares a copy, not memory.)
 	pending, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	var src io.Reader = conn
 	if len(pending) > 0 {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,7 +212,10 @@ func TestLargestPongIsOneWrite(t *testing.T) {
 	if err := bw.Flush(); err != nil || w.n != 1 {
 		t.Errorf("a 127-byte frame took %d writes (err %v), want 1", w.n, err)
 	}
-	srv := serveWS(t, func(r *http.Request, c *websocket.Conn, _ *hijacker) {
+	var onWire atomic.Int32
+	srv := serveWS(t, func(r *http.Request, c *websocket.Conn, hj *hijacker) {
+		// Nothing has been written through the wire yet: the pong is the first write.
+		hj.wire.Conn = &countedConn{Conn: hj.wire.Conn, n: &onWire}
 		_, _, _ = c.Read(r.Context()) // answers pings until the client leaves
 	})
 	payload := strings.Repeat("p", 125)
@@ -223,8 +227,20 @@ func TestLargestPongIsOneWrite(t *testing.T) {
 	if pong[0] != 0x80|opPong || pong[1] != byte(len(payload)) || string(pong[2:]) != payload {
 		t.Errorf("pong frame % x…, want 8a 7d and the ping's payload", pong[:4])
 	}
+	// The whole pong has arrived, so every write it took has returned.
+	if n := onWire.Load(); n != 1 {
+		t.Errorf("the pong took %d writes to the socket, want 1", n)
+	}
 }
 
 type countWrites struct{ n int }
 
 func (c *countWrites) Write(p []byte) (int, error) { c.n++; return len(p), nil }
+
+// countedConn counts the writes to its connection.
+type countedConn struct {
+	net.Conn
+	n *atomic.Int32
+}
+
+func (c *countedConn) Write(p []byte) (int, error) { c.n.Add(1); return c.Conn.Write(p) }
