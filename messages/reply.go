@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,15 +14,27 @@ import (
 // the header is a reply of an earlier release: all of it in the payload.
 const ReplyHeader = "x-forecastd-reply"
 
-// EncodeReply is r as a reply message's header (ReplyHeader) and payload. r.Result must be
-// JSON that json.Marshal made, as for MarshalWithRaw.
+// maxReplyHeader bounds the header a reply is sent with. AMQP carries headers in one frame,
+// at most the connection's frame_max (RabbitMQ's default is 128 KiB) together with the other
+// properties; a reply whose fields would not fit in a quarter of that (a failure with a long
+// list of details) goes in the earlier form, all in its payload, which every gateway reads.
+const maxReplyHeader = 32 << 10
+
+// EncodeReply is r as a reply message's header (ReplyHeader, empty when r goes whole in the
+// payload) and payload. r.Result must be a JSON object that json.Marshal made.
 func EncodeReply(r Reply) (header string, payload []byte, err error) {
-	payload, r.Result = r.Result, nil
+	result := r.Result
+	r.Result = nil
 	head, err := json.Marshal(r)
 	if err != nil {
 		return "", nil, err
 	}
-	return string(head), payload, nil
+	if len(head) > maxReplyHeader {
+		r.Result = result
+		payload, err = json.Marshal(r)
+		return "", payload, err
+	}
+	return string(head), result, nil
 }
 
 // DecodeReply is the reply of a message with header (ReplyHeader's value) and payload.
@@ -40,7 +53,19 @@ func DecodeReply(header string, payload []byte) (Reply, error) {
 		return Reply{}, errors.New("reply header: a result belongs in the payload")
 	}
 	if len(payload) > 0 {
+		// The result is passed on to clients unread: the processors that send it are trusted
+		// to have made it with json.Marshal, and only its ends are checked, which a cut or
+		// mistaken payload fails. It shares its bytes with payload.
+		if !isObject(payload) {
+			return Reply{}, errors.New("reply: the result is not a JSON object")
+		}
 		r.Result = payload
 	}
 	return r, nil
+}
+
+// isObject reports whether b, spaces aside, begins and ends as a JSON object does.
+func isObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) >= 2 && b[0] == '{' && b[len(b)-1] == '}'
 }

@@ -2,6 +2,7 @@ package messages_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -59,9 +60,37 @@ func TestMalformedReplyIsAnError(t *testing.T) {
 		{"", `{"job_id":`},
 		{`{"job_id":`, `{}`},
 		{`{"job_id":"j","result":{}}`, `{}`},
+		{`{"job_id":"j","type":"result"}`, `{"model":"m","generation":1`}, // cut short
+		{`{"job_id":"j","type":"result"}`, `not json`},
+		{`{"job_id":"j","type":"result"}`, `[1,2]`},
 	} {
 		if _, err := messages.DecodeReply(c.head, []byte(c.payload)); err == nil {
 			t.Errorf("header %q, payload %q: no error", c.head, c.payload)
 		}
+	}
+}
+
+// A reply whose fields would not fit in one AMQP header frame goes whole in its payload, the
+// earlier form, and reads back the same.
+func TestReplyTooLargeForAHeaderGoesInThePayload(t *testing.T) {
+	problems := messages.Problems{}
+	for i := range 5000 {
+		problems[fmt.Sprintf("series[%d].values", i)] = "must be numbers"
+	}
+	r := messages.Reply{JobID: "j", Kind: messages.KindFit, Model: "m", Type: messages.ReplyResult,
+		Failure: &messages.Failure{Code: messages.CodeInvalid, Message: "bad series", Problems: problems}}
+	head, payload, err := messages.EncodeReply(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head != "" {
+		t.Fatalf("a %d-byte header was sent", len(head))
+	}
+	got, err := messages.DecodeReply(head, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := messages.JSON(got), messages.JSON(r); string(g) != string(w) {
+		t.Errorf("decoded %.200s…, want %.200s…", g, w)
 	}
 }

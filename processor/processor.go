@@ -250,7 +250,9 @@ func (p *Processor) reply(replyTo string, r messages.Reply) {
 		return
 	}
 	msg := message.NewMessage(r.JobID+"."+r.Type, payload)
-	msg.Metadata.Set(messages.ReplyHeader, head)
+	if head != "" {
+		msg.Metadata.Set(messages.ReplyHeader, head)
+	}
 	if err := p.pub.Publish(messages.ReplyTopic(replyTo), msg); err != nil {
 		p.log.Warn("publish reply", "job_id", r.JobID, "type", r.Type, "err", err)
 	}

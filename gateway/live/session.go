@@ -95,8 +95,9 @@ func (s *Session) WrittenByCaller() <-chan struct{} {
 func (s *Session) Open(all bool, models []string) string {
 	h := s.hub
 	h.live.Add(1)
-	cursor := h.subscribe(s, all, models, nil)
+	// Counted before it is in the hub, where it may end (and be uncounted) at once.
 	h.metrics.Sessions.WithLabelValues(s.t.Name()).Inc()
+	cursor := h.subscribe(s, all, models, nil)
 	if h.root.Err() != nil {
 		// The hub ended before the session was in it (see endAll).
 		go s.End(EndShutdown)

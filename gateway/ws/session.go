@@ -296,8 +296,7 @@ func (s *session) unsubscribe(m subscribeMessage) {
 	var removed []string
 	if len(subjects) == 0 {
 		s.all = false
-		removed = s.subscribed()
-		s.models = nil
+		removed, s.models = s.models, nil
 	} else {
 		for _, name := range subjects {
 			if i, ok := slices.BinarySearch(s.models, name); ok {
@@ -314,7 +313,7 @@ func (s *session) unsubscribe(m subscribeMessage) {
 // subscriptions and the newest event ID already sent (events after it will follow).
 func (s *session) subscriptionResult(id json.RawMessage, cursor string) []byte {
 	models, batches := []string{}, []string{}
-	for _, subject := range s.subscribed() {
+	for _, subject := range s.models {
 		if b, ok := live.BatchOf(subject); ok {
 			batches = append(batches, b)
 		} else {
@@ -323,13 +322,6 @@ func (s *session) subscriptionResult(id json.RawMessage, cursor string) []byte {
 	}
 	return textFrame(messages.JSON(out{Type: "result", ID: id, Status: messages.StatusSuccess,
 		Data: messages.JSON(map[string]any{"all_models": s.all, "models": models, "batches": batches, "last_event_id": cursor})}))
-}
-
-func (s *session) subscribed() []string {
-	if len(s.models) == 0 {
-		return nil
-	}
-	return slices.Clone(s.models)
 }
 
 // sendResult sends a job's outcome: the JSend body's fields inline.
