@@ -90,6 +90,8 @@ func TestDecodeJSONNamesTheField(t *testing.T) {
 	tests := []struct{ body, field, mention string }{
 		{`{"values":"x"}`, "values", "an array"},
 		{`{"horizon":"x"}`, "horizon", "an integer"},
+		{`{"values":[1,1e400]}`, "values", "magnitude below about 1.8e308, got 1e400"},
+		{`{"horizon":1.5}`, "horizon", "an integer, got JSON number 1.5"},
 		{`{"nope":1}`, "nope", "not a known field"},
 		{`{`, "body", "malformed"},
 		{``, "body", "empty"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -133,7 +134,12 @@ func decodeProblem(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		return Invalid(field, "must be %s, got JSON %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+		kind := typeErr.Type.Kind()
+		if number, ok := strings.CutPrefix(typeErr.Value, "number "); ok && (kind == reflect.Float64 || kind == reflect.Float32) {
+			// A number that a float64 cannot hold, such as 1e400.
+			return Invalid(field, "must be a number of magnitude below about 1.8e308, got %s", number)
+		}
+		return Invalid(field, "must be %s, got JSON %s", jsonKind(kind.String()), typeErr.Value)
 	case errors.As(err, &syntaxErr):
 		return Invalid("body", "malformed JSON at byte %d", syntaxErr.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):

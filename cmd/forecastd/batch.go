@@ -273,6 +273,9 @@ func describeTypeError(e *json.UnmarshalTypeError) error {
 	if e.Field == "" {
 		return fmt.Errorf("a series must be a JSON object, got a %s", e.Value)
 	}
+	if number, ok := strings.CutPrefix(e.Value, "number "); ok && e.Type.Kind() == reflect.Float64 {
+		return fmt.Errorf("%s must be a number of magnitude below about 1.8e308, got %s", e.Field, number)
+	}
 	want := "a " + e.Type.String()
 	switch e.Type.Kind() {
 	case reflect.Float64:

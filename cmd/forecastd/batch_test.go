@@ -135,6 +135,7 @@ func TestBatch(t *testing.T) {
 					{"huge-horizon", "horizon must be an integer from 1 to 10000, got 10001"},
 					{"negative-season", "season_length must not be negative"},
 					{"text-value", "values must be a number (or null in values), got a JSON string"},
+					{"huge-value", "values must be a number of magnitude below about 1.8e308, got 1e400"},
 					{"text-horizon", "horizon must be an integer, got a JSON string"},
 					{"", "a series must be a JSON object, got a number"},
 					{"all-missing", "invalid data"},
