@@ -31,8 +31,8 @@ import (
 // bundleHeader marks a bundle and says how many messages it holds.
 const bundleHeader = "x-forecastd-bundle"
 
-// Bundle limits: a bundle holds at most bundleMaxBytes of payload unless one message alone is
-// bigger (it then goes alone).
+// Bundle limits: a bundle holds at most bundleMaxBytes of payloads and metadata unless one
+// message alone is bigger (it then goes alone).
 const (
 	DefaultBundleMax = 64
 	bundleMaxBytes   = 1 << 20
@@ -125,21 +125,32 @@ func decodeBundle(bundle *message.Message) ([]*message.Message, error) {
 	return msgs, nil
 }
 
-// splitBundles cuts msgs into runs of at most max messages and about bundleMaxBytes of payload.
+// splitBundles cuts msgs into runs of at most max messages and about bundleMaxBytes.
 func splitBundles(msgs []*message.Message, max int) [][]*message.Message {
 	var out [][]*message.Message
 	start, bytes := 0, 0
 	for i, m := range msgs {
-		if i > start && (i-start >= max || bytes+len(m.Payload) > bundleMaxBytes) {
+		size := bundledSize(m)
+		if i > start && (i-start >= max || bytes+size > bundleMaxBytes) {
 			out = append(out, msgs[start:i])
 			start, bytes = i, 0
 		}
-		bytes += len(m.Payload)
+		bytes += size
 	}
 	if start < len(msgs) {
 		out = append(out, msgs[start:])
 	}
 	return out
+}
+
+// bundledSize is about what m takes in a bundle: its payload and its metadata (a reply's
+// header, messages.ReplyHeader, among them).
+func bundledSize(m *message.Message) int {
+	n := len(m.Payload)
+	for k, v := range m.Metadata {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // unbundling is a subscriber that takes the bundles its subscriber delivers apart; other

@@ -86,6 +86,14 @@ func TestSplitBundles(t *testing.T) {
 	if fmt.Sprint(sizes) != "[3 2 1 2]" {
 		t.Fatalf("bundle sizes %v, want [3 2 1 2]", sizes)
 	}
+	// Metadata counts too: two messages whose headers fill a bundle go in two.
+	headed := testMessages(2)
+	for _, m := range headed {
+		m.Metadata.Set("x-big", string(make([]byte, bundleMaxBytes/2+1)))
+	}
+	if runs := splitBundles(headed, 3); len(runs) != 2 {
+		t.Errorf("two messages of more than half a bundle's bytes of metadata went in %d bundles, want 2", len(runs))
+	}
 }
 
 // fakeSubscriber delivers what the test sends on in.

@@ -14,11 +14,12 @@ import (
 // the header is a reply of an earlier release: all of it in the payload.
 const ReplyHeader = "x-forecastd-reply"
 
-// maxReplyHeader bounds the header a reply is sent with. AMQP carries headers in one frame,
-// at most the connection's frame_max (RabbitMQ's default is 128 KiB) together with the other
-// properties; a reply whose fields would not fit in a quarter of that (a failure with a long
-// list of details) goes in the earlier form, all in its payload, which every gateway reads.
-const maxReplyHeader = 32 << 10
+// maxReplyHeader bounds the header a reply is sent with. AMQP carries a message's properties,
+// headers included, in one frame of at most the connection's frame_max, which RabbitMQ lets an
+// operator set as low as 4 KiB (a larger header would close the connection); a reply whose
+// fields take more than half of that (a failure with a long list of problems) goes in the
+// earlier form, all in its payload, which every gateway reads. Most headers are 100–300 bytes.
+const maxReplyHeader = 2 << 10
 
 // EncodeReply is r as a reply message's header (ReplyHeader, empty when r goes whole in the
 // payload) and payload. r.Result must be a JSON object that json.Marshal made.
