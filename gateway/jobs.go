@@ -107,13 +107,21 @@ func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req m
 		JobID: jobID, Model: model, Barrier: barrier, ReplyTo: g.cfg.ID,
 		Horizon: *req.Horizon, Levels: req.Levels, Deadline: now.Add(g.cfg.HoldTimeout + g.cfg.RequestTimeout), API: api,
 	}
-	go g.holdAndPublish(r, job, cmd, wake, pending)
+	var payload []byte
+	if len(pending) == 0 {
+		// Encoded here, as it will be published: on this goroutine, whose stack has grown
+		// already, not on holdAndPublish's fresh one, which encoding floats made grow (copied)
+		// for every forecast.
+		payload = messages.JSON(cmd)
+	}
+	go g.holdAndPublish(r, job, cmd, payload, wake, pending)
 	return r, acc, nil
 }
 
-// holdAndPublish waits until every fit up to the barrier has ended, then publishes the forecast.
-// pending is what the store said when the forecast was accepted, after wake was watched.
-func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCommand, wake chan struct{}, pending []int64) {
+// holdAndPublish waits until every fit up to the barrier has ended, then publishes the forecast:
+// payload, cmd encoded, unless it is nil or the forecast was held. pending is what the store
+// said when the forecast was accepted, after wake was watched.
+func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCommand, payload []byte, wake chan struct{}, pending []int64) {
 	ctx, cancel := context.WithTimeout(g.root, g.cfg.HoldTimeout)
 	defer cancel()
 	log := g.log.With("model", cmd.Model, "barrier", cmd.Barrier, "job_id", cmd.JobID)
@@ -143,12 +151,15 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 		g.complete(r, nil, f)
 		return
 	}
-	cmd.HeldMS = float64(r.heldFor.Microseconds()) / 1000
 	if held {
+		cmd.HeldMS = float64(r.heldFor.Microseconds()) / 1000
 		g.metrics.heldSeconds.Observe(r.heldFor.Seconds())
 		r.step("released", map[string]any{"job_id": cmd.JobID, "held_ms": cmd.HeldMS})
 	}
-	if err := g.publish(cmd.Topic(), cmd.JobID, cmd); err != nil {
+	if held || payload == nil {
+		payload = messages.JSON(cmd)
+	}
+	if err := g.publishPayload(cmd.Topic(), cmd.JobID, payload); err != nil {
 		f := messages.Errorf(messages.CodeUnavailable, err, "the broker is unavailable; retry shortly").WithJob(cmd.JobID)
 		g.recordFailure(ctx, job, store.JobFailed, f)
 		g.complete(r, nil, f)
@@ -225,7 +236,12 @@ const storeOutageLimit = 10 * time.Second
 const publishTimeout = 10 * time.Second
 
 func (g *Gateway) publish(topic, id string, v any) error {
-	msg := message.NewMessage(id, message.Payload(messages.JSON(v)))
+	return g.publishPayload(topic, id, messages.JSON(v))
+}
+
+// publishPayload is publish of a command already encoded.
+func (g *Gateway) publishPayload(topic, id string, payload []byte) error {
+	msg := message.NewMessage(id, message.Payload(payload))
 	middleware.SetCorrelationID(id, msg)
 	// The context ends the wait for the confirm (and takes the command out of a bundle not
 	// yet sent); the timer below also covers a publish blocked before it.
