@@ -9,6 +9,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/forecastd/forecastd/messages"
 )
 
 // Bundles: under load, the messages that callers publish to one topic at the same moment go
@@ -200,6 +202,9 @@ func (u unbundling) handle(ctx context.Context, topic string, bundle *message.Me
 	if u.resend != nil && redelivered(bundle) {
 		fields["messages"] = len(msgs)
 		u.log.Info("bundle delivered again: publishing its messages on their own", fields)
+		for _, m := range msgs {
+			m.Metadata.Set(messages.ResentHeader, "true")
+		}
 		u.settle(ctx, topic, bundle, msgs, fields)
 		return true
 	}

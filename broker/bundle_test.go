@@ -106,9 +106,10 @@ func (f fakeSubscriber) Close() error { return nil }
 
 // resender records what an unbundling subscriber publishes again on its own.
 type resender struct {
-	mu   sync.Mutex
-	sent []string
-	fail bool
+	mu     sync.Mutex
+	sent   []string
+	marked int // of them, marked as resent (messages.ResentHeader)
+	fail   bool
 }
 
 func (r *resender) resend(_ context.Context, _ string, msgs []*message.Message) error {
@@ -119,6 +120,9 @@ func (r *resender) resend(_ context.Context, _ string, msgs []*message.Message) 
 	}
 	for _, m := range msgs {
 		r.sent = append(r.sent, m.UUID)
+		if m.Metadata.Get(messages.ResentHeader) != "" {
+			r.marked++
+		}
 	}
 	return nil
 }
@@ -226,6 +230,10 @@ func TestRedeliveredBundleIsSplit(t *testing.T) {
 	}
 	if fmt.Sprint(r.sent) != "[id-0 id-1 id-2]" {
 		t.Fatalf("sent again %v, want all three", r.sent)
+	}
+	// Each may have been answered already: the processor must be able to tell.
+	if r.marked != 3 {
+		t.Errorf("%d of the 3 messages sent again are marked as resent, want all", r.marked)
 	}
 }
 

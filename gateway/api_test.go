@@ -41,12 +41,19 @@ type apiOption struct {
 	procPub func(message.Publisher) message.Publisher // decorates the processor's publisher
 	fit     processor.FitFunc                         // replaces the processor's fit
 	proc    func(*processor.Config)                   // adjusts the processor's config
+	store   store.Store                               // the parts' store, if not a memory store of their own
 }
 
 // newAPIServer starts the service.
 func newAPIServer(t *testing.T, opts ...apiOption) *apiServer {
 	t.Helper()
-	s := stack.New(t, stack.Config{})
+	var cfg stack.Config
+	for _, o := range opts {
+		if o.store != nil {
+			cfg.Store = o.store
+		}
+	}
+	s := stack.New(t, cfg)
 	var popts stack.ProcessorOptions
 	for _, o := range opts {
 		if o.fit != nil {

@@ -31,8 +31,8 @@ func (downStore) Sequence(context.Context, string) (int64, error) { return 0, er
 func (downStore) AcceptFit(context.Context, string, string, time.Duration) (int64, error) {
 	return 0, errRedis
 }
-func (downStore) AcceptForecast(context.Context, string, store.Job, time.Duration) (int64, []int64, error) {
-	return 0, nil, errRedis
+func (downStore) AcceptForecast(context.Context, string, store.Job, time.Duration) (store.Acceptance, error) {
+	return store.Acceptance{}, errRedis
 }
 func (downStore) Ping(context.Context) error { return errRedis }
 

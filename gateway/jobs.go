@@ -90,8 +90,10 @@ func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req m
 	job := store.Job{ID: jobID, Kind: messages.KindForecast, Model: model, Status: store.JobQueued, CreatedAt: now, UpdatedAt: now}
 	// Watched before the pending fits are read, so that no model event between the two is missed.
 	wake := g.hub.Watch(model)
-	// The barrier, the job record and the fits it waits for, in one round trip to the store.
-	barrier, pending, err := g.deps.Store.AcceptForecast(ctx, model, job, g.cfg.JobTTL)
+	// The barrier, the job record, the fits it waits for and the current generation, in one
+	// round trip to the store.
+	found, err := g.deps.Store.AcceptForecast(ctx, model, job, g.cfg.JobTTL)
+	barrier, pending := found.Barrier, found.Pending
 	if err != nil || barrier == 0 {
 		g.hub.Unwatch(model, wake)
 		if err != nil {
@@ -106,9 +108,13 @@ func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req m
 	cmd := messages.ForecastCommand{
 		JobID: jobID, Model: model, Barrier: barrier, ReplyTo: g.cfg.ID,
 		Horizon: *req.Horizon, Levels: req.Levels, Deadline: now.Add(g.cfg.HoldTimeout + g.cfg.RequestTimeout), API: api,
+		AcceptedAt: now,
 	}
 	var payload []byte
 	if len(pending) == 0 {
+		if found.Generation >= barrier {
+			cmd.Generation = found.Generation // else the awaited fit failed: the processor says so
+		}
 		// Encoded here, as it will be published: on this goroutine, whose stack has grown
 		// already, not on holdAndPublish's fresh one, which encoding floats made grow (copied)
 		// for every forecast.

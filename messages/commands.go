@@ -96,6 +96,11 @@ type OriginalForecast struct {
 // Topic routes fit commands.
 func (FitCommand) Topic() string { return TopicFit }
 
+// ResentHeader marks a command that the broker published again on its own, taken out of a
+// bundle that was delivered before (its processor died holding it): it may have been answered
+// already, as a redelivered command may.
+const ResentHeader = "x-forecastd-resent"
+
 // ForecastCommand asks a processor to forecast with the newest model whose generation is at
 // least Barrier, or, if the fits up to Barrier all ended without success, the newest model.
 type ForecastCommand struct {
@@ -111,6 +116,14 @@ type ForecastCommand struct {
 	HeldMS float64 `json:"held_ms,omitempty"`
 	// API is APIOriginal for a forecast asked for through the original API.
 	API string `json:"api,omitempty"`
+	// Generation, when not 0, is the model's current generation when the gateway accepted the
+	// forecast with no fit up to Barrier pending: at least Barrier, so a model the forecast may
+	// use, which a processor holding it decoded uses without reading the store. Gateways before
+	// it was added leave it 0, as they do for a forecast that was held.
+	Generation int64 `json:"generation,omitempty"`
+	// AcceptedAt is when the gateway accepted the forecast, its job record's created_at, for a
+	// processor that writes the record without reading it first.
+	AcceptedAt time.Time `json:"accepted_at,omitzero"`
 }
 
 // Topic routes forecast commands.

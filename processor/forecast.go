@@ -31,6 +31,17 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	}
 	ctx := msg.Context()
 	job := store.Job{ID: cmd.JobID, Kind: messages.KindForecast, Model: cmd.Model, CreatedAt: p.now()}
+	if !cmd.AcceptedAt.IsZero() {
+		job.CreatedAt = cmd.AcceptedAt
+	}
+	// The gateway found a model the forecast may use, with nothing to wait for: held decoded
+	// here, it is used without reading the store. A delivery made before goes the long way,
+	// to be answered from its record if it was answered.
+	if cmd.Generation > 0 && cmd.Generation >= cmd.Barrier && !redelivered(msg) {
+		if cm, ok := p.cache.get(cmd.Model, cmd.Generation); ok {
+			return p.forecastWith(ctx, job, cmd, store.ModelRecord{Model: cmd.Model, Generation: cmd.Generation}, cm, nil)
+		}
+	}
 	// The job's record and the current generation in one round trip; if that fails, resolve
 	// reads the generation itself.
 	view, verr := p.store.ReadForecast(ctx, cmd.Model, cmd.JobID)
@@ -57,10 +68,16 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 		return err
 	}
 	rec, cm, err := p.decoded(ctx, rec)
-	job.Generation = rec.Generation
 	if err != nil {
+		job.Generation = rec.Generation
 		return p.fail(ctx, job, cmd.ReplyTo, messages.Errorf(messages.CodeInternal, err, "the stored model cannot be decoded"))
 	}
+	return p.forecastWith(ctx, job, cmd, rec, cm, fallback)
+}
+
+// forecastWith answers cmd with cm, the decoded model of rec.
+func (p *Processor) forecastWith(ctx context.Context, job store.Job, cmd messages.ForecastCommand, rec store.ModelRecord, cm cachedModel, fallback *messages.Fallback) error {
+	job.Generation = rec.Generation
 	res, err := cm.model.Forecast(cmd.Horizon, cmd.Levels)
 	if err != nil {
 		return p.fail(ctx, job, cmd.ReplyTo, messages.FailField(messages.CodeInvalid, messages.HorizonField(cmd.API), "%s", err.Error()))

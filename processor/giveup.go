@@ -16,6 +16,13 @@ import (
 // deliveryCountHeader is set by RabbitMQ quorum queues on redelivery: 1 on the first one.
 const deliveryCountHeader = "x-delivery-count"
 
+// redelivered tells a command that may have been delivered before (to this processor or
+// another): RabbitMQ's count, or the mark of one published again out of a redelivered bundle.
+func redelivered(msg *message.Message) bool {
+	n, _ := strconv.Atoi(msg.Metadata.Get(deliveryCountHeader))
+	return n > 0 || msg.Metadata.Get(messages.ResentHeader) != ""
+}
+
 // giveUp answers a job whose command failed on its last delivery (a handler that keeps
 // crashing, or a store that stays down), so the client learns the outcome instead of waiting
 // for a timeout. With RabbitMQ the error still propagates and the broker dead-letters the

@@ -279,16 +279,23 @@ func (m *Memory) Sequence(_ context.Context, model string) (int64, error) {
 	return 0, nil
 }
 
-func (m *Memory) AcceptForecast(ctx context.Context, model string, job Job, ttl time.Duration) (int64, []int64, error) {
+func (m *Memory) AcceptForecast(ctx context.Context, model string, job Job, ttl time.Duration) (Acceptance, error) {
 	seq, err := m.Sequence(ctx, model)
 	if err != nil || seq == 0 {
-		return 0, nil, err
+		return Acceptance{}, err
 	}
 	if err := m.PutJob(ctx, job, ttl); err != nil {
-		return 0, nil, err
+		return Acceptance{}, err
 	}
 	pending, err := m.Unsettled(ctx, model, seq)
-	return seq, pending, err
+	if err != nil {
+		return Acceptance{}, err
+	}
+	gen, err := m.CurrentGeneration(ctx, model)
+	if errors.Is(err, ErrNoModel) {
+		gen, err = 0, nil
+	}
+	return Acceptance{Barrier: seq, Pending: pending, Generation: gen}, err
 }
 
 func (m *Memory) Unsettled(_ context.Context, model string, upTo int64) ([]int64, error) {

@@ -242,22 +242,29 @@ func (r *Redis) Unsettled(ctx context.Context, model string, upTo int64) ([]int6
 	return gens, nil
 }
 
-func (r *Redis) AcceptForecast(ctx context.Context, model string, job Job, ttl time.Duration) (int64, []int64, error) {
+func (r *Redis) AcceptForecast(ctx context.Context, model string, job Job, ttl time.Duration) (Acceptance, error) {
 	data, err := encodeJob(job, ttl)
 	if err != nil {
-		return 0, nil, err
+		return Acceptance{}, err
 	}
 	res, err := r.runBatched(ctx, acceptForecastScript,
-		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey(), r.jobKey(job.ID)},
+		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey(), r.jobKey(job.ID), r.modelKey(model)},
 		model, 0, ms(r.nowMs()), r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), expiredReason,
 		data, ttl.Milliseconds()).Int64Slice()
 	if err != nil {
-		return 0, nil, fmt.Errorf("accept forecast of %s: %w", model, err)
+		return Acceptance{}, fmt.Errorf("accept forecast of %s: %w", model, err)
+	}
+	if res[0] == 0 {
+		return Acceptance{}, nil
 	}
 	if len(res) < 2 {
-		return res[0], nil, nil
+		return Acceptance{}, fmt.Errorf("accept forecast of %s: %d values from the script, want at least 2", model, len(res))
 	}
-	return res[0], res[1:], nil
+	a := Acceptance{Barrier: res[0], Generation: res[1]}
+	if len(res) > 2 {
+		a.Pending = res[2:]
+	}
+	return a, nil
 }
 
 func (r *Redis) Current(ctx context.Context, model string) (ModelRecord, error) {

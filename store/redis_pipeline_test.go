@@ -122,9 +122,9 @@ func TestRedisBatchedScriptsSurviveAScriptFlush(t *testing.T) {
 			t.Fatal(err)
 		}
 		job := store.Job{ID: fmt.Sprint("f", round), Kind: "forecast", Model: "m", Status: store.JobQueued}
-		barrier, pending, err := s.AcceptForecast(ctx, "m", job, time.Hour)
-		if err != nil || barrier != gen || len(pending) != 1 || pending[0] != gen {
-			t.Fatalf("AcceptForecast after SCRIPT FLUSH: barrier %d, pending %v, %v; want %d, [%d]", barrier, pending, err, gen, gen)
+		a, err := s.AcceptForecast(ctx, "m", job, time.Hour)
+		if err != nil || a.Barrier != gen || len(a.Pending) != 1 || a.Pending[0] != gen {
+			t.Fatalf("AcceptForecast after SCRIPT FLUSH: %+v, %v; want barrier %d, pending [%d]", a, err, gen, gen)
 		}
 		if err := client.ScriptFlush(ctx).Err(); err != nil {
 			t.Fatal(err)

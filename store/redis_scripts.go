@@ -201,16 +201,17 @@ var unsettledScript = redis.NewScript(luaPrelude + luaUnsettled + `
 return unsettled(KEYS, ARGV)
 `)
 
-// acceptForecastScript: KEYS fits, pending, seq, events, job; ARGV model, (unused), now,
+// acceptForecastScript: KEYS fits, pending, seq, events, job, model; ARGV model, (unused), now,
 // maxlen, history, channel, reason, job record, job ttl ms. With a sequence of 0 it writes
-// nothing and returns {0}; otherwise it writes the job record and returns the sequence followed
-// by the unsettled generations up to it.
+// nothing and returns {0}; otherwise it writes the job record and returns the sequence, the
+// current model's generation (0 without one) and the unsettled generations up to the sequence.
 var acceptForecastScript = redis.NewScript(luaPrelude + luaUnsettled + `
 local seq = seqOf(KEYS[3])
 if seq == 0 then return {0} end
 redis.call('SET', KEYS[5], ARGV[8], 'PX', ARGV[9])
 ARGV[2] = tostring(seq)
 local out = unsettled(KEYS, ARGV)
+table.insert(out, 1, tonumber(redis.call('HGET', KEYS[6], 'gen') or '0'))
 table.insert(out, 1, seq)
 return out
 `)

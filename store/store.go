@@ -159,6 +159,18 @@ type ForecastView struct {
 	Generation int64
 }
 
+// Acceptance is what accepting a forecast found, at one moment.
+type Acceptance struct {
+	// Barrier is the model's newest accepted fit: the forecast must use a generation at least
+	// as new, once the fits up to it have ended. 0: the model was never fitted.
+	Barrier int64
+	// Pending are the generations up to Barrier whose fits are still pending, ascending.
+	Pending []int64
+	// Generation is the current model's generation (0: none succeeded yet). With nothing
+	// pending and Generation ≥ Barrier, it is a model the forecast may use.
+	Generation int64
+}
+
 // Store is the shared state. All methods are safe for concurrent use.
 type Store interface {
 	// AcceptFit assigns the model's next generation (1, 2, …) and records a pending fit, held by
@@ -205,10 +217,10 @@ type Store interface {
 	// show an overdue fit as pending.
 	Unsettled(ctx context.Context, model string, upTo int64) ([]int64, error)
 	// AcceptForecast is what accepting a forecast reads and writes, in one step: the model's
-	// Sequence (the forecast's barrier); when it is not 0, job recorded as PutJob does and the
-	// Unsettled generations up to the barrier. With no fit ever accepted it records nothing and
-	// returns 0.
-	AcceptForecast(ctx context.Context, model string, job Job, ttl time.Duration) (barrier int64, pending []int64, err error)
+	// Sequence (the forecast's barrier); when it is not 0, job recorded as PutJob does, the
+	// Unsettled generations up to the barrier and the current model's generation. With no fit
+	// ever accepted it records nothing and returns a zero Acceptance.
+	AcceptForecast(ctx context.Context, model string, job Job, ttl time.Duration) (Acceptance, error)
 	// Current returns the current model with its blob, or ErrNoModel.
 	Current(ctx context.Context, model string) (ModelRecord, error)
 	// CurrentGeneration is the current model's generation without its blob, or ErrNoModel:

@@ -506,8 +506,8 @@ func testUnsettled(t *testing.T, s store.Store) {
 func testAcceptForecast(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	job := store.Job{ID: "fc-1", Kind: "forecast", Model: "m", Status: store.JobQueued, CreatedAt: time.Now()}
-	if barrier, pending, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || barrier != 0 || pending != nil {
-		t.Fatalf("never fitted: barrier %d, pending %v, err %v; want 0, none, nil", barrier, pending, err)
+	if a, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || a.Barrier != 0 || a.Pending != nil || a.Generation != 0 {
+		t.Fatalf("never fitted: %+v, err %v; want a zero acceptance", a, err)
 	}
 	_, err := s.GetJob(ctx, job.ID)
 	wantErr(t, err, store.ErrNoJob)
@@ -515,12 +515,15 @@ func testAcceptForecast(t *testing.T, s store.Store) {
 	for range 3 {
 		accept(t, s, "m", "j", hour)
 	}
-	complete(t, s, "m", 2, "two")
-	barrier, pending, err := s.AcceptForecast(ctx, "m", job, hour)
-	if err != nil || barrier != 3 {
-		t.Fatalf("barrier %d, err %v; want 3", barrier, err)
+	if a, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || a.Barrier != 3 || a.Generation != 0 {
+		t.Fatalf("nothing succeeded yet: %+v, err %v; want barrier 3, generation 0", a, err)
 	}
-	wantGens(t, "pending up to the barrier", pending, []int64{1, 3})
+	complete(t, s, "m", 2, "two")
+	a, err := s.AcceptForecast(ctx, "m", job, hour)
+	if err != nil || a.Barrier != 3 || a.Generation != 2 {
+		t.Fatalf("%+v, err %v; want barrier 3, generation 2", a, err)
+	}
+	wantGens(t, "pending up to the barrier", a.Pending, []int64{1, 3})
 	if got := try(s.GetJob(ctx, job.ID)).must(t); got.Status != store.JobQueued || got.Model != "m" {
 		t.Fatalf("recorded job = %+v", got)
 	}
@@ -528,13 +531,13 @@ func testAcceptForecast(t *testing.T, s store.Store) {
 	complete(t, s, "m", 3, "three")
 	accept(t, s, "other", "j", hour) // another model's fits do not hold this one's forecasts
 	job.ID = "fc-2"
-	if barrier, pending, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || barrier != 3 || pending != nil {
-		t.Fatalf("all settled: barrier %d, pending %v, err %v; want 3, none", barrier, pending, err)
+	if a, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || a.Barrier != 3 || a.Pending != nil || a.Generation != 3 {
+		t.Fatalf("all settled: %+v, err %v; want barrier 3, none pending, generation 3", a, err)
 	}
 	if err := s.PutJob(ctx, job, hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.AcceptForecast(ctx, "m", store.Job{ID: "bad"}, 0); err == nil {
+	if _, err := s.AcceptForecast(ctx, "m", store.Job{ID: "bad"}, 0); err == nil {
 		t.Fatal("AcceptForecast with a zero ttl succeeded")
 	}
 }

@@ -1,0 +1,124 @@
+package processor_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/processor"
+	"github.com/forecastd/forecastd/store"
+)
+
+// countedReads counts the reads a forecast can make of the store.
+type countedReads struct {
+	store.Store
+	n atomic.Int32
+}
+
+func (c *countedReads) ReadForecast(ctx context.Context, model, id string) (store.ForecastView, error) {
+	c.n.Add(1)
+	return c.Store.ReadForecast(ctx, model, id)
+}
+
+func (c *countedReads) Current(ctx context.Context, model string) (store.ModelRecord, error) {
+	c.n.Add(1)
+	return c.Store.Current(ctx, model)
+}
+
+func (c *countedReads) CurrentGeneration(ctx context.Context, model string) (int64, error) {
+	c.n.Add(1)
+	return c.Store.CurrentGeneration(ctx, model)
+}
+
+func (c *countedReads) Unsettled(ctx context.Context, model string, upTo int64) ([]int64, error) {
+	c.n.Add(1)
+	return c.Store.Unsettled(ctx, model, upTo)
+}
+
+// publishWith publishes v with metadata md.
+func (r *rig) publishWith(t *testing.T, topic string, v any, md map[string]string) {
+	t.Helper()
+	b, _ := json.Marshal(v)
+	m := message.NewMessage(watermill.NewUUID(), b)
+	for k, val := range md {
+		m.Metadata.Set(k, val)
+	}
+	if err := r.ps.Publish(topic, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// forecastOf is the result of a forecast reply.
+func forecastOf(t *testing.T, rep messages.Reply) messages.ForecastResult {
+	t.Helper()
+	if rep.Failure != nil {
+		t.Fatalf("forecast failed: %+v", rep.Failure)
+	}
+	var res messages.ForecastResult
+	if err := json.Unmarshal(rep.Result, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// A forecast whose gateway found the model it may use (Generation, nothing pending) is
+// answered without reading the store once that generation is decoded here, with the answer
+// the store's reading gives and the gateway's time of acceptance on its record; delivered
+// again, or published again out of a redelivered bundle, it is answered from its record.
+func TestForecastOfAGenerationHeldDecodedReadsNoStore(t *testing.T) {
+	var reads *countedReads
+	r := newRigOver(t, 1, func(*processor.Config) {}, func(m *store.Memory) store.Store {
+		reads = &countedReads{Store: m}
+		return reads
+	})
+	fit := r.naiveFit(t, "m", "fit-1")
+	r.publish(t, messages.TopicFit, fit)
+	if rep := r.result(t); rep.Failure != nil {
+		t.Fatalf("fit failed: %+v", rep.Failure)
+	}
+	accepted := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
+	cmd := func(id string) messages.ForecastCommand {
+		return messages.ForecastCommand{JobID: id, Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 3,
+			Levels: []float64{80}, Generation: fit.Generation, AcceptedAt: accepted}
+	}
+	// The same forecast the long way (no Generation: the store is read) to compare with.
+	long := cmd("f-1")
+	long.Generation = 0
+	r.publish(t, messages.TopicForecast, long)
+	first := forecastOf(t, r.result(t))
+	if reads.n.Load() == 0 {
+		t.Fatal("a forecast without the gateway's generation read nothing from the store")
+	}
+	// The fit's processor holds the generation decoded.
+	before := reads.n.Load()
+	r.publish(t, messages.TopicForecast, cmd("f-2"))
+	second := forecastOf(t, r.result(t))
+	if n := reads.n.Load() - before; n != 0 {
+		t.Errorf("a forecast of a generation held decoded read the store %d times, want none", n)
+	}
+	if second.Generation != fit.Generation || second.JobID != "f-2" || string(messages.JSON(second.Point)) != string(messages.JSON(first.Point)) ||
+		string(messages.JSON(second.Intervals)) != string(messages.JSON(first.Intervals)) {
+		t.Errorf("answered without reading: %+v; want the answer of the reading one, %+v", second, first)
+	}
+	recorded, err := r.st.GetJob(t.Context(), "f-2")
+	if err != nil || recorded.Status != store.JobSucceeded || recorded.Generation != fit.Generation || !recorded.CreatedAt.Equal(accepted) {
+		t.Fatalf("job record %+v, %v; want succeeded on generation %d, created at %v", recorded, err, fit.Generation, accepted)
+	}
+	for _, md := range []map[string]string{{"x-delivery-count": "1"}, {messages.ResentHeader: "true"}} {
+		before := reads.n.Load()
+		r.publishWith(t, messages.TopicForecast, cmd("f-2"), md)
+		again := r.result(t)
+		if reads.n.Load() == before || string(again.Result) != string(recorded.Result) {
+			t.Errorf("%v: delivered again, answered %s (after %d reads); want its record's answer %s", md, again.Result, reads.n.Load()-before, recorded.Result)
+		}
+		if after, _ := r.st.GetJob(t.Context(), "f-2"); !after.UpdatedAt.Equal(recorded.UpdatedAt) {
+			t.Errorf("%v: delivered again, the forecast was computed again (record updated %v, first %v)", md, after.UpdatedAt, recorded.UpdatedAt)
+		}
+	}
+}
