@@ -116,11 +116,13 @@ type ForecastCommand struct {
 	HeldMS float64 `json:"held_ms,omitempty"`
 	// API is APIOriginal for a forecast asked for through the original API.
 	API string `json:"api,omitempty"`
-	// Generation, when not 0, is the model's current generation when the gateway accepted the
-	// forecast with no fit up to Barrier pending: at least Barrier, so a model the forecast may
-	// use, which a processor holding it decoded uses without reading the store. Gateways before
-	// it was added leave it 0, as they do for a forecast that was held.
-	Generation int64 `json:"generation,omitempty"`
+	// CurrentGeneration, when not 0, is the model's current generation when the gateway
+	// accepted the forecast with no fit up to Barrier pending: at least Barrier, so a model the
+	// forecast may use, which a processor holding it decoded uses without reading the store.
+	// Gateways before it was added leave it 0, as they do for a forecast that was held. (Not
+	// "generation": processors before 2026-12-03 take a failed command with a generation for a
+	// fit.)
+	CurrentGeneration int64 `json:"current_generation,omitempty"`
 	// AcceptedAt is when the gateway accepted the forecast, its job record's created_at, for a
 	// processor that writes the record without reading it first.
 	AcceptedAt time.Time `json:"accepted_at,omitzero"`

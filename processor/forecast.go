@@ -37,9 +37,9 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	// The gateway found a model the forecast may use, with nothing to wait for: held decoded
 	// here, it is used without reading the store. A delivery made before goes the long way,
 	// to be answered from its record if it was answered.
-	if cmd.Generation > 0 && cmd.Generation >= cmd.Barrier && !redelivered(msg) {
-		if cm, ok := p.cache.get(cmd.Model, cmd.Generation); ok {
-			return p.forecastWith(ctx, job, cmd, store.ModelRecord{Model: cmd.Model, Generation: cmd.Generation}, cm, nil)
+	if cmd.CurrentGeneration > 0 && cmd.CurrentGeneration >= cmd.Barrier && !redelivered(msg) {
+		if cm, ok := p.cache.get(cmd.Model, cmd.CurrentGeneration); ok {
+			return p.forecastWith(ctx, job, cmd, store.ModelRecord{Model: cmd.Model, Generation: cmd.CurrentGeneration}, cm, nil)
 		}
 	}
 	// The job's record and the current generation in one round trip; if that fails, resolve

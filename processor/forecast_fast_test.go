@@ -85,11 +85,11 @@ func TestForecastOfAGenerationHeldDecodedReadsNoStore(t *testing.T) {
 	accepted := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
 	cmd := func(id string) messages.ForecastCommand {
 		return messages.ForecastCommand{JobID: id, Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 3,
-			Levels: []float64{80}, Generation: fit.Generation, AcceptedAt: accepted}
+			Levels: []float64{80}, CurrentGeneration: fit.Generation, AcceptedAt: accepted}
 	}
 	// The same forecast the long way (no Generation: the store is read) to compare with.
 	long := cmd("f-1")
-	long.Generation = 0
+	long.CurrentGeneration = 0
 	r.publish(t, messages.TopicForecast, long)
 	first := forecastOf(t, r.result(t))
 	if reads.n.Load() == 0 {
@@ -119,6 +119,38 @@ func TestForecastOfAGenerationHeldDecodedReadsNoStore(t *testing.T) {
 		}
 		if after, _ := r.st.GetJob(t.Context(), "f-2"); !after.UpdatedAt.Equal(recorded.UpdatedAt) {
 			t.Errorf("%v: delivered again, the forecast was computed again (record updated %v, first %v)", md, after.UpdatedAt, recorded.UpdatedAt)
+		}
+	}
+}
+
+// A forecast the gateway has answered already (it could not confirm the command's publishing,
+// but RabbitMQ had it) keeps that answer when it is computed all the same: its record is not
+// overwritten and the processor replies with the recorded answer.
+func TestForecastAnsweredByTheGatewayKeepsItsAnswer(t *testing.T) {
+	r := newRig(t)
+	fit := r.naiveFit(t, "m", "fit-1")
+	r.publish(t, messages.TopicFit, fit)
+	if rep := r.result(t); rep.Failure != nil {
+		t.Fatalf("fit failed: %+v", rep.Failure)
+	}
+	failed := messages.Errorf(messages.CodeUnavailable, nil, "the broker is unavailable; retry shortly")
+	answered := store.Job{ID: "f-1", Kind: messages.KindForecast, Model: "m", Status: store.JobFailed,
+		Error: messages.JSON(failed), CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := r.st.PutJob(t.Context(), answered, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, long := range []bool{false, true} {
+		cmd := messages.ForecastCommand{JobID: "f-1", Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 2, CurrentGeneration: fit.Generation}
+		if long {
+			cmd.CurrentGeneration = 0
+		}
+		r.publish(t, messages.TopicForecast, cmd)
+		rep := r.result(t)
+		if rep.Failure == nil || rep.Failure.Code != messages.CodeUnavailable {
+			t.Errorf("long way %v: reply %+v; want the recorded failure", long, rep)
+		}
+		if got, _ := r.st.GetJob(t.Context(), "f-1"); got.Status != store.JobFailed || !got.UpdatedAt.Equal(answered.UpdatedAt) {
+			t.Errorf("long way %v: record %+v; want the gateway's answer untouched", long, got)
 		}
 	}
 }

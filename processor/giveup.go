@@ -26,31 +26,34 @@ func redelivered(msg *message.Message) bool {
 // giveUp answers a job whose command failed on its last delivery (a handler that keeps
 // crashing, or a store that stays down), so the client learns the outcome instead of waiting
 // for a timeout. With RabbitMQ the error still propagates and the broker dead-letters the
-// command for inspection; without redelivery the command is acknowledged.
-func (p *Processor) giveUp(h message.HandlerFunc) message.HandlerFunc {
-	return func(msg *message.Message) ([]*message.Message, error) {
-		out, err := h(msg)
-		if err == nil || errors.Is(err, errMalformed) || msg.Context().Err() != nil {
+// command for inspection; without redelivery the command is acknowledged. topic is the
+// handler's, which tells what the command is.
+func (p *Processor) giveUp(topic string) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err == nil || errors.Is(err, errMalformed) || msg.Context().Err() != nil {
+				return out, err
+			}
+			count, _ := strconv.Atoi(msg.Metadata.Get(deliveryCountHeader))
+			if p.cfg.DeliveryLimit > 0 && count < p.cfg.DeliveryLimit {
+				return out, err // RabbitMQ will try again, maybe on a healthier processor
+			}
+			p.log.Error("command failed on its last delivery; answering it as failed", "err", err, "deliveries", count+1)
+			if ferr := p.failCommand(topic, msg, err); ferr != nil {
+				p.log.Error("answer failed command", "err", ferr)
+			}
+			if p.cfg.DeliveryLimit == 0 {
+				return out, nil
+			}
 			return out, err
 		}
-		count, _ := strconv.Atoi(msg.Metadata.Get(deliveryCountHeader))
-		if p.cfg.DeliveryLimit > 0 && count < p.cfg.DeliveryLimit {
-			return out, err // RabbitMQ will try again, maybe on a healthier processor
-		}
-		p.log.Error("command failed on its last delivery; answering it as failed", "err", err, "deliveries", count+1)
-		if ferr := p.failCommand(msg, err); ferr != nil {
-			p.log.Error("answer failed command", "err", ferr)
-		}
-		if p.cfg.DeliveryLimit == 0 {
-			return out, nil
-		}
-		return out, err
 	}
 }
 
-// failCommand records the job of a command that cannot be processed as failed and replies; a
-// batch series it records as failed.
-func (p *Processor) failCommand(msg *message.Message, cause error) error {
+// failCommand records the job of a command of topic that cannot be processed as failed and
+// replies; a batch series it records as failed.
+func (p *Processor) failCommand(topic string, msg *message.Message, cause error) error {
 	var head struct {
 		Kind       string `json:"kind"`
 		JobID      string `json:"job_id"`
@@ -74,9 +77,9 @@ func (p *Processor) failCommand(msg *message.Message, cause error) error {
 		return fmt.Errorf("unreadable command: %v", err)
 	}
 	kind := messages.KindForecast
-	if head.Kind == messages.KindBacktest {
+	if topic == messages.TopicFit && head.Kind == messages.KindBacktest {
 		kind = messages.KindBacktest
-	} else if head.Generation > 0 {
+	} else if topic == messages.TopicFit {
 		kind = messages.KindFit
 		if err := p.store.FailFit(ctx, head.Model, head.Generation, "processing failed repeatedly"); err != nil {
 			return err

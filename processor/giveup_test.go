@@ -32,3 +32,43 @@ func TestGivenUpSavedSeriesFailsItsFit(t *testing.T) {
 		t.Fatalf("fit of the given-up series: %+v; want failed, saying why", fr)
 	}
 }
+
+// readsFail is a store whose forecast reads always fail: a forecast that must read keeps failing.
+type readsFail struct{ store.Store }
+
+func (readsFail) ReadForecast(context.Context, string, string) (store.ForecastView, error) {
+	return store.ForecastView{}, errors.New("the test's store refuses reads")
+}
+
+func (readsFail) CurrentGeneration(context.Context, string) (int64, error) {
+	return 0, errors.New("the test's store refuses reads")
+}
+
+func (readsFail) Current(context.Context, string) (store.ModelRecord, error) {
+	return store.ModelRecord{}, errors.New("the test's store refuses reads")
+}
+
+// A forecast given up on is answered and recorded as a failed forecast, whatever generations
+// its command names: not as a fit (the current generation it carries is no fit's).
+func TestGivenUpForecastIsAForecastFailure(t *testing.T) {
+	r := newRigOver(t, 1, func(*processor.Config) {}, func(m *store.Memory) store.Store { return readsFail{m} })
+	fit := r.naiveFit(t, "m", "fit-1")
+	r.publish(t, messages.TopicFit, fit)
+	if rep := r.result(t); rep.Failure != nil {
+		t.Fatalf("fit failed: %+v", rep.Failure)
+	}
+	// Resent: the long way, through the failing reads.
+	cmd := messages.ForecastCommand{JobID: "f-1", Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 2, CurrentGeneration: fit.Generation}
+	r.publishWith(t, messages.TopicForecast, cmd, map[string]string{messages.ResentHeader: "true"})
+	rep := r.result(t)
+	if rep.Kind != messages.KindForecast || rep.Failure == nil || !strings.Contains(rep.Failure.Message, "forecast failed repeatedly") {
+		t.Fatalf("reply %+v (failure %+v); want a forecast's failure", rep, rep.Failure)
+	}
+	job, err := r.st.GetJob(t.Context(), "f-1")
+	if err != nil || job.Kind != messages.KindForecast || job.Status != store.JobFailed {
+		t.Fatalf("job record %+v, %v; want a failed forecast", job, err)
+	}
+	if fr, err := r.st.Fit(t.Context(), "m", fit.Generation); err != nil || fr.Status != store.FitSucceeded {
+		t.Fatalf("fit %d: %+v, %v; want it still succeeded", fit.Generation, fr, err)
+	}
+}

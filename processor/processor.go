@@ -199,7 +199,7 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 		if topic == messages.TopicForecast && p.forecastSlots != nil {
 			hd.AddMiddleware(p.forecastSlots)
 		}
-		hd.AddMiddleware(poison, p.giveUp, retry.Middleware, middleware.Recoverer)
+		hd.AddMiddleware(poison, p.giveUp(topic), retry.Middleware, middleware.Recoverer)
 	}
 	has := func(r, want string) bool { return r == want || r == RoleAll }
 	if has(p.cfg.Role, RoleFit) && has(role, RoleFit) {
@@ -284,13 +284,22 @@ func (p *Processor) fail(ctx context.Context, job store.Job, replyTo string, f *
 }
 
 // finish records the outcome of a job and sends rep, its result, to the gateway; jsend is
-// the JSend status the client gets, for the metrics.
+// the JSend status the client gets, for the metrics. A forecast whose record holds an answer
+// already (a forecast answered without reading its record first, delivered a second time; or
+// one the gateway answered as not published) is answered with that one.
 func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, rep messages.Reply, jsend string) error {
 	job.UpdatedAt = p.now()
 	if job.Kind == messages.KindForecast {
+		prev, written, err := p.store.PutAnswer(ctx, job, p.cfg.JobTTL)
+		if err != nil {
+			return fmt.Errorf("record job %s: %w", job.ID, err)
+		}
+		if !written {
+			p.reply(replyTo, replayReply(prev))
+			return nil
+		}
 		p.metrics.forecasts.WithLabelValues(jsend).Inc()
-	}
-	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
+	} else if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
 		return fmt.Errorf("record job %s: %w", job.ID, err)
 	}
 	rep.JobID, rep.Kind, rep.Model, rep.Type = job.ID, job.Kind, job.Model, messages.ReplyResult

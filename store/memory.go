@@ -435,8 +435,14 @@ func (m *Memory) PutJob(_ context.Context, job Job, ttl time.Duration) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.putJobLocked(job.ID, data, ttl)
+	return nil
+}
+
+// putJobLocked stores a job's record; m.mu is held.
+func (m *Memory) putJobLocked(id string, data []byte, ttl time.Duration) {
 	now := m.now()
-	m.jobs[job.ID] = memJob{data: data, expires: now.Add(ttl)}
+	m.jobs[id] = memJob{data: data, expires: now.Add(ttl)}
 	if m.jobPuts++; m.jobPuts >= sweepEvery {
 		m.jobPuts = 0
 		for id, j := range m.jobs {
@@ -445,7 +451,26 @@ func (m *Memory) PutJob(_ context.Context, job Job, ttl time.Duration) error {
 			}
 		}
 	}
-	return nil
+}
+
+func (m *Memory) PutAnswer(_ context.Context, job Job, ttl time.Duration) (Job, bool, error) {
+	data, err := encodeJob(job, ttl)
+	if err != nil {
+		return Job{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if j, ok := m.jobs[job.ID]; ok && m.now().Before(j.expires) {
+		var prev Job
+		if err := json.Unmarshal(j.data, &prev); err != nil {
+			return Job{}, false, fmt.Errorf("job %s: %w", job.ID, err)
+		}
+		if prev.Status.Answered() {
+			return prev, false, nil
+		}
+	}
+	m.putJobLocked(job.ID, data, ttl)
+	return Job{}, true, nil
 }
 
 func (m *Memory) GetJob(_ context.Context, id string) (Job, error) {

@@ -464,6 +464,25 @@ func (r *Redis) PutJob(ctx context.Context, job Job, ttl time.Duration) error {
 	return nil
 }
 
+func (r *Redis) PutAnswer(ctx context.Context, job Job, ttl time.Duration) (Job, bool, error) {
+	data, err := encodeJob(job, ttl)
+	if err != nil {
+		return Job{}, false, err
+	}
+	prev, err := r.runBatched(ctx, putAnswerScript, []string{r.jobKey(job.ID)}, data, ttl.Milliseconds()).Text()
+	if errors.Is(err, redis.Nil) {
+		return Job{}, true, nil
+	}
+	if err != nil {
+		return Job{}, false, fmt.Errorf("put answer of job %s: %w", job.ID, err)
+	}
+	var answered Job
+	if err := json.Unmarshal([]byte(prev), &answered); err != nil {
+		return Job{}, false, fmt.Errorf("job %s: %w", job.ID, err)
+	}
+	return answered, false, nil
+}
+
 func (r *Redis) GetJob(ctx context.Context, id string) (Job, error) {
 	var cmd *redis.StringCmd
 	err := r.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.Get(ctx, r.jobKey(id)) })

@@ -216,6 +216,21 @@ table.insert(out, 1, seq)
 return out
 `)
 
+// putAnswerScript: KEYS job; ARGV job record, ttl ms. Writes the record unless the one there
+// is answered (succeeded or failed), which it returns instead; nil when it wrote. A record's
+// status is its fourth field, after an ID, a kind and a model name, none of which can hold a
+// quote (encodeJob; model names are validated), so the anchored pattern reads it without
+// decoding a result that may be large.
+var putAnswerScript = redis.NewScript(luaPrelude + `
+local prev = redis.call('GET', KEYS[1])
+if prev then
+  local status = string.match(prev, '^{"job_id":"[^"]*","kind":"[^"]*","model":"[^"]*","status":"(%a+)"')
+  if status == 'succeeded' or status == 'failed' then return prev end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+`)
+
 // emitScript: KEYS events; ARGV maxlen, channel, type, model, gen, job, ts, data.
 // Returns the event ID.
 var emitScript = redis.NewScript(luaPrelude + `

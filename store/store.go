@@ -238,6 +238,11 @@ type Store interface {
 
 	// PutJob writes a job record, replacing any previous one, kept for ttl (> 0).
 	PutJob(ctx context.Context, job Job, ttl time.Duration) error
+	// PutAnswer is PutJob for the answer of a job, unless the job's record holds an answer
+	// already (Answered): then it writes nothing and returns that record and false. An answer
+	// once given (the gateway's, say, that the command could not be published) is never
+	// contradicted by a later one.
+	PutAnswer(ctx context.Context, job Job, ttl time.Duration) (Job, bool, error)
 	// GetJob reads a job record or returns ErrNoJob.
 	GetJob(ctx context.Context, id string) (Job, error)
 

@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"History/Bounded", testHistory},
 		{"Jobs/RoundTrip", testJobs},
 		{"Jobs/Expire", testJobExpiry},
+		{"Jobs/PutAnswer", testPutAnswer},
 		{"ReadForecast", testReadForecast},
 		{"Emit", testEmit},
 		{"Subscribe", testSubscribe},
@@ -877,6 +878,48 @@ func testJobs(t *testing.T, s store.Store) {
 	}
 	if err := s.PutJob(ctx, store.Job{}, hour); err == nil {
 		t.Fatal("PutJob without an id succeeded")
+	}
+}
+
+// PutAnswer writes a job's answer over a record that holds none (or none at all, or an
+// expired one), and never over one that holds an answer, which it returns; a long result does
+// not hide the record's status.
+func testPutAnswer(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	answer := func(id string, status store.JobStatus, result string) store.Job {
+		return store.Job{ID: id, Kind: "forecast", Model: "m.1_x-y", Status: status, Generation: 2,
+			Result: json.RawMessage(result), CreatedAt: time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)}
+	}
+	for _, before := range []store.JobStatus{"", store.JobQueued, store.JobHeld, store.JobRunning, store.JobExpired} {
+		id := "pa-" + string(before)
+		if before != "" {
+			if err := s.PutJob(ctx, answer(id, before, ""), hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if prev, written, err := s.PutAnswer(ctx, answer(id, store.JobSucceeded, `{"point":[1]}`), hour); err != nil || !written {
+			t.Fatalf("over %q: written %v, prev %+v, %v; want written", before, written, prev, err)
+		}
+		if got := try(s.GetJob(ctx, id)).must(t); got.Status != store.JobSucceeded {
+			t.Fatalf("over %q: record %+v, want the answer", before, got)
+		}
+	}
+	long := `{"point":[` + strings.Repeat("1.5,", 20000) + `1],"status":"running"}`
+	for _, first := range []store.JobStatus{store.JobFailed, store.JobSucceeded} {
+		id := "pa-answered-" + string(first)
+		if _, written, err := s.PutAnswer(ctx, answer(id, first, long), hour); err != nil || !written {
+			t.Fatalf("first answer: written %v, %v", written, err)
+		}
+		prev, written, err := s.PutAnswer(ctx, answer(id, store.JobSucceeded, `{"point":[2]}`), hour)
+		if err != nil || written || prev.Status != first || len(prev.Result) != len(long) {
+			t.Fatalf("over %s: written %v, prev status %q (result of %d bytes), %v; want the first answer kept and returned", first, written, prev.Status, len(prev.Result), err)
+		}
+		if got := try(s.GetJob(ctx, id)).must(t); got.Status != first || len(got.Result) != len(long) {
+			t.Fatalf("over %s: record now %q; want the first answer", first, got.Status)
+		}
+	}
+	if _, _, err := s.PutAnswer(ctx, store.Job{ID: "x"}, 0); err == nil {
+		t.Fatal("PutAnswer with a zero ttl succeeded")
 	}
 }
 
