@@ -10,7 +10,14 @@ REDIS=${FORECASTD_BENCH_REDIS:-redis://127.0.0.1:6379/9}
 PORT=${FORECASTD_BENCH_PORT:-18180}
 bin=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$bin"; }
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$bin"
+	# The benchmark's models and job records go with it (a run leaves some 100,000 records
+	# that would otherwise stay for the job TTL, a day).
+	if [ -z "${BENCH_KEEP_REDIS:-}" ] && command -v redis-cli >/dev/null; then redis-cli -u "$REDIS" flushdb >/dev/null || true; fi
+}
 trap cleanup EXIT
 go build -o "$bin/forecastd" ./cmd/forecastd
 go build -o "$bin/loadgen" ./cmd/loadgen
