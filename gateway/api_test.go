@@ -42,6 +42,7 @@ type apiOption struct {
 	fit     processor.FitFunc                         // replaces the processor's fit
 	proc    func(*processor.Config)                   // adjusts the processor's config
 	store   store.Store                               // the parts' store, if not a memory store of their own
+	gwPub   func(message.Publisher) message.Publisher // decorates the gateway's publisher
 }
 
 // newAPIServer starts the service.
@@ -88,6 +89,14 @@ func newAPIServer(t *testing.T, opts ...apiOption) *apiServer {
 				}
 			}
 			return st
+		},
+		WrapPublisher: func(p message.Publisher) message.Publisher {
+			for _, o := range opts {
+				if o.gwPub != nil {
+					p = o.gwPub(p)
+				}
+			}
+			return p
 		},
 	}
 	return &apiServer{url: s.AddGateway(gopts).URL, store: s.Store()}

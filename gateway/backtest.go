@@ -39,8 +39,10 @@ func (g *Gateway) startBacktest(ctx context.Context, model string, req messages.
 	acc := Accepted{JobID: jobID, Status: string(store.JobQueued), Model: model}
 	r.step("accepted", acc)
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
+		if !g.recordFailure(ctx, r, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the backtest")) {
+			return r, acc, nil // it took it: the backtest ended, and r has its outcome
+		}
 		g.runs.remove(jobID)
-		g.recordFailure(ctx, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the backtest"))
 		return nil, Accepted{}, unavailable("publish backtest", err)
 	}
 	g.log.Info("backtest accepted", "model", model, "job_id", jobID, "n", len(values), "methods", cmd.Methods, "windows", cmd.Windows)

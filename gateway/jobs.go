@@ -69,7 +69,9 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 	g.runs.add(r)
 	r.step("accepted", acc) // queued first: the processor's first progress may come back before Publish returns
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
-		g.recordFailure(ctx, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the fit"))
+		if !g.recordFailure(ctx, r, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the fit")) {
+			return r, acc, nil // it took it: the fit ended, and r has its outcome
+		}
 		return fail(unavailable("publish fit", err))
 	}
 	g.log.Info("fit accepted", "model", model, "generation", gen, "job_id", jobID, "n", len(series.Values), "method", req.Method)
@@ -153,7 +155,7 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 			f = messages.Errorf(messages.CodeUnavailable, err, "the fits this forecast waits for did not end within %s", g.cfg.HoldTimeout)
 		}
 		f.WithJob(cmd.JobID)
-		g.recordFailure(ctx, job, store.JobExpired, f)
+		g.recordFailure(ctx, r, job, store.JobExpired, f)
 		g.complete(r, nil, f)
 		return
 	}
@@ -167,19 +169,31 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 	}
 	if err := g.publishPayload(cmd.Topic(), cmd.JobID, payload); err != nil {
 		f := messages.Errorf(messages.CodeUnavailable, err, "the broker is unavailable; retry shortly").WithJob(cmd.JobID)
-		g.recordFailure(ctx, job, store.JobFailed, f)
+		g.recordFailure(ctx, r, job, store.JobFailed, f) // or the processor's answer, if it had one
 		g.complete(r, nil, f)
 	}
 }
 
 // recordFailure writes the failed outcome of a job the gateway ended itself into its record,
-// best effort: the waiting client is answered either way.
-func (g *Gateway) recordFailure(ctx context.Context, job store.Job, jobStatus store.JobStatus, f *messages.Failure) {
+// unless the record holds an answer already: a processor had the command after all (a publish
+// whose confirm never came may still have reached the queue). Then r is answered with that
+// record's outcome, and recordFailure returns false. Best effort: with a store error the
+// failure stands (it is logged).
+func (g *Gateway) recordFailure(ctx context.Context, r *run, job store.Job, jobStatus store.JobStatus, f *messages.Failure) bool {
 	job.Status, job.UpdatedAt = jobStatus, g.now()
 	job.Error = messages.JSON(f)
-	if err := g.deps.Store.PutJob(context.WithoutCancel(ctx), job, g.cfg.JobTTL); err != nil {
+	prev, written, err := g.deps.Store.PutAnswer(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
+	if err != nil {
 		g.log.Warn("record failed job", "job_id", job.ID, "err", err)
+		return true
 	}
+	if written {
+		return true
+	}
+	if result, rerr, ok := outcomeOf(prev); ok {
+		g.complete(r, result, rerr)
+	}
+	return false
 }
 
 // waitSettled returns once no fit of model with generation ≤ barrier is pending, starting from

@@ -68,6 +68,13 @@ func TestGivenUpForecastIsAForecastFailure(t *testing.T) {
 	if err != nil || job.Kind != messages.KindForecast || job.Status != store.JobFailed {
 		t.Fatalf("job record %+v, %v; want a failed forecast", job, err)
 	}
+	// A forecast command with a field named generation (as one gateway build sent its current
+	// generation) is a forecast too: the handler's topic says so.
+	r.publishWith(t, messages.TopicForecast, map[string]any{"job_id": "f-2", "model": "m", "barrier": fit.Generation,
+		"reply_to": "gw", "horizon": 2, "generation": fit.Generation}, map[string]string{messages.ResentHeader: "true"})
+	if rep := r.result(t); rep.Kind != messages.KindForecast || rep.Failure == nil {
+		t.Fatalf("reply %+v; want a forecast's failure", rep)
+	}
 	if fr, err := r.st.Fit(t.Context(), "m", fit.Generation); err != nil || fr.Status != store.FitSucceeded {
 		t.Fatalf("fit %d: %+v, %v; want it still succeeded", fit.Generation, fr, err)
 	}

@@ -218,13 +218,17 @@ return out
 
 // putAnswerScript: KEYS job; ARGV job record, ttl ms. Writes the record unless the one there
 // is answered (succeeded or failed), which it returns instead; nil when it wrote. A record's
-// status is its fourth field, after an ID, a kind and a model name, none of which can hold a
-// quote (encodeJob; model names are validated), so the anchored pattern reads it without
-// decoding a result that may be large.
+// status is its fourth field, after an ID, a kind and a model name (encodeJob), so the anchored
+// pattern reads it without decoding a result that may be large; a record it does not match
+// (an ID with a quote in it) is decoded whole.
 var putAnswerScript = redis.NewScript(luaPrelude + `
 local prev = redis.call('GET', KEYS[1])
 if prev then
   local status = string.match(prev, '^{"job_id":"[^"]*","kind":"[^"]*","model":"[^"]*","status":"(%a+)"')
+  if not status then
+    local ok, rec = pcall(cjson.decode, prev)
+    if ok and type(rec) == 'table' then status = rec.status end
+  end
   if status == 'succeeded' or status == 'failed' then return prev end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])

@@ -161,6 +161,8 @@ type GatewayOptions struct {
 	Config func(*gateway.Config)
 	// WrapStore decorates the store this gateway sees.
 	WrapStore func(store.Store) store.Store
+	// WrapPublisher decorates the publisher this gateway sends commands through.
+	WrapPublisher func(message.Publisher) message.Publisher
 	// Web serves the dashboard.
 	Web http.Handler
 	// Unstarted leaves the gateway routed and served but not started: no replies, no live
@@ -190,9 +192,13 @@ func (s *Stack) AddGateway(o GatewayOptions) *Gateway {
 	if o.WrapStore != nil {
 		st = o.WrapStore(st)
 	}
+	pub := br.Publisher
+	if o.WrapPublisher != nil {
+		pub = o.WrapPublisher(pub)
+	}
 	reg := prometheus.NewRegistry()
 	gw := gateway.New(cfg, gateway.Deps{
-		Store: st, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready, Log: s.log, Registry: reg, Web: o.Web,
+		Store: st, Publisher: pub, Replies: br.Replies, Ready: br.Ready, Log: s.log, Registry: reg, Web: o.Web,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	eg, ctx := errgroup.WithContext(ctx)

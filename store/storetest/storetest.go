@@ -906,7 +906,7 @@ func testPutAnswer(t *testing.T, s store.Store) {
 	}
 	long := `{"point":[` + strings.Repeat("1.5,", 20000) + `1],"status":"running"}`
 	for _, first := range []store.JobStatus{store.JobFailed, store.JobSucceeded} {
-		id := "pa-answered-" + string(first)
+		id := "pa-answered-" + string(first) + `-with-"quotes"`
 		if _, written, err := s.PutAnswer(ctx, answer(id, first, long), hour); err != nil || !written {
 			t.Fatalf("first answer: written %v, %v", written, err)
 		}
