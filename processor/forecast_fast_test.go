@@ -1,9 +1,7 @@
 package processor_test
 
 import (
-	"context"
 	"encoding/json"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,33 +11,8 @@ import (
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
+	"github.com/forecastd/forecastd/store/storetest"
 )
-
-// countedReads counts the reads a forecast can make of the store.
-type countedReads struct {
-	store.Store
-	n atomic.Int32
-}
-
-func (c *countedReads) ReadForecast(ctx context.Context, model, id string) (store.ForecastView, error) {
-	c.n.Add(1)
-	return c.Store.ReadForecast(ctx, model, id)
-}
-
-func (c *countedReads) Current(ctx context.Context, model string) (store.ModelRecord, error) {
-	c.n.Add(1)
-	return c.Store.Current(ctx, model)
-}
-
-func (c *countedReads) CurrentGeneration(ctx context.Context, model string) (int64, error) {
-	c.n.Add(1)
-	return c.Store.CurrentGeneration(ctx, model)
-}
-
-func (c *countedReads) Unsettled(ctx context.Context, model string, upTo int64) ([]int64, error) {
-	c.n.Add(1)
-	return c.Store.Unsettled(ctx, model, upTo)
-}
 
 // publishWith publishes v with metadata md.
 func (r *rig) publishWith(t *testing.T, topic string, v any, md map[string]string) {
@@ -72,9 +45,9 @@ func forecastOf(t *testing.T, rep messages.Reply) messages.ForecastResult {
 // the store's reading gives and the gateway's time of acceptance on its record; delivered
 // again, or published again out of a redelivered bundle, it is answered from its record.
 func TestForecastOfAGenerationHeldDecodedReadsNoStore(t *testing.T) {
-	var reads *countedReads
+	var reads *storetest.Reads
 	r := newRigOver(t, 1, func(*processor.Config) {}, func(m *store.Memory) store.Store {
-		reads = &countedReads{Store: m}
+		reads = &storetest.Reads{Store: m}
 		return reads
 	})
 	fit := r.naiveFit(t, "m", "fit-1")
@@ -92,14 +65,14 @@ func TestForecastOfAGenerationHeldDecodedReadsNoStore(t *testing.T) {
 	long.CurrentGeneration = 0
 	r.publish(t, messages.TopicForecast, long)
 	first := forecastOf(t, r.result(t))
-	if reads.n.Load() == 0 {
+	if reads.Count() == 0 {
 		t.Fatal("a forecast without the gateway's generation read nothing from the store")
 	}
 	// The fit's processor holds the generation decoded.
-	before := reads.n.Load()
+	before := reads.Count()
 	r.publish(t, messages.TopicForecast, cmd("f-2"))
 	second := forecastOf(t, r.result(t))
-	if n := reads.n.Load() - before; n != 0 {
+	if n := reads.Count() - before; n != 0 {
 		t.Errorf("a forecast of a generation held decoded read the store %d times, want none", n)
 	}
 	if second.Generation != fit.Generation || second.JobID != "f-2" || string(messages.JSON(second.Point)) != string(messages.JSON(first.Point)) ||
@@ -111,11 +84,11 @@ func TestForecastOfAGenerationHeldDecodedReadsNoStore(t *testing.T) {
 		t.Fatalf("job record %+v, %v; want succeeded on generation %d, created at %v", recorded, err, fit.Generation, accepted)
 	}
 	for _, md := range []map[string]string{{"x-delivery-count": "1"}, {messages.ResentHeader: "true"}} {
-		before := reads.n.Load()
+		before := reads.Count()
 		r.publishWith(t, messages.TopicForecast, cmd("f-2"), md)
 		again := r.result(t)
-		if reads.n.Load() == before || string(again.Result) != string(recorded.Result) {
-			t.Errorf("%v: delivered again, answered %s (after %d reads); want its record's answer %s", md, again.Result, reads.n.Load()-before, recorded.Result)
+		if reads.Count() == before || string(again.Result) != string(recorded.Result) {
+			t.Errorf("%v: delivered again, answered %s (after %d reads); want its record's answer %s", md, again.Result, reads.Count()-before, recorded.Result)
 		}
 		if after, _ := r.st.GetJob(t.Context(), "f-2"); !after.UpdatedAt.Equal(recorded.UpdatedAt) {
 			t.Errorf("%v: delivered again, the forecast was computed again (record updated %v, first %v)", md, after.UpdatedAt, recorded.UpdatedAt)
