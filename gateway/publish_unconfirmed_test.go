@@ -35,15 +35,30 @@ func (u unconfirmed) Publish(topic string, msgs ...*message.Message) error {
 	return errors.New("the broker's confirm did not come")
 }
 
+// gatewayAnswers tells of each answer the gateway has tried to record, by job, once the store
+// has returned.
+type gatewayAnswers struct {
+	store.Store
+	tried chan string
+}
+
+func (g gatewayAnswers) PutAnswer(ctx context.Context, job store.Job, ttl time.Duration) (store.Job, bool, error) {
+	prev, written, err := g.Store.PutAnswer(ctx, job, ttl)
+	g.tried <- job.ID
+	return prev, written, err
+}
+
 // A fit or forecast whose publishing failed although a processor had the command keeps the
 // processor's answer: the client gets it and the job's record is not overwritten with the
 // gateway's failure.
 func TestUnconfirmedCommandThatRanKeepsItsAnswer(t *testing.T) {
 	st := store.NewMemory()
 	t.Cleanup(func() { st.Close() })
-	s := newAPIServer(t, apiOption{store: st, gwPub: func(p message.Publisher) message.Publisher {
-		return unconfirmed{Publisher: p, st: st}
-	}})
+	tried := make(chan string, 8)
+	s := newAPIServer(t, apiOption{store: st,
+		gwPub: func(p message.Publisher) message.Publisher { return unconfirmed{Publisher: p, st: st} },
+		wrap:  func(gw store.Store) store.Store { return gatewayAnswers{Store: gw, tried: tried} },
+	})
 	for _, c := range []struct{ path, body string }{
 		{"/v1/models/m/fit", `{"values":[1,2,3,4,5,6,7,8,9,10],"method":"naive"}`},
 		{"/v1/models/m/forecast", `{"horizon":2}`},
@@ -53,6 +68,15 @@ func TestUnconfirmedCommandThatRanKeepsItsAnswer(t *testing.T) {
 			t.Fatalf("POST %s: %d %+v; want the processor's answer", c.path, code, env)
 		}
 		id := strings.Trim(string(env.Data["job_id"]), `"`)
+		// The reply may answer the client before the gateway records its failure: wait for it.
+		select {
+		case got := <-tried:
+			if got != id {
+				t.Fatalf("POST %s: the gateway recorded an answer of job %s, want %s", c.path, got, id)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("POST %s: the gateway recorded no failure", c.path)
+		}
 		job, err := st.GetJob(t.Context(), id)
 		if err != nil || job.Status != store.JobSucceeded {
 			t.Errorf("POST %s: job record %+v, %v; want succeeded", c.path, job, err)
