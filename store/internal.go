@@ -116,3 +116,12 @@ func encodeJob(job Job, ttl time.Duration) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// decodeJob is the job record of job id that encodeJob made.
+func decodeJob(id string, data []byte) (Job, error) {
+	var job Job
+	if err := json.Unmarshal(data, &job); err != nil {
+		return Job{}, fmt.Errorf("job %s: %w", id, err)
+	}
+	return job, nil
+}

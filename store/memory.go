@@ -460,10 +460,10 @@ func (m *Memory) PutAnswer(_ context.Context, job Job, ttl time.Duration) (Job, 
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if j, ok := m.jobs[job.ID]; ok && m.now().Before(j.expires) {
-		var prev Job
-		if err := json.Unmarshal(j.data, &prev); err != nil {
-			return Job{}, false, fmt.Errorf("job %s: %w", job.ID, err)
+	if j, ok := m.jobLocked(job.ID); ok {
+		prev, err := decodeJob(job.ID, j.data)
+		if err != nil {
+			return Job{}, false, err
 		}
 		if prev.Status.Answered() {
 			return prev, false, nil
@@ -473,22 +473,24 @@ func (m *Memory) PutAnswer(_ context.Context, job Job, ttl time.Duration) (Job, 
 	return Job{}, true, nil
 }
 
-func (m *Memory) GetJob(_ context.Context, id string) (Job, error) {
-	m.mu.Lock()
+// jobLocked is the record of job id unless it expired (it is then forgotten); m.mu is held.
+func (m *Memory) jobLocked(id string) (memJob, bool) {
 	j, ok := m.jobs[id]
 	if ok && !m.now().Before(j.expires) {
 		delete(m.jobs, id)
 		ok = false
 	}
+	return j, ok
+}
+
+func (m *Memory) GetJob(_ context.Context, id string) (Job, error) {
+	m.mu.Lock()
+	j, ok := m.jobLocked(id)
 	m.mu.Unlock()
 	if !ok {
 		return Job{}, fmt.Errorf("job %s: %w", id, ErrNoJob)
 	}
-	var job Job
-	if err := json.Unmarshal(j.data, &job); err != nil {
-		return Job{}, fmt.Errorf("job %s: %w", id, err)
-	}
-	return job, nil
+	return decodeJob(id, j.data)
 }
 
 func (m *Memory) Emit(_ context.Context, ev Event) (Event, error) {

@@ -310,10 +310,11 @@ func (r *Redis) ReadForecast(ctx context.Context, model, id string) (ForecastVie
 	}
 	var v ForecastView
 	if data, err := job.Bytes(); err == nil {
-		v.Job = new(Job)
-		if err := json.Unmarshal(data, v.Job); err != nil {
-			return ForecastView{}, fmt.Errorf("job %s: %w", id, err)
+		j, err := decodeJob(id, data)
+		if err != nil {
+			return ForecastView{}, err
 		}
+		v.Job = &j
 	} else if !errors.Is(err, redis.Nil) {
 		return ForecastView{}, fmt.Errorf("job %s: %w", id, err)
 	}
@@ -476,11 +477,8 @@ func (r *Redis) PutAnswer(ctx context.Context, job Job, ttl time.Duration) (Job,
 	if err != nil {
 		return Job{}, false, fmt.Errorf("put answer of job %s: %w", job.ID, err)
 	}
-	var answered Job
-	if err := json.Unmarshal([]byte(prev), &answered); err != nil {
-		return Job{}, false, fmt.Errorf("job %s: %w", job.ID, err)
-	}
-	return answered, false, nil
+	answered, err := decodeJob(job.ID, []byte(prev))
+	return answered, false, err
 }
 
 func (r *Redis) GetJob(ctx context.Context, id string) (Job, error) {
@@ -496,11 +494,7 @@ func (r *Redis) GetJob(ctx context.Context, id string) (Job, error) {
 	if err != nil {
 		return Job{}, fmt.Errorf("job %s: %w", id, err)
 	}
-	var job Job
-	if err := json.Unmarshal(data, &job); err != nil {
-		return Job{}, fmt.Errorf("job %s: %w", id, err)
-	}
-	return job, nil
+	return decodeJob(id, data)
 }
 
 func (r *Redis) Emit(ctx context.Context, ev Event) (Event, error) {
