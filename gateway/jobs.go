@@ -127,8 +127,9 @@ func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req m
 }
 
 // holdAndPublish waits until every fit up to the barrier has ended, then publishes the forecast:
-// payload, cmd encoded, unless it is nil or the forecast was held. pending is what the store
-// said when the forecast was accepted, after wake was watched.
+// payload, cmd encoded, unless it is nil (the forecast had fits to wait for, so it is encoded
+// after them, with its held_ms). pending is what the store said when the forecast was accepted,
+// after wake was watched.
 func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCommand, payload []byte, wake chan struct{}, pending []int64) {
 	ctx, cancel := context.WithTimeout(g.root, g.cfg.HoldTimeout)
 	defer cancel()
@@ -164,7 +165,7 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 		g.metrics.heldSeconds.Observe(r.heldFor.Seconds())
 		r.step("released", map[string]any{"job_id": cmd.JobID, "held_ms": cmd.HeldMS})
 	}
-	if held || payload == nil {
+	if payload == nil {
 		payload = messages.JSON(cmd)
 	}
 	if err := g.publishPayload(cmd.Topic(), cmd.JobID, payload); err != nil {

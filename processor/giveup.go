@@ -16,11 +16,16 @@ import (
 // deliveryCountHeader is set by RabbitMQ quorum queues on redelivery: 1 on the first one.
 const deliveryCountHeader = "x-delivery-count"
 
+// deliveryCount is how many times RabbitMQ delivered msg before.
+func deliveryCount(msg *message.Message) int {
+	n, _ := strconv.Atoi(msg.Metadata.Get(deliveryCountHeader))
+	return n
+}
+
 // redelivered tells a command that may have been delivered before (to this processor or
 // another): RabbitMQ's count, or the mark of one published again out of a redelivered bundle.
 func redelivered(msg *message.Message) bool {
-	n, _ := strconv.Atoi(msg.Metadata.Get(deliveryCountHeader))
-	return n > 0 || msg.Metadata.Get(messages.ResentHeader) != ""
+	return deliveryCount(msg) > 0 || msg.Metadata.Get(messages.ResentHeader) != ""
 }
 
 // giveUp answers a job whose command failed on its last delivery (a handler that keeps
@@ -35,7 +40,7 @@ func (p *Processor) giveUp(topic string) message.HandlerMiddleware {
 			if err == nil || errors.Is(err, errMalformed) || msg.Context().Err() != nil {
 				return out, err
 			}
-			count, _ := strconv.Atoi(msg.Metadata.Get(deliveryCountHeader))
+			count := deliveryCount(msg)
 			if p.cfg.DeliveryLimit > 0 && count < p.cfg.DeliveryLimit {
 				return out, err // RabbitMQ will try again, maybe on a healthier processor
 			}
@@ -77,11 +82,11 @@ func (p *Processor) failCommand(topic string, msg *message.Message, cause error)
 		return fmt.Errorf("unreadable command: %v", err)
 	}
 	kind := messages.KindForecast
-	if topic == messages.TopicFit && head.Kind == messages.KindBacktest {
-		kind = messages.KindBacktest
-	} else if topic == messages.TopicFit {
+	if topic == messages.TopicFit {
 		kind = messages.KindFit
-		if err := p.store.FailFit(ctx, head.Model, head.Generation, "processing failed repeatedly"); err != nil {
+		if head.Kind == messages.KindBacktest {
+			kind = messages.KindBacktest
+		} else if err := p.store.FailFit(ctx, head.Model, head.Generation, "processing failed repeatedly"); err != nil {
 			return err
 		}
 	}
