@@ -79,10 +79,7 @@ func newRigOver(t *testing.T, consumers int, mod func(*processor.Config), wrap f
 
 func (r *rig) publish(t *testing.T, topic string, v any) {
 	t.Helper()
-	b, _ := json.Marshal(v)
-	if err := r.ps.Publish(topic, message.NewMessage(watermill.NewUUID(), b)); err != nil {
-		t.Fatal(err)
-	}
+	r.publishWith(t, topic, v, nil)
 }
 
 // result waits for the next result reply, skipping running/progress ones.
