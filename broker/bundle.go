@@ -98,7 +98,7 @@ func decodeBundle(bundle *message.Message) ([]*message.Message, error) {
 		b = b[w:]
 		meta := make(message.Metadata, len(bundle.Metadata)+int(count))
 		for k, v := range bundle.Metadata {
-			if k != bundleHeader && k != deliveryCountHeader {
+			if k != bundleHeader && k != messages.DeliveryCountHeader {
 				meta[k] = v
 			}
 		}
@@ -250,13 +250,7 @@ func (u unbundling) settle(ctx context.Context, topic string, bundle *message.Me
 }
 
 // redelivered tells a delivery that RabbitMQ made before: a quorum queue counts them.
-func redelivered(msg *message.Message) bool {
-	n, _ := strconv.Atoi(msg.Metadata.Get(deliveryCountHeader))
-	return n > 0
-}
-
-// deliveryCountHeader is set by RabbitMQ quorum queues on redelivery: 1 on the first one.
-const deliveryCountHeader = "x-delivery-count"
+func redelivered(msg *message.Message) bool { return messages.DeliveryCount(msg.Metadata) > 0 }
 
 func forward(ctx context.Context, out chan<- *message.Message, msg *message.Message) bool {
 	select {

@@ -32,7 +32,7 @@ func testMessages(n int) []*message.Message {
 func TestBundleRoundTrip(t *testing.T) {
 	in := testMessages(5)
 	b := encodeBundle(in)
-	b.Metadata.Set(deliveryCountHeader, "2")
+	b.Metadata.Set(messages.DeliveryCountHeader, "2")
 	b.Metadata.Set("x-first-death-queue", "q")
 	out, err := decodeBundle(b)
 	if err != nil {
@@ -44,7 +44,7 @@ func TestBundleRoundTrip(t *testing.T) {
 	for i, m := range out {
 		if m.UUID != in[i].UUID || string(m.Payload) != string(in[i].Payload) ||
 			m.Metadata.Get("correlation_id") != in[i].Metadata.Get("correlation_id") ||
-			m.Metadata.Get("x-first-death-queue") != "q" || m.Metadata.Get(deliveryCountHeader) != "" || m.Metadata.Get(bundleHeader) != "" {
+			m.Metadata.Get("x-first-death-queue") != "q" || m.Metadata.Get(messages.DeliveryCountHeader) != "" || m.Metadata.Get(bundleHeader) != "" {
 			t.Fatalf("message %d: %s %q %v, want %s %q with correlation_id and the broker's header but not the delivery count", i, m.UUID, m.Payload, m.Metadata, in[i].UUID, in[i].Payload)
 		}
 	}
@@ -219,7 +219,7 @@ func TestRedeliveredBundleIsSplit(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundle := encodeBundle(testMessages(3))
-	bundle.Metadata.Set(deliveryCountHeader, "1")
+	bundle.Metadata.Set(messages.DeliveryCountHeader, "1")
 	f.in <- bundle
 	select {
 	case <-bundle.Acked():
@@ -373,12 +373,12 @@ func TestBundleFailuresComeBackAlone(t *testing.T) {
 	first[1].Nack()
 	first[2].Ack()
 	again := next()
-	if again.UUID != first[1].UUID || again.Metadata.Get(deliveryCountHeader) != "" {
-		t.Fatalf("after the rejection came %s with delivery count %q, want %s, new", again.UUID, again.Metadata.Get(deliveryCountHeader), first[1].UUID)
+	if again.UUID != first[1].UUID || again.Metadata.Get(messages.DeliveryCountHeader) != "" {
+		t.Fatalf("after the rejection came %s with delivery count %q, want %s, new", again.UUID, again.Metadata.Get(messages.DeliveryCountHeader), first[1].UUID)
 	}
 	again.Nack() // now a message of its own: RabbitMQ counts its deliveries
-	if m := next(); m.UUID != first[1].UUID || m.Metadata.Get(deliveryCountHeader) != "1" {
-		t.Fatalf("its redelivery: %s with delivery count %q, want %s with 1", m.UUID, m.Metadata.Get(deliveryCountHeader), first[1].UUID)
+	if m := next(); m.UUID != first[1].UUID || m.Metadata.Get(messages.DeliveryCountHeader) != "1" {
+		t.Fatalf("its redelivery: %s with delivery count %q, want %s with 1", m.UUID, m.Metadata.Get(messages.DeliveryCountHeader), first[1].UUID)
 	} else {
 		m.Ack()
 	}

@@ -2,6 +2,7 @@ package messages
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/forecastd/forecastd/forecast"
@@ -100,6 +101,16 @@ func (FitCommand) Topic() string { return TopicFit }
 // bundle that was delivered before (its processor died holding it): it may have been answered
 // already, as a redelivered command may.
 const ResentHeader = "x-forecastd-resent"
+
+// DeliveryCountHeader is set by RabbitMQ quorum queues on redelivery: 1 on the first one.
+const DeliveryCountHeader = "x-delivery-count"
+
+// DeliveryCount is how many times RabbitMQ delivered a message before, read from its metadata
+// (a watermill message's Metadata).
+func DeliveryCount(metadata map[string]string) int {
+	n, _ := strconv.Atoi(metadata[DeliveryCountHeader])
+	return n
+}
 
 // ForecastCommand asks a processor to forecast with the newest model whose generation is at
 // least Barrier, or, if the fits up to Barrier all ended without success, the newest model.

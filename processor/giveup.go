@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -13,19 +12,10 @@ import (
 	"github.com/forecastd/forecastd/store"
 )
 
-// deliveryCountHeader is set by RabbitMQ quorum queues on redelivery: 1 on the first one.
-const deliveryCountHeader = "x-delivery-count"
-
-// deliveryCount is how many times RabbitMQ delivered msg before.
-func deliveryCount(msg *message.Message) int {
-	n, _ := strconv.Atoi(msg.Metadata.Get(deliveryCountHeader))
-	return n
-}
-
 // redelivered tells a command that may have been delivered before (to this processor or
 // another): RabbitMQ's count, or the mark of one published again out of a redelivered bundle.
 func redelivered(msg *message.Message) bool {
-	return deliveryCount(msg) > 0 || msg.Metadata.Get(messages.ResentHeader) != ""
+	return messages.DeliveryCount(msg.Metadata) > 0 || msg.Metadata.Get(messages.ResentHeader) != ""
 }
 
 // giveUp answers a job whose command failed on its last delivery (a handler that keeps
@@ -40,7 +30,7 @@ func (p *Processor) giveUp(topic string) message.HandlerMiddleware {
 			if err == nil || errors.Is(err, errMalformed) || msg.Context().Err() != nil {
 				return out, err
 			}
-			count := deliveryCount(msg)
+			count := messages.DeliveryCount(msg.Metadata)
 			if p.cfg.DeliveryLimit > 0 && count < p.cfg.DeliveryLimit {
 				return out, err // RabbitMQ will try again, maybe on a healthier processor
 			}
