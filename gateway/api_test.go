@@ -43,6 +43,7 @@ type apiOption struct {
 	proc    func(*processor.Config)                   // adjusts the processor's config
 	store   store.Store                               // the parts' store, if not a memory store of their own
 	gwPub   func(message.Publisher) message.Publisher // decorates the gateway's publisher
+	procSt  func(store.Store) store.Store             // decorates the store the processor sees
 }
 
 // newAPIServer starts the service.
@@ -71,6 +72,14 @@ func newAPIServer(t *testing.T, opts ...apiOption) *apiServer {
 			}
 		}
 		return p
+	}
+	popts.WrapStore = func(st store.Store) store.Store {
+		for _, o := range opts {
+			if o.procSt != nil {
+				st = o.procSt(st)
+			}
+		}
+		return st
 	}
 	s.AddProcessor(popts)
 	gopts := stack.GatewayOptions{

@@ -56,7 +56,7 @@ func (g *Gateway) failSavedFits(ctx context.Context, cmds []messages.BatchComman
 			continue
 		}
 		eg.Go(func() error {
-			if err := g.deps.Store.FailFit(ctx, c.Model(), c.Generation, reason); err != nil {
+			if _, err := g.deps.Store.FailFit(ctx, c.Model(), c.Generation, reason); err != nil {
 				g.log.Error("mark the fit of an unrun batch series failed", "model", c.Model(), "generation", c.Generation, "err", err)
 			}
 			return nil

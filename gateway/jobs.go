@@ -54,28 +54,42 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 	if series.Times != nil {
 		cmd.HistoryTimestamps = messages.HistoryTimes(series.Times)
 	}
-	fail := func(f *messages.Failure) (*run, Accepted, error) {
-		// Nothing half-done stays behind: the generation is marked failed, releasing any
-		// forecast that would wait for it.
-		if ferr := g.deps.Store.FailFit(context.WithoutCancel(ctx), model, gen, f.Message); ferr != nil {
-			g.log.Error("mark unpublished fit failed", "model", model, "generation", gen, "err", ferr)
-		}
-		g.runs.remove(jobID)
-		return nil, Accepted{}, f
-	}
 	if err := g.deps.Store.PutJob(ctx, job, g.cfg.JobTTL); err != nil {
-		return fail(unavailable("record job", err))
+		g.endUnpublishedFit(ctx, model, gen)
+		return nil, Accepted{}, unavailable("record job", err)
 	}
 	g.runs.add(r)
 	r.step("accepted", acc) // queued first: the processor's first progress may come back before Publish returns
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
-		if !g.recordFailure(ctx, r, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the fit")) {
-			return r, acc, nil // it took it: the fit ended, and r has its outcome
+		// The command may have reached the queue all the same (its confirm never came), and a
+		// processor may be running it. Whoever ends the fit answers it: the gateway, with a
+		// 503, only if it is the one that ends it here; if a processor ended it first, its
+		// answer comes as any fit's does.
+		if !g.endUnpublishedFit(ctx, model, gen) {
+			g.log.Warn("fit ended by a processor although its publish was not confirmed", "model", model, "generation", gen, "job_id", jobID)
+			return r, acc, nil
 		}
-		return fail(unavailable("publish fit", err))
+		if !g.recordFailure(ctx, r, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the fit")) {
+			return r, acc, nil // a processor recorded its answer first, and r has it
+		}
+		g.runs.remove(jobID)
+		return nil, Accepted{}, unavailable("publish fit", err)
 	}
 	g.log.Info("fit accepted", "model", model, "generation", gen, "job_id", jobID, "n", len(series.Values), "method", req.Method)
 	return r, acc, nil
+}
+
+// endUnpublishedFit marks a fit whose command was not published failed, releasing any forecast
+// that would wait for it, and reports whether it ended the fit. A store error counts as ended:
+// the gateway answers the fit as failed, and the fit, if still pending, expires after its
+// queue lease.
+func (g *Gateway) endUnpublishedFit(ctx context.Context, model string, gen int64) bool {
+	ended, err := g.deps.Store.FailFit(context.WithoutCancel(ctx), model, gen, "the broker did not take the fit")
+	if err != nil {
+		g.log.Error("mark unpublished fit failed", "model", model, "generation", gen, "err", err)
+		return true
+	}
+	return ended
 }
 
 // startForecast accepts a validated forecast. It reads the barrier now, so the forecast waits
@@ -183,7 +197,7 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 func (g *Gateway) recordFailure(ctx context.Context, r *run, job store.Job, jobStatus store.JobStatus, f *messages.Failure) bool {
 	job.Status, job.UpdatedAt = jobStatus, g.now()
 	job.Error = messages.JSON(f)
-	prev, written, err := g.deps.Store.PutAnswer(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
+	prev, written, err := g.deps.Store.PutUnlessAnswered(context.WithoutCancel(ctx), job, g.cfg.JobTTL)
 	if err != nil {
 		g.log.Warn("record failed job", "job_id", job.ID, "err", err)
 		return true

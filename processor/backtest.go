@@ -28,16 +28,14 @@ func (p *Processor) handleBacktest(msg *message.Message) error {
 	}
 	ctx := msg.Context()
 	log := p.log.With("model", cmd.Model, "job_id", cmd.JobID)
-	if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && prev.Status.Answered() {
-		log.Info("backtest already ended; replaying its outcome", "status", prev.Status)
-		p.reply(cmd.ReplyTo, replayReply(prev))
-		return nil
+	job := store.Job{ID: cmd.JobID, Kind: messages.KindBacktest, Model: cmd.Model, CreatedAt: cmd.AcceptedAt}
+	if prev, answered, err := p.start(ctx, job, cmd.ReplyTo); err != nil || answered {
+		if answered {
+			log.Info("backtest already ended; replaying its outcome", "status", prev.Status)
+			p.reply(cmd.ReplyTo, replayReply(prev))
+		}
+		return err
 	}
-	job := store.Job{ID: cmd.JobID, Kind: messages.KindBacktest, Model: cmd.Model, Status: store.JobRunning, CreatedAt: cmd.AcceptedAt, UpdatedAt: p.now()}
-	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
-		return fmt.Errorf("record job: %w", err)
-	}
-	p.reply(cmd.ReplyTo, messages.Reply{JobID: cmd.JobID, Kind: messages.KindBacktest, Model: cmd.Model, Type: messages.ReplyRunning})
 	log.Info("backtest started", "methods", cmd.Methods, "windows", cmd.Windows, "n", len(cmd.Values))
 
 	runCtx, cancel := context.WithTimeout(ctx, p.cfg.FitTimeout)
@@ -117,10 +115,7 @@ func (p *Processor) backtestProgress(ctx context.Context, job store.Job, replyTo
 			return
 		}
 		p.reply(replyTo, messages.Reply{JobID: job.ID, Kind: job.Kind, Model: job.Model, Type: messages.ReplyProgress, Progress: &pr})
-		job.UpdatedAt, job.Progress = now, &pr.Percent
-		if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
-			p.log.Debug("record progress", "job_id", job.ID, "err", err)
-		}
+		p.recordProgress(ctx, job, pr.Percent)
 	}
 }
 

@@ -90,7 +90,7 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 	}
 	p.metrics.fits.WithLabelValues(cmd.Method, outcome).Inc()
 	if failure != nil {
-		if err := p.store.FailFit(ctx, fit.Model, fit.Generation, failure.Describe()); err != nil {
+		if _, err := p.store.FailFit(ctx, fit.Model, fit.Generation, failure.Describe()); err != nil {
 			return messages.BatchSeriesResult{}, false, fmt.Errorf("record failed fit: %w", err)
 		}
 		settled = true
@@ -136,7 +136,7 @@ func (p *Processor) dropSaved(ctx context.Context, cmd messages.BatchCommand, re
 	if !cmd.Saves() {
 		return nil
 	}
-	if err := p.store.FailFit(ctx, cmd.Model(), cmd.Generation, reason); err != nil && !errors.Is(err, store.ErrNoFit) {
+	if _, err := p.store.FailFit(ctx, cmd.Model(), cmd.Generation, reason); err != nil && !errors.Is(err, store.ErrNoFit) {
 		return fmt.Errorf("record skipped fit: %w", err)
 	}
 	return nil

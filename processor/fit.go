@@ -59,12 +59,16 @@ func (p *Processor) handleFit(msg *message.Message) error {
 		}
 	}()
 
-	job.Status = store.JobRunning
-	job.UpdatedAt = p.now()
-	if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
-		return fmt.Errorf("record job: %w", err)
+	prev, answered, err := p.start(ctx, job, cmd.ReplyTo)
+	if err != nil {
+		return err
 	}
-	p.reply(cmd.ReplyTo, messages.Reply{JobID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Type: messages.ReplyRunning})
+	if answered {
+		// The fit's answer was recorded but the fit not ended: its processor died between the
+		// two (failFit records the answer first). End the fit with that answer.
+		settled = true
+		return p.endAnsweredFit(ctx, cmd, prev, log)
+	}
 	log.Info("fit started", "method", cmd.Method, "n", len(cmd.Values))
 
 	fitCtx, cancel := context.WithTimeout(ctx, p.cfg.FitTimeout)
@@ -96,14 +100,18 @@ func (p *Processor) handleFit(msg *message.Message) error {
 			return fmt.Errorf("fit interrupted: %w", ctx.Err())
 		}
 		log.Info("fit failed", "err", err, "duration_ms", elapsed.Milliseconds())
-		settled = true
-		return p.failFit(ctx, cmd, job, fitFailure(err, p.cfg.FitTimeout, messages.ValuesField(cmd.API)))
+		// Unless both its answer and its end were recorded, the fit is released to the retry.
+		err = p.failFit(ctx, cmd, job, fitFailure(err, p.cfg.FitTimeout, messages.ValuesField(cmd.API)))
+		settled = err == nil
+		return err
 	}
 
 	summary := p.summarize(cmd, model, elapsed)
 	blob, err := forecast.Encode(model)
 	if err != nil {
-		return p.failFit(ctx, cmd, job, messages.Errorf(messages.CodeInternal, err, "cannot encode the fitted model"))
+		err = p.failFit(ctx, cmd, job, messages.Errorf(messages.CodeInternal, err, "cannot encode the fitted model"))
+		settled = err == nil
+		return err
 	}
 	summary.Current = true // as stored: the record is read back only while it is current
 	current, err := p.store.CompleteFit(ctx, modelRecord(cmd, summary, blob))
@@ -138,20 +146,39 @@ func modelRecord(cmd messages.FitCommand, summary messages.FitSummary, blob []by
 }
 
 // failFit records a failed fit and answers it. The fit record keeps what its client is told
-// (it is shown with the model and in fit_failed events), not the cause.
+// (it is shown with the model and in fit_failed events), not the cause. The answer is recorded
+// before the fit is failed: a processor dying between the two leaves a pending fit whose
+// redelivered command finds the answer and ends the fit with it (endAnsweredFit), where the
+// other order would leave an ended fit with no answer, rebuilt without the client's 4xx.
 func (p *Processor) failFit(ctx context.Context, cmd messages.FitCommand, job store.Job, f *messages.Failure) error {
-	if err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, f.Describe()); err != nil {
+	if err := p.fail(ctx, job, cmd.ReplyTo, f); err != nil {
+		return err
+	}
+	if _, err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, f.Describe()); err != nil {
 		return fmt.Errorf("record failed fit: %w", err)
 	}
-	return p.fail(ctx, job, cmd.ReplyTo, f)
+	return nil
+}
+
+// endAnsweredFit ends a pending fit whose job was answered, as that answer says, and replays it.
+func (p *Processor) endAnsweredFit(ctx context.Context, cmd messages.FitCommand, answer store.Job, log *slog.Logger) error {
+	log.Info("fit answered before it ended; ending it so", "status", answer.Status)
+	rep := replayReply(answer)
+	if rep.Failure != nil {
+		if _, err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, rep.Failure.Describe()); err != nil {
+			return fmt.Errorf("record failed fit: %w", err)
+		}
+	}
+	p.reply(cmd.ReplyTo, rep)
+	return nil
 }
 
 // answerEndedFit answers a fit command whose fit already ended: a redelivery after success or
 // failure replays the recorded outcome; an expired lease is reported as such.
 func (p *Processor) answerEndedFit(ctx context.Context, cmd messages.FitCommand, job store.Job, rec store.FitRecord, log *slog.Logger) error {
-	// The attempt that ended the fit writes the job record just after the fit record: a copy of
-	// the command arriving in between waits for it a moment rather than rebuild a coarser answer
-	// (a failed fit's record keeps only its reason, not the client's 4xx) over the real one.
+	// A fit ended by CompleteFit, or by a gateway that gave up on its command, has its job record
+	// written just after the fit record: a copy of the command arriving in between waits for it
+	// a moment rather than rebuild a coarser answer over the real one.
 	for wait := 20 * time.Millisecond; ; wait *= 2 {
 		if prev, err := p.store.GetJob(ctx, cmd.JobID); err == nil && prev.Status.Answered() {
 			log.Info("fit already ended; replaying its outcome", "status", prev.Status)
@@ -329,11 +356,7 @@ func (p *Processor) progressReporter(ctx context.Context, cmd messages.FitComman
 		last = now
 		mu.Unlock()
 		p.reply(cmd.ReplyTo, messages.Reply{JobID: cmd.JobID, Kind: messages.KindFit, Model: cmd.Model, Type: messages.ReplyProgress, Progress: &pr})
-		job.Status, job.UpdatedAt = store.JobRunning, now
-		job.Progress = &pr.Percent
-		if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
-			p.log.Debug("record progress", "job_id", cmd.JobID, "err", err)
-		}
+		p.recordProgress(ctx, job, pr.Percent)
 		if _, err := p.store.Emit(ctx, store.Event{
 			Type: store.EventFitProgress, Model: cmd.Model, Generation: cmd.Generation, JobID: cmd.JobID, Data: messages.JSON(pr),
 		}); err != nil {

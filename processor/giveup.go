@@ -55,6 +55,7 @@ func (p *Processor) failCommand(topic string, msg *message.Message, cause error)
 		Model      string `json:"model"` // a batch command names no model: see SavedModel
 		Generation int64  `json:"generation"`
 		ReplyTo    string `json:"reply_to"`
+		API        string `json:"api"`
 		BatchID    string `json:"batch_id"`
 		Index      int    `json:"index"`
 		Name       string `json:"name"`
@@ -76,11 +77,30 @@ func (p *Processor) failCommand(topic string, msg *message.Message, cause error)
 		kind = messages.KindFit
 		if head.Kind == messages.KindBacktest {
 			kind = messages.KindBacktest
-		} else if err := p.store.FailFit(ctx, head.Model, head.Generation, "processing failed repeatedly"); err != nil {
-			return err
 		}
 	}
 	job := store.Job{ID: head.JobID, Kind: kind, Model: head.Model, Generation: head.Generation, CreatedAt: p.now()}
+	if kind == messages.KindFit {
+		cmd := messages.FitCommand{JobID: head.JobID, Model: head.Model, Generation: head.Generation, ReplyTo: head.ReplyTo, API: head.API}
+		if answered, err := p.answerEndedOtherwise(ctx, cmd, job); answered || err != nil {
+			return err
+		}
+	}
 	return p.fail(ctx, job, head.ReplyTo, messages.Errorf(messages.CodeInternal, cause,
 		"the %s failed repeatedly in the processors and was dead-lettered", kind).WithJob(head.JobID))
+}
+
+// answerEndedOtherwise fails the fit of a command given up on, unless the fit ended otherwise
+// first (an earlier delivery succeeded but lost its acknowledgement, say): then it answers the
+// fit with its own outcome and reports true.
+func (p *Processor) answerEndedOtherwise(ctx context.Context, cmd messages.FitCommand, job store.Job) (bool, error) {
+	ended, err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, "processing failed repeatedly")
+	if err != nil || ended {
+		return false, err
+	}
+	rec, err := p.store.Fit(ctx, cmd.Model, cmd.Generation)
+	if err != nil {
+		return false, fmt.Errorf("read fit: %w", err)
+	}
+	return true, p.answerEndedFit(ctx, cmd, job, rec, p.log.With("model", cmd.Model, "generation", cmd.Generation, "job_id", cmd.JobID))
 }

@@ -2,9 +2,12 @@ package processor_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/processor"
@@ -77,5 +80,92 @@ func TestGivenUpForecastIsAForecastFailure(t *testing.T) {
 	}
 	if fr, err := r.st.Fit(t.Context(), "m", fit.Generation); err != nil || fr.Status != store.FitSucceeded {
 		t.Fatalf("fit %d: %+v, %v; want it still succeeded", fit.Generation, fr, err)
+	}
+}
+
+// failingWrites is a store that fails one write of the rig's choice, once: as a processor dying
+// just before it, whose command is then delivered again.
+type failingWrites struct {
+	store.Store
+	fails func(write string, job store.Job) bool // called for each write; true fails it
+}
+
+func (f failingWrites) PutJob(ctx context.Context, job store.Job, ttl time.Duration) error {
+	if f.fails("job", job) {
+		return errors.New("the test's store lost this write")
+	}
+	return f.Store.PutJob(ctx, job, ttl)
+}
+
+func (f failingWrites) PutUnlessAnswered(ctx context.Context, job store.Job, ttl time.Duration) (store.Job, bool, error) {
+	if f.fails("job", job) {
+		return store.Job{}, false, errors.New("the test's store lost this write")
+	}
+	return f.Store.PutUnlessAnswered(ctx, job, ttl)
+}
+
+func (f failingWrites) FailFit(ctx context.Context, model string, gen int64, reason string) (bool, error) {
+	if f.fails("fit", store.Job{Model: model, Generation: gen}) {
+		return false, errors.New("the test's store lost this write")
+	}
+	return f.Store.FailFit(ctx, model, gen, reason)
+}
+
+// A fit that completed, but whose answer could not be recorded until its command was given up
+// on, is answered as the success it was: not as a failure of a fit that is the current model.
+func TestGivenUpFitThatSucceededIsASuccess(t *testing.T) {
+	var lost atomic.Int32
+	r := newRigOver(t, 1, func(c *processor.Config) { c.MaxRetries = 0 }, func(m *store.Memory) store.Store {
+		return failingWrites{Store: m, fails: func(write string, job store.Job) bool {
+			return write == "job" && job.Status == store.JobSucceeded && lost.Add(1) == 1
+		}}
+	})
+	r.publish(t, messages.TopicFit, r.naiveFit(t, "m", "fit-1"))
+	rep := r.result(t)
+	if rep.Failure != nil || len(rep.Result) == 0 {
+		t.Fatalf("reply: failure %+v; want the fit's success", rep.Failure)
+	}
+	job, err := r.st.GetJob(t.Context(), "fit-1")
+	if err != nil || job.Status != store.JobSucceeded {
+		t.Fatalf("job record %+v, %v; want succeeded", job, err)
+	}
+	if cur, err := r.st.Current(t.Context(), "m"); err != nil || cur.Generation != 1 {
+		t.Fatalf("current model %d, %v; want generation 1", cur.Generation, err)
+	}
+}
+
+// A rejected fit (its series is too short) whose processor died between recording its failure
+// and ending the fit keeps the client's 4xx, naming the field: the delivery after it finds the
+// one recorded and ends the fit with it, rather than rebuild an internal error from the fit.
+func TestRejectedFitWhoseAnswerWasLostKeepsItsFailure(t *testing.T) {
+	var writes atomic.Int32
+	r := newRigOver(t, 1, func(*processor.Config) {}, func(m *store.Memory) store.Store {
+		return failingWrites{Store: m, fails: func(write string, job store.Job) bool {
+			// The fit's two final writes, in whichever order: the second is lost, once.
+			if (write == "job" && job.Status == store.JobFailed) || write == "fit" {
+				return writes.Add(1) == 2
+			}
+			return false
+		}}
+	})
+	cmd := r.naiveFit(t, "m", "fit-1")
+	cmd.Method, cmd.Values = "ets", messages.Values{1, 2}
+	r.publish(t, messages.TopicFit, cmd)
+	for range 2 { // the first delivery's answer, then the second's replay of it
+		rep := r.result(t)
+		if rep.Failure == nil || !rep.Failure.Code.ClientFault() || rep.Failure.Problems["values"] == "" {
+			t.Fatalf("reply: failure %+v; want the 4xx naming values", rep.Failure)
+		}
+	}
+	job, err := r.st.GetJob(t.Context(), "fit-1")
+	var f messages.Failure
+	if err == nil {
+		err = json.Unmarshal(job.Error, &f)
+	}
+	if err != nil || job.Status != store.JobFailed || !f.Code.ClientFault() {
+		t.Fatalf("job record %s %s (%v); want the 4xx", job.Status, job.Error, err)
+	}
+	if fr := r.waitFitEnded(t, "m", 1); fr.Status != store.FitFailed {
+		t.Fatalf("fit %+v; want failed", fr)
 	}
 }

@@ -284,27 +284,48 @@ func (p *Processor) fail(ctx context.Context, job store.Job, replyTo string, f *
 }
 
 // finish records the outcome of a job and sends rep, its result, to the gateway; jsend is
-// the JSend status the client gets, for the metrics. A forecast whose record holds an answer
-// already (a forecast answered without reading its record first, delivered a second time; or
-// one the gateway answered as not published) is answered with that one.
+// the JSend status the client gets, for the metrics. A job whose record holds an answer already
+// (a command delivered a second time; or one the gateway answered as not published) is answered
+// with that one: an answer once given is never overwritten.
 func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, rep messages.Reply, jsend string) error {
 	job.UpdatedAt = p.now()
-	if job.Kind == messages.KindForecast {
-		prev, written, err := p.store.PutAnswer(ctx, job, p.cfg.JobTTL)
-		if err != nil {
-			return fmt.Errorf("record job %s: %w", job.ID, err)
-		}
-		if !written {
-			p.reply(replyTo, replayReply(prev))
-			return nil
-		}
-		p.metrics.forecasts.WithLabelValues(jsend).Inc()
-	} else if err := p.store.PutJob(ctx, job, p.cfg.JobTTL); err != nil {
+	prev, written, err := p.store.PutUnlessAnswered(ctx, job, p.cfg.JobTTL)
+	if err != nil {
 		return fmt.Errorf("record job %s: %w", job.ID, err)
+	}
+	if !written {
+		p.reply(replyTo, replayReply(prev))
+		return nil
+	}
+	if job.Kind == messages.KindForecast {
+		p.metrics.forecasts.WithLabelValues(jsend).Inc()
 	}
 	rep.JobID, rep.Kind, rep.Model, rep.Type = job.ID, job.Kind, job.Model, messages.ReplyResult
 	p.reply(replyTo, rep)
 	return nil
+}
+
+// start records job as running and tells its gateway, unless the job's record holds an answer
+// already: then it returns that record and true, for the caller to replay, and writes nothing.
+func (p *Processor) start(ctx context.Context, job store.Job, replyTo string) (store.Job, bool, error) {
+	job.Status, job.UpdatedAt = store.JobRunning, p.now()
+	prev, written, err := p.store.PutUnlessAnswered(ctx, job, p.cfg.JobTTL)
+	if err != nil {
+		return store.Job{}, false, fmt.Errorf("record job: %w", err)
+	}
+	if !written {
+		return prev, true, nil
+	}
+	p.reply(replyTo, messages.Reply{JobID: job.ID, Kind: job.Kind, Model: job.Model, Type: messages.ReplyRunning})
+	return store.Job{}, false, nil
+}
+
+// recordProgress records a running job's progress, unless the job has been answered meanwhile.
+func (p *Processor) recordProgress(ctx context.Context, job store.Job, percent float64) {
+	job.Status, job.UpdatedAt, job.Progress = store.JobRunning, p.now(), &percent
+	if _, _, err := p.store.PutUnlessAnswered(ctx, job, p.cfg.JobTTL); err != nil {
+		p.log.Debug("record progress", "job_id", job.ID, "err", err)
+	}
 }
 
 // modelCache keeps decoded models by (model, generation); generations never change content.

@@ -212,19 +212,19 @@ func (m *Memory) CompleteFit(_ context.Context, rec ModelRecord) (bool, error) {
 	return current, nil
 }
 
-func (m *Memory) FailFit(_ context.Context, model string, gen int64, reason string) error {
+func (m *Memory) FailFit(_ context.Context, model string, gen int64, reason string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mm, f, err := m.fit(model, gen)
 	if err != nil {
-		return fmt.Errorf("fail fit %s/%d: %w", model, gen, err)
+		return false, fmt.Errorf("fail fit %s/%d: %w", model, gen, err)
 	}
 	if f.Status.Terminal() {
-		return nil
+		return false, nil
 	}
 	m.finish(model, mm, f, FitFailed, reason)
 	m.prune(mm)
-	return nil
+	return true, nil
 }
 
 // finish ends pending fit f with a failure status and emits fit_failed.
@@ -453,7 +453,7 @@ func (m *Memory) putJobLocked(id string, data []byte, ttl time.Duration) {
 	}
 }
 
-func (m *Memory) PutAnswer(_ context.Context, job Job, ttl time.Duration) (Job, bool, error) {
+func (m *Memory) PutUnlessAnswered(_ context.Context, job Job, ttl time.Duration) (Job, bool, error) {
 	data, err := encodeJob(job, ttl)
 	if err != nil {
 		return Job{}, false, err

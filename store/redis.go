@@ -176,12 +176,12 @@ func (r *Redis) CompleteFit(ctx context.Context, rec ModelRecord) (bool, error) 
 	}
 }
 
-func (r *Redis) FailFit(ctx context.Context, model string, gen int64, reason string) error {
+func (r *Redis) FailFit(ctx context.Context, model string, gen int64, reason string) (bool, error) {
 	return r.failFit(ctx, model, gen, reason, true)
 }
 
 // failFit is FailFit, waiting for a replica only if durable.
-func (r *Redis) failFit(ctx context.Context, model string, gen int64, reason string, durable bool) error {
+func (r *Redis) failFit(ctx context.Context, model string, gen int64, reason string, durable bool) (bool, error) {
 	run := failScript.Run
 	if durable {
 		run = func(ctx context.Context, c redis.Scripter, keys []string, args ...any) *redis.Cmd {
@@ -195,9 +195,9 @@ func (r *Redis) failFit(ctx context.Context, model string, gen int64, reason str
 		err = ErrNoFit
 	}
 	if err != nil {
-		return fmt.Errorf("fail fit %s/%d: %w", model, gen, err)
+		return false, fmt.Errorf("fail fit %s/%d: %w", model, gen, err)
 	}
-	return nil
+	return code == 1, nil
 }
 
 func (r *Redis) Fit(ctx context.Context, model string, gen int64) (FitRecord, error) {
@@ -465,12 +465,12 @@ func (r *Redis) PutJob(ctx context.Context, job Job, ttl time.Duration) error {
 	return nil
 }
 
-func (r *Redis) PutAnswer(ctx context.Context, job Job, ttl time.Duration) (Job, bool, error) {
+func (r *Redis) PutUnlessAnswered(ctx context.Context, job Job, ttl time.Duration) (Job, bool, error) {
 	data, err := encodeJob(job, ttl)
 	if err != nil {
 		return Job{}, false, err
 	}
-	prev, err := r.runBatched(ctx, putAnswerScript, []string{r.jobKey(job.ID)}, data, ttl.Milliseconds()).Text()
+	prev, err := r.runBatched(ctx, putUnlessAnsweredScript, []string{r.jobKey(job.ID)}, data, ttl.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return Job{}, true, nil
 	}

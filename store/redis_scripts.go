@@ -216,12 +216,12 @@ table.insert(out, 1, seq)
 return out
 `)
 
-// putAnswerScript: KEYS job; ARGV job record, ttl ms. Writes the record unless the one there
+// putUnlessAnsweredScript: KEYS job; ARGV job record, ttl ms. Writes the record unless the one there
 // is answered (succeeded or failed), which it returns instead; nil when it wrote. A record's
 // status is its fourth field, after an ID, a kind and a model name (encodeJob), so the anchored
 // pattern reads it without decoding a result that may be large; a record it does not match
 // (an ID with a quote in it) is decoded whole.
-var putAnswerScript = redis.NewScript(luaPrelude + `
+var putUnlessAnsweredScript = redis.NewScript(luaPrelude + `
 local prev = redis.call('GET', KEYS[1])
 if prev then
   local status = string.match(prev, '^{"job_id":"[^"]*","kind":"[^"]*","model":"[^"]*","status":"(%a+)"')

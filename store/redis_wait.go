@@ -175,7 +175,7 @@ func (r *Redis) undoAccept(ctx context.Context, model string, reply any) {
 	if !ok {
 		return
 	}
-	if err := r.failFit(ctx, model, gen, "not accepted: "+ErrNotReplicated.Error(), false); err != nil {
+	if _, err := r.failFit(ctx, model, gen, "not accepted: "+ErrNotReplicated.Error(), false); err != nil {
 		r.opts.Log.Error("mark unreplicated fit failed", "model", model, "generation", gen, "err", err)
 	}
 }

@@ -90,7 +90,7 @@ func TestReplicaDownProceeds(t *testing.T) {
 	if _, err := r.store.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: gen, JobID: "job-1", Method: "naive", Summary: []byte(`{}`), Blob: []byte("b")}); err != nil {
 		t.Fatalf("complete: %v", err)
 	}
-	if err := r.store.FailFit(ctx, "m", 1, "test"); err != nil {
+	if _, err := r.store.FailFit(ctx, "m", 1, "test"); err != nil {
 		t.Fatalf("fail: %v", err)
 	}
 	for _, op := range []string{"accept", "complete", "fail"} {

@@ -203,9 +203,11 @@ type Store interface {
 	// (succeeded, failed or expired) changes nothing and returns false; ErrNoFit if there is
 	// no record of it. An empty rec.JobID takes the fit's; a zero rec.FittedAt is now.
 	CompleteFit(ctx context.Context, rec ModelRecord) (bool, error)
-	// FailFit marks a pending fit failed with reason and emits fit_failed. A terminal fit is left
-	// as it is (nil error); ErrNoFit if there is no record of it.
-	FailFit(ctx context.Context, model string, gen int64, reason string) error
+	// FailFit marks a pending fit failed with reason and emits fit_failed, and reports whether it
+	// did: a terminal fit is left as it is (false, nil error), so of two parties ending one fit
+	// (a processor that finished it, a gateway that gave up on its command) exactly one learns
+	// it ended the fit and answers it. ErrNoFit if there is no record of it.
+	FailFit(ctx context.Context, model string, gen int64, reason string) (bool, error)
 	// Fit returns one fit's record: ErrNoFit if never accepted, or if it ended and is older
 	// than the newest RecentFits generations (pending fits are always kept).
 	Fit(ctx context.Context, model string, gen int64) (FitRecord, error)
@@ -238,11 +240,12 @@ type Store interface {
 
 	// PutJob writes a job record, replacing any previous one, kept for ttl (> 0).
 	PutJob(ctx context.Context, job Job, ttl time.Duration) error
-	// PutAnswer is PutJob for the answer of a job, unless the job's record holds an answer
-	// already (Answered): then it writes nothing and returns that record and false. An answer
-	// once given (the gateway's, say, that the command could not be published) is never
-	// contradicted by a later one.
-	PutAnswer(ctx context.Context, job Job, ttl time.Duration) (Job, bool, error)
+	// PutUnlessAnswered is PutJob unless the job's record holds an answer already (Answered):
+	// then it writes nothing and returns that record and false. Every write of a job that may
+	// race its answer goes through it (a processor's running, progress and answers; the gateway's
+	// own failures), so an answer once given (the gateway's, say, that the command could not be
+	// published) is never overwritten, by a later answer or by a stale state.
+	PutUnlessAnswered(ctx context.Context, job Job, ttl time.Duration) (Job, bool, error)
 	// GetJob reads a job record or returns ErrNoJob.
 	GetJob(ctx context.Context, id string) (Job, error)
 

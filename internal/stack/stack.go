@@ -89,6 +89,8 @@ type ProcessorOptions struct {
 	Options []processor.Option
 	// WrapPublisher decorates the publisher the processor answers through.
 	WrapPublisher func(message.Publisher) message.Publisher
+	// WrapStore decorates the store the processor sees.
+	WrapStore func(store.Store) store.Store
 }
 
 // Processor is a running processor.
@@ -117,7 +119,11 @@ func (s *Stack) AddProcessor(o ProcessorOptions) *Processor {
 	if o.WrapPublisher != nil {
 		pub = o.WrapPublisher(pub)
 	}
-	proc := processor.New(cfg, s.store, pub, s.log, o.Options...)
+	st := s.store
+	if o.WrapStore != nil {
+		st = o.WrapStore(st)
+	}
+	proc := processor.New(cfg, st, pub, s.log, o.Options...)
 	if err := proc.Register(router, br.Commands, ""); err != nil {
 		s.t.Fatalf("register the processor: %v", err)
 	}

@@ -60,7 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"History/Bounded", testHistory},
 		{"Jobs/RoundTrip", testJobs},
 		{"Jobs/Expire", testJobExpiry},
-		{"Jobs/PutAnswer", testPutAnswer},
+		{"Jobs/PutUnlessAnswered", testPutUnlessAnswered},
 		{"ReadForecast", testReadForecast},
 		{"Emit", testEmit},
 		{"Subscribe", testSubscribe},
@@ -220,7 +220,7 @@ func testGenerations(t *testing.T, s store.Store) {
 		t.Fatalf("first generation of b = %d, want 1 (sequences are per model)", gen)
 	}
 	// A failed fit still uses up its generation.
-	if err := s.FailFit(ctx, "a", 3, "boom"); err != nil {
+	if _, err := s.FailFit(ctx, "a", 3, "boom"); err != nil {
 		t.Fatal(err)
 	}
 	if gen := accept(t, s, "a", "job-a3", hour); gen != 4 {
@@ -410,8 +410,8 @@ func testTerminalUnchanged(t *testing.T, s store.Store) {
 	if complete(t, s, "m", g1, "again") {
 		t.Error("completing a succeeded fit again reported it became current")
 	}
-	if err := s.FailFit(ctx, "m", g1, "late failure"); err != nil {
-		t.Errorf("failing a succeeded fit: %v", err)
+	if ended, err := s.FailFit(ctx, "m", g1, "late failure"); err != nil || ended {
+		t.Errorf("failing a succeeded fit: ended %v, %v; want false, nil", ended, err)
 	}
 	if cur := try(s.Current(ctx, "m")).must(t); string(cur.Blob) != "first" {
 		t.Errorf("current blob = %q after re-completing a terminal fit, want first", cur.Blob)
@@ -421,15 +421,15 @@ func testTerminalUnchanged(t *testing.T, s store.Store) {
 	}
 
 	g2 := accept(t, s, "m", "j2", hour)
-	if err := s.FailFit(ctx, "m", g2, "bad series"); err != nil {
-		t.Fatal(err)
+	if ended, err := s.FailFit(ctx, "m", g2, "bad series"); err != nil || !ended {
+		t.Fatalf("failing a pending fit: ended %v, %v; want true, nil", ended, err)
 	}
 	failed := fit(t, s, "m", g2)
 	if complete(t, s, "m", g2, "zombie") {
 		t.Error("completing a failed fit reported it became current")
 	}
-	if err := s.FailFit(ctx, "m", g2, "other reason"); err != nil {
-		t.Error(err)
+	if ended, err := s.FailFit(ctx, "m", g2, "other reason"); err != nil || ended {
+		t.Errorf("failing a failed fit again: ended %v, %v; want false, nil", ended, err)
 	}
 	if after := fit(t, s, "m", g2); after != failed || after.Error != "bad series" {
 		t.Errorf("failed fit changed: %+v, was %+v", after, failed)
@@ -449,7 +449,8 @@ func testUnknownFit(t *testing.T, s store.Store) {
 	accept(t, s, "m", "j", hour)
 	_, err := s.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: 7})
 	wantErr(t, err, store.ErrNoFit)
-	wantErr(t, s.FailFit(ctx, "m", 7, "x"), store.ErrNoFit)
+	_, err = s.FailFit(ctx, "m", 7, "x")
+	wantErr(t, err, store.ErrNoFit)
 	_, err = s.RenewFit(ctx, "m", 7, "p1", hour)
 	wantErr(t, err, store.ErrNoFit)
 	_, err = s.CompleteFit(ctx, store.ModelRecord{Model: "other", Generation: 1})
@@ -461,8 +462,8 @@ func testUnknownFit(t *testing.T, s store.Store) {
 func testFailFit(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	gen := accept(t, s, "m", "job-9", hour)
-	if err := s.FailFit(ctx, "m", gen, "too few observations"); err != nil {
-		t.Fatal(err)
+	if ended, err := s.FailFit(ctx, "m", gen, "too few observations"); err != nil || !ended {
+		t.Fatalf("FailFit: ended %v, %v; want true, nil", ended, err)
 	}
 	f := fit(t, s, "m", gen)
 	if f.Status != store.FitFailed || f.Error != "too few observations" || f.FinishedAt.IsZero() {
@@ -486,7 +487,7 @@ func testUnsettled(t *testing.T, s store.Store) {
 		accept(t, s, "m", "j", hour)
 	}
 	complete(t, s, "m", 2, "two")
-	if err := s.FailFit(ctx, "m", 4, "x"); err != nil {
+	if _, err := s.FailFit(ctx, "m", 4, "x"); err != nil {
 		t.Fatal(err)
 	}
 	wantGens(t, "unsettled ≤ 4", try(s.Unsettled(ctx, "m", 4)).must(t), []int64{1, 3})
@@ -695,7 +696,7 @@ func testNoModel(t *testing.T, s store.Store) {
 	gen := accept(t, s, "m", "j", hour)
 	_, err = s.Current(ctx, "m")
 	wantErr(t, err, store.ErrNoModel)
-	if err := s.FailFit(ctx, "m", gen, "x"); err != nil {
+	if _, err := s.FailFit(ctx, "m", gen, "x"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.Current(ctx, "m")
@@ -716,7 +717,7 @@ func testInfo(t *testing.T, s store.Store) {
 		accept(t, s, "m", "j", hour)
 	}
 	complete(t, s, "m", 2, "blob-two")
-	if err := s.FailFit(ctx, "m", 4, "x"); err != nil {
+	if _, err := s.FailFit(ctx, "m", 4, "x"); err != nil {
 		t.Fatal(err)
 	}
 	info := try(s.Info(ctx, "m")).must(t)
@@ -881,10 +882,10 @@ func testJobs(t *testing.T, s store.Store) {
 	}
 }
 
-// PutAnswer writes a job's answer over a record that holds none (or none at all, or an
+// PutUnlessAnswered writes a job's answer over a record that holds none (or none at all, or an
 // expired one), and never over one that holds an answer, which it returns; a long result does
 // not hide the record's status.
-func testPutAnswer(t *testing.T, s store.Store) {
+func testPutUnlessAnswered(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	answer := func(id string, status store.JobStatus, result string) store.Job {
 		return store.Job{ID: id, Kind: "forecast", Model: "m.1_x-y", Status: status, Generation: 2,
@@ -897,7 +898,7 @@ func testPutAnswer(t *testing.T, s store.Store) {
 				t.Fatal(err)
 			}
 		}
-		if prev, written, err := s.PutAnswer(ctx, answer(id, store.JobSucceeded, `{"point":[1]}`), hour); err != nil || !written {
+		if prev, written, err := s.PutUnlessAnswered(ctx, answer(id, store.JobSucceeded, `{"point":[1]}`), hour); err != nil || !written {
 			t.Fatalf("over %q: written %v, prev %+v, %v; want written", before, written, prev, err)
 		}
 		if got := try(s.GetJob(ctx, id)).must(t); got.Status != store.JobSucceeded {
@@ -907,10 +908,10 @@ func testPutAnswer(t *testing.T, s store.Store) {
 	long := `{"point":[` + strings.Repeat("1.5,", 20000) + `1],"status":"running"}`
 	for _, first := range []store.JobStatus{store.JobFailed, store.JobSucceeded} {
 		id := "pa-answered-" + string(first) + `-with-"quotes"`
-		if _, written, err := s.PutAnswer(ctx, answer(id, first, long), hour); err != nil || !written {
+		if _, written, err := s.PutUnlessAnswered(ctx, answer(id, first, long), hour); err != nil || !written {
 			t.Fatalf("first answer: written %v, %v", written, err)
 		}
-		prev, written, err := s.PutAnswer(ctx, answer(id, store.JobSucceeded, `{"point":[2]}`), hour)
+		prev, written, err := s.PutUnlessAnswered(ctx, answer(id, store.JobSucceeded, `{"point":[2]}`), hour)
 		if err != nil || written || prev.Status != first || len(prev.Result) != len(long) {
 			t.Fatalf("over %s: written %v, prev status %q (result of %d bytes), %v; want the first answer kept and returned", first, written, prev.Status, len(prev.Result), err)
 		}
@@ -918,8 +919,8 @@ func testPutAnswer(t *testing.T, s store.Store) {
 			t.Fatalf("over %s: record now %q; want the first answer", first, got.Status)
 		}
 	}
-	if _, _, err := s.PutAnswer(ctx, store.Job{ID: "x"}, 0); err == nil {
-		t.Fatal("PutAnswer with a zero ttl succeeded")
+	if _, _, err := s.PutUnlessAnswered(ctx, store.Job{ID: "x"}, 0); err == nil {
+		t.Fatal("PutUnlessAnswered with a zero ttl succeeded")
 	}
 }
 
@@ -1244,7 +1245,7 @@ func testConcurrent(t *testing.T, s store.Store) {
 					report(err)
 				}
 				if (gen+int64(w))%3 == 0 {
-					err = s.FailFit(ctx, model, gen, "x")
+					_, err = s.FailFit(ctx, model, gen, "x")
 				} else {
 					_, err = s.CompleteFit(ctx, store.ModelRecord{Model: model, Generation: gen, Blob: []byte{byte(gen)}})
 					mu.Lock()
