@@ -150,13 +150,17 @@ func modelRecord(cmd messages.FitCommand, summary messages.FitSummary, blob []by
 // before the fit is failed: a processor dying between the two leaves a pending fit whose
 // redelivered command finds the answer and ends the fit with it (endAnsweredFit), where the
 // other order would leave an ended fit with no answer, rebuilt without the client's 4xx.
+// Its client is told once both are recorded, so what it reads next (the model, say) agrees.
 func (p *Processor) failFit(ctx context.Context, cmd messages.FitCommand, job store.Job, f *messages.Failure) error {
-	if err := p.fail(ctx, job, cmd.ReplyTo, f); err != nil {
+	job, rep, jsend := p.failed(job, f)
+	rep, err := p.record(ctx, job, rep, jsend)
+	if err != nil {
 		return err
 	}
 	if _, err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, f.Describe()); err != nil {
 		return fmt.Errorf("record failed fit: %w", err)
 	}
+	p.reply(cmd.ReplyTo, rep)
 	return nil
 }
 

@@ -268,9 +268,15 @@ func (p *Processor) succeed(ctx context.Context, job store.Job, replyTo string, 
 	return p.finish(ctx, job, replyTo, messages.Reply{Result: b}, messages.StatusSuccess)
 }
 
-// fail records a job's failure and replies with it. The job is recorded failed unless the
-// caller marked it expired; the cause is logged, and stays here.
+// fail records a job's failure and replies with it.
 func (p *Processor) fail(ctx context.Context, job store.Job, replyTo string, f *messages.Failure) error {
+	job, rep, jsend := p.failed(job, f)
+	return p.finish(ctx, job, replyTo, rep, jsend)
+}
+
+// failed is job failed with f, the reply that tells it and its JSend status. The job is failed
+// unless the caller marked it expired; the cause is logged, and stays here.
+func (p *Processor) failed(job store.Job, f *messages.Failure) (store.Job, messages.Reply, string) {
 	if job.Status != store.JobExpired {
 		job.Status = store.JobFailed
 	}
@@ -280,29 +286,37 @@ func (p *Processor) fail(ctx context.Context, job store.Job, replyTo string, f *
 		status = messages.StatusFail
 	}
 	p.log.Info("job failed", "job_id", job.ID, "kind", job.Kind, "model", job.Model, "code", f.Code, "failure", f.Message, "problems", f.Problems, "err", f.Cause)
-	return p.finish(ctx, job, replyTo, messages.Reply{Failure: f}, status)
+	return job, messages.Reply{Failure: f}, status
 }
 
 // finish records the outcome of a job and sends rep, its result, to the gateway; jsend is
-// the JSend status the client gets, for the metrics. A job whose record holds an answer already
-// (a command delivered a second time; or one the gateway answered as not published) is answered
-// with that one: an answer once given is never overwritten.
+// the JSend status the client gets, for the metrics.
 func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, rep messages.Reply, jsend string) error {
+	rep, err := p.record(ctx, job, rep, jsend)
+	if err != nil {
+		return err
+	}
+	p.reply(replyTo, rep)
+	return nil
+}
+
+// record records the outcome of a job and returns the reply that tells it: rep, or, if the
+// job's record holds an answer already (a command delivered a second time; or one the gateway
+// answered as not published), that answer. An answer once given is never overwritten.
+func (p *Processor) record(ctx context.Context, job store.Job, rep messages.Reply, jsend string) (messages.Reply, error) {
 	job.UpdatedAt = p.now()
 	prev, written, err := p.store.PutUnlessAnswered(ctx, job, p.cfg.JobTTL)
 	if err != nil {
-		return fmt.Errorf("record job %s: %w", job.ID, err)
+		return messages.Reply{}, fmt.Errorf("record job %s: %w", job.ID, err)
 	}
 	if !written {
-		p.reply(replyTo, replayReply(prev))
-		return nil
+		return replayReply(prev), nil
 	}
 	if job.Kind == messages.KindForecast {
 		p.metrics.forecasts.WithLabelValues(jsend).Inc()
 	}
 	rep.JobID, rep.Kind, rep.Model, rep.Type = job.ID, job.Kind, job.Model, messages.ReplyResult
-	p.reply(replyTo, rep)
-	return nil
+	return rep, nil
 }
 
 // start records job as running and tells its gateway, unless the job's record holds an answer
