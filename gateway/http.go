@@ -282,7 +282,42 @@ func (g *Gateway) handleJob(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, err)
 		return
 	}
+	if view, ok := g.overdue(r.Context(), job); ok {
+		job = view
+	}
 	g.writeSuccess(w, r, http.StatusOK, g.jobView(job))
+}
+
+// overdue is job as it stands when its answer can no longer come, or false: a forecast still
+// unanswered long after any gateway would have answered it (the one holding it went away), or
+// a fit whose fit expired before a processor ran it. It is shown expired with the 503 its
+// client would have got; the record is left as it is, for a processor's late answer to a
+// forecast (from a queue backed up that long) to replace the view.
+func (g *Gateway) overdue(ctx context.Context, job store.Job) (store.Job, bool) {
+	if job.Status.Answered() || job.Status == store.JobExpired {
+		return job, false
+	}
+	var f *messages.Failure
+	switch job.Kind {
+	case messages.KindForecast:
+		// Held at most HoldTimeout, then published within publishTimeout; its processor then
+		// answers within RequestTimeout (the command's deadline); one more for the reply.
+		limit := g.cfg.HoldTimeout + publishTimeout + 2*g.cfg.RequestTimeout
+		if g.now().Sub(job.CreatedAt) < limit {
+			return job, false
+		}
+		f = messages.Errorf(messages.CodeUnavailable, nil, "the forecast was not answered within %s (the gateway holding it went away); ask again", limit)
+	case messages.KindFit:
+		fit, err := g.deps.Store.Fit(ctx, job.Model, job.Generation)
+		if err != nil || fit.Status != store.FitExpired {
+			return job, false
+		}
+		f = messages.Errorf(messages.CodeUnavailable, nil, "fit generation %d expired before a processor ran it (%s); fit again", job.Generation, fit.Error)
+	default:
+		return job, false
+	}
+	job.Status, job.Error = store.JobExpired, messages.JSON(f.WithJob(job.ID))
+	return job, true
 }
 
 // jobView is the public shape of a job: its error is the JSend body the client would have got.

@@ -1,0 +1,59 @@
+package gateway_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/forecastd/forecastd/messages"
+	"github.com/forecastd/forecastd/store"
+)
+
+// A job whose answer can no longer come is shown expired, with the 503 its client would have
+// got, rather than queued or held for as long as its record lasts: the fit job of a fit that
+// expired unrun, and a forecast no gateway answered long after any would have. A forecast within
+// that time, and a fit still pending, show as they are.
+func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
+	st := store.NewMemory()
+	t.Cleanup(func() { st.Close() })
+	s := newAPIServer(t, apiOption{store: st})
+	ctx := t.Context()
+	now := time.Now()
+	put := func(job store.Job) {
+		t.Helper()
+		if err := st.PutJob(ctx, job, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Fits accepted as a gateway that went away would have (their commands never published).
+	gone, err := st.AcceptFit(ctx, "gone", "fit-gone", time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(store.Job{ID: "fit-gone", Kind: messages.KindFit, Model: "gone", Generation: gone, Status: store.JobQueued, CreatedAt: now, UpdatedAt: now})
+	time.Sleep(5 * time.Millisecond)
+	if _, err := st.Unsettled(ctx, "gone", gone); err != nil { // what a forecast on it would do
+		t.Fatal(err)
+	}
+	waiting, err := st.AcceptFit(ctx, "waiting", "fit-waiting", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(store.Job{ID: "fit-waiting", Kind: messages.KindFit, Model: "waiting", Generation: waiting, Status: store.JobQueued, CreatedAt: now, UpdatedAt: now})
+	old := now.Add(-time.Hour)
+	put(store.Job{ID: "forecast-old", Kind: messages.KindForecast, Model: "waiting", Status: store.JobHeld, CreatedAt: old, UpdatedAt: old})
+	put(store.Job{ID: "forecast-new", Kind: messages.KindForecast, Model: "waiting", Status: store.JobHeld, CreatedAt: now, UpdatedAt: now})
+
+	for id, want := range map[string]string{
+		"fit-gone": `"expired"`, "forecast-old": `"expired"`, "fit-waiting": `"queued"`, "forecast-new": `"held"`,
+	} {
+		code, job := s.send(t, "GET", "/v1/jobs/"+id, "", nil)
+		if code != http.StatusOK || string(job.Data["status"]) != want {
+			t.Errorf("GET job %s: %d status %s; want %s", id, code, job.Data["status"], want)
+			continue
+		}
+		if got := string(job.Data["http_status"]); want == `"expired"` && got != "503" {
+			t.Errorf("GET job %s: http_status %s, error %s; want 503", id, got, job.Data["error"])
+		}
+	}
+}
