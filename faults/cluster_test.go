@@ -31,6 +31,7 @@ type cluster struct {
 	base   string // the gateway's URL
 	procs  []*testenv.Proc
 	ops    []string // each processor's base URL (metrics, health), as procs
+	gwArgs []string // the gateway's arguments
 }
 
 // newCluster boots the nodes with the topology and Redis settings of deploy/, then the
@@ -59,11 +60,8 @@ func newCluster(t *testing.T, gatewayArgs ...string) *cluster {
 func (c *cluster) startProcesses(n int, gatewayArgs ...string) {
 	t := c.t
 	t.Helper()
-	port := testenv.FreePort(t)
-	c.base = fmt.Sprintf("http://127.0.0.1:%d", port)
-	args := append([]string{"gateway", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port),
-		"--rate-limit", "0", "--request-timeout", requestTimeout.String()}, gatewayArgs...)
-	c.gw = testenv.Start(t, "gateway", c.bin, c.env, args...)
+	c.gwArgs = gatewayArgs
+	c.startGateway()
 	var ready []string
 	for i := range n {
 		port := testenv.FreePort(t)
@@ -83,6 +81,18 @@ func (c *cluster) startProcesses(n int, gatewayArgs ...string) {
 		}
 		t.Logf("processes stopped in %s", time.Since(begin).Round(100*time.Millisecond))
 	})
+}
+
+// startGateway starts a gateway on a port of its own, with c.gwArgs added, as c.gw; it is
+// ready once c.base+"/readyz" answers 200.
+func (c *cluster) startGateway() {
+	t := c.t
+	t.Helper()
+	port := testenv.FreePort(t)
+	c.base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	args := append([]string{"gateway", "--http-addr", fmt.Sprintf("127.0.0.1:%d", port),
+		"--rate-limit", "0", "--request-timeout", requestTimeout.String()}, c.gwArgs...)
+	c.gw = testenv.Start(t, "gateway", c.bin, c.env, args...)
 }
 
 // runnerOf is the live processor whose log says it started the fit of job id, or nil.
