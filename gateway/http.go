@@ -83,11 +83,12 @@ func (g *Gateway) routes() http.Handler {
 	if g.deps.Debug != nil {
 		mux.Handle("/debug/pprof/", g.deps.Debug)
 	}
-	if g.deps.Web != nil {
-		mux.Handle("GET /{$}", g.deps.Web)
-		mux.Handle("GET /static/", g.deps.Web)
-	}
 	unknown := g.instrument("unknown", http.HandlerFunc(g.handleUnknownPath))
+	if g.deps.Web != nil {
+		web := g.deps.Web(unknown)
+		mux.Handle("GET /{$}", web)
+		mux.Handle("GET /static/{file}", web)
+	}
 	mux.Handle("/", unknown)
 	return g.recoverPanics(g.bodyDeadline(cleanPathsOnly(mux, unknown)))
 }

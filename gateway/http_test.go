@@ -73,3 +73,49 @@ func TestEveryPathIsAnsweredInJSend(t *testing.T) {
 		})
 	}
 }
+
+// The dashboard's handler serves files and nothing else: a path naming no file, a directory
+// included, gets the JSend 404, never a listing, a redirect or net/http's text.
+func TestOnlyFilesAreServed(t *testing.T) {
+	_, srv := newAPIGateway(t)
+	for path, want := range map[string]string{
+		"/":                  "text/html",
+		"/static/app.js":     "text/javascript",
+		"/static/app.css":    "text/css",
+		"/static/batch.html": "text/html",
+	} {
+		resp, err := noRedirects.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, want) {
+			t.Errorf("GET %s: %d %s, want 200 %s", path, resp.StatusCode, ct, want)
+		}
+	}
+	for _, path := range []string{
+		"/static/",        // the directory of the files
+		"/static",         // the same without its slash
+		"/static/%2E",     // the directory as a file of itself
+		"/static/nope.js", // no such file
+		"/static/app.js/", // a file as a directory
+		"/static/sub/app.js",
+		"/index.html", // served at / only
+	} {
+		t.Run(path, func(t *testing.T) {
+			resp, err := noRedirects.Get(srv.URL + path) // checked against openapi.json (TestMain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			var env struct {
+				Status string            `json:"status"`
+				Data   map[string]string `json:"data"`
+			}
+			if resp.StatusCode != http.StatusNotFound || json.Unmarshal(b, &env) != nil || env.Status != "fail" || env.Data["path"] == "" {
+				t.Fatalf("%d %s (Location %q): %s; want the JSend 404 naming the path", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Location"), b)
+			}
+		})
+	}
+}
