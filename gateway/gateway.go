@@ -129,8 +129,9 @@ type Deps struct {
 	Ready    func(context.Context) error
 	Log      *slog.Logger
 	Registry *prometheus.Registry
-	// Web serves the dashboard's static files; nil serves none.
-	Web http.Handler
+	// Web makes the handler of the dashboard's files, which answers a path naming no file with
+	// notFound (web.Handler); nil serves none.
+	Web func(notFound http.Handler) http.Handler
 	// Debug, when not nil, is served under /debug/pprof/ (forecastd --pprof).
 	Debug http.Handler
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -82,14 +83,47 @@ func (g *Gateway) routes() http.Handler {
 	if g.deps.Debug != nil {
 		mux.Handle("/debug/pprof/", g.deps.Debug)
 	}
+	unknown := g.instrument("unknown", http.HandlerFunc(g.handleUnknownPath))
 	if g.deps.Web != nil {
-		mux.Handle("GET /{$}", g.deps.Web)
-		mux.Handle("GET /static/", g.deps.Web)
+		web := g.deps.Web(unknown)
+		mux.Handle("GET /{$}", web)
+		mux.Handle("GET /static/{file}", web)
 	}
-	mux.Handle("/", g.instrument("unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.writeError(w, r, messages.FailField(messages.CodeNotFound, "path", "no endpoint at %s; see /openapi.json", r.URL.Path))
-	})))
-	return g.recoverPanics(g.bodyDeadline(mux))
+	mux.Handle("/", unknown)
+	return g.recoverPanics(g.bodyDeadline(cleanPathsOnly(mux, unknown)))
+}
+
+// cleanPathsOnly hands a path that is not clean to unknown before mux sees it: ServeMux would
+// redirect it to the clean path, an answer the API does not document, with a body that is
+// not JSend, and a POST sent on to the redirect loses its body.
+func cleanPathsOnly(mux, unknown http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.EscapedPath(); cleanPath(p) != p {
+			unknown.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is p, an escaped path, as ServeMux cleans it: rooted, without empty, . or ..
+// segments, a trailing slash kept.
+func cleanPath(p string) string {
+	clean := path.Clean("/" + p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
+}
+
+// handleUnknownPath answers a path no endpoint serves, saying so when the path is not clean.
+func (g *Gateway) handleUnknownPath(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.EscapedPath()
+	if clean := cleanPath(p); clean != p {
+		g.writeError(w, r, messages.FailField(messages.CodeNotFound, "path", "no endpoint at %s: the path is not clean (it has an empty, . or .. segment); did you mean %s?", p, clean))
+		return
+	}
+	g.writeError(w, r, messages.FailField(messages.CodeNotFound, "path", "no endpoint at %s; see /openapi.json", p))
 }
 
 // recoverPanics turns a handler panic into a JSend 500 instead of a dropped connection.

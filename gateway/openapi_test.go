@@ -34,7 +34,7 @@ func newAPIGateway(t *testing.T, mods ...func(*gateway.Config)) (*gateway.Gatewa
 				mod(c)
 			}
 		},
-		Web:       web.Handler(),
+		Web:       web.Handler,
 		Unstarted: true,
 	})
 	return g.Gateway, g.Server
@@ -235,7 +235,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 // with an empty JSON object, invalid for every command, so answered at once) and hands the
 // response or the error to check, in a subtest per operation. Requests give up after 2 s.
 func callEachOperation(t *testing.T, srv *httptest.Server, s spec, check func(t *testing.T, method string, op operation, resp *http.Response, err error)) {
-	params := strings.NewReplacer("{model}", "openapi-test", "{id}", "no-such-job")
+	params := strings.NewReplacer("{model}", "openapi-test", "{id}", "no-such-job", "{file}", "app.js")
 	for _, path := range slices.Sorted(maps.Keys(s.Paths)) {
 		for method, op := range s.Paths[path] {
 			if !slices.Contains(operationMethods, method) {

@@ -28,7 +28,7 @@ type BacktestRequest struct {
 	Values       Values           `json:"values"`
 	SeasonLength *int             `json:"season_length,omitempty"`
 	Method       string           `json:"method,omitempty"`
-	Timestamps   []time.Time      `json:"timestamps,omitempty"`
+	Timestamps   Times            `json:"timestamps,omitempty"`
 	Options      forecast.Options `json:"options,omitzero"`
 	Horizon      *int             `json:"horizon"`
 	Windows      *int             `json:"windows"`

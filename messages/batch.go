@@ -34,10 +34,10 @@ type BatchRequest struct {
 
 // BatchSeries is one series of a batch.
 type BatchSeries struct {
-	Name         string      `json:"name"`
-	Values       Values      `json:"values"`
-	SeasonLength *int        `json:"season_length,omitempty"`
-	Timestamps   []time.Time `json:"timestamps,omitempty"`
+	Name         string `json:"name"`
+	Values       Values `json:"values"`
+	SeasonLength *int   `json:"season_length,omitempty"`
+	Timestamps   Times  `json:"timestamps,omitempty"`
 }
 
 // Validate checks a batch the way a fit and a forecast are checked, naming each bad series'

@@ -109,6 +109,45 @@ func TestDecodeJSONNamesTheField(t *testing.T) {
 	}
 }
 
+// A timestamps field of the wrong shape is named, down to the element that is wrong, and the
+// problem says what a timestamp must be; fits, backtests and batch series read it alike.
+func TestDecodeJSONNamesTheTimestampsField(t *testing.T) {
+	const rfc3339 = "must be an RFC 3339 time such as 2024-01-31T00:00:00Z"
+	tests := []struct{ timestamps, field, mention string }{
+		{`5`, "timestamps", "must be an array, got JSON number"},
+		{`"2024-01-01T00:00:00Z"`, "timestamps", "must be an array, got JSON string"},
+		{`{}`, "timestamps", "must be an array, got JSON object"},
+		{`[1,2]`, "timestamps[0]", rfc3339 + ", got 1"},
+		{`["not a time"]`, "timestamps[0]", rfc3339 + `, got "not a time"`},
+		{`["2024-01-01T00:00:00Z","2024-01-32T00:00:00Z"]`, "timestamps[1]", `got "2024-01-32T00:00:00Z"`},
+		{`["2024-01-01T00:00:00Z",true]`, "timestamps[1]", rfc3339 + ", got true"},
+		{`["2024-01-01T00:00:00Z",null]`, "timestamps[1]", rfc3339 + ", got null"},
+		{`["2024-01-01T00:00:00Z",["2024-01-02T00:00:00Z"]]`, "timestamps[1]", rfc3339},
+	}
+	for _, tc := range tests {
+		for _, r := range []struct {
+			name, body, prefix string
+			v                  any
+		}{
+			{"fit", `{"values":[1,2],"timestamps":` + tc.timestamps + `}`, "", &FitRequest{}},
+			{"backtest", `{"values":[1,2],"timestamps":` + tc.timestamps + `}`, "", &BacktestRequest{}},
+			{"batch", `{"series":[{"name":"a","values":[1,2],"timestamps":` + tc.timestamps + `}]}`, "series.", &BatchRequest{}},
+		} {
+			t.Run(r.name+" "+tc.timestamps, func(t *testing.T) {
+				p := problemsOf(t, DecodeJSONBytes([]byte(r.body), r.v))
+				if want := r.prefix + tc.field; len(p) != 1 || !strings.Contains(p[want], tc.mention) {
+					t.Errorf("problems %v; want only %q, mentioning %q", p, want, tc.mention)
+				}
+			})
+		}
+	}
+
+	var fit FitRequest
+	if err := DecodeJSONBytes([]byte(`{"values":[1,2],"timestamps":[ "2024-01-01T00:00:00Z" , "2024-01-02T00:00:00+01:00" ]}`), &fit); err != nil || len(fit.Timestamps) != 2 || !fit.Timestamps[1].Equal(time.Date(2024, 1, 1, 23, 0, 0, 0, time.UTC)) {
+		t.Errorf("valid timestamps: %v, %v", fit.Timestamps, err)
+	}
+}
+
 // axis is NewTimeAxis on RFC 3339 times.
 func axis(t *testing.T, ts ...string) (*TimeAxis, error) {
 	t.Helper()

@@ -49,7 +49,7 @@ type FitRequest struct {
 	Values       Values           `json:"values"`
 	SeasonLength *int             `json:"season_length,omitempty"`
 	Method       string           `json:"method,omitempty"`
-	Timestamps   []time.Time      `json:"timestamps,omitempty"`
+	Timestamps   Times            `json:"timestamps,omitempty"`
 	Options      forecast.Options `json:"options,omitzero"`
 	// horizon is how many forecast steps the timestamps must leave room for before year 9999
 	// (1 when 0): a batch's horizon.
@@ -125,14 +125,18 @@ func DecodeHeader(b []byte, v any) error {
 func decodeProblem(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
-	var timeErr *time.ParseError
 	switch {
 	case errors.Is(err, io.EOF):
 		return Invalid("body", "is empty; send a JSON object")
 	case errors.As(err, &typeErr):
-		field := typeErr.Field
+		// The decoder joins the path with dots; an index (Times puts it in brackets) belongs
+		// to the field before it.
+		field := strings.ReplaceAll(typeErr.Field, ".[", "[")
 		if field == "" {
 			field = "body"
+		}
+		if typeErr.Type == reflect.TypeFor[time.Time]() { // an element of Times
+			return Invalid(field, "must be an RFC 3339 time such as 2024-01-31T00:00:00Z, got %s", typeErr.Value)
 		}
 		kind := typeErr.Type.Kind()
 		if number, ok := strings.CutPrefix(typeErr.Value, "number "); ok && (kind == reflect.Float64 || kind == reflect.Float32) {
@@ -144,8 +148,6 @@ func decodeProblem(err error) error {
 		return Invalid("body", "malformed JSON at byte %d", syntaxErr.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return Invalid("body", "malformed JSON: unexpected end of input")
-	case errors.As(err, &timeErr):
-		return Invalid("timestamps", "must be RFC 3339 times such as 2024-01-31T00:00:00Z, got %q", timeErr.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return Invalid(name, "is not a known field")

@@ -3,7 +3,10 @@ package messages
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // Values is a series on the wire: JSON numbers, with null for a missing observation, which is
@@ -50,4 +53,39 @@ func (v *Values) UnmarshalJSON(data []byte) error {
 	}
 	*v = out
 	return nil
+}
+
+// Times are the timestamps of a series on the wire: RFC 3339 strings.
+type Times []time.Time
+
+// UnmarshalJSON reads an array of RFC 3339 strings. A bad element is a *json.UnmarshalTypeError
+// naming its index as the field, so that the decoder puts the field's path in front of it and
+// decodeProblem can tell the client which element is wrong (timestamps[1]).
+func (ts *Times) UnmarshalJSON(data []byte) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	if raw == nil { // null
+		*ts = nil
+		return nil
+	}
+	out := make(Times, len(raw))
+	for i, r := range raw {
+		// time.Time reads null as no time at all; a timestamp must be given.
+		if r[0] != '"' || out[i].UnmarshalJSON(r) != nil {
+			return &json.UnmarshalTypeError{Value: clip(string(r)), Type: reflect.TypeFor[time.Time](), Field: "[" + strconv.Itoa(i) + "]"}
+		}
+	}
+	*ts = out
+	return nil
+}
+
+// clip shortens s, a piece of the client's input quoted back to it, to at most about 40 bytes.
+func clip(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
+	}
+	return strings.ToValidUTF8(s[:max], "") + "…"
 }

@@ -15,7 +15,7 @@ import (
 // The batch page is served with its script, which reaches the chart and the token helpers, and
 // the dashboard links to it.
 func TestBatchPageAssets(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
+	srv := httptest.NewServer(web.Handler(http.NotFoundHandler()))
 	defer srv.Close()
 
 	resp, page := get(t, srv, "/static/batch.html")
@@ -36,7 +36,7 @@ func TestBatchPageAssets(t *testing.T) {
 // Every element the batch script looks up by id is on the page: a renamed id would leave a
 // control dead.
 func TestBatchPageIDs(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
+	srv := httptest.NewServer(web.Handler(http.NotFoundHandler()))
 	defer srv.Close()
 	_, page := get(t, srv, "/static/batch.html")
 	_, script := get(t, srv, "/static/batch.js")
@@ -64,7 +64,7 @@ func TestBatchPageIDs(t *testing.T) {
 // The upload form offers the engine's methods, each once, both to forecast with and to compare
 // in a backtest: a method added to the engine and not to the page would be out of reach.
 func TestBatchPageMethods(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
+	srv := httptest.NewServer(web.Handler(http.NotFoundHandler()))
 	defer srv.Close()
 	_, page := get(t, srv, "/static/batch.html")
 	sel := regexp.MustCompile(`(?s)<select id="up-method".*?</select>`).FindString(page)

@@ -4,20 +4,33 @@
 package web
 
 import (
+	"bytes"
 	"embed"
 	"net/http"
+	"strings"
+	"time"
 )
 
 //go:embed index.html static
 var files embed.FS
 
-// Handler serves the dashboard. Embedded files carry no modification time, so browsers are
-// told to revalidate: a new binary's dashboard is picked up on the next load.
-func Handler() http.Handler {
-	fs := http.FileServerFS(files)
+// Handler serves the dashboard's files: index.html at /, the others at their paths
+// (/static/app.js). A path that names no file, a directory included, is answered by notFound,
+// so nothing is ever listed. Embedded files carry no modification time, so browsers are told
+// to revalidate: a new binary's dashboard is picked up on the next load.
+func Handler(notFound http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		if name == "" {
+			name = "index.html"
+		}
+		b, err := files.ReadFile(name) // fails on a directory
+		if err != nil {
+			notFound.ServeHTTP(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		fs.ServeHTTP(w, r)
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
 	})
 }

@@ -28,7 +28,7 @@ func get(t *testing.T, srv *httptest.Server, path string) (*http.Response, strin
 // The page and every asset it references are served with their content types, and nothing is
 // loaded from elsewhere (the dashboard must work without internet).
 func TestDashboardAssets(t *testing.T) {
-	srv := httptest.NewServer(web.Handler())
+	srv := httptest.NewServer(web.Handler(http.NotFoundHandler()))
 	defer srv.Close()
 
 	resp, page := get(t, srv, "/")

@@ -162,7 +162,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if cfg.runsGateway() {
 		gw := gateway.New(cfg.Gateway, gateway.Deps{
 			Store: st, Publisher: br.Publisher, Replies: br.Replies, Ready: br.Ready,
-			Log: log.With("component", "gateway"), Registry: reg, Web: web.Handler(), Debug: debug,
+			Log: log.With("component", "gateway"), Registry: reg, Web: web.Handler, Debug: debug,
 		})
 		eg.Go(func() error { return gw.Run(ctx) })
 	} else {

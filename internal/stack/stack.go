@@ -169,8 +169,8 @@ type GatewayOptions struct {
 	WrapStore func(store.Store) store.Store
 	// WrapPublisher decorates the publisher this gateway sends commands through.
 	WrapPublisher func(message.Publisher) message.Publisher
-	// Web serves the dashboard.
-	Web http.Handler
+	// Web makes the dashboard's handler (web.Handler).
+	Web func(notFound http.Handler) http.Handler
 	// Unstarted leaves the gateway routed and served but not started: no replies, no live
 	// feed, so commands wait and event streams are refused.
 	Unstarted bool

@@ -1,0 +1,121 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// noRedirects is a client that hands back a redirect instead of following it.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// Every path, known or not, clean or not, is answered in JSend and never redirected: the API
+// documents no 3xx, and a POST sent on to a redirect's Location loses its body.
+func TestEveryPathIsAnsweredInJSend(t *testing.T) {
+	_, srv := newAPIGateway(t)
+	tests := []struct {
+		method, path string
+		want         int
+		field, says  string // the field the fail names and what its problem says
+	}{
+		{"GET", "/v1//models", 404, "path", "not clean"},
+		{"GET", "//v1/models", 404, "path", "not clean"},
+		{"GET", "/v1/models/../models", 404, "path", "not clean"},
+		{"GET", "/v1/models/.", 404, "path", "not clean"},
+		{"GET", "/v1/models/a/..", 404, "path", "not clean"},
+		{"GET", "/v1/models/%2E%2E/models", 404, "path", "no endpoint"}, // ServeMux reads the escaped path
+		{"POST", "/v1/models/./a/forecast", 404, "path", "not clean"},
+		{"POST", "/v1/models/a//fit", 404, "path", "not clean"},
+		{"POST", "/v1/models/a/./fit", 404, "path", "not clean"},
+		{"POST", "/api/../api/forecast", 404, "path", "not clean"},
+		{"GET", "/docs/.", 404, "path", "not clean"},
+		{"GET", "/static/../openapi.json", 404, "path", "not clean"},
+		{"GET", "/v1/models/", 404, "path", "no endpoint"},
+		{"POST", "/v1/models/a/fit/", 404, "path", "no endpoint"},
+		{"GET", "/v2/nothing", 404, "path", "no endpoint"},
+		{"POST", "/v1/models/a%2Fb/fit", 400, "model", "must match"},
+		{"POST", "/v1/models/a%2F..%2Fb/fit", 400, "model", "must match"},
+		{"DELETE", "/v1/models", 405, "method", "not allowed"},
+		{"POST", "/healthz", 405, "method", "not allowed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			var body io.Reader
+			if tc.method == http.MethodPost {
+				body = strings.NewReader("{}")
+			}
+			req, err := http.NewRequestWithContext(t.Context(), tc.method, srv.URL+tc.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := noRedirects.Do(req) // checked against openapi.json (TestMain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+				t.Fatalf("%d %s (Location %q): %s; want %d JSend", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Location"), b, tc.want)
+			}
+			var env struct {
+				Status string            `json:"status"`
+				Data   map[string]string `json:"data"`
+			}
+			if err := json.Unmarshal(b, &env); err != nil || env.Status != "fail" {
+				t.Fatalf("not a JSend fail (%v): %s", err, b)
+			}
+			if problem, ok := env.Data[tc.field]; !ok || !strings.Contains(problem, tc.says) {
+				t.Errorf("the fail does not say %s %q: %s", tc.field, tc.says, b)
+			}
+		})
+	}
+}
+
+// The dashboard's handler serves files and nothing else: a path naming no file, a directory
+// included, gets the JSend 404, never a listing, a redirect or net/http's text.
+func TestOnlyFilesAreServed(t *testing.T) {
+	_, srv := newAPIGateway(t)
+	for path, want := range map[string]string{
+		"/":                  "text/html",
+		"/static/app.js":     "text/javascript",
+		"/static/app.css":    "text/css",
+		"/static/batch.html": "text/html",
+	} {
+		resp, err := noRedirects.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, want) {
+			t.Errorf("GET %s: %d %s, want 200 %s", path, resp.StatusCode, ct, want)
+		}
+	}
+	for _, path := range []string{
+		"/static/",        // the directory of the files
+		"/static",         // the same without its slash
+		"/static/%2E",     // the directory as a file of itself
+		"/static/nope.js", // no such file
+		"/static/app.js/", // a file as a directory
+		"/static/sub/app.js",
+		"/index.html", // served at / only
+	} {
+		t.Run(path, func(t *testing.T) {
+			resp, err := noRedirects.Get(srv.URL + path) // checked against openapi.json (TestMain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			var env struct {
+				Status string            `json:"status"`
+				Data   map[string]string `json:"data"`
+			}
+			if resp.StatusCode != http.StatusNotFound || json.Unmarshal(b, &env) != nil || env.Status != "fail" || env.Data["path"] == "" {
+				t.Fatalf("%d %s (Location %q): %s; want the JSend 404 naming the path", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Location"), b)
+			}
+		})
+	}
+}
