@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -50,6 +51,13 @@ type Config struct {
 	ProgressInterval time.Duration
 	// MaxRetries bounds in-process retries of a failing handler before the message is nacked.
 	MaxRetries int
+	// StoreOutage is how long a fit or batch series whose handler fails because the store
+	// cannot be reached (store.Unavailable: Redis restarting or failing over) is retried in the
+	// processor, backing off to 5 s, keeping its delivery: an outage shorter than this does not
+	// use up the command's delivery limit, so the fit is neither given up on nor dead-lettered.
+	// 0: such failures count as any other. Keep it below RabbitMQ's consumer timeout (30 min).
+	// Forecasts are not held so: their clients are waiting.
+	StoreOutage time.Duration
 	// DeliveryLimit is the command queues' x-delivery-limit (deploy/rabbitmq/definitions.json):
 	// when a delivery that RabbitMQ will not repeat fails too, the job is answered as failed
 	// before the broker dead-letters the command. 0 means the transport never redelivers (the
@@ -78,6 +86,7 @@ func DefaultConfig() Config {
 		JobTTL:           24 * time.Hour,
 		ProgressInterval: 250 * time.Millisecond,
 		MaxRetries:       3,
+		StoreOutage:      10 * time.Minute,
 		DeliveryLimit:    5,
 		MaxForecasts:     128,
 		CacheSize:        256,
@@ -190,6 +199,20 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 			return !errors.Is(params.Err, errMalformed)
 		},
 	}
+	storeDown := middleware.Retry{
+		MaxRetries:      math.MaxInt32,
+		MaxElapsedTime:  p.cfg.StoreOutage,
+		InitialInterval: 250 * time.Millisecond,
+		MaxInterval:     5 * time.Second,
+		Multiplier:      2,
+		ShouldRetry: func(params middleware.RetryParams) bool {
+			if store.Unavailable(params.Err) {
+				p.log.Warn("store unavailable; retrying the command", "retry", params.RetryNum+1, "in", params.Delay.Round(time.Millisecond), "err", params.Err)
+				return true
+			}
+			return false
+		},
+	}
 	add := func(name, topic string, h message.NoPublishHandlerFunc) {
 		hd := router.AddConsumerHandler(name+suffix, topic, sub, h)
 		hd.AddMiddleware(middleware.CorrelationID)
@@ -199,7 +222,11 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 		if topic == messages.TopicForecast && p.forecastSlots != nil {
 			hd.AddMiddleware(p.forecastSlots)
 		}
-		hd.AddMiddleware(poison, p.giveUp(topic), retry.Middleware, middleware.Recoverer)
+		hd.AddMiddleware(poison, p.giveUp(topic))
+		if topic != messages.TopicForecast && p.cfg.StoreOutage > 0 {
+			hd.AddMiddleware(storeDown.Middleware)
+		}
+		hd.AddMiddleware(retry.Middleware, middleware.Recoverer)
 	}
 	has := func(r, want string) bool { return r == want || r == RoleAll }
 	if has(p.cfg.Role, RoleFit) && has(role, RoleFit) {

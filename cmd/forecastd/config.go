@@ -113,6 +113,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 		b.num(&c.BatchConcurrency, "batch-concurrency", "batch series processed at once with RabbitMQ by a processor of role fit or all (consumers of the batch queue, beside the fit queue's)")
 		b.dur(&p.FitTimeout, "fit-timeout", "time limit of one fit")
 		b.dur(&p.FitLease, "fit-lease", "lease of a running fit, renewed every third of it; when it runs out (its processor died) another processor takes the fit over")
+		b.dur(&p.StoreOutage, "store-outage", "how long a fit or batch series whose store cannot be reached (Redis restarting or failing over) is retried, keeping its delivery, before it counts as failed; 0: at once")
 	}
 	if c.runsGateway() {
 		g := &c.Gateway
@@ -309,6 +310,9 @@ func (c config) validate() error {
 		}
 		if c.BatchConcurrency < 1 || c.BatchConcurrency > 64 {
 			return fmt.Errorf("batch-concurrency must be 1 to 64, got %d", c.BatchConcurrency)
+		}
+		if p.StoreOutage < 0 {
+			return fmt.Errorf("store-outage must be ≥ 0, got %s", p.StoreOutage)
 		}
 		positive["fit-timeout"], positive["fit-lease"], positive["job-ttl"] = p.FitTimeout, p.FitLease, p.JobTTL
 	}

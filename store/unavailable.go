@@ -1,0 +1,33 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Unavailable reports whether err says the store could not be reached or could not serve just
+// now, rather than anything about the data: a connection refused, dropped or timed out, a
+// Redis loading its data, a replica not yet promoted (READONLY, MASTERDOWN) or a write no
+// replica confirmed in a failover. An operation that failed so may succeed when tried again
+// later; the store's own errors (ErrNoFit, …) never are.
+func Unavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var netErr net.Error
+	switch {
+	case errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, ErrNotReplicated),
+		redis.IsLoadingError(err), redis.IsReadOnlyError(err), redis.IsMasterDownError(err),
+		redis.IsClusterDownError(err), redis.IsTryAgainError(err), redis.IsNoReplicasError(err):
+		return true
+	}
+	return false
+}
