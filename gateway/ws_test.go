@@ -701,3 +701,58 @@ func TestWSDuplicateKeysGetAFailNamingTheKey(t *testing.T) {
 		}
 	}
 }
+
+// TestWSAnswersEchoTheIDAndUnsubscribeIsStrict: whatever a client message gets back (an error
+// for a message that cannot be handled, a fail for bad fields, an acknowledgement) echoes its
+// id, as far as the id can be read; and unsubscribe takes only its own fields.
+func TestWSAnswersEchoTheIDAndUnsubscribeIsStrict(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	cases := []struct {
+		name, raw string
+		binary    bool
+		id        string // the id the answer must echo, as JSON
+		typ       string // the answer's type
+		field     string // for a fail: the field it must name
+	}{
+		{"unknown type", `{"type":"launch","id":"e1"}`, false, `"e1"`, "error", ""},
+		{"no type", `{"id":42}`, false, `42`, "error", ""},
+		{"type not a string", `{"type":5,"id":"e2"}`, false, `"e2"`, "error", ""},
+		{"id before a bad type", `{"id":"e3","type":["ping"]}`, false, `"e3"`, "error", ""},
+		{"binary", `{"type":"ping","id":"e4"}`, true, `"e4"`, "error", ""},
+		{"unknown field", `{"type":"ping","id":"e5","extra":1}`, false, `"e5"`, "result", "extra"},
+		{"subscribe, wrong type", `{"type":"subscribe","id":"s1","models":"a"}`, false, `"s1"`, "result", "models"},
+		{"unsubscribe, unknown field", `{"type":"unsubscribe","id":"u1","models":["a"],"bogus":true}`, false, `"u1"`, "result", "bogus"},
+		{"unsubscribe, subscribe's field", `{"type":"unsubscribe","id":"u2","models":["a"],"last_event_id":"1-0"}`, false, `"u2"`, "result", "last_event_id"},
+		{"unsubscribe, wrong type", `{"type":"unsubscribe","id":"u3","models":"a"}`, false, `"u3"`, "result", "models"},
+		{"unsubscribe, wrong item type", `{"type":"unsubscribe","id":"u4","batches":[1]}`, false, `"u4"`, "result", "batches"},
+		{"unsubscribe, bad model", `{"type":"unsubscribe","id":"u5","models":["a b"]}`, false, `"u5"`, "result", "models"},
+		{"unsubscribe", `{"type":"unsubscribe","id":"u6","models":["a"],"batches":[]}`, false, `"u6"`, "result", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			typ := websocket.MessageText
+			if tc.binary {
+				typ = websocket.MessageBinary
+			}
+			if err := c.Write(t.Context(), typ, []byte(tc.raw)); err != nil {
+				t.Fatal(err)
+			}
+			m := readWS(t, c)
+			if m.Type != tc.typ || string(m.ID) != tc.id {
+				t.Fatalf("%s answered %+v; want type %s echoing the id %s", tc.raw, m, tc.typ, tc.id)
+			}
+			if tc.typ != "result" {
+				return
+			}
+			var problems map[string]string
+			_ = json.Unmarshal(m.Data, &problems)
+			switch {
+			case tc.field == "" && m.Status != "success":
+				t.Errorf("%s answered %+v; want success", tc.raw, m)
+			case tc.field != "" && (m.Status != "fail" || problems[tc.field] == ""):
+				t.Errorf("%s answered %+v; want a fail naming %q", tc.raw, m, tc.field)
+			}
+		})
+	}
+}
