@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -754,5 +755,48 @@ func TestWSAnswersEchoTheIDAndUnsubscribeIsStrict(t *testing.T) {
 				t.Errorf("%s answered %+v; want a fail naming %q", tc.raw, m, tc.field)
 			}
 		})
+	}
+}
+
+// TestWSResumeFromTheFutureIsReset: a subscribe resuming after an id newer than every stored
+// event is acknowledged, then reset to the newest event, and gets the live events after it; one
+// resuming at the newest event is not reset.
+func TestWSResumeFromTheFutureIsReset(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	ctx := context.Background()
+	// Once probe has the events, the hub has fanned them out: a subscribe then has nothing to
+	// catch up.
+	probe := openSSE(t, e.srv.URL, "/v1/events")
+	var newest string
+	for i := range 3 {
+		newest = emit(t, e.store, "a", int64(i+1)).ID
+	}
+	for {
+		if m, _ := probe.nextEvent(t); m.ID == newest {
+			break
+		}
+	}
+	future := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10) + "-0"
+	subscribe := func(last string) *websocket.Conn {
+		t.Helper()
+		c := e.dial(ctx)
+		writeWS(t, c, map[string]any{"type": "subscribe", "id": "s", "models": []string{"a"}, "last_event_id": last})
+		if m := readWS(t, c); m.Type != "result" || m.Status != "success" || string(m.ID) != `"s"` {
+			t.Fatalf("subscribe after %s answered %+v", last, m)
+		}
+		return c
+	}
+	ahead, atNewest := subscribe(future), subscribe(newest)
+
+	m := readWS(t, ahead)
+	var reset resetData
+	if err := json.Unmarshal(m.Data, &reset); err != nil || m.Type != "event" || m.Event != "reset" || m.EventID != newest || reset.Last != future || reset.Reason == "" {
+		t.Fatalf("after subscribing from %s got %+v %s; want a reset event with event_id %s", future, m, m.Data, newest)
+	}
+	live := emit(t, e.store, "a", 9)
+	for _, c := range []*websocket.Conn{ahead, atNewest} {
+		if m := readWS(t, c); m.Type != "event" || m.EventID != live.ID {
+			t.Errorf("got %+v, want the live event %s", m, live.ID)
+		}
 	}
 }
