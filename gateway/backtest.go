@@ -37,7 +37,7 @@ func (g *Gateway) startBacktest(ctx context.Context, model string, req messages.
 	g.runs.add(r)
 	// Queued first: the processor's first progress may come back before Publish returns.
 	acc := Accepted{JobID: jobID, Status: string(store.JobQueued), Model: model}
-	r.step("accepted", acc)
+	r.step(stepAccepted, acc)
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
 		if !g.recordFailure(ctx, r, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the backtest")) {
 			return r, acc, nil // it took it: the backtest ended, and r has its outcome

@@ -242,6 +242,81 @@ func TestEventsResetWhenResumePointIsGone(t *testing.T) {
 	t.Fatalf("live event %s never arrived after the reset", live.ID)
 }
 
+// resetData is the data of a reset event.
+type resetData struct {
+	Last   string `json:"last_event_id"`
+	Reason string `json:"reason"`
+}
+
+// nextReset returns the next event, which must be a reset, and its data.
+func (c *sseClient) nextReset(t *testing.T) (sseMsg, resetData) {
+	t.Helper()
+	m := c.next(t, false)
+	var data resetData
+	if err := json.Unmarshal([]byte(m.Data), &data); err != nil || m.Event != "reset" || data.Reason == "" {
+		t.Fatalf("got %+v, want a reset event with a reason", m)
+	}
+	return m, data
+}
+
+// TestEventsResetWhenResumePointIsInTheFuture: a resume point newer than every stored event (a
+// client that kept its id across a flushed event log, say) is no point to wait at: the client
+// is reset, for a reason of its own, to the newest event, and gets the live events after it.
+// The newest event's own id is no such point.
+func TestEventsResetWhenResumePointIsInTheFuture(t *testing.T) {
+	e := newLiveEnv(t, nil, store.WithEventsMaxLen(5))
+	future := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10) + "-0"
+	// The hub has fanned out what probe got: a stream attaching then has nothing to catch up.
+	probe := openSSE(t, e.srv.URL, "/v1/events")
+	emitSeen := func() store.Event {
+		t.Helper()
+		ev := emit(t, e.store, "m", 1)
+		for {
+			if m, _ := probe.nextEvent(t); m.ID == ev.ID {
+				return ev
+			}
+		}
+	}
+	liveArrives := func(c *sseClient, what string) store.Event {
+		t.Helper()
+		live := emitSeen()
+		if m, _ := c.nextEvent(t); m.ID != live.ID {
+			t.Fatalf("%s: got %+v, want the live event %s", what, m, live.ID)
+		}
+		return live
+	}
+
+	// A fresh event log, with no events at all.
+	c := openSSE(t, e.srv.URL, "/v1/events", "Last-Event-ID", future)
+	_, fresh := c.nextReset(t)
+	if fresh.Last != future {
+		t.Errorf("fresh log: reset %+v, want last_event_id %s", fresh, future)
+	}
+	first := liveArrives(c, "fresh log, after the reset")
+	c.Close()
+
+	// A point too old to replay is reset for another reason.
+	var newest store.Event
+	for range 10 {
+		newest = emitSeen()
+	}
+	_, gone := openSSE(t, e.srv.URL, "/v1/events", "Last-Event-ID", first.ID).nextReset(t)
+	if gone.Reason == fresh.Reason {
+		t.Errorf("a resume point in the future and one too old are reset for the same reason %q", gone.Reason)
+	}
+
+	c = openSSE(t, e.srv.URL, "/v1/events?last_event_id="+future)
+	m, ahead := c.nextReset(t)
+	if m.ID != newest.ID || ahead.Last != future || ahead.Reason != fresh.Reason {
+		t.Errorf("log ahead of the client: reset %+v %+v, want id %s (the newest event), last_event_id %s, reason %q", m, ahead, newest.ID, future, fresh.Reason)
+	}
+	newest = liveArrives(c, "after the reset")
+	c.Close()
+
+	// The newest event is not in the future: no reset, the live events follow.
+	liveArrives(openSSE(t, e.srv.URL, "/v1/events", "Last-Event-ID", newest.ID), "resumed at the newest event")
+}
+
 func TestEventsSlowConsumerIsCutOffWhileOthersKeepReceiving(t *testing.T) {
 	e := newLiveEnv(t, func(c *gateway.Config) { c.SendQueue = 32; c.WriteTimeout = 2 * time.Second })
 	fast := openSSE(t, e.srv.URL, "/v1/events")

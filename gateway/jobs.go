@@ -59,7 +59,7 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 		return nil, Accepted{}, unavailable("record job", err)
 	}
 	g.runs.add(r)
-	r.step("accepted", acc) // queued first: the processor's first progress may come back before Publish returns
+	r.step(stepAccepted, acc) // queued first: the processor's first progress may come back before Publish returns
 	if err := g.publish(cmd.Topic(), jobID, cmd); err != nil {
 		// The command may have reached the queue all the same (its confirm never came), and a
 		// processor may be running it. Whoever ends the fit answers it: the gateway, with a
@@ -120,7 +120,7 @@ func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req m
 	r := newRun(jobID, messages.KindForecast, model, now)
 	g.runs.add(r)
 	acc := Accepted{JobID: jobID, Status: string(store.JobQueued), Model: model}
-	r.step("accepted", acc)
+	r.step(stepAccepted, acc)
 	cmd := messages.ForecastCommand{
 		JobID: jobID, Model: model, Barrier: barrier, ReplyTo: g.cfg.ID,
 		Horizon: *req.Horizon, Levels: req.Levels, Deadline: now.Add(g.cfg.HoldTimeout + g.cfg.RequestTimeout), API: api,
@@ -151,7 +151,7 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 	start := g.now()
 	held, err := g.waitSettled(ctx, cmd.Model, cmd.Barrier, wake, pending, func(pending []int64) {
 		log.Info("forecast held", "pending", pending)
-		r.step("held", map[string]any{"job_id": cmd.JobID, "waiting_for": pending})
+		r.step(stepHeld, map[string]any{"job_id": cmd.JobID, "waiting_for": pending})
 		job.Status, job.UpdatedAt = store.JobHeld, g.now()
 		if err := g.deps.Store.PutJob(ctx, job, g.cfg.JobTTL); err != nil {
 			log.Warn("record held job", "err", err)
@@ -177,7 +177,7 @@ func (g *Gateway) holdAndPublish(r *run, job store.Job, cmd messages.ForecastCom
 	if held {
 		cmd.HeldMS = float64(r.heldFor.Microseconds()) / 1000
 		g.metrics.heldSeconds.Observe(r.heldFor.Seconds())
-		r.step("released", map[string]any{"job_id": cmd.JobID, "held_ms": cmd.HeldMS})
+		r.step(stepReleased, map[string]any{"job_id": cmd.JobID, "held_ms": cmd.HeldMS})
 	}
 	if payload == nil {
 		payload = messages.JSON(cmd)

@@ -575,3 +575,41 @@ func TestOpenAPIBatchIDExamplesAreCurrent(t *testing.T) {
 		t.Fatal("no batch_id example found")
 	}
 }
+
+// TestOpenAPICommandStreamEventsAreTheOnesSent: CommandStreamEvent names exactly the events a
+// command's SSE stream sends, in its enum and in the description that gives each its data.
+func TestOpenAPICommandStreamEventsAreTheOnesSent(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				CommandStreamEvent struct {
+					Description string `json:"description"`
+					Properties  struct {
+						Event struct {
+							Enum []string `json:"enum"`
+						} `json:"event"`
+					} `json:"properties"`
+				} `json:"CommandStreamEvent"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(gateway.OpenAPIDocument(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	schema := doc.Components.Schemas.CommandStreamEvent
+	sent := slices.Sorted(slices.Values(gateway.CommandStreamEvents))
+	if enum := slices.Sorted(slices.Values(schema.Properties.Event.Enum)); !slices.Equal(enum, sent) {
+		t.Errorf("CommandStreamEvent's event enum is %v; the stream sends %v", enum, sent)
+	}
+	// The description maps each event to its data: "`accepted` → …", "`succeeded` / `failed` → …".
+	mapped, name := regexp.MustCompile("(?:`[a-z_]+` / )*`[a-z_]+` →"), regexp.MustCompile("`([a-z_]+)`")
+	var described []string
+	for _, names := range mapped.FindAllString(schema.Description, -1) {
+		for _, m := range name.FindAllStringSubmatch(names, -1) {
+			described = append(described, m[1])
+		}
+	}
+	if described = slices.Compact(slices.Sorted(slices.Values(described))); !slices.Equal(described, sent) {
+		t.Errorf("CommandStreamEvent's description gives data for %v; the stream sends %v", described, sent)
+	}
+}

@@ -14,13 +14,26 @@ import (
 	"github.com/forecastd/forecastd/store"
 )
 
-// Update is one step of a job as clients see it: accepted, held, released, running, progress,
-// and finally result.
+// Update is one step of a job as clients see it (its Type one of the step names below).
 type Update struct {
 	Type string `json:"type"`
-	// Data is the step's payload; for a result, the JSend body's data.
+	// Data is the step's payload.
 	Data json.RawMessage `json:"data,omitempty"`
 }
+
+// The names of a job's steps, and of the events that end a command's SSE stream with its
+// outcome. commandStreamEvents lists every event a command stream sends.
+const (
+	stepAccepted = "accepted"
+	stepHeld     = "held"     // a forecast waits for fits accepted before it
+	stepReleased = "released" // and no longer does
+	stepProgress = "progress" // also the processor taking the job (stage "started")
+
+	streamSucceeded = "succeeded"
+	streamFailed    = "failed"
+)
+
+var commandStreamEvents = []string{stepAccepted, stepHeld, stepReleased, stepProgress, streamSucceeded, streamFailed}
 
 // Outcome is a job's final answer: the HTTP status and JSend body a synchronous client gets.
 type Outcome struct {
@@ -231,10 +244,10 @@ func (g *Gateway) consumeReplies(msgs <-chan *message.Message) {
 			result, err := resultOf(rep)
 			g.complete(r, result, err)
 		case messages.ReplyProgress:
-			r.step("progress", rep.Progress)
+			r.step(stepProgress, rep.Progress)
 		case messages.ReplyRunning:
 			// The contract knows no "running" step: a processor taking the job is progress at 0%.
-			r.step("progress", forecast.Progress{Stage: "started"})
+			r.step(stepProgress, forecast.Progress{Stage: "started"})
 		}
 	}
 }

@@ -34,9 +34,9 @@ func (g *Gateway) streamRun(w http.ResponseWriter, r *http.Request, run *run) {
 				}
 				break
 			}
-			name := "succeeded"
+			name := streamSucceeded
 			if run.outcome.Body.Status != "success" {
-				name = "failed"
+				name = streamFailed
 			}
 			_ = s.Event("", name, map[string]any{"http_status": run.outcome.Status, "body": run.outcome.Body})
 			return
@@ -46,7 +46,7 @@ func (g *Gateway) streamRun(w http.ResponseWriter, r *http.Request, run *run) {
 			}
 		case <-g.root.Done():
 			status, body := g.answerError(shuttingDown(run.id))
-			_ = s.Event("", "failed", map[string]any{"http_status": status, "body": body})
+			_ = s.Event("", streamFailed, map[string]any{"http_status": status, "body": body})
 			return
 		case <-r.Context().Done():
 			return

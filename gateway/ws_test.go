@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -698,6 +699,104 @@ func TestWSDuplicateKeysGetAFailNamingTheKey(t *testing.T) {
 		_ = json.Unmarshal(res.Data, &problems)
 		if res.Type != "result" || res.Status != "fail" || !strings.Contains(problems[tc.field], "more than once") {
 			t.Errorf("%s answered %+v; want a fail naming %q", tc.msg, res, tc.field)
+		}
+	}
+}
+
+// TestWSAnswersEchoTheIDAndUnsubscribeIsStrict: whatever a client message gets back (an error
+// for a message that cannot be handled, a fail for bad fields, an acknowledgement) echoes its
+// id, as far as the id can be read; and unsubscribe takes only its own fields.
+func TestWSAnswersEchoTheIDAndUnsubscribeIsStrict(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	cases := []struct {
+		name, raw string
+		binary    bool
+		id        string // the id the answer must echo, as JSON
+		typ       string // the answer's type
+		field     string // for a fail: the field it must name
+	}{
+		{"unknown type", `{"type":"launch","id":"e1"}`, false, `"e1"`, "error", ""},
+		{"no type", `{"id":42}`, false, `42`, "error", ""},
+		{"type not a string", `{"type":5,"id":"e2"}`, false, `"e2"`, "error", ""},
+		{"id before a bad type", `{"id":"e3","type":["ping"]}`, false, `"e3"`, "error", ""},
+		{"binary", `{"type":"ping","id":"e4"}`, true, `"e4"`, "error", ""},
+		{"unknown field", `{"type":"ping","id":"e5","extra":1}`, false, `"e5"`, "result", "extra"},
+		{"subscribe, wrong type", `{"type":"subscribe","id":"s1","models":"a"}`, false, `"s1"`, "result", "models"},
+		{"unsubscribe, unknown field", `{"type":"unsubscribe","id":"u1","models":["a"],"bogus":true}`, false, `"u1"`, "result", "bogus"},
+		{"unsubscribe, subscribe's field", `{"type":"unsubscribe","id":"u2","models":["a"],"last_event_id":"1-0"}`, false, `"u2"`, "result", "last_event_id"},
+		{"unsubscribe, wrong type", `{"type":"unsubscribe","id":"u3","models":"a"}`, false, `"u3"`, "result", "models"},
+		{"unsubscribe, wrong item type", `{"type":"unsubscribe","id":"u4","batches":[1]}`, false, `"u4"`, "result", "batches"},
+		{"unsubscribe, bad model", `{"type":"unsubscribe","id":"u5","models":["a b"]}`, false, `"u5"`, "result", "models"},
+		{"unsubscribe", `{"type":"unsubscribe","id":"u6","models":["a"],"batches":[]}`, false, `"u6"`, "result", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			typ := websocket.MessageText
+			if tc.binary {
+				typ = websocket.MessageBinary
+			}
+			if err := c.Write(t.Context(), typ, []byte(tc.raw)); err != nil {
+				t.Fatal(err)
+			}
+			m := readWS(t, c)
+			if m.Type != tc.typ || string(m.ID) != tc.id {
+				t.Fatalf("%s answered %+v; want type %s echoing the id %s", tc.raw, m, tc.typ, tc.id)
+			}
+			if tc.typ != "result" {
+				return
+			}
+			var problems map[string]string
+			_ = json.Unmarshal(m.Data, &problems)
+			switch {
+			case tc.field == "" && m.Status != "success":
+				t.Errorf("%s answered %+v; want success", tc.raw, m)
+			case tc.field != "" && (m.Status != "fail" || problems[tc.field] == ""):
+				t.Errorf("%s answered %+v; want a fail naming %q", tc.raw, m, tc.field)
+			}
+		})
+	}
+}
+
+// TestWSResumeFromTheFutureIsReset: a subscribe resuming after an id newer than every stored
+// event is acknowledged, then reset to the newest event, and gets the live events after it; one
+// resuming at the newest event is not reset.
+func TestWSResumeFromTheFutureIsReset(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	ctx := context.Background()
+	// Once probe has the events, the hub has fanned them out: a subscribe then has nothing to
+	// catch up.
+	probe := openSSE(t, e.srv.URL, "/v1/events")
+	var newest string
+	for i := range 3 {
+		newest = emit(t, e.store, "a", int64(i+1)).ID
+	}
+	for {
+		if m, _ := probe.nextEvent(t); m.ID == newest {
+			break
+		}
+	}
+	future := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10) + "-0"
+	subscribe := func(last string) *websocket.Conn {
+		t.Helper()
+		c := e.dial(ctx)
+		writeWS(t, c, map[string]any{"type": "subscribe", "id": "s", "models": []string{"a"}, "last_event_id": last})
+		if m := readWS(t, c); m.Type != "result" || m.Status != "success" || string(m.ID) != `"s"` {
+			t.Fatalf("subscribe after %s answered %+v", last, m)
+		}
+		return c
+	}
+	ahead, atNewest := subscribe(future), subscribe(newest)
+
+	m := readWS(t, ahead)
+	var reset resetData
+	if err := json.Unmarshal(m.Data, &reset); err != nil || m.Type != "event" || m.Event != "reset" || m.EventID != newest || reset.Last != future || reset.Reason == "" {
+		t.Fatalf("after subscribing from %s got %+v %s; want a reset event with event_id %s", future, m, m.Data, newest)
+	}
+	live := emit(t, e.store, "a", 9)
+	for _, c := range []*websocket.Conn{ahead, atNewest} {
+		if m := readWS(t, c); m.Type != "event" || m.EventID != live.ID {
+			t.Errorf("got %+v, want the live event %s", m, live.ID)
 		}
 	}
 }

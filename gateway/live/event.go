@@ -114,8 +114,9 @@ func (ev *Event) Frame(f *Format) []byte {
 // EventReset is the type of the event that tells a session events were lost (resetEvent).
 const EventReset = "reset"
 
-// resetEvent tells a session that events after lastID are no longer retained; oldest is the
-// oldest one that is ("" when none is).
+// resetEvent tells a session that the events after lastID cannot be sent (they are no longer
+// retained, or lastID is from no log the store has, reason says which); oldest is the oldest
+// event retained ("" when none is).
 //
 // Its id (SSE id:, WebSocket event_id) is from, the point the stream goes on from, so a client
 // reconnecting after it resumes there instead of being reset again.
@@ -151,12 +152,19 @@ func eventData(ev store.Event) json.RawMessage {
 	return messages.JSON(fields)
 }
 
-const goneReason = "events after last_event_id are no longer retained; reload state, then follow from here"
+// Reasons a resuming session is reset: its resume point is older than the retained history, or
+// newer than every stored event (the event log was flushed or is new, or a failover lost its
+// newest events), so waiting for the events after it would miss every one until then.
+const (
+	goneReason   = "events after last_event_id are no longer retained; reload state, then follow from here"
+	futureReason = "last_event_id is newer than every stored event (the event log was reset, or lost its newest events); reload state, then follow from here"
+)
 
 // Resume writes, directly through the transport, what the session resuming after last missed:
 // the stored events after it up to cursor (the hub's position when the session attached, after
 // which live events take over) whose Subject is in want (nil: all). It returns the newest ID
-// the client then has. A resume point the store no longer retains gets a reset event instead.
+// the client then has. A resume point the store does not have, too old or in the future, gets
+// a reset event instead.
 func (s *Session) Resume(last, cursor string, want func(string) bool) (EventID, error) {
 	h := s.hub
 	ctx, cancel := context.WithTimeout(h.root, h.cfg.ReplayTimeout)
@@ -166,21 +174,45 @@ func (s *Session) Resume(last, cursor string, want func(string) bool) (EventID, 
 	if ok && end.After(sent) {
 		return s.replay(ctx, last, end, want)
 	}
-	// Nothing was fanned out after last yet: live events cover the rest, if last is retained.
+	// Nothing was fanned out after last yet: live events cover the rest, if the store has last.
+	// Past the hub's cursor, last may be from a gateway ahead of this one; past the store's
+	// newest event, it is from no log the store has, and the client would miss every event
+	// until the log caught up with it.
+	if !ok || sent.After(end) {
+		newest, err := h.feed.LastEventID(ctx)
+		if err != nil {
+			return sent, fmt.Errorf("check resume point %s: %w", last, err)
+		}
+		if n, stored := ParseEventID(newest); !stored || sent.After(n) {
+			return s.reset(ctx, last, cursor, futureReason)
+		}
+	}
 	_, err := h.feed.Events(ctx, last, 1)
 	switch {
 	case errors.Is(err, store.ErrEventsGone):
-		// The hub's cursor is no older than last here (or not known yet, just after start):
-		// the point to go on from is the newest event the store has.
-		from := cursor
-		if newest, err := h.feed.LastEventID(ctx); err == nil && newest != "" {
-			from = newest
-		}
-		return sent, s.writeEvents(resetEvent(from, last, h.oldestEventID(ctx), goneReason))
+		return s.reset(ctx, last, cursor, goneReason)
 	case err != nil:
 		return sent, fmt.Errorf("check resume point %s: %w", last, err) // the client retries
 	}
 	return sent, nil
+}
+
+// reset writes a reset event to a resuming session whose resume point last the store does not
+// have, and returns the ID it goes on from: the newest event's (cursor, the hub's position, when
+// the store has none). The client reloads state, so live events up to last no longer duplicate
+// anything it has (see Gate); the newest ID is read after they stop being dropped as such, so
+// that none dropped before is newer than the point it goes on from.
+func (s *Session) reset(ctx context.Context, last, cursor, reason string) (EventID, error) {
+	h := s.hub
+	s.mu.Lock()
+	s.skipUntil, s.skipModels = nil, nil
+	s.mu.Unlock()
+	from := cursor
+	if newest, err := h.feed.LastEventID(ctx); err == nil && newest != "" {
+		from = newest
+	}
+	id, _ := ParseEventID(from)
+	return id, s.writeEvents(resetEvent(from, last, h.oldestEventID(ctx), reason))
 }
 
 // replay writes, a page at a time, the stored events after last up to end whose Subject is in

@@ -34,7 +34,7 @@ func New(cfg Config, hub *live.Hub, fail func(http.ResponseWriter, *http.Request
 // ServeHTTP streams model events. Each event carries its store ID; a client that reconnects
 // with Last-Event-ID (or ?last_event_id=) gets every event it missed once, in order, replayed
 // from the store, then the live ones, or an explicit reset event when its ID is older than the
-// retained history.
+// retained history or newer than every stored event.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	subjects, err := live.Subjects(q["model"], q["batch"], "model", "batch")

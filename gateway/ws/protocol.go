@@ -72,6 +72,12 @@ type (
 		Batches     []string        `json:"batches,omitempty"`
 		LastEventID string          `json:"last_event_id,omitempty"`
 	}
+	unsubscribeMessage struct {
+		Type    string          `json:"type"`
+		ID      json.RawMessage `json:"id"`
+		Models  []string        `json:"models"`
+		Batches []string        `json:"batches,omitempty"`
+	}
 	pingMessage struct {
 		Type string          `json:"type"`
 		ID   json.RawMessage `json:"id"`

@@ -52,13 +52,13 @@ func (s *session) read() {
 			return
 		}
 		if typ != websocket.MessageText {
-			s.sendError(nil, "binary messages are not understood; send JSON text messages")
+			s.sendError(idOf(msg), "binary messages are not understood; send JSON text messages")
 			continue
 		}
 		s.inboxMu.Lock()
 		if len(s.inbox) >= inboxSize {
 			s.inboxMu.Unlock()
-			s.sendError(nil, fmt.Sprintf("more than %d messages are waiting to be handled; this one was dropped", inboxSize))
+			s.sendError(idOf(msg), fmt.Sprintf("more than %d messages are waiting to be handled; this one was dropped", inboxSize))
 			continue
 		}
 		s.inbox = append(s.inbox, msg)
@@ -93,21 +93,19 @@ func (s *session) handleSafely(msg []byte) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.h.deps.Log.Error("websocket message handler panic", "panic", v)
-			s.sendError(nil, "internal error handling the message")
+			s.sendError(idOf(msg), "internal error handling the message")
 		}
 	}()
 	s.handle(msg)
 }
 
-// handle answers one client message. Nothing a client sends ends the session by itself.
+// handle answers one client message, echoing its id. Nothing a client sends ends the session
+// by itself.
 func (s *session) handle(msg []byte) {
 	var h header
 	if err := messages.DecodeHeader(msg, &h); err != nil {
-		s.sendError(nil, "malformed message: "+describe(err))
+		s.sendError(idOf(msg), "malformed message: "+describe(err))
 		return
-	}
-	if len(h.ID) > 0 && !json.Valid(h.ID) {
-		h.ID = nil
 	}
 	switch h.Type {
 	case "fit":
@@ -124,14 +122,14 @@ func (s *session) handle(msg []byte) {
 		if decode(s, msg, &m, h.ID) {
 			s.startJob(h.ID, m.Model, func() (Wait, error) { return s.h.deps.Commands.Forecast(m.Model, m.ForecastRequest) })
 		}
-	case "subscribe", "unsubscribe":
+	case "subscribe":
 		var m subscribeMessage
-		if !decode(s, msg, &m, h.ID) {
-			return
-		}
-		if h.Type == "subscribe" {
+		if decode(s, msg, &m, h.ID) {
 			s.subscribe(m)
-		} else {
+		}
+	case "unsubscribe":
+		var m unsubscribeMessage
+		if decode(s, msg, &m, h.ID) {
 			s.unsubscribe(m)
 		}
 	case "ping":
@@ -144,6 +142,14 @@ func (s *session) handle(msg []byte) {
 	default:
 		s.sendError(h.ID, fmt.Sprintf("unknown message type %q; use fit, forecast, subscribe, unsubscribe or ping", h.Type))
 	}
+}
+
+// idOf is a client message's id, as far as it can be read: nil when msg is no JSON object.
+// A field of the wrong type does not keep the id from being read.
+func idOf(msg []byte) json.RawMessage {
+	var h header
+	_ = json.Unmarshal(msg, &h)
+	return h.ID
 }
 
 // decode decodes msg strictly into v, like the HTTP bodies it mirrors; a message that does
@@ -207,7 +213,7 @@ func (s *session) subscribe(m subscribeMessage) {
 		s.sendFailure(m.ID, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; subscribe again shortly"))
 		return
 	}
-	subjects, err := subjectsOf(m)
+	subjects, err := subjectsOf(m.Models, m.Batches)
 	if err != nil {
 		s.sendFailure(m.ID, err)
 		return
@@ -283,12 +289,12 @@ func (s *session) subscribe(m subscribeMessage) {
 }
 
 // subjectsOf are the subjects a subscribe or unsubscribe names: its models and batches.
-func subjectsOf(m subscribeMessage) ([]string, error) {
-	return live.Subjects(m.Models, m.Batches, "models", "batches")
+func subjectsOf(models, batches []string) ([]string, error) {
+	return live.Subjects(models, batches, "models", "batches")
 }
 
-func (s *session) unsubscribe(m subscribeMessage) {
-	subjects, err := subjectsOf(m)
+func (s *session) unsubscribe(m unsubscribeMessage) {
+	subjects, err := subjectsOf(m.Models, m.Batches)
 	if err != nil {
 		s.sendFailure(m.ID, err)
 		return
