@@ -26,9 +26,10 @@ import (
 const DefaultPrefix = "forecastd"
 
 // Topology names the RabbitMQ objects for one prefix: <prefix>.commands, <prefix>.replies and
-// <prefix>.dlx exchanges; <prefix>.fit, <prefix>.forecast, <prefix>.batch, <prefix>.dead and per-gateway
-// <prefix>.replies.<gateway> queues. Production uses DefaultPrefix; tests use their own so that
-// concurrent runs never consume each other's commands.
+// <prefix>.dlx exchanges; <prefix>.fit, <prefix>.forecast, <prefix>.batch, <prefix>.dead,
+// <prefix>.dead-lettered and per-gateway <prefix>.replies.<gateway> queues. Production uses
+// DefaultPrefix; tests use their own so that concurrent runs never consume each other's
+// commands.
 type Topology struct{ Prefix string }
 
 func (t Topology) prefix() string {
@@ -167,7 +168,8 @@ func NewAMQPTopology(url string, topo Topology, prefetch int, logger watermill.L
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("amqp command subscriber: %w", err), conn.Close(), pubConn.Close())
 	}
-	cmds := byTopic{messages.TopicForecast: unbundling{Subscriber: forecasts, log: logger, resend: pub.resend}, messages.TopicFit: fits, messages.TopicBatch: batches}
+	cmds := byTopic{messages.TopicForecast: unbundling{Subscriber: forecasts, log: logger, resend: pub.resend}, messages.TopicFit: fits, messages.TopicBatch: batches,
+		messages.TopicDeadLettered: fits}
 	replyCfg := base
 	// Replies are worth nothing once the gateway that waits for them is gone.
 	replyCfg.Queue = wamqp.QueueConfig{GenerateName: topo.Queue, AutoDelete: true, Exclusive: true}
@@ -250,7 +252,7 @@ func (b *Broker) Ready(ctx context.Context) error {
 			return
 		}
 		defer ch.Close()
-		for _, topic := range []string{messages.TopicFit, messages.TopicForecast, messages.TopicBatch} {
+		for _, topic := range []string{messages.TopicFit, messages.TopicForecast, messages.TopicBatch, messages.TopicDeadLettered} {
 			if _, err := ch.QueueDeclarePassive(b.topo.Queue(topic), true, false, false, false, nil); err != nil {
 				done <- fmt.Errorf("rabbitmq: queue %s missing (import deploy/rabbitmq/definitions.json): %w", b.topo.Queue(topic), err)
 				return

@@ -267,7 +267,7 @@ func TestDefinitionsImportIntoARunningBroker(t *testing.T) {
 		conn.Close()
 	}
 	out := r.Ctl(t, "list_queues", "name")
-	for _, q := range []string{"forecastd.fit", "forecastd.forecast", "forecastd.batch", "forecastd.dead"} {
+	for _, q := range []string{"forecastd.fit", "forecastd.forecast", "forecastd.batch", "forecastd.dead", "forecastd.dead-lettered"} {
 		if !strings.Contains(out, q+"\n") {
 			t.Errorf("no queue %s after import_definitions: %q", q, out)
 		}

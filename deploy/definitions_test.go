@@ -200,3 +200,29 @@ func TestCommandQueuesAreQuorumWithDeadLetters(t *testing.T) {
 		}
 	}
 }
+
+// What RabbitMQ dead-letters from the command queues (routing keys dead.<topic>) reaches the
+// queue the processors answer it from, as well as the dead-letter queue kept for inspection;
+// what the processors move there themselves (malformed, routing key dead) only the latter.
+func TestDeadLettersReachTheQueueTheProcessorsAnswer(t *testing.T) {
+	d := readDefinitions(t)
+	env := dotEnv(t)
+	var topo broker.Topology
+	dlx, answered := topo.Exchange(messages.TopicDead), topo.Queue(messages.TopicDeadLettered)
+	for _, topic := range []string{messages.TopicFit, messages.TopicForecast, messages.TopicBatch} {
+		want := binding{Source: dlx, Destination: answered, RoutingKey: "dead." + topic}
+		if !slices.Contains(d.Bindings, want) {
+			t.Errorf("%s is not bound to %s by %q", answered, dlx, want.RoutingKey)
+		}
+	}
+	for _, b := range d.Bindings {
+		if b.Destination == answered && !strings.HasPrefix(b.RoutingKey, "dead.") {
+			t.Errorf("%s is bound by %q, which the poison queue's messages match", answered, b.RoutingKey)
+		}
+	}
+	for _, p := range d.Permissions {
+		if p.User == env["FORECASTD_RABBITMQ_USER"] && !regexp.MustCompile(p.Read).MatchString(answered) {
+			t.Errorf("the services' user may not read %s (read permission %s)", answered, p.Read)
+		}
+	}
+}

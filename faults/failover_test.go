@@ -42,7 +42,7 @@ func TestClusterFailover(t *testing.T) {
 	out := testenv.RabbitScript(t, filepath.Join(root, "deploy", "rabbitmq", "cluster-init.sh"),
 		append([]string{filepath.Join(root, "deploy", "rabbitmq", "definitions.json")}, names...)...)
 	t.Logf("cluster-init.sh:\n%s", strings.TrimSpace(out))
-	for _, q := range []string{"forecastd.fit", "forecastd.forecast", "forecastd.batch", "forecastd.dead"} {
+	for _, q := range []string{"forecastd.fit", "forecastd.forecast", "forecastd.batch", "forecastd.dead", "forecastd.dead-lettered"} {
 		if m := nodes[0].QuorumStatus(t, q); len(m) != 3 {
 			t.Fatalf("quorum queue %s has %d members, want 3: %+v", q, len(m), m)
 		}

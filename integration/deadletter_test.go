@@ -74,3 +74,58 @@ func TestMalformedCommandIsDeadLetteredWithReason(t *testing.T) {
 	}
 	t.Fatal("the malformed command never reached the dead-letter queue")
 }
+
+// A fit whose every delivery ended unanswered (its processor killed each time; here a consumer
+// that hands every delivery back) is dead-lettered by RabbitMQ after the delivery limit, and a
+// processor answers it from there: the client learns the fit failed, and the fit ends,
+// releasing the forecast held behind it, instead of staying pending until its queue lease runs
+// out (15 min). The command stays in the dead-letter queue for inspection.
+func TestFitDeadLetteredUnansweredIsAnswered(t *testing.T) {
+	c := newCluster(t, 0)
+	fitID, _ := c.fitAsync("m", series(1, 20))
+	r := c.do("POST", "/v1/models/m/forecast", map[string]any{"horizon": 3}, "Prefer", "respond-async")
+	if r.Code != http.StatusAccepted {
+		t.Fatalf("async forecast: %d %s", r.Code, r.Message)
+	}
+	var fc jobData
+	r.decode(t, &fc)
+
+	ch, closeConn := c.amqpChannel()
+	deliveries, err := ch.Consume(c.topo.Queue(messages.TopicFit), "", false, false, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handedBack := 0
+	for done := false; !done; {
+		select {
+		case d := <-deliveries:
+			handedBack++
+			if err := d.Nack(false, true); err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(2 * time.Second):
+			done = true
+		}
+	}
+	closeConn()
+	if handedBack != 6 {
+		t.Errorf("the fit command was delivered %d times; want 6 (the queue's delivery limit is 5)", handedBack)
+	}
+
+	c.addProcessor()
+	if j := c.waitJob(fitID, "failed"); j.Status != "failed" {
+		t.Fatalf("fit job %+v; want failed", j)
+	}
+	r = c.do("GET", "/v1/jobs/"+fitID, nil)
+	if !strings.Contains(string(r.Data), "dead-lettered") {
+		t.Errorf("fit job %s; want it to say the fit was dead-lettered", r.Data)
+	}
+	if fr, err := c.store.Fit(t.Context(), "m", 1); err != nil || fr.Status != store.FitFailed {
+		t.Errorf("fit record %+v (%v); want failed", fr, err)
+	}
+	// Released, the forecast is answered: there is no model to forecast with.
+	c.waitJob(fc.JobID, "failed", "succeeded")
+	if dead := c.deadLetters(); len(dead) != 1 {
+		t.Errorf("dead-letter queue holds %d messages; want the fit command", len(dead))
+	}
+}

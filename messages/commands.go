@@ -13,7 +13,11 @@ const (
 	TopicFit      = "fit"
 	TopicForecast = "forecast"
 	TopicDead     = "dead"
-	replyPrefix   = "reply."
+	// TopicDeadLettered carries the commands RabbitMQ dead-letters from the command queues (after
+	// their delivery limit), for the processors to answer: its queue is bound to the dead-letter
+	// exchange beside the dead-letter queue, which keeps them for inspection.
+	TopicDeadLettered = "dead-lettered"
+	replyPrefix       = "reply."
 )
 
 // ReplyTopic is the topic of one gateway's replies.

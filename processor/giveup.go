@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/store"
@@ -103,4 +105,44 @@ func (p *Processor) answerEndedOtherwise(ctx context.Context, cmd messages.FitCo
 		return false, fmt.Errorf("read fit: %w", err)
 	}
 	return true, p.answerEndedFit(ctx, cmd, job, rec, p.log.With("model", cmd.Model, "generation", cmd.Generation, "job_id", cmd.JobID))
+}
+
+// firstDeathQueueHeader names the queue RabbitMQ dead-lettered a message from.
+const firstDeathQueueHeader = "x-first-death-queue"
+
+// errDeadLettered is the cause of the failure of a command RabbitMQ dead-lettered.
+var errDeadLettered = errors.New("dead-lettered by the broker after its delivery limit")
+
+// RegisterDeadLetters adds the handler that answers the commands RabbitMQ dead-letters from the
+// command queues: one whose every delivery killed its processor (an out-of-memory kill, say)
+// was never answered, and its fit would stay pending, holding its model's forecasts, until the
+// fit's queue lease ran out. Its job is answered as failed and its fit failed, as on a last
+// delivery (giveUp); one given up on already is answered again with what it was told. suffix
+// makes the handler's name unique, as for RegisterRole.
+func (p *Processor) RegisterDeadLetters(router *message.Router, sub message.Subscriber, suffix string) {
+	hd := router.AddConsumerHandler("dead-lettered"+suffix, messages.TopicDeadLettered, sub, p.handleDeadLettered)
+	hd.AddMiddleware(middleware.CorrelationID)
+	if p.cfg.StoreOutage > 0 {
+		hd.AddMiddleware(p.storeDown().Middleware)
+	}
+	hd.AddMiddleware(middleware.Recoverer)
+}
+
+// handleDeadLettered answers a dead-lettered command: its topic is the queue it died in. A
+// command it cannot answer (malformed, or a bundle of forecasts, which is split on its first
+// redelivery and so never dead-lettered whole) is dropped, logged; it stays in the dead-letter
+// queue for inspection.
+func (p *Processor) handleDeadLettered(msg *message.Message) error {
+	queue := msg.Metadata.Get(firstDeathQueueHeader)
+	topic := queue[strings.LastIndex(queue, ".")+1:]
+	if topic != messages.TopicFit && topic != messages.TopicForecast && topic != messages.TopicBatch {
+		p.log.Warn("dead-lettered message from no command queue dropped", "queue", queue)
+		return nil
+	}
+	err := p.failCommand(topic, msg, errDeadLettered)
+	if err != nil && !store.Unavailable(err) {
+		p.log.Error("dead-lettered command not answered", "queue", queue, "err", err)
+		return nil
+	}
+	return err
 }

@@ -174,8 +174,12 @@ var errMalformed = errors.New("malformed command")
 
 // Register adds the processor's handlers for its role to router, each reading sub, with the
 // standard middleware: correlation id, poison queue for malformed commands, bounded retry,
-// panic recovery. suffix makes handler names unique when several consumers share a router.
+// panic recovery; with a transport that dead-letters (DeliveryLimit > 0), the dead-letter
+// handler too. suffix makes handler names unique when several consumers share a router.
 func (p *Processor) Register(router *message.Router, sub message.Subscriber, suffix string) error {
+	if p.cfg.DeliveryLimit > 0 {
+		p.RegisterDeadLetters(router, sub, suffix)
+	}
 	return p.RegisterRole(router, sub, suffix, RoleAll)
 }
 
@@ -199,20 +203,6 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 			return !errors.Is(params.Err, errMalformed)
 		},
 	}
-	storeDown := middleware.Retry{
-		MaxRetries:      math.MaxInt32,
-		MaxElapsedTime:  p.cfg.StoreOutage,
-		InitialInterval: 250 * time.Millisecond,
-		MaxInterval:     5 * time.Second,
-		Multiplier:      2,
-		ShouldRetry: func(params middleware.RetryParams) bool {
-			if store.Unavailable(params.Err) {
-				p.log.Warn("store unavailable; retrying the command", "retry", params.RetryNum+1, "in", params.Delay.Round(time.Millisecond), "err", params.Err)
-				return true
-			}
-			return false
-		},
-	}
 	add := func(name, topic string, h message.NoPublishHandlerFunc) {
 		hd := router.AddConsumerHandler(name+suffix, topic, sub, h)
 		hd.AddMiddleware(middleware.CorrelationID)
@@ -224,7 +214,7 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 		}
 		hd.AddMiddleware(poison, p.giveUp(topic))
 		if topic != messages.TopicForecast && p.cfg.StoreOutage > 0 {
-			hd.AddMiddleware(storeDown.Middleware)
+			hd.AddMiddleware(p.storeDown().Middleware)
 		}
 		hd.AddMiddleware(retry.Middleware, middleware.Recoverer)
 	}
@@ -239,6 +229,25 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 		add("batch", messages.TopicBatch, p.handleBatch)
 	}
 	return nil
+}
+
+// storeDown retries a handler that failed because the store could not be reached, backing off
+// to 5 s, for up to StoreOutage, keeping the message's delivery.
+func (p *Processor) storeDown() middleware.Retry {
+	return middleware.Retry{
+		MaxRetries:      math.MaxInt32,
+		MaxElapsedTime:  p.cfg.StoreOutage,
+		InitialInterval: 250 * time.Millisecond,
+		MaxInterval:     5 * time.Second,
+		Multiplier:      2,
+		ShouldRetry: func(params middleware.RetryParams) bool {
+			if store.Unavailable(params.Err) {
+				p.log.Warn("store unavailable; retrying the command", "retry", params.RetryNum+1, "in", params.Delay.Round(time.Millisecond), "err", params.Err)
+				return true
+			}
+			return false
+		},
+	}
 }
 
 // limit lets at most n messages through the handler at once; the router runs each message on

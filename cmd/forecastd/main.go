@@ -144,6 +144,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 				}
 			}
 		}
+		if cfg.AMQPURL != "" { // RabbitMQ dead-letters commands past their delivery limit
+			proc.RegisterDeadLetters(router, br.Commands, "")
+		}
 		routerErr := make(chan error, 1)
 		eg.Go(func() error { err := router.Run(ctx); routerErr <- err; return err })
 		eg.Go(func() error { <-ctx.Done(); return router.Close() })

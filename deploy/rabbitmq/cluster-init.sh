@@ -16,7 +16,7 @@ rabbitmqctl -q -n "$first" import_definitions "$defs"
 for node in "$@"; do
   rabbitmq-queues -q -n "$first" grow "$node" all >/dev/null
 done
-for queue in forecastd.fit forecastd.forecast forecastd.batch forecastd.dead; do
+for queue in forecastd.fit forecastd.forecast forecastd.batch forecastd.dead forecastd.dead-lettered; do
   members=$(rabbitmq-queues -q -n "$first" quorum_status "$queue" --formatter json | grep -o '"Node Name"' | wc -l)
   if [ "$members" -ne "$count" ]; then
     echo "quorum queue $queue has $members members, want $count" >&2
