@@ -323,10 +323,10 @@ func (g *Gateway) handleJob(w http.ResponseWriter, r *http.Request) {
 }
 
 // overdue is job as it stands when its answer can no longer come, or false: a forecast still
-// unanswered long after any gateway would have answered it (the one holding it went away), or
-// a fit whose fit expired before a processor ran it. It is shown expired with the 503 its
-// client would have got; the record is left as it is, for a processor's late answer to a
-// forecast (from a queue backed up that long) to replace the view.
+// unanswered long after any gateway would have answered it (the one holding it went away; a
+// processor answers one reaching it past its deadline expired too), or a fit whose fit expired
+// before a processor ran it. It is shown expired with the 503 its client would have got; the
+// record is left as it is.
 func (g *Gateway) overdue(ctx context.Context, job store.Job) (store.Job, bool) {
 	if job.Status.Answered() || job.Status == store.JobExpired {
 		return job, false
@@ -340,11 +340,17 @@ func (g *Gateway) overdue(ctx context.Context, job store.Job) (store.Job, bool) 
 		if g.now().Sub(job.CreatedAt) < limit {
 			return job, false
 		}
-		f = messages.Errorf(messages.CodeUnavailable, nil, "the forecast was not answered within %s (the gateway holding it went away); ask again", limit)
+		f = messages.Errorf(messages.CodeUnavailable, nil, "the forecast was not answered within %s (the gateway holding it went away, or it reached a processor past its deadline); ask again", limit)
 	case messages.KindFit:
+		// A pending fit past its expiry is marked expired only when something waits for it
+		// (Unsettled): here it counts as expired already.
 		fit, err := g.deps.Store.Fit(ctx, job.Model, job.Generation)
-		if err != nil || fit.Status != store.FitExpired {
+		overdue := fit.Status == store.FitPending && !fit.ExpiresAt.IsZero() && g.now().After(fit.ExpiresAt)
+		if err != nil || (fit.Status != store.FitExpired && !overdue) {
 			return job, false
+		}
+		if overdue {
+			fit.Error = "no processor held it for a whole queue lease"
 		}
 		f = messages.Errorf(messages.CodeUnavailable, nil, "fit generation %d expired before a processor ran it (%s); fit again", job.Generation, fit.Error)
 	default:

@@ -80,16 +80,18 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 }
 
 // endUnpublishedFit marks a fit whose command was not published failed, releasing any forecast
-// that would wait for it, and reports whether it ended the fit. A store error counts as ended:
-// the gateway answers the fit as failed, and the fit, if still pending, expires after its
-// queue lease.
+// that would wait for it, and reports whether it ended the fit. When the store cannot say, the
+// fit's record decides: unless a processor completed it, the gateway answers the fit as failed,
+// and the fit, if still pending, expires after its queue lease.
 func (g *Gateway) endUnpublishedFit(ctx context.Context, model string, gen int64) bool {
-	ended, err := g.deps.Store.FailFit(context.WithoutCancel(ctx), model, gen, "the broker did not take the fit")
-	if err != nil {
-		g.log.Error("mark unpublished fit failed", "model", model, "generation", gen, "err", err)
-		return true
+	ctx = context.WithoutCancel(ctx)
+	ended, err := g.deps.Store.FailFit(ctx, model, gen, "the broker did not take the fit")
+	if err == nil || ended {
+		return ended
 	}
-	return ended
+	g.log.Error("mark unpublished fit failed", "model", model, "generation", gen, "err", err)
+	fit, ferr := g.deps.Store.Fit(ctx, model, gen)
+	return ferr != nil || fit.Status != store.FitSucceeded
 }
 
 // startForecast accepts a validated forecast. It reads the barrier now, so the forecast waits

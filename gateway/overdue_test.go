@@ -11,7 +11,8 @@ import (
 
 // A job whose answer can no longer come is shown expired, with the 503 its client would have
 // got, rather than queued or held for as long as its record lasts: the fit job of a fit that
-// expired unrun, and a forecast no gateway answered long after any would have. A forecast within
+// expired unrun (marked so, or only past its expiry), and a forecast no gateway answered long
+// after any would have. A forecast within
 // that time, and a fit still pending, show as they are.
 func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 	st := store.NewMemory()
@@ -31,8 +32,14 @@ func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(store.Job{ID: "fit-gone", Kind: messages.KindFit, Model: "gone", Generation: gone, Status: store.JobQueued, CreatedAt: now, UpdatedAt: now})
+	expired, err := st.AcceptFit(ctx, "expired", "fit-expired", time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(store.Job{ID: "fit-expired", Kind: messages.KindFit, Model: "expired", Generation: expired, Status: store.JobQueued, CreatedAt: now, UpdatedAt: now})
 	time.Sleep(5 * time.Millisecond)
-	if _, err := st.Unsettled(ctx, "gone", gone); err != nil { // what a forecast on it would do
+	// A forecast on "expired" marks its fit expired; "gone"'s is only past its expiry.
+	if _, err := st.Unsettled(ctx, "expired", expired); err != nil {
 		t.Fatal(err)
 	}
 	waiting, err := st.AcceptFit(ctx, "waiting", "fit-waiting", time.Hour)
@@ -45,7 +52,7 @@ func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 	put(store.Job{ID: "forecast-new", Kind: messages.KindForecast, Model: "waiting", Status: store.JobHeld, CreatedAt: now, UpdatedAt: now})
 
 	for id, want := range map[string]string{
-		"fit-gone": `"expired"`, "forecast-old": `"expired"`, "fit-waiting": `"queued"`, "forecast-new": `"held"`,
+		"fit-gone": `"expired"`, "fit-expired": `"expired"`, "forecast-old": `"expired"`, "fit-waiting": `"queued"`, "forecast-new": `"held"`,
 	} {
 		code, job := s.send(t, "GET", "/v1/jobs/"+id, "", nil)
 		if code != http.StatusOK || string(job.Data["status"]) != want {

@@ -50,6 +50,7 @@ type gatewayAnswers struct {
 	store.Store
 	tried  chan string
 	failed func()
+	broken bool // FailFit fails, as with a store that cannot be reached, having done nothing
 }
 
 func (g gatewayAnswers) PutUnlessAnswered(ctx context.Context, job store.Job, ttl time.Duration) (store.Job, bool, error) {
@@ -59,7 +60,10 @@ func (g gatewayAnswers) PutUnlessAnswered(ctx context.Context, job store.Job, tt
 }
 
 func (g gatewayAnswers) FailFit(ctx context.Context, model string, gen int64, reason string) (bool, error) {
-	ended, err := g.Store.FailFit(ctx, model, gen, reason)
+	ended, err := false, errors.New("the test's store cannot be reached")
+	if !g.broken {
+		ended, err = g.Store.FailFit(ctx, model, gen, reason)
+	}
 	if g.failed != nil {
 		g.failed()
 	}
@@ -169,7 +173,7 @@ func TestUnconfirmedFitHasOneAnswer(t *testing.T) {
 		return f
 	}
 
-	t.Run("the processor ends it first", func(t *testing.T) {
+	processorFirst := func(t *testing.T, broken bool) {
 		// The processor has completed the fit, but not recorded its answer, when the gateway
 		// learns that its publish failed.
 		st := store.NewMemory()
@@ -181,7 +185,7 @@ func TestUnconfirmedFitHasOneAnswer(t *testing.T) {
 				return unconfirmed{Publisher: p, until: func(string) bool { return fitOf(st).Status == store.FitSucceeded }}
 			},
 			wrap: func(gw store.Store) store.Store {
-				return gatewayAnswers{Store: gw, tried: make(chan string, 8), failed: func() { once.Do(func() { close(gatewayFailed) }) }}
+				return gatewayAnswers{Store: gw, tried: make(chan string, 8), failed: func() { once.Do(func() { close(gatewayFailed) }) }, broken: broken}
 			},
 			procSt: func(p store.Store) store.Store {
 				return heldWrites{Store: p, status: store.JobSucceeded, release: gatewayFailed}
@@ -198,7 +202,10 @@ func TestUnconfirmedFitHasOneAnswer(t *testing.T) {
 		if _, err := st.Current(t.Context(), "m"); err != nil {
 			t.Errorf("the model has no current generation: %v", err)
 		}
-	})
+	}
+	t.Run("the processor ends it first", func(t *testing.T) { processorFirst(t, false) })
+	// The gateway's FailFit fails: the fit's record says a processor completed it.
+	t.Run("the processor ends it first, the store cannot say", func(t *testing.T) { processorFirst(t, true) })
 
 	t.Run("the gateway ends it first", func(t *testing.T) {
 		// A processor has claimed the fit, but not recorded it running, when the gateway learns

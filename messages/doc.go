@@ -10,5 +10,6 @@
 //	forecast     forecastd.commands  forecast      forecastd.forecast  (durable quorum, DLX)
 //	batch        forecastd.commands  batch         forecastd.batch     (durable quorum, DLX)
 //	reply.<gw>   forecastd.replies   <gw>          forecastd.replies.<gw> (transient, per gateway)
-//	dead         forecastd.dlx       dead          forecastd.dead
+//	dead         forecastd.dlx       dead          forecastd.dead      (also every dead.<topic>)
+//	dead-lettered forecastd.dlx      dead.<topic>  forecastd.dead-lettered (what RabbitMQ dead-letters; the processors answer it)
 package messages

@@ -81,6 +81,9 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	stopRenew()
 	if lost() {
 		settled = true
+		if fr, err := p.store.Fit(ctx, cmd.Model, cmd.Generation); err == nil && fr.Status.Terminal() {
+			return p.answerEndedFit(ctx, cmd, job, fr, log) // ended by another party, which answered it
+		}
 		// Another processor took the fit over after this one could not renew its lease; it
 		// finishes and answers. Acknowledge without touching the fit.
 		log.Warn("fit lease lost to another processor; leaving the fit to it")
@@ -300,7 +303,9 @@ func (p *Processor) keepLease(ctx context.Context, cancelFit context.CancelFunc,
 				switch {
 				case err != nil && ctx.Err() == nil:
 					log.Warn("renew fit lease", "err", err)
-				case err == nil && rec.Status == store.FitPending && rec.Owner != attempt:
+				case err == nil && (rec.Status.Terminal() || rec.Owner != attempt):
+					// Taken over, or ended by another party (a gateway that gave up on its
+					// command, a processor that gave up on it): this attempt's work is moot.
 					gone.Store(true)
 					cancelFit()
 					return

@@ -34,6 +34,13 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	if !cmd.AcceptedAt.IsZero() {
 		job.CreatedAt = cmd.AcceptedAt
 	}
+	if !cmd.Deadline.IsZero() && p.now().After(cmd.Deadline) {
+		// Past its deadline no gateway waits for it any more, and the job is shown expired
+		// (unless it was answered before: then that answer is replayed).
+		job.Status = store.JobExpired
+		return p.fail(ctx, job, cmd.ReplyTo, messages.Errorf(messages.CodeUnavailable, nil,
+			"the forecast reached a processor after its deadline (%s); ask again", cmd.Deadline.UTC().Format(time.RFC3339)).WithJob(cmd.JobID))
+	}
 	// The gateway found a model the forecast may use, with nothing to wait for: held decoded
 	// here, it is used without reading the store. A delivery made before goes the long way,
 	// to be answered from its record if it was answered.

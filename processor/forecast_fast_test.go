@@ -127,3 +127,37 @@ func TestForecastAnsweredByTheGatewayKeepsItsAnswer(t *testing.T) {
 		}
 	}
 }
+
+// A forecast command that reaches a processor after its deadline (a queue backed up that long)
+// is answered expired, not computed: no gateway waits for it any more, and its job was shown
+// expired already. One answered before replays that answer.
+func TestForecastPastItsDeadlineIsExpired(t *testing.T) {
+	r := newRig(t)
+	fit := r.naiveFit(t, "m", "fit-1")
+	r.publish(t, messages.TopicFit, fit)
+	if rep := r.result(t); rep.Failure != nil {
+		t.Fatalf("fit failed: %+v", rep.Failure)
+	}
+	late := messages.ForecastCommand{JobID: "late", Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 2,
+		CurrentGeneration: fit.Generation, Deadline: time.Now().Add(-time.Second)}
+	r.publish(t, messages.TopicForecast, late)
+	if rep := r.result(t); rep.Failure == nil || rep.Failure.Code != messages.CodeUnavailable {
+		t.Fatalf("late forecast: failure %+v, result %s; want unavailable", rep.Failure, rep.Result)
+	}
+	if job, err := r.st.GetJob(t.Context(), "late"); err != nil || job.Status != store.JobExpired {
+		t.Fatalf("late forecast's job %+v, %v; want expired", job, err)
+	}
+
+	answered := late
+	answered.JobID, answered.Deadline = "answered", time.Now().Add(time.Minute)
+	r.publish(t, messages.TopicForecast, answered)
+	first := r.result(t)
+	if first.Failure != nil {
+		t.Fatalf("forecast failed: %+v", first.Failure)
+	}
+	answered.Deadline = time.Now().Add(-time.Second) // delivered again, late
+	r.publish(t, messages.TopicForecast, answered)
+	if again := r.result(t); again.Failure != nil || string(again.Result) != string(first.Result) {
+		t.Fatalf("late redelivery: failure %+v, result %s; want the answer %s", again.Failure, again.Result, first.Result)
+	}
+}

@@ -94,17 +94,25 @@ func (p *Processor) failCommand(topic string, msg *message.Message, cause error)
 
 // answerEndedOtherwise fails the fit of a command given up on, unless the fit ended otherwise
 // first (an earlier delivery succeeded but lost its acknowledgement, say): then it answers the
-// fit with its own outcome and reports true.
+// fit with its own outcome and reports true. An attempt still running the fit (a delivery of the
+// same command, its connection dropped since) is waited for, as a redelivery waits, rather than
+// have the fit failed under it.
 func (p *Processor) answerEndedOtherwise(ctx context.Context, cmd messages.FitCommand, job store.Job) (bool, error) {
-	ended, err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, "processing failed repeatedly")
-	if err != nil || ended {
+	log := p.log.With("model", cmd.Model, "generation", cmd.Generation, "job_id", cmd.JobID)
+	rec, err := p.claim(ctx, cmd.Model, cmd.Generation, p.id+"/giving-up", log)
+	if err != nil {
 		return false, err
 	}
-	rec, err := p.store.Fit(ctx, cmd.Model, cmd.Generation)
-	if err != nil {
-		return false, fmt.Errorf("read fit: %w", err)
+	if !rec.Status.Terminal() {
+		ended, err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, "processing failed repeatedly")
+		if err != nil || ended {
+			return false, err
+		}
+		if rec, err = p.store.Fit(ctx, cmd.Model, cmd.Generation); err != nil {
+			return false, fmt.Errorf("read fit: %w", err)
+		}
 	}
-	return true, p.answerEndedFit(ctx, cmd, job, rec, p.log.With("model", cmd.Model, "generation", cmd.Generation, "job_id", cmd.JobID))
+	return true, p.answerEndedFit(ctx, cmd, job, rec, log)
 }
 
 // firstDeathQueueHeader names the queue RabbitMQ dead-lettered a message from.
@@ -119,30 +127,40 @@ var errDeadLettered = errors.New("dead-lettered by the broker after its delivery
 // fit's queue lease ran out. Its job is answered as failed and its fit failed, as on a last
 // delivery (giveUp); one given up on already is answered again with what it was told. suffix
 // makes the handler's name unique, as for RegisterRole.
+//
+// Each dead-lettered message is tried once (through a store outage, for up to StoreOutage) and
+// then acknowledged whatever came of it, so none can circle this queue for ever; it stays in
+// the dead-letter queue for inspection.
 func (p *Processor) RegisterDeadLetters(router *message.Router, sub message.Subscriber, suffix string) {
 	hd := router.AddConsumerHandler("dead-lettered"+suffix, messages.TopicDeadLettered, sub, p.handleDeadLettered)
-	hd.AddMiddleware(middleware.CorrelationID)
+	hd.AddMiddleware(middleware.CorrelationID, p.settleDeadLetter)
 	if p.cfg.StoreOutage > 0 {
 		hd.AddMiddleware(p.storeDown().Middleware)
 	}
 	hd.AddMiddleware(middleware.Recoverer)
 }
 
-// handleDeadLettered answers a dead-lettered command: its topic is the queue it died in. A
-// command it cannot answer (malformed, or a bundle of forecasts, which is split on its first
-// redelivery and so never dead-lettered whole) is dropped, logged; it stays in the dead-letter
-// queue for inspection.
+// settleDeadLetter acknowledges a dead-lettered message whatever answering it came to (an
+// error, a panic), unless the processor is shutting down: then another processor takes it.
+func (p *Processor) settleDeadLetter(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		if err != nil && msg.Context().Err() == nil {
+			p.log.Error("dead-lettered command not answered; it stays in the dead-letter queue", "queue", msg.Metadata.Get(firstDeathQueueHeader), "err", err)
+			return out, nil
+		}
+		return out, err
+	}
+}
+
+// handleDeadLettered answers a dead-lettered command: its topic is the queue it died in. What it
+// cannot answer (from no command queue, malformed, or a bundle of forecasts, whose payload is no
+// command) ends with an error that settleDeadLetter logs.
 func (p *Processor) handleDeadLettered(msg *message.Message) error {
 	queue := msg.Metadata.Get(firstDeathQueueHeader)
 	topic := queue[strings.LastIndex(queue, ".")+1:]
 	if topic != messages.TopicFit && topic != messages.TopicForecast && topic != messages.TopicBatch {
-		p.log.Warn("dead-lettered message from no command queue dropped", "queue", queue)
-		return nil
+		return fmt.Errorf("dead-lettered from %q, no command queue", queue)
 	}
-	err := p.failCommand(topic, msg, errDeadLettered)
-	if err != nil && !store.Unavailable(err) {
-		p.log.Error("dead-lettered command not answered", "queue", queue, "err", err)
-		return nil
-	}
-	return err
+	return p.failCommand(topic, msg, errDeadLettered)
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
@@ -164,5 +165,33 @@ func TestRejectedFitWhoseAnswerWasLostKeepsItsFailure(t *testing.T) {
 	}
 	if fr := r.waitFitEnded(t, "m", 1); fr.Status != store.FitFailed {
 		t.Fatalf("fit %+v; want failed", fr)
+	}
+}
+
+// A fit ended by another party while it runs (a gateway that gave up on its command, a
+// processor that gave up on a copy of it) stops: the attempt learns it when it renews its
+// lease, cancels the fit and answers with the outcome recorded, instead of fitting on for up to
+// the fit timeout for nothing.
+func TestRunningFitEndedElsewhereStops(t *testing.T) {
+	started, stopped := make(chan struct{}), make(chan struct{})
+	slow := processor.WithFitFunc(func(ctx context.Context, _ []float64, _ forecast.Spec, _ forecast.ProgressFunc) (forecast.Model, error) {
+		close(started)
+		<-ctx.Done()
+		close(stopped)
+		return nil, ctx.Err()
+	})
+	r := newRigWith(t, func(c *processor.Config) { c.FitLease = 300 * time.Millisecond }, slow)
+	r.publish(t, messages.TopicFit, r.naiveFit(t, "m", "fit-1"))
+	<-started
+	if ended, err := r.st.FailFit(t.Context(), "m", 1, "ended elsewhere"); err != nil || !ended {
+		t.Fatalf("FailFit: %v, %v", ended, err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the fit still runs 5 s after it was ended elsewhere")
+	}
+	if rep := r.result(t); rep.Failure == nil {
+		t.Fatalf("reply %+v; want the fit's failure", rep)
 	}
 }

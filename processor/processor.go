@@ -165,16 +165,25 @@ func New(cfg Config, st store.Store, pub message.Publisher, log *slog.Logger, op
 	if cfg.MaxForecasts > 0 {
 		p.forecastSlots = limit(cfg.MaxForecasts)
 	}
+	if held := cfg.StoreOutage + 2*cfg.FitTimeout + 2*cfg.FitLease; cfg.StoreOutage > 0 && held >= rabbitConsumerTimeout {
+		log.Warn("a fit waiting out a store outage may hold its delivery past RabbitMQ's default consumer timeout (30 min), which requeues it; lower --store-outage or --fit-timeout, or raise consumer_timeout",
+			"store_outage", cfg.StoreOutage, "fit_timeout", cfg.FitTimeout, "held_up_to", held)
+	}
 	return p
 }
+
+// rabbitConsumerTimeout is RabbitMQ's default consumer_timeout: a delivery unacknowledged for
+// that long closes its channel, and the broker requeues it.
+const rabbitConsumerTimeout = 30 * time.Minute
 
 // errMalformed marks a command that can never be processed; it goes to the dead-letter topic
 // instead of being retried.
 var errMalformed = errors.New("malformed command")
 
 // Register adds the processor's handlers for its role to router, each reading sub, with the
-// standard middleware: correlation id, poison queue for malformed commands, bounded retry,
-// panic recovery; with a transport that dead-letters (DeliveryLimit > 0), the dead-letter
+// standard middleware: correlation id, poison queue for malformed commands, giving up on a last
+// delivery, waiting out a store outage (fits and batch series), bounded retry, panic recovery;
+// with a transport that dead-letters (DeliveryLimit > 0), the dead-letter
 // handler too. suffix makes handler names unique when several consumers share a router.
 func (p *Processor) Register(router *message.Router, sub message.Subscriber, suffix string) error {
 	if p.cfg.DeliveryLimit > 0 {
@@ -194,14 +203,18 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 	if err != nil {
 		return fmt.Errorf("poison queue middleware: %w", err)
 	}
-	retry := middleware.Retry{
-		MaxRetries:      p.cfg.MaxRetries,
-		InitialInterval: 100 * time.Millisecond,
-		MaxInterval:     2 * time.Second,
-		Multiplier:      2,
-		ShouldRetry: func(params middleware.RetryParams) bool {
-			return !errors.Is(params.Err, errMalformed)
-		},
+	// retry retries a failing handler a few times at once; waitsOut says a store outage is
+	// storeDown's to wait out, at its own pace, rather than retry's.
+	retry := func(waitsOut bool) middleware.Retry {
+		return middleware.Retry{
+			MaxRetries:      p.cfg.MaxRetries,
+			InitialInterval: 100 * time.Millisecond,
+			MaxInterval:     2 * time.Second,
+			Multiplier:      2,
+			ShouldRetry: func(params middleware.RetryParams) bool {
+				return !errors.Is(params.Err, errMalformed) && !(waitsOut && store.Unavailable(params.Err))
+			},
+		}
 	}
 	add := func(name, topic string, h message.NoPublishHandlerFunc) {
 		hd := router.AddConsumerHandler(name+suffix, topic, sub, h)
@@ -213,10 +226,11 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 			hd.AddMiddleware(p.forecastSlots)
 		}
 		hd.AddMiddleware(poison, p.giveUp(topic))
-		if topic != messages.TopicForecast && p.cfg.StoreOutage > 0 {
+		waitsOut := topic != messages.TopicForecast && p.cfg.StoreOutage > 0
+		if waitsOut {
 			hd.AddMiddleware(p.storeDown().Middleware)
 		}
-		hd.AddMiddleware(retry.Middleware, middleware.Recoverer)
+		hd.AddMiddleware(retry(waitsOut).Middleware, middleware.Recoverer)
 	}
 	has := func(r, want string) bool { return r == want || r == RoleAll }
 	if has(p.cfg.Role, RoleFit) && has(role, RoleFit) {
@@ -232,7 +246,9 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 }
 
 // storeDown retries a handler that failed because the store could not be reached, backing off
-// to 5 s, for up to StoreOutage, keeping the message's delivery.
+// to 5 s, keeping the message's delivery. No attempt starts after StoreOutage; one started
+// before may run a whole fit (FitTimeout, and a claim waiting up to FitTimeout + 2 FitLease), so
+// New warns when the sum could pass RabbitMQ's default consumer timeout.
 func (p *Processor) storeDown() middleware.Retry {
 	return middleware.Retry{
 		MaxRetries:      math.MaxInt32,
@@ -242,7 +258,7 @@ func (p *Processor) storeDown() middleware.Retry {
 		Multiplier:      2,
 		ShouldRetry: func(params middleware.RetryParams) bool {
 			if store.Unavailable(params.Err) {
-				p.log.Warn("store unavailable; retrying the command", "retry", params.RetryNum+1, "in", params.Delay.Round(time.Millisecond), "err", params.Err)
+				p.log.Warn("store unavailable; the command is tried again while the outage lasts, up to --store-outage", "attempt", params.RetryNum+1, "err", params.Err)
 				return true
 			}
 			return false

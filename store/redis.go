@@ -188,14 +188,17 @@ func (r *Redis) failFit(ctx context.Context, model string, gen int64, reason str
 			return r.durable(ctx, opFail, failScript, keys, args...)
 		}
 	}
-	code, err := run(ctx, r.rdb,
+	cmd := run(ctx, r.rdb,
 		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey()},
-		model, gen, ms(r.nowMs()), reason, r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel()).Int64()
+		model, gen, ms(r.nowMs()), reason, r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel())
+	// A durable write no replica confirmed ran all the same: its code says what it did.
+	code, _ := cmd.Val().(int64)
+	err := cmd.Err()
 	if err == nil && code < 0 {
 		err = ErrNoFit
 	}
 	if err != nil {
-		return false, fmt.Errorf("fail fit %s/%d: %w", model, gen, err)
+		return code == 1, fmt.Errorf("fail fit %s/%d: %w", model, gen, err)
 	}
 	return code == 1, nil
 }

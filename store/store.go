@@ -206,7 +206,9 @@ type Store interface {
 	// FailFit marks a pending fit failed with reason and emits fit_failed, and reports whether it
 	// did: a terminal fit is left as it is (false, nil error), so of two parties ending one fit
 	// (a processor that finished it, a gateway that gave up on its command) exactly one learns
-	// it ended the fit and answers it. ErrNoFit if there is no record of it.
+	// it ended the fit and answers it. ErrNoFit if there is no record of it. With an error it
+	// may still report true: the fit was failed, but the write is not known to be safe (no
+	// replica confirmed it).
 	FailFit(ctx context.Context, model string, gen int64, reason string) (bool, error)
 	// Fit returns one fit's record: ErrNoFit if never accepted, or if it ended and is older
 	// than the newest RecentFits generations (pending fits are always kept).

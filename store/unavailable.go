@@ -16,8 +16,8 @@ import (
 // replica confirmed in a failover. An operation that failed so may succeed when tried again
 // later; the store's own errors (ErrNoFit, …) never are.
 func Unavailable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // the caller's own limit, not the store's (DeadlineExceeded is a net.Error)
 	}
 	var netErr net.Error
 	switch {

@@ -23,7 +23,7 @@ func TestUnavailableTellsOutagesFromAnswers(t *testing.T) {
 		t.Errorf("a refused connection (%v) is not unavailable", refused)
 	}
 	for _, err := range []error{
-		fmt.Errorf("complete fit: %w", store.ErrNoFit), store.ErrNoJob, context.Canceled,
+		fmt.Errorf("complete fit: %w", store.ErrNoFit), store.ErrNoJob, context.Canceled, context.DeadlineExceeded,
 		errors.New("boom"), nil,
 	} {
 		if store.Unavailable(err) {
