@@ -325,8 +325,9 @@ func (g *Gateway) handleJob(w http.ResponseWriter, r *http.Request) {
 // overdue is job as it stands when its answer can no longer come, or false: a forecast still
 // unanswered long after any gateway would have answered it (the one holding it went away; a
 // processor answers one reaching it past its deadline expired too), or a fit whose fit expired
-// before a processor ran it. It is shown expired with the 503 its client would have got; the
-// record is left as it is.
+// before a processor ran it. It is shown expired with the 503 its client would have got (a fit
+// job whose fit failed long ago without its answer recorded, failed with the fit's reason);
+// the record is left as it is.
 func (g *Gateway) overdue(ctx context.Context, job store.Job) (store.Job, bool) {
 	if job.Status.Answered() || job.Status == store.JobExpired {
 		return job, false
@@ -342,15 +343,22 @@ func (g *Gateway) overdue(ctx context.Context, job store.Job) (store.Job, bool) 
 		}
 		f = messages.Errorf(messages.CodeUnavailable, nil, "the forecast was not answered within %s (the gateway holding it went away, or it reached a processor past its deadline); ask again", limit)
 	case messages.KindFit:
-		// A pending fit past its expiry is marked expired only when something waits for it
-		// (Unsettled): here it counts as expired already.
 		fit, err := g.deps.Store.Fit(ctx, job.Model, job.Generation)
-		overdue := fit.Status == store.FitPending && !fit.ExpiresAt.IsZero() && g.now().After(fit.ExpiresAt)
-		if err != nil || (fit.Status != store.FitExpired && !overdue) {
+		if err != nil {
 			return job, false
 		}
-		if overdue {
+		switch {
+		case fit.Status == store.FitFailed && g.now().Sub(job.UpdatedAt) > publishTimeout+g.cfg.RequestTimeout:
+			// Failed long ago, its answer never recorded (a gateway died between failing a fit
+			// it could not publish and answering it): told as a processor would rebuild it.
+			job.Status, job.Error = store.JobFailed, messages.JSON(messages.Errorf(messages.CodeInternal, nil, "the fit failed: %s", fit.Error).WithJob(job.ID))
+			return job, true
+		case fit.Status == store.FitPending && !fit.ExpiresAt.IsZero() && g.now().After(fit.ExpiresAt):
+			// A pending fit past its expiry is marked expired only when something waits for it
+			// (Unsettled): here it counts as expired already.
 			fit.Error = "no processor held it for a whole queue lease"
+		case fit.Status != store.FitExpired:
+			return job, false
 		}
 		f = messages.Errorf(messages.CodeUnavailable, nil, "fit generation %d expired before a processor ran it (%s); fit again", job.Generation, fit.Error)
 	default:

@@ -12,8 +12,8 @@ import (
 // A job whose answer can no longer come is shown expired, with the 503 its client would have
 // got, rather than queued or held for as long as its record lasts: the fit job of a fit that
 // expired unrun (marked so, or only past its expiry), and a forecast no gateway answered long
-// after any would have. A forecast within
-// that time, and a fit still pending, show as they are.
+// after any would have; and the job of a fit failed long ago whose answer was never recorded
+// is shown failed. A forecast within that time, and a fit still pending, show as they are.
 func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 	st := store.NewMemory()
 	t.Cleanup(func() { st.Close() })
@@ -42,6 +42,15 @@ func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 	if _, err := st.Unsettled(ctx, "expired", expired); err != nil {
 		t.Fatal(err)
 	}
+	failed, err := st.AcceptFit(ctx, "failed", "fit-failed", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.FailFit(ctx, "failed", failed, "the broker did not take the fit"); err != nil {
+		t.Fatal(err)
+	}
+	long := now.Add(-time.Hour)
+	put(store.Job{ID: "fit-failed", Kind: messages.KindFit, Model: "failed", Generation: failed, Status: store.JobQueued, CreatedAt: long, UpdatedAt: long})
 	waiting, err := st.AcceptFit(ctx, "waiting", "fit-waiting", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -52,15 +61,16 @@ func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 	put(store.Job{ID: "forecast-new", Kind: messages.KindForecast, Model: "waiting", Status: store.JobHeld, CreatedAt: now, UpdatedAt: now})
 
 	for id, want := range map[string]string{
-		"fit-gone": `"expired"`, "fit-expired": `"expired"`, "forecast-old": `"expired"`, "fit-waiting": `"queued"`, "forecast-new": `"held"`,
+		"fit-gone": `"expired"`, "fit-expired": `"expired"`, "forecast-old": `"expired"`, "fit-failed": `"failed"`, "fit-waiting": `"queued"`, "forecast-new": `"held"`,
 	} {
 		code, job := s.send(t, "GET", "/v1/jobs/"+id, "", nil)
 		if code != http.StatusOK || string(job.Data["status"]) != want {
 			t.Errorf("GET job %s: %d status %s; want %s", id, code, job.Data["status"], want)
 			continue
 		}
-		if got := string(job.Data["http_status"]); want == `"expired"` && got != "503" {
-			t.Errorf("GET job %s: http_status %s, error %s; want 503", id, got, job.Data["error"])
+		wantHTTP := map[string]string{`"expired"`: "503", `"failed"`: "500"}[want]
+		if got := string(job.Data["http_status"]); wantHTTP != "" && got != wantHTTP {
+			t.Errorf("GET job %s: http_status %s, error %s; want %s", id, got, job.Data["error"], wantHTTP)
 		}
 	}
 }
