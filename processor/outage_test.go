@@ -57,27 +57,10 @@ func TestFitOutwaitsAnUnreachableStore(t *testing.T) {
 		return unreachable{Store: m, until: time.Now().Add(2 * time.Second)}
 	})
 	r.publish(t, messages.TopicFit, r.naiveFit(t, "m", "fit-1"))
-	deadline := time.After(20 * time.Second)
-	for {
-		select {
-		case m := <-r.replies:
-			m.Ack()
-			rep, err := messages.DecodeReply(m.Metadata.Get(messages.ReplyHeader), m.Payload)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rep.Type != messages.ReplyResult {
-				continue
-			}
-			if rep.Failure != nil {
-				t.Fatalf("the fit failed: %+v", rep.Failure)
-			}
-			if cur, err := r.st.Current(t.Context(), "m"); err != nil || cur.Generation != 1 {
-				t.Fatalf("current model %d, %v; want generation 1", cur.Generation, err)
-			}
-			return
-		case <-deadline:
-			t.Fatal("the fit was not answered 20 s after it was sent")
-		}
+	if rep := r.resultWithin(t, 20*time.Second); rep.Failure != nil {
+		t.Fatalf("the fit failed: %+v", rep.Failure)
+	}
+	if cur, err := r.st.Current(t.Context(), "m"); err != nil || cur.Generation != 1 {
+		t.Fatalf("current model %d, %v; want generation 1", cur.Generation, err)
 	}
 }

@@ -85,7 +85,13 @@ func (r *rig) publish(t *testing.T, topic string, v any) {
 // result waits for the next result reply, skipping running/progress ones.
 func (r *rig) result(t *testing.T) messages.Reply {
 	t.Helper()
-	timeout := time.After(5 * time.Second)
+	return r.resultWithin(t, 5*time.Second)
+}
+
+// resultWithin is result, waiting up to d.
+func (r *rig) resultWithin(t *testing.T, d time.Duration) messages.Reply {
+	t.Helper()
+	timeout := time.After(d)
 	for {
 		select {
 		case m := <-r.replies:
