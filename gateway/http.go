@@ -109,7 +109,10 @@ func cleanPathsOnly(mux, unknown http.Handler) http.Handler {
 // cleanPath is p, an escaped path, as ServeMux cleans it: rooted, without empty, . or ..
 // segments, a trailing slash kept.
 func cleanPath(p string) string {
-	clean := path.Clean("/" + p)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	clean := path.Clean(p) // p itself when it is clean: no allocation on the common path
 	if strings.HasSuffix(p, "/") && clean != "/" {
 		clean += "/"
 	}
