@@ -346,3 +346,22 @@ func TestDecodeJSONRejectsDuplicateKeys(t *testing.T) {
 		}
 	}
 }
+
+// A message that embeds a request (the WebSocket fit message embeds FitRequest) has a bad field
+// named as the client's JSON has it, not under the Go struct it is embedded from.
+func TestDecodeJSONNamesEmbeddedFieldsAsSent(t *testing.T) {
+	var m struct {
+		Type string `json:"type"`
+		FitRequest
+	}
+	for body, field := range map[string]string{
+		`{"type":"fit","values":"x"}`:                      "values",
+		`{"type":"fit","values":[1,2,3],"timestamps":[1]}`: "timestamps[0]",
+	} {
+		err := DecodeJSONBytes([]byte(body), &m)
+		var f *Failure
+		if !errors.As(err, &f) || f.Problems[field] == "" {
+			t.Errorf("%s: %v; want a problem named %s", body, err, field)
+		}
+	}
+}

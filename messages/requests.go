@@ -100,6 +100,10 @@ func DecodeJSONBytes(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			typeErr.Field = withoutEmbedded(typeErr.Field, reflect.TypeOf(v))
+		}
 		return decodeProblem(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -120,6 +124,42 @@ func DecodeHeader(b []byte, v any) error {
 		return decodeProblem(err)
 	}
 	return nil
+}
+
+// withoutEmbedded is path, a decoder's dotted path to a field of a t, without the names of the
+// structs embedded in t's (the WebSocket fit message embeds FitRequest): the decoder names
+// them, though the client's JSON has no such level.
+func withoutEmbedded(path string, t reflect.Type) string {
+	embedded := map[string]bool{}
+	var walk func(reflect.Type)
+	seen := map[reflect.Type]bool{}
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for f := range t.Fields() {
+			if f.Anonymous && f.Tag.Get("json") == "" {
+				embedded[f.Name] = true
+			}
+			walk(f.Type)
+		}
+	}
+	walk(t)
+	if len(embedded) == 0 {
+		return path
+	}
+	parts := strings.Split(path, ".")
+	kept := parts[:0]
+	for _, p := range parts {
+		if !embedded[p] {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ".")
 }
 
 func decodeProblem(err error) error {
