@@ -85,9 +85,11 @@ func (g *Gateway) routes() http.Handler {
 	}
 	unknown := g.instrument("unknown", http.HandlerFunc(g.handleUnknownPath))
 	if g.deps.Web != nil {
-		web := g.deps.Web(unknown)
-		mux.Handle("GET /{$}", web)
-		mux.Handle("GET /static/{file}", web)
+		// Every method is routed here, so that one other than GET gets the JSend 405, as on
+		// the API's paths, rather than the catch-all's 404.
+		web := g.dispatch(methods{http.MethodGet: g.deps.Web(unknown).ServeHTTP})
+		mux.Handle("/{$}", web)
+		mux.Handle("/static/{file}", web)
 	}
 	mux.Handle("/", unknown)
 	return g.recoverPanics(g.bodyDeadline(cleanPathsOnly(mux, unknown)))

@@ -39,6 +39,8 @@ func TestEveryPathIsAnsweredInJSend(t *testing.T) {
 		{"POST", "/v1/models/a%2F..%2Fb/fit", 400, "model", "must match"},
 		{"DELETE", "/v1/models", 405, "method", "not allowed"},
 		{"POST", "/healthz", 405, "method", "not allowed"},
+		{"POST", "/", 405, "method", "not allowed"},
+		{"DELETE", "/static/app.js", 405, "method", "not allowed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
