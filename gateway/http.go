@@ -83,11 +83,12 @@ func (g *Gateway) routes() http.Handler {
 	if g.deps.Debug != nil {
 		mux.Handle("/debug/pprof/", g.deps.Debug)
 	}
-	unknown := g.instrument("unknown", http.HandlerFunc(g.handleUnknownPath))
+	notFound := http.HandlerFunc(g.handleUnknownPath)
+	unknown := g.instrument("unknown", notFound)
 	if g.deps.Web != nil {
 		// Every method is routed here, so that one other than GET gets the JSend 405, as on
 		// the API's paths, rather than the catch-all's 404.
-		web := g.dispatch(methods{http.MethodGet: g.deps.Web(unknown).ServeHTTP})
+		web := g.instrument("dashboard", g.dispatch(methods{http.MethodGet: g.deps.Web(notFound).ServeHTTP}))
 		mux.Handle("/{$}", web)
 		mux.Handle("/static/{file}", web)
 	}
@@ -352,16 +353,23 @@ func (g *Gateway) overdue(ctx context.Context, job store.Job) (store.Job, bool) 
 		if err != nil {
 			return job, false
 		}
+		if fit.Status == store.FitPending && !fit.ExpiresAt.IsZero() && g.now().After(fit.ExpiresAt) {
+			// A pending fit past its expiry is marked expired only when something waits for it,
+			// in one step with the check (Unsettled): as a forecast would, so that no processor
+			// can still take it over after it was shown expired.
+			if _, err := g.deps.Store.Unsettled(ctx, job.Model, job.Generation); err != nil {
+				return job, false
+			}
+			if fit, err = g.deps.Store.Fit(ctx, job.Model, job.Generation); err != nil {
+				return job, false
+			}
+		}
 		switch {
-		case fit.Status == store.FitFailed && g.now().Sub(job.UpdatedAt) > publishTimeout+g.cfg.RequestTimeout:
+		case fit.Status == store.FitFailed && g.now().Sub(fit.FinishedAt) > publishTimeout+g.cfg.RequestTimeout:
 			// Failed long ago, its answer never recorded (a gateway died between failing a fit
 			// it could not publish and answering it): told as a processor would rebuild it.
 			job.Status, job.Error = store.JobFailed, messages.JSON(messages.Errorf(messages.CodeInternal, nil, "the fit failed: %s", fit.Error).WithJob(job.ID))
 			return job, true
-		case fit.Status == store.FitPending && !fit.ExpiresAt.IsZero() && g.now().After(fit.ExpiresAt):
-			// A pending fit past its expiry is marked expired only when something waits for it
-			// (Unsettled): here it counts as expired already.
-			fit.Error = "no processor held it for a whole queue lease"
 		case fit.Status != store.FitExpired:
 			return job, false
 		}

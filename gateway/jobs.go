@@ -81,8 +81,8 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 
 // endUnpublishedFit marks a fit whose command was not published failed, releasing any forecast
 // that would wait for it, and reports whether it ended the fit. When the store cannot say, the
-// fit's record decides: unless a processor completed it, the gateway answers the fit as failed,
-// and the fit, if still pending, expires after its queue lease.
+// fit's record decides: unless a processor completed it or holds it, the gateway answers the
+// fit as failed, and the fit, if still pending, expires after its queue lease.
 func (g *Gateway) endUnpublishedFit(ctx context.Context, model string, gen int64) bool {
 	ctx = context.WithoutCancel(ctx)
 	ended, err := g.deps.Store.FailFit(ctx, model, gen, "the broker did not take the fit")
@@ -91,7 +91,14 @@ func (g *Gateway) endUnpublishedFit(ctx context.Context, model string, gen int64
 	}
 	g.log.Error("mark unpublished fit failed", "model", model, "generation", gen, "err", err)
 	fit, ferr := g.deps.Store.Fit(ctx, model, gen)
-	return ferr != nil || fit.Status != store.FitSucceeded
+	switch {
+	case ferr != nil:
+		return true
+	case fit.Status == store.FitPending:
+		// A processor holding it will answer it; one that held it and died leaves it to expire.
+		return fit.Owner == "" || !g.now().Before(fit.LeaseUntil)
+	}
+	return fit.Status != store.FitSucceeded
 }
 
 // startForecast accepts a validated forecast. It reads the barrier now, so the forecast waits

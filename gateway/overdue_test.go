@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 // after any would have; and the job of a fit failed long ago whose answer was never recorded
 // is shown failed. A forecast within that time, and a fit still pending, show as they are.
 func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
-	st := store.NewMemory()
+	var shift atomic.Int64 // the store's clock, ahead of or behind the gateway's
+	st := store.NewMemory(store.WithClock(func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }))
 	t.Cleanup(func() { st.Close() })
 	s := newAPIServer(t, apiOption{store: st})
 	ctx := t.Context()
@@ -42,6 +44,7 @@ func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 	if _, err := st.Unsettled(ctx, "expired", expired); err != nil {
 		t.Fatal(err)
 	}
+	shift.Store(int64(-time.Hour)) // an hour ago
 	failed, err := st.AcceptFit(ctx, "failed", "fit-failed", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +52,7 @@ func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 	if _, err := st.FailFit(ctx, "failed", failed, "the broker did not take the fit"); err != nil {
 		t.Fatal(err)
 	}
+	shift.Store(0)
 	long := now.Add(-time.Hour)
 	put(store.Job{ID: "fit-failed", Kind: messages.KindFit, Model: "failed", Generation: failed, Status: store.JobQueued, CreatedAt: long, UpdatedAt: long})
 	waiting, err := st.AcceptFit(ctx, "waiting", "fit-waiting", time.Hour)
@@ -60,6 +64,11 @@ func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 	put(store.Job{ID: "forecast-old", Kind: messages.KindForecast, Model: "waiting", Status: store.JobHeld, CreatedAt: old, UpdatedAt: old})
 	put(store.Job{ID: "forecast-new", Kind: messages.KindForecast, Model: "waiting", Status: store.JobHeld, CreatedAt: now, UpdatedAt: now})
 
+	defer func() { // shown expired, the fit is expired: no processor can take it over any more
+		if fr, err := st.Fit(ctx, "gone", gone); err != nil || fr.Status != store.FitExpired {
+			t.Errorf("fit of the job shown expired: %+v, %v; want expired", fr, err)
+		}
+	}()
 	for id, want := range map[string]string{
 		"fit-gone": `"expired"`, "fit-expired": `"expired"`, "forecast-old": `"expired"`, "fit-failed": `"failed"`, "fit-waiting": `"queued"`, "forecast-new": `"held"`,
 	} {

@@ -126,7 +126,8 @@ type ForecastCommand struct {
 	Horizon int       `json:"horizon"`
 	Levels  []float64 `json:"levels"`
 	// Deadline bounds how long a processor waits for the barrier to be met; a command that
-	// reaches a processor after it is answered expired (its gateway stopped waiting long ago).
+	// reaches a processor 10 s or more after it is answered expired (its gateway stopped
+	// waiting long before).
 	Deadline time.Time `json:"deadline,omitzero"`
 	// HeldMS is how long the gateway held the forecast before publishing it.
 	HeldMS float64 `json:"held_ms,omitempty"`

@@ -316,6 +316,10 @@ func (p *Processor) keepLease(ctx context.Context, cancelFit context.CancelFunc,
 	return func() { cancel(); wg.Wait() }, gone.Load
 }
 
+// errStillHeld is claim's error when another attempt held the fit for longer than a fit can
+// take: the delivery is handed back rather than retried at once, which would wait as long again.
+var errStillHeld = errors.New("fit still held")
+
 // claim takes the fit for attempt. If another attempt holds it with a live lease (the command
 // was redelivered after a broker connection dropped, while that attempt, on this processor or
 // another, still runs it), it waits for that fit to end, or for its lease to run out (its
@@ -340,7 +344,7 @@ func (p *Processor) claim(ctx context.Context, model string, gen int64, attempt 
 			waiting = true
 		}
 		if !p.now().Before(deadline) {
-			return rec, fmt.Errorf("fit still held by %s after %s", rec.Owner, p.cfg.FitTimeout+2*p.cfg.FitLease)
+			return rec, fmt.Errorf("%w: by %s after %s", errStillHeld, rec.Owner, p.cfg.FitTimeout+2*p.cfg.FitLease)
 		}
 		select {
 		case <-ctx.Done():

@@ -139,7 +139,7 @@ func TestForecastPastItsDeadlineIsExpired(t *testing.T) {
 		t.Fatalf("fit failed: %+v", rep.Failure)
 	}
 	late := messages.ForecastCommand{JobID: "late", Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 2,
-		CurrentGeneration: fit.Generation, Deadline: time.Now().Add(-time.Second)}
+		CurrentGeneration: fit.Generation, Deadline: time.Now().Add(-time.Minute)}
 	r.publish(t, messages.TopicForecast, late)
 	if rep := r.result(t); rep.Failure == nil || rep.Failure.Code != messages.CodeUnavailable {
 		t.Fatalf("late forecast: failure %+v, result %s; want unavailable", rep.Failure, rep.Result)
@@ -155,7 +155,7 @@ func TestForecastPastItsDeadlineIsExpired(t *testing.T) {
 	if first.Failure != nil {
 		t.Fatalf("forecast failed: %+v", first.Failure)
 	}
-	answered.Deadline = time.Now().Add(-time.Second) // delivered again, late
+	answered.Deadline = time.Now().Add(-time.Minute) // delivered again, late
 	r.publish(t, messages.TopicForecast, answered)
 	if again := r.result(t); again.Failure != nil || string(again.Result) != string(first.Result) {
 		t.Fatalf("late redelivery: failure %+v, result %s; want the answer %s", again.Failure, again.Result, first.Result)

@@ -105,7 +105,13 @@ func (p *Processor) answerEndedOtherwise(ctx context.Context, cmd messages.FitCo
 	}
 	if !rec.Status.Terminal() {
 		ended, err := p.store.FailFit(ctx, cmd.Model, cmd.Generation, "processing failed repeatedly")
-		if err != nil || ended {
+		if ended {
+			if err != nil { // failed all the same, the write not known to be safe: answer it
+				log.Warn("fit failed, its write unconfirmed", "err", err)
+			}
+			return false, nil
+		}
+		if err != nil {
 			return false, err
 		}
 		if rec, err = p.store.Fit(ctx, cmd.Model, cmd.Generation); err != nil {

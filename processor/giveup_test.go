@@ -195,3 +195,33 @@ func TestRunningFitEndedElsewhereStops(t *testing.T) {
 		t.Fatalf("reply %+v; want the fit's failure", rep)
 	}
 }
+
+// failFitRefused is a store that refuses to fail fits (not as an outage: it answers), counting
+// the calls.
+type failFitRefused struct {
+	store.Store
+	calls *atomic.Int32
+}
+
+func (f failFitRefused) FailFit(context.Context, string, int64, string) (bool, error) {
+	f.calls.Add(1)
+	return false, errors.New("the test's store refuses to fail fits")
+}
+
+// A dead-lettered command that cannot be answered is tried once and then acknowledged, so that
+// it cannot circle the dead-lettered queue for ever (it stays in the dead-letter queue).
+func TestDeadLetteredCommandIsTriedOnce(t *testing.T) {
+	var calls atomic.Int32
+	r := newRigOver(t, 1, func(c *processor.Config) { c.DeliveryLimit = 5 }, func(m *store.Memory) store.Store {
+		return failFitRefused{Store: m, calls: &calls}
+	})
+	r.publishWith(t, messages.TopicDeadLettered, r.naiveFit(t, "m", "fit-1"), map[string]string{"x-first-death-queue": "forecastd.fit"})
+	deadline := time.Now().Add(5 * time.Second)
+	for calls.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // GoChannel hands a nacked message back at once
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the dead-lettered command was tried %d times; want once", n)
+	}
+}

@@ -165,7 +165,10 @@ func New(cfg Config, st store.Store, pub message.Publisher, log *slog.Logger, op
 	if cfg.MaxForecasts > 0 {
 		p.forecastSlots = limit(cfg.MaxForecasts)
 	}
-	if held := cfg.StoreOutage + 2*cfg.FitTimeout + 2*cfg.FitLease; cfg.StoreOutage > 0 && held >= rabbitConsumerTimeout {
+	// A delivery is held longest by an attempt begun just before StoreOutage ran out: a claim
+	// waiting out another attempt and a whole fit, then, on a last delivery, giving up's claim.
+	claim := cfg.FitTimeout + 2*cfg.FitLease
+	if held := cfg.StoreOutage + claim + cfg.FitTimeout + claim; cfg.StoreOutage > 0 && cfg.DeliveryLimit > 0 && held >= rabbitConsumerTimeout {
 		log.Warn("a fit waiting out a store outage may hold its delivery past RabbitMQ's default consumer timeout (30 min), which requeues it; lower --store-outage or --fit-timeout, or raise consumer_timeout",
 			"store_outage", cfg.StoreOutage, "fit_timeout", cfg.FitTimeout, "held_up_to", held)
 	}
@@ -212,7 +215,8 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 			MaxInterval:     2 * time.Second,
 			Multiplier:      2,
 			ShouldRetry: func(params middleware.RetryParams) bool {
-				return !errors.Is(params.Err, errMalformed) && !(waitsOut && store.Unavailable(params.Err))
+				return !errors.Is(params.Err, errMalformed) && !errors.Is(params.Err, errStillHeld) &&
+					!(waitsOut && store.Unavailable(params.Err))
 			},
 		}
 	}
@@ -247,8 +251,8 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 
 // storeDown retries a handler that failed because the store could not be reached, backing off
 // to 5 s, keeping the message's delivery. No attempt starts after StoreOutage; one started
-// before may run a whole fit (FitTimeout, and a claim waiting up to FitTimeout + 2 FitLease), so
-// New warns when the sum could pass RabbitMQ's default consumer timeout.
+// before may run a whole fit (FitTimeout, after a claim waiting up to FitTimeout + 2 FitLease),
+// so New warns when the sum could pass RabbitMQ's default consumer timeout.
 func (p *Processor) storeDown() middleware.Retry {
 	return middleware.Retry{
 		MaxRetries:      math.MaxInt32,
