@@ -272,3 +272,21 @@ func TestPublisherRepliesRecoverFromAClosedChannel(t *testing.T) {
 		t.Fatalf("command queue holds %d messages, want 1", got)
 	}
 }
+
+// Replies are sent transient: the reply queue they go to is transient itself, so persistence
+// would keep nothing, at a cost to the broker. (Commands stay persistent:
+// TestPublisherConfirmsEveryMessage.)
+func TestRepliesAreTransient(t *testing.T) {
+	topic := messages.ReplyTopic("gw-" + uuid.NewString()[:8])
+	r := newTopicRig(t, topic, nil)
+	if err := r.pub.Publish(topic, message.NewMessage("job-1.result", []byte(`{}`))); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.depth(t); got != 1 {
+		t.Fatalf("reply queue holds %d messages, want 1", got)
+	}
+	d, ok, err := r.ch.Get(r.queue, true)
+	if err != nil || !ok || d.DeliveryMode != amqp.Transient {
+		t.Fatalf("reply: ok %v, delivery mode %d, err %v; want a transient message", ok, d.DeliveryMode, err)
+	}
+}
