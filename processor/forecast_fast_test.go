@@ -50,11 +50,7 @@ func TestForecastOfAGenerationHeldDecodedReadsNoStore(t *testing.T) {
 		reads = &storetest.Reads{Store: m}
 		return reads
 	})
-	fit := r.naiveFit(t, "m", "fit-1")
-	r.publish(t, messages.TopicFit, fit)
-	if rep := r.result(t); rep.Failure != nil {
-		t.Fatalf("fit failed: %+v", rep.Failure)
-	}
+	fit := r.fitted(t, "m", "fit-1")
 	accepted := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
 	cmd := func(id string) messages.ForecastCommand {
 		return messages.ForecastCommand{JobID: id, Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 3,
@@ -101,11 +97,7 @@ func TestForecastOfAGenerationHeldDecodedReadsNoStore(t *testing.T) {
 // overwritten and the processor replies with the recorded answer.
 func TestForecastAnsweredByTheGatewayKeepsItsAnswer(t *testing.T) {
 	r := newRig(t)
-	fit := r.naiveFit(t, "m", "fit-1")
-	r.publish(t, messages.TopicFit, fit)
-	if rep := r.result(t); rep.Failure != nil {
-		t.Fatalf("fit failed: %+v", rep.Failure)
-	}
+	fit := r.fitted(t, "m", "fit-1")
 	failed := messages.Errorf(messages.CodeUnavailable, nil, "the broker is unavailable; retry shortly")
 	answered := store.Job{ID: "f-1", Kind: messages.KindForecast, Model: "m", Status: store.JobFailed,
 		Error: messages.JSON(failed), CreatedAt: time.Now(), UpdatedAt: time.Now()}
@@ -133,11 +125,7 @@ func TestForecastAnsweredByTheGatewayKeepsItsAnswer(t *testing.T) {
 // expired already. One answered before replays that answer.
 func TestForecastPastItsDeadlineIsExpired(t *testing.T) {
 	r := newRig(t)
-	fit := r.naiveFit(t, "m", "fit-1")
-	r.publish(t, messages.TopicFit, fit)
-	if rep := r.result(t); rep.Failure != nil {
-		t.Fatalf("fit failed: %+v", rep.Failure)
-	}
+	fit := r.fitted(t, "m", "fit-1")
 	late := messages.ForecastCommand{JobID: "late", Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 2,
 		CurrentGeneration: fit.Generation, Deadline: time.Now().Add(-time.Minute)}
 	r.publish(t, messages.TopicForecast, late)

@@ -56,11 +56,7 @@ func (readsFail) Current(context.Context, string) (store.ModelRecord, error) {
 // its command names: not as a fit (the current generation it carries is no fit's).
 func TestGivenUpForecastIsAForecastFailure(t *testing.T) {
 	r := newRigOver(t, 1, func(*processor.Config) {}, func(m *store.Memory) store.Store { return readsFail{m} })
-	fit := r.naiveFit(t, "m", "fit-1")
-	r.publish(t, messages.TopicFit, fit)
-	if rep := r.result(t); rep.Failure != nil {
-		t.Fatalf("fit failed: %+v", rep.Failure)
-	}
+	fit := r.fitted(t, "m", "fit-1")
 	// Resent: the long way, through the failing reads.
 	cmd := messages.ForecastCommand{JobID: "f-1", Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 2, CurrentGeneration: fit.Generation}
 	r.publishWith(t, messages.TopicForecast, cmd, map[string]string{messages.ResentHeader: "true"})

@@ -151,6 +151,17 @@ func (r *rig) naiveFit(t *testing.T, model, job string) messages.FitCommand {
 	return messages.FitCommand{JobID: job, Model: model, Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"}
 }
 
+// fitted is naiveFit, published and answered: it fails t unless the fit succeeded.
+func (r *rig) fitted(t *testing.T, model, job string) messages.FitCommand {
+	t.Helper()
+	fit := r.naiveFit(t, model, job)
+	r.publish(t, messages.TopicFit, fit)
+	if rep := r.result(t); rep.Failure != nil {
+		t.Fatalf("fit failed: %+v", rep.Failure)
+	}
+	return fit
+}
+
 func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
 	r := newRig(t)
 	ctx := t.Context()
@@ -176,12 +187,7 @@ func TestFitThenRedeliveryReplaysOutcome(t *testing.T) {
 func TestForecastRedeliveryReplaysOutcome(t *testing.T) {
 	r := newRig(t)
 	ctx := t.Context()
-	fit := r.naiveFit(t, "m", "fit-1")
-	gen := fit.Generation
-	r.publish(t, messages.TopicFit, fit)
-	if rep := r.result(t); rep.Failure != nil {
-		t.Fatalf("fit failed: %+v", rep.Failure)
-	}
+	gen := r.fitted(t, "m", "fit-1").Generation
 	cmd := messages.ForecastCommand{JobID: "f-1", Model: "m", Barrier: gen, ReplyTo: "gw", Horizon: 3, Levels: []float64{80}}
 	r.publish(t, messages.TopicForecast, cmd)
 	first := r.result(t)
