@@ -316,6 +316,10 @@ func (p *Processor) keepLease(ctx context.Context, cancelFit context.CancelFunc,
 	return func() { cancel(); wg.Wait() }, gone.Load
 }
 
+// claimWait is the longest claim waits for another attempt holding the fit: a whole fit, and a
+// lease on either side of it.
+func (c Config) claimWait() time.Duration { return c.FitTimeout + 2*c.FitLease }
+
 // errStillHeld is claim's error when another attempt held the fit for longer than a fit can
 // take: the delivery is handed back rather than retried at once, which would wait as long again.
 var errStillHeld = errors.New("fit still held")
@@ -326,7 +330,7 @@ var errStillHeld = errors.New("fit still held")
 // processor died) and then takes it over. It returns the fit record as it stands: terminal, or
 // held by attempt.
 func (p *Processor) claim(ctx context.Context, model string, gen int64, attempt string, log *slog.Logger) (store.FitRecord, error) {
-	deadline := p.now().Add(p.cfg.FitTimeout + 2*p.cfg.FitLease)
+	deadline := p.now().Add(p.cfg.claimWait())
 	waiting := false
 	for {
 		rec, err := p.store.RenewFit(ctx, model, gen, attempt, p.cfg.FitLease)
@@ -344,7 +348,7 @@ func (p *Processor) claim(ctx context.Context, model string, gen int64, attempt 
 			waiting = true
 		}
 		if !p.now().Before(deadline) {
-			return rec, fmt.Errorf("%w: by %s after %s", errStillHeld, rec.Owner, p.cfg.FitTimeout+2*p.cfg.FitLease)
+			return rec, fmt.Errorf("%w: by %s after %s", errStillHeld, rec.Owner, p.cfg.claimWait())
 		}
 		select {
 		case <-ctx.Done():

@@ -167,8 +167,7 @@ func New(cfg Config, st store.Store, pub message.Publisher, log *slog.Logger, op
 	}
 	// A delivery is held longest by an attempt begun just before StoreOutage ran out: a claim
 	// waiting out another attempt and a whole fit, then, on a last delivery, giving up's claim.
-	claim := cfg.FitTimeout + 2*cfg.FitLease
-	if held := cfg.StoreOutage + claim + cfg.FitTimeout + claim; cfg.StoreOutage > 0 && cfg.DeliveryLimit > 0 && held >= rabbitConsumerTimeout {
+	if held := cfg.StoreOutage + cfg.claimWait() + cfg.FitTimeout + cfg.claimWait(); cfg.StoreOutage > 0 && cfg.DeliveryLimit > 0 && held >= rabbitConsumerTimeout {
 		log.Warn("a fit waiting out a store outage may hold its delivery past RabbitMQ's default consumer timeout (30 min), which requeues it; lower --store-outage or --fit-timeout, or raise consumer_timeout",
 			"store_outage", cfg.StoreOutage, "fit_timeout", cfg.FitTimeout, "held_up_to", held)
 	}
