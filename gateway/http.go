@@ -341,9 +341,9 @@ func (g *Gateway) overdue(ctx context.Context, job store.Job) (store.Job, bool) 
 	var f *messages.Failure
 	switch job.Kind {
 	case messages.KindForecast:
-		// Held at most HoldTimeout, then published within publishTimeout; its processor then
+		// Held at most HoldTimeout, then published within PublishTimeout; its processor then
 		// answers within RequestTimeout (the command's deadline); one more for the reply.
-		limit := g.cfg.HoldTimeout + publishTimeout + 2*g.cfg.RequestTimeout
+		limit := g.cfg.HoldTimeout + messages.PublishTimeout + 2*g.cfg.RequestTimeout
 		if g.now().Sub(job.CreatedAt) < limit {
 			return job, false
 		}
@@ -365,7 +365,7 @@ func (g *Gateway) overdue(ctx context.Context, job store.Job) (store.Job, bool) 
 			}
 		}
 		switch {
-		case fit.Status == store.FitFailed && g.now().Sub(fit.FinishedAt) > publishTimeout+g.cfg.RequestTimeout:
+		case fit.Status == store.FitFailed && g.now().Sub(fit.FinishedAt) > messages.PublishTimeout+g.cfg.RequestTimeout:
 			// Failed long ago, its answer never recorded (a gateway died between failing a fit
 			// it could not publish and answering it): told as a processor would rebuild it.
 			job.Status, job.Error = store.JobFailed, messages.JSON(messages.Errorf(messages.CodeInternal, nil, "the fit failed: %s", fit.Error).WithJob(job.ID))

@@ -275,10 +275,6 @@ func (g *Gateway) waitSettled(ctx context.Context, model string, barrier int64, 
 // answered 503 instead of waiting out the hold timeout.
 const storeOutageLimit = 10 * time.Second
 
-// publishTimeout bounds a publish: a broker that blocks publishers (memory or disk alarm) or
-// never confirms gets the client a 503, not a hang.
-const publishTimeout = 10 * time.Second
-
 func (g *Gateway) publish(topic, id string, v any) error {
 	return g.publishPayload(topic, id, messages.JSON(v))
 }
@@ -289,7 +285,7 @@ func (g *Gateway) publishPayload(topic, id string, payload []byte) error {
 	middleware.SetCorrelationID(id, msg)
 	// The context ends the wait for the confirm (and takes the command out of a bundle not
 	// yet sent); the timer below also covers a publish blocked before it.
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), messages.PublishTimeout)
 	defer cancel()
 	msg.SetContext(ctx)
 	done := make(chan error, 1)
@@ -297,7 +293,7 @@ func (g *Gateway) publishPayload(topic, id string, payload []byte) error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(publishTimeout):
-		return fmt.Errorf("broker did not confirm the command within %s", publishTimeout)
+	case <-time.After(messages.PublishTimeout):
+		return fmt.Errorf("broker did not confirm the command within %s", messages.PublishTimeout)
 	}
 }

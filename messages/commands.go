@@ -106,6 +106,21 @@ func (FitCommand) Topic() string { return TopicFit }
 // already, as a redelivered command may.
 const ResentHeader = "x-forecastd-resent"
 
+// PublishTimeout bounds how long a gateway waits for the broker to take and confirm a command:
+// a broker that blocks publishers (memory or disk alarm) or never confirms gets the client a
+// 503, not a hang.
+const PublishTimeout = 10 * time.Second
+
+// Late reports whether the forecast reached a processor at now too late to be computed: more
+// than PublishTimeout past its Deadline. A held forecast is published up to the hold timeout
+// after it was accepted and may then wait PublishTimeout for its confirm, which the grace
+// leaves out of the request timeout the Deadline gives it to reach a processor; an answer is
+// thus recorded well before a gateway shows the job expired (hold timeout + PublishTimeout + 2
+// request timeouts after it was accepted).
+func (c ForecastCommand) Late(now time.Time) bool {
+	return !c.Deadline.IsZero() && now.After(c.Deadline.Add(PublishTimeout))
+}
+
 // DeliveryCountHeader is set by RabbitMQ quorum queues on redelivery: 1 on the first one.
 const DeliveryCountHeader = "x-delivery-count"
 
@@ -126,8 +141,7 @@ type ForecastCommand struct {
 	Horizon int       `json:"horizon"`
 	Levels  []float64 `json:"levels"`
 	// Deadline bounds how long a processor waits for the barrier to be met; a command that
-	// reaches a processor 10 s or more after it is answered expired (its gateway stopped
-	// waiting long before).
+	// reaches a processor later still is answered expired (Late).
 	Deadline time.Time `json:"deadline,omitzero"`
 	// HeldMS is how long the gateway held the forecast before publishing it.
 	HeldMS float64 `json:"held_ms,omitempty"`

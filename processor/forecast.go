@@ -15,13 +15,6 @@ import (
 	"github.com/forecastd/forecastd/store"
 )
 
-// lateGrace is how long past its deadline a forecast command is still computed: a held forecast
-// is published up to HoldTimeout after it was accepted and then waits up to 10 s for its
-// confirm, which this leaves out of the RequestTimeout the deadline gives it to reach a
-// processor. Any answer is thus recorded well before the gateway shows the job expired
-// (HoldTimeout + 10 s + 2 RequestTimeout after it was accepted).
-const lateGrace = 10 * time.Second
-
 // cachedModel is a decoded model with its fit summary.
 type cachedModel struct {
 	model   forecast.Model
@@ -41,7 +34,7 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	if !cmd.AcceptedAt.IsZero() {
 		job.CreatedAt = cmd.AcceptedAt
 	}
-	if !cmd.Deadline.IsZero() && p.now().After(cmd.Deadline.Add(lateGrace)) {
+	if cmd.Late(p.now()) {
 		// Past its deadline no gateway waits for it any more, and soon the job is shown
 		// expired (unless it was answered before: then that answer is replayed).
 		job.Status = store.JobExpired
