@@ -4,8 +4,8 @@
 package web
 
 import (
-	"bytes"
 	"embed"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -24,13 +24,20 @@ func Handler(notFound http.Handler) http.Handler {
 		if name == "" {
 			name = "index.html"
 		}
-		b, err := files.ReadFile(name) // fails on a directory
+		f, err := files.Open(name)
 		if err != nil {
+			notFound.ServeHTTP(w, r)
+			return
+		}
+		defer f.Close()
+		// An embedded file seeks (ServeContent reads it in place, no copy); a directory does not.
+		content, ok := f.(io.ReadSeeker)
+		if st, err := f.Stat(); err != nil || st.IsDir() || !ok {
 			notFound.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(b))
+		http.ServeContent(w, r, name, time.Time{}, content)
 	})
 }
