@@ -129,12 +129,20 @@ func (r *Redis) CreateBatch(ctx context.Context, b Batch, names []string, ttl ti
 	if err != nil {
 		return fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
-	created, err := createBatchScript.Run(ctx, r.rdb, []string{r.batchKey(b.ID), r.namesKey(b.ID)},
-		len(names), []byte(b.Spec), ms(b.CreatedAt.UnixMilli()), ms(b.UpdatedAt.UnixMilli()), namesJSON, ttl.Milliseconds()).Int()
+	cmd := r.durable(ctx, opBatchCreate, createBatchScript, []string{r.batchKey(b.ID), r.namesKey(b.ID)},
+		len(names), []byte(b.Spec), ms(b.CreatedAt.UnixMilli()), ms(b.UpdatedAt.UnixMilli()), namesJSON, ttl.Milliseconds())
+	created, err := cmd.Val(), cmd.Err()
+	if errors.Is(err, ErrNotReplicated) && created == int64(1) {
+		// Refused, so the client is told the batch was not accepted: it must not run either.
+		_, ferr := r.EndBatch(context.WithoutCancel(ctx), b.ID, BatchFailed, "not accepted: "+ErrNotReplicated.Error())
+		if ferr != nil && !errors.Is(ferr, ErrNotReplicated) { // refused too, but ended on the primary
+			r.opts.Log.Error("mark unreplicated batch failed", "batch_id", b.ID, "err", ferr)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
-	if created == 0 {
+	if created == int64(0) {
 		return fmt.Errorf("batch %s: %w", b.ID, ErrBatchExists)
 	}
 	return nil
@@ -153,7 +161,7 @@ func (r *Redis) PutBatchResult(ctx context.Context, id string, index int, failed
 	if failed {
 		flag = "1"
 	}
-	code, err := batchResultScript.Run(ctx, r.rdb, []string{r.batchKey(id), r.resultsKey(id), r.eventsKey()},
+	code, err := r.durable(ctx, opBatchResult, batchResultScript, []string{r.batchKey(id), r.resultsKey(id), r.eventsKey()},
 		index, []byte(result), flag, ms(r.nowMs()), id, r.opts.EventsMaxLen, r.liveChannel(),
 		BatchProgressInterval.Milliseconds()).Int()
 	switch {
@@ -186,7 +194,7 @@ func (r *Redis) EndBatch(ctx context.Context, id string, status BatchStatus, rea
 	if status != BatchFailed {
 		reason = ""
 	}
-	code, err := endBatchScript.Run(ctx, r.rdb, []string{r.batchKey(id), r.eventsKey()}, string(status), reason,
+	code, err := r.durable(ctx, opBatchEnd, endBatchScript, []string{r.batchKey(id), r.eventsKey()}, string(status), reason,
 		ms(r.nowMs()), id, r.opts.EventsMaxLen, r.liveChannel()).Int()
 	if err != nil {
 		return Batch{}, fmt.Errorf("end batch %s: %w", id, err)
@@ -198,7 +206,8 @@ func (r *Redis) EndBatch(ctx context.Context, id string, status BatchStatus, rea
 }
 
 func (r *Redis) BatchResults(ctx context.Context, id string) (Batch, []string, []json.RawMessage, error) {
-	pipe := r.rdb.Pipeline()
+	// One transaction, so that the counts and the results are of the same moment.
+	pipe := r.rdb.TxPipeline()
 	rec := pipe.HGetAll(ctx, r.batchKey(id))
 	names := pipe.Get(ctx, r.namesKey(id))
 	results := pipe.HGetAll(ctx, r.resultsKey(id))

@@ -15,8 +15,9 @@ import (
 
 // Redis replicates asynchronously: a primary that dies a moment after it acknowledged a write
 // may take the write with it when a replica is promoted. The writes that acceptance and
-// completion rest on (accept, complete and fail a fit) therefore wait for a replica's
-// acknowledgement (WAIT 1 timeout, on the connection that wrote) when the primary has replicas.
+// completion rest on (accept, complete and fail a fit; create a batch, record a series' result,
+// end a batch) therefore wait for a replica's acknowledgement (WAIT 1 timeout, on the
+// connection that wrote) when the primary has replicas.
 //
 // A primary has replicas once one has connected to it: the store reads INFO replication at most
 // once a second and remembers, per replication id (which a promotion changes), the most
@@ -33,9 +34,12 @@ var ErrNotReplicated = errors.New("write not confirmed by a replica")
 
 // Durable write operations, the op label of the metric.
 const (
-	opAccept   = "accept"
-	opComplete = "complete"
-	opFail     = "fail"
+	opAccept      = "accept"
+	opComplete    = "complete"
+	opFail        = "fail"
+	opBatchCreate = "batch_create"
+	opBatchResult = "batch_result"
+	opBatchEnd    = "batch_end"
 )
 
 // replicaCheckEvery is how long an INFO replication reading is trusted.

@@ -171,6 +171,70 @@ func TestNoReplicaNoWait(t *testing.T) {
 	}
 }
 
+// A batch's writes wait for the replica like a fit's: created, a series' result and its end are
+// on the replica by the time each call returns. With the replica down and the store set to
+// refuse, each is refused (a processor then keeps the series' delivery and tries again), and a
+// batch whose creation was refused is failed, so that none of its series runs.
+func TestBatchWritesWaitForTheReplica(t *testing.T) {
+	r := startReplicated(t, true)
+	rc := r.replica.Client(t)
+	defer rc.Close()
+	ctx := t.Context()
+	onReplica := func(key, field string) string {
+		t.Helper()
+		v, err := rc.HGet(ctx, key, field).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatalf("replica: HGET %s %s: %v", key, field, err)
+		}
+		return v
+	}
+	for i := range 10 {
+		id := "b" + strconv.Itoa(i)
+		if err := r.store.CreateBatch(ctx, store.Batch{ID: id}, []string{"s0", "s1"}, time.Hour); err != nil {
+			t.Fatalf("create %s: %v", id, err)
+		}
+		if st := onReplica("forecastd:batch:"+id, "status"); st != "queued" {
+			t.Fatalf("replica has batch %s %q right after it was created, want queued", id, st)
+		}
+		if _, _, err := r.store.PutBatchResult(ctx, id, 0, false, []byte(`{"point":[1]}`)); err != nil {
+			t.Fatalf("result of %s: %v", id, err)
+		}
+		if res := onReplica("forecastd:batch:"+id+":results", "0"); res == "" {
+			t.Fatalf("replica has no result of %s series 0 right after it was recorded", id)
+		}
+		if _, err := r.store.EndBatch(ctx, id, store.BatchCancelled, ""); err != nil {
+			t.Fatalf("cancel %s: %v", id, err)
+		}
+		if st := onReplica("forecastd:batch:"+id, "status"); st != "cancelled" {
+			t.Fatalf("replica has batch %s %q right after it was cancelled", id, st)
+		}
+	}
+	if err := r.store.CreateBatch(ctx, store.Batch{ID: "running"}, []string{"s0", "s1"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+
+	r.replica.Kill9(t)
+	if err := r.store.CreateBatch(ctx, store.Batch{ID: "refused"}, []string{"s0"}, time.Hour); !errors.Is(err, store.ErrNotReplicated) {
+		t.Fatalf("create with the replica down, set to refuse: %v, want ErrNotReplicated", err)
+	}
+	if b, err := r.store.GetBatch(ctx, "refused"); err != nil || b.Status != store.BatchFailed {
+		t.Errorf("batch whose creation was refused: %+v %v, want failed", b, err)
+	}
+	for range 2 { // the second time the result is there already, and still not on a replica
+		if _, _, err := r.store.PutBatchResult(ctx, "running", 0, false, []byte(`{"point":[1]}`)); !errors.Is(err, store.ErrNotReplicated) {
+			t.Fatalf("result with the replica down: %v, want ErrNotReplicated", err)
+		}
+	}
+	if _, err := r.store.EndBatch(ctx, "running", store.BatchCancelled, ""); !errors.Is(err, store.ErrNotReplicated) {
+		t.Errorf("cancel with the replica down: %v, want ErrNotReplicated", err)
+	}
+	for op, want := range map[string]float64{"batch_create": 1, "batch_result": 2, "batch_end": 2} {
+		if n := r.unreplicated(t, op, "refused"); n != want {
+			t.Errorf("%s: %v refused, want %v", op, n, want)
+		}
+	}
+}
+
 type logBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
