@@ -220,6 +220,9 @@ func parseRedisURL(raw string) (redisTarget, error) {
 	if err != nil {
 		return redisTarget{}, errors.New("not a URL") // url's error would show the password
 	}
+	if n := u.Query().Get("max_retries"); n != "" && n != "0" && n != "-1" {
+		return redisTarget{}, errors.New("max_retries: forecastd sends each Redis command once (a script retried after its reply was lost would run twice); leave it out")
+	}
 	if !u.Query().Has("master_name") {
 		o, err := redis.ParseURL(raw)
 		return redisTarget{single: o}, err
@@ -237,16 +240,24 @@ func parseRedisURL(raw string) (redisTarget, error) {
 // client opens the target. A pool size the URL leaves unset is redisPoolSize: go-redis's
 // default, 10 per CPU, makes forecasts queue for connections on a small machine, where a
 // gateway has a round trip per forecast in flight and a processor two.
+//
+// Commands are never retried by the client: go-redis would send a command again when its
+// reply did not come (a dropped connection, a read timeout), after the server ran it, and the
+// store's scripts must run once per call (an accept run twice hands out two generations for
+// one fit). A failed call is the caller's to handle, as every store error already is: the
+// gateway answers 503, a processor keeps the command's delivery and tries again.
 func (t redisTarget) client() *redis.Client {
 	if t.failover != nil {
 		if t.failover.PoolSize == 0 {
 			t.failover.PoolSize = redisPoolSize
 		}
+		t.failover.MaxRetries = -1
 		return redis.NewFailoverClient(t.failover)
 	}
 	if t.single.PoolSize == 0 {
 		t.single.PoolSize = redisPoolSize
 	}
+	t.single.MaxRetries = -1
 	return redis.NewClient(t.single)
 }
 
