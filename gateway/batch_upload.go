@@ -8,7 +8,9 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/forecastd/forecastd/messages"
@@ -20,6 +22,27 @@ import (
 // Config.BatchUploadMinRate bytes received to arrive: its read deadline moves on as bytes come
 // in, so a big upload over a fair link is read whole while one that trickles is cut (408).
 // Once read, an upload is the same batch request as the JSON body, checked the same way.
+
+// uploadSlot takes one of the gateway's Config.BatchUploads slots for r if it is an upload,
+// and returns the function that gives it back (idempotent); with none free, it fails
+// unavailable, after setting Retry-After. A JSON batch needs no slot.
+func (g *Gateway) uploadSlot(w http.ResponseWriter, r *http.Request) (release func(), err error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != messages.MediaCSV && mt != messages.MediaNDJSON) {
+		return func() {}, nil
+	}
+	select {
+	case g.uploads <- struct{}{}:
+		var once sync.Once
+		return func() { once.Do(func() { <-g.uploads }) }, nil
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(uploadRetryAfter))
+		return nil, messages.Errorf(messages.CodeUnavailable, nil,
+			"the gateway is reading as many batch uploads as it takes at once (%d); retry shortly", cap(g.uploads))
+	}
+}
+
+// uploadRetryAfter is the Retry-After, in seconds, of an upload refused for want of a slot.
+const uploadRetryAfter = 5
 
 // readBatch reads and checks the batch of a POST /v1/batches, whichever form it comes in.
 func (g *Gateway) readBatch(w http.ResponseWriter, r *http.Request) (messages.BatchRequest, error) {

@@ -220,6 +220,46 @@ func TestSteadyUploadOutlastsTheBodyTimeout(t *testing.T) {
 	}
 }
 
+// The gateway reads at most Config.BatchUploads uploads at once: one more is answered 503 with
+// Retry-After, without its body being read; once an upload has been accepted its slot is free
+// again. A JSON batch needs no slot.
+func TestUploadsBeyondTheGatewaysShareAreAnswered503(t *testing.T) {
+	s := newAPIServer(t, withUploadLimits(1<<20, 1), apiOption{cfg: func(c *gateway.Config) { c.BatchUploads = 1 }})
+	body := uploadCSV
+	first := startUpload(t, s.url, len(body), body[:20]) // the rest is sent below
+	// The first upload holds the slot once its handler runs; poll until the second is refused.
+	var code int
+	var env jsend
+	var retryAfter string
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c := startUpload(t, s.url, len(body), body)
+		res, e := readAnswer(t, c, bufio.NewReader(c))
+		code, env, retryAfter = res.StatusCode, e, res.Header.Get("Retry-After")
+		if code == http.StatusServiceUnavailable {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code != http.StatusServiceUnavailable || env.Status != "error" || retryAfter == "" ||
+		!strings.Contains(env.Message, "as many batch uploads as it takes at once (1)") {
+		t.Fatalf("an upload beyond the one the gateway reads at once: %d %+v, Retry-After %q; want 503 error with Retry-After", code, env, retryAfter)
+	}
+	if code, env := s.send(t, "POST", "/v1/batches", "application/json", []byte(uploadJSON)); code != http.StatusAccepted {
+		t.Errorf("a JSON batch while the upload is read: %d %+v; want 202", code, env)
+	}
+	if _, err := io.WriteString(first, body[20:]); err != nil {
+		t.Fatal(err)
+	}
+	if res, env := readAnswer(t, first, bufio.NewReader(first)); res.StatusCode != http.StatusAccepted {
+		t.Fatalf("the first upload: %d %+v; want 202", res.StatusCode, env)
+	}
+	c := startUpload(t, s.url, len(body), body)
+	if res, env := readAnswer(t, c, bufio.NewReader(c)); res.StatusCode != http.StatusAccepted {
+		t.Errorf("an upload after the first was accepted: %d %+v; want 202", res.StatusCode, env)
+	}
+}
+
 func TestOversizeUploadIsAnswered413(t *testing.T) {
 	s := newAPIServer(t, withUploadLimits(1000, 1000))
 	big := "series_id,timestamp,value\n" + strings.Repeat("a,2024-01-01,1\n", 100)

@@ -99,6 +99,14 @@ const publishParallel = 64
 // to the batch queue. If the broker does not take every series, the batch is recorded failed
 // (processors skip the series that got through) and the client gets 503.
 func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
+	release, err := g.uploadSlot(w, r)
+	if err != nil {
+		g.writeError(w, r, err)
+		return
+	}
+	// Held until the batch is published, as long as its series are in memory; not while a
+	// stream follows it.
+	defer release()
 	req, err := g.readBatch(w, r)
 	if err != nil {
 		g.writeError(w, r, err)
@@ -163,6 +171,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, unavailable("publish batch", err))
 		return
 	}
+	release()
 	g.log.Info("batch accepted", "batch_id", id, "series", len(cmds), "method", req.Method, "horizon", *req.Horizon)
 	b.Status, b.Total = store.BatchQueued, len(cmds)
 	w.Header().Set("Location", "/v1/batches/"+id)

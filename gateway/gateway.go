@@ -46,6 +46,11 @@ type Config struct {
 	// average: it has BodyTimeout plus one second per BatchUploadMinRate bytes received so far
 	// (408 past that), so a big upload over a fair link is not cut and a stalled one is.
 	BatchUploadMinRate int64
+	// BatchUploads bounds how many batch uploads the gateway reads and accepts at once: an
+	// upload of BatchUploadMaxBytes takes several times its size in memory (a 256 MiB CSV, 1.1
+	// GiB of heap to parse) while it is read and published. One more is answered 503 with Retry-After; JSON batches are not counted
+	// (messages.MaxBodyBytes bounds them).
+	BatchUploads int
 	// HoldTimeout bounds how long a forecast is held waiting for fits it depends on.
 	HoldTimeout time.Duration
 	// RecheckInterval is how often held forecasts and POST batch streams re-check the store
@@ -116,6 +121,7 @@ func DefaultConfig() Config {
 
 		BatchUploadMaxBytes: 256 << 20,
 		BatchUploadMinRate:  256 << 10,
+		BatchUploads:        2,
 	}
 }
 
@@ -147,8 +153,9 @@ type Gateway struct {
 	events    *sse.Handler
 	ws        *ws.Handler
 	metrics   *metrics
-	limit     *limiter    // nil: no rate limit
-	tokens    auth.Tokens // nil: no authentication
+	limit     *limiter      // nil: no rate limit
+	uploads   chan struct{} // a slot per batch upload being read and accepted
+	tokens    auth.Tokens   // nil: no authentication
 	handler   http.Handler
 	endpoints []Endpoint
 	// root is the gateway's lifetime: jobs outlive the requests that started them.
@@ -166,7 +173,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	g := &Gateway{
 		cfg: cfg, deps: deps, log: deps.Log.With("gateway", cfg.ID),
-		runs: newRegistry(), metrics: newMetrics(deps.Registry),
+		runs: newRegistry(), metrics: newMetrics(deps.Registry), uploads: make(chan struct{}, max(cfg.BatchUploads, 1)),
 		root: context.Background(), now: time.Now,
 	}
 	g.settle = newSettleChecks(func(ctx context.Context, model string, upTo int64) ([]int64, error) {

@@ -122,6 +122,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 		b.dur(&g.BodyTimeout, "body-timeout", "how long a client may take to send a request body before 408")
 		b.bytes(&g.BatchUploadMaxBytes, "batch-upload-max-bytes", "largest batch upload (CSV or NDJSON body of POST /v1/batches) accepted, in bytes, before 413")
 		b.bytes(&g.BatchUploadMinRate, "batch-upload-min-rate", "bytes per second a batch upload must average: it has body-timeout plus a second per this many bytes received before 408")
+		b.num(&g.BatchUploads, "batch-uploads", "batch uploads (CSV, NDJSON) read and accepted at once; one more is answered 503 with Retry-After (each takes several times its size in memory)")
 		b.dur(&g.HoldTimeout, "hold-timeout", "how long a forecast may be held waiting for fits")
 		b.dur(&g.FitQueueLease, "fit-queue-lease", "how long an accepted fit may go with no processor holding it (queued, or awaiting redelivery after its processor died) before it expires")
 		b.list(&g.AllowedOrigins, "allowed-origins", "comma-separated host `patterns` of other origins allowed to open WebSocket sessions (same origin always is)")
@@ -321,8 +322,8 @@ func (c config) validate() error {
 		if g.RateLimit < 0 || g.RateBurst < 1 {
 			return fmt.Errorf("rate-limit must be ≥ 0 and rate-burst ≥ 1, got %g and %d", g.RateLimit, g.RateBurst)
 		}
-		if g.BatchUploadMaxBytes < 1 || g.BatchUploadMinRate < 1 {
-			return fmt.Errorf("batch-upload-max-bytes and batch-upload-min-rate must be at least 1, got %d and %d", g.BatchUploadMaxBytes, g.BatchUploadMinRate)
+		if g.BatchUploadMaxBytes < 1 || g.BatchUploadMinRate < 1 || g.BatchUploads < 1 {
+			return fmt.Errorf("batch-upload-max-bytes, batch-upload-min-rate and batch-uploads must be at least 1, got %d, %d and %d", g.BatchUploadMaxBytes, g.BatchUploadMinRate, g.BatchUploads)
 		}
 		if g.EventLinger < 0 || g.EventLinger > time.Second {
 			return fmt.Errorf("event-linger must be 0 to 1s, got %s", g.EventLinger)
@@ -356,7 +357,7 @@ func (c config) LogValue() slog.Value {
 		attrs = append(attrs, slog.Group("gateway",
 			slog.String("http_addr", g.Addr), slog.String("gateway_id", g.ID),
 			slog.Duration("request_timeout", g.RequestTimeout), slog.Duration("body_timeout", g.BodyTimeout),
-			slog.Int64("batch_upload_max_bytes", g.BatchUploadMaxBytes), slog.Int64("batch_upload_min_rate", g.BatchUploadMinRate),
+			slog.Int64("batch_upload_max_bytes", g.BatchUploadMaxBytes), slog.Int64("batch_upload_min_rate", g.BatchUploadMinRate), slog.Int("batch_uploads", g.BatchUploads),
 			slog.Duration("hold_timeout", g.HoldTimeout), slog.Duration("fit_queue_lease", g.FitQueueLease),
 			slog.Duration("job_ttl", g.JobTTL), slog.String("allowed_origins", strings.Join(g.AllowedOrigins, ",")),
 			slog.Duration("heartbeat", g.Heartbeat), slog.Int("send_queue", g.SendQueue), slog.Duration("event_linger", g.EventLinger),

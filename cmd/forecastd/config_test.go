@@ -113,6 +113,11 @@ func TestParseConfig(t *testing.T) {
 		{name: "sentinel url with an unknown option", cmd: "gateway",
 			env:     map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://s1:26379/0?master_name=fd&colour=blue"},
 			wantErr: "FORECASTD_REDIS_URL: redis: unexpected option: colour"},
+		{name: "redis url asking for retries", cmd: "gateway",
+			env:     map[string]string{"FORECASTD_AMQP_URL": "amqp://x", "FORECASTD_REDIS_URL": "redis://h:6380/2?max_retries=3"},
+			wantErr: "FORECASTD_REDIS_URL: max_retries: forecastd sends each Redis command once"},
+		{name: "batch uploads at once", cmd: "all", args: []string{"--batch-uploads", "4"}, check: func(c config) bool { return c.Gateway.BatchUploads == 4 }},
+		{name: "no batch uploads at all", cmd: "all", args: []string{"--batch-uploads", "0"}, wantErr: "batch-uploads must be at least 1"},
 		{name: "replica wait defaults", cmd: "all", check: func(c config) bool {
 			return c.RedisWaitTimeout == 500*time.Millisecond && c.RedisReplicaDown == "proceed"
 		}},
