@@ -43,6 +43,9 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
+	if rec.JobID != "" && rec.JobID != cmd.JobID {
+		return p.answerLostAcceptance(ctx, cmd, job, rec, attempt, log)
+	}
 	if rec.Status.Terminal() {
 		return p.answerEndedFit(ctx, cmd, job, rec, log)
 	}
@@ -329,6 +332,22 @@ var errStillHeld = errors.New("fit still held")
 // another, still runs it), it waits for that fit to end, or for its lease to run out (its
 // processor died) and then takes it over. It returns the fit record as it stands: terminal, or
 // held by attempt.
+// answerLostAcceptance answers cmd, whose generation belongs to another job (rec's): the
+// store lost the write that accepted cmd (a failover to a replica that did not have it) and
+// gave the generation again to the next fit of the model. That fit is left to its own command;
+// cmd is answered failed, so that its client fits again, and its values are never fitted
+// under another job's generation.
+func (p *Processor) answerLostAcceptance(ctx context.Context, cmd messages.FitCommand, job store.Job, rec store.FitRecord, attempt string, log *slog.Logger) error {
+	log.Error("fit's generation belongs to another job: its acceptance was lost by the store", "other_job_id", rec.JobID)
+	if rec.Owner == attempt {
+		if err := p.store.ReleaseFit(context.WithoutCancel(ctx), cmd.Model, cmd.Generation, attempt); err != nil {
+			log.Warn("release fit", "err", err)
+		}
+	}
+	return p.fail(ctx, job, cmd.ReplyTo, messages.Errorf(messages.CodeUnavailable, nil,
+		"the store lost this fit's acceptance (a failover) and gave its generation %d to another fit; fit again", cmd.Generation).WithJob(cmd.JobID))
+}
+
 func (p *Processor) claim(ctx context.Context, model string, gen int64, attempt string, log *slog.Logger) (store.FitRecord, error) {
 	deadline := p.now().Add(p.cfg.claimWait())
 	waiting := false

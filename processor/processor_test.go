@@ -402,3 +402,50 @@ func TestMaxForecastsBoundsAllConsumers(t *testing.T) {
 		}
 	}
 }
+
+// A fit command whose generation the store gave to another job (its own acceptance was lost in
+// a failover, and the generation handed out again) is answered failed, without fitting its
+// values under that generation: the other job's command then fits its own, and the model and
+// its model_ready are that job's.
+func TestFitWhoseGenerationWentToAnotherJobIsAnsweredFailed(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	// As after the failover: generation 1 is job-2's; job-1's command (accepted before, as
+	// generation 1, on the primary that was lost) is still in the queue.
+	gen, err := r.st.AcceptFit(ctx, "m", "job-2", time.Minute)
+	if err != nil || gen != 1 {
+		t.Fatalf("accept: %d %v", gen, err)
+	}
+	lost := messages.FitCommand{JobID: "job-1", Model: "m", Generation: 1, ReplyTo: "gw", Values: messages.Values{100, 200, 300}, SeasonLength: 1, Method: "naive"}
+	r.publish(t, messages.TopicFit, lost)
+	if rep := r.result(t); rep.JobID != "job-1" || rep.Failure == nil || rep.Failure.Code != messages.CodeUnavailable {
+		t.Fatalf("reply to the command whose acceptance was lost: %+v; want job-1 unavailable", rep)
+	}
+	if f, err := r.st.Fit(ctx, "m", 1); err != nil || f.Status != store.FitPending || f.Owner != "" || f.JobID != "job-2" {
+		t.Fatalf("generation 1 after job-1's command: %+v %v; want job-2's, pending, held by no one", f, err)
+	}
+	if j, err := r.st.GetJob(ctx, "job-1"); err != nil || j.Status != store.JobFailed {
+		t.Errorf("job-1: %+v %v; want failed", j, err)
+	}
+	own := messages.FitCommand{JobID: "job-2", Model: "m", Generation: 1, ReplyTo: "gw", Values: messages.Values{1, 2, 3, 4}, SeasonLength: 1, Method: "naive"}
+	r.publish(t, messages.TopicFit, own)
+	if rep := r.result(t); rep.JobID != "job-2" || rep.Failure != nil {
+		t.Fatalf("job-2's own command: %+v; want its fit", rep)
+	}
+	fc := messages.ForecastCommand{JobID: "fc-1", Model: "m", Barrier: 1, ReplyTo: "gw", Horizon: 1}
+	r.publish(t, messages.TopicForecast, fc)
+	rep := r.result(t)
+	var res messages.ForecastResult
+	if err := json.Unmarshal(rep.Result, &res); rep.Failure != nil || err != nil || len(res.Point) != 1 || res.Point[0] != 4 {
+		t.Errorf("forecast of the model: %+v %s %v; want the naive forecast of job-2's values, 4", rep.Failure, rep.Result, err)
+	}
+	evs, err := r.st.Events(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Type == store.EventModelReady && e.JobID != "job-2" {
+			t.Errorf("model_ready of job %s; want job-2's", e.JobID)
+		}
+	}
+}
