@@ -119,12 +119,21 @@ type jsend struct {
 
 func (s *apiServer) send(t *testing.T, method, path, contentType string, body []byte) (int, jsend) {
 	t.Helper()
+	return s.sendWith(t, method, path, contentType, body)
+}
+
+// sendWith is send with headers, given as name, value, name, value…
+func (s *apiServer) sendWith(t *testing.T, method, path, contentType string, body []byte, header ...string) (int, jsend) {
+	t.Helper()
 	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

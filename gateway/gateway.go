@@ -59,7 +59,9 @@ type Config struct {
 	// FitQueueLease bounds how long an accepted fit may go with no processor holding it (waiting
 	// in the queue, or for its command to be redelivered after its processor died) before it is
 	// given up (expired), releasing the forecasts waiting for it. It must cover the queue's worst
-	// backlog, so it is generous.
+	// backlog, so it is generous. It starts once the fit's publish is confirmed: until then the
+	// fit is accepted for the publish's time only (acceptWindow, 20 s), so that one whose command
+	// never reached the queue does not hold its model's forecasts for a whole queue lease.
 	FitQueueLease time.Duration
 	// LostReplyCheck is how long a waiting request goes without its reply before the gateway
 	// reads the job's record instead (then at doubling intervals), so a reply lost with the

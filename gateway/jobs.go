@@ -38,7 +38,11 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 		}
 	}
 	jobID := uuid.NewString()
-	gen, err := g.deps.Store.AcceptFit(ctx, model, jobID, g.cfg.FitQueueLease)
+	// Accepted for as long as the publish may take; once the command is in the queue it gets
+	// its whole queue lease (QueueFit). A fit whose command never got there (this gateway died,
+	// or the store went away, before the publish was confirmed) expires within acceptWindow,
+	// releasing the forecasts held behind it, not a whole queue lease later.
+	gen, err := g.deps.Store.AcceptFit(ctx, model, jobID, min(acceptWindow, g.cfg.FitQueueLease))
 	if err != nil {
 		return nil, Accepted{}, unavailable("accept fit", err)
 	}
@@ -75,9 +79,19 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 		g.runs.remove(jobID)
 		return nil, Accepted{}, unavailable("publish fit", err)
 	}
+	if err := g.deps.Store.QueueFit(context.WithoutCancel(ctx), model, gen, g.cfg.FitQueueLease); err != nil {
+		// A processor's claim gives it a queue lease all the same; without one within
+		// acceptWindow, the fit expires and is answered so.
+		g.log.Warn("fit published, its queue lease not recorded: it expires unless a processor takes it within "+acceptWindow.String(),
+			"model", model, "generation", gen, "job_id", jobID, "err", err)
+	}
 	g.log.Info("fit accepted", "model", model, "generation", gen, "job_id", jobID, "n", len(series.Values), "method", req.Method)
 	return r, acc, nil
 }
+
+// acceptWindow is how long a fit is accepted for before its command is confirmed in the queue:
+// the job record's write and the publish, bounded by messages.PublishTimeout, with room.
+const acceptWindow = 2 * messages.PublishTimeout
 
 // endUnpublishedFit marks a fit whose command was not published failed, releasing any forecast
 // that would wait for it, and reports whether it ended the fit. When the store cannot say, the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/forecastd/forecastd/gateway"
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/store"
 )
@@ -258,4 +259,61 @@ func TestUnconfirmedFitHasOneAnswer(t *testing.T) {
 			t.Errorf("the model has generation %d current; want none", cur.Generation)
 		}
 	})
+}
+
+// swallowed takes commands without publishing them: fail, the broker refused them; otherwise
+// they are confirmed and sit in a queue no processor reads.
+type swallowed struct {
+	message.Publisher
+	fail bool
+}
+
+func (s swallowed) Publish(topic string, msgs ...*message.Message) error {
+	if messages.GatewayOfReplyTopic(topic) != "" {
+		return s.Publisher.Publish(topic, msgs...)
+	}
+	if s.fail {
+		return errors.New("the broker refused the command")
+	}
+	return nil
+}
+
+// A fit whose command never reached the queue expires within the accept window, however its
+// ending went: here the broker refused it and the store could not be told (FailFit failed), so
+// the fit stays pending, and the forecasts of its model wait for it until it expires. A fit
+// whose command is in the queue has its whole queue lease.
+func TestUnpublishedFitExpiresWithinTheAcceptWindow(t *testing.T) {
+	const fit = `{"values":[1,2,3,4,5,6,7,8,9,10],"method":"naive"}`
+	const queueLease = 15 * time.Minute
+	for _, tc := range []struct {
+		name      string
+		refused   bool
+		code      int
+		expiresIn time.Duration // at most, from acceptance
+		atLeast   time.Duration
+	}{
+		{"refused, the store unreachable", true, http.StatusServiceUnavailable, 2 * messages.PublishTimeout, 0},
+		{"in the queue", false, http.StatusAccepted, queueLease + time.Minute, queueLease - time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := store.NewMemory()
+			t.Cleanup(func() { st.Close() })
+			s := newAPIServer(t, apiOption{store: st,
+				cfg:   func(c *gateway.Config) { c.FitQueueLease = queueLease },
+				gwPub: func(p message.Publisher) message.Publisher { return swallowed{Publisher: p, fail: tc.refused} },
+				wrap:  func(gw store.Store) store.Store { return gatewayAnswers{Store: gw, tried: make(chan string, 8), broken: true} },
+			})
+			code, env := s.sendWith(t, "POST", "/v1/models/m/fit", "application/json", []byte(fit), "Prefer", "respond-async")
+			if code != tc.code {
+				t.Fatalf("POST fit: %d %+v; want %d", code, env, tc.code)
+			}
+			f, err := st.Fit(t.Context(), "m", 1)
+			if err != nil || f.Status != store.FitPending {
+				t.Fatalf("fit: %+v %v; want it pending", f, err)
+			}
+			if in := f.ExpiresAt.Sub(f.AcceptedAt); in > tc.expiresIn || in < tc.atLeast {
+				t.Errorf("the fit expires %s after its acceptance; want %s to %s", in, tc.atLeast, tc.expiresIn)
+			}
+		})
+	}
 }

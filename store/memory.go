@@ -156,6 +156,36 @@ func (m *Memory) RenewFit(_ context.Context, model string, gen int64, owner stri
 	return f, nil
 }
 
+func (m *Memory) QueueFit(_ context.Context, model string, gen int64, queueLease time.Duration) error {
+	if err := checkLease(queueLease); err != nil {
+		return fmt.Errorf("queue fit %s/%d: %w", model, gen, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mm, f, err := m.fit(model, gen)
+	if err != nil {
+		return fmt.Errorf("queue fit %s/%d: %w", model, gen, err)
+	}
+	if f.Status != FitPending {
+		return nil
+	}
+	exp := msTime(m.clock().Add(queueLease))
+	if f.Owner != "" {
+		exp = later(exp, msTime(f.LeaseUntil.Add(queueLease)))
+	}
+	f.ExpiresAt = later(f.ExpiresAt, exp)
+	mm.fits[gen] = f
+	mm.queueLease[gen] = queueLease
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func (m *Memory) ReleaseFit(_ context.Context, model string, gen int64, owner string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -139,6 +139,20 @@ func (r *Redis) RenewFit(ctx context.Context, model string, gen int64, owner str
 	return f, nil
 }
 
+func (r *Redis) QueueFit(ctx context.Context, model string, gen int64, queueLease time.Duration) error {
+	if err := checkLease(queueLease); err != nil {
+		return fmt.Errorf("queue fit %s/%d: %w", model, gen, err)
+	}
+	err := r.durable(ctx, opQueue, queueScript, []string{r.fitsKey(model)}, gen, queueLease.Milliseconds()).Err()
+	if errors.Is(err, redis.Nil) {
+		err = ErrNoFit
+	}
+	if err != nil {
+		return fmt.Errorf("queue fit %s/%d: %w", model, gen, err)
+	}
+	return nil
+}
+
 func (r *Redis) ReleaseFit(ctx context.Context, model string, gen int64, owner string) error {
 	err := releaseScript.Run(ctx, r.rdb, []string{r.fitsKey(model)}, gen, owner).Err()
 	if errors.Is(err, redis.Nil) {

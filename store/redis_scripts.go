@@ -110,6 +110,23 @@ redis.call('HSET', KEYS[1], ARGV[1], raw)
 return raw
 `)
 
+// queueScript: KEYS fits; ARGV gen, queue lease (ms). Gives a pending fit its queue lease from
+// now (and after its holder's lease, if one holds it). Returns 1, 0 for a fit no longer pending,
+// or nil if there is no such fit.
+var queueScript = redis.NewScript(luaPrelude + `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local f = cjson.decode(raw)
+if f.st ~= 'pending' then return 0 end
+local ql = tonumber(ARGV[2])
+local exp = math.max(expiry(f), servernow() + ql)
+if f.owner and f.owner ~= '' then exp = math.max(exp, tonumber(f.lease) + ql) end
+f.ql = string.format('%d', ql)
+f.exp = string.format('%d', exp)
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(f))
+return 1
+`)
+
 // releaseScript: KEYS fits; ARGV gen, owner. Clears owner's hold on a pending fit, leaving the
 // lease. Returns 1, or nil if there is no such fit.
 var releaseScript = redis.NewScript(luaPrelude + `

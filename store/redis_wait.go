@@ -15,7 +15,7 @@ import (
 
 // Redis replicates asynchronously: a primary that dies a moment after it acknowledged a write
 // may take the write with it when a replica is promoted. The writes that acceptance and
-// completion rest on (accept, complete and fail a fit; create a batch, record a series' result,
+// completion rest on (accept, queue, complete and fail a fit; create a batch, record a series' result,
 // end a batch) therefore wait for a replica's acknowledgement (WAIT 1 timeout, on the
 // connection that wrote) when the primary has replicas.
 //
@@ -37,6 +37,7 @@ const (
 	opAccept      = "accept"
 	opComplete    = "complete"
 	opFail        = "fail"
+	opQueue       = "queue"
 	opBatchCreate = "batch_create"
 	opBatchResult = "batch_result"
 	opBatchEnd    = "batch_end"

@@ -178,6 +178,13 @@ type Store interface {
 	// command may wait in the queue. It then emits fit_accepted. Generations are never reused,
 	// not even those of failed fits.
 	AcceptFit(ctx context.Context, model, jobID string, queueLease time.Duration) (int64, error)
+	// QueueFit records that the command of pending fit gen is in the queue: from now on the fit
+	// may wait there up to queueLease for a processor, and as long again after each holder's
+	// lease. The gateway accepts a fit for only as long as its publish may take, so that a fit
+	// whose command never reached the queue (the gateway died, or the store went away, before
+	// the publish was confirmed) expires within that, not a whole queue lease later; it then
+	// calls QueueFit. On a fit that is no longer pending it does nothing.
+	QueueFit(ctx context.Context, model string, gen int64, queueLease time.Duration) error
 	// AcceptSavedFit is AcceptFit without the fit_accepted event: the fit of a batch series kept
 	// as a model is accepted with its batch, whose events tell it, so that a batch saving
 	// thousands of series adds one event per series to the feed (model_ready or fit_failed),

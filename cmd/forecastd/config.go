@@ -124,7 +124,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 		b.bytes(&g.BatchUploadMinRate, "batch-upload-min-rate", "bytes per second a batch upload must average: it has body-timeout plus a second per this many bytes received before 408")
 		b.num(&g.BatchUploads, "batch-uploads", "batch uploads (CSV, NDJSON) read and accepted at once; one more is answered 503 with Retry-After (each takes several times its size in memory)")
 		b.dur(&g.HoldTimeout, "hold-timeout", "how long a forecast may be held waiting for fits")
-		b.dur(&g.FitQueueLease, "fit-queue-lease", "how long an accepted fit may go with no processor holding it (queued, or awaiting redelivery after its processor died) before it expires")
+		b.dur(&g.FitQueueLease, "fit-queue-lease", "how long an accepted fit may go with no processor holding it (queued, or awaiting redelivery after its processor died) before it expires; a fit whose command never reached the queue expires 20s after its acceptance")
 		b.list(&g.AllowedOrigins, "allowed-origins", "comma-separated host `patterns` of other origins allowed to open WebSocket sessions (same origin always is)")
 		b.str(&c.AuthTokens, "auth-tokens", "file of API tokens, one \"read|write <token>\" per line; API requests then need Authorization: Bearer <token>")
 		b.dur(&g.Heartbeat, "heartbeat", "keep-alive interval of live sessions")

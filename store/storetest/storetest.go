@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RenewFit", testRenew},
 		{"RenewFit/Owner", testRenewOwner},
 		{"RenewFit/LapsedLeaseHandsOver", testLapsedLease},
+		{"QueueFit", testQueueFit},
 		{"Current/NoModel", testNoModel},
 		{"Info", testInfo},
 		{"List", testList},
@@ -606,6 +607,52 @@ func testRenew(t *testing.T, s store.Store) {
 	if _, err := s.RenewFit(ctx, "m", gen, "p1", 0); err == nil {
 		t.Fatal("RenewFit with a zero lease succeeded")
 	}
+}
+
+// testQueueFit: a fit accepted for a short window expires after it unless QueueFit gives it its
+// queue lease, from now and, for a held fit, after its holder's lease; the queue lease is then
+// the one each renewal gives it. On a terminal fit QueueFit changes nothing.
+func testQueueFit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	orphan := accept(t, s, "m", "orphan", 30*time.Millisecond) // never queued
+	queued := accept(t, s, "m", "queued", 30*time.Millisecond)
+	start := time.Now()
+	if err := s.QueueFit(ctx, "m", queued, hour); err != nil {
+		t.Fatal(err)
+	}
+	if f := fit(t, s, "m", queued); f.ExpiresAt.Before(start.Add(hour - time.Minute)) {
+		t.Fatalf("queued fit expires at %v, want an hour out", f.ExpiresAt)
+	}
+	time.Sleep(50 * time.Millisecond)
+	wantGens(t, "unsettled after the accept window", try(s.Unsettled(ctx, "m", queued)).must(t), []int64{queued})
+	if f := fit(t, s, "m", orphan); f.Status != store.FitExpired {
+		t.Errorf("fit never queued, after its accept window: %+v, want expired", f)
+	}
+
+	// Held before it is queued: the queue lease counts from the end of the holder's lease, and
+	// each renewal gives the new queue lease.
+	held := accept(t, s, "m", "held", 30*time.Millisecond)
+	h := try(s.RenewFit(ctx, "m", held, "p", 2*hour)).must(t)
+	if err := s.QueueFit(ctx, "m", held, hour); err != nil {
+		t.Fatal(err)
+	}
+	if f := fit(t, s, "m", held); f.ExpiresAt.Before(h.LeaseUntil.Add(hour - time.Minute)) {
+		t.Errorf("held fit queued expires at %v, want an hour after its lease (%v)", f.ExpiresAt, h.LeaseUntil)
+	}
+	r := try(s.RenewFit(ctx, "m", held, "p", time.Millisecond)).must(t)
+	if r.ExpiresAt.Before(start.Add(hour - time.Minute)) {
+		t.Errorf("renewed after queueing: expires at %v, want the queue lease of an hour", r.ExpiresAt)
+	}
+
+	complete(t, s, "m", queued, "done")
+	done := fit(t, s, "m", queued)
+	if err := s.QueueFit(ctx, "m", queued, 2*hour); err != nil {
+		t.Fatal(err)
+	}
+	if f := fit(t, s, "m", queued); f != done {
+		t.Errorf("QueueFit on a terminal fit changed it: %+v, was %+v", f, done)
+	}
+	wantErr(t, s.QueueFit(ctx, "m", 99, hour), store.ErrNoFit)
 }
 
 // testRenewOwner: while one processor's lease runs, another cannot take the fit over (it would
