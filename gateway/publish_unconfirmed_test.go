@@ -301,7 +301,9 @@ func TestUnpublishedFitExpiresWithinTheAcceptWindow(t *testing.T) {
 			s := newAPIServer(t, apiOption{store: st,
 				cfg:   func(c *gateway.Config) { c.FitQueueLease = queueLease },
 				gwPub: func(p message.Publisher) message.Publisher { return swallowed{Publisher: p, fail: tc.refused} },
-				wrap:  func(gw store.Store) store.Store { return gatewayAnswers{Store: gw, tried: make(chan string, 8), broken: true} },
+				wrap: func(gw store.Store) store.Store {
+					return gatewayAnswers{Store: gw, tried: make(chan string, 8), broken: true}
+				},
 			})
 			code, env := s.sendWith(t, "POST", "/v1/models/m/fit", "application/json", []byte(fit), "Prefer", "respond-async")
 			if code != tc.code {
