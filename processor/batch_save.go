@@ -21,8 +21,9 @@ import (
 // released. record is false when another attempt took the fit over: that one records the result.
 //
 // A redelivered command whose fit has already ended (its processor died after completing the
-// fit and before recording the series' result) computes the series again without keeping it:
-// the series makes one generation of its model, however often it is delivered.
+// fit and before recording the series' result) makes no new generation: the series is forecast
+// from the model it kept, or, if that is no longer the model's current one (or the fit
+// failed), computed again without keeping it.
 func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, log *slog.Logger) (res messages.BatchSeriesResult, record bool, err error) {
 	fit := cmd.Fit()
 	log = log.With("model", fit.Model, "generation", fit.Generation)
@@ -35,6 +36,18 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 		return p.forecastSeries(ctx, cmd, log), true, nil
 	case err != nil:
 		return res, false, err
+	case rec.Status == store.FitSucceeded:
+		if cur, err := p.store.Current(ctx, fit.Model); err == nil && cur.Generation == fit.Generation {
+			if _, cm, err := p.decoded(ctx, cur); err == nil {
+				log.Info("fit of a saved batch series already succeeded; forecasting from the model it kept")
+				res = p.seriesForecast(ctx, cmd, cm.model, log)
+				if res.Failure == nil {
+					res.Model, res.Generation = fit.Model, fit.Generation
+				}
+				return res, true, nil
+			}
+		}
+		fallthrough
 	case rec.Status.Terminal():
 		log.Info("fit of a saved batch series already ended; computing the series without keeping it", "status", rec.Status)
 		res = p.forecastSeries(ctx, cmd, log)

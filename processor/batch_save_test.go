@@ -154,6 +154,38 @@ func TestRedeliveredSavedSeriesMakesOneGeneration(t *testing.T) {
 	}
 }
 
+// A saved series redelivered after its model was kept is forecast from that model, not fitted
+// again: a second fit that fails (a timeout on a loaded processor, say) must not leave a
+// series shown failed whose model is current.
+func TestRedeliveredSavedSeriesUsesTheModelItKept(t *testing.T) {
+	var fits atomic.Int32
+	r := newRig(t, processor.WithFitFunc(func(ctx context.Context, y []float64, spec forecast.Spec, p forecast.ProgressFunc) (forecast.Model, error) {
+		fits.Add(1)
+		return nil, context.DeadlineExceeded // any fit now fails
+	}))
+	ctx := t.Context()
+	cmd := r.savedBatch(t, "b", map[string][]float64{"a": {1, 2, 5}}, "a")[0]
+	// What the dead processor did: fit and complete generation 1.
+	m, err := forecast.Fit(ctx, []float64{1, 2, 5}, forecast.Spec{Method: forecast.MethodNaive}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, _ := forecast.Encode(m)
+	if ok, err := r.st.CompleteFit(ctx, store.ModelRecord{Model: "b.a", Generation: 1, Method: "Naive", Blob: blob}); !ok || err != nil {
+		t.Fatalf("complete: %v %v", ok, err)
+	}
+	r.publish(t, messages.TopicBatch, cmd) // redelivered
+	if b := waitBatch(t, r.st, "b", 1); b.Status != store.BatchSucceeded || b.Failed != 0 {
+		t.Fatalf("batch %+v; want succeeded", b)
+	}
+	if res := r.seriesResult(t, "b", 0); res.Failure != nil || res.Model != "b.a" || res.Generation != 1 || len(res.Point) != 2 || res.Point[0] != 5 {
+		t.Errorf("result %+v; want the forecast [5 5] of the kept b.a generation 1", res)
+	}
+	if n := fits.Load(); n != 0 {
+		t.Errorf("the redelivered series was fitted %d times; want its kept model used", n)
+	}
+}
+
 // The series of a cancelled batch are skipped and their accepted fits failed, so forecasts
 // held for those models are released rather than held for the batch's lifetime.
 func TestSkippedSavedSeriesFailTheirFits(t *testing.T) {
