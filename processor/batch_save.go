@@ -112,17 +112,19 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 	summary := p.summarize(fit, model, p.now().Sub(start))
 	summary.Current = true // as stored: the record is read back only while it is current
 	current, err := p.store.CompleteFit(ctx, modelRecord(fit, summary, blob))
+	if errors.Is(err, store.ErrFitEnded) {
+		// Not kept: the fit ended meanwhile (expired). A newer generation finishing first
+		// would leave this one succeeded, and kept.
+		settled = true
+		log.Warn("fit of a saved batch series ended before it completed")
+		return res, true, nil
+	}
 	if err != nil {
 		return messages.BatchSeriesResult{}, false, fmt.Errorf("complete fit: %w", err)
 	}
 	settled = true
 	if current {
 		p.cache.put(fit.Model, fit.Generation, cachedModel{model: model, summary: summary})
-	} else if fr, err := p.store.Fit(ctx, fit.Model, fit.Generation); err != nil || fr.Status != store.FitSucceeded {
-		// Not kept: the fit ended meanwhile (expired). A newer generation finishing first
-		// would leave this one succeeded, and kept.
-		log.Warn("fit of a saved batch series ended before it completed", "err", err)
-		return res, true, nil
 	}
 	res.Model, res.Generation = fit.Model, fit.Generation
 	log.Info("batch series kept as a model", "method", summary.Method, "current", current)

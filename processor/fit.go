@@ -38,7 +38,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	attempt := p.id + "/" + uuid.NewString()[:8]
 	rec, err := p.claim(ctx, cmd.Model, cmd.Generation, attempt, log)
 	if errors.Is(err, store.ErrNoFit) {
-		return fmt.Errorf("%w: generation %d of %s was never accepted", errMalformed, cmd.Generation, cmd.Model)
+		return p.answerUnrecordedFit(ctx, cmd, job, log)
 	}
 	if err != nil {
 		return err
@@ -121,21 +121,21 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	}
 	summary.Current = true // as stored: the record is read back only while it is current
 	current, err := p.store.CompleteFit(ctx, modelRecord(cmd, summary, blob))
+	if errors.Is(err, store.ErrFitEnded) {
+		// It ended meanwhile (expired, or failed by another party): answer as it ended.
+		settled = true
+		fr, err := p.store.Fit(ctx, cmd.Model, cmd.Generation)
+		if err != nil {
+			return fmt.Errorf("read ended fit: %w", err)
+		}
+		return p.answerEndedFit(ctx, cmd, job, fr, log)
+	}
 	if err != nil {
 		return fmt.Errorf("complete fit: %w", err)
 	}
+	// Completed by this call, current or (a newer generation finished first) not. Its record is
+	// not read back: newer fits may have pruned it from the history already.
 	settled = true
-	if !current {
-		// Either a newer generation finished first (fine) or this fit ended meanwhile (its lease
-		// ran out): tell the two apart.
-		fr, err := p.store.Fit(ctx, cmd.Model, cmd.Generation)
-		if err != nil {
-			return fmt.Errorf("read fit: %w", err)
-		}
-		if fr.Status != store.FitSucceeded {
-			return p.answerEndedFit(ctx, cmd, job, fr, log)
-		}
-	}
 	summary.Current = current
 	p.cache.put(cmd.Model, cmd.Generation, cachedModel{model: model, summary: summary})
 	log.Info("fit succeeded", "method", summary.Method, "current", current, "duration_ms", elapsed.Milliseconds())
@@ -332,6 +332,27 @@ var errStillHeld = errors.New("fit still held")
 // another, still runs it), it waits for that fit to end, or for its lease to run out (its
 // processor died) and then takes it over. It returns the fit record as it stands: terminal, or
 // held by attempt.
+// answerUnrecordedFit answers a fit command whose fit the store has no record of. Pruned from
+// the model's history after it ended (newer fits followed), its job's recorded answer is
+// replayed; lost (the job is recorded but unanswered: the fit's acceptance was lost in a store
+// failover), it is answered failed, so that its client fits again; never accepted at all (no
+// job either), the command is malformed.
+func (p *Processor) answerUnrecordedFit(ctx context.Context, cmd messages.FitCommand, job store.Job, log *slog.Logger) error {
+	prev, err := p.store.GetJob(ctx, cmd.JobID)
+	switch {
+	case errors.Is(err, store.ErrNoJob):
+		return fmt.Errorf("%w: generation %d of %s was never accepted", errMalformed, cmd.Generation, cmd.Model)
+	case err != nil:
+		return fmt.Errorf("read job of an unrecorded fit: %w", err)
+	case prev.Status.Answered():
+		p.reply(cmd.ReplyTo, replayReply(prev))
+		return nil
+	}
+	log.Error("no record of the fit of a recorded job: its acceptance was lost by the store")
+	return p.fail(ctx, job, cmd.ReplyTo, messages.Errorf(messages.CodeUnavailable, nil,
+		"the store lost this fit's acceptance (a failover); fit again").WithJob(cmd.JobID))
+}
+
 // answerLostAcceptance answers cmd, whose generation belongs to another job (rec's): the
 // store lost the write that accepted cmd (a failover to a replica that did not have it) and
 // gave the generation again to the next fit of the model. That fit is left to its own command;

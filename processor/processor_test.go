@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -447,5 +448,33 @@ func TestFitWhoseGenerationWentToAnotherJobIsAnsweredFailed(t *testing.T) {
 		if e.Type == store.EventModelReady && e.JobID != "job-2" {
 			t.Errorf("model_ready of job %s; want job-2's", e.JobID)
 		}
+	}
+}
+
+// A fit that finishes after more than the kept history of newer fits of its model (the store
+// prunes the records of ended fits beyond it) is still answered: with its success, not
+// current; and its command delivered again after its record was pruned replays that answer.
+func TestFitOvertakenByManyNewerFitsIsAnswered(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	slow := r.naiveFit(t, "m", "slow") // generation 1, its command delayed
+	for i := range 25 {
+		r.fitted(t, "m", fmt.Sprintf("fast-%d", i))
+	}
+	r.publish(t, messages.TopicFit, slow)
+	first := r.result(t)
+	var sum messages.FitSummary
+	if err := json.Unmarshal(first.Result, &sum); first.JobID != "slow" || first.Failure != nil || err != nil || sum.Generation != 1 || sum.Current {
+		t.Fatalf("answer of the overtaken fit: %+v %s (%v); want its success, generation 1, not current", first.Failure, first.Result, err)
+	}
+	if j, err := r.st.GetJob(ctx, "slow"); err != nil || j.Status != store.JobSucceeded {
+		t.Errorf("its job: %+v %v; want succeeded", j, err)
+	}
+	if _, err := r.st.Fit(ctx, "m", 1); !errors.Is(err, store.ErrNoFit) {
+		t.Fatalf("fit 1's record: %v; want it pruned, as this test is about", err)
+	}
+	r.publish(t, messages.TopicFit, slow) // delivered again
+	if again := r.result(t); again.Failure != nil || string(again.Result) != string(first.Result) {
+		t.Errorf("the command again: %+v %s; want the recorded answer replayed", again.Failure, again.Result)
 	}
 }

@@ -211,7 +211,7 @@ func (m *Memory) CompleteFit(_ context.Context, rec ModelRecord) (bool, error) {
 		return false, fmt.Errorf("complete fit %s/%d: %w", rec.Model, rec.Generation, err)
 	}
 	if f.Status.Terminal() {
-		return false, nil
+		return false, fmt.Errorf("complete fit %s/%d: %w", rec.Model, rec.Generation, ErrFitEnded)
 	}
 	now := m.clock()
 	f.Status, f.FinishedAt = FitSucceeded, now

@@ -184,6 +184,9 @@ func (r *Redis) CompleteFit(ctx context.Context, rec ModelRecord) (bool, error) 
 	case 1:
 		return true, nil
 	case 0:
+		if id, _ := res[1].(string); id == "" { // nothing emitted: the fit had ended already
+			return false, fmt.Errorf("complete fit %s/%d: %w", rec.Model, rec.Generation, ErrFitEnded)
+		}
 		return false, nil
 	default:
 		return false, fmt.Errorf("complete fit %s/%d: %w", rec.Model, rec.Generation, ErrNoFit)

@@ -37,6 +37,9 @@ var (
 	// ErrNoFit: there is no record of that fit: it was never accepted, or it ended long ago
 	// and was pruned from the history (only pending fits and the newest ones are kept).
 	ErrNoFit = messages.NewSentinel(messages.CodeNotFound, "no such fit")
+	// ErrFitEnded: CompleteFit found the fit already ended (succeeded, failed or expired) by
+	// another call; the caller did not end it.
+	ErrFitEnded = messages.NewSentinel(messages.CodeInternal, "fit already ended")
 	// ErrNoJob: the job does not exist or has expired.
 	ErrNoJob = messages.NewSentinel(messages.CodeNotFound, "no such job")
 	// ErrEventsGone: the resume point is older than the retained event history.
@@ -207,8 +210,10 @@ type Store interface {
 	// if, and only if, its generation is newer than the current one; it then emits model_ready.
 	// It reports whether rec became current. A fit that finishes after a newer one is still
 	// marked succeeded, but does not become current. Completing an already terminal fit
-	// (succeeded, failed or expired) changes nothing and returns false; ErrNoFit if there is
-	// no record of it. An empty rec.JobID takes the fit's; a zero rec.FittedAt is now.
+	// (succeeded, failed or expired) changes nothing and returns ErrFitEnded, so that a nil
+	// error always means this call completed the fit (whose record newer fits may prune at once:
+	// the caller need not read it back); ErrNoFit if there is no record of it. An empty
+	// rec.JobID takes the fit's; a zero rec.FittedAt is now.
 	CompleteFit(ctx context.Context, rec ModelRecord) (bool, error)
 	// FailFit marks a pending fit failed with reason and emits fit_failed, and reports whether it
 	// did: a terminal fit is left as it is (false, nil error), so of two parties ending one fit

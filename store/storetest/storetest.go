@@ -408,8 +408,8 @@ func testTerminalUnchanged(t *testing.T, s store.Store) {
 	before := fit(t, s, "m", g1)
 	last := try(s.LastEventID(ctx)).must(t)
 
-	if complete(t, s, "m", g1, "again") {
-		t.Error("completing a succeeded fit again reported it became current")
+	if cur, err := s.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: g1, Method: "ets", Blob: []byte("again")}); cur || !errors.Is(err, store.ErrFitEnded) {
+		t.Errorf("completing a succeeded fit again: current %v, %v; want false, ErrFitEnded", cur, err)
 	}
 	if ended, err := s.FailFit(ctx, "m", g1, "late failure"); err != nil || ended {
 		t.Errorf("failing a succeeded fit: ended %v, %v; want false, nil", ended, err)
@@ -426,8 +426,8 @@ func testTerminalUnchanged(t *testing.T, s store.Store) {
 		t.Fatalf("failing a pending fit: ended %v, %v; want true, nil", ended, err)
 	}
 	failed := fit(t, s, "m", g2)
-	if complete(t, s, "m", g2, "zombie") {
-		t.Error("completing a failed fit reported it became current")
+	if cur, err := s.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: g2, Method: "ets", Blob: []byte("zombie")}); cur || !errors.Is(err, store.ErrFitEnded) {
+		t.Errorf("completing a failed fit: current %v, %v; want false, ErrFitEnded", cur, err)
 	}
 	if ended, err := s.FailFit(ctx, "m", g2, "other reason"); err != nil || ended {
 		t.Errorf("failing a failed fit again: ended %v, %v; want false, nil", ended, err)
@@ -577,8 +577,8 @@ func testExpire(t *testing.T, s store.Store) {
 	if err := json.Unmarshal(failed[0].Data, &data); err != nil || data.Status != store.FitExpired || data.Error == "" {
 		t.Fatalf("fit_failed data = %s (%v), want status expired", failed[0].Data, err)
 	}
-	if complete(t, s, "m", g1, "too late") {
-		t.Fatal("an expired fit became current")
+	if cur, err := s.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: g1, Method: "ets", Blob: []byte("too late")}); cur || !errors.Is(err, store.ErrFitEnded) {
+		t.Fatalf("completing an expired fit: current %v, %v; want false, ErrFitEnded", cur, err)
 	}
 	_, err := s.Current(ctx, "m")
 	wantErr(t, err, store.ErrNoModel)
