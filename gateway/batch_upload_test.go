@@ -226,20 +226,23 @@ func TestSteadyUploadOutlastsTheBodyTimeout(t *testing.T) {
 func TestUploadsBeyondTheGatewaysShareAreAnswered503(t *testing.T) {
 	s := newAPIServer(t, withUploadLimits(1<<20, 1), apiOption{cfg: func(c *gateway.Config) { c.BatchUploads = 1 }})
 	body := uploadCSV
-	first := startUpload(t, s.url, len(body), body[:20]) // the rest is sent below
-	// The first upload holds the slot once its handler runs; poll until the second is refused.
+	// A first upload, its body held back, takes the slot once its handler runs; a probe sent
+	// meanwhile is refused. A probe that got there first took the slot itself: then the first
+	// upload is abandoned, and it starts again.
+	var first net.Conn
 	var code int
 	var env jsend
 	var retryAfter string
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	for attempt := 0; attempt < 50 && code != http.StatusServiceUnavailable; attempt++ {
+		first = startUpload(t, s.url, len(body), body[:20]) // the rest is sent below
+		time.Sleep(10 * time.Millisecond)
 		c := startUpload(t, s.url, len(body), body)
 		res, e := readAnswer(t, c, bufio.NewReader(c))
 		code, env, retryAfter = res.StatusCode, e, res.Header.Get("Retry-After")
-		if code == http.StatusServiceUnavailable {
-			break
+		if code != http.StatusServiceUnavailable {
+			first.Close() // refused, or holding the slot since the probe ended: let it go
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	if code != http.StatusServiceUnavailable || env.Status != "error" || retryAfter == "" ||
 		!strings.Contains(env.Message, "as many batch uploads as it takes at once (1)") {
