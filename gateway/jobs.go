@@ -53,7 +53,7 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 	cmd := messages.FitCommand{
 		JobID: jobID, Model: model, Generation: gen, ReplyTo: g.cfg.ID, Values: series.Values,
 		SeasonLength: *req.SeasonLength, Method: req.Method, Options: req.Options, AcceptedAt: now, API: api,
-		Timestamps: series.Axis, Gaps: series.Gaps,
+		Timestamps: series.Axis, Gaps: series.Gaps, QueueLeaseMS: g.cfg.FitQueueLease.Milliseconds(),
 	}
 	if series.Times != nil {
 		cmd.HistoryTimestamps = messages.HistoryTimes(series.Times)
@@ -71,6 +71,7 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 		// answer comes as any fit's does.
 		if !g.endUnpublishedFit(ctx, model, gen) {
 			g.log.Warn("fit ended by a processor although its publish was not confirmed", "model", model, "generation", gen, "job_id", jobID)
+			g.queueFit(ctx, model, gen, jobID) // the command is in the queue after all
 			return r, acc, nil
 		}
 		if !g.recordFailure(ctx, r, job, store.JobFailed, messages.Errorf(messages.CodeUnavailable, nil, "the broker did not take the fit")) {
@@ -79,15 +80,39 @@ func (g *Gateway) startFitFor(ctx context.Context, api, model string, req messag
 		g.runs.remove(jobID)
 		return nil, Accepted{}, unavailable("publish fit", err)
 	}
-	if err := g.deps.Store.QueueFit(context.WithoutCancel(ctx), model, gen, g.cfg.FitQueueLease); err != nil {
-		// A processor's claim gives it a queue lease all the same; without one within
-		// acceptWindow, the fit expires and is answered so.
-		g.log.Warn("fit published, its queue lease not recorded: it expires unless a processor takes it within "+acceptWindow.String(),
-			"model", model, "generation", gen, "job_id", jobID, "err", err)
-	}
+	g.queueFit(ctx, model, gen, jobID)
 	g.log.Info("fit accepted", "model", model, "generation", gen, "job_id", jobID, "n", len(series.Values), "method", req.Method)
 	return r, acc, nil
 }
+
+// queueFit gives a fit whose command is in the queue its queue lease (store.QueueFit). If the
+// store cannot be reached, it tries again in the background for half the accept window; the
+// processor that claims the fit gives it the lease too (FitCommand.QueueLeaseMS).
+func (g *Gateway) queueFit(ctx context.Context, model string, gen int64, jobID string) {
+	ctx = context.WithoutCancel(ctx)
+	err := g.deps.Store.QueueFit(ctx, model, gen, g.cfg.FitQueueLease)
+	if err == nil {
+		return
+	}
+	log := g.log.With("model", model, "generation", gen, "job_id", jobID)
+	log.Warn("queue lease of a published fit not recorded; trying again", "err", err)
+	go func() {
+		for range queueFitTries {
+			select {
+			case <-g.root.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			if err = g.deps.Store.QueueFit(ctx, model, gen, g.cfg.FitQueueLease); err == nil {
+				return
+			}
+		}
+		log.Error("queue lease of a published fit not recorded: it expires unless a processor takes it within "+acceptWindow.String(), "err", err)
+	}()
+}
+
+// queueFitTries is how many times a second queueFit tries again, within half the accept window.
+const queueFitTries = int(acceptWindow / time.Second / 2)
 
 // acceptWindow is how long a fit is accepted for before its command is confirmed in the queue:
 // the job record's write and the publish, bounded by messages.PublishTimeout, with room.

@@ -58,6 +58,11 @@ type FitCommand struct {
 	AcceptedAt        time.Time   `json:"accepted_at"`
 	// API is APIOriginal for a fit asked for through the original API, whose answers differ.
 	API string `json:"api,omitempty"`
+	// QueueLeaseMS is the fit's queue lease, in milliseconds: the gateway accepts a fit for its
+	// publish's time only and then gives it this (store.QueueFit), and a processor that claims
+	// the fit gives it this too, since a delivered command is in the queue. 0 (gateways before
+	// it was added) leaves the fit's queue lease as the gateway set it.
+	QueueLeaseMS int64 `json:"queue_lease_ms,omitempty"`
 }
 
 // APIOriginal marks commands of the original service's API (POST /api/fit_model and

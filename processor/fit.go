@@ -36,6 +36,11 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	// consumers, and a command redelivered to another of them (after a broker restart, while the
 	// first attempt still runs) must wait for that attempt like any other processor would.
 	attempt := p.id + "/" + uuid.NewString()[:8]
+	// Another job's generation (cmd's acceptance lost in a failover) is not claimed: its fit
+	// may be running under its own command.
+	if rec, err := p.store.Fit(ctx, cmd.Model, cmd.Generation); err == nil && rec.JobID != "" && rec.JobID != cmd.JobID {
+		return p.answerLostAcceptance(ctx, cmd, job, rec, attempt, log)
+	}
 	rec, err := p.claim(ctx, cmd.Model, cmd.Generation, attempt, log)
 	if errors.Is(err, store.ErrNoFit) {
 		return p.answerUnrecordedFit(ctx, cmd, job, log)
@@ -62,6 +67,13 @@ func (p *Processor) handleFit(msg *message.Message) error {
 		}
 	}()
 
+	if cmd.QueueLeaseMS > 0 {
+		// Delivered, so in the queue: the fit keeps its queue lease whatever the gateway could
+		// record (it waits a queue lease for its redelivery if this processor dies).
+		if err := p.store.QueueFit(ctx, cmd.Model, cmd.Generation, time.Duration(cmd.QueueLeaseMS)*time.Millisecond); err != nil {
+			log.Warn("record the fit's queue lease", "err", err)
+		}
+	}
 	prev, answered, err := p.start(ctx, job, cmd.ReplyTo)
 	if err != nil {
 		return err
@@ -327,11 +339,6 @@ func (c Config) claimWait() time.Duration { return c.FitTimeout + 2*c.FitLease }
 // take: the delivery is handed back rather than retried at once, which would wait as long again.
 var errStillHeld = errors.New("fit still held")
 
-// claim takes the fit for attempt. If another attempt holds it with a live lease (the command
-// was redelivered after a broker connection dropped, while that attempt, on this processor or
-// another, still runs it), it waits for that fit to end, or for its lease to run out (its
-// processor died) and then takes it over. It returns the fit record as it stands: terminal, or
-// held by attempt.
 // answerUnrecordedFit answers a fit command whose fit the store has no record of. Pruned from
 // the model's history after it ended (newer fits followed), its job's recorded answer is
 // replayed; lost (the job is recorded but unanswered: the fit's acceptance was lost in a store
@@ -369,6 +376,11 @@ func (p *Processor) answerLostAcceptance(ctx context.Context, cmd messages.FitCo
 		"the store lost this fit's acceptance (a failover) and gave its generation %d to another fit; fit again", cmd.Generation).WithJob(cmd.JobID))
 }
 
+// claim takes the fit for attempt. If another attempt holds it with a live lease (the command
+// was redelivered after a broker connection dropped, while that attempt, on this processor or
+// another, still runs it), it waits for that fit to end, or for its lease to run out (its
+// processor died) and then takes it over. It returns the fit record as it stands: terminal, or
+// held by attempt.
 func (p *Processor) claim(ctx context.Context, model string, gen int64, attempt string, log *slog.Logger) (store.FitRecord, error) {
 	deadline := p.now().Add(p.cfg.claimWait())
 	waiting := false

@@ -221,3 +221,22 @@ func TestDeadLetteredCommandIsTriedOnce(t *testing.T) {
 		t.Fatalf("the dead-lettered command was tried %d times; want once", n)
 	}
 }
+
+// A dead-lettered fit command whose generation the store gave to another job (its acceptance
+// lost in a failover) fails its own job only: the other job's fit is left pending, to its own
+// command.
+func TestDeadLetteredLostAcceptanceLeavesTheOtherJobsFit(t *testing.T) {
+	r := newRigWith(t, func(c *processor.Config) { c.DeliveryLimit = 5 })
+	ctx := t.Context()
+	if gen, err := r.st.AcceptFit(ctx, "m", "job-2", time.Hour); err != nil || gen != 1 {
+		t.Fatalf("accept: %d %v", gen, err)
+	}
+	lost := messages.FitCommand{JobID: "job-1", Model: "m", Generation: 1, ReplyTo: "gw", Values: messages.Values{1, 2, 3}, SeasonLength: 1, Method: "naive"}
+	r.publishWith(t, messages.TopicDeadLettered, lost, map[string]string{"x-first-death-queue": "forecastd.fit"})
+	if rep := r.result(t); rep.JobID != "job-1" || rep.Failure == nil {
+		t.Fatalf("answer of the dead-lettered command: %+v; want job-1 failed", rep)
+	}
+	if f, err := r.st.Fit(ctx, "m", 1); err != nil || f.Status != store.FitPending || f.JobID != "job-2" {
+		t.Errorf("job-2's fit after job-1's dead-lettered command: %+v %v; want it pending", f, err)
+	}
+}

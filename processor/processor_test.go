@@ -478,3 +478,34 @@ func TestFitOvertakenByManyNewerFitsIsAnswered(t *testing.T) {
 		t.Errorf("the command again: %+v %s; want the recorded answer replayed", again.Failure, again.Result)
 	}
 }
+
+// A processor that claims a fit gives it the queue lease its command carries: the command was
+// delivered, so it is in the queue, and the fit must wait that long for its redelivery should
+// this processor die, whether or not the gateway could record the lease after its publish.
+func TestClaimedFitHasTheQueueLeaseItsCommandCarries(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	r := newRig(t, processor.WithFitFunc(func(ctx context.Context, y []float64, spec forecast.Spec, p forecast.ProgressFunc) (forecast.Model, error) {
+		<-release
+		return forecast.Fit(ctx, y, spec, p)
+	}))
+	ctx := t.Context()
+	gen, err := r.st.AcceptFit(ctx, "m", "job-1", 100*time.Millisecond) // as accepted, before its publish was confirmed
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := messages.FitCommand{JobID: "job-1", Model: "m", Generation: gen, ReplyTo: "gw", Values: messages.Values{1, 2, 3}, SeasonLength: 1, Method: "naive",
+		QueueLeaseMS: time.Hour.Milliseconds()}
+	r.publish(t, messages.TopicFit, cmd)
+	deadline := time.Now().Add(5 * time.Second)
+	var f store.FitRecord
+	for time.Now().Before(deadline) {
+		if f, err = r.st.Fit(ctx, "m", gen); err == nil && f.Owner != "" && f.ExpiresAt.After(f.LeaseUntil.Add(time.Minute)) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.Owner == "" || f.ExpiresAt.Before(f.LeaseUntil.Add(time.Hour-time.Minute)) {
+		t.Fatalf("the claimed fit: %+v; want it held, expiring an hour after its lease", f)
+	}
+}
