@@ -244,7 +244,9 @@ func parseRedisURL(raw string) (redisTarget, error) {
 // Commands are never retried by the client: go-redis would send a command again when its
 // reply did not come (a dropped connection, a read timeout), after the server ran it, and the
 // store's scripts must run once per call (an accept run twice hands out two generations for
-// one fit). A failed call is the caller's to handle, as every store error already is: the
+// one fit). Only the retries that are safe are made (store.RetryUnsent: no connection, or a
+// server that refused the command without running it, as a replica does during a failover).
+// Any other failed call is the caller's to handle, as every store error already is: the
 // gateway answers 503, a processor keeps the command's delivery and tries again.
 func (t redisTarget) client() *redis.Client {
 	if t.failover != nil {
@@ -252,13 +254,17 @@ func (t redisTarget) client() *redis.Client {
 			t.failover.PoolSize = redisPoolSize
 		}
 		t.failover.MaxRetries = -1
-		return redis.NewFailoverClient(t.failover)
+		c := redis.NewFailoverClient(t.failover)
+		c.AddHook(store.RetryUnsent{})
+		return c
 	}
 	if t.single.PoolSize == 0 {
 		t.single.PoolSize = redisPoolSize
 	}
 	t.single.MaxRetries = -1
-	return redis.NewClient(t.single)
+	c := redis.NewClient(t.single)
+	c.AddHook(store.RetryUnsent{})
+	return c
 }
 
 func openBroker(cfg config, log watermill.LoggerAdapter) (*broker.Broker, error) {

@@ -132,3 +132,33 @@ func TestStoreScriptRunsOnceWhenItsReplyIsLost(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A write a replica refused without running it (READONLY, as during a failover, before the
+// replica is promoted) is sent again, and goes through once the server takes writes.
+func TestWriteRefusedByAReplicaIsTriedAgain(t *testing.T) {
+	_, replica := testenv.StartReplicated(t)
+	target, err := parseRedisURL(replica.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := target.client()
+	t.Cleanup(func() { rdb.Close() })
+	s := store.NewRedis(rdb, store.RedisOptions{})
+	rc := replica.Client(t)
+	t.Cleanup(func() { rc.Close() })
+	promoted := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		promoted <- rc.Do(t.Context(), "REPLICAOF", "NO", "ONE").Err()
+	}()
+	gen, err := s.AcceptFit(t.Context(), "m", "job-1", time.Minute)
+	if perr := <-promoted; perr != nil {
+		t.Fatal(perr)
+	}
+	if err != nil || gen != 1 {
+		t.Fatalf("accept sent to a replica promoted 300 ms later: generation %d, %v; want 1, tried again once promoted", gen, err)
+	}
+	if seq, err := store.NewRedis(rc, store.RedisOptions{}).Sequence(t.Context(), "m"); err != nil || seq != 1 {
+		t.Errorf("sequence %d (%v); want 1: the accept ran once", seq, err)
+	}
+}
