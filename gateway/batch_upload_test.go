@@ -143,6 +143,7 @@ func TestBadUploadsGetJSendFailNamingTheProblem(t *testing.T) {
 		{"empty", q, "text/csv", "", 400, "header", "empty"},
 		{"bad value", q, "text/csv", uploadCSV + "a,2024-01-04,abc\n", 400, "line 8", `value "abc" is not a number`},
 		{"duplicate timestamp", q, "text/csv", uploadCSV + "b,2024-01-02,21\n", 400, "line 8", "again (also on line 7)"},
+		{"offset of 24 hours", q, "text/csv", uploadCSV + "a,2024-01-05T00:00:00+24:00,4\n", 400, "line 8", "2024-01-05T00:00:00+24:00"},
 		{"bad series name", q, "text/csv", uploadCSV + "c d,2024-01-01,1\nc d,2024-01-02,1\n", 400, `series "c d".name`, "must match"},
 		{"irregular timestamps", q, "text/csv", uploadCSV + "c,2024-01-01,1\nc,2024-01-02,1\nc,2024-01-03,1\nc,2024-03-09T12:00:00Z,1\n", 400, `series "c".timestamps`, ""},
 		{"query parameters of a JSON body", "/v1/batches?horizon=3", "application/json", uploadJSON, 400, "horizon", "query parameter of uploads"},

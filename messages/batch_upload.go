@@ -414,7 +414,7 @@ func parseUploadTime(s string) (time.Time, bool) {
 	}
 	for _, layout := range uploadTimeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t, true
+			return t, writable(t)
 		}
 	}
 	return time.Time{}, false

@@ -123,6 +123,9 @@ func TestDecodeJSONNamesTheTimestampsField(t *testing.T) {
 		{`["2024-01-01T00:00:00Z",true]`, "timestamps[1]", rfc3339 + ", got true"},
 		{`["2024-01-01T00:00:00Z",null]`, "timestamps[1]", rfc3339 + ", got null"},
 		{`["2024-01-01T00:00:00Z",["2024-01-02T00:00:00Z"]]`, "timestamps[1]", rfc3339},
+		// Offsets RFC 3339 does not have, which Go reads and cannot write back.
+		{`["2024-01-01T00:00:00+24:00"]`, "timestamps[0]", `got "2024-01-01T00:00:00+24:00"`},
+		{`["2024-01-01T00:00:00Z","2024-01-02T00:00:00-24:59"]`, "timestamps[1]", `got "2024-01-02T00:00:00-24:59"`},
 	}
 	for _, tc := range tests {
 		for _, r := range []struct {

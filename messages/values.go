@@ -73,12 +73,20 @@ func (ts *Times) UnmarshalJSON(data []byte) error {
 	out := make(Times, len(raw))
 	for i, r := range raw {
 		// time.Time reads null as no time at all; a timestamp must be given.
-		if r[0] != '"' || out[i].UnmarshalJSON(r) != nil {
+		if r[0] != '"' || out[i].UnmarshalJSON(r) != nil || !writable(out[i]) {
 			return &json.UnmarshalTypeError{Value: clip(string(r)), Type: reflect.TypeFor[time.Time](), Field: "[" + strconv.Itoa(i) + "]"}
 		}
 	}
 	*ts = out
 	return nil
+}
+
+// writable reports whether t can be written back as RFC 3339, as commands and answers carry it:
+// Go reads zone offsets of 24:00 to 24:59 hours, which RFC 3339 does not have and Go cannot
+// write, so a series with one would be accepted and then fail in every processor.
+func writable(t time.Time) bool {
+	_, off := t.Zone()
+	return off > -24*3600 && off < 24*3600
 }
 
 // clip shortens s, a piece of the client's input quoted back to it, to at most about 40 bytes.
