@@ -8,6 +8,7 @@ import (
 	"maps"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -93,7 +94,24 @@ func (g *Gateway) routes() http.Handler {
 		mux.Handle("/static/{file}", web)
 	}
 	mux.Handle("/", unknown)
-	return g.recoverPanics(g.bodyDeadline(cleanPathsOnly(mux, unknown)))
+	return g.recoverPanics(g.bodyDeadline(g.wellFormedQueries(cleanPathsOnly(mux, unknown))))
+}
+
+// wellFormedQueries refuses a request whose query string cannot be read whole: net/http's
+// Request.URL.Query drops a parameter with a malformed %-escape or a ';' separator without a
+// word, so a filter (model=…) or an upload's level would silently be ignored.
+func (g *Gateway) wellFormedQueries(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			problem := "has a malformed %-escape; escape % as %25"
+			if strings.Contains(r.URL.RawQuery, ";") {
+				problem = "separates parameters with ';'; use '&' (and escape a ';' in a value as %3B)"
+			}
+			g.writeError(w, r, messages.Invalid("query", "%s", problem))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // cleanPathsOnly hands a path that is not clean to unknown before mux sees it: ServeMux would

@@ -41,6 +41,10 @@ func TestEveryPathIsAnsweredInJSend(t *testing.T) {
 		{"POST", "/healthz", 405, "method", "not allowed"},
 		{"POST", "/", 405, "method", "not allowed"},
 		{"DELETE", "/static/app.js", 405, "method", "not allowed"},
+		// A query that cannot be read whole is refused, not read in part.
+		{"GET", "/v1/events?model=%ZZ", 400, "query", "malformed %-escape"},
+		{"GET", "/v1/events?model=a;b", 400, "query", "';'"},
+		{"POST", "/v1/batches?method=naive&horizon=2&levels=%ZZ", 400, "query", "malformed %-escape"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
