@@ -29,7 +29,15 @@ func (p *Processor) giveUp(topic string) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
 			out, err := h(msg)
-			if err == nil || errors.Is(err, errMalformed) || msg.Context().Err() != nil {
+			if errors.Is(err, errMalformed) {
+				// Poisoned (dead-lettered at once, never retried): its job, if it names one, is
+				// answered, and its fit failed, so that neither waits for a queue lease to end.
+				if ferr := p.failCommand(topic, msg, err, "could not be read by the processors"); ferr != nil {
+					p.log.Warn("answer malformed command", "err", ferr)
+				}
+				return out, err
+			}
+			if err == nil || msg.Context().Err() != nil {
 				return out, err
 			}
 			count := messages.DeliveryCount(msg.Metadata)
@@ -37,7 +45,7 @@ func (p *Processor) giveUp(topic string) message.HandlerMiddleware {
 				return out, err // RabbitMQ will try again, maybe on a healthier processor
 			}
 			p.log.Error("command failed on its last delivery; answering it as failed", "err", err, "deliveries", count+1)
-			if ferr := p.failCommand(topic, msg, err); ferr != nil {
+			if ferr := p.failCommand(topic, msg, err, "failed repeatedly in the processors and was dead-lettered"); ferr != nil {
 				p.log.Error("answer failed command", "err", ferr)
 			}
 			if p.cfg.DeliveryLimit == 0 {
@@ -49,8 +57,9 @@ func (p *Processor) giveUp(topic string) message.HandlerMiddleware {
 }
 
 // failCommand records the job of a command of topic that cannot be processed as failed and
-// replies; a batch series it records as failed.
-func (p *Processor) failCommand(topic string, msg *message.Message, cause error) error {
+// replies, telling its client the command what (failed repeatedly…); a batch series it records
+// as failed.
+func (p *Processor) failCommand(topic string, msg *message.Message, cause error, what string) error {
 	var head struct {
 		Kind       string `json:"kind"`
 		JobID      string `json:"job_id"`
@@ -69,7 +78,7 @@ func (p *Processor) failCommand(topic string, msg *message.Message, cause error)
 		// as a model fails its fit too, releasing the forecasts held for it.
 		fitErr := p.dropSaved(ctx, messages.BatchCommand{BatchID: head.BatchID, Name: head.Name, Generation: head.Generation}, "processing failed repeatedly")
 		return errors.Join(fitErr, p.recordSeries(ctx, head.BatchID, messages.BatchSeriesResult{Index: head.Index, Name: head.Name,
-			Failure: messages.Errorf(messages.CodeInternal, cause, "the series failed repeatedly in the processors and was dead-lettered")}, p.log))
+			Failure: messages.Errorf(messages.CodeInternal, cause, "the series %s", what)}, p.log))
 	}
 	if err != nil || head.JobID == "" {
 		return fmt.Errorf("unreadable command: %v", err)
@@ -88,8 +97,7 @@ func (p *Processor) failCommand(topic string, msg *message.Message, cause error)
 			return err
 		}
 	}
-	return p.fail(ctx, job, head.ReplyTo, messages.Errorf(messages.CodeInternal, cause,
-		"the %s failed repeatedly in the processors and was dead-lettered", kind).WithJob(head.JobID))
+	return p.fail(ctx, job, head.ReplyTo, messages.Errorf(messages.CodeInternal, cause, "the %s %s", kind, what).WithJob(head.JobID))
 }
 
 // answerEndedOtherwise fails the fit of a command given up on, unless the fit ended otherwise
@@ -171,5 +179,5 @@ func (p *Processor) handleDeadLettered(msg *message.Message) error {
 	if topic != messages.TopicFit && topic != messages.TopicForecast && topic != messages.TopicBatch {
 		return fmt.Errorf("dead-lettered from %q, no command queue", queue)
 	}
-	return p.failCommand(topic, msg, errDeadLettered)
+	return p.failCommand(topic, msg, errDeadLettered, "failed repeatedly in the processors and was dead-lettered")
 }

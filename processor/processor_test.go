@@ -509,3 +509,31 @@ func TestClaimedFitHasTheQueueLeaseItsCommandCarries(t *testing.T) {
 		t.Fatalf("the claimed fit: %+v; want it held, expiring an hour after its lease", f)
 	}
 }
+
+// A malformed command that names its job (one field of it unreadable) is answered failed, and
+// its fit failed, before it goes to the dead-letter topic: otherwise its client would wait for
+// nothing and its fit hold the model's forecasts until its queue lease ran out.
+func TestMalformedCommandNamingItsJobIsAnswered(t *testing.T) {
+	r := newRig(t)
+	ctx := t.Context()
+	gen, err := r.st.AcceptFit(ctx, "m", "job-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := fmt.Sprintf(`{"job_id":"job-1","model":"m","generation":%d,"reply_to":"gw","values":"not an array","method":"naive"}`, gen)
+	if err := r.ps.Publish(messages.TopicFit, message.NewMessage(watermill.NewUUID(), []byte(payload))); err != nil {
+		t.Fatal(err)
+	}
+	if rep := r.result(t); rep.JobID != "job-1" || rep.Failure == nil {
+		t.Fatalf("answer of the malformed command: %+v; want job-1 failed", rep)
+	}
+	select {
+	case m := <-r.dead:
+		m.Ack()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the malformed command did not reach the dead-letter topic")
+	}
+	if f, err := r.st.Fit(ctx, "m", gen); err != nil || f.Status != store.FitFailed {
+		t.Errorf("its fit: %+v %v; want failed, releasing the model's forecasts", f, err)
+	}
+}
