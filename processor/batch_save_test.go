@@ -121,22 +121,27 @@ func TestSavedBatchSeriesCompleteTheirFits(t *testing.T) {
 	}
 }
 
+// keptByADeadProcessor does what a processor that died after keeping a saved series did: it
+// fits values naively and completes generation 1 of model with it.
+func (r *rig) keptByADeadProcessor(t *testing.T, model string, values ...float64) {
+	t.Helper()
+	m, err := forecast.Fit(t.Context(), values, forecast.Spec{Method: forecast.MethodNaive}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, _ := forecast.Encode(m)
+	if ok, err := r.st.CompleteFit(t.Context(), store.ModelRecord{Model: model, Generation: 1, Method: "Naive", Blob: blob}); !ok || err != nil {
+		t.Fatalf("complete: %v %v", ok, err)
+	}
+}
+
 // A processor that dies after completing a saved series' fit and before recording its result
 // leaves the fit succeeded and the result missing: the redelivered command records the result
 // without fitting a second generation or completing the fit again, however often it arrives.
 func TestRedeliveredSavedSeriesMakesOneGeneration(t *testing.T) {
 	r := newRig(t)
-	ctx := t.Context()
 	cmd := r.savedBatch(t, "b", map[string][]float64{"a": {1, 2, 5}}, "a")[0]
-	// What the dead processor did: fit and complete generation 1.
-	m, err := forecast.Fit(ctx, []float64{1, 2, 5}, forecast.Spec{Method: forecast.MethodNaive}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blob, _ := forecast.Encode(m)
-	if ok, err := r.st.CompleteFit(ctx, store.ModelRecord{Model: "b.a", Generation: 1, Method: "Naive", Blob: blob}); !ok || err != nil {
-		t.Fatalf("complete: %v %v", ok, err)
-	}
+	r.keptByADeadProcessor(t, "b.a", 1, 2, 5)
 	r.publish(t, messages.TopicBatch, cmd) // redelivered
 	r.publish(t, messages.TopicBatch, cmd) // and again
 	if b := waitBatch(t, r.st, "b", 1); b.Status != store.BatchSucceeded || b.Failed != 0 {
@@ -163,17 +168,8 @@ func TestRedeliveredSavedSeriesUsesTheModelItKept(t *testing.T) {
 		fits.Add(1)
 		return nil, context.DeadlineExceeded // any fit now fails
 	}))
-	ctx := t.Context()
 	cmd := r.savedBatch(t, "b", map[string][]float64{"a": {1, 2, 5}}, "a")[0]
-	// What the dead processor did: fit and complete generation 1.
-	m, err := forecast.Fit(ctx, []float64{1, 2, 5}, forecast.Spec{Method: forecast.MethodNaive}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blob, _ := forecast.Encode(m)
-	if ok, err := r.st.CompleteFit(ctx, store.ModelRecord{Model: "b.a", Generation: 1, Method: "Naive", Blob: blob}); !ok || err != nil {
-		t.Fatalf("complete: %v %v", ok, err)
-	}
+	r.keptByADeadProcessor(t, "b.a", 1, 2, 5)
 	r.publish(t, messages.TopicBatch, cmd) // redelivered
 	if b := waitBatch(t, r.st, "b", 1); b.Status != store.BatchSucceeded || b.Failed != 0 {
 		t.Fatalf("batch %+v; want succeeded", b)
