@@ -134,7 +134,7 @@ func TestDecodeJSONNamesTheTimestampsField(t *testing.T) {
 		}{
 			{"fit", `{"values":[1,2],"timestamps":` + tc.timestamps + `}`, "", &FitRequest{}},
 			{"backtest", `{"values":[1,2],"timestamps":` + tc.timestamps + `}`, "", &BacktestRequest{}},
-			{"batch", `{"series":[{"name":"a","values":[1,2],"timestamps":` + tc.timestamps + `}]}`, "series.", &BatchRequest{}},
+			{"batch", `{"series":[{"name":"a","values":[1,2]},{"name":"b","values":[1,2],"timestamps":` + tc.timestamps + `}]}`, "series[1].", &BatchRequest{}},
 		} {
 			t.Run(r.name+" "+tc.timestamps, func(t *testing.T) {
 				p := problemsOf(t, DecodeJSONBytes([]byte(r.body), r.v))
@@ -366,5 +366,28 @@ func TestDecodeJSONNamesEmbeddedFieldsAsSent(t *testing.T) {
 		if !errors.As(err, &f) || f.Problems[field] == "" {
 			t.Errorf("%s: %v; want a problem named %s", body, err, field)
 		}
+	}
+}
+
+// A decoding problem in one series of a batch is named with the series' index, so that a client
+// can find it among thousands: a wrong type, an unknown field, a bad timestamp.
+func TestDecodeJSONNamesTheSeriesOfABatch(t *testing.T) {
+	const ok = `{"name":"a","values":[1,2,3]}`
+	tests := []struct{ bad, field, mention string }{
+		{`{"name":"d","values":[1,true]}`, "series[3].values", "must be a number"},
+		{`{"name":"d","values":[1,2],"valuez":[1]}`, "series[3].valuez", "not a known field"},
+		{`{"name":7,"values":[1,2]}`, "series[3].name", "must be a string"},
+		{`{"name":"d","values":[1,2],"season_length":"12"}`, "series[3].season_length", "must be an integer"},
+		{`{"name":"d","values":[1,2],"timestamps":["x"]}`, "series[3].timestamps[0]", "RFC 3339"},
+		{`[1,2]`, "series[3]", "must be"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.bad, func(t *testing.T) {
+			body := `{"method":"naive","horizon":2,"series":[` + ok + "," + ok + "," + ok + "," + tc.bad + "," + ok + `]}`
+			p := problemsOf(t, DecodeJSONBytes([]byte(body), &BatchRequest{}))
+			if len(p) != 1 || !strings.Contains(p[tc.field], tc.mention) {
+				t.Errorf("problems %v; want only %q, mentioning %q", p, tc.field, tc.mention)
+			}
+		})
 	}
 }

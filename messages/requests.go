@@ -100,6 +100,9 @@ func DecodeJSONBytes(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if located, ok := inElement(b, v); ok {
+			return located
+		}
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			typeErr.Field = withoutEmbedded(typeErr.Field, reflect.TypeOf(v))
@@ -115,6 +118,78 @@ func DecodeJSONBytes(b []byte, v any) error {
 		return Invalid(field, "is given more than once in the same object (keys match regardless of case); give it once")
 	}
 	return nil
+}
+
+// inElement finds the element that a decoding error of b into v is in, when v has a field that
+// is an array of objects (a batch's series): the decoder's path has no index (series.values),
+// which in a batch of thousands of series does not tell which one, and an unknown field's error
+// names the field alone. It decodes each element of such an array on its own, as the whole was;
+// the first that fails is the one, and its problems are named under it (series[3].values).
+func inElement(b []byte, v any) (error, bool) {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil, false
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(b, &top) != nil {
+		return nil, false
+	}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		et := f.Type
+		if name == "" || name == "-" || et.Kind() != reflect.Slice || et.Elem().Kind() != reflect.Struct ||
+			et.Implements(unmarshaler) || reflect.PointerTo(et).Implements(unmarshaler) || reflect.PointerTo(et.Elem()).Implements(unmarshaler) {
+			continue
+		}
+		var elems []json.RawMessage
+		if raw, ok := fieldValue(top, name); !ok || json.Unmarshal(raw, &elems) != nil {
+			continue
+		}
+		for i, e := range elems {
+			if err := DecodeJSONBytes(e, reflect.New(et.Elem()).Interface()); err != nil {
+				return under(err, fmt.Sprintf("%s[%d]", name, i)), true
+			}
+		}
+	}
+	return nil, false
+}
+
+var unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// fieldValue is the value of key in an object decoded by encoding/json, which matches keys
+// regardless of case.
+func fieldValue(obj map[string]json.RawMessage, key string) (json.RawMessage, bool) {
+	if v, ok := obj[key]; ok {
+		return v, true
+	}
+	for k, v := range obj {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// under is err, a decoding failure of an element, with its problems named under prefix.
+func under(err error, prefix string) error {
+	var f *Failure
+	if !errors.As(err, &f) {
+		return err
+	}
+	named := make(Problems, len(f.Problems))
+	for k, p := range f.Problems {
+		if k == "body" {
+			named[prefix] = p
+		} else {
+			named[prefix+"."+k] = p
+		}
+	}
+	out := *f
+	out.Problems = named
+	return &out
 }
 
 // DecodeHeader decodes the fields of v found in b, ignoring others (the header of a message
