@@ -30,10 +30,28 @@ var resultsFormats = []string{"application/json", messages.MediaNDJSON, messages
 // gives the highest quality (q), the first it names on a tie.
 func resultsFormat(r *http.Request) string {
 	best, bestQ := resultsFormats[0], 0.0
+	for _, a := range acceptedTypes(r) {
+		if slices.Contains(resultsFormats, a.mediaType) && a.q > bestQ {
+			best, bestQ = a.mediaType, a.q
+		}
+	}
+	return best
+}
+
+// acceptedType is a media type an Accept header names, with its quality.
+type acceptedType struct {
+	mediaType string // lower case
+	q         float64
+}
+
+// acceptedTypes are the media types r's Accept headers name, in order, each with its quality
+// (1 unless q says otherwise; a type with an unreadable q is left out).
+func acceptedTypes(r *http.Request) []acceptedType {
+	var out []acceptedType
 	for _, header := range r.Header.Values("Accept") {
 		for _, part := range strings.Split(header, ",") {
 			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err != nil || !slices.Contains(resultsFormats, mt) {
+			if err != nil {
 				continue
 			}
 			q := 1.0
@@ -42,12 +60,10 @@ func resultsFormat(r *http.Request) string {
 					continue
 				}
 			}
-			if q > bestQ {
-				best, bestQ = mt, q
-			}
+			out = append(out, acceptedType{mediaType: mt, q: q})
 		}
 	}
-	return best
+	return out
 }
 
 // streamResults writes a batch's results in format (NDJSON or CSV) a series at a time.

@@ -75,6 +75,9 @@ func (g *Gateway) readBatch(w http.ResponseWriter, r *http.Request) (messages.Ba
 
 // readUpload reads an upload's query parameters and then its body with read.
 func (g *Gateway) readUpload(w http.ResponseWriter, r *http.Request, read func(io.Reader) ([]messages.BatchSeries, error)) (messages.BatchRequest, error) {
+	if err := identityEncoded(r); err != nil {
+		return messages.BatchRequest{}, err
+	}
 	params, err := messages.ParseUploadParams(r.URL.Query())
 	if err != nil {
 		return messages.BatchRequest{}, err

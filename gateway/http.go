@@ -197,6 +197,9 @@ func (g *Gateway) writeSuccess(w http.ResponseWriter, r *http.Request, status in
 // readJSON enforces the content type and the body's size and time limits, then decodes strictly
 // into v.
 func (g *Gateway) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := identityEncoded(r); err != nil {
+		return err
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
@@ -208,6 +211,17 @@ func (g *Gateway) readJSON(w http.ResponseWriter, r *http.Request, v any) error 
 		return err
 	}
 	return messages.DecodeJSONBytes(body, v)
+}
+
+// identityEncoded refuses a body sent compressed (Content-Encoding: gzip…), which would
+// otherwise be read as it came, and refused as malformed JSON or CSV at its first byte.
+func identityEncoded(r *http.Request) error {
+	for _, ce := range r.Header.Values("Content-Encoding") {
+		if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
+			return messages.FailField(messages.CodeUnsupportedMedia, "Content-Encoding", "%q is not accepted; send the body uncompressed", ce)
+		}
+	}
+	return nil
 }
 
 // modelParam validates the {model} path segment.
@@ -235,8 +249,8 @@ const (
 )
 
 func modeOf(r *http.Request) mode {
-	for _, a := range r.Header.Values("Accept") {
-		if strings.Contains(a, "text/event-stream") {
+	for _, a := range acceptedTypes(r) {
+		if a.mediaType == "text/event-stream" && a.q > 0 { // media types match regardless of case; q=0 refuses
 			return modeStream
 		}
 	}

@@ -125,3 +125,42 @@ func TestOnlyFilesAreServed(t *testing.T) {
 		})
 	}
 }
+
+// Headers are read as HTTP defines them: a media type in Accept matches regardless of case and
+// q=0 refuses it; a body with a Content-Encoding other than identity is refused (415 naming
+// it), not read as it came and refused as malformed at its first byte.
+func TestAcceptAndContentEncodingAreReadAsHTTPDefinesThem(t *testing.T) {
+	s := newAPIServer(t)
+	const fit = `{"values":[1,2,3,4,5,6,7,8],"method":"naive"}`
+	for _, tc := range []struct{ accept, wantType string }{
+		{"TEXT/EVENT-STREAM", "text/event-stream"},
+		{"text/event-stream;q=0, application/json", "application/json"},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), "POST", s.url+"/v1/models/m/fit", strings.NewReader(fit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", tc.accept)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, tc.wantType) {
+			t.Errorf("Accept %q: answered %s; want %s", tc.accept, ct, tc.wantType)
+		}
+	}
+	for _, tc := range []struct{ path, contentType string }{
+		{"/v1/models/m/fit", "application/json"},
+		{"/v1/batches?method=naive&horizon=2", "text/csv"},
+	} {
+		code, env := s.sendWith(t, "POST", tc.path, tc.contentType, []byte("\x1f\x8b\x08\x00compressed"), "Content-Encoding", "gzip")
+		var problem string
+		_ = json.Unmarshal(env.Data["Content-Encoding"], &problem)
+		if code != http.StatusUnsupportedMediaType || env.Status != "fail" || !strings.Contains(problem, "uncompressed") {
+			t.Errorf("POST %s, Content-Encoding gzip: %d %+v; want 415 naming Content-Encoding", tc.path, code, env)
+		}
+	}
+}
