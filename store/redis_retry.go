@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -60,17 +59,5 @@ func notSent(err error) bool {
 
 // notRun: the command never left the client, or the server refused it before running it.
 func notRun(err error) bool {
-	if notSent(err) {
-		return true
-	}
-	var re redis.Error
-	if !errors.As(err, &re) {
-		return false
-	}
-	for _, prefix := range []string{"LOADING ", "READONLY ", "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN ", "ERR max number of clients"} {
-		if strings.HasPrefix(re.Error(), prefix) {
-			return true
-		}
-	}
-	return false
+	return notSent(err) || refusedByServer(err) || redis.IsMaxClientsError(err)
 }

@@ -25,9 +25,16 @@ func Unavailable(err error) bool {
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
 		errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, ErrNotReplicated),
-		redis.IsLoadingError(err), redis.IsReadOnlyError(err), redis.IsMasterDownError(err),
-		redis.IsClusterDownError(err), redis.IsTryAgainError(err), redis.IsNoReplicasError(err):
+		refusedByServer(err), redis.IsNoReplicasError(err):
 		return true
 	}
 	return false
+}
+
+// refusedByServer reports whether the server refused a command, without running it, for a
+// state it is in for a while: loading its data, a replica that takes no writes, a primary that
+// lost its own, a cluster not ready.
+func refusedByServer(err error) bool {
+	return redis.IsLoadingError(err) || redis.IsReadOnlyError(err) || redis.IsMasterDownError(err) ||
+		redis.IsClusterDownError(err) || redis.IsTryAgainError(err)
 }
