@@ -148,9 +148,7 @@ func (m *Memory) RenewFit(_ context.Context, model string, gen int64, owner stri
 	now := m.clock()
 	if f.Status == FitPending && (f.Owner == "" || f.Owner == owner || !now.Before(f.LeaseUntil)) {
 		f.LeaseUntil, f.Owner = msTime(now.Add(lease)), owner
-		if exp := f.LeaseUntil.Add(mm.queueLease[gen]); exp.After(f.ExpiresAt) {
-			f.ExpiresAt = exp
-		}
+		f.ExpiresAt = later(f.ExpiresAt, f.LeaseUntil.Add(mm.queueLease[gen]))
 		mm.fits[gen] = f
 	}
 	return f, nil
