@@ -38,7 +38,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	attempt := p.id + "/" + uuid.NewString()[:8]
 	// Another job's generation (cmd's acceptance lost in a failover) is not claimed: its fit
 	// may be running under its own command.
-	if rec, err := p.store.Fit(ctx, cmd.Model, cmd.Generation); err == nil && rec.JobID != "" && rec.JobID != cmd.JobID {
+	if rec, err := p.store.Fit(ctx, cmd.Model, cmd.Generation); err == nil && rec.OfAnotherJob(cmd.JobID) {
 		return p.answerLostAcceptance(ctx, cmd, job, rec, attempt, log)
 	}
 	rec, err := p.claim(ctx, cmd.Model, cmd.Generation, attempt, log)
@@ -48,7 +48,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	if err != nil {
 		return err
 	}
-	if rec.JobID != "" && rec.JobID != cmd.JobID {
+	if rec.OfAnotherJob(cmd.JobID) { // accepted again between the two reads
 		return p.answerLostAcceptance(ctx, cmd, job, rec, attempt, log)
 	}
 	if rec.Status.Terminal() {

@@ -107,7 +107,7 @@ func (p *Processor) failCommand(topic string, msg *message.Message, cause error,
 // have the fit failed under it.
 func (p *Processor) answerEndedOtherwise(ctx context.Context, cmd messages.FitCommand, job store.Job) (bool, error) {
 	log := p.log.With("model", cmd.Model, "generation", cmd.Generation, "job_id", cmd.JobID)
-	if rec, err := p.store.Fit(ctx, cmd.Model, cmd.Generation); err == nil && rec.JobID != "" && rec.JobID != cmd.JobID {
+	if rec, err := p.store.Fit(ctx, cmd.Model, cmd.Generation); err == nil && rec.OfAnotherJob(cmd.JobID) {
 		return false, nil // another job's generation (cmd's acceptance was lost): cmd's job alone is failed
 	}
 	rec, err := p.claim(ctx, cmd.Model, cmd.Generation, p.id+"/giving-up", log)

@@ -130,6 +130,11 @@ type FitRecord struct {
 	Error      string    `json:"error,omitempty"`
 }
 
+// OfAnotherJob reports whether the fit is another job's than jobID: the store lost the write
+// that accepted jobID's fit (a failover) and gave its generation to the model's next fit. A
+// record of a release before fits named their job belongs to any.
+func (f FitRecord) OfAnotherJob(jobID string) bool { return f.JobID != "" && f.JobID != jobID }
+
 // ModelInfo describes a model name: its sequence, current model (without blob), the fits
 // still pending and the most recent fits, newest first.
 type ModelInfo struct {
