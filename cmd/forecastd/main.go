@@ -249,20 +249,20 @@ func parseRedisURL(raw string) (redisTarget, error) {
 // Any other failed call is the caller's to handle, as every store error already is: the
 // gateway answers 503, a processor keeps the command's delivery and tries again.
 func (t redisTarget) client() *redis.Client {
+	var c *redis.Client
 	if t.failover != nil {
 		if t.failover.PoolSize == 0 {
 			t.failover.PoolSize = redisPoolSize
 		}
 		t.failover.MaxRetries = -1
-		c := redis.NewFailoverClient(t.failover)
-		c.AddHook(store.RetryUnsent{})
-		return c
+		c = redis.NewFailoverClient(t.failover)
+	} else {
+		if t.single.PoolSize == 0 {
+			t.single.PoolSize = redisPoolSize
+		}
+		t.single.MaxRetries = -1
+		c = redis.NewClient(t.single)
 	}
-	if t.single.PoolSize == 0 {
-		t.single.PoolSize = redisPoolSize
-	}
-	t.single.MaxRetries = -1
-	c := redis.NewClient(t.single)
 	c.AddHook(store.RetryUnsent{})
 	return c
 }
