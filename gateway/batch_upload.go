@@ -27,7 +27,7 @@ import (
 // and returns the function that gives it back (idempotent); with none free, it fails
 // unavailable, after setting Retry-After. A JSON batch needs no slot.
 func (g *Gateway) uploadSlot(w http.ResponseWriter, r *http.Request) (release func(), err error) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != messages.MediaCSV && mt != messages.MediaNDJSON) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || !isUpload(mt) {
 		return func() {}, nil
 	}
 	select {
@@ -39,6 +39,11 @@ func (g *Gateway) uploadSlot(w http.ResponseWriter, r *http.Request) (release fu
 		return nil, messages.Errorf(messages.CodeUnavailable, nil,
 			"the gateway is reading as many batch uploads as it takes at once (%d); retry shortly", cap(g.uploads))
 	}
+}
+
+// isUpload reports whether mediaType is that of a batch upload, in the long format.
+func isUpload(mediaType string) bool {
+	return mediaType == messages.MediaCSV || mediaType == messages.MediaNDJSON
 }
 
 // uploadRetryAfter is the Retry-After, in seconds, of an upload refused for want of a slot.
@@ -59,7 +64,7 @@ func (g *Gateway) readBatch(w http.ResponseWriter, r *http.Request) (messages.Ba
 			return req, err
 		}
 		return req, req.Validate()
-	case err == nil && (mt == messages.MediaCSV || mt == messages.MediaNDJSON):
+	case err == nil && isUpload(mt):
 		if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
 			return messages.BatchRequest{}, messages.FailField(messages.CodeUnsupportedMedia, "Content-Type", "charset %q is not accepted; send UTF-8", cs)
 		}
