@@ -121,7 +121,7 @@ const acceptWindow = 2 * messages.PublishTimeout
 // endUnpublishedFit marks a fit whose command was not published failed, releasing any forecast
 // that would wait for it, and reports whether it ended the fit. When the store cannot say, the
 // fit's record decides: unless a processor completed it or holds it, the gateway answers the
-// fit as failed, and the fit, if still pending, expires after its queue lease.
+// fit as failed, and the fit, if still pending, expires at the end of its accept window.
 func (g *Gateway) endUnpublishedFit(ctx context.Context, model string, gen int64) bool {
 	ctx = context.WithoutCancel(ctx)
 	ended, err := g.deps.Store.FailFit(ctx, model, gen, "the broker did not take the fit")
