@@ -95,7 +95,7 @@ func (f *batchStream) stream(r *http.Request, accepted batchView) {
 }
 
 // recheck reads the batch and, once it has ended and no batch_done is queued, queues one made
-// from its record. It reports whether batch_done is queued. A batch that has expired ends the
+// from its record, and the feed's is no longer taken. It reports whether batch_done is queued. A batch that has expired ends the
 // stream too (there is nothing left to follow); an error of the store waits for the next try.
 func (f *batchStream) recheck(ctx context.Context) bool {
 	if f.done.Load() {
@@ -109,8 +109,15 @@ func (f *batchStream) recheck(ctx context.Context) bool {
 	case err != nil:
 		f.g.log.Warn("recheck a streamed batch", "batch_id", f.id, "err", err)
 		return false
-	case !b.Status.Terminal() || f.done.Swap(true):
-		return f.done.Load()
+	case !b.Status.Terminal():
+		return false
+	}
+	// Stop following the batch first: once the hub has let the session go, the feed's
+	// batch_done either is queued already (done says so) or never will be, so at most one
+	// batch_done is written.
+	f.s.Follow(false, nil, []string{live.BatchSubject(f.id)})
+	if f.done.Swap(true) {
+		return true
 	}
 	data := store.BatchDoneData{Status: b.Status, Done: b.Done, Failed: b.Failed, Total: b.Total}
 	ev := live.NewEvent(store.Event{Type: store.EventBatchDone, Batch: b.ID, Time: b.UpdatedAt, Data: messages.JSON(data)})
