@@ -211,7 +211,11 @@ func (g *Gateway) handleCancelBatch(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, batchError(id, "cancel batch", err))
 		return
 	}
-	g.log.Info("batch cancelled", "batch_id", id, "status", b.Status, "done", b.Done, "total", b.Total)
+	msg := "batch cancelled"
+	if b.Status != store.BatchCancelled {
+		msg = "cancel of an ended batch" // answered as it is
+	}
+	g.log.Info(msg, "batch_id", id, "status", b.Status, "done", b.Done, "total", b.Total)
 	g.writeSuccess(w, r, http.StatusOK, viewOf(b))
 }
 
