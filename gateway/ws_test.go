@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"unicode/utf8"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -252,6 +253,10 @@ func TestWSMalformedMessagesGetErrorsAndSessionGoesOn(t *testing.T) {
 		{"bad model", `{"type":"fit","id":"x","model":"-bad","values":[1,2,3]}`, false, "result"},
 		{"bad models", `{"type":"subscribe","id":"x","models":["a b"]}`, false, "result"},
 		{"bad last id", `{"type":"subscribe","id":"x","models":["a"],"last_event_id":"yesterday"}`, false, "result"},
+		{"null model", `{"type":"subscribe","id":"x","models":[null]}`, false, "result"},
+		{"no id", `{"type":"ping"}`, false, "error"},
+		{"null id", `{"type":"forecast","id":null,"model":"m","horizon":1}`, false, "error"},
+		{"object id", `{"type":"ping","id":{"n":1}}`, false, "error"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,6 +287,31 @@ func TestWSMalformedMessagesGetErrorsAndSessionGoesOn(t *testing.T) {
 	writeWS(t, c, map[string]any{"type": "ping", "id": "p1"})
 	if m := readWS(t, c); m.Type != "pong" || string(m.ID) != `"p1"` {
 		t.Fatalf("after the bad messages, ping got %+v", m)
+	}
+}
+
+// A message whose id holds bytes that are not UTF-8 is answered with the id made valid
+// (U+FFFD for the bad bytes), as every other string of it is read: echoed as sent, the reply
+// would be a text message that is not UTF-8, which browsers answer by closing the session.
+func TestWSRepliesAreUTF8WhateverTheIDHolds(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(context.Background())
+	ctx := context.Background()
+	for _, raw := range []string{"{\"type\":\"ping\",\"id\":\"a\xffb\"}", "{\"type\":\"launch\",\"id\":\"a\xffb\"}", "{\"type\":\"ping\",\"id\":\"a\xffb\",\"x\":1}"} {
+		if err := c.Write(ctx, websocket.MessageText, []byte(raw)); err != nil {
+			t.Fatal(err)
+		}
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !utf8.Valid(b) {
+			t.Fatalf("%q answered with a text message that is not UTF-8: %q", raw, b)
+		}
+		var m wsMsg
+		if err := json.Unmarshal(b, &m); err != nil || string(m.ID) != `"a\ufffdb"` && string(m.ID) != "\"a\uFFFDb\"" && string(m.ID) != "\"a\xef\xbf\xbdb\"" {
+			t.Fatalf("%q answered %s (%v); want the id as \"a\ufffdb\"", raw, b, err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package messages
 
 import (
 	"bytes"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,14 +61,14 @@ func BenchmarkDecodeFitBody8MiB(b *testing.B) {
 	}
 }
 
-// The duplicate-key pass alone, the part of DecodeJSON it adds.
-func BenchmarkDuplicateKeyScan8MiB(b *testing.B) {
+// The pass for duplicate keys and null elements alone, the part of DecodeJSON it adds.
+func BenchmarkBodyProblemScan8MiB(b *testing.B) {
 	body := bigFitBody(b)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if field, dup := duplicateKey(body); dup {
-			b.Fatalf("duplicate %q", field)
+		if field, _, found := bodyProblem(body, reflect.TypeFor[FitRequest]()); found {
+			b.Fatalf("problem at %q", field)
 		}
 	}
 }

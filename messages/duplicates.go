@@ -2,28 +2,133 @@ package messages
 
 import (
 	"encoding/json"
+	"reflect"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// duplicateKey returns the path (dotted, as decode errors name fields, with the key as first
-// given) of the first key that appears twice in one object of the JSON text b, and whether
-// there is one.
-// Keys are compared as encoding/json matches them to struct fields: after unescaping and
-// regardless of case. b must be valid JSON (it has been decoded already); on anything else it
-// reports no duplicate and leaves the problem to the decoder.
+// bodyProblem finds what decoding b (valid JSON text, decoded into a t already) lets through:
+// the first key given twice in one object, or the first null element of an array that decoding
+// turned into a zero. It returns the path (dotted, as decode errors name fields, with a key as
+// first given; an element with its index: options.order[1]), whether it is a null, and whether
+// there is a finding. On text that is not valid JSON it finds nothing and leaves the problem to
+// the decoder.
 //
-// It is one pass over the bytes, allocating only for the keys of each object, so the arrays of
-// numbers that make up most of a large body cost little more than reading them.
-func duplicateKey(b []byte) (path string, found bool) {
-	s := dupScanner{b: b}
-	return s.value("")
+// Keys are compared as encoding/json matches them to struct fields: after unescaping and
+// regardless of case. encoding/json reads a null element as "leave it alone", so [2,null,1]
+// would be the order (2,0,1) the client never asked for; arrays whose elements may be null (a
+// pointer, or a type that decodes itself, such as Values, where null is a missing observation)
+// are left alone.
+//
+// It is one pass over the bytes, allocating only for the keys of each object and looking at t
+// only at nulls, so the arrays of numbers that make up most of a large body cost little more
+// than reading them.
+func bodyProblem(b []byte, t reflect.Type) (path string, null, found bool) {
+	s := dupScanner{b: b, nullOK: func(path string) bool { return nullableElements(t, path) }}
+	path, found = s.value("")
+	return path, s.null, found
 }
 
 type dupScanner struct {
 	b []byte
 	i int
+	// nullOK, when set, is asked about each null element of an array (by the array's path):
+	// false makes it the scan's finding, named path[index].
+	nullOK func(path string) bool
+	known  map[string]bool // nullOK's answers by path
+	null   bool            // the finding is a null, not a duplicate key
+}
+
+// nullFound reports whether the value at s.i, the index-th element of the array at path, is a
+// null that nullOK refuses.
+func (s *dupScanner) nullFound(path string) bool {
+	if s.nullOK == nil || s.b[s.i] != 'n' {
+		return false
+	}
+	ok, asked := s.known[path]
+	if !asked {
+		ok = s.nullOK(path)
+		if s.known == nil {
+			s.known = map[string]bool{}
+		}
+		s.known[path] = ok
+	}
+	return !ok
+}
+
+// nullableElements reports whether the array at path (dotted JSON field names, as the scanner
+// gives them) inside a t may hold nulls: a path that leads nowhere in t (a field decoded
+// generically, or unknown) is not this check's business.
+func nullableElements(t reflect.Type, path string) bool {
+	segments := strings.Split(path, ".")
+	if path == "" {
+		segments = nil
+	}
+	for {
+		if decodesItself(t) {
+			return true
+		}
+		switch t.Kind() {
+		case reflect.Pointer:
+			t = t.Elem()
+			continue
+		case reflect.Slice, reflect.Array:
+			if len(segments) == 0 {
+				e := t.Elem()
+				return e.Kind() == reflect.Pointer || e.Kind() == reflect.Interface || decodesItself(e)
+			}
+			t = t.Elem()
+			continue
+		case reflect.Struct:
+			if len(segments) == 0 {
+				return true
+			}
+			f, ok := jsonField(t, segments[0])
+			if !ok {
+				return true
+			}
+			t, segments = f, segments[1:]
+			continue
+		}
+		return true
+	}
+}
+
+// decodesItself reports whether t or *t has an UnmarshalJSON of its own.
+func decodesItself(t reflect.Type) bool {
+	return t.Implements(unmarshaler) || reflect.PointerTo(t).Implements(unmarshaler)
+}
+
+// jsonField is the type of t's field that encoding/json decodes key into (matched regardless
+// of case, through embedded structs).
+func jsonField(t reflect.Type, key string) (reflect.Type, bool) {
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		if f.Anonymous && name == "" {
+			et := f.Type
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				if ft, ok := jsonField(et, key); ok {
+					return ft, true
+				}
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if strings.EqualFold(name, key) {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 // byteClass marks JSON whitespace (1) and the delimiters that end a number or literal (2).
@@ -48,7 +153,7 @@ func (s *dupScanner) value(path string) (string, bool) {
 		return s.object(path)
 	case '[':
 		s.i++
-		for {
+		for index := 0; ; index++ {
 			s.space()
 			if s.i >= len(s.b) {
 				return "", false
@@ -59,7 +164,12 @@ func (s *dupScanner) value(path string) (string, bool) {
 				return "", false
 			case ',':
 				s.i++
+				index--
 				continue
+			}
+			if s.nullFound(path) {
+				s.null = true
+				return path + "[" + strconv.Itoa(index) + "]", true
 			}
 			if p, ok := s.value(path); ok {
 				return p, true

@@ -391,3 +391,44 @@ func TestDecodeJSONNamesTheSeriesOfABatch(t *testing.T) {
 		})
 	}
 }
+
+// A null in an array of numbers or strings is refused, named down to its element: decoding
+// reads it as a zero (an order [2,null,1] as ARIMA(2,0,1), a level as 0, a method as ""),
+// which the client never asked for. Where null means something (a missing observation in
+// values) it stays accepted.
+func TestDecodeJSONRefusesNullElements(t *testing.T) {
+	tests := []struct {
+		name, body, field string
+		v                 any
+	}{
+		{"order", `{"values":[1,2,3],"method":"arima","options":{"order":[2,null,1]}}`, "options.order[1]", &FitRequest{}},
+		{"seasonal order", `{"values":[1,2,3],"options":{"seasonal_order":[null,1,0]}}`, "options.seasonal_order[0]", &FitRequest{}},
+		{"levels", `{"horizon":3,"levels":[80,null]}`, "levels[1]", &ForecastRequest{}},
+		{"levels after spaces", `{"horizon":3,"levels":[ 80 , 90 ,  null ]}`, "levels[2]", &ForecastRequest{}},
+		{"backtest methods", `{"values":[1,2,3],"horizon":1,"methods":["ets",null]}`, "methods[1]", &BacktestRequest{}},
+		{"batch methods", `{"series":[{"name":"a","values":[1,null,3]}],"horizon":1,"methods":[null]}`, "methods[0]", &BatchRequest{}},
+		{"batch levels", `{"series":[{"name":"a","values":[1,2,3]}],"horizon":1,"levels":[null]}`, "levels[0]", &BatchRequest{}},
+		{"case-folded key", `{"values":[1,2,3],"Options":{"ORDER":[1,1,null]}}`, "Options.ORDER[2]", &FitRequest{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := problemsOf(t, DecodeJSONBytes([]byte(tc.body), tc.v))
+			if len(p) != 1 || !strings.Contains(p[tc.field], "must not be null") {
+				t.Errorf("problems %v; want only %q: must not be null", p, tc.field)
+			}
+		})
+	}
+	for _, body := range []string{
+		`{"values":[1,null,3],"options":{"order":[1,0,0]}}`,
+		`{"values":[null,null,3],"method":"naive"}`,
+		`{"values":[1,2,3],"options":{"include_constant":null}}`,
+	} {
+		if err := DecodeJSONBytes([]byte(body), &FitRequest{}); err != nil {
+			t.Errorf("%s: %v; want it accepted", body, err)
+		}
+	}
+	var b BatchRequest
+	if err := DecodeJSONBytes([]byte(`{"series":[{"name":"a","values":[1,null,3]},{"name":"b","values":[null,2]}],"horizon":1,"levels":[80]}`), &b); err != nil {
+		t.Errorf("a batch with missing observations: %v; want it accepted", err)
+	}
+}

@@ -114,7 +114,10 @@ func DecodeJSONBytes(b []byte, v any) error {
 	}
 	// Decoding keeps the last of a key given twice; reject the body instead, since which one
 	// the client meant is anybody's guess.
-	if field, dup := duplicateKey(b); dup {
+	switch field, null, found := bodyProblem(b, reflect.TypeOf(v)); {
+	case found && null:
+		return Invalid(field, "must not be null")
+	case found:
 		return Invalid(field, "is given more than once in the same object (keys match regardless of case); give it once")
 	}
 	return nil

@@ -107,6 +107,11 @@ func (s *session) handle(msg []byte) {
 		s.sendError(idOf(msg), "malformed message: "+describe(err))
 		return
 	}
+	if p := idProblem(h.ID); p != "" {
+		s.sendError(nil, p)
+		return
+	}
+	h.ID = echoID(h.ID)
 	switch h.Type {
 	case "fit":
 		if s.scope < auth.ScopeWrite {
@@ -144,12 +149,44 @@ func (s *session) handle(msg []byte) {
 	}
 }
 
-// idOf is a client message's id, as far as it can be read: nil when msg is no JSON object.
-// A field of the wrong type does not keep the id from being read.
+// idOf is a client message's id as its replies echo it (see echoID), as far as it can be
+// read: nil when msg is no JSON object. A field of the wrong type does not keep the id from
+// being read.
 func idOf(msg []byte) json.RawMessage {
 	var h header
 	_ = json.Unmarshal(msg, &h)
-	return h.ID
+	return echoID(h.ID)
+}
+
+// echoID is a message's id as replies echo it: a number as given, a string encoded again, so
+// that bytes of the client's that are not UTF-8 do not make the reply an invalid text message
+// (which a browser answers by closing the session); nil for anything else.
+func echoID(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		var id string
+		if json.Unmarshal(raw, &id) != nil {
+			return nil
+		}
+		return messages.JSON(id)
+	case c == '-' || '0' <= c && c <= '9':
+		return raw
+	}
+	return nil
+}
+
+// idProblem says what is wrong with a message's id, or "" when it is a string or a number.
+func idProblem(raw json.RawMessage) string {
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return `message has no "id"; give every message an id (a string or a number), which the replies to it echo`
+	case echoID(raw) == nil:
+		return `"id" must be a string or a number`
+	}
+	return ""
 }
 
 // decode decodes msg strictly into v, like the HTTP bodies it mirrors; a message that does
