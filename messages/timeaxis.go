@@ -3,6 +3,8 @@ package messages
 import (
 	"fmt"
 	"math"
+	"math/big"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -152,14 +154,18 @@ func monthlyRule(ts []time.Time) stepRule {
 
 // durationRule reads ts as a fixed step of the times as as gives them, the most common one.
 func durationRule(ts []time.Time, as func(time.Time) time.Time, kind string) stepRule {
-	count := map[time.Duration]int{}
-	for i := 1; i < len(ts); i++ {
-		count[as(ts[i]).Sub(as(ts[i-1]))]++
-	}
-	step := mode(count)
+	step := commonStep(ts, as)
 	r := stepRule{axis: &TimeAxis{Last: ts[len(ts)-1], Step: step}, step: describeDuration(step), first: -1}
 	r.span = func(a, b time.Time) int {
-		if d := as(b).Sub(as(a)); step > 0 && d > 0 && d%step == 0 {
+		if step <= 0 {
+			return 0
+		}
+		d := as(b).Sub(as(a))
+		if d == math.MaxInt64 {
+			// Sub saturates beyond about 292 years: count the steps exactly.
+			return stepsBetween(as(a), as(b), step)
+		}
+		if d > 0 && d%step == 0 {
 			return int(d / step)
 		}
 		return 0
@@ -176,6 +182,62 @@ func durationRule(ts []time.Time, as func(time.Time) time.Time, kind string) ste
 		}
 	}
 	return r
+}
+
+// commonStep is the most common gap between consecutive times of ts as as gives them. Among
+// equally common gaps, a few of them, the one that divides the most gaps wins (a step with
+// missing ones: 1 day over 2 days), then the one seen first: in a short series each gap may
+// be seen once, and the smallest is no likelier the step than the others. Many equally common
+// gaps are no regular step at all; the smallest is taken, as good as any.
+func commonStep(ts []time.Time, as func(time.Time) time.Time) time.Duration {
+	gaps := make([]time.Duration, 0, len(ts)-1)
+	count := map[time.Duration]int{}
+	for i := 1; i < len(ts); i++ {
+		d := as(ts[i]).Sub(as(ts[i-1]))
+		gaps = append(gaps, d)
+		count[d]++
+	}
+	step := mode(count)
+	var tied []time.Duration
+	for _, d := range gaps {
+		if count[d] == count[step] && !slices.Contains(tied, d) {
+			tied = append(tied, d) // in the order first seen
+		}
+	}
+	if len(tied) < 2 || len(tied) > maxTiedSteps {
+		return step
+	}
+	best, bestDivides := step, -1
+	for _, k := range tied {
+		divides := 0
+		for _, d := range gaps {
+			if k > 0 && d > 0 && d%k == 0 {
+				divides++
+			}
+		}
+		if divides > bestDivides {
+			best, bestDivides = k, divides
+		}
+	}
+	return best
+}
+
+// maxTiedSteps bounds the equally common gaps commonStep weighs against each other.
+const maxTiedSteps = 8
+
+// stepsBetween is how many steps of step lie from a to b, or 0 when that is not a whole number
+// (or b is not after a), for gaps too long for a time.Duration.
+func stepsBetween(a, b time.Time, step time.Duration) int {
+	ns := new(big.Int).Mul(big.NewInt(b.Unix()-a.Unix()), big.NewInt(int64(time.Second)))
+	ns.Add(ns, big.NewInt(int64(b.Nanosecond()-a.Nanosecond())))
+	q, rem := new(big.Int).QuoRem(ns, big.NewInt(int64(step)), new(big.Int))
+	switch {
+	case ns.Sign() <= 0 || rem.Sign() != 0:
+		return 0
+	case !q.IsInt64() || q.Int64() > MaxValues:
+		return MaxValues + 1 // more than any series may have: the caller says so
+	}
+	return int(q.Int64())
 }
 
 // mode is the most common key of count, the smallest of equally common ones; the zero value
