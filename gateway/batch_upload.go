@@ -66,7 +66,7 @@ func (g *Gateway) readBatch(w http.ResponseWriter, r *http.Request) (messages.Ba
 		return req, req.Validate()
 	case err == nil && isUpload(mt):
 		if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
-			return messages.BatchRequest{}, messages.FailField(messages.CodeUnsupportedMedia, "Content-Type", "charset %q is not accepted; send UTF-8", cs)
+			return messages.BatchRequest{}, messages.FailField(messages.CodeUnsupportedMedia, "Content-Type", "charset %q is not accepted; send UTF-8", messages.Clip(cs))
 		}
 		read := messages.ReadCSVUpload
 		if mt == messages.MediaNDJSON {
@@ -75,7 +75,7 @@ func (g *Gateway) readBatch(w http.ResponseWriter, r *http.Request) (messages.Ba
 		return g.readUpload(w, r, read)
 	}
 	return messages.BatchRequest{}, messages.FailField(messages.CodeUnsupportedMedia, "Content-Type",
-		"must be application/json, %s or %s, got %q", messages.MediaCSV, messages.MediaNDJSON, ct)
+		"must be application/json, %s or %s, got %q", messages.MediaCSV, messages.MediaNDJSON, messages.Clip(ct))
 }
 
 // readUpload reads an upload's query parameters and then its body with read.

@@ -203,7 +203,7 @@ func (g *Gateway) readJSON(w http.ResponseWriter, r *http.Request, v any) error 
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return messages.FailField(messages.CodeUnsupportedMedia, "Content-Type", "must be application/json, got %q", ct)
+			return messages.FailField(messages.CodeUnsupportedMedia, "Content-Type", "must be application/json, got %q", messages.Clip(ct))
 		}
 	}
 	body, err := g.readBody(w, r)
@@ -218,7 +218,7 @@ func (g *Gateway) readJSON(w http.ResponseWriter, r *http.Request, v any) error 
 func identityEncoded(r *http.Request) error {
 	for _, ce := range r.Header.Values("Content-Encoding") {
 		if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
-			return messages.FailField(messages.CodeUnsupportedMedia, "Content-Encoding", "%q is not accepted; send the body uncompressed", ce)
+			return messages.FailField(messages.CodeUnsupportedMedia, "Content-Encoding", "%q is not accepted; send the body uncompressed", messages.Clip(ce))
 		}
 	}
 	return nil

@@ -74,7 +74,7 @@ func (r *BacktestRequest) Validate() error {
 	r.Methods = validateMethods(p, r.Methods, r.Method)
 	o := r.Options
 	if (o.ETSSpec != "" || o.Order != nil || o.SeasonalOrder != nil || o.IncludeConstant != nil) && !slices.Contains(r.Methods, r.Method) {
-		p.Add("options", "apply to method %q, which methods does not list", r.Method)
+		p.Add("options", "apply to method %q, which methods does not list", Clip(r.Method))
 	}
 	r.Step = validatePlan(p, "", r.Windows, r.Step)
 	if len(p) == 0 {
@@ -160,9 +160,9 @@ func validateMethods(p Problems, methods []string, method string) []string {
 	for i, m := range methods {
 		field := fmt.Sprintf("methods[%d]", i)
 		if !slices.Contains(forecast.Methods, m) {
-			p.Add(field, "unknown method %q; use one of %s", m, strings.Join(forecast.Methods, ", "))
+			p.Add(field, "unknown method %q; use one of %s", Clip(m), strings.Join(forecast.Methods, ", "))
 		} else if j := slices.Index(methods, m); j < i {
-			p.Add(field, "%q is also methods[%d]; give each method once", m, j)
+			p.Add(field, "%q is also methods[%d]; give each method once", Clip(m), j)
 		}
 	}
 	return methods

@@ -62,7 +62,7 @@ func ParseUploadParams(q url.Values) (UploadParams, error) {
 		s := q.Get(name)
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
-			p.Add(name, "must be an integer, got %q", s)
+			p.Add(name, "must be an integer, got %q", Clip(s))
 			return nil
 		}
 		return &n
@@ -90,7 +90,7 @@ func ParseUploadParams(q url.Values) (UploadParams, error) {
 		case "save_models":
 			save, err := strconv.ParseBool(vs[0])
 			if err != nil {
-				p.Add(name, "must be true or false, got %q", vs[0])
+				p.Add(name, "must be true or false, got %q", Clip(vs[0]))
 			}
 			u.SaveModels = save
 		case "levels":
@@ -98,7 +98,7 @@ func ParseUploadParams(q url.Values) (UploadParams, error) {
 			for _, s := range strings.Split(vs[0], ",") {
 				l, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 				if err != nil || math.IsNaN(l) || math.IsInf(l, 0) {
-					p.Add(name, "must be comma-separated numbers such as 80,95, got %q", vs[0])
+					p.Add(name, "must be comma-separated numbers such as 80,95, got %q", Clip(vs[0]))
 					break
 				}
 				u.Levels = append(u.Levels, l)
@@ -210,12 +210,12 @@ func csvColumns(header []string) ([3]int, error) {
 			}
 			known = true
 			if cols[c] >= 0 {
-				p.Add("header", "names the %s column twice (%q and %q)", names[0], header[cols[c]], h)
+				p.Add("header", "names the %s column twice (%q and %q)", names[0], Clip(header[cols[c]]), Clip(h))
 			}
 			cols[c] = i
 		}
 		if !known {
-			p.Add("header", "column %q is not known; the columns are series_id, timestamp and value (or unique_id, ds and y)", h)
+			p.Add("header", "column %q is not known; the columns are series_id, timestamp and value (or unique_id, ds and y)", Clip(h))
 		}
 	}
 	if cols == [3]int{-1, -1, -1} {
@@ -312,7 +312,7 @@ func numberOf(t, s string) parsedValue {
 	v, err := strconv.ParseFloat(t, 64)
 	spelt := err == nil && (math.IsNaN(v) || math.IsInf(v, 0) || strings.IndexByte(t, 'x') >= 0 || strings.IndexByte(t, 'X') >= 0)
 	if spelt || err != nil && !errors.Is(err, strconv.ErrRange) {
-		return parsedValue{problem: fmt.Sprintf("value %q is not a number (leave it empty for a missing observation)", s)}
+		return parsedValue{problem: fmt.Sprintf("value %q is not a number (leave it empty for a missing observation)", Clip(s))}
 	}
 	return parsedValue{v: v}
 }
@@ -379,7 +379,7 @@ func (u *upload) add(line int, id, ts string, value parsedValue) {
 		u.problem(line, "series_id is empty")
 		return
 	case !ok:
-		u.problem(line, "timestamp %q is not an RFC 3339 time (2024-01-31T00:00:00Z) or a date (2024-01-31)", ts)
+		u.problem(line, "timestamp %q is not an RFC 3339 time (2024-01-31T00:00:00Z) or a date (2024-01-31)", Clip(ts))
 		return
 	case value.problem != "":
 		u.problem(line, "%s", value.problem)

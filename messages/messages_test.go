@@ -432,3 +432,58 @@ func TestDecodeJSONRefusesNullElements(t *testing.T) {
 		t.Errorf("a batch with missing observations: %v; want it accepted", err)
 	}
 }
+
+// An ARIMA order is checked at the door, entry by entry, against what the engine fits (at
+// most d = 2 and D = 1), so that the client hears which entry is wrong at once and in the
+// API's words, not after a fit in the engine's.
+func TestValidateNamesTheWrongEntryOfAnARIMAOrder(t *testing.T) {
+	tests := []struct{ options, field, mention string }{
+		{`{"order":[2,3,1]}`, "options.order[1]", "d must be an integer from 0 to 2, got 3"},
+		{`{"order":[-1,1,0]}`, "options.order[0]", "p must be an integer from 0 to 10, got -1"},
+		{`{"order":[1,1,11]}`, "options.order[2]", "q must be an integer from 0 to 10, got 11"},
+		{`{"order":[1,1]}`, "options.order", "must have three integers (p, d, q), got 2"},
+		{`{"order":[0,1,1],"seasonal_order":[0,2,1]}`, "options.seasonal_order[1]", "D must be an integer from 0 to 1, got 2"},
+		{`{"order":[0,1,1],"seasonal_order":[4,0,0]}`, "options.seasonal_order[0]", "P must be an integer from 0 to 3, got 4"},
+		{`{"seasonal_order":[0,1,1]}`, "options.seasonal_order", "needs options.order as well"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.options, func(t *testing.T) {
+			var r FitRequest
+			body := `{"values":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26],"method":"arima","season_length":12,"options":` + tc.options + `}`
+			if err := DecodeJSONBytes([]byte(body), &r); err != nil {
+				t.Fatal(err)
+			}
+			p := problemsOf(t, r.Validate())
+			if len(p) != 1 || !strings.Contains(p[tc.field], tc.mention) {
+				t.Errorf("problems %v; want only %q, mentioning %q", p, tc.field, tc.mention)
+			}
+		})
+	}
+	var r FitRequest
+	if err := DecodeJSONBytes([]byte(`{"values":[1,2,3,4,5,6],"method":"arima","options":{"order":[1,1,0],"seasonal_order":[0,1,1]}}`), &r); err != nil {
+		t.Fatal(err)
+	}
+	if p := problemsOf(t, r.Validate()); !strings.Contains(p["options.seasonal_order"], "needs season_length of at least 2") {
+		t.Errorf("seasonal order without a season: problems %v", p)
+	}
+	for _, ok := range []string{`{"order":[2,2,1],"seasonal_order":[3,1,3]}`, `{"order":[1,1,1],"seasonal_order":[0,0,0]}`} {
+		r := FitRequest{}
+		if err := DecodeJSONBytes([]byte(`{"values":[1,2,3],"method":"arima","season_length":4,"options":`+ok+`}`), &r); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Validate(); err != nil {
+			t.Errorf("%s: %v; want it accepted", ok, err)
+		}
+	}
+}
+
+// What is quoted back of the client's input is clipped: a megabyte of method name gets a
+// problem of a few dozen bytes, not a megabyte.
+func TestProblemsQuoteLongInputClipped(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	r := FitRequest{Values: Values{1, 2, 3}, Method: long}
+	p := problemsOf(t, r.Validate())
+	if m := p["method"]; len(m) > 500 || !strings.Contains(m, "unknown method") {
+		t.Errorf("method problem of %d bytes: %.120q…", len(m), m)
+	}
+}

@@ -330,7 +330,7 @@ func (r *FitRequest) Validate() error {
 		r.Method = forecast.MethodAuto
 	}
 	if !slices.Contains(forecast.Methods, r.Method) {
-		p.Add("method", "unknown method %q; use one of %s", r.Method, strings.Join(forecast.Methods, ", "))
+		p.Add("method", "unknown method %q; use one of %s", Clip(r.Method), strings.Join(forecast.Methods, ", "))
 	}
 	if r.Timestamps != nil {
 		// A step left out is a missing value (FillGaps); a time off the step is a problem.
@@ -340,37 +340,46 @@ func (r *FitRequest) Validate() error {
 			p.Add("timestamps", "%s", problem)
 		}
 	}
-	validateOptions(p, r.Method, r.Options)
+	validateOptions(p, r.Method, *r.SeasonLength, r.Options)
 	return p.Err()
 }
 
-func validateOptions(p Problems, method string, o forecast.Options) {
+func validateOptions(p Problems, method string, seasonLength int, o forecast.Options) {
 	if o.ETSSpec != "" && method != forecast.MethodETS {
 		p.Add("options.spec", "applies only to method \"ets\"")
 	}
 	if o.ETSSpec != "" && !validETSSpec(o.ETSSpec) {
-		p.Add("options.spec", "must be an ETS code: error A|M|Z, trend N|A|Ad|M|Md|Z, season N|A|M|Z, e.g. \"ANN\", \"MAdM\", \"ZZZ\"; got %q", o.ETSSpec)
+		p.Add("options.spec", "must be an ETS code: error A|M|Z, trend N|A|Ad|M|Md|Z, season N|A|M|Z, e.g. \"ANN\", \"MAdM\", \"ZZZ\"; got %q", Clip(o.ETSSpec))
 	}
 	if (o.Order != nil || o.SeasonalOrder != nil || o.IncludeConstant != nil) && method != forecast.MethodARIMA {
 		p.Add("options", "order, seasonal_order and include_constant apply only to method \"arima\"")
 	}
-	checkOrder := func(field string, order []int, maxEach int) {
-		if order == nil {
+	checkOrder(p, "options.order", o.Order, [3]string{"p", "d", "q"}, [3]int{10, 2, 10})
+	checkOrder(p, "options.seasonal_order", o.SeasonalOrder, [3]string{"P", "D", "Q"}, [3]int{3, 1, 3})
+	switch {
+	case o.SeasonalOrder != nil && o.Order == nil:
+		p.Add("options.seasonal_order", "needs options.order as well: give both, or neither for an automatic order")
+	case slices.ContainsFunc(o.SeasonalOrder, func(k int) bool { return k != 0 }) && seasonLength < 2:
+		p.Add("options.seasonal_order", "needs season_length of at least 2; give the series' season_length or a seasonal_order of [0, 0, 0]")
+	}
+}
+
+// checkOrder checks an ARIMA order of three integers, each named (p, d, q) and bounded (the
+// engine's limits on differencing, the search's on the rest), and says which entry is wrong.
+func checkOrder(p Problems, field string, order []int, names [3]string, maxEach [3]int) {
+	if order == nil {
+		return
+	}
+	if len(order) != 3 {
+		p.Add(field, "must have three integers (%s, %s, %s), got %d", names[0], names[1], names[2], len(order))
+		return
+	}
+	for i, k := range order {
+		if k < 0 || k > maxEach[i] {
+			p.Add(fmt.Sprintf("%s[%d]", field, i), "%s must be an integer from 0 to %d, got %d", names[i], maxEach[i], k)
 			return
-		}
-		if len(order) != 3 {
-			p.Add(field, "must have three integers (p, d, q), got %d", len(order))
-			return
-		}
-		for _, k := range order {
-			if k < 0 || k > maxEach {
-				p.Add(field, "entries must be integers from 0 to %d, got %v", maxEach, order)
-				return
-			}
 		}
 	}
-	checkOrder("options.order", o.Order, 10)
-	checkOrder("options.seasonal_order", o.SeasonalOrder, 3)
 }
 
 func validETSSpec(s string) bool {
@@ -435,7 +444,7 @@ func PercentLevels(levels []float64) ([]float64, string) {
 		}
 		return out, ""
 	}
-	return nil, fmt.Sprintf("mixes fractions (below 1) with percentages: %v; give every level as a fraction (0.8, 0.95) or every one as a percentage (80, 95)", levels)
+	return nil, fmt.Sprintf("mixes fractions (below 1) with percentages: %s; give every level as a fraction (0.8, 0.95) or every one as a percentage (80, 95)", JSON(levels))
 }
 
 // percentOf is 100·f for the decimal f is written as, so 0.07 gives 7 (not 7.000000000000001)

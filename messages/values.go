@@ -74,7 +74,7 @@ func (ts *Times) UnmarshalJSON(data []byte) error {
 	for i, r := range raw {
 		// time.Time reads null as no time at all; a timestamp must be given.
 		if r[0] != '"' || out[i].UnmarshalJSON(r) != nil || !writable(out[i]) {
-			return &json.UnmarshalTypeError{Value: clip(string(r)), Type: reflect.TypeFor[time.Time](), Field: "[" + strconv.Itoa(i) + "]"}
+			return &json.UnmarshalTypeError{Value: Clip(string(r)), Type: reflect.TypeFor[time.Time](), Field: "[" + strconv.Itoa(i) + "]"}
 		}
 	}
 	*ts = out
@@ -89,8 +89,8 @@ func writable(t time.Time) bool {
 	return off > -24*3600 && off < 24*3600
 }
 
-// clip shortens s, a piece of the client's input quoted back to it, to at most about 40 bytes.
-func clip(s string) string {
+// Clip shortens s, a piece of the client's input quoted back to it, to at most about 40 bytes.
+func Clip(s string) string {
 	const max = 40
 	if len(s) <= max {
 		return s
