@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
+
+	"github.com/forecastd/forecastd/forecast/arima"
 )
 
 // Methods accepted by Fit.
@@ -40,6 +43,31 @@ var (
 	// ErrBadEncoding: a stored model could not be decoded.
 	ErrBadEncoding = errors.New("bad model encoding")
 )
+
+// Explain is err, an error of the engine about its input, as a client is told it: without the
+// name of its kind (ErrInvalidSpec, …) and of the family or step that found it ("arima: "),
+// which the field the client is pointed at says already. "too few observations: arima: series
+// too short: ARIMA(2,1,1) needs at least 12 observations, got 5" is explained as "ARIMA(2,1,1)
+// needs at least 12 observations, got 5".
+func Explain(err error) string {
+	s := err.Error()
+	for cut := true; cut; {
+		cut = false
+		for _, prefix := range explained {
+			if rest, ok := strings.CutPrefix(s, prefix); ok && rest != "" {
+				s, cut = rest, true
+			}
+		}
+	}
+	return s
+}
+
+// explained are the prefixes Explain takes off.
+var explained = []string{
+	ErrTooFewObservations.Error() + ": ", ErrInvalidSpec.Error() + ": ", ErrInvalidData.Error() + ": ", ErrUnsupported.Error() + ": ",
+	"arima: ", "ets: ", "theta: ",
+	arima.ErrTooShort.Error() + ": ", arima.ErrInvalidOrder.Error() + ": ",
+}
 
 // Spec says which model to fit.
 type Spec struct {

@@ -135,7 +135,7 @@ func (p *Processor) seriesForecast(ctx context.Context, cmd messages.BatchComman
 	}()
 	fc, err := model.Forecast(cmd.Horizon, cmd.Levels)
 	if err != nil {
-		res.Failure = messages.FailField(messages.CodeInvalid, "horizon", "%s", err.Error())
+		res.Failure = messages.FailField(messages.CodeInvalid, "horizon", "%s", forecast.Explain(err))
 		return res
 	}
 	res.Method, res.Missing, res.Gaps = model.Summary().Method, model.Summary().Missing, cmd.Gaps

@@ -272,11 +272,11 @@ func fitFailure(err error, timeout time.Duration, valuesField string) *messages.
 		// that goes on.
 		return messages.Errorf(messages.CodeInternal, err, "the fit did not finish within the %s limit; try a simpler method or a shorter series", timeout)
 	case errors.Is(err, forecast.ErrTooFewObservations), errors.Is(err, forecast.ErrInvalidData):
-		return messages.FailField(messages.CodeInvalid, valuesField, "%s", err.Error())
+		return messages.FailField(messages.CodeInvalid, valuesField, "%s", forecast.Explain(err))
 	case errors.Is(err, forecast.ErrInvalidSpec):
-		return messages.FailField(messages.CodeInvalid, "options", "%s", err.Error())
+		return messages.FailField(messages.CodeInvalid, "options", "%s", forecast.Explain(err))
 	case errors.Is(err, forecast.ErrUnsupported):
-		return messages.FailField(messages.CodeInvalid, "method", "%s", err.Error())
+		return messages.FailField(messages.CodeInvalid, "method", "%s", forecast.Explain(err))
 	}
 	return messages.Errorf(messages.CodeInternal, err, "the fit failed")
 }

@@ -87,7 +87,7 @@ func (p *Processor) forecastWith(ctx context.Context, job store.Job, cmd message
 	job.Generation = rec.Generation
 	res, err := cm.model.Forecast(cmd.Horizon, cmd.Levels)
 	if err != nil {
-		return p.fail(ctx, job, cmd.ReplyTo, messages.FailField(messages.CodeInvalid, messages.HorizonField(cmd.API), "%s", err.Error()))
+		return p.fail(ctx, job, cmd.ReplyTo, messages.FailField(messages.CodeInvalid, messages.HorizonField(cmd.API), "%s", forecast.Explain(err)))
 	}
 	out := messages.ForecastResult{
 		Model: cmd.Model, Generation: rec.Generation, JobID: cmd.JobID, Method: cm.summary.Method,
