@@ -255,8 +255,12 @@ func modeOf(r *http.Request) mode {
 		}
 	}
 	for _, p := range r.Header.Values("Prefer") {
-		for _, part := range strings.Split(p, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), "respond-async") {
+		for _, pref := range strings.Split(p, ",") {
+			// A preference is a token, maybe "=" a value, then ";"-separated parameters (RFC
+			// 7240); respond-async is named by its token.
+			token, _, _ := strings.Cut(pref, ";")
+			token, _, _ = strings.Cut(token, "=")
+			if strings.EqualFold(strings.TrimSpace(token), "respond-async") {
 				return modeAsync
 			}
 		}

@@ -129,7 +129,7 @@ func TestOnlyFilesAreServed(t *testing.T) {
 // Headers are read as HTTP defines them: a media type in Accept matches regardless of case and
 // q=0 refuses it; a body with a Content-Encoding other than identity is refused (415 naming
 // it), not read as it came and refused as malformed at its first byte.
-func TestAcceptAndContentEncodingAreReadAsHTTPDefinesThem(t *testing.T) {
+func TestAcceptPreferAndContentEncodingAreReadAsHTTPDefinesThem(t *testing.T) {
 	s := newAPIServer(t)
 	const fit = `{"values":[1,2,3,4,5,6,7,8],"method":"naive"}`
 	for _, tc := range []struct{ accept, wantType string }{
@@ -150,6 +150,24 @@ func TestAcceptAndContentEncodingAreReadAsHTTPDefinesThem(t *testing.T) {
 		res.Body.Close()
 		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, tc.wantType) {
 			t.Errorf("Accept %q: answered %s; want %s", tc.accept, ct, tc.wantType)
+		}
+	}
+	// RFC 7240: a preference may carry a value and parameters; respond-async is its token.
+	for _, prefer := range []string{"respond-async; wait=5", "Respond-Async;foo", "handling=lenient, respond-async"} {
+		req, err := http.NewRequestWithContext(t.Context(), "POST", s.url+"/v1/models/m/fit", strings.NewReader(fit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Prefer", prefer)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusAccepted || res.Header.Get("Location") == "" {
+			t.Errorf("Prefer %q: answered %d; want 202 with a Location", prefer, res.StatusCode)
 		}
 	}
 	for _, tc := range []struct{ path, contentType string }{
