@@ -127,7 +127,8 @@ func TestOnlyFilesAreServed(t *testing.T) {
 }
 
 // Headers are read as HTTP defines them: a media type in Accept matches regardless of case and
-// q=0 refuses it; a body with a Content-Encoding other than identity is refused (415 naming
+// q=0 refuses it; Prefer's respond-async is found among other preferences and with parameters
+// after it; a body with a Content-Encoding other than identity is refused (415 naming
 // it), not read as it came and refused as malformed at its first byte.
 func TestAcceptPreferAndContentEncodingAreReadAsHTTPDefinesThem(t *testing.T) {
 	s := newAPIServer(t)
