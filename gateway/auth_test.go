@@ -106,6 +106,16 @@ func TestAuthStatuses(t *testing.T) {
 	if got := fail["authorization"]; !strings.Contains(got, "read") || !strings.Contains(got, "write") {
 		t.Errorf("403 says %q; want it to name the token's scope and the one needed", got)
 	}
+	// A header that is there is not said to be missing: it holds no bearer token.
+	for _, auth := range []string{"Basic " + readToken, "Bearer ", readToken} {
+		_, fail := request(t, e.srv.URL, "GET", "/v1/models", auth, "")
+		if got := fail["authorization"]; strings.Contains(got, "missing") || !strings.Contains(got, "no bearer token") {
+			t.Errorf("Authorization %q: 401 says %q; want it to say the header holds no bearer token", auth, got)
+		}
+	}
+	if _, fail := request(t, e.srv.URL, "GET", "/v1/models", "", ""); !strings.Contains(fail["authorization"], "is missing") {
+		t.Errorf("no Authorization: 401 says %q; want it missing", fail["authorization"])
+	}
 }
 
 func TestAuthEventStreamTakesQueryToken(t *testing.T) {

@@ -113,6 +113,7 @@ func NewTokens(tokens []Token) Tokens {
 // forbidden (403).
 var (
 	errNoToken  = messages.FailField(messages.CodeUnauthenticated, "authorization", "is missing; send the header Authorization: Bearer TOKEN")
+	errNoBearer = messages.FailField(messages.CodeUnauthenticated, "authorization", "holds no bearer token; send the header Authorization: Bearer TOKEN")
 	errBadToken = messages.FailField(messages.CodeUnauthenticated, "authorization", "token is not valid")
 )
 
@@ -145,7 +146,10 @@ func (t Tokens) authenticate(r *http.Request, queryToken bool) (Scope, error) {
 	if secret == "" && queryToken {
 		secret = r.URL.Query().Get("access_token")
 	}
-	if secret == "" {
+	switch {
+	case secret == "" && r.Header.Get("Authorization") != "":
+		return 0, errNoBearer
+	case secret == "":
 		return 0, errNoToken
 	}
 	scope, ok := t[sha256.Sum256([]byte(secret))]
@@ -168,12 +172,12 @@ func (t Tokens) Require(need Scope, queryToken bool, fail func(http.ResponseWrit
 			err = ErrScope(scope, need)
 		}
 		if err != nil {
-			// RFC 6750: the challenge names the error, except when no token came at all.
+			// RFC 6750: the challenge names the error, except when no (bearer) token came.
 			challenge := `Bearer realm="forecastd"`
 			switch {
 			case err == error(errBadToken):
 				challenge += `, error="invalid_token"`
-			case err != error(errNoToken):
+			case err != error(errNoToken) && err != error(errNoBearer):
 				challenge += fmt.Sprintf(`, error="insufficient_scope", scope="%s"`, need)
 			}
 			w.Header().Set("WWW-Authenticate", challenge)
