@@ -94,6 +94,7 @@ func (g *Gateway) routes() http.Handler {
 		mux.Handle("/static/{file}", web)
 	}
 	mux.Handle("/", unknown)
+	g.mux = mux
 	return g.recoverPanics(g.bodyDeadline(g.wellFormedQueries(cleanPathsOnly(mux, unknown))))
 }
 
@@ -144,10 +145,27 @@ func cleanPath(p string) string {
 func (g *Gateway) handleUnknownPath(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.EscapedPath()
 	if clean := cleanPath(p); clean != p {
-		g.writeError(w, r, messages.FailField(messages.CodeNotFound, "path", "no endpoint at %s: the path is not clean (it has an empty, . or .. segment); did you mean %s?", p, clean))
+		hint := "see /openapi.json"
+		if g.serves(r, clean) {
+			hint = "did you mean " + clean + "?"
+		}
+		g.writeError(w, r, messages.FailField(messages.CodeNotFound, "path", "no endpoint at %s: the path is not clean (it has an empty, . or .. segment); %s", p, hint))
 		return
 	}
 	g.writeError(w, r, messages.FailField(messages.CodeNotFound, "path", "no endpoint at %s; see /openapi.json", p))
+}
+
+// serves reports whether an endpoint (not the catch-all) serves r's method at path, an
+// escaped path.
+func (g *Gateway) serves(r *http.Request, escaped string) bool {
+	unescaped, err := url.PathUnescape(escaped)
+	if err != nil {
+		return false
+	}
+	at := r.Clone(r.Context())
+	at.URL.Path, at.URL.RawPath = unescaped, escaped
+	_, pattern := g.mux.Handler(at)
+	return pattern != "" && pattern != "/"
 }
 
 // recoverPanics turns a handler panic into a JSend 500 instead of a dropped connection.

@@ -20,9 +20,11 @@ func TestEveryPathIsAnsweredInJSend(t *testing.T) {
 		want         int
 		field, says  string // the field the fail names and what its problem says
 	}{
-		{"GET", "/v1//models", 404, "path", "not clean"},
+		{"GET", "/v1//models", 404, "path", "not clean (it has an empty, . or .. segment); did you mean /v1/models?"},
 		{"GET", "//v1/models", 404, "path", "not clean"},
 		{"GET", "/v1/models/../models", 404, "path", "not clean"},
+		// The clean path is offered only where an endpoint is.
+		{"POST", "/v1/x/../fit", 404, "path", "not clean (it has an empty, . or .. segment); see /openapi.json"},
 		{"GET", "/v1/models/.", 404, "path", "not clean"},
 		{"GET", "/v1/models/a/..", 404, "path", "not clean"},
 		{"GET", "/v1/models/%2E%2E/models", 404, "path", "no endpoint"}, // ServeMux reads the escaped path
