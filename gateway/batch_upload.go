@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,9 +54,8 @@ func (g *Gateway) readBatch(w http.ResponseWriter, r *http.Request) (messages.Ba
 	switch {
 	case ct == "" || err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")):
 		var req messages.BatchRequest
-		if q := r.URL.Query(); len(q) > 0 { // not silently ignored
-			name := slices.Sorted(maps.Keys(q))[0]
-			return req, messages.Invalid(name, "is a query parameter of uploads (CSV, NDJSON); a JSON batch gives its fields in its body")
+		if err := noQuery(r, "is a query parameter of uploads (CSV, NDJSON); a JSON batch gives its fields in its body"); err != nil {
+			return req, err
 		}
 		if err := g.readJSON(w, r, &req); err != nil {
 			return req, err

@@ -301,6 +301,10 @@ func command[R any, PR validating[R]](g *Gateway, start func(context.Context, st
 			g.writeError(w, r, err)
 			return
 		}
+		if err := noQuery(r, "is not read here: the request's fields go in its JSON body"); err != nil {
+			g.writeError(w, r, err)
+			return
+		}
 		var req R
 		if err := g.readJSON(w, r, &req); err != nil {
 			g.writeError(w, r, err)
@@ -317,6 +321,15 @@ func command[R any, PR validating[R]](g *Gateway, start func(context.Context, st
 		}
 		g.answer(w, r, run, acc)
 	}
+}
+
+// noQuery refuses a request with query parameters where none is read, naming the first with
+// problem, rather than ignore what the client thought it asked for (?method=drift).
+func noQuery(r *http.Request, problem string) error {
+	if q := r.URL.Query(); len(q) > 0 {
+		return messages.Invalid(slices.Sorted(maps.Keys(q))[0], "%s", problem)
+	}
+	return nil
 }
 
 // answer responds to an accepted command in the mode the client asked for.

@@ -47,6 +47,10 @@ func TestEveryPathIsAnsweredInJSend(t *testing.T) {
 		{"GET", "/v1/events?model=%ZZ", 400, "query", "malformed %-escape"},
 		{"GET", "/v1/events?model=a;b", 400, "query", "';'"},
 		{"POST", "/v1/batches?method=naive&horizon=2&levels=%ZZ", 400, "query", "malformed %-escape"},
+		// A command reads no query parameter: one given is refused, not ignored.
+		{"POST", "/v1/models/a/fit?method=drift&season_length=abc", 400, "method", "is not read here"},
+		{"POST", "/v1/models/a/forecast?horizon=3", 400, "horizon", "JSON body"},
+		{"POST", "/v1/models/a/backtest?windows=2", 400, "windows", "is not read here"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
