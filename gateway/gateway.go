@@ -152,7 +152,7 @@ type Gateway struct {
 	runs      *registry
 	hub       *live.Hub
 	mux       *http.ServeMux // the routes, without the middleware around them (see serves)
-	settle    *settleChecks // held forecasts' shared re-checks
+	settle    *settleChecks  // held forecasts' shared re-checks
 	events    *sse.Handler
 	ws        *ws.Handler
 	metrics   *metrics
