@@ -148,7 +148,7 @@ func TestBacktestBadInputNamesTheField(t *testing.T) {
 		{`{"values":[1,2,3,4,5,6],"horizon":2,"windows":1e300}`, "windows", "integer"},
 		{`{"values":"1,2,3","horizon":2,"windows":1}`, "values", "must be an array"},
 		{`{"values":[1,2,3,4,5,6],"horizon":2,"windows":1,"options":{"spec":"ANN"}}`, "options.spec", "only to method"},
-		{`{"values":[1,2,null,1e400],"horizon":1,"windows":1}`, "values", "1e400"},
+		{`{"values":[1,2,null,1e400],"horizon":1,"windows":1}`, "values[3]", "1e400"},
 		{`{"values":[null,null,null,null],"horizon":1,"windows":1}`, "values", "missing"},
 	} {
 		code, env := s.send(t, "POST", "/v1/models/bt/backtest", "application/json", []byte(tc.body))

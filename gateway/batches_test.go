@@ -135,7 +135,7 @@ func TestBadBatchesGetJSendFailNamingTheSeries(t *testing.T) {
 		{"no series", "POST", "/v1/batches", `{"horizon":3}`, 400, "series"},
 		{"no horizon", "POST", "/v1/batches", `{"series":[{"name":"a","values":[1]}]}`, 400, "horizon"},
 		{"bad values", "POST", "/v1/batches", `{"horizon":3,"series":[{"name":"a","values":[1]},{"name":"b","values":[]}]}`, 400, "series[1].values"},
-		{"value wrong type", "POST", "/v1/batches", `{"horizon":3,"series":[{"name":"a","values":[1]},{"name":"b","values":["x"]}]}`, 400, "series[1].values"},
+		{"value wrong type", "POST", "/v1/batches", `{"horizon":3,"series":[{"name":"a","values":[1]},{"name":"b","values":["x"]}]}`, 400, "series[1].values[0]"},
 		{"duplicate names", "POST", "/v1/batches", `{"horizon":3,"series":[{"name":"a","values":[1]},{"name":"a","values":[2]}]}`, 400, "series[1].name"},
 		{"bad name", "POST", "/v1/batches", `{"horizon":3,"series":[{"name":"a b","values":[1]}]}`, 400, "series[0].name"},
 		{"unknown field", "POST", "/v1/batches", `{"horizon":3,"series":[{"name":"a","values":[1]},{"name":"b","values":[1],"colour":"red"}]}`, 400, "series[1].colour"},

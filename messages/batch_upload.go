@@ -311,8 +311,12 @@ func valueOf(s string) parsedValue {
 func numberOf(t, s string) parsedValue {
 	v, err := strconv.ParseFloat(t, 64)
 	spelt := err == nil && (math.IsNaN(v) || math.IsInf(v, 0) || strings.IndexByte(t, 'x') >= 0 || strings.IndexByte(t, 'X') >= 0)
-	if spelt || err != nil && !errors.Is(err, strconv.ErrRange) {
+	switch {
+	case spelt || err != nil && !errors.Is(err, strconv.ErrRange):
 		return parsedValue{problem: fmt.Sprintf("value %q is not a number (leave it empty for a missing observation)", Clip(s))}
+	case math.IsInf(v, 0) || math.Abs(v) > MaxAbsValue:
+		// Said as written: 1e309 read is +Inf, which the client did not write.
+		return parsedValue{problem: fmt.Sprintf("value %s is out of range (|v| must be at most %g)", Clip(t), MaxAbsValue)}
 	}
 	return parsedValue{v: v}
 }
@@ -324,7 +328,7 @@ func jsonValue(raw json.RawMessage) parsedValue {
 	}
 	var v json.Number // which would take a number in a string too: the first byte says
 	if err := json.Unmarshal(raw, &v); err != nil || raw[0] == '"' {
-		return parsedValue{problem: fmt.Sprintf("value %s is not a number (null marks a missing observation)", raw)}
+		return parsedValue{problem: fmt.Sprintf("value %s is not a number (null marks a missing observation)", Clip(string(raw)))}
 	}
 	return numberOf(v.String(), v.String())
 }
@@ -383,9 +387,6 @@ func (u *upload) add(line int, id, ts string, value parsedValue) {
 		return
 	case value.problem != "":
 		u.problem(line, "%s", value.problem)
-		return
-	case math.IsInf(value.v, 0) || math.Abs(value.v) > MaxAbsValue:
-		u.problem(line, "value %g is out of range (|v| must be at most %g)", value.v, MaxAbsValue)
 		return
 	}
 	i, ok := u.index[id]

@@ -90,7 +90,9 @@ func TestDecodeJSONNamesTheField(t *testing.T) {
 	tests := []struct{ body, field, mention string }{
 		{`{"values":"x"}`, "values", "an array"},
 		{`{"horizon":"x"}`, "horizon", "an integer"},
-		{`{"values":[1,1e400]}`, "values", "magnitude below about 1.8e308, got 1e400"},
+		{`{"values":[1,1e400]}`, "values[1]", "magnitude below about 1.8e308, got 1e400"},
+		{`{"values":[1,2,null,"7"]}`, "values[3]", "must be a number, got JSON string"},
+		{`{"values":[1,[2]]}`, "values[1]", "must be a number, got JSON array"},
 		{`{"horizon":1.5}`, "horizon", "an integer, got JSON number 1.5"},
 		{`{"nope":1}`, "nope", "not a known field"},
 		{`{`, "body", "malformed"},
@@ -374,7 +376,7 @@ func TestDecodeJSONNamesEmbeddedFieldsAsSent(t *testing.T) {
 func TestDecodeJSONNamesTheSeriesOfABatch(t *testing.T) {
 	const ok = `{"name":"a","values":[1,2,3]}`
 	tests := []struct{ bad, field, mention string }{
-		{`{"name":"d","values":[1,true]}`, "series[3].values", "must be a number"},
+		{`{"name":"d","values":[1,true]}`, "series[3].values[1]", "must be a number"},
 		{`{"name":"d","values":[1,2],"valuez":[1]}`, "series[3].valuez", "not a known field"},
 		{`{"name":7,"values":[1,2]}`, "series[3].name", "must be a string"},
 		{`{"name":"d","values":[1,2],"season_length":"12"}`, "series[3].season_length", "must be an integer"},

@@ -2,6 +2,7 @@ package messages
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"reflect"
 	"strconv"
@@ -41,7 +42,7 @@ func (v *Values) UnmarshalJSON(data []byte) error {
 	}
 	var raw []*float64
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
+		return inValue(data, err)
 	}
 	out := make(Values, len(raw))
 	for i, p := range raw {
@@ -53,6 +54,24 @@ func (v *Values) UnmarshalJSON(data []byte) error {
 	}
 	*v = out
 	return nil
+}
+
+// inValue is err, the error of decoding data as Values, naming the element it is in when it
+// is a type error (values[31337], as for Times): the decoder's own names the array alone,
+// which in a series of thousands of values does not say which one.
+func inValue(data []byte, err error) error {
+	var elems []json.RawMessage
+	if !errors.As(err, new(*json.UnmarshalTypeError)) || json.Unmarshal(data, &elems) != nil {
+		return err
+	}
+	for i, e := range elems {
+		var v *float64
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(json.Unmarshal(e, &v), &typeErr) {
+			return &json.UnmarshalTypeError{Value: typeErr.Value, Type: typeErr.Type, Field: "[" + strconv.Itoa(i) + "]"}
+		}
+	}
+	return err
 }
 
 // Times are the timestamps of a series on the wire: RFC 3339 strings.

@@ -273,8 +273,9 @@ func describeTypeError(e *json.UnmarshalTypeError) error {
 	if e.Field == "" {
 		return fmt.Errorf("a series must be a JSON object, got a %s", e.Value)
 	}
+	field := strings.ReplaceAll(e.Field, ".[", "[") // values[1]: an element of the array
 	if number, ok := strings.CutPrefix(e.Value, "number "); ok && e.Type.Kind() == reflect.Float64 {
-		return fmt.Errorf("%s must be a number of magnitude below about 1.8e308, got %s", e.Field, number)
+		return fmt.Errorf("%s must be a number of magnitude below about 1.8e308, got %s", field, number)
 	}
 	want := "a " + e.Type.String()
 	switch e.Type.Kind() {
@@ -287,7 +288,7 @@ func describeTypeError(e *json.UnmarshalTypeError) error {
 	case reflect.Slice:
 		want = "an array"
 	}
-	return fmt.Errorf("%s must be %s, got a JSON %s", e.Field, want, e.Value)
+	return fmt.Errorf("%s must be %s, got a JSON %s", field, want, e.Value)
 }
 
 // forecastAll fits and forecasts the items on opts.Workers goroutines and writes the results to
