@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -216,6 +218,40 @@ func TestBatchBacktestCarriesPerSeriesAndOverallAccuracy(t *testing.T) {
 	}
 	if !slices.Equal(r.Leaderboard, []string{"drift", "naive"}) {
 		t.Errorf("leaderboard %v, want drift, naive", r.Leaderboard)
+	}
+
+	// NDJSON: each series' line carries its figures, and a last line the overall ones.
+	_, nd := s.getResults(t, id, messages.MediaNDJSON)
+	lines := strings.Split(strings.TrimSpace(string(nd)), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[0], `"backtest":{`) {
+		t.Fatalf("NDJSON results: %s; want 3 series lines with their backtest and a summary", nd)
+	}
+	var sum struct {
+		Overall     map[string]messages.OverallAccuracy `json:"overall"`
+		Leaderboard []string                            `json:"leaderboard"`
+	}
+	if err := json.Unmarshal([]byte(lines[3]), &sum); err != nil || !slices.Equal(sum.Leaderboard, r.Leaderboard) ||
+		sum.Overall["naive"].MASE == nil || *sum.Overall["naive"].MASE != *naive.MASE || sum.Overall["naive"].Series != 2 {
+		t.Errorf("NDJSON summary %s (%v); want the JSON answer's overall and leaderboard", lines[3], err)
+	}
+
+	// CSV: each method's figures on the series in columns of their own, on every row of it.
+	_, csvBody := s.getResults(t, id, messages.MediaCSV)
+	rows, err := csv.NewReader(bytes.NewReader(csvBody)).ReadAll()
+	if err != nil || len(rows) != 1+2+2+1 {
+		t.Fatalf("CSV results (%v):\n%s", err, csvBody)
+	}
+	want := "series_id,step,timestamp,point,lo_80,hi_80,lo_95,hi_95,naive_mase,naive_smape,naive_coverage_80,naive_coverage_95,drift_mase,drift_smape,drift_coverage_80,drift_coverage_95,error"
+	if got := strings.Join(rows[0], ","); got != want {
+		t.Errorf("CSV header %s; want %s", got, want)
+	}
+	for _, row := range rows[1:3] {
+		if row[0] != "line" || row[8] != "1.5" || row[12] != "0" && !strings.HasPrefix(row[12], "0") || row[16] != "" {
+			t.Errorf("CSV row %v; want series line with naive MASE 1.5 and drift's near 0", row)
+		}
+	}
+	if last := rows[5]; last[0] != "short" || !strings.Contains(last[16], "backtest.windows") || last[8] != "" {
+		t.Errorf("CSV row %v; want only the error of series short", last)
 	}
 }
 

@@ -66,47 +66,79 @@ func acceptedTypes(r *http.Request) []acceptedType {
 	return out
 }
 
-// streamResults writes a batch's results in format (NDJSON or CSV) a series at a time.
+// streamResults writes a batch's results in format (NDJSON or CSV) a series at a time. With a
+// backtest, each series carries its own figures (CSV: in columns of their own), and NDJSON ends
+// with a line of the overall figures and the leaderboard, as the JSON answer has them.
 func (g *Gateway) streamResults(w http.ResponseWriter, format string, b store.Batch, names []string, results []json.RawMessage) {
 	w.Header().Set("Content-Type", format)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	write, flush := enc.Encode, func() error { return nil }
-	if format == messages.MediaCSV {
-		c := newCSVResults(w, viewOf(b).Levels)
-		write = func(v any) error { return c.write(v.(seriesView)) }
-		flush = c.flush
+	view := viewOf(b)
+	var methods []string
+	if view.Backtest != nil {
+		methods = view.Backtest.Methods
 	}
+	enc := json.NewEncoder(w)
+	write, flush := func(v seriesView) error { return enc.Encode(v) }, func() error { return nil }
+	if format == messages.MediaCSV {
+		c := newCSVResults(w, view.Levels, methods)
+		write, flush = c.write, c.flush
+	}
+	var backtests []map[string]messages.Accuracy
 	for i, name := range names {
-		if err := write(g.seriesOf(b, i, name, results[i])); err != nil {
+		v := g.seriesOf(b, i, name, results[i])
+		if methods != nil {
+			backtests = append(backtests, v.Backtest)
+		}
+		if err := write(v); err != nil {
 			g.log.Debug("batch results cut short", "batch_id", b.ID, "format", format, "err", err)
 			return
 		}
 	}
-	if err := flush(); err != nil {
+	err := flush()
+	if err == nil && methods != nil && format == messages.MediaNDJSON {
+		var sum backtestSummary
+		sum.Overall, sum.Leaderboard = messages.Overall(methods, backtests)
+		err = enc.Encode(sum)
+	}
+	if err != nil {
 		g.log.Debug("batch results cut short", "batch_id", b.ID, "format", format, "err", err)
 	}
 }
 
-// csvResults writes series in long format: columns series_id, step (from 1), timestamp (RFC
-// 3339, empty for a series without timestamps), point, lo_L and hi_L for each level L, and
-// error. A series that did not succeed is one row with only series_id and error, which says
-// why: the problems of a failed series ("values: …"), or that it is pending or was skipped.
-type csvResults struct {
-	cw     *csv.Writer
-	levels []string // interval keys
-	row    []string
-	err    error // of writing the header
+// backtestSummary is the last line of a backtest batch's NDJSON results.
+type backtestSummary struct {
+	Overall     map[string]messages.OverallAccuracy `json:"overall"`
+	Leaderboard []string                            `json:"leaderboard"`
 }
 
-func newCSVResults(w io.Writer, levels []float64) *csvResults {
-	c := &csvResults{cw: csv.NewWriter(w)}
+// csvResults writes series in long format: columns series_id, step (from 1), timestamp (RFC
+// 3339, empty for a series without timestamps), point, lo_L and hi_L for each level L; with a
+// backtest, for each method M its figures on the series, M_mase, M_smape and M_coverage_L
+// (repeated on each of the series' rows); and error. A series that did not succeed is one row
+// with only series_id and error, which says why: the problems of a failed series ("values:
+// …"), or that it is pending or was skipped.
+type csvResults struct {
+	cw      *csv.Writer
+	levels  []string // interval keys
+	methods []string // backtested
+	row     []string
+	err     error // of writing the header
+}
+
+func newCSVResults(w io.Writer, levels []float64, methods []string) *csvResults {
+	c := &csvResults{cw: csv.NewWriter(w), methods: methods}
 	header := []string{"series_id", "step", "timestamp", "point"}
 	for _, l := range levels {
 		key := forecast.LevelKey(l)
 		c.levels = append(c.levels, key)
 		header = append(header, "lo_"+key, "hi_"+key)
+	}
+	for _, m := range methods {
+		header = append(header, m+"_mase", m+"_smape")
+		for _, key := range c.levels {
+			header = append(header, m+"_coverage_"+key)
+		}
 	}
 	header = append(header, "error")
 	c.row = make([]string, len(header))
@@ -125,6 +157,17 @@ func (c *csvResults) write(v seriesView) error {
 		row[len(row)-1] = seriesProblem(v)
 		return c.cw.Write(row)
 	}
+	col := 4 + 2*len(c.levels)
+	for _, m := range c.methods {
+		a := v.Backtest[m]
+		row[col], row[col+1] = csvFigure(a.MASE), csvFigure(a.SMAPE)
+		for j, key := range c.levels {
+			if cov, ok := a.Coverage[key]; ok {
+				row[col+2+j] = strconv.FormatFloat(cov, 'g', -1, 64)
+			}
+		}
+		col += 2 + len(c.levels)
+	}
 	for k := range v.Point {
 		row[1], row[3] = strconv.Itoa(k+1), csvNumber(v.Point, k)
 		if k < len(v.Timestamps) {
@@ -139,6 +182,14 @@ func (c *csvResults) write(v seriesView) error {
 		}
 	}
 	return nil
+}
+
+// csvFigure is a backtest figure as CSV text: empty when there is none.
+func csvFigure(f *float64) string {
+	if f == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*f, 'g', -1, 64)
 }
 
 func (c *csvResults) flush() error {
