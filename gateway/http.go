@@ -457,8 +457,11 @@ func (g *Gateway) jobView(j store.Job) map[string]any {
 	if j.Generation > 0 {
 		v["generation"] = j.Generation
 	}
-	if j.Progress != nil {
+	switch {
+	case j.Progress != nil:
 		v["progress"] = *j.Progress
+	case j.Kind != messages.KindForecast && (j.Status == store.JobQueued || j.Status == store.JobHeld):
+		v["progress"] = 0.0 // a fit or backtest not started yet: none of it is done
 	}
 	if len(j.Result) > 0 {
 		v["result"] = j.Result

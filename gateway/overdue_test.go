@@ -83,3 +83,30 @@ func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 		}
 	}
 }
+
+// A fit or backtest job that has not started says so with progress 0, as a running one says
+// how far it is; a forecast has no progress.
+func TestJobsNotStartedHaveProgressZero(t *testing.T) {
+	st := store.NewMemory()
+	t.Cleanup(func() { st.Close() })
+	s := newAPIServer(t, apiOption{store: st})
+	ctx := t.Context()
+	now := time.Now()
+	half := 50.0
+	for _, job := range []store.Job{
+		{ID: "fit-queued", Kind: messages.KindFit, Model: "m", Status: store.JobQueued},
+		{ID: "backtest-queued", Kind: messages.KindBacktest, Model: "m", Status: store.JobQueued},
+		{ID: "fit-running", Kind: messages.KindFit, Model: "m", Status: store.JobRunning, Progress: &half},
+		{ID: "forecast-held", Kind: messages.KindForecast, Model: "m", Status: store.JobHeld},
+	} {
+		job.CreatedAt, job.UpdatedAt = now, now
+		if err := st.PutJob(ctx, job, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, want := range map[string]string{"fit-queued": "0", "backtest-queued": "0", "fit-running": "50", "forecast-held": ""} {
+		if code, job := s.send(t, "GET", "/v1/jobs/"+id, "", nil); code != http.StatusOK || string(job.Data["progress"]) != want {
+			t.Errorf("GET job %s: %d progress %q; want %q", id, code, job.Data["progress"], want)
+		}
+	}
+}
