@@ -34,7 +34,7 @@ func (g *Gateway) handleLegacyFit(w http.ResponseWriter, r *http.Request) {
 		Options: forecast.Options{Order: []int{7, 1, 1}},
 	}
 	if err := req.Validate(); err != nil {
-		g.writeError(w, r, renameField(err, "values", messages.ValuesField(messages.APIOriginal)))
+		g.writeError(w, r, messages.RenameField(err, "values", messages.ValuesField(messages.APIOriginal)))
 		return
 	}
 	run, acc, err := g.startFitFor(r.Context(), messages.APIOriginal, legacyModel, req)
@@ -54,7 +54,7 @@ func (g *Gateway) handleLegacyForecast(w http.ResponseWriter, r *http.Request) {
 	}
 	req := messages.ForecastRequest{Horizon: body.NumSteps}
 	if err := req.Validate(); err != nil {
-		g.writeError(w, r, renameField(err, "horizon", messages.HorizonField(messages.APIOriginal)))
+		g.writeError(w, r, messages.RenameField(err, "horizon", messages.HorizonField(messages.APIOriginal)))
 		return
 	}
 	run, acc, err := g.startForecastFor(r.Context(), messages.APIOriginal, legacyModel, req)
@@ -65,15 +65,3 @@ func (g *Gateway) handleLegacyForecast(w http.ResponseWriter, r *http.Request) {
 	g.answer(w, r, run, acc)
 }
 
-// renameField reports a validation problem under the legacy API's field name.
-func renameField(err error, from, to string) error {
-	inv, ok := err.(*messages.Failure)
-	if !ok || inv.Code != messages.CodeInvalid {
-		return err
-	}
-	if p, ok := inv.Problems[from]; ok {
-		delete(inv.Problems, from)
-		inv.Problems[to] = p
-	}
-	return inv
-}

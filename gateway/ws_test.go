@@ -255,6 +255,8 @@ func TestWSMalformedMessagesGetErrorsAndSessionGoesOn(t *testing.T) {
 		{"bad last id", `{"type":"subscribe","id":"x","models":["a"],"last_event_id":"yesterday"}`, false, "result"},
 		{"null model", `{"type":"subscribe","id":"x","models":[null]}`, false, "result"},
 		{"no id", `{"type":"ping"}`, false, "error"},
+		{"trailing comma", `{"type":"ping","id":"x",}`, false, "error"},
+		{"fit with NaN", `{"type":"fit","id":"x","model":"m","values":[1,NaN]}`, false, "error"},
 		{"null id", `{"type":"forecast","id":null,"model":"m","horizon":1}`, false, "error"},
 		{"object id", `{"type":"ping","id":{"n":1}}`, false, "error"},
 	}
@@ -273,6 +275,10 @@ func TestWSMalformedMessagesGetErrorsAndSessionGoesOn(t *testing.T) {
 			}
 			if m.Type == "error" && m.Message == "" {
 				t.Errorf("error without a message: %+v", m)
+			}
+			// A message has no body: its problems are not named as an HTTP body's.
+			if text := m.Message + string(m.Data); strings.Contains(text, "body") {
+				t.Errorf("answer %+v speaks of a body", m)
 			}
 			// A JSON array once answered "json: cannot unmarshal array into Go value of
 			// type gateway.wsHeader".

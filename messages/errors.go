@@ -103,6 +103,25 @@ func (f *Failure) Describe() string {
 
 func (f *Failure) Unwrap() error { return f.Cause }
 
+// RenameField is err with the problem of field from, if it is an invalid Failure with one,
+// named to instead: the same problem in the words of another interface (the original API's
+// data, a WebSocket message rather than a body). err itself is not changed.
+func RenameField(err error, from, to string) error {
+	f, ok := err.(*Failure)
+	if !ok || f.Code != CodeInvalid {
+		return err
+	}
+	p, ok := f.Problems[from]
+	if !ok {
+		return err
+	}
+	out := *f
+	out.Problems = maps.Clone(f.Problems)
+	delete(out.Problems, from)
+	out.Problems[to] = p
+	return &out
+}
+
 // ClientFault reports whether code is the client's doing (answered as JSend fail) rather than
 // the service's (JSend error).
 func (c Code) ClientFault() bool {

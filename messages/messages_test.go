@@ -489,3 +489,24 @@ func TestProblemsQuoteLongInputClipped(t *testing.T) {
 		t.Errorf("method problem of %d bytes: %.120q…", len(m), m)
 	}
 }
+
+// Malformed JSON is answered with where it is, the text around it and, for the usual slips,
+// what is wrong.
+func TestDecodeJSONExplainsMalformedJSON(t *testing.T) {
+	tests := []struct{ body, mention string }{
+		{`{"values":[1,NaN]}`, "NaN and Infinity are not JSON"},
+		{`{"values":[1,-Infinity]}`, "NaN and Infinity are not JSON"},
+		{`{"values":[1,2,]}`, "no trailing commas"},
+		{`{"horizon":3,}`, "no trailing commas"},
+		{`{"values":[01]}`, "leading zero"},
+		{`{'values':[1]}`, `quoted with "`},
+		{strings.Repeat("[", 10001) + strings.Repeat("]", 10001), "nest too deep"},
+		{`{"values":[1 2]}`, `:[1 2]}"`}, // the text around it
+	}
+	for _, tc := range tests {
+		p := problemsOf(t, DecodeJSONBytes([]byte(tc.body), &FitRequest{}))
+		if got := p["body"]; !strings.Contains(got, "malformed JSON at byte") || !strings.Contains(got, tc.mention) {
+			t.Errorf("%.40s: problem %q; want it to say %q", tc.body, got, tc.mention)
+		}
+	}
+}

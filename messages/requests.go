@@ -107,7 +107,7 @@ func DecodeJSONBytes(b []byte, v any) error {
 		if errors.As(err, &typeErr) {
 			typeErr.Field = withoutEmbedded(typeErr.Field, reflect.TypeOf(v))
 		}
-		return decodeProblem(err)
+		return decodeProblemIn(b, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Invalid("body", "must hold a single JSON value with nothing after it")
@@ -199,7 +199,7 @@ func under(err error, prefix string) error {
 // decoded in full once its type is known); a problem is reported as DecodeJSON does.
 func DecodeHeader(b []byte, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
-		return decodeProblem(err)
+		return decodeProblemIn(b, err)
 	}
 	return nil
 }
@@ -238,6 +238,38 @@ func withoutEmbedded(path string, t reflect.Type) string {
 		}
 	}
 	return strings.Join(kept, ".")
+}
+
+// decodeProblemIn is decodeProblem for an error of decoding b, which a syntax error is
+// explained in: where it is, the text around it, and what is wrong when it is one of the
+// usual slips (NaN, a trailing comma, a leading zero, single quotes).
+func decodeProblemIn(b []byte, err error) error {
+	var syntaxErr *json.SyntaxError
+	if !errors.As(err, &syntaxErr) {
+		return decodeProblem(err)
+	}
+	at := int(syntaxErr.Offset) - 1 // the byte the decoder stopped at
+	if at < 0 || at >= len(b) {
+		return decodeProblem(err)
+	}
+	near := strings.ToValidUTF8(string(b[max(0, at-12):min(len(b), at+12)]), "")
+	problem := fmt.Sprintf("malformed JSON at byte %d, near %q", syntaxErr.Offset, near)
+	before := bytes.TrimRight(b[:at], " \t\r\n")
+	rest := b[at:]
+	switch {
+	case strings.Contains(syntaxErr.Error(), "exceeded max depth"):
+		problem += ": arrays and objects nest too deep"
+	case bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Infinity")) || bytes.HasPrefix(rest, []byte("Inf")) ||
+		bytes.HasSuffix(before, []byte("-")) && rest[0] == 'I':
+		problem += ": NaN and Infinity are not JSON; send null for a missing value"
+	case (rest[0] == ']' || rest[0] == '}') && bytes.HasSuffix(before, []byte(",")):
+		problem += ": a comma before a closing bracket; JSON has no trailing commas"
+	case '0' <= rest[0] && rest[0] <= '9' && bytes.HasSuffix(before, []byte("0")) && len(before) > 1 && strings.IndexByte("[,: -", before[len(before)-2]) >= 0:
+		problem += ": a number with a leading zero; JSON numbers have none"
+	case rest[0] == '\'':
+		problem += ": strings and keys are quoted with \", not '"
+	}
+	return Invalid("body", "%s", problem)
 }
 
 func decodeProblem(err error) error {

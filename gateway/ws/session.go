@@ -193,7 +193,7 @@ func idProblem(raw json.RawMessage) string {
 // not decode is answered as HTTP would answer its body.
 func decode(s *session, msg []byte, v any, id json.RawMessage) bool {
 	if err := messages.DecodeJSONBytes(msg, v); err != nil {
-		s.sendFailure(id, err)
+		s.sendFailure(id, messages.RenameField(err, "body", "message")) // a message has no body
 		return false
 	}
 	return true
@@ -203,6 +203,9 @@ func decode(s *session, msg []byte, v any, id json.RawMessage) bool {
 func describe(err error) string {
 	var f *messages.Failure
 	if errors.As(err, &f) {
+		if p, ok := f.Problems["body"]; ok && len(f.Problems) == 1 {
+			return p // the problem of the whole message
+		}
 		return f.Describe()
 	}
 	return "not a JSON object"
