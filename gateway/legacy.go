@@ -64,4 +64,3 @@ func (g *Gateway) handleLegacyForecast(w http.ResponseWriter, r *http.Request) {
 	}
 	g.answer(w, r, run, acc)
 }
-
