@@ -40,8 +40,9 @@ bench-fanout: ## live fan-out against local RabbitMQ and Redis: one model_ready 
 bench-batch: ## a 3,000-series batch (method auto) offline vs a gateway with 1 and 2 processors on local RabbitMQ and Redis (BENCH_SERIES=N for fewer); prints the table
 	cmd/loadgen/bench-batch.sh
 
-fuzz:
+fuzz: ## a minute each: the engine on random series (FuzzFit), request decoding on random bodies (FuzzDecodeRequest)
 	$(GO) test -run '^$$' -fuzz FuzzFit -fuzztime 60s ./forecast/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRequest -fuzztime 60s ./messages/
 
 web: ## the dashboard is plain files embedded in the binary; this checks it in headless Chromium
 	web/e2e/run.sh

@@ -228,7 +228,11 @@ func (g *Gateway) readJSON(w http.ResponseWriter, r *http.Request, v any) error 
 	if err != nil {
 		return err
 	}
-	return messages.DecodeJSONBytes(body, v)
+	err = messages.DecodeJSONBytes(body, v)
+	if val, ok := v.(messages.Validator); ok && err != nil {
+		return messages.AlsoInvalid(body, err, val)
+	}
+	return err
 }
 
 // identityEncoded refuses a body sent compressed (Content-Encoding: gzip…), which would

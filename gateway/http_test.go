@@ -189,3 +189,18 @@ func TestAcceptPreferAndContentEncodingAreReadAsHTTPDefinesThem(t *testing.T) {
 		}
 	}
 }
+
+// A body with several bad fields, one of the wrong type, is answered with a problem for each,
+// not only the first the decoder meets.
+func TestEveryBadFieldIsNamedAtOnce(t *testing.T) {
+	s := newAPIServer(t)
+	code, env := s.send(t, "POST", "/v1/models/m/fit", "application/json", []byte(`{"values":"x","season_length":0,"method":"bad","foo":1}`))
+	if code != http.StatusBadRequest || env.Status != "fail" || len(env.Data) != 4 {
+		t.Errorf("fit: %d %s; want 400 naming values, season_length, method and foo", code, env.Data)
+	}
+	for _, field := range []string{"values", "season_length", "method", "foo"} {
+		if env.Data[field] == nil {
+			t.Errorf("fit: %s does not name %s", env.Data, field)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package messages
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -508,5 +509,36 @@ func TestDecodeJSONExplainsMalformedJSON(t *testing.T) {
 		if got := p["body"]; !strings.Contains(got, "malformed JSON at byte") || !strings.Contains(got, tc.mention) {
 			t.Errorf("%.40s: problem %q; want it to say %q", tc.body, got, tc.mention)
 		}
+	}
+}
+
+// A body with a field of the wrong type or an unknown field is still checked as far as it
+// decoded: every bad field is named at once. A field decoding has a problem with is not also
+// said to be missing; a body that is not JSON is answered alone.
+func TestAlsoInvalidNamesEveryBadField(t *testing.T) {
+	tests := []struct {
+		body string
+		v    Validator
+		want []string // the fields named, all of them
+	}{
+		{`{"values":"x","season_length":0,"method":"bad"}`, &FitRequest{}, []string{"values", "season_length", "method"}},
+		{`{"values":[1,2,3,4],"season_length":0,"foo":1}`, &FitRequest{}, []string{"foo", "season_length"}},
+		{`{"values":[1,"7"],"method":"bad"}`, &FitRequest{}, []string{"values[1]", "method"}},
+		{`{"horizon":0,"series":[{"name":"a","values":"x"}]}`, &BatchRequest{}, []string{"series[0].values", "horizon"}},
+		{`{"horizon":"3","levels":[0]}`, &ForecastRequest{}, []string{"horizon", "levels"}},
+		{`{"values":[1,2],"method":"bad",`, &FitRequest{}, []string{"body"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.body, func(t *testing.T) {
+			err := DecodeJSONBytes([]byte(tc.body), tc.v)
+			if err == nil {
+				t.Fatal("decoded")
+			}
+			p := problemsOf(t, AlsoInvalid([]byte(tc.body), err, tc.v))
+			got := slices.Sorted(maps.Keys(p))
+			if want := slices.Sorted(slices.Values(tc.want)); !slices.Equal(got, want) {
+				t.Errorf("problems %v; want exactly %v", p, want)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"reflect"
 	"regexp"
@@ -121,6 +122,67 @@ func DecodeJSONBytes(b []byte, v any) error {
 		return Invalid(field, "is given more than once in the same object (keys match regardless of case); give it once")
 	}
 	return nil
+}
+
+// Validator is a request that checks itself (and fills in its defaults).
+type Validator interface{ Validate() error }
+
+// AlsoInvalid is err, the problems of decoding b into v, with every other problem of b: those
+// of the other fields' decoding, and those v's own check finds in the fields that decode. A
+// wrong type or an unknown field need not keep the client from hearing of every bad field at
+// once, rather than of one per try. The fields with decoding problems are left out, one by one
+// (so that their check does not call them missing); a body that is not a JSON object is
+// answered alone.
+func AlsoInvalid(b []byte, err error, v Validator) error {
+	f, ok := err.(*Failure)
+	t := reflect.TypeOf(v)
+	if !ok || f.Code != CodeInvalid || f.Problems["body"] != "" || t.Kind() != reflect.Pointer {
+		return err
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(b, &obj) != nil {
+		return err
+	}
+	out := *f
+	out.Problems = maps.Clone(f.Problems)
+	undecoded := map[string]bool{}
+	for range len(obj) + 1 {
+		for field := range out.Problems {
+			undecoded[fieldRoot(field)] = true
+		}
+		for key := range obj {
+			if undecoded[strings.ToLower(key)] {
+				delete(obj, key)
+			}
+		}
+		rest := reflect.New(t.Elem()).Interface().(Validator)
+		if err := DecodeJSONBytes(JSON(obj), rest); err != nil {
+			more, ok := err.(*Failure)
+			if !ok || more.Code != CodeInvalid || more.Problems["body"] != "" {
+				break
+			}
+			maps.Copy(out.Problems, more.Problems) // and again without those fields
+			continue
+		}
+		var checked *Failure
+		if errors.As(rest.Validate(), &checked) && checked.Code == CodeInvalid {
+			for field, problem := range checked.Problems {
+				if !undecoded[fieldRoot(field)] {
+					out.Problems[field] = problem
+				}
+			}
+		}
+		break
+	}
+	return &out
+}
+
+// fieldRoot is the top-level field a problem's field is in: series for series[3].values.
+func fieldRoot(field string) string {
+	if i := strings.IndexAny(field, ".["); i >= 0 {
+		field = field[:i]
+	}
+	return strings.ToLower(field) // as encoding/json matches keys
 }
 
 // inElement finds the element that a decoding error of b into v is in, when v has a field that
@@ -300,6 +362,9 @@ func decodeProblem(err error) error {
 		return Invalid("body", "malformed JSON: unexpected end of input")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if name == "" {
+			return Invalid("body", `has an empty key (""), which is not a known field`)
+		}
 		return Invalid(name, "is not a known field")
 	default:
 		return Invalid("body", "cannot be decoded as the documented JSON")

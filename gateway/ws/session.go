@@ -193,6 +193,9 @@ func idProblem(raw json.RawMessage) string {
 // not decode is answered as HTTP would answer its body.
 func decode(s *session, msg []byte, v any, id json.RawMessage) bool {
 	if err := messages.DecodeJSONBytes(msg, v); err != nil {
+		if val, ok := v.(messages.Validator); ok {
+			err = messages.AlsoInvalid(msg, err, val)
+		}
 		s.sendFailure(id, messages.RenameField(err, "body", "message")) // a message has no body
 		return false
 	}
