@@ -385,7 +385,10 @@ func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
 func (g *Gateway) handleJob(w http.ResponseWriter, r *http.Request) {
 	job, err := g.deps.Store.GetJob(r.Context(), r.PathValue("id"))
 	if err != nil {
-		if errors.Is(err, store.ErrNoJob) {
+		if batchID, index, saved := messages.SavedFitOf(r.PathValue("id")); errors.Is(err, store.ErrNoJob) && saved {
+			// The job id of a model fitted by a batch: its outcome is the batch's to tell.
+			err = messages.FailField(messages.CodeNotFound, "job_id", "is the fit of series %d of batch %s, which has no job record of its own; see /v1/batches/%s/results", index, batchID, batchID)
+		} else if errors.Is(err, store.ErrNoJob) {
 			err = messages.FailField(messages.CodeNotFound, "job_id", "no such job (job records expire)")
 		} else {
 			err = unavailable("read job", err)

@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,6 +109,23 @@ func TestJobsNotStartedHaveProgressZero(t *testing.T) {
 	for id, want := range map[string]string{"fit-queued": "0", "backtest-queued": "0", "fit-running": "50", "forecast-held": ""} {
 		if code, job := s.send(t, "GET", "/v1/jobs/"+id, "", nil); code != http.StatusOK || string(job.Data["progress"]) != want {
 			t.Errorf("GET job %s: %d progress %q; want %q", id, code, job.Data["progress"], want)
+		}
+	}
+}
+
+// The job id a batch's saved model names (its summary's job_id, {batch}.{index}) has no
+// record of its own: asked for, it is answered with where its outcome is, the batch.
+func TestSavedFitJobPointsAtItsBatch(t *testing.T) {
+	s := newAPIServer(t)
+	code, env := s.send(t, "GET", "/v1/jobs/"+messages.SavedFitJob("3n4xkq7rzb2m5hta", 7), "", nil)
+	var problem string
+	_ = json.Unmarshal(env.Data["job_id"], &problem)
+	if code != http.StatusNotFound || !strings.Contains(problem, "series 7 of batch 3n4xkq7rzb2m5hta") || !strings.Contains(problem, "/v1/batches/3n4xkq7rzb2m5hta/results") {
+		t.Errorf("GET job of a saved fit: %d %q; want 404 pointing at the batch's results", code, problem)
+	}
+	for _, id := range []string{"3n4xkq7rzb2m5hta.07", "3n4xkq7rzb2m5hta.-1", "nota-batch.7", "3n4xkq7rzb2m5hta."} {
+		if _, _, ok := messages.SavedFitOf(id); ok {
+			t.Errorf("SavedFitOf(%q) is a saved fit", id)
 		}
 	}
 }

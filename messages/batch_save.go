@@ -1,6 +1,9 @@
 package messages
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // A batch with save_models keeps each series as a model named {batch_id}.{series name}: a fit
 // of its own, accepted with the batch, whose generation its command carries.
@@ -18,6 +21,17 @@ func SavedModel(batchID, name string) string { return batchID + "." + name }
 // SavedFitJob is the job id of the fit that keeps series index of a batch: the batch is its
 // record; there is no job record of its own.
 func SavedFitJob(batchID string, index int) string { return batchID + "." + strconv.Itoa(index) }
+
+// SavedFitOf reads a SavedFitJob id back: the batch and the index of its series, and whether
+// id is one.
+func SavedFitOf(id string) (batchID string, index int, ok bool) {
+	batchID, n, found := strings.Cut(id, ".")
+	index, err := strconv.Atoi(n)
+	if !found || err != nil || index < 0 || strconv.Itoa(index) != n || ValidBatchID(batchID) != "" {
+		return "", 0, false
+	}
+	return batchID, index, true
+}
 
 // validateSavedName checks that series name can name a model once prefixed by a batch id.
 func validateSavedName(p Problems, field, name string) {
