@@ -89,14 +89,15 @@ func (f *Failure) Error() string {
 	return s
 }
 
-// Describe is what the client is told, in one line: the message, or each field's problem.
+// Describe is what the client is told, in one line: the message, or each field's problem
+// ("values: all 3 values are missing; method: …", as a batch's CSV results say them).
 func (f *Failure) Describe() string {
 	if f.Message != "" || len(f.Problems) == 0 {
 		return f.Message
 	}
 	parts := make([]string, 0, len(f.Problems))
 	for _, k := range slices.Sorted(maps.Keys(f.Problems)) {
-		parts = append(parts, k+" "+f.Problems[k])
+		parts = append(parts, k+": "+f.Problems[k])
 	}
 	return strings.Join(parts, "; ")
 }

@@ -67,3 +67,15 @@ func TestFailureOnTheWireLeavesItsCause(t *testing.T) {
 		t.Fatalf("decoded %+v (%v) from %s", back, err, b)
 	}
 }
+
+// A failure said in one line (a failed fit's reason, a forecast's fallback) names each field
+// before its problem, as a batch's CSV results do.
+func TestDescribeNamesEachFieldBeforeItsProblem(t *testing.T) {
+	f := Fail(CodeInvalid, Problems{"values": "all 3 values are missing", "method": `unknown method "x"`})
+	if got, want := f.Describe(), `method: unknown method "x"; values: all 3 values are missing`; got != want {
+		t.Errorf("Describe() = %q; want %q", got, want)
+	}
+	if got := Errorf(CodeInternal, nil, "the fit failed").Describe(); got != "the fit failed" {
+		t.Errorf("Describe() of a message = %q", got)
+	}
+}
