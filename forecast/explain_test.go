@@ -2,6 +2,7 @@ package forecast
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,12 @@ func TestExplainSaysTheProblemOnly(t *testing.T) {
 		{"fixed ARIMA on too short a series", []float64{1, 2, 3, 4, 5}, Spec{Method: MethodARIMA, Options: Options{Order: []int{2, 1, 1}}}, "needs at least"},
 		{"mean of one value", []float64{1}, Spec{Method: MethodMean}, "mean needs at least 2 observations, got 1"},
 		{"unknown method", []float64{1, 2, 3}, Spec{Method: "prophet"}, `unknown method "prophet"`},
+	}
+	// As a backtest says it: the window's words first, the engine's after them.
+	_, short := Fit(context.Background(), []float64{1, 2, 3, 4, 5}, Spec{Method: MethodARIMA, Options: Options{Order: []int{2, 1, 1}}}, nil)
+	windowed := fmt.Errorf("%s, window %d (origin %d): %w", "arima", 1, 5, short)
+	if got := Explain(windowed); !strings.HasPrefix(got, "arima, window 1 (origin 5): ") || strings.Contains(got, "too few observations:") || strings.Contains(got, ": arima:") {
+		t.Errorf("Explain(%q) = %q; want the window named and the engine's kinds gone", windowed, got)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,6 +57,10 @@ func Explain(err error) string {
 			if rest, ok := strings.CutPrefix(s, prefix); ok && rest != "" {
 				s, cut = rest, true
 			}
+			// Inside a message of its own too: "arima, window 1 (origin 20): too few …".
+			if i := strings.Index(s, ": "+prefix); i >= 0 && i+2+len(prefix) < len(s) {
+				s, cut = s[:i+2]+s[i+2+len(prefix):], true
+			}
 		}
 	}
 	return s

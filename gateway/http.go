@@ -385,7 +385,7 @@ func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
 func (g *Gateway) handleJob(w http.ResponseWriter, r *http.Request) {
 	job, err := g.deps.Store.GetJob(r.Context(), r.PathValue("id"))
 	if err != nil {
-		if batchID, index, saved := messages.SavedFitOf(r.PathValue("id")); errors.Is(err, store.ErrNoJob) && saved {
+		if batchID, index, saved := messages.SavedFitOf(r.PathValue("id")); errors.Is(err, store.ErrNoJob) && saved && g.batchExists(r.Context(), batchID) {
 			// The job id of a model fitted by a batch: its outcome is the batch's to tell.
 			err = messages.FailField(messages.CodeNotFound, "job_id", "is the fit of series %d of batch %s, which has no job record of its own; see /v1/batches/%s/results", index, batchID, batchID)
 		} else if errors.Is(err, store.ErrNoJob) {
@@ -400,6 +400,12 @@ func (g *Gateway) handleJob(w http.ResponseWriter, r *http.Request) {
 		job = view
 	}
 	g.writeSuccess(w, r, http.StatusOK, g.jobView(job))
+}
+
+// batchExists reports whether batch id is recorded (false too when that cannot be read).
+func (g *Gateway) batchExists(ctx context.Context, id string) bool {
+	_, err := g.deps.Store.GetBatch(ctx, id)
+	return err == nil
 }
 
 // overdue is job as it stands when its answer can no longer come, or false: a forecast still
@@ -467,8 +473,8 @@ func (g *Gateway) jobView(j store.Job) map[string]any {
 	switch {
 	case j.Progress != nil:
 		v["progress"] = *j.Progress
-	case j.Kind != messages.KindForecast && (j.Status == store.JobQueued || j.Status == store.JobHeld):
-		v["progress"] = 0.0 // a fit or backtest not started yet: none of it is done
+	case j.Kind != messages.KindForecast && (j.Status == store.JobQueued || j.Status == store.JobHeld || j.Status == store.JobRunning):
+		v["progress"] = 0.0 // a fit or backtest that has not reported any yet: none of it is done
 	}
 	if len(j.Result) > 0 {
 		v["result"] = j.Result

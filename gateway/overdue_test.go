@@ -86,8 +86,8 @@ func TestJobWhoseAnswerCanNoLongerComeIsExpired(t *testing.T) {
 	}
 }
 
-// A fit or backtest job that has not started says so with progress 0, as a running one says
-// how far it is; a forecast has no progress.
+// A fit or backtest job that has not started, or not reported progress yet, says so with
+// progress 0, as a running one says how far it is; a forecast has no progress.
 func TestJobsNotStartedHaveProgressZero(t *testing.T) {
 	st := store.NewMemory()
 	t.Cleanup(func() { st.Close() })
@@ -99,6 +99,7 @@ func TestJobsNotStartedHaveProgressZero(t *testing.T) {
 		{ID: "fit-queued", Kind: messages.KindFit, Model: "m", Status: store.JobQueued},
 		{ID: "backtest-queued", Kind: messages.KindBacktest, Model: "m", Status: store.JobQueued},
 		{ID: "fit-running", Kind: messages.KindFit, Model: "m", Status: store.JobRunning, Progress: &half},
+		{ID: "fit-started", Kind: messages.KindFit, Model: "m", Status: store.JobRunning},
 		{ID: "forecast-held", Kind: messages.KindForecast, Model: "m", Status: store.JobHeld},
 	} {
 		job.CreatedAt, job.UpdatedAt = now, now
@@ -106,7 +107,7 @@ func TestJobsNotStartedHaveProgressZero(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for id, want := range map[string]string{"fit-queued": "0", "backtest-queued": "0", "fit-running": "50", "forecast-held": ""} {
+	for id, want := range map[string]string{"fit-queued": "0", "backtest-queued": "0", "fit-running": "50", "fit-started": "0", "forecast-held": ""} {
 		if code, job := s.send(t, "GET", "/v1/jobs/"+id, "", nil); code != http.StatusOK || string(job.Data["progress"]) != want {
 			t.Errorf("GET job %s: %d progress %q; want %q", id, code, job.Data["progress"], want)
 		}
@@ -116,12 +117,25 @@ func TestJobsNotStartedHaveProgressZero(t *testing.T) {
 // The job id a batch's saved model names (its summary's job_id, {batch}.{index}) has no
 // record of its own: asked for, it is answered with where its outcome is, the batch.
 func TestSavedFitJobPointsAtItsBatch(t *testing.T) {
-	s := newAPIServer(t)
-	code, env := s.send(t, "GET", "/v1/jobs/"+messages.SavedFitJob("3n4xkq7rzb2m5hta", 7), "", nil)
-	var problem string
-	_ = json.Unmarshal(env.Data["job_id"], &problem)
+	st := store.NewMemory()
+	t.Cleanup(func() { st.Close() })
+	s := newAPIServer(t, apiOption{store: st})
+	if err := st.CreateBatch(t.Context(), store.Batch{ID: "3n4xkq7rzb2m5hta", CreatedAt: time.Now()}, make([]string, 8), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	problemOf := func(id string) (int, string) {
+		code, env := s.send(t, "GET", "/v1/jobs/"+id, "", nil)
+		var problem string
+		_ = json.Unmarshal(env.Data["job_id"], &problem)
+		return code, problem
+	}
+	code, problem := problemOf(messages.SavedFitJob("3n4xkq7rzb2m5hta", 7))
 	if code != http.StatusNotFound || !strings.Contains(problem, "series 7 of batch 3n4xkq7rzb2m5hta") || !strings.Contains(problem, "/v1/batches/3n4xkq7rzb2m5hta/results") {
 		t.Errorf("GET job of a saved fit: %d %q; want 404 pointing at the batch's results", code, problem)
+	}
+	// Of a batch there is no record of, it is just no job.
+	if code, problem := problemOf(messages.SavedFitJob("aaaaaaaaaaaaaaaa", 1)); code != http.StatusNotFound || strings.Contains(problem, "batch") {
+		t.Errorf("GET job of an unknown batch's fit: %d %q; want 404, no such job", code, problem)
 	}
 	for _, id := range []string{"3n4xkq7rzb2m5hta.07", "3n4xkq7rzb2m5hta.-1", "nota-batch.7", "3n4xkq7rzb2m5hta."} {
 		if _, _, ok := messages.SavedFitOf(id); ok {

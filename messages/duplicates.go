@@ -296,6 +296,9 @@ func foldKey(k string) string {
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 			least = min(least, f)
 		}
+		if least < utf8.RuneSelf {
+			least = unicode.ToLower(least) // as the ASCII keys above: ſ and K (Kelvin) fold to s and k
+		}
 		b.WriteRune(least)
 	}
 	return b.String()

@@ -3,6 +3,7 @@ package messages
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -330,6 +331,9 @@ func TestDecodeJSONRejectsDuplicateKeys(t *testing.T) {
 		{`{"horizon":3,"hori\u007aon":5}`, "horizon"},
 		{`{"series":[{"name":"a","unit":"kg"},{"name":"b","name":"c"}]}`, "series.name"},
 		{` { "method" : "ets" , "method" : "ets" } `, "method"},
+		// Folded as encoding/json folds them: the long s (U+017F) is an s.
+		{`{"values":[1],"\u017feries":[],"series":[]}`, "\u017feries"},
+		{`{"method":"ets","ſeries":[],"values":[1],"series":[]}`, "ſeries"},
 	}
 	for _, tc := range tests {
 		var v body
@@ -462,6 +466,10 @@ func TestValidateNamesTheWrongEntryOfAnARIMAOrder(t *testing.T) {
 			}
 		})
 	}
+	long := FitRequest{Values: Values{1, 2, 3}, Method: "arima", SeasonLength: new(501)}
+	if p := problemsOf(t, long.Validate()); !strings.Contains(p["season_length"], "at most 400 for method arima, got 501") {
+		t.Errorf("a season longer than ARIMA's: problems %v", p)
+	}
 	var r FitRequest
 	if err := DecodeJSONBytes([]byte(`{"values":[1,2,3,4,5,6],"method":"arima","options":{"order":[1,1,0],"seasonal_order":[0,1,1]}}`), &r); err != nil {
 		t.Fatal(err)
@@ -510,6 +518,12 @@ func TestDecodeJSONExplainsMalformedJSON(t *testing.T) {
 			t.Errorf("%.40s: problem %q; want it to say %q", tc.body, got, tc.mention)
 		}
 	}
+	// A missing comma after a 0 is no leading zero.
+	for _, body := range []string{`{"values":[0 1]}`, `{"values":[1, 0 5]}`} {
+		if got := problemsOf(t, DecodeJSONBytes([]byte(body), &FitRequest{}))["body"]; strings.Contains(got, "leading zero") {
+			t.Errorf("%s: problem %q; want no leading zero named", body, got)
+		}
+	}
 }
 
 // A body with a field of the wrong type or an unknown field is still checked as far as it
@@ -527,6 +541,12 @@ func TestAlsoInvalidNamesEveryBadField(t *testing.T) {
 		{`{"horizon":0,"series":[{"name":"a","values":"x"}]}`, &BatchRequest{}, []string{"series[0].values", "horizon"}},
 		{`{"horizon":"3","levels":[0]}`, &ForecastRequest{}, []string{"horizon", "levels"}},
 		{`{"values":[1,2],"method":"bad",`, &FitRequest{}, []string{"body"}},
+		// A check that depends on a field left out does not speak of its default.
+		{`{"method":5,"values":[1,2,3],"options":{"spec":"ANN"}}`, &FitRequest{}, []string{"method"}},
+		{`{"season_length":"12","method":"arima","values":[1,2,3],"options":{"order":[1,0,0],"seasonal_order":[1,0,0]}}`, &FitRequest{}, []string{"season_length"}},
+		// Keys are left out as encoding/json reads them: with a dot, or in another case.
+		{`{"a.b":1,"values":[1,2,3],"method":"x"}`, &FitRequest{}, []string{"a.b", "method"}},
+		{`{"ſeason_length":"x","values":[1,2,3],"method":"x"}`, &FitRequest{}, []string{"season_length", "method"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.body, func(t *testing.T) {
@@ -540,5 +560,18 @@ func TestAlsoInvalidNamesEveryBadField(t *testing.T) {
 				t.Errorf("problems %v; want exactly %v", p, want)
 			}
 		})
+	}
+
+	// Thousands of unknown keys: a few are named, not each after a decoding of its own.
+	var b strings.Builder
+	b.WriteString(`{"values":[1,2,3]`)
+	for i := range 4000 {
+		fmt.Fprintf(&b, `,"k%d":0`, i)
+	}
+	b.WriteString("}")
+	body := []byte(b.String())
+	err := DecodeJSONBytes(body, &FitRequest{})
+	if p := problemsOf(t, AlsoInvalid(body, err, &FitRequest{})); len(p) < 2 || len(p) > maxRedecodes+1 {
+		t.Errorf("%d problems for 4000 unknown keys; want a few, one per decoding", len(p))
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/forecastd/forecastd/forecast"
+	"github.com/forecastd/forecastd/forecast/arima"
 )
 
 // Limits on client input. They are part of the public API and documented in the OpenAPI file.
@@ -127,16 +128,18 @@ func DecodeJSONBytes(b []byte, v any) error {
 // Validator is a request that checks itself (and fills in its defaults).
 type Validator interface{ Validate() error }
 
-// AlsoInvalid is err, the problems of decoding b into v, with every other problem of b: those
-// of the other fields' decoding, and those v's own check finds in the fields that decode. A
-// wrong type or an unknown field need not keep the client from hearing of every bad field at
-// once, rather than of one per try. The fields with decoding problems are left out, one by one
-// (so that their check does not call them missing); a body that is not a JSON object is
-// answered alone.
+// AlsoInvalid is err, the problems of decoding b into v, with other problems of b: those of
+// decoding the fields after it, and those v's own check finds in the fields that decode. A
+// wrong type or an unknown field need not keep the client from hearing of the other bad fields
+// at once, rather than of one per try. The fields with decoding problems are left out, a few
+// times at most (each time is a decoding of the whole body, of at most a MiB); a problem of the check that names
+// a field left out is left out too, as the check saw its default (options.spec "applies only
+// to method ets" when method could not be read). A body that is not a JSON object is answered
+// alone.
 func AlsoInvalid(b []byte, err error, v Validator) error {
 	f, ok := err.(*Failure)
 	t := reflect.TypeOf(v)
-	if !ok || f.Code != CodeInvalid || f.Problems["body"] != "" || t.Kind() != reflect.Pointer {
+	if !ok || f.Code != CodeInvalid || f.Problems["body"] != "" || t.Kind() != reflect.Pointer || len(b) > maxAlsoInvalidBytes {
 		return err
 	}
 	var obj map[string]json.RawMessage
@@ -145,15 +148,22 @@ func AlsoInvalid(b []byte, err error, v Validator) error {
 	}
 	out := *f
 	out.Problems = maps.Clone(f.Problems)
-	undecoded := map[string]bool{}
-	for range len(obj) + 1 {
-		for field := range out.Problems {
-			undecoded[fieldRoot(field)] = true
-		}
+	var dropped []string // keys left out, as given
+	for range maxRedecodes {
+		n := len(obj)
 		for key := range obj {
-			if undecoded[strings.ToLower(key)] {
-				delete(obj, key)
+			for field := range out.Problems {
+				if inKey(field, key) {
+					delete(obj, key)
+					if _, known := jsonField(t.Elem(), key); known {
+						dropped = append(dropped, key) // its default is what the check sees
+					}
+					break
+				}
 			}
+		}
+		if len(obj) == n {
+			break // nothing more can be left out
 		}
 		rest := reflect.New(t.Elem()).Interface().(Validator)
 		if err := DecodeJSONBytes(JSON(obj), rest); err != nil {
@@ -161,28 +171,67 @@ func AlsoInvalid(b []byte, err error, v Validator) error {
 			if !ok || more.Code != CodeInvalid || more.Problems["body"] != "" {
 				break
 			}
-			maps.Copy(out.Problems, more.Problems) // and again without those fields
+			mergeProblems(out.Problems, more.Problems, nil)
 			continue
 		}
 		var checked *Failure
 		if errors.As(rest.Validate(), &checked) && checked.Code == CodeInvalid {
-			for field, problem := range checked.Problems {
-				if !undecoded[fieldRoot(field)] {
-					out.Problems[field] = problem
-				}
-			}
+			mergeProblems(out.Problems, checked.Problems, dropped)
 		}
 		break
 	}
 	return &out
 }
 
-// fieldRoot is the top-level field a problem's field is in: series for series[3].values.
-func fieldRoot(field string) string {
-	if i := strings.IndexAny(field, ".["); i >= 0 {
-		field = field[:i]
+// maxRedecodes bounds the decodings AlsoInvalid makes of one body, and maxAlsoInvalidBytes
+// the bodies it decodes again: a larger one (an 8 MiB series) is answered with its first
+// problems alone, rather than cost several times its decoding.
+const (
+	maxRedecodes        = 3
+	maxAlsoInvalidBytes = 1 << 20
+)
+
+// maxProblems bounds the problems AlsoInvalid reports: a few examples, not thousands.
+const maxProblems = 20
+
+// mergeProblems adds more to problems, up to maxProblems in all, but none whose field is or
+// whose text names (as a word) a field of dropped.
+func mergeProblems(problems, more Problems, dropped []string) {
+	for _, field := range slices.Sorted(maps.Keys(more)) {
+		if len(problems) >= maxProblems {
+			return
+		}
+		if !slices.ContainsFunc(dropped, func(key string) bool { return inKey(field, key) || namesWord(more[field], key) }) {
+			problems.Add(field, "%s", more[field])
+		}
 	}
-	return strings.ToLower(field) // as encoding/json matches keys
+}
+
+// namesWord reports whether text has word in it (regardless of case), not inside a longer
+// word: method in "applies only to method", not in "methods".
+func namesWord(text, word string) bool {
+	text, word = strings.ToLower(text), strings.ToLower(word)
+	isWord := func(c byte) bool { return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' }
+	for i := 0; ; {
+		j := strings.Index(text[i:], word)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(word)
+		if (start == 0 || !isWord(text[start-1])) && (end == len(text) || !isWord(text[end])) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+// inKey reports whether a problem's field is key's, or inside it (key.x, key[3]), keys
+// matched as encoding/json matches them to fields.
+func inKey(field, key string) bool {
+	if len(field) > len(key) && (field[len(key)] == '.' || field[len(key)] == '[') {
+		field = field[:len(key)]
+	}
+	return field == key || foldKey(field) == foldKey(key)
 }
 
 // inElement finds the element that a decoding error of b into v is in, when v has a field that
@@ -326,7 +375,7 @@ func decodeProblemIn(b []byte, err error) error {
 		problem += ": NaN and Infinity are not JSON; send null for a missing value"
 	case (rest[0] == ']' || rest[0] == '}') && bytes.HasSuffix(before, []byte(",")):
 		problem += ": a comma before a closing bracket; JSON has no trailing commas"
-	case '0' <= rest[0] && rest[0] <= '9' && bytes.HasSuffix(before, []byte("0")) && len(before) > 1 && strings.IndexByte("[,: -", before[len(before)-2]) >= 0:
+	case '0' <= rest[0] && rest[0] <= '9' && at >= 2 && b[at-1] == '0' && strings.IndexByte("[,: -", b[at-2]) >= 0:
 		problem += ": a number with a leading zero; JSON numbers have none"
 	case rest[0] == '\'':
 		problem += ": strings and keys are quoted with \", not '"
@@ -428,6 +477,9 @@ func (r *FitRequest) Validate() error {
 	}
 	if !slices.Contains(forecast.Methods, r.Method) {
 		p.Add("method", "unknown method %q; use one of %s", Clip(r.Method), strings.Join(forecast.Methods, ", "))
+	}
+	if r.Method == forecast.MethodARIMA && *r.SeasonLength > arima.MaxPeriod {
+		p.Add("season_length", "must be at most %d for method arima, got %d", arima.MaxPeriod, *r.SeasonLength)
 	}
 	if r.Timestamps != nil {
 		// A step left out is a missing value (FillGaps); a time off the step is a problem.

@@ -201,10 +201,13 @@ func commonStep(ts []time.Time, as func(time.Time) time.Time) time.Duration {
 	var tied []time.Duration
 	for _, d := range gaps {
 		if count[d] == count[step] && !slices.Contains(tied, d) {
+			if len(tied) == maxTiedSteps {
+				return step // no regular step: the smallest is as good as any
+			}
 			tied = append(tied, d) // in the order first seen
 		}
 	}
-	if len(tied) < 2 || len(tied) > maxTiedSteps {
+	if len(tied) < 2 {
 		return step
 	}
 	best, bestDivides := step, -1

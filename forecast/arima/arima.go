@@ -12,10 +12,13 @@ import (
 )
 
 // Sentinel errors; the engine maps them to its own.
+// MaxPeriod is the longest season an ARIMA model is fitted with.
+const MaxPeriod = 400
+
 var (
 	// ErrTooShort: the series has too few observations for the model.
 	ErrTooShort = errors.New("series too short")
-	// ErrInvalidOrder: negative or unsupported orders or period.
+	// ErrInvalidOrder: negative or unsupported orders or period (above MaxPeriod).
 	ErrInvalidOrder = errors.New("invalid order")
 	// ErrNoModel: no model could be fitted (every candidate failed).
 	ErrNoModel = errors.New("no suitable ARIMA model")
@@ -94,8 +97,8 @@ func (s Spec) validate() error {
 	if so.P+so.D+so.Q > 0 && s.Period < 2 {
 		return fmt.Errorf("%w: a seasonal order needs a period of at least 2", ErrInvalidOrder)
 	}
-	if s.Period > 400 {
-		return fmt.Errorf("%w: period %d above 400 is not supported", ErrInvalidOrder, s.Period)
+	if s.Period > MaxPeriod {
+		return fmt.Errorf("%w: period %d above %d is not supported", ErrInvalidOrder, s.Period, MaxPeriod)
 	}
 	switch s.Method {
 	case "", CSSML, ML, CSS:

@@ -74,8 +74,8 @@ func Auto(ctx context.Context, y []float64, period int, opts AutoOptions, progre
 		return nil, err
 	}
 	m := max(period, 1)
-	if m > 400 {
-		return nil, fmt.Errorf("%w: period %d above 400 is not supported", ErrInvalidOrder, m)
+	if m > MaxPeriod {
+		return nil, fmt.Errorf("%w: period %d above %d is not supported", ErrInvalidOrder, m, MaxPeriod)
 	}
 	allowConst := o.Constant == nil || *o.Constant
 	if isConstant(y) {
