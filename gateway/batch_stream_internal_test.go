@@ -13,6 +13,7 @@ import (
 
 	"github.com/forecastd/forecastd/gateway/live"
 	"github.com/forecastd/forecastd/store"
+	"github.com/forecastd/forecastd/store/storetest"
 )
 
 // heldBatchDone is a store whose feed, as the gateway reads it, holds every batch_done back
@@ -28,17 +29,12 @@ func (s heldBatchDone) Subscribe(ctx context.Context) (<-chan store.Event, error
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan store.Event)
-	go func() {
-		defer close(out)
-		for ev := range in {
-			if ev.Type == store.EventBatchDone {
-				<-s.release
-			}
-			out <- ev
+	return storetest.Relay(in, func(ev store.Event) bool {
+		if ev.Type == store.EventBatchDone {
+			<-s.release
 		}
-	}()
-	return out, nil
+		return true
+	}), nil
 }
 
 // A stream that wrote a batch_done of its own from the record, on a recheck, writes no second

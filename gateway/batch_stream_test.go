@@ -13,6 +13,7 @@ import (
 	"github.com/forecastd/forecastd/internal/sse"
 	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/store"
+	"github.com/forecastd/forecastd/store/storetest"
 )
 
 // batchStreamRequest is a POST of the JSON batch body asking for its SSE stream.
@@ -39,16 +40,7 @@ func (s losesBatchDone) Subscribe(ctx context.Context) (<-chan store.Event, erro
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan store.Event)
-	go func() {
-		defer close(out)
-		for ev := range in {
-			if !isBatchDone(ev) {
-				out <- ev
-			}
-		}
-	}()
-	return out, nil
+	return storetest.Relay(in, func(ev store.Event) bool { return !isBatchDone(ev) }), nil
 }
 
 // The POST stream of a batch ends when the batch has ended even if its batch_done never reaches
