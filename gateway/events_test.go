@@ -427,3 +427,27 @@ func parseID(id string) ([2]uint64, bool) {
 	b, err2 := strconv.ParseUint(seq, 10, 64)
 	return [2]uint64{a, b}, ok && err1 == nil && err2 == nil
 }
+
+// A new stream's first block sets the client's last event id to where it starts, so a client
+// cut off before its first event (a slow consumer in a burst of a big batch) resumes from there,
+// as EventSource does, instead of reconnecting without Last-Event-ID and missing what came.
+func TestEventsStartTellsTheClientWhereItResumes(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	emit(t, e.store, "m", 1)
+	newest := emit(t, e.store, "m", 2)
+	c := openSSE(t, e.srv.URL, "/v1/events")
+	first := c.next(t, true)
+	if first.Retry == "" || first.ID != newest.ID || first.Event != "" || first.Data != "" {
+		t.Fatalf("first block %+v; want retry and id %s, and no event", first, newest.ID)
+	}
+	_ = c.Close() // cut off before any event
+	missed := emit(t, e.store, "m", 3)
+	again := openSSE(t, e.srv.URL, "/v1/events", "Last-Event-ID", first.ID)
+	if m, _ := again.nextEvent(t); m.ID != missed.ID {
+		t.Fatalf("resumed with %+v; want the event emitted while away, %s", m, missed.ID)
+	}
+	// A resuming stream's own id comes from its events.
+	if m := openSSE(t, e.srv.URL, "/v1/events", "Last-Event-ID", missed.ID).next(t, true); m.ID != "" {
+		t.Errorf("resuming stream's first block %+v; want no id of its own", m)
+	}
+}

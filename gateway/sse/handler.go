@@ -79,10 +79,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// after it.
 	s.Gate(lastID, nil)
 	cursor := s.Open(len(subjects) == 0, subjects)
+	// A new session's first block also says where it starts (an id: without data, which sets
+	// the client's last event id and is no event): a client cut off before its first event (a
+	// slow consumer in a burst) resumes from there instead of from nothing, missing what came.
+	start := ""
+	if last == "" {
+		start = cursor
+	}
 	if t.conn != nil {
-		err = t.writeHead(header(h.cfg.Retry))
+		err = t.writeHead(header(h.cfg.Retry, start))
 	} else {
-		err = Start(w).Retry(h.cfg.Retry)
+		err = Start(w).RetryFrom(h.cfg.Retry, start)
 	}
 	if err != nil {
 		s.End(live.EndClient)
@@ -207,9 +214,9 @@ func (t *stream) Close(reason string) {
 }
 
 // header starts a hijacked stream: the response head, then the reconnection hint.
-func header(retry time.Duration) []byte {
+func header(retry time.Duration, start string) []byte {
 	return fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"+
-		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: %d\n\n", retry.Milliseconds())
+		"X-Accel-Buffering: no\r\nConnection: close\r\n\r\n%s", retryBlock(retry, start))
 }
 
 // subjectFilter accepts the named subjects, or every event when none is named.

@@ -19,7 +19,7 @@ import (
 func TestWriterFramesEvents(t *testing.T) {
 	rec := httptest.NewRecorder()
 	w := Start(rec)
-	_ = w.Retry(1500 * time.Millisecond)
+	_ = w.RetryFrom(1500*time.Millisecond, "")
 	_ = w.Event("1-0", "progress", map[string]int{"percent": 50})
 	_ = w.Event("", "succeeded", "ok")
 	_ = w.Comment("keep-alive")

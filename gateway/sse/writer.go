@@ -41,9 +41,21 @@ func (s *Writer) Comment(text string) error {
 	return s.write(fmt.Appendf(nil, ": %s\n\n", text))
 }
 
-// Retry tells the client how long to wait before reconnecting.
-func (s *Writer) Retry(d time.Duration) error {
-	return s.write(fmt.Appendf(nil, "retry: %d\n\n", d.Milliseconds()))
+// RetryFrom tells the client how long to wait before reconnecting and, when start is not
+// empty, sets its last event id to start.
+func (s *Writer) RetryFrom(d time.Duration, start string) error {
+	return s.write(retryBlock(d, start))
+}
+
+// retryBlock is the block that tells the client its reconnection delay and, when start is not
+// empty, the event id to resume after: a block without data, which sets them and dispatches
+// no event.
+func retryBlock(d time.Duration, start string) []byte {
+	b := fmt.Appendf(nil, "retry: %d\n", d.Milliseconds())
+	if start != "" {
+		b = fmt.Appendf(b, "id: %s\n", start)
+	}
+	return append(b, '\n')
 }
 
 func (s *Writer) write(b []byte) error {
