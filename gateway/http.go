@@ -228,11 +228,7 @@ func (g *Gateway) readJSON(w http.ResponseWriter, r *http.Request, v any) error 
 	if err != nil {
 		return err
 	}
-	err = messages.DecodeJSONBytes(body, v)
-	if val, ok := v.(messages.Validator); ok && err != nil {
-		return messages.AlsoInvalid(body, err, val)
-	}
-	return err
+	return messages.DecodeRequest(body, v)
 }
 
 // identityEncoded refuses a body sent compressed (Content-Encoding: gzip…), which would

@@ -128,6 +128,16 @@ func DecodeJSONBytes(b []byte, v any) error {
 // Validator is a request that checks itself (and fills in its defaults).
 type Validator interface{ Validate() error }
 
+// DecodeRequest is DecodeJSONBytes for a request body or message: when it does not decode and
+// v checks itself, its problems are those of AlsoInvalid, every bad field at once.
+func DecodeRequest(b []byte, v any) error {
+	err := DecodeJSONBytes(b, v)
+	if val, ok := v.(Validator); ok && err != nil {
+		return AlsoInvalid(b, err, val)
+	}
+	return err
+}
+
 // AlsoInvalid is err, the problems of decoding b into v, with other problems of b: those of
 // decoding the fields after it, and those v's own check finds in the fields that decode. A
 // wrong type or an unknown field need not keep the client from hearing of the other bad fields

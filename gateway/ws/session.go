@@ -192,10 +192,7 @@ func idProblem(raw json.RawMessage) string {
 // decode decodes msg strictly into v, like the HTTP bodies it mirrors; a message that does
 // not decode is answered as HTTP would answer its body.
 func decode(s *session, msg []byte, v any, id json.RawMessage) bool {
-	if err := messages.DecodeJSONBytes(msg, v); err != nil {
-		if val, ok := v.(messages.Validator); ok {
-			err = messages.AlsoInvalid(msg, err, val)
-		}
+	if err := messages.DecodeRequest(msg, v); err != nil {
 		s.sendFailure(id, messages.RenameField(err, "body", "message")) // a message has no body
 		return false
 	}
