@@ -107,11 +107,12 @@ func (s *session) handle(msg []byte) {
 		s.sendError(idOf(msg), "malformed message: "+describe(err))
 		return
 	}
-	if p := idProblem(h.ID); p != "" {
-		s.sendError(nil, p)
+	id := echoID(h.ID)
+	if id == nil {
+		s.sendError(nil, idProblem(h.ID))
 		return
 	}
-	h.ID = echoID(h.ID)
+	h.ID = id
 	switch h.Type {
 	case "fit":
 		if s.scope < auth.ScopeWrite {
@@ -178,15 +179,12 @@ func echoID(raw json.RawMessage) json.RawMessage {
 	return nil
 }
 
-// idProblem says what is wrong with a message's id, or "" when it is a string or a number.
+// idProblem says what is wrong with raw, a message's id that echoID refuses.
 func idProblem(raw json.RawMessage) string {
-	switch {
-	case len(raw) == 0 || string(raw) == "null":
+	if len(raw) == 0 || string(raw) == "null" {
 		return `message has no "id"; give every message an id (a string or a number), which the replies to it echo`
-	case echoID(raw) == nil:
-		return `"id" must be a string or a number`
 	}
-	return ""
+	return `"id" must be a string or a number`
 }
 
 // decode decodes msg strictly into v, like the HTTP bodies it mirrors; a message that does
