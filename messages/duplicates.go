@@ -26,7 +26,7 @@ import (
 // only at nulls, so the arrays of numbers that make up most of a large body cost little more
 // than reading them.
 func bodyProblem(b []byte, t reflect.Type) (path string, null, found bool) {
-	s := dupScanner{b: b, nullOK: func(path string) bool { return nullableElements(t, path) }}
+	s := dupScanner{b: b, t: t}
 	path, found = s.value("")
 	return path, s.null, found
 }
@@ -34,22 +34,22 @@ func bodyProblem(b []byte, t reflect.Type) (path string, null, found bool) {
 type dupScanner struct {
 	b []byte
 	i int
-	// nullOK, when set, is asked about each null element of an array (by the array's path):
-	// false makes it the scan's finding, named path[index].
-	nullOK func(path string) bool
-	known  map[string]bool // nullOK's answers by path
-	null   bool            // the finding is a null, not a duplicate key
+	// t is what b was decoded into: a null element of an array at a path where t has no room
+	// for one (nullableElements) is the scan's finding, named path[index].
+	t     reflect.Type
+	known map[string]bool // nullableElements' answers by path
+	null  bool            // the finding is a null, not a duplicate key
 }
 
-// nullFound reports whether the value at s.i, the index-th element of the array at path, is a
-// null that nullOK refuses.
+// nullFound reports whether the value at s.i, an element of the array at path, is a null that
+// s.t has no room for.
 func (s *dupScanner) nullFound(path string) bool {
-	if s.nullOK == nil || s.b[s.i] != 'n' {
+	if s.b[s.i] != 'n' {
 		return false
 	}
 	ok, asked := s.known[path]
 	if !asked {
-		ok = s.nullOK(path)
+		ok = nullableElements(s.t, path)
 		if s.known == nil {
 			s.known = map[string]bool{}
 		}
