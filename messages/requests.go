@@ -380,7 +380,7 @@ func decodeProblemIn(b []byte, err error) error {
 	switch {
 	case strings.Contains(syntaxErr.Error(), "exceeded max depth"):
 		problem += ": arrays and objects nest too deep"
-	case bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Infinity")) || bytes.HasPrefix(rest, []byte("Inf")) ||
+	case bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Inf")) ||
 		bytes.HasSuffix(before, []byte("-")) && rest[0] == 'I':
 		problem += ": NaN and Infinity are not JSON; send null for a missing value"
 	case (rest[0] == ']' || rest[0] == '}') && bytes.HasSuffix(before, []byte(",")):
