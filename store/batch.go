@@ -18,7 +18,13 @@ var (
 	ErrBatchExists = messages.NewSentinel(messages.CodeInvalid, "batch already exists")
 	// ErrBadSeriesIndex: a result for a series the batch does not have.
 	ErrBadSeriesIndex = messages.NewSentinel(messages.CodeInvalid, "no such series in the batch")
+	// ErrBatchEnded: the batch being sent ended before it was sent (ExpireUnsentBatches failed it).
+	ErrBatchEnded = messages.NewSentinel(messages.CodeUnavailable, "the batch ended before all of it was sent")
 )
+
+// UnsentReason is the error recorded on a batch whose sender stopped before it had published
+// every series (ExpireUnsentBatches).
+const UnsentReason = "the gateway stopped before it had sent every series; submit the batch again"
 
 // BatchStatus is where a batch is in its life: queued, running once a series has ended, then
 // succeeded (every series ended, each with its forecast or its own error), failed (the batch
@@ -49,14 +55,29 @@ type Batch struct {
 	Error     string          `json:"error,omitempty"` // why a failed batch could not run
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// SendBy, while the batch is being sent (its series published), is when its send lease
+	// ends; zero once it was sent (BatchSent) or when it was created sent.
+	SendBy time.Time `json:"-"`
 }
 
 // Batches keeps batches: their records, series names and per-series results. A batch and
 // everything of it expires ttl after it was created.
 type Batches interface {
 	// CreateBatch records a new batch, queued, with Total = len(names), kept for ttl (> 0):
-	// ErrBatchExists if b.ID is taken. Zero times are now.
+	// ErrBatchExists if b.ID is taken. Zero times are now. A non-zero b.SendBy records it as
+	// being sent, under a send lease that ends then: its sender renews the lease while it
+	// publishes the series and calls BatchSent when every one was published; a sender that
+	// died leaves the lease to run out, and ExpireUnsentBatches fails the batch.
 	CreateBatch(ctx context.Context, b Batch, names []string, ttl time.Duration) error
+	// RenewBatchSend moves the send lease of a batch being sent to until: ErrBatchEnded if the
+	// batch has ended or is no longer being sent, ErrNoBatch.
+	RenewBatchSend(ctx context.Context, id string, until time.Time) error
+	// BatchSent ends the send lease of a batch whose series were all published: ErrBatchEnded
+	// if the batch has ended (its lease ran out first), ErrNoBatch.
+	BatchSent(ctx context.Context, id string) error
+	// ExpireUnsentBatches fails, with UnsentReason and a batch_done, every batch still being
+	// sent whose send lease has ended, and returns their ids.
+	ExpireUnsentBatches(ctx context.Context) ([]string, error)
 	// GetBatch reads a batch's record, or ErrNoBatch.
 	GetBatch(ctx context.Context, id string) (Batch, error)
 	// PutBatchResult records the result of series index (failed: it ended with its own error)

@@ -49,6 +49,9 @@ func (m *Memory) CreateBatch(_ context.Context, b Batch, names []string, ttl tim
 		return fmt.Errorf("batch %s: %w", b.ID, ErrBatchExists)
 	}
 	b.Status, b.Total, b.Done, b.Failed, b.Error = BatchQueued, len(names), 0, 0, ""
+	if !b.SendBy.IsZero() {
+		b.SendBy = msTime(b.SendBy)
+	}
 	if b.CreatedAt.IsZero() {
 		b.CreatedAt = now
 	}
@@ -158,6 +161,56 @@ func (m *Memory) EndBatch(_ context.Context, id string, status BatchStatus, reas
 		m.emitBatchDone(b.rec)
 	}
 	return copyBatch(b.rec), nil
+}
+
+// sending returns batch id if it is being sent; the caller holds m.mu.
+func (m *Memory) sending(id string) (*memBatch, error) {
+	b, err := m.batch(id)
+	if err != nil {
+		return nil, err
+	}
+	if b.rec.SendBy.IsZero() || b.rec.Status.Terminal() {
+		return nil, fmt.Errorf("batch %s: %w", id, ErrBatchEnded)
+	}
+	return b, nil
+}
+
+func (m *Memory) RenewBatchSend(_ context.Context, id string, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.sending(id)
+	if err == nil {
+		b.rec.SendBy = msTime(until)
+	}
+	return err
+}
+
+func (m *Memory) BatchSent(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.sending(id)
+	if err == nil {
+		b.rec.SendBy = time.Time{}
+	}
+	return err
+}
+
+func (m *Memory) ExpireUnsentBatches(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ended []string
+	now := m.now()
+	for id := range m.batches {
+		b, err := m.sending(id)
+		if err != nil || b.rec.SendBy.After(now) {
+			continue
+		}
+		b.rec.Status, b.rec.Error, b.rec.SendBy, b.rec.UpdatedAt = BatchFailed, UnsentReason, time.Time{}, m.clock()
+		m.emitBatchDone(b.rec)
+		ended = append(ended, id)
+	}
+	slices.Sort(ended)
+	return ended, nil
 }
 
 func (m *Memory) BatchResults(_ context.Context, id string) (Batch, []string, []json.RawMessage, error) {

@@ -15,14 +15,53 @@ func (r *Redis) batchKey(id string) string   { return r.opts.Prefix + ":batch:" 
 func (r *Redis) namesKey(id string) string   { return r.batchKey(id) + ":names" }
 func (r *Redis) resultsKey(id string) string { return r.batchKey(id) + ":results" }
 
-// createBatchScript: KEYS batch, names; ARGV total, spec, created, updated, names, ttl (ms).
-// Returns 1, or 0 if the batch exists.
+// sendingKey is the sorted set of the batches being sent, scored by when their send lease ends.
+func (r *Redis) sendingKey() string { return r.opts.Prefix + ":batches:sending" }
+
+// createBatchScript: KEYS batch, names, sending; ARGV total, spec, created, updated, names, ttl
+// (ms), id, send_by (ms; 0: sent). Returns 1, or 0 if the batch exists.
 var createBatchScript = redis.NewScript(`#!lua
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'total', ARGV[1], 'done', 0, 'failed', 0,
   'spec', ARGV[2], 'created', ARGV[3], 'updated', ARGV[4], 'error', '')
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
+if tonumber(ARGV[8]) > 0 then
+  redis.call('HSET', KEYS[1], 'send_by', ARGV[8])
+  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
+end
+return 1
+`)
+
+// luaSending checks a batch being sent: sending returns the batch's status, or nil when there
+// is no batch, and whether it is still being sent (running or queued, under a send lease).
+const luaSending = `
+local function sending(key, set, id)
+  local st = redis.call('HGET', key, 'status')
+  if not st then return nil, false end
+  return st, (st == 'queued' or st == 'running') and redis.call('ZSCORE', set, id) ~= false
+end
+`
+
+// renewSendScript: KEYS batch, sending; ARGV id, send_by (ms). Returns 1 if the lease moved, 0
+// if the batch is not being sent, -1 if there is no batch.
+var renewSendScript = redis.NewScript(luaSending + `
+local st, open = sending(KEYS[1], KEYS[2], ARGV[1])
+if not st then return -1 end
+if not open then return 0 end
+redis.call('HSET', KEYS[1], 'send_by', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return 1
+`)
+
+// batchSentScript: KEYS batch, sending; ARGV id. Ends the send lease. Returns 1, 0 if the batch
+// was not being sent (it ended), -1 if there is no batch.
+var batchSentScript = redis.NewScript(luaSending + `
+local st, open = sending(KEYS[1], KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if not st then return -1 end
+if not open then return 0 end
+redis.call('HDEL', KEYS[1], 'send_by')
 return 1
 `)
 
@@ -129,8 +168,13 @@ func (r *Redis) CreateBatch(ctx context.Context, b Batch, names []string, ttl ti
 	if err != nil {
 		return fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
-	cmd := r.durable(ctx, opBatchCreate, createBatchScript, []string{r.batchKey(b.ID), r.namesKey(b.ID)},
-		len(names), []byte(b.Spec), ms(b.CreatedAt.UnixMilli()), ms(b.UpdatedAt.UnixMilli()), namesJSON, ttl.Milliseconds())
+	var sendBy int64
+	if !b.SendBy.IsZero() {
+		sendBy = max(b.SendBy.UnixMilli(), 1)
+	}
+	cmd := r.durable(ctx, opBatchCreate, createBatchScript, []string{r.batchKey(b.ID), r.namesKey(b.ID), r.sendingKey()},
+		len(names), []byte(b.Spec), ms(b.CreatedAt.UnixMilli()), ms(b.UpdatedAt.UnixMilli()), namesJSON, ttl.Milliseconds(),
+		b.ID, ms(sendBy))
 	created, err := cmd.Val(), cmd.Err()
 	if errors.Is(err, ErrNotReplicated) && created == int64(1) {
 		// Refused, so the client is told the batch was not accepted: it must not run either.
@@ -205,6 +249,73 @@ func (r *Redis) EndBatch(ctx context.Context, id string, status BatchStatus, rea
 	return r.GetBatch(ctx, id)
 }
 
+func (r *Redis) RenewBatchSend(ctx context.Context, id string, until time.Time) error {
+	code, err := renewSendScript.Run(ctx, r.rdb, []string{r.batchKey(id), r.sendingKey()}, id, ms(max(until.UnixMilli(), 1))).Int()
+	return sendOutcome(id, "renew send lease of", code, err)
+}
+
+func (r *Redis) BatchSent(ctx context.Context, id string) error {
+	code, err := r.durable(ctx, opBatchEnd, batchSentScript, []string{r.batchKey(id), r.sendingKey()}, id).Int()
+	return sendOutcome(id, "record sent", code, err)
+}
+
+// sendOutcome is the error of a send lease script's answer.
+func sendOutcome(id, what string, code int, err error) error {
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s batch %s: %w", what, id, err)
+	case code == -1:
+		return fmt.Errorf("batch %s: %w", id, ErrNoBatch)
+	case code == 0:
+		return fmt.Errorf("batch %s: %w", id, ErrBatchEnded)
+	}
+	return nil
+}
+
+// expireSendScript: KEYS batch, sending, events; ARGV id, now (ms), reason, maxlen, channel.
+// Fails the batch if its send lease ended by now, emitting batch_done, and takes it off the
+// set of batches being sent. Returns 1 if it failed the batch, 0 if not (renewed meanwhile,
+// ended, gone).
+var expireSendScript = redis.NewScript(luaPrelude + luaBatchEvents + luaSending + `
+local by = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not by or tonumber(by) > tonumber(ARGV[2]) then return 0 end
+local st, open = sending(KEYS[1], KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if not open then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[3], 'updated', ARGV[2])
+redis.call('HDEL', KEYS[1], 'send_by')
+batchDone(KEYS[1], KEYS[3], ARGV[4], ARGV[5], ARGV[1], ARGV[2])
+return 1
+`)
+
+// expirePage bounds the batches one ExpireUnsentBatches reads at a time.
+const expirePage = 100
+
+func (r *Redis) ExpireUnsentBatches(ctx context.Context) ([]string, error) {
+	var ended []string
+	for {
+		now := r.nowMs()
+		ids, err := r.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: r.sendingKey(), ByScore: true,
+			Start: "-inf", Stop: strconv.FormatInt(now, 10), Count: expirePage}).Result()
+		if err != nil {
+			return ended, fmt.Errorf("batches being sent: %w", err)
+		}
+		for _, id := range ids {
+			code, err := r.durable(ctx, opBatchEnd, expireSendScript, []string{r.batchKey(id), r.sendingKey(), r.eventsKey()},
+				id, ms(now), UnsentReason, r.opts.EventsMaxLen, r.liveChannel()).Int()
+			if err != nil {
+				return ended, fmt.Errorf("expire unsent batch %s: %w", id, err)
+			}
+			if code == 1 {
+				ended = append(ended, id)
+			}
+		}
+		if len(ids) < expirePage {
+			return ended, nil
+		}
+	}
+}
+
 func (r *Redis) BatchResults(ctx context.Context, id string) (Batch, []string, []json.RawMessage, error) {
 	// One transaction, so that the counts and the results are of the same moment.
 	pipe := r.rdb.TxPipeline()
@@ -255,5 +366,10 @@ func decodeBatch(id string, h map[string]string) (Batch, error) {
 		return Batch{}, fmt.Errorf("batch %s: malformed record: %w", id, err)
 	}
 	b.CreatedAt, b.UpdatedAt = created, updated
+	if v := h["send_by"]; v != "" {
+		if b.SendBy, err = parseMs(v); err != nil {
+			return Batch{}, fmt.Errorf("batch %s: malformed record: %w", id, err)
+		}
+	}
 	return b, nil
 }

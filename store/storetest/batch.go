@@ -210,3 +210,77 @@ func (r result3[A, B, C]) must(t *testing.T) (A, B, C) {
 	}
 	return r.a, r.b, r.c
 }
+
+// createSending creates batch id as being sent, its send lease ending at sendBy.
+func createSending(t *testing.T, s store.Store, id string, sendBy time.Time, names ...string) {
+	t.Helper()
+	if err := s.CreateBatch(t.Context(), store.Batch{ID: id, SendBy: sendBy}, names, hour); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A batch whose sender died (its send lease ran out before BatchSent) is failed by
+// ExpireUnsentBatches, once, with UnsentReason and a batch_done; a batch sent, renewed, ended or
+// created sent is left as it is.
+func testBatchSendLease(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	past, future := time.Now().Add(-time.Second), time.Now().Add(time.Hour)
+	createSending(t, s, "orphan", past, "s0", "s1")
+	putResult(t, s, "orphan", 0, false) // a series that got out ran
+	createSending(t, s, "sent", past, "s0")
+	createSending(t, s, "renewed", past, "s0")
+	createSending(t, s, "sending", future, "s0")
+	createSending(t, s, "cancelled", past, "s0")
+	createBatch(t, s, "plain", "s0")
+
+	if b := try(s.GetBatch(ctx, "sending")).must(t); !b.SendBy.Equal(future.Truncate(time.Millisecond)) {
+		t.Fatalf("send_by = %v, want %v", b.SendBy, future)
+	}
+	if err := s.BatchSent(ctx, "sent"); err != nil {
+		t.Fatal(err)
+	}
+	if b := try(s.GetBatch(ctx, "sent")).must(t); !b.SendBy.IsZero() {
+		t.Fatalf("a sent batch keeps send_by %v", b.SendBy)
+	}
+	if err := s.RenewBatchSend(ctx, "renewed", future); err != nil {
+		t.Fatal(err)
+	}
+	try(s.EndBatch(ctx, "cancelled", store.BatchCancelled, "")).must(t)
+
+	ended := try(s.ExpireUnsentBatches(ctx)).must(t)
+	if !slices.Equal(ended, []string{"orphan"}) {
+		t.Fatalf("ExpireUnsentBatches ended %q, want [orphan]", ended)
+	}
+	b := try(s.GetBatch(ctx, "orphan")).must(t)
+	wantBatch(t, b, store.BatchFailed, 1, 0, 2)
+	if b.Error != store.UnsentReason || !b.SendBy.IsZero() {
+		t.Fatalf("expired batch: error %q, send_by %v; want %q, none", b.Error, b.SendBy, store.UnsentReason)
+	}
+	wantDone(t, batchEvents(t, s, "orphan"), store.BatchFailed, 1, 0, 2)
+	if putResult(t, s, "orphan", 1, false) {
+		t.Fatal("a result was recorded for a batch failed unsent")
+	}
+	for _, id := range []string{"sent", "renewed", "sending", "plain"} {
+		wantBatch(t, try(s.GetBatch(ctx, id)).must(t), store.BatchQueued, 0, 0, 1)
+	}
+	if again := try(s.ExpireUnsentBatches(ctx)).must(t); len(again) != 0 {
+		t.Fatalf("a second ExpireUnsentBatches ended %q", again)
+	}
+	wantDone(t, batchEvents(t, s, "orphan"), store.BatchFailed, 1, 0, 2)
+
+	// Its lease ended, the sender learns the batch is gone from under it.
+	wantErr(t, s.BatchSent(ctx, "orphan"), store.ErrBatchEnded)
+	wantErr(t, s.RenewBatchSend(ctx, "orphan", future), store.ErrBatchEnded)
+	wantErr(t, s.RenewBatchSend(ctx, "cancelled", future), store.ErrBatchEnded)
+	wantErr(t, s.RenewBatchSend(ctx, "plain", future), store.ErrBatchEnded)
+	wantErr(t, s.BatchSent(ctx, "nope"), store.ErrNoBatch)
+	wantErr(t, s.RenewBatchSend(ctx, "nope", future), store.ErrNoBatch)
+
+	// A lease renewed into the past ends at the next sweep.
+	if err := s.RenewBatchSend(ctx, "renewed", past); err != nil {
+		t.Fatal(err)
+	}
+	if ended := try(s.ExpireUnsentBatches(ctx)).must(t); !slices.Equal(ended, []string{"renewed"}) {
+		t.Fatalf("ExpireUnsentBatches ended %q, want [renewed]", ended)
+	}
+}

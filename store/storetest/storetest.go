@@ -76,6 +76,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Batch/End", testBatchEnd},
 		{"Batch/ConcurrentResults", testBatchConcurrentResults},
 		{"Batch/Expire", testBatchExpire},
+		{"Batch/SendLease", testBatchSendLease},
 		{"Batch/Events", testBatchEvents},
 		{"Batch/EndEvents", testBatchEndEvents},
 		{"Batch/ProgressCoalesced", testBatchProgressCoalesced},
