@@ -137,7 +137,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		names[i] = s.Name
 	}
 	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, SaveModels: req.SaveModels, Backtest: backtest})
-	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}
+	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now, SendBy: now.Add(g.cfg.BatchSendLease)}
 	follow, err := g.followBatch(w, r, id)
 	if err != nil {
 		g.writeError(w, r, err)
@@ -158,14 +158,13 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	eg := new(errgroup.Group)
-	eg.SetLimit(publishParallel)
-	for _, cmd := range cmds {
-		eg.Go(func() error { return g.publish(cmd.Topic(), id+"."+strconv.Itoa(cmd.Index), cmd) })
-	}
-	if err := eg.Wait(); err != nil {
-		g.failSavedFits(ctx, cmds, "the broker did not take every series of the batch")
-		if _, ferr := g.deps.Store.EndBatch(context.WithoutCancel(ctx), id, store.BatchFailed, "the broker did not take every series"); ferr != nil {
+	if err := g.sendBatch(ctx, id, cmds); err != nil {
+		reason := "the broker did not take every series"
+		if errors.Is(err, store.ErrBatchEnded) {
+			reason = "the batch's send lease ran out before every series was sent"
+		}
+		g.failSavedFits(ctx, cmds, reason)
+		if _, ferr := g.deps.Store.EndBatch(context.WithoutCancel(ctx), id, store.BatchFailed, reason); ferr != nil {
 			g.log.Error("mark unpublished batch failed", "batch_id", id, "err", ferr)
 		}
 		g.writeError(w, r, unavailable("publish batch", err))
@@ -180,6 +179,71 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.writeSuccess(w, r, http.StatusAccepted, viewOf(b))
+}
+
+// sendBatch publishes every series of batch id to the batch queue, renewing the batch's send
+// lease meanwhile, and records it sent. An error means the batch must not run: the broker did
+// not take a series, or the lease ran out (store.ErrBatchEnded) or could not be ended.
+func (g *Gateway) sendBatch(ctx context.Context, id string, cmds []messages.BatchCommand) error {
+	ctx = context.WithoutCancel(ctx) // a client gone mid-publish does not leave the batch half sent
+	renewed := make(chan struct{})
+	stop := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(g.sendCheck())
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := g.deps.Store.RenewBatchSend(ctx, id, g.now().Add(g.cfg.BatchSendLease)); err != nil {
+					// Ended under it, the batch will be refused at BatchSent; else the next
+					// tick tries again, within the lease.
+					g.log.Warn("renew batch send lease", "batch_id", id, "err", err)
+					if errors.Is(err, store.ErrBatchEnded) {
+						return
+					}
+				}
+			}
+		}
+	}()
+	eg := new(errgroup.Group)
+	eg.SetLimit(publishParallel)
+	for _, cmd := range cmds {
+		eg.Go(func() error { return g.publish(cmd.Topic(), id+"."+strconv.Itoa(cmd.Index), cmd) })
+	}
+	err := eg.Wait()
+	close(stop)
+	<-renewed
+	if err != nil {
+		return err
+	}
+	return g.deps.Store.BatchSent(ctx, id)
+}
+
+// sendCheck is how often a send lease is renewed, and checked for batches whose lease ran out.
+func (g *Gateway) sendCheck() time.Duration { return max(g.cfg.BatchSendLease/3, time.Millisecond) }
+
+// expireUnsentBatches fails, every third of the send lease until ctx ends, the batches whose
+// send lease ran out: their gateway died while it published their series.
+func (g *Gateway) expireUnsentBatches(ctx context.Context) {
+	t := time.NewTicker(g.sendCheck())
+	defer t.Stop()
+	for {
+		ended, err := g.deps.Store.ExpireUnsentBatches(ctx)
+		if err != nil && ctx.Err() == nil {
+			g.log.Warn("expire unsent batches", "err", err)
+		}
+		for _, id := range ended {
+			g.log.Warn("batch failed: its gateway stopped before it had sent every series", "batch_id", id)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // batchError is the failure of reading or changing batch id.

@@ -63,6 +63,11 @@ type Config struct {
 	// fit is accepted for the publish's time only (acceptWindow, 20 s), so that one whose command
 	// never reached the queue does not hold its model's forecasts for a whole queue lease.
 	FitQueueLease time.Duration
+	// BatchSendLease is how long a batch may go, while its series are published, without the
+	// gateway renewing its send lease (every third of it) before it is failed as unsent: a
+	// gateway that died mid-publish leaves no batch running forever, its remaining series never
+	// to come. Every gateway fails such batches, checking every third of the lease.
+	BatchSendLease time.Duration
 	// LostReplyCheck is how long a waiting request goes without its reply before the gateway
 	// reads the job's record instead (then at doubling intervals), so a reply lost with the
 	// reply queue in a broker restart still gets its client an answer.
@@ -109,6 +114,7 @@ func DefaultConfig() Config {
 		HoldTimeout:     10 * time.Minute,
 		RecheckInterval: time.Second,
 		FitQueueLease:   15 * time.Minute,
+		BatchSendLease:  30 * time.Second,
 		LostReplyCheck:  2 * time.Second,
 		JobTTL:          24 * time.Hour,
 		ShutdownTimeout: 10 * time.Second,
@@ -233,6 +239,7 @@ func (g *Gateway) Start(ctx context.Context, eg *errgroup.Group) error {
 		return nil
 	})
 	eg.Go(func() error { g.reconcile(ctx); return nil })
+	eg.Go(func() error { g.expireUnsentBatches(ctx); return nil })
 	select {
 	case <-ready:
 	case <-time.After(5 * time.Second):

@@ -125,6 +125,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 		b.num(&g.BatchUploads, "batch-uploads", "batch uploads (CSV, NDJSON) read and accepted at once; one more is answered 503 with Retry-After (each takes several times its size in memory)")
 		b.dur(&g.HoldTimeout, "hold-timeout", "how long a forecast may be held waiting for fits")
 		b.dur(&g.FitQueueLease, "fit-queue-lease", "how long an accepted fit may go with no processor holding it (queued, or awaiting redelivery after its processor died) before it expires; a fit whose command never reached the queue expires 20s after its acceptance")
+		b.dur(&g.BatchSendLease, "batch-send-lease", "how long a batch being published may go without its gateway renewing it before any gateway fails it as unsent (its gateway died mid-publish)")
 		b.list(&g.AllowedOrigins, "allowed-origins", "comma-separated host `patterns` of other origins allowed to open WebSocket sessions (same origin always is)")
 		b.str(&c.AuthTokens, "auth-tokens", "file of API tokens, one \"read|write <token>\" per line; API requests then need Authorization: Bearer <token>")
 		b.dur(&g.Heartbeat, "heartbeat", "keep-alive interval of live sessions")
@@ -332,7 +333,7 @@ func (c config) validate() error {
 			return fmt.Errorf("send-queue must be at least 1, got %d", g.SendQueue)
 		}
 		for name, d := range map[string]time.Duration{"request-timeout": g.RequestTimeout, "body-timeout": g.BodyTimeout,
-			"hold-timeout": g.HoldTimeout, "fit-queue-lease": g.FitQueueLease, "job-ttl": g.JobTTL, "heartbeat": g.Heartbeat} {
+			"hold-timeout": g.HoldTimeout, "fit-queue-lease": g.FitQueueLease, "batch-send-lease": g.BatchSendLease, "job-ttl": g.JobTTL, "heartbeat": g.Heartbeat} {
 			positive[name] = d
 		}
 	}
@@ -358,7 +359,7 @@ func (c config) LogValue() slog.Value {
 			slog.String("http_addr", g.Addr), slog.String("gateway_id", g.ID),
 			slog.Duration("request_timeout", g.RequestTimeout), slog.Duration("body_timeout", g.BodyTimeout),
 			slog.Int64("batch_upload_max_bytes", g.BatchUploadMaxBytes), slog.Int64("batch_upload_min_rate", g.BatchUploadMinRate), slog.Int("batch_uploads", g.BatchUploads),
-			slog.Duration("hold_timeout", g.HoldTimeout), slog.Duration("fit_queue_lease", g.FitQueueLease),
+			slog.Duration("hold_timeout", g.HoldTimeout), slog.Duration("fit_queue_lease", g.FitQueueLease), slog.Duration("batch_send_lease", g.BatchSendLease),
 			slog.Duration("job_ttl", g.JobTTL), slog.String("allowed_origins", strings.Join(g.AllowedOrigins, ",")),
 			slog.Duration("heartbeat", g.Heartbeat), slog.Int("send_queue", g.SendQueue), slog.Duration("event_linger", g.EventLinger),
 			slog.Float64("rate_limit", g.RateLimit), slog.Int("rate_burst", g.RateBurst),

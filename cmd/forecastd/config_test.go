@@ -184,7 +184,7 @@ func TestSecretsAreMasked(t *testing.T) {
 // Each command's --help lists the flags of the parts it runs and the shared ones, no others.
 func TestHelpListsTheCommandsFlags(t *testing.T) {
 	shared := []string{"-http-addr", "-amqp-url", "-redis-url", "-redis-wait-timeout", "-redis-replica-down", "-log-level", "-log-format", "-job-ttl", "-shutdown-timeout"}
-	gatewayOnly := []string{"-gateway-id", "-request-timeout", "-body-timeout", "-batch-upload-max-bytes", "-batch-upload-min-rate", "-hold-timeout", "-fit-queue-lease",
+	gatewayOnly := []string{"-gateway-id", "-request-timeout", "-body-timeout", "-batch-upload-max-bytes", "-batch-upload-min-rate", "-hold-timeout", "-fit-queue-lease", "-batch-send-lease",
 		"-allowed-origins", "-auth-tokens", "-heartbeat", "-send-queue", "-rate-limit", "-rate-burst"}
 	processorOnly := []string{"-role", "-concurrency", "-fit-timeout", "-fit-lease"}
 	tests := []struct {

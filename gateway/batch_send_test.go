@@ -1,0 +1,168 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/stack"
+	"github.com/forecastd/forecastd/internal/testenv"
+	"github.com/forecastd/forecastd/store"
+)
+
+// stalledPublisher publishes the first n messages and blocks every later one until release is
+// closed, as a gateway that dies mid-publish sends no more.
+type stalledPublisher struct {
+	message.Publisher
+	n       int32
+	sent    *atomic.Int32
+	release chan struct{}
+}
+
+func (p stalledPublisher) Publish(topic string, msgs ...*message.Message) error {
+	if p.sent.Add(1) > p.n {
+		<-p.release
+	}
+	return p.Publisher.Publish(topic, msgs...)
+}
+
+// deadRenewals is a store whose send leases are never renewed, as a dead gateway renews none.
+type deadRenewals struct{ store.Store }
+
+func (deadRenewals) RenewBatchSend(context.Context, string, time.Time) error {
+	return errors.New("the test's gateway is dead")
+}
+
+// A gateway that stops while it publishes a batch's series leaves the batch to another
+// gateway, which fails it once its send lease runs out, with a batch_done, instead of it
+// running forever short of the series that never went out; the series that did are kept, those
+// sent late are skipped, and the stopped gateway, if it comes back to the request, answers 503.
+func TestBatchLeftHalfSentByItsGatewayIsFailed(t *testing.T) {
+	const lease = 300 * time.Millisecond
+	st := store.NewMemory()
+	t.Cleanup(func() { _ = st.Close() })
+	s := stack.New(t, stack.Config{Store: st})
+	s.AddProcessor(stack.ProcessorOptions{})
+	release := make(chan struct{})
+	var sent atomic.Int32
+	dying := s.AddGateway(stack.GatewayOptions{
+		Unstarted:     true, // no sweeps of its own: it is the one that died
+		Config:        func(c *gateway.Config) { c.BatchSendLease = lease },
+		WrapStore:     func(st store.Store) store.Store { return deadRenewals{st} },
+		WrapPublisher: func(p message.Publisher) message.Publisher { return stalledPublisher{p, 5, &sent, release} },
+	})
+	other := s.AddGateway(stack.GatewayOptions{Config: func(c *gateway.Config) { c.BatchSendLease = lease }})
+
+	var series []string
+	for i := range 20 {
+		series = append(series, fmt.Sprintf(`{"name":"s%d","values":[1,2,3,%d]}`, i, i))
+	}
+	answered := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(dying.URL+"/v1/batches", "application/json",
+			strings.NewReader(`{"method":"naive","horizon":2,"series":[`+strings.Join(series, ",")+`]}`))
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+
+	var id string
+	if err := testenv.Poll(10*time.Second, func() error {
+		evs, err := st.Events(context.Background(), "", 0)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if ev.Batch != "" {
+				id = ev.Batch
+				return nil
+			}
+		}
+		return errors.New("no series of the batch has ended")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var b batchAnswer
+	if err := testenv.Poll(10*time.Second, func() error {
+		resp, err := http.Get(other.URL + "/v1/batches/" + id)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var env jsend
+		if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+			return err
+		}
+		decodeData(t, env, &b)
+		if resp.StatusCode != http.StatusOK || b.Status != "failed" {
+			return fmt.Errorf("batch %s: %d, %s with %d of %d done", id, resp.StatusCode, b.Status, b.Done, b.Total)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := st.GetBatch(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Error != store.UnsentReason || rec.Done != 5 || rec.Total != 20 {
+		t.Fatalf("batch %+v; want failed with %q, the 5 series sent done", rec, store.UnsentReason)
+	}
+	done := 0
+	evs, _ := st.Events(context.Background(), "", 0)
+	for _, ev := range evs {
+		if ev.Batch == id && ev.Type == store.EventBatchDone {
+			done++
+			var d store.BatchDoneData
+			if err := json.Unmarshal(ev.Data, &d); err != nil || d.Status != store.BatchFailed || d.Done != 5 {
+				t.Errorf("batch_done %s: %+v, %v", ev.Data, d, err)
+			}
+		}
+	}
+	if done != 1 {
+		t.Errorf("%d batch_done events, want 1", done)
+	}
+
+	// The stopped gateway comes back to the request: the rest goes out, the batch having ended
+	// is skipped by the processor, and the client is told the batch did not run.
+	close(release)
+	select {
+	case code := <-answered:
+		if code != http.StatusServiceUnavailable {
+			t.Errorf("POST to the gateway that lost the batch's lease: %d, want 503", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the POST was not answered")
+	}
+	later := postBatch(t, other.URL, `{"method":"naive","horizon":2,"series":[{"name":"later","values":[1,2]}]}`)
+	if err := testenv.Poll(10*time.Second, func() error {
+		if b, err := st.GetBatch(context.Background(), later); err != nil || b.Status != store.BatchSucceeded {
+			return fmt.Errorf("later batch: %+v, %v", b, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := st.GetBatch(context.Background(), id); rec.Done != 5 || rec.Status != store.BatchFailed {
+		t.Errorf("after the rest was sent: %+v; want still failed with 5 done", rec)
+	}
+}
