@@ -18,7 +18,8 @@ var (
 	ErrBatchExists = messages.NewSentinel(messages.CodeInvalid, "batch already exists")
 	// ErrBadSeriesIndex: a result for a series the batch does not have.
 	ErrBadSeriesIndex = messages.NewSentinel(messages.CodeInvalid, "no such series in the batch")
-	// ErrBatchEnded: the batch being sent ended before it was sent (ExpireUnsentBatches failed it).
+	// ErrBatchEnded: the batch being sent ended, or failed, before all of it was sent
+	// (ExpireUnsentBatches failed it, say).
 	ErrBatchEnded = messages.NewSentinel(messages.CodeUnavailable, "the batch ended before all of it was sent")
 )
 
@@ -55,8 +56,11 @@ type Batch struct {
 	Error     string          `json:"error,omitempty"` // why a failed batch could not run
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
-	// SendBy, while the batch is being sent (its series published), is when its send lease
-	// ends; zero once it was sent (BatchSent) or when it was created sent.
+	// SendLease, given to CreateBatch, records the batch as being sent (its series published)
+	// under a send lease of that length; zero creates it sent.
+	SendLease time.Duration `json:"-"`
+	// SendBy, read back while the batch is being sent, is when its send lease ends (by the
+	// store's clock: Redis's own); zero once it was sent.
 	SendBy time.Time `json:"-"`
 }
 
@@ -64,16 +68,17 @@ type Batch struct {
 // everything of it expires ttl after it was created.
 type Batches interface {
 	// CreateBatch records a new batch, queued, with Total = len(names), kept for ttl (> 0):
-	// ErrBatchExists if b.ID is taken. Zero times are now. A non-zero b.SendBy records it as
-	// being sent, under a send lease that ends then: its sender renews the lease while it
-	// publishes the series and calls BatchSent when every one was published; a sender that
-	// died leaves the lease to run out, and ExpireUnsentBatches fails the batch.
+	// ErrBatchExists if b.ID is taken. Zero times are now. A positive b.SendLease records it as
+	// being sent, under a send lease that ends that long from now: its sender renews the lease
+	// while it publishes the series and calls BatchSent when every one was published; a sender
+	// that died leaves the lease to run out, and ExpireUnsentBatches fails the batch.
 	CreateBatch(ctx context.Context, b Batch, names []string, ttl time.Duration) error
-	// RenewBatchSend moves the send lease of a batch being sent to until: ErrBatchEnded if the
-	// batch has ended or is no longer being sent, ErrNoBatch.
-	RenewBatchSend(ctx context.Context, id string, until time.Time) error
-	// BatchSent ends the send lease of a batch whose series were all published: ErrBatchEnded
-	// if the batch has ended (its lease ran out first), ErrNoBatch.
+	// RenewBatchSend makes the send lease of a batch being sent end lease (> 0) from now:
+	// ErrBatchEnded if the batch has ended or is no longer being sent, ErrNoBatch.
+	RenewBatchSend(ctx context.Context, id string, lease time.Duration) error
+	// BatchSent ends the send lease of a batch whose series were all published. A batch that
+	// has ended meanwhile is sent all the same (its series may all have ended first), unless it
+	// failed (its lease ran out first, say): ErrBatchEnded. ErrNoBatch.
 	BatchSent(ctx context.Context, id string) error
 	// ExpireUnsentBatches fails, with UnsentReason and a batch_done, every batch still being
 	// sent whose send lease has ended, and returns their ids.

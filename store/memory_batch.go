@@ -49,9 +49,11 @@ func (m *Memory) CreateBatch(_ context.Context, b Batch, names []string, ttl tim
 		return fmt.Errorf("batch %s: %w", b.ID, ErrBatchExists)
 	}
 	b.Status, b.Total, b.Done, b.Failed, b.Error = BatchQueued, len(names), 0, 0, ""
-	if !b.SendBy.IsZero() {
-		b.SendBy = msTime(b.SendBy)
+	b.SendBy = time.Time{}
+	if b.SendLease > 0 {
+		b.SendBy = msTime(now.Add(b.SendLease))
 	}
+	b.SendLease = 0
 	if b.CreatedAt.IsZero() {
 		b.CreatedAt = now
 	}
@@ -175,12 +177,15 @@ func (m *Memory) sending(id string) (*memBatch, error) {
 	return b, nil
 }
 
-func (m *Memory) RenewBatchSend(_ context.Context, id string, until time.Time) error {
+func (m *Memory) RenewBatchSend(_ context.Context, id string, lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("renew send lease of batch %s: lease %v: must be positive", id, lease)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.sending(id)
 	if err == nil {
-		b.rec.SendBy = msTime(until)
+		b.rec.SendBy = msTime(m.now().Add(lease))
 	}
 	return err
 }
@@ -188,11 +193,15 @@ func (m *Memory) RenewBatchSend(_ context.Context, id string, until time.Time) e
 func (m *Memory) BatchSent(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	b, err := m.sending(id)
-	if err == nil {
-		b.rec.SendBy = time.Time{}
+	b, err := m.batch(id)
+	if err != nil {
+		return err
 	}
-	return err
+	b.rec.SendBy = time.Time{}
+	if b.rec.Status == BatchFailed {
+		return fmt.Errorf("batch %s: %w", id, ErrBatchEnded)
+	}
+	return nil
 }
 
 func (m *Memory) ExpireUnsentBatches(context.Context) ([]string, error) {

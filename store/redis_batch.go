@@ -19,16 +19,17 @@ func (r *Redis) resultsKey(id string) string { return r.batchKey(id) + ":results
 func (r *Redis) sendingKey() string { return r.opts.Prefix + ":batches:sending" }
 
 // createBatchScript: KEYS batch, names, sending; ARGV total, spec, created, updated, names, ttl
-// (ms), id, send_by (ms; 0: sent). Returns 1, or 0 if the batch exists.
-var createBatchScript = redis.NewScript(`#!lua
+// (ms), id, send lease (ms; 0: sent). Returns 1, or 0 if the batch exists.
+var createBatchScript = redis.NewScript(luaPrelude + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'total', ARGV[1], 'done', 0, 'failed', 0,
   'spec', ARGV[2], 'created', ARGV[3], 'updated', ARGV[4], 'error', '')
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
 if tonumber(ARGV[8]) > 0 then
-  redis.call('HSET', KEYS[1], 'send_by', ARGV[8])
-  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[7])
+  local by = servernow() + tonumber(ARGV[8])
+  redis.call('HSET', KEYS[1], 'send_by', by)
+  redis.call('ZADD', KEYS[3], by, ARGV[7])
 end
 return 1
 `)
@@ -43,25 +44,26 @@ local function sending(key, set, id)
 end
 `
 
-// renewSendScript: KEYS batch, sending; ARGV id, send_by (ms). Returns 1 if the lease moved, 0
+// renewSendScript: KEYS batch, sending; ARGV id, lease (ms). Returns 1 if the lease moved, 0
 // if the batch is not being sent, -1 if there is no batch.
-var renewSendScript = redis.NewScript(luaSending + `
+var renewSendScript = redis.NewScript(luaPrelude + luaSending + `
 local st, open = sending(KEYS[1], KEYS[2], ARGV[1])
 if not st then return -1 end
 if not open then return 0 end
-redis.call('HSET', KEYS[1], 'send_by', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+local by = servernow() + tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'send_by', by)
+redis.call('ZADD', KEYS[2], by, ARGV[1])
 return 1
 `)
 
 // batchSentScript: KEYS batch, sending; ARGV id. Ends the send lease. Returns 1, 0 if the batch
-// was not being sent (it ended), -1 if there is no batch.
+// failed, -1 if there is no batch.
 var batchSentScript = redis.NewScript(luaSending + `
-local st, open = sending(KEYS[1], KEYS[2], ARGV[1])
+local st = sending(KEYS[1], KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if not st then return -1 end
-if not open then return 0 end
 redis.call('HDEL', KEYS[1], 'send_by')
+if st == 'failed' then return 0 end
 return 1
 `)
 
@@ -168,13 +170,9 @@ func (r *Redis) CreateBatch(ctx context.Context, b Batch, names []string, ttl ti
 	if err != nil {
 		return fmt.Errorf("create batch %s: %w", b.ID, err)
 	}
-	var sendBy int64
-	if !b.SendBy.IsZero() {
-		sendBy = max(b.SendBy.UnixMilli(), 1)
-	}
 	cmd := r.durable(ctx, opBatchCreate, createBatchScript, []string{r.batchKey(b.ID), r.namesKey(b.ID), r.sendingKey()},
 		len(names), []byte(b.Spec), ms(b.CreatedAt.UnixMilli()), ms(b.UpdatedAt.UnixMilli()), namesJSON, ttl.Milliseconds(),
-		b.ID, ms(sendBy))
+		b.ID, max(b.SendLease.Milliseconds(), 0))
 	created, err := cmd.Val(), cmd.Err()
 	if errors.Is(err, ErrNotReplicated) && created == int64(1) {
 		// Refused, so the client is told the batch was not accepted: it must not run either.
@@ -249,8 +247,11 @@ func (r *Redis) EndBatch(ctx context.Context, id string, status BatchStatus, rea
 	return r.GetBatch(ctx, id)
 }
 
-func (r *Redis) RenewBatchSend(ctx context.Context, id string, until time.Time) error {
-	code, err := renewSendScript.Run(ctx, r.rdb, []string{r.batchKey(id), r.sendingKey()}, id, ms(max(until.UnixMilli(), 1))).Int()
+func (r *Redis) RenewBatchSend(ctx context.Context, id string, lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("renew send lease of batch %s: lease %v: must be positive", id, lease)
+	}
+	code, err := renewSendScript.Run(ctx, r.rdb, []string{r.batchKey(id), r.sendingKey()}, id, max(lease.Milliseconds(), 1)).Int()
 	return sendOutcome(id, "renew send lease of", code, err)
 }
 
@@ -272,13 +273,13 @@ func sendOutcome(id, what string, code int, err error) error {
 	return nil
 }
 
-// expireSendScript: KEYS batch, sending, events; ARGV id, now (ms), reason, maxlen, channel.
-// Fails the batch if its send lease ended by now, emitting batch_done, and takes it off the
-// set of batches being sent. Returns 1 if it failed the batch, 0 if not (renewed meanwhile,
-// ended, gone).
+// expireSendScript: KEYS batch, sending, events; ARGV id, now (ms, the record's time), reason,
+// maxlen, channel. Fails the batch if its send lease has ended by the server's clock, emitting
+// batch_done, and takes it off the set of batches being sent. Returns 1 if it failed the
+// batch, 0 if not (renewed meanwhile, ended, gone).
 var expireSendScript = redis.NewScript(luaPrelude + luaBatchEvents + luaSending + `
 local by = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not by or tonumber(by) > tonumber(ARGV[2]) then return 0 end
+if not by or tonumber(by) > servernow() then return 0 end
 local st, open = sending(KEYS[1], KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if not open then return 0 end
@@ -294,9 +295,13 @@ const expirePage = 100
 func (r *Redis) ExpireUnsentBatches(ctx context.Context) ([]string, error) {
 	var ended []string
 	for {
+		server, err := r.rdb.Time(ctx).Result() // leases are read by the server's clock
+		if err != nil {
+			return ended, fmt.Errorf("batches being sent: %w", err)
+		}
 		now := r.nowMs()
 		ids, err := r.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: r.sendingKey(), ByScore: true,
-			Start: "-inf", Stop: strconv.FormatInt(now, 10), Count: expirePage}).Result()
+			Start: "-inf", Stop: strconv.FormatInt(server.UnixMilli(), 10), Count: expirePage}).Result()
 		if err != nil {
 			return ended, fmt.Errorf("batches being sent: %w", err)
 		}

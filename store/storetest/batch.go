@@ -211,30 +211,36 @@ func (r result3[A, B, C]) must(t *testing.T) (A, B, C) {
 	return r.a, r.b, r.c
 }
 
-// createSending creates batch id as being sent, its send lease ending at sendBy.
-func createSending(t *testing.T, s store.Store, id string, sendBy time.Time, names ...string) {
+// createSending creates batch id as being sent under a send lease of lease.
+func createSending(t *testing.T, s store.Store, id string, lease time.Duration, names ...string) {
 	t.Helper()
-	if err := s.CreateBatch(t.Context(), store.Batch{ID: id, SendBy: sendBy}, names, hour); err != nil {
+	if err := s.CreateBatch(t.Context(), store.Batch{ID: id, SendLease: lease}, names, hour); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // A batch whose sender died (its send lease ran out before BatchSent) is failed by
 // ExpireUnsentBatches, once, with UnsentReason and a batch_done; a batch sent, renewed, ended or
-// created sent is left as it is.
+// created sent is left as it is. A batch whose series all ended before its sender called
+// BatchSent was sent all the same.
 func testBatchSendLease(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	past, future := time.Now().Add(-time.Second), time.Now().Add(time.Hour)
-	createSending(t, s, "orphan", past, "s0", "s1")
+	const short = 20 * time.Millisecond
+	createSending(t, s, "orphan", short, "s0", "s1")
 	putResult(t, s, "orphan", 0, false) // a series that got out ran
-	createSending(t, s, "sent", past, "s0")
-	createSending(t, s, "renewed", past, "s0")
-	createSending(t, s, "sending", future, "s0")
-	createSending(t, s, "cancelled", past, "s0")
+	createSending(t, s, "sent", short, "s0")
+	createSending(t, s, "renewed", short, "s0")
+	createSending(t, s, "sending", hour, "s0")
+	createSending(t, s, "cancelled", short, "s0")
+	createSending(t, s, "quick", short, "s0")
 	createBatch(t, s, "plain", "s0")
 
-	if b := try(s.GetBatch(ctx, "sending")).must(t); !b.SendBy.Equal(future.Truncate(time.Millisecond)) {
-		t.Fatalf("send_by = %v, want %v", b.SendBy, future)
+	b := try(s.GetBatch(ctx, "sending")).must(t)
+	if until := time.Until(b.SendBy); until < hour-time.Minute || until > hour+time.Minute {
+		t.Fatalf("send_by = %v, %v from now; want an hour from now", b.SendBy, until)
+	}
+	if b := try(s.GetBatch(ctx, "plain")).must(t); !b.SendBy.IsZero() {
+		t.Fatalf("a batch created sent has send_by %v", b.SendBy)
 	}
 	if err := s.BatchSent(ctx, "sent"); err != nil {
 		t.Fatal(err)
@@ -242,16 +248,22 @@ func testBatchSendLease(t *testing.T, s store.Store) {
 	if b := try(s.GetBatch(ctx, "sent")).must(t); !b.SendBy.IsZero() {
 		t.Fatalf("a sent batch keeps send_by %v", b.SendBy)
 	}
-	if err := s.RenewBatchSend(ctx, "renewed", future); err != nil {
+	if err := s.RenewBatchSend(ctx, "renewed", hour); err != nil {
 		t.Fatal(err)
 	}
 	try(s.EndBatch(ctx, "cancelled", store.BatchCancelled, "")).must(t)
+	// Its only series ended before the publish was confirmed: the batch was sent.
+	putResult(t, s, "quick", 0, false)
+	if err := s.BatchSent(ctx, "quick"); err != nil {
+		t.Fatalf("BatchSent of a batch whose series have all ended: %v", err)
+	}
+	time.Sleep(2 * short)
 
 	ended := try(s.ExpireUnsentBatches(ctx)).must(t)
 	if !slices.Equal(ended, []string{"orphan"}) {
 		t.Fatalf("ExpireUnsentBatches ended %q, want [orphan]", ended)
 	}
-	b := try(s.GetBatch(ctx, "orphan")).must(t)
+	b = try(s.GetBatch(ctx, "orphan")).must(t)
 	wantBatch(t, b, store.BatchFailed, 1, 0, 2)
 	if b.Error != store.UnsentReason || !b.SendBy.IsZero() {
 		t.Fatalf("expired batch: error %q, send_by %v; want %q, none", b.Error, b.SendBy, store.UnsentReason)
@@ -263,23 +275,33 @@ func testBatchSendLease(t *testing.T, s store.Store) {
 	for _, id := range []string{"sent", "renewed", "sending", "plain"} {
 		wantBatch(t, try(s.GetBatch(ctx, id)).must(t), store.BatchQueued, 0, 0, 1)
 	}
+	wantBatch(t, try(s.GetBatch(ctx, "quick")).must(t), store.BatchSucceeded, 1, 0, 1)
+	wantBatch(t, try(s.GetBatch(ctx, "cancelled")).must(t), store.BatchCancelled, 0, 0, 1)
+	wantDone(t, batchEvents(t, s, "cancelled"), store.BatchCancelled, 0, 0, 1)
 	if again := try(s.ExpireUnsentBatches(ctx)).must(t); len(again) != 0 {
 		t.Fatalf("a second ExpireUnsentBatches ended %q", again)
 	}
 	wantDone(t, batchEvents(t, s, "orphan"), store.BatchFailed, 1, 0, 2)
 
-	// Its lease ended, the sender learns the batch is gone from under it.
+	// Its lease ended, the sender learns the batch failed under it; a cancelled batch was sent.
 	wantErr(t, s.BatchSent(ctx, "orphan"), store.ErrBatchEnded)
-	wantErr(t, s.RenewBatchSend(ctx, "orphan", future), store.ErrBatchEnded)
-	wantErr(t, s.RenewBatchSend(ctx, "cancelled", future), store.ErrBatchEnded)
-	wantErr(t, s.RenewBatchSend(ctx, "plain", future), store.ErrBatchEnded)
+	wantErr(t, s.RenewBatchSend(ctx, "orphan", hour), store.ErrBatchEnded)
+	wantErr(t, s.RenewBatchSend(ctx, "cancelled", hour), store.ErrBatchEnded)
+	wantErr(t, s.RenewBatchSend(ctx, "plain", hour), store.ErrBatchEnded)
+	if err := s.BatchSent(ctx, "cancelled"); err != nil {
+		t.Fatalf("BatchSent of a cancelled batch: %v", err)
+	}
 	wantErr(t, s.BatchSent(ctx, "nope"), store.ErrNoBatch)
-	wantErr(t, s.RenewBatchSend(ctx, "nope", future), store.ErrNoBatch)
+	wantErr(t, s.RenewBatchSend(ctx, "nope", hour), store.ErrNoBatch)
+	if err := s.RenewBatchSend(ctx, "renewed", 0); err == nil {
+		t.Fatal("RenewBatchSend took a lease of 0")
+	}
 
-	// A lease renewed into the past ends at the next sweep.
-	if err := s.RenewBatchSend(ctx, "renewed", past); err != nil {
+	// A lease renewed short ends at the first sweep after it.
+	if err := s.RenewBatchSend(ctx, "renewed", short); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(2 * short)
 	if ended := try(s.ExpireUnsentBatches(ctx)).must(t); !slices.Equal(ended, []string{"renewed"}) {
 		t.Fatalf("ExpireUnsentBatches ended %q, want [renewed]", ended)
 	}
