@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func (p stalledPublisher) Publish(topic string, msgs ...*message.Message) error 
 // deadRenewals is a store whose send leases are never renewed, as a dead gateway renews none.
 type deadRenewals struct{ store.Store }
 
-func (deadRenewals) RenewBatchSend(context.Context, string, time.Time) error {
+func (deadRenewals) RenewBatchSend(context.Context, string, time.Duration) error {
 	return errors.New("the test's gateway is dead")
 }
 
@@ -164,5 +165,92 @@ func TestBatchLeftHalfSentByItsGatewayIsFailed(t *testing.T) {
 	}
 	if rec, _ := st.GetBatch(context.Background(), id); rec.Done != 5 || rec.Status != store.BatchFailed {
 		t.Errorf("after the rest was sent: %+v; want still failed with 5 done", rec)
+	}
+}
+
+// slowPublisher publishes one message at a time, each after delay, as a broker slow to confirm.
+type slowPublisher struct {
+	message.Publisher
+	mu    *sync.Mutex
+	delay time.Duration
+}
+
+func (p slowPublisher) Publish(topic string, msgs ...*message.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	time.Sleep(p.delay)
+	return p.Publisher.Publish(topic, msgs...)
+}
+
+// A live gateway whose publishing of a batch outlasts the send lease many times over keeps the
+// batch: it renews the lease meanwhile, so neither it nor another gateway fails the batch.
+func TestBatchPublishedLongerThanItsSendLeaseRuns(t *testing.T) {
+	const lease = 150 * time.Millisecond
+	st := store.NewMemory()
+	t.Cleanup(func() { _ = st.Close() })
+	s := stack.New(t, stack.Config{Store: st})
+	s.AddProcessor(stack.ProcessorOptions{})
+	slow := s.AddGateway(stack.GatewayOptions{
+		Config: func(c *gateway.Config) { c.BatchSendLease = lease },
+		WrapPublisher: func(p message.Publisher) message.Publisher {
+			return slowPublisher{p, new(sync.Mutex), 40 * time.Millisecond}
+		},
+	})
+	s.AddGateway(stack.GatewayOptions{Config: func(c *gateway.Config) { c.BatchSendLease = lease }})
+	var series []string
+	for i := range 25 { // a second's publishing: more than six leases
+		series = append(series, fmt.Sprintf(`{"name":"s%d","values":[1,2,3,%d]}`, i, i))
+	}
+	start := time.Now()
+	id := postBatch(t, slow.URL, `{"method":"naive","horizon":2,"series":[`+strings.Join(series, ",")+`]}`)
+	t.Logf("published in %s", time.Since(start).Round(time.Millisecond))
+	var b store.Batch
+	if err := testenv.Poll(10*time.Second, func() error {
+		var err error
+		if b, err = st.GetBatch(context.Background(), id); err != nil || !b.Status.Terminal() {
+			return fmt.Errorf("batch %+v, %v", b, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if b.Status != store.BatchSucceeded || b.Done != 25 {
+		t.Fatalf("batch %+v; want succeeded with its 25 series", b)
+	}
+}
+
+// lateConfirms publishes each message, then returns only once every batch in the store has
+// ended (or after 5 s), as a broker whose confirm comes after the processors are done.
+type lateConfirms struct {
+	message.Publisher
+	st *store.Memory
+}
+
+func (p lateConfirms) Publish(topic string, msgs ...*message.Message) error {
+	if err := p.Publisher.Publish(topic, msgs...); err != nil {
+		return err
+	}
+	id, _, _ := strings.Cut(msgs[0].UUID, ".") // a series' message is named {batch}.{index}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if b, err := p.st.GetBatch(context.Background(), id); err == nil && b.Status.Terminal() {
+			break
+		}
+	}
+	return nil
+}
+
+// A batch whose series have all ended by the time the broker confirms their publishes was
+// sent: its client gets 202 and the batch stays succeeded, not 503 and a resubmission.
+func TestBatchThatEndsBeforeItsConfirmsIsAccepted(t *testing.T) {
+	st := store.NewMemory()
+	t.Cleanup(func() { _ = st.Close() })
+	s := stack.New(t, stack.Config{Store: st})
+	s.AddProcessor(stack.ProcessorOptions{})
+	g := s.AddGateway(stack.GatewayOptions{
+		WrapPublisher: func(p message.Publisher) message.Publisher { return lateConfirms{p, st} },
+	})
+	id := postBatch(t, g.URL, `{"method":"naive","horizon":2,"series":[{"name":"a","values":[1,2,3]}]}`)
+	if b, err := st.GetBatch(context.Background(), id); err != nil || b.Status != store.BatchSucceeded {
+		t.Fatalf("batch %+v, %v; want succeeded", b, err)
 	}
 }

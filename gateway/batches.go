@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -137,7 +138,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		names[i] = s.Name
 	}
 	spec := messages.JSON(batchSpec{Method: req.Method, Horizon: *req.Horizon, Levels: req.Levels, SaveModels: req.SaveModels, Backtest: backtest})
-	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now, SendBy: now.Add(g.cfg.BatchSendLease)}
+	b := store.Batch{ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now, SendLease: g.cfg.BatchSendLease}
 	follow, err := g.followBatch(w, r, id)
 	if err != nil {
 		g.writeError(w, r, err)
@@ -148,6 +149,8 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		g.writeError(w, r, unavailable("record batch", err))
 		return
 	}
+	lease := g.keepSending(ctx, id)
+	defer lease.stop()
 	if req.SaveModels {
 		if err := g.acceptSavedFits(ctx, cmds); err != nil {
 			g.failSavedFits(ctx, cmds, "the batch could not run")
@@ -158,7 +161,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := g.sendBatch(ctx, id, cmds); err != nil {
+	if err := g.sendBatch(ctx, lease, id, cmds); err != nil {
 		reason := "the broker did not take every series"
 		if errors.Is(err, store.ErrBatchEnded) {
 			reason = "the batch's send lease ran out before every series was sent"
@@ -181,45 +184,66 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	g.writeSuccess(w, r, http.StatusAccepted, viewOf(b))
 }
 
-// sendBatch publishes every series of batch id to the batch queue, renewing the batch's send
-// lease meanwhile, and records it sent. An error means the batch must not run: the broker did
-// not take a series, or the lease ran out (store.ErrBatchEnded) or could not be ended.
-func (g *Gateway) sendBatch(ctx context.Context, id string, cmds []messages.BatchCommand) error {
+// sendLease renews the send lease of a batch while the gateway accepts and publishes it.
+type sendLease struct {
+	ended context.Context // done once the batch ended under it: publishing it is pointless
+	stop  func()          // stops the renewals and waits for them; idempotent
+}
+
+// keepSending renews batch id's send lease every third of it until stopped.
+func (g *Gateway) keepSending(ctx context.Context, id string) *sendLease {
 	ctx = context.WithoutCancel(ctx) // a client gone mid-publish does not leave the batch half sent
-	renewed := make(chan struct{})
-	stop := make(chan struct{})
+	ended, end := context.WithCancel(ctx)
+	quit, renewed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(renewed)
 		t := time.NewTicker(g.sendCheck())
 		defer t.Stop()
 		for {
 			select {
-			case <-stop:
+			case <-quit:
 				return
 			case <-t.C:
-				if err := g.deps.Store.RenewBatchSend(ctx, id, g.now().Add(g.cfg.BatchSendLease)); err != nil {
-					// Ended under it, the batch will be refused at BatchSent; else the next
-					// tick tries again, within the lease.
-					g.log.Warn("renew batch send lease", "batch_id", id, "err", err)
-					if errors.Is(err, store.ErrBatchEnded) {
-						return
-					}
-				}
+			}
+			err := g.deps.Store.RenewBatchSend(ctx, id, g.cfg.BatchSendLease)
+			if err == nil {
+				continue
+			}
+			// Ended under it (failed as unsent, cancelled), the batch's remaining series are
+			// not sent; else the next tick tries again, within the lease.
+			g.log.Warn("renew batch send lease", "batch_id", id, "err", err)
+			if errors.Is(err, store.ErrBatchEnded) {
+				end()
+				return
 			}
 		}
 	}()
+	var once sync.Once
+	return &sendLease{ended: ended, stop: func() {
+		once.Do(func() { close(quit); <-renewed; end() })
+	}}
+}
+
+// sendBatch publishes every series of batch id to the batch queue under lease and records it
+// sent. An error means the batch must not run: the broker did not take a series, or the batch
+// failed under the lease (store.ErrBatchEnded), or could not be recorded sent.
+func (g *Gateway) sendBatch(ctx context.Context, lease *sendLease, id string, cmds []messages.BatchCommand) error {
 	eg := new(errgroup.Group)
 	eg.SetLimit(publishParallel)
 	for _, cmd := range cmds {
-		eg.Go(func() error { return g.publish(cmd.Topic(), id+"."+strconv.Itoa(cmd.Index), cmd) })
+		eg.Go(func() error {
+			if lease.ended.Err() != nil {
+				return fmt.Errorf("batch %s: %w", id, store.ErrBatchEnded)
+			}
+			return g.publish(cmd.Topic(), id+"."+strconv.Itoa(cmd.Index), cmd)
+		})
 	}
 	err := eg.Wait()
-	close(stop)
-	<-renewed
+	lease.stop()
 	if err != nil {
 		return err
 	}
-	return g.deps.Store.BatchSent(ctx, id)
+	return g.deps.Store.BatchSent(context.WithoutCancel(ctx), id)
 }
 
 // sendCheck is how often a send lease is renewed, and checked for batches whose lease ran out.

@@ -177,6 +177,9 @@ func New(cfg Config, deps Deps) *Gateway {
 	if cfg.ID == "" {
 		cfg.ID = "gw-" + uuid.NewString()[:8]
 	}
+	if cfg.BatchSendLease <= 0 { // a batch would be failed as unsent as soon as it was recorded
+		cfg.BatchSendLease = DefaultConfig().BatchSendLease
+	}
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
 	}
