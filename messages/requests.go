@@ -375,22 +375,34 @@ func decodeProblemIn(b []byte, err error) error {
 	}
 	near := strings.ToValidUTF8(string(b[max(0, at-12):min(len(b), at+12)]), "")
 	problem := fmt.Sprintf("malformed JSON at byte %d, near %q", syntaxErr.Offset, near)
+	if hint := SyntaxHint(b, at, syntaxErr); hint != "" {
+		problem += ": " + hint
+	}
+	return Invalid("body", "%s", problem)
+}
+
+// SyntaxHint says what the usual mistake is that makes b malformed at its byte at (where err,
+// the decoder's syntax error, stopped), or "" when it is none of them.
+func SyntaxHint(b []byte, at int, err *json.SyntaxError) string {
+	if at < 0 || at >= len(b) {
+		return ""
+	}
 	before := bytes.TrimRight(b[:at], " \t\r\n")
 	rest := b[at:]
 	switch {
-	case strings.Contains(syntaxErr.Error(), "exceeded max depth"):
-		problem += ": arrays and objects nest too deep"
+	case strings.Contains(err.Error(), "exceeded max depth"):
+		return "arrays and objects nest too deep"
 	case bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Inf")) ||
 		bytes.HasSuffix(before, []byte("-")) && rest[0] == 'I':
-		problem += ": NaN and Infinity are not JSON; send null for a missing value"
+		return "NaN and Infinity are not JSON; send null for a missing value"
 	case (rest[0] == ']' || rest[0] == '}') && bytes.HasSuffix(before, []byte(",")):
-		problem += ": a comma before a closing bracket; JSON has no trailing commas"
+		return "a comma before a closing bracket; JSON has no trailing commas"
 	case '0' <= rest[0] && rest[0] <= '9' && at >= 2 && b[at-1] == '0' && strings.IndexByte("[,: -", b[at-2]) >= 0:
-		problem += ": a number with a leading zero; JSON numbers have none"
+		return "a number with a leading zero; JSON numbers have none"
 	case rest[0] == '\'':
-		problem += ": strings and keys are quoted with \", not '"
+		return "strings and keys are quoted with \", not '"
 	}
-	return Invalid("body", "%s", problem)
+	return ""
 }
 
 func decodeProblem(err error) error {

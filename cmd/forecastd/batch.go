@@ -216,13 +216,14 @@ func parseLevels(s string) ([]float64, error) {
 // in memory next to its decoded series. An element of the wrong shape becomes an item error;
 // broken JSON fails the whole input.
 func readBatch(ctx context.Context, r io.Reader) ([]batchItem, error) {
-	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<16))
+	in := &recentReader{r: r}
+	dec := json.NewDecoder(bufio.NewReaderSize(in, 1<<16))
 	tok, err := dec.Token()
 	if err == io.EOF {
 		return nil, errors.New("empty; want a JSON array of series")
 	}
 	if err != nil {
-		return nil, err
+		return nil, in.locate(0, err)
 	}
 	if tok != json.Delim('[') {
 		return nil, fmt.Errorf("want a JSON array of series, got %v", describeToken(tok))
@@ -233,10 +234,11 @@ func readBatch(ctx context.Context, r io.Reader) ([]batchItem, error) {
 			return nil, err
 		}
 		var it batchItem
+		from := dec.InputOffset()
 		if err := dec.Decode(&it); err != nil {
 			var typeErr *json.UnmarshalTypeError
 			if !errors.As(err, &typeErr) {
-				return nil, fmt.Errorf("series %d: %w", len(items)+1, err)
+				return nil, fmt.Errorf("series %d: %w", len(items)+1, in.locate(from, err))
 			}
 			it = batchItem{Name: it.Name, err: describeTypeError(typeErr)}
 		}
@@ -249,6 +251,72 @@ func readBatch(ctx context.Context, r io.Reader) ([]batchItem, error) {
 		return nil, errors.New("unexpected data after the array")
 	}
 	return items, nil
+}
+
+// recentWindow is how much of what was read a recentReader keeps, at least: a series longer
+// than that has its malformed JSON told by the decoder's own words alone.
+const recentWindow = 1 << 20
+
+// recentReader keeps the last bytes read through it and counts the lines before them, so that
+// malformed JSON in a streamed input is told by line and column, as editors show it.
+type recentReader struct {
+	r     io.Reader
+	read  int64  // bytes read
+	lines int64  // newlines before buf
+	buf   []byte // the last bytes read, recentWindow to twice that; buf[0] is byte read-len(buf)
+}
+
+func (c *recentReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.buf = append(c.buf, p[:n]...)
+	c.read += int64(n)
+	if len(c.buf) > 2*recentWindow {
+		drop := len(c.buf) - recentWindow
+		c.lines += int64(bytes.Count(c.buf[:drop], []byte{'\n'}))
+		c.buf = append(c.buf[:0], c.buf[drop:]...)
+	}
+	return n, err
+}
+
+// locate places a syntax error of the JSON value that starts at input offset from (after
+// a separating comma, if any): it checks the value again on its own, whose error offset the
+// decoder, which counts only the bytes of values, does not give in the input's terms, and names
+// the line and column of the malformed byte. Other errors, and values no longer kept, are err.
+func (c *recentReader) locate(from int64, err error) error {
+	var syntaxErr *json.SyntaxError
+	start := c.read - int64(len(c.buf))
+	if !errors.As(err, &syntaxErr) || from < start || from > c.read {
+		return err
+	}
+	rest := c.buf[from-start:]
+	k := len(rest) - len(bytes.TrimLeft(rest, " \t\r\n"))
+	problem := "a comma is missing between two series"
+	at := int(from-start) + k // the malformed byte, in buf
+	if !strings.Contains(syntaxErr.Error(), "expected comma") {
+		if k < len(rest) && rest[k] == ',' {
+			k += 1 + len(rest[k+1:]) - len(bytes.TrimLeft(rest[k+1:], " \t\r\n"))
+		}
+		var raw json.RawMessage
+		if !errors.As(json.Unmarshal(rest[k:], &raw), &syntaxErr) {
+			return err
+		}
+		at = int(from-start) + k + int(syntaxErr.Offset) - 1
+		problem = strings.TrimPrefix(syntaxErr.Error(), "json: ")
+		if hint := messages.SyntaxHint(c.buf, at, syntaxErr); hint != "" {
+			problem += ": " + hint
+		}
+	}
+	if at < 0 || at >= len(c.buf) {
+		return err
+	}
+	before := c.buf[:at]
+	line := c.lines + int64(bytes.Count(before, []byte{'\n'})) + 1
+	nl := bytes.LastIndexByte(before, '\n')
+	where := fmt.Sprintf("line %d", line)
+	if nl >= 0 || start == 0 {
+		where += fmt.Sprintf(", column %d", at-nl)
+	}
+	return fmt.Errorf("malformed JSON at %s: %s", where, problem)
 }
 
 func describeToken(tok json.Token) string {

@@ -165,7 +165,11 @@ func TestBatch(t *testing.T) {
 		{name: "truncated input", input: "batch_truncated.json", wantErr: "unexpected EOF"},
 		{name: "empty input", input: "", wantErr: "empty"},
 		{name: "object instead of array", input: `{"name": "a"}`, wantErr: "want a JSON array of series, got an object"},
-		{name: "syntax error in an item", input: `[{"name": "a", "values": [1,, 2]}]`, wantErr: "series 1: invalid character"},
+		{name: "syntax error in an item", input: `[{"name": "a", "values": [1,, 2]}]`, wantErr: "series 1: malformed JSON at line 1, column 29: invalid character ','"},
+		{name: "syntax error on a later line", input: "[{\"name\": \"a\", \"values\": [1]},\n  {\"name\": \"b\",\n   \"values\": [1, NaN]}]",
+			wantErr: "series 2: malformed JSON at line 3, column 18: invalid character 'N' looking for beginning of value: NaN and Infinity are not JSON"},
+		{name: "comma missing between series", input: "[{\"name\": \"a\", \"values\": [1]}\n {\"name\": \"b\"}]", wantErr: "series 2: malformed JSON at line 2, column 2: a comma is missing between two series"},
+		{name: "trailing comma", input: `[{"name": "a", "values": [1],}]`, wantErr: "series 1: malformed JSON at line 1, column 30: invalid character '}' looking for beginning of object key string: a comma before a closing bracket"},
 		{name: "data after the array", input: `[] []`, wantErr: "unexpected data after the array"},
 		{name: "missing input file", input: "batch_nonexistent.json", wantErr: "no such file"},
 		{name: "output directory missing", input: "batch_good.json", flags: []string{"--output", "/nonexistent/dir/out.json"}, wantErr: "output /nonexistent/dir/out.json"},
@@ -373,5 +377,25 @@ func TestBatchLevelsMayBeFractions(t *testing.T) {
 	}
 	if got, err := parseLevels("0.8,95"); err == nil {
 		t.Errorf(`parseLevels("0.8,95") = %v; want an error (fractions mixed with percentages)`, got)
+	}
+}
+
+// A malformed byte past what the reader keeps of a long input is still placed by line: the
+// lines of the bytes it let go of are counted.
+func TestReadBatchPlacesAMalformedByteFarIntoTheInput(t *testing.T) {
+	var in strings.Builder
+	in.WriteString("[\n")
+	const good = 60_000 // about 3 MiB of series: more than the reader keeps
+	for i := range good {
+		fmt.Fprintf(&in, "  {\"name\": \"s%05d\", \"values\": [1, 2, 3, 4, 5, 6]},\n", i)
+	}
+	in.WriteString("  {\"name\": \"bad\", \"values\": [1, 2,, 3]}\n]\n")
+	if in.Len() < 2*recentWindow {
+		t.Fatalf("input of %d bytes; want more than twice the reader's window", in.Len())
+	}
+	_, err := readBatch(t.Context(), strings.NewReader(in.String()))
+	want := fmt.Sprintf("series %d: malformed JSON at line %d, column 35: invalid character ','", good+1, good+2)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("err = %v, want it to start %q", err, want)
 	}
 }
