@@ -43,16 +43,22 @@ func (deadRenewals) RenewBatchSend(context.Context, string, time.Duration) error
 	return errors.New("the test's gateway is dead")
 }
 
+// processorOnMemory is a stack over a memory store, with one processor and no gateway yet.
+func processorOnMemory(t *testing.T) (*store.Memory, *stack.Stack) {
+	st := store.NewMemory()
+	t.Cleanup(func() { _ = st.Close() })
+	s := stack.New(t, stack.Config{Store: st})
+	s.AddProcessor(stack.ProcessorOptions{})
+	return st, s
+}
+
 // A gateway that stops while it publishes a batch's series leaves the batch to another
 // gateway, which fails it once its send lease runs out, with a batch_done, instead of it
 // running forever short of the series that never went out; the series that did are kept, those
 // sent late are skipped, and the stopped gateway, if it comes back to the request, answers 503.
 func TestBatchLeftHalfSentByItsGatewayIsFailed(t *testing.T) {
 	const lease = 300 * time.Millisecond
-	st := store.NewMemory()
-	t.Cleanup(func() { _ = st.Close() })
-	s := stack.New(t, stack.Config{Store: st})
-	s.AddProcessor(stack.ProcessorOptions{})
+	st, s := processorOnMemory(t)
 	release := make(chan struct{})
 	var sent atomic.Int32
 	dying := s.AddGateway(stack.GatewayOptions{
@@ -186,10 +192,7 @@ func (p slowPublisher) Publish(topic string, msgs ...*message.Message) error {
 // batch: it renews the lease meanwhile, so neither it nor another gateway fails the batch.
 func TestBatchPublishedLongerThanItsSendLeaseRuns(t *testing.T) {
 	const lease = 150 * time.Millisecond
-	st := store.NewMemory()
-	t.Cleanup(func() { _ = st.Close() })
-	s := stack.New(t, stack.Config{Store: st})
-	s.AddProcessor(stack.ProcessorOptions{})
+	st, s := processorOnMemory(t)
 	slow := s.AddGateway(stack.GatewayOptions{
 		Config: func(c *gateway.Config) { c.BatchSendLease = lease },
 		WrapPublisher: func(p message.Publisher) message.Publisher {
@@ -242,10 +245,7 @@ func (p lateConfirms) Publish(topic string, msgs ...*message.Message) error {
 // A batch whose series have all ended by the time the broker confirms their publishes was
 // sent: its client gets 202 and the batch stays succeeded, not 503 and a resubmission.
 func TestBatchThatEndsBeforeItsConfirmsIsAccepted(t *testing.T) {
-	st := store.NewMemory()
-	t.Cleanup(func() { _ = st.Close() })
-	s := stack.New(t, stack.Config{Store: st})
-	s.AddProcessor(stack.ProcessorOptions{})
+	st, s := processorOnMemory(t)
 	g := s.AddGateway(stack.GatewayOptions{
 		WrapPublisher: func(p message.Publisher) message.Publisher { return lateConfirms{p, st} },
 	})
