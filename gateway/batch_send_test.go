@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/internal/promtest"
 	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/internal/testenv"
 	"github.com/forecastd/forecastd/store"
@@ -147,6 +148,9 @@ func TestBatchLeftHalfSentByItsGatewayIsFailed(t *testing.T) {
 	}
 	if done != 1 {
 		t.Errorf("%d batch_done events, want 1", done)
+	}
+	if n := promtest.Value(t, other.Registry, "forecastd_batches_unsent_total"); n != 1 {
+		t.Errorf("forecastd_batches_unsent_total = %v on the gateway that failed the batch, want 1", n)
 	}
 
 	// The stopped gateway comes back to the request: the rest goes out, the batch having ended

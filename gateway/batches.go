@@ -262,6 +262,7 @@ func (g *Gateway) expireUnsentBatches(ctx context.Context) {
 		for _, id := range ended {
 			g.log.Warn("batch failed: its gateway stopped before it had sent every series", "batch_id", id)
 		}
+		g.metrics.unsentBatches.Add(float64(len(ended)))
 		select {
 		case <-ctx.Done():
 			return

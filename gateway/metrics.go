@@ -22,6 +22,8 @@ type metrics struct {
 	sessionWrites, sessionMessages *prometheus.CounterVec
 	// lostReplies counts jobs answered from their store records because no reply came.
 	lostReplies prometheus.Counter
+	// unsentBatches counts batches this gateway failed because their send lease ran out.
+	unsentBatches prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -58,8 +60,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lostReplies: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "forecastd_replies_recovered_total", Help: "Jobs answered from their store record because the processor's reply did not arrive (lost with the reply queue in a broker restart).",
 		}),
+		unsentBatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "forecastd_batches_unsent_total", Help: "Batches failed because their send lease ran out: the gateway publishing them stopped (or could not renew the lease) before every series was sent.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.jobs, m.held, m.heldSeconds, m.sessions, m.sessionsClosed, m.sessionWrites, m.sessionMessages, m.lostReplies)
+	reg.MustRegister(m.requests, m.duration, m.jobs, m.held, m.heldSeconds, m.sessions, m.sessionsClosed, m.sessionWrites, m.sessionMessages, m.lostReplies, m.unsentBatches)
 	return m
 }
 
