@@ -509,6 +509,8 @@ func TestDecodeJSONExplainsMalformedJSON(t *testing.T) {
 		{`{"horizon":3,}`, "no trailing commas"},
 		{`{"values":[01]}`, "leading zero"},
 		{`{'values':[1]}`, `quoted with "`},
+		{`{"values":[1] /* daily */}`, "no comments"},
+		{"{\"values\":[1], # daily\n}", "no comments"},
 		{strings.Repeat("[", 10001) + strings.Repeat("]", 10001), "nest too deep"},
 		{`{"values":[1 2]}`, `:[1 2]}"`}, // the text around it
 	}

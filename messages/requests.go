@@ -401,6 +401,8 @@ func SyntaxHint(b []byte, at int, err *json.SyntaxError) string {
 		return "a number with a leading zero; JSON numbers have none"
 	case rest[0] == '\'':
 		return "strings and keys are quoted with \", not '"
+	case rest[0] == '/' || rest[0] == '#':
+		return "JSON has no comments"
 	}
 	return ""
 }

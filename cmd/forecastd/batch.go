@@ -223,7 +223,7 @@ func readBatch(ctx context.Context, r io.Reader) ([]batchItem, error) {
 		return nil, errors.New("empty; want a JSON array of series")
 	}
 	if err != nil {
-		return nil, in.locate(0, err)
+		return nil, in.between(0, err)
 	}
 	if tok != json.Delim('[') {
 		return nil, fmt.Errorf("want a JSON array of series, got %v", describeToken(tok))
@@ -238,17 +238,19 @@ func readBatch(ctx context.Context, r io.Reader) ([]batchItem, error) {
 		if err := dec.Decode(&it); err != nil {
 			var typeErr *json.UnmarshalTypeError
 			if !errors.As(err, &typeErr) {
-				return nil, fmt.Errorf("series %d: %w", len(items)+1, in.locate(from, err))
+				return nil, fmt.Errorf("series %d: %w", len(items)+1, in.inValue(from, len(items) > 0, err))
 			}
 			it = batchItem{Name: it.Name, err: describeTypeError(typeErr)}
 		}
 		items = append(items, it)
 	}
+	from := dec.InputOffset()
 	if _, err := dec.Token(); err != nil { // the closing ']'
-		return nil, err
+		return nil, in.between(from, err)
 	}
+	from = dec.InputOffset()
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("unexpected data after the array")
+		return nil, in.between(from, errors.New("unexpected data after the array"))
 	}
 	return items, nil
 }
@@ -257,66 +259,110 @@ func readBatch(ctx context.Context, r io.Reader) ([]batchItem, error) {
 // than that has its malformed JSON told by the decoder's own words alone.
 const recentWindow = 1 << 20
 
-// recentReader keeps the last bytes read through it and counts the lines before them, so that
-// malformed JSON in a streamed input is told by line and column, as editors show it.
+// recentReader keeps the last bytes read through it and counts the lines and columns before
+// them, so that malformed JSON in a streamed input is told by line and column (in characters),
+// as editors show it.
 type recentReader struct {
-	r     io.Reader
-	read  int64  // bytes read
-	lines int64  // newlines before buf
-	buf   []byte // the last bytes read, recentWindow to twice that; buf[0] is byte read-len(buf)
+	r    io.Reader
+	read int64 // bytes read
+	// lines counts the newlines before buf, and column the characters after the last of them.
+	lines, column int64
+	buf           []byte // the last bytes read, recentWindow to twice that; buf[0] is byte read-len(buf)
 }
 
 func (c *recentReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
+	// A decoder holding a long series reads far ahead; in bites, the window keeps up.
+	n, err := c.r.Read(p[:min(len(p), recentWindow/2)])
 	c.buf = append(c.buf, p[:n]...)
 	c.read += int64(n)
 	if len(c.buf) > 2*recentWindow {
-		drop := len(c.buf) - recentWindow
-		c.lines += int64(bytes.Count(c.buf[:drop], []byte{'\n'}))
-		c.buf = append(c.buf[:0], c.buf[drop:]...)
+		drop := c.buf[:len(c.buf)-recentWindow]
+		if nl := bytes.LastIndexByte(drop, '\n'); nl >= 0 {
+			c.lines += int64(bytes.Count(drop, []byte{'\n'}))
+			c.column, drop = 0, drop[nl+1:]
+		}
+		c.column += characters(drop)
+		c.buf = append(c.buf[:0], c.buf[len(c.buf)-recentWindow:]...)
 	}
 	return n, err
 }
 
-// locate places a syntax error of the JSON value that starts at input offset from (after
-// a separating comma, if any): it checks the value again on its own, whose error offset the
-// decoder, which counts only the bytes of values, does not give in the input's terms, and names
-// the line and column of the malformed byte. Other errors, and values no longer kept, are err.
-func (c *recentReader) locate(from int64, err error) error {
+// characters counts the UTF-8 characters that start in b: its bytes that do not continue one.
+func characters(b []byte) int64 {
+	n := int64(0)
+	for _, c := range b {
+		if c&0xC0 != 0x80 {
+			n++
+		}
+	}
+	return n
+}
+
+// inValue places a syntax error met while decoding the value that starts at input offset from
+// (after a comma, when one came before it): it checks the value again on its own, since the
+// decoder's offset counts only the bytes of values, and names the malformed byte's line and
+// column. Errors other than syntax, and values no longer kept, are err.
+func (c *recentReader) inValue(from int64, afterComma bool, err error) error {
 	var syntaxErr *json.SyntaxError
 	start := c.read - int64(len(c.buf))
 	if !errors.As(err, &syntaxErr) || from < start || from > c.read {
 		return err
 	}
+	if strings.Contains(syntaxErr.Error(), "expected comma") { // met before the value
+		problem := "a comma is missing between two series"
+		if at := c.first(from); at >= 0 {
+			if hint := messages.SyntaxHint(c.buf, at, syntaxErr); hint != "" {
+				problem = hint // what looked like two values: 0 and 1 of 01, say
+			}
+		}
+		return c.between(from, errors.New(problem))
+	}
 	rest := c.buf[from-start:]
 	k := len(rest) - len(bytes.TrimLeft(rest, " \t\r\n"))
-	problem := "a comma is missing between two series"
-	at := int(from-start) + k // the malformed byte, in buf
-	if !strings.Contains(syntaxErr.Error(), "expected comma") {
-		if k < len(rest) && rest[k] == ',' {
-			k += 1 + len(rest[k+1:]) - len(bytes.TrimLeft(rest[k+1:], " \t\r\n"))
-		}
-		var raw json.RawMessage
-		if !errors.As(json.Unmarshal(rest[k:], &raw), &syntaxErr) {
-			return err
-		}
-		at = int(from-start) + k + int(syntaxErr.Offset) - 1
-		problem = strings.TrimPrefix(syntaxErr.Error(), "json: ")
-		if hint := messages.SyntaxHint(c.buf, at, syntaxErr); hint != "" {
-			problem += ": " + hint
-		}
+	if afterComma && k < len(rest) && rest[k] == ',' {
+		k += 1 + len(rest[k+1:]) - len(bytes.TrimLeft(rest[k+1:], " \t\r\n"))
 	}
+	var raw json.RawMessage
+	if !errors.As(json.Unmarshal(rest[k:], &raw), &syntaxErr) {
+		return err
+	}
+	at := int(from-start) + k + int(syntaxErr.Offset) - 1
+	problem := strings.TrimPrefix(syntaxErr.Error(), "json: ")
+	if hint := messages.SyntaxHint(c.buf, at, syntaxErr); hint != "" {
+		problem += ": " + hint
+	}
+	return c.at(at, problem, err)
+}
+
+// between places an error met between values, at the first byte from input offset from on
+// that is not white space.
+func (c *recentReader) between(from int64, err error) error {
+	return c.at(c.first(from), strings.TrimPrefix(err.Error(), "json: "), err)
+}
+
+// first is where in buf the first byte from input offset from on that is not white space is,
+// or -1 when from is not in buf.
+func (c *recentReader) first(from int64) int {
+	start := c.read - int64(len(c.buf))
+	if from < start || from > c.read {
+		return -1
+	}
+	rest := c.buf[from-start:]
+	return int(from-start) + len(rest) - len(bytes.TrimLeft(rest, " \t\r\n"))
+}
+
+// at is problem at byte at of buf, by line and column; err when at is not in buf.
+func (c *recentReader) at(at int, problem string, err error) error {
 	if at < 0 || at >= len(c.buf) {
 		return err
 	}
 	before := c.buf[:at]
-	line := c.lines + int64(bytes.Count(before, []byte{'\n'})) + 1
-	nl := bytes.LastIndexByte(before, '\n')
-	where := fmt.Sprintf("line %d", line)
-	if nl >= 0 || start == 0 {
-		where += fmt.Sprintf(", column %d", at-nl)
+	line, column := c.lines, c.column
+	if nl := bytes.LastIndexByte(before, '\n'); nl >= 0 {
+		line += int64(bytes.Count(before, []byte{'\n'}))
+		column, before = 0, before[nl+1:]
 	}
-	return fmt.Errorf("malformed JSON at %s: %s", where, problem)
+	return fmt.Errorf("malformed JSON at line %d, column %d: %s", line+1, column+characters(before)+1, problem)
 }
 
 func describeToken(tok json.Token) string {

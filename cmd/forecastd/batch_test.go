@@ -169,8 +169,12 @@ func TestBatch(t *testing.T) {
 		{name: "syntax error on a later line", input: "[{\"name\": \"a\", \"values\": [1]},\n  {\"name\": \"b\",\n   \"values\": [1, NaN]}]",
 			wantErr: "series 2: malformed JSON at line 3, column 18: invalid character 'N' looking for beginning of value: NaN and Infinity are not JSON"},
 		{name: "comma missing between series", input: "[{\"name\": \"a\", \"values\": [1]}\n {\"name\": \"b\"}]", wantErr: "series 2: malformed JSON at line 2, column 2: a comma is missing between two series"},
+		{name: "comma before the first series", input: `[,{"name": "a", "values": [1]}]`, wantErr: "series 1: malformed JSON at line 1, column 2: invalid character ','"},
+		{name: "a brace too many", input: `[{"name": "a", "values": [1]}}]`, wantErr: "malformed JSON at line 1, column 30: invalid character '}' after array element"},
+		{name: "a comment", input: "[{\"name\": \"a\", \"values\": [1]} // daily\n]", wantErr: "series 2: malformed JSON at line 1, column 31: JSON has no comments"},
+		{name: "column in characters", input: `[{"name": "Zürich", "values": [1,, 2]}]`, wantErr: "series 1: malformed JSON at line 1, column 34: invalid character ','"},
 		{name: "trailing comma", input: `[{"name": "a", "values": [1],}]`, wantErr: "series 1: malformed JSON at line 1, column 30: invalid character '}' looking for beginning of object key string: a comma before a closing bracket"},
-		{name: "data after the array", input: `[] []`, wantErr: "unexpected data after the array"},
+		{name: "data after the array", input: `[] []`, wantErr: "malformed JSON at line 1, column 4: unexpected data after the array"},
 		{name: "missing input file", input: "batch_nonexistent.json", wantErr: "no such file"},
 		{name: "output directory missing", input: "batch_good.json", flags: []string{"--output", "/nonexistent/dir/out.json"}, wantErr: "output /nonexistent/dir/out.json"},
 		{name: "levels out of range", input: "batch_good.json", flags: []string{"--levels", "80,100"}, wantErr: `--levels: "100" is not a percentage`},
@@ -380,22 +384,67 @@ func TestBatchLevelsMayBeFractions(t *testing.T) {
 	}
 }
 
-// A malformed byte past what the reader keeps of a long input is still placed by line: the
-// lines of the bytes it let go of are counted.
+// A malformed byte past what the reader keeps of a long input is still placed by line and
+// column: the lines and characters of the bytes it let go of are counted, also after a series
+// longer than what it keeps, and on one long line.
 func TestReadBatchPlacesAMalformedByteFarIntoTheInput(t *testing.T) {
-	var in strings.Builder
-	in.WriteString("[\n")
-	const good = 60_000 // about 3 MiB of series: more than the reader keeps
-	for i := range good {
-		fmt.Fprintf(&in, "  {\"name\": \"s%05d\", \"values\": [1, 2, 3, 4, 5, 6]},\n", i)
+	seriesLines := func(b *strings.Builder, n int) {
+		for i := range n {
+			fmt.Fprintf(b, "  {\"name\": \"s%05d\", \"values\": [1, 2, 3, 4, 5, 6]},\n", i)
+		}
 	}
-	in.WriteString("  {\"name\": \"bad\", \"values\": [1, 2,, 3]}\n]\n")
-	if in.Len() < 2*recentWindow {
-		t.Fatalf("input of %d bytes; want more than twice the reader's window", in.Len())
+	long := func(b *strings.Builder, sep string) { // one series of about 1.5 MiB of values
+		b.WriteString(`{"name": "long", "values": [`)
+		for i := range 300_000 {
+			if i > 0 {
+				b.WriteString(sep)
+			}
+			b.WriteString("1.5")
+		}
+		b.WriteString("]},")
 	}
-	_, err := readBatch(t.Context(), strings.NewReader(in.String()))
-	want := fmt.Sprintf("series %d: malformed JSON at line %d, column 35: invalid character ','", good+1, good+2)
-	if err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Fatalf("err = %v, want it to start %q", err, want)
+	const bad = `  {"name": "bad", "values": [1, 2,, 3]}` // the second comma is column 35
+	tests := []struct {
+		name string
+		in   func(*strings.Builder)
+		want string
+	}{
+		{"many lines", func(b *strings.Builder) {
+			b.WriteString("[\n")
+			seriesLines(b, 60_000)
+			b.WriteString(bad + "\n]\n")
+		}, "series 60001: malformed JSON at line 60002, column 35: invalid character ','"},
+		{"after a long series", func(b *strings.Builder) {
+			b.WriteString("[")
+			long(b, ", ")
+			b.WriteString("\n")
+			seriesLines(b, 30_000)
+			b.WriteString(bad + "\n]\n")
+		}, "series 30002: malformed JSON at line 30002, column 35: invalid character ','"},
+		{"one long line", func(b *strings.Builder) {
+			b.WriteString("[")
+			long(b, ",")
+			long(b, ",")
+			b.WriteString(`{"name": "bad", "values": [1,, 2]}]`)
+		}, "series 3: malformed JSON at line 1, column "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var in strings.Builder
+			tt.in(&in)
+			if in.Len() < 2*recentWindow {
+				t.Fatalf("input of %d bytes; want more than twice the reader's window", in.Len())
+			}
+			// A bytes.Reader fills every read, as a file does: the decoder's reads ahead reach
+			// the reader whole.
+			_, err := readBatch(t.Context(), bytes.NewReader([]byte(in.String())))
+			want := tt.want
+			if tt.name == "one long line" {
+				want += fmt.Sprint(strings.LastIndex(in.String(), ",,")+2) + ": invalid character ','"
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("err = %.200v, want it to start %q", err, want)
+			}
+		})
 	}
 }
