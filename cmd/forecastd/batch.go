@@ -304,29 +304,25 @@ func characters(b []byte) int64 {
 // column. Errors other than syntax, and values no longer kept, are err.
 func (c *recentReader) inValue(from int64, afterComma bool, err error) error {
 	var syntaxErr *json.SyntaxError
-	start := c.read - int64(len(c.buf))
-	if !errors.As(err, &syntaxErr) || from < start || from > c.read {
+	at := c.first(from)
+	if !errors.As(err, &syntaxErr) || at < 0 {
 		return err
 	}
 	if strings.Contains(syntaxErr.Error(), "expected comma") { // met before the value
 		problem := "a comma is missing between two series"
-		if at := c.first(from); at >= 0 {
-			if hint := messages.SyntaxHint(c.buf, at, syntaxErr); hint != "" {
-				problem = hint // what looked like two values: 0 and 1 of 01, say
-			}
+		if hint := messages.SyntaxHint(c.buf, at, syntaxErr); hint != "" {
+			problem = hint // what looked like two values: 0 and 1 of 01, say
 		}
-		return c.between(from, errors.New(problem))
+		return c.at(at, problem, err)
 	}
-	rest := c.buf[from-start:]
-	k := len(rest) - len(bytes.TrimLeft(rest, " \t\r\n"))
-	if afterComma && k < len(rest) && rest[k] == ',' {
-		k += 1 + len(rest[k+1:]) - len(bytes.TrimLeft(rest[k+1:], " \t\r\n"))
+	if afterComma && at < len(c.buf) && c.buf[at] == ',' {
+		at = c.skipSpace(at + 1)
 	}
 	var raw json.RawMessage
-	if !errors.As(json.Unmarshal(rest[k:], &raw), &syntaxErr) {
+	if !errors.As(json.Unmarshal(c.buf[at:], &raw), &syntaxErr) {
 		return err
 	}
-	at := int(from-start) + k + int(syntaxErr.Offset) - 1
+	at += int(syntaxErr.Offset) - 1
 	problem := strings.TrimPrefix(syntaxErr.Error(), "json: ")
 	if hint := messages.SyntaxHint(c.buf, at, syntaxErr); hint != "" {
 		problem += ": " + hint
@@ -347,8 +343,13 @@ func (c *recentReader) first(from int64) int {
 	if from < start || from > c.read {
 		return -1
 	}
-	rest := c.buf[from-start:]
-	return int(from-start) + len(rest) - len(bytes.TrimLeft(rest, " \t\r\n"))
+	return c.skipSpace(int(from - start))
+}
+
+// skipSpace is where in buf the first byte from i on that is not white space is (len(buf) if
+// none is).
+func (c *recentReader) skipSpace(i int) int {
+	return len(c.buf) - len(bytes.TrimLeft(c.buf[i:], " \t\r\n"))
 }
 
 // at is problem at byte at of buf, by line and column; err when at is not in buf.
