@@ -17,6 +17,12 @@ import (
 // fails it, with a batch_done, once its send lease has run out, and the series that went out
 // are counted once. The client never got its 202, so nothing it was told of is lost; it
 // submits again.
+// The store's keys (store.Redis, default prefix) the test reads the batch by.
+const (
+	sendingKey = "forecastd:batches:sending" // the batches being sent
+	batchKey   = "forecastd:batch:"          // a batch's record, by id
+)
+
 func TestGatewayKilledMidBatchPublish(t *testing.T) {
 	const lease = 3 * time.Second
 	c := newCluster(t, "--batch-send-lease", lease.String())
@@ -42,10 +48,10 @@ func TestGatewayKilledMidBatchPublish(t *testing.T) {
 		var sending []string
 		if err := testenv.Poll(30*time.Second, func() error {
 			var err error
-			if sending, err = rdb.ZRange(ctx, "forecastd:batches:sending", 0, -1).Result(); err != nil || len(sending) == 0 {
+			if sending, err = rdb.ZRange(ctx, sendingKey, 0, -1).Result(); err != nil || len(sending) == 0 {
 				return fmt.Errorf("no batch being sent: %v", err)
 			}
-			if done, _ := rdb.HGet(ctx, "forecastd:batch:"+sending[0], "done").Int(); done == 0 {
+			if done, _ := rdb.HGet(ctx, batchKey+sending[0], "done").Int(); done == 0 {
 				return fmt.Errorf("no series of %s done yet", sending[0])
 			}
 			return nil
@@ -53,7 +59,7 @@ func TestGatewayKilledMidBatchPublish(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.gw.Kill9(t)
-		if left, _ := rdb.ZScore(ctx, "forecastd:batches:sending", sending[0]).Result(); left > 0 {
+		if left, _ := rdb.ZScore(ctx, sendingKey, sending[0]).Result(); left > 0 {
 			id = sending[0]
 		} else {
 			t.Logf("attempt %d: batch %s was sent before the kill", attempt, sending[0])
@@ -65,7 +71,7 @@ func TestGatewayKilledMidBatchPublish(t *testing.T) {
 			continue
 		}
 		b := c.waitBatchEnded(t, id, n)
-		rec, err := rdb.HGetAll(ctx, "forecastd:batch:"+id).Result()
+		rec, err := rdb.HGetAll(ctx, batchKey+id).Result()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -44,6 +44,22 @@ func (deadRenewals) RenewBatchSend(context.Context, string, time.Duration) error
 	return errors.New("the test's gateway is dead")
 }
 
+// waitEnded polls st until batch id has ended, and returns its record.
+func waitEnded(t *testing.T, st store.Store, id string) store.Batch {
+	t.Helper()
+	var b store.Batch
+	if err := testenv.Poll(10*time.Second, func() error {
+		var err error
+		if b, err = st.GetBatch(context.Background(), id); err != nil || !b.Status.Terminal() {
+			return fmt.Errorf("batch %s: %+v, %v", id, b, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // processorOnMemory is a stack over a memory store, with one processor and no gateway yet.
 func processorOnMemory(t *testing.T) (*store.Memory, *stack.Stack) {
 	st := store.NewMemory()
@@ -109,28 +125,20 @@ func TestBatchLeftHalfSentByItsGatewayIsFailed(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var b batchAnswer
-	if err := testenv.Poll(10*time.Second, func() error {
-		resp, err := http.Get(other.URL + "/v1/batches/" + id)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var env jsend
-		if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
-			return err
-		}
-		decodeData(t, env, &b)
-		if resp.StatusCode != http.StatusOK || b.Status != "failed" {
-			return fmt.Errorf("batch %s: %d, %s with %d of %d done", id, resp.StatusCode, b.Status, b.Done, b.Total)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rec, err := st.GetBatch(context.Background(), id)
+	rec := waitEnded(t, st, id)
+	resp, err := http.Get(other.URL + "/v1/batches/" + id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var env jsend
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var b batchAnswer
+	decodeData(t, env, &b)
+	if resp.StatusCode != http.StatusOK || b.Status != "failed" {
+		t.Fatalf("GET batch %s from the other gateway: %d, %+v; want it failed", id, resp.StatusCode, b)
 	}
 	if rec.Error != store.UnsentReason || rec.Done != 5 || rec.Total != 20 {
 		t.Fatalf("batch %+v; want failed with %q, the 5 series sent done", rec, store.UnsentReason)
@@ -165,13 +173,8 @@ func TestBatchLeftHalfSentByItsGatewayIsFailed(t *testing.T) {
 		t.Fatal("the POST was not answered")
 	}
 	later := postBatch(t, other.URL, `{"method":"naive","horizon":2,"series":[{"name":"later","values":[1,2]}]}`)
-	if err := testenv.Poll(10*time.Second, func() error {
-		if b, err := st.GetBatch(context.Background(), later); err != nil || b.Status != store.BatchSucceeded {
-			return fmt.Errorf("later batch: %+v, %v", b, err)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	if b := waitEnded(t, st, later); b.Status != store.BatchSucceeded {
+		t.Fatalf("later batch: %+v; want succeeded", b)
 	}
 	if rec, _ := st.GetBatch(context.Background(), id); rec.Done != 5 || rec.Status != store.BatchFailed {
 		t.Errorf("after the rest was sent: %+v; want still failed with 5 done", rec)
@@ -211,17 +214,7 @@ func TestBatchPublishedLongerThanItsSendLeaseRuns(t *testing.T) {
 	start := time.Now()
 	id := postBatch(t, slow.URL, `{"method":"naive","horizon":2,"series":[`+strings.Join(series, ",")+`]}`)
 	t.Logf("published in %s", time.Since(start).Round(time.Millisecond))
-	var b store.Batch
-	if err := testenv.Poll(10*time.Second, func() error {
-		var err error
-		if b, err = st.GetBatch(context.Background(), id); err != nil || !b.Status.Terminal() {
-			return fmt.Errorf("batch %+v, %v", b, err)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if b.Status != store.BatchSucceeded || b.Done != 25 {
+	if b := waitEnded(t, st, id); b.Status != store.BatchSucceeded || b.Done != 25 {
 		t.Fatalf("batch %+v; want succeeded with its 25 series", b)
 	}
 }
