@@ -12,17 +12,17 @@ import (
 	"github.com/forecastd/forecastd/internal/testenv"
 )
 
-// The gateway killed with SIGKILL while it publishes a batch's series: the batch it had recorded
-// would run forever short of the series that never went out. A gateway started in its place
-// fails it, with a batch_done, once its send lease has run out, and the series that went out
-// are counted once. The client never got its 202, so nothing it was told of is lost; it
-// submits again.
 // The store's keys (store.Redis, default prefix) the test reads the batch by.
 const (
 	sendingKey = "forecastd:batches:sending" // the batches being sent
 	batchKey   = "forecastd:batch:"          // a batch's record, by id
 )
 
+// The gateway killed with SIGKILL while it publishes a batch's series: the batch it had recorded
+// would run forever short of the series that never went out. A gateway started in its place
+// fails it, with a batch_done, once its send lease has run out, and the series that went out
+// are counted once. The client never got its 202, so nothing it was told of is lost; it
+// submits again.
 func TestGatewayKilledMidBatchPublish(t *testing.T) {
 	const lease = 3 * time.Second
 	c := newCluster(t, "--batch-send-lease", lease.String())
