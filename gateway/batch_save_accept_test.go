@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/forecastd/forecastd/gateway"
 	"github.com/forecastd/forecastd/store"
 )
 
@@ -112,5 +113,51 @@ func TestSaveModelsBatchClientLeavingMidAcceptLeavesNoFitPending(t *testing.T) {
 			t.Fatalf("models %d, with a fit pending: %v; want every accepted fit run or failed", len(infos), pending)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// replyLost runs every AcceptSavedFit but answers the one of series s1 with the error of a
+// reply lost after the script ran (a read timeout, as go-redis gives when it does not retry).
+type replyLost struct{ store.Store }
+
+func (s replyLost) AcceptSavedFit(ctx context.Context, model, job string, lease time.Duration) (int64, error) {
+	gen, err := s.Store.AcceptSavedFit(ctx, model, job, lease)
+	if err == nil && strings.HasSuffix(model, ".s1") {
+		return 0, errors.New("read tcp 127.0.0.1:6379: i/o timeout")
+	}
+	return gen, err
+}
+
+// A save_models batch whose store lost the reply to one series' accept leaves no fit pending:
+// the gateway finds that fit by its job and fails it with the others, so a forecast of the
+// model is answered 404 at once instead of being held for a fit that will never run.
+func TestSaveModelsBatchWhoseAcceptReplyWasLostLeavesNoFitPending(t *testing.T) {
+	s := newAPIServer(t, apiOption{
+		wrap: func(st store.Store) store.Store { return replyLost{st} },
+		cfg:  func(c *gateway.Config) { c.HoldTimeout = 3 * time.Second },
+	})
+	code, env := s.send(t, "POST", "/v1/batches", "application/json", []byte(saveModelsBatch(3)))
+	if code != http.StatusServiceUnavailable {
+		t.Fatalf("%d %+v; want 503", code, env)
+	}
+	infos, err := s.store.List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := ""
+	for _, info := range infos {
+		if len(info.Pending) > 0 {
+			t.Errorf("model %s: fits %+v pending after its batch was refused", info.Model, info.Pending)
+		}
+		if strings.HasSuffix(info.Model, ".s1") {
+			lost = info.Model
+		}
+	}
+	if lost == "" {
+		t.Fatalf("models %+v: no fit accepted for s1", infos)
+	}
+	code, env = s.send(t, "POST", "/v1/models/"+lost+"/forecast", "application/json", []byte(`{"horizon":2}`))
+	if code != http.StatusNotFound {
+		t.Errorf("forecast of %s: %d %+v; want 404, the model's only fit having failed", lost, code, env)
 	}
 }

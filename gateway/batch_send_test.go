@@ -251,3 +251,85 @@ func TestBatchThatEndsBeforeItsConfirmsIsAccepted(t *testing.T) {
 		t.Fatalf("batch %+v, %v; want succeeded", b, err)
 	}
 }
+
+// The fits of a save_models batch whose gateway stopped while it published the series end with
+// the batch: the gateway that fails the batch fails the fits of the series that have no result,
+// those that never reached a processor included, instead of leaving them pending for the
+// batch's lifetime, holding every forecast of their models.
+func TestSavedFitsOfABatchLeftHalfSentAreFailed(t *testing.T) {
+	const lease = 300 * time.Millisecond
+	st, s := processorOnMemory(t)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	var sent atomic.Int32
+	dying := s.AddGateway(stack.GatewayOptions{
+		Unstarted:     true,
+		Config:        func(c *gateway.Config) { c.BatchSendLease = lease },
+		WrapStore:     func(st store.Store) store.Store { return deadRenewals{st} },
+		WrapPublisher: func(p message.Publisher) message.Publisher { return stalledPublisher{p, 5, &sent, release} },
+	})
+	s.AddGateway(stack.GatewayOptions{Config: func(c *gateway.Config) { c.BatchSendLease = lease }})
+	answered := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(dying.URL+"/v1/batches", "application/json", strings.NewReader(saveModelsBatch(20)))
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+
+	var id string
+	if err := testenv.Poll(10*time.Second, func() error {
+		infos, err := st.List(context.Background())
+		if err != nil || len(infos) < 20 {
+			return fmt.Errorf("%d models, %v", len(infos), err)
+		}
+		id, _, _ = strings.Cut(infos[0].Model, ".")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if b := waitEnded(t, st, id); b.Status != store.BatchFailed || b.Done != 5 {
+		t.Fatalf("batch %+v; want failed with the 5 series sent done", b)
+	}
+	if err := testenv.Poll(10*time.Second, func() error {
+		infos, err := st.List(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, info := range infos {
+			if len(info.Pending) > 0 {
+				return fmt.Errorf("model %s: fit %+v still pending", info.Model, info.Pending[0])
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	evs, _ := st.Events(context.Background(), "", 0)
+	for _, ev := range evs {
+		if ev.Type == store.EventFitFailed && strings.HasPrefix(ev.Model, id+".") {
+			failed++
+			if !strings.Contains(string(ev.Data), store.UnsentReason) {
+				t.Errorf("fit_failed %s: want the reason %q", ev.Data, store.UnsentReason)
+			}
+		}
+	}
+	if failed != 15 {
+		t.Errorf("%d fit_failed events of the batch's models, want one for each of the 15 series never sent", failed)
+	}
+
+	releaseOnce.Do(func() { close(release) })
+	select {
+	case code := <-answered:
+		if code != http.StatusServiceUnavailable {
+			t.Errorf("POST to the gateway that lost the batch's lease: %d, want 503", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the POST was not answered")
+	}
+}

@@ -151,9 +151,10 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	lease := g.keepSending(ctx, id)
 	defer lease.stop()
+	var unknown []int // series whose fit may have been accepted without their command knowing
 	if req.SaveModels {
-		if err := g.acceptSavedFits(ctx, cmds); err != nil {
-			g.failSavedFits(ctx, cmds, "the batch could not run")
+		if unknown, err = g.acceptSavedFits(ctx, cmds); err != nil {
+			g.failSavedFits(ctx, cmds, unknown, "the batch could not run")
 			if _, ferr := g.deps.Store.EndBatch(context.WithoutCancel(ctx), id, store.BatchFailed, "the store did not accept every series' model"); ferr != nil {
 				g.log.Error("mark unaccepted batch failed", "batch_id", id, "err", ferr)
 			}
@@ -166,7 +167,7 @@ func (g *Gateway) handleCreateBatch(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, store.ErrBatchEnded) {
 			reason = "the batch's send lease ran out before every series was sent"
 		}
-		g.failSavedFits(ctx, cmds, reason)
+		g.failSavedFits(ctx, cmds, unknown, reason)
 		if _, ferr := g.deps.Store.EndBatch(context.WithoutCancel(ctx), id, store.BatchFailed, reason); ferr != nil {
 			g.log.Error("mark unpublished batch failed", "batch_id", id, "err", ferr)
 		}
@@ -261,6 +262,7 @@ func (g *Gateway) expireUnsentBatches(ctx context.Context) {
 		}
 		for _, id := range ended {
 			g.log.Warn("batch failed: its gateway stopped before it had sent every series", "batch_id", id)
+			g.failUnsentSavedFits(ctx, id)
 		}
 		g.metrics.unsentBatches.Add(float64(len(ended)))
 		select {
