@@ -361,6 +361,15 @@ func TestOpenAPIDocumentsLimits(t *testing.T) {
 		})
 	}
 
+	t.Run("answer sizes", func(t *testing.T) {
+		b, _ := json.Marshal(doc)
+		for _, n := range []int{messages.MaxBatchForecastValues, messages.MaxBacktestValues} {
+			if want := strconv.Itoa(n) + " "; !bytes.Contains(b, []byte(want)) {
+				t.Errorf("the limit of %d values in an answer is not documented", n)
+			}
+		}
+	})
+
 	t.Run("body limit", func(t *testing.T) {
 		b, _ := json.Marshal(doc)
 		if want := strconv.Itoa(messages.MaxBodyBytes); !bytes.Contains(b, []byte(want+" bytes")) {

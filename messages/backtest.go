@@ -15,6 +15,9 @@ import (
 const (
 	MaxBacktestWindows = 100
 	MaxBacktestMethods = 4
+	// MaxBacktestValues bounds the values of a backtest's windows in its answer: windows ×
+	// methods × horizon × (2 + 2 × levels) (each step's point, actual value and bounds).
+	MaxBacktestValues = 1_000_000
 )
 
 // KindBacktest is the job kind of POST /v1/models/{model}/backtest. Its command travels on the
@@ -88,6 +91,13 @@ func (r *BacktestRequest) Validate() error {
 			if pe, ok := err.(*forecast.PlanError); ok {
 				p.Add(pe.Field, "%s", pe.Problem())
 			}
+		}
+	}
+	if len(p) == 0 {
+		perStep := *r.Windows * len(r.Methods) * (2 + 2*len(r.Levels))
+		if values := perStep * *r.Horizon; values > MaxBacktestValues {
+			p.Add("horizon", "with %d windows, %d methods and %d levels, a horizon of %d asks for %d values in the windows answered; a backtest answers at most %d (windows × methods × horizon × (2 + 2 × levels)): a horizon of at most %d, or fewer windows, methods or levels",
+				*r.Windows, len(r.Methods), len(r.Levels), *r.Horizon, values, MaxBacktestValues, max(MaxBacktestValues/perStep, 1))
 		}
 	}
 	return p.Err()

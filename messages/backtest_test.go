@@ -162,3 +162,27 @@ func TestOverallAndLeaderboard(t *testing.T) {
 		t.Errorf("leaderboard %v, want c, b, a", got)
 	}
 }
+
+// A backtest's windows are bounded in its answer: windows × methods × horizon × (2 + 2 ×
+// levels) up to MaxBacktestValues; past it the fail names horizon with the largest that fits.
+func TestBacktestAnswerIsBounded(t *testing.T) {
+	values := make(Values, 2000)
+	for i := range values {
+		values[i] = float64(i % 7)
+	}
+	levels := []float64{10, 20, 30, 40, 50, 60, 70, 80, 90, 95}
+	req := func(horizon int) BacktestRequest {
+		windows := 10
+		return BacktestRequest{Values: values, Method: "naive", Methods: []string{"naive", "mean", "drift", "snaive"},
+			Horizon: &horizon, Windows: &windows, Levels: slices.Clone(levels)}
+	}
+	// 10 windows × 4 methods × 22 values a step: 880, so 1136 steps fit in 1,000,000.
+	if r := req(1136); r.Validate() != nil {
+		t.Fatalf("horizon 1136: %v; want valid", r.Validate())
+	}
+	r := req(1137)
+	problems := problemsOf(t, r.Validate())
+	if !strings.Contains(problems["horizon"], "a horizon of at most 1136,") || len(problems) != 1 {
+		t.Errorf("horizon 1137: problems %v; want only horizon, naming 1136", problems)
+	}
+}

@@ -2,6 +2,7 @@ package messages
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/forecastd/forecastd/forecast"
@@ -10,6 +11,11 @@ import (
 // MaxBatchSeries bounds the series of one batch; the body limit (MaxBodyBytes) bounds their
 // values together.
 const MaxBatchSeries = 10_000
+
+// MaxBatchForecastValues bounds the forecast values of a batch's results, series × horizon ×
+// (1 + 2 × levels), a step's timestamp counting as one more value: a request of a few hundred
+// bytes must not ask for results too big to store in Redis or to answer.
+const MaxBatchForecastValues = 5_000_000
 
 // TopicBatch carries one series of a batch to a processor. Batch series have a queue of their
 // own, so that a big batch never waits in front of interactive fits and forecasts.
@@ -103,7 +109,23 @@ func (r *BatchRequest) Validate() error {
 		}
 		s.SeasonLength = fit.SeasonLength
 	}
+	if len(p) == 0 {
+		r.checkSize(p)
+	}
 	return p.Err()
+}
+
+// checkSize refuses a valid batch whose results would carry more than MaxBatchForecastValues.
+func (r *BatchRequest) checkSize(p Problems) {
+	perStep, stamped := 1+2*len(r.Levels), ""
+	if slices.ContainsFunc(r.Series, func(s BatchSeries) bool { return s.Timestamps != nil }) {
+		perStep, stamped = perStep+1, ", and a timestamp per step"
+	}
+	perSeries := perStep * len(r.Series)
+	if values := perSeries * *r.Horizon; values > MaxBatchForecastValues {
+		p.Add("horizon", "with %d series and %d levels%s, a horizon of %d asks for %d forecast values; a batch's results carry at most %d (series × horizon × (1 + 2 × levels)): a horizon of at most %d, or fewer series or levels",
+			len(r.Series), len(r.Levels), stamped, *r.Horizon, values, MaxBatchForecastValues, MaxBatchForecastValues/perSeries)
+	}
 }
 
 // maxBatchProblems bounds the problems reported for one batch (a series may add two past it).

@@ -2,6 +2,7 @@ package messages
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,47 @@ func TestBatchProblemsAreBounded(t *testing.T) {
 	}
 	if !strings.Contains(problems["series[1].name"], "series[0]") {
 		t.Fatalf("duplicate name problem %q does not name the first", problems["series[1].name"])
+	}
+}
+
+// A batch's results are bounded: series × horizon × (1 + 2 × levels), one more per step with
+// timestamps, up to MaxBatchForecastValues, and past it the fail names horizon with the
+// largest that fits.
+func TestBatchResultsAreBounded(t *testing.T) {
+	batch := func(n, horizon int, stamped bool) BatchRequest {
+		r := BatchRequest{Horizon: &horizon, Method: "naive"}
+		t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range n {
+			s := BatchSeries{Name: "s" + strconv.Itoa(i), Values: Values{1, 2, 3}}
+			if stamped {
+				s.Timestamps = Times{t0, t0.AddDate(0, 0, 1), t0.AddDate(0, 0, 2)}
+			}
+			r.Series = append(r.Series, s)
+		}
+		return r
+	}
+	// Two levels: 5 values a step, 6 with timestamps.
+	for _, tc := range []struct {
+		n, horizon int
+		stamped    bool
+		says       string // "" = valid
+	}{
+		{MaxBatchSeries, 100, false, ""},
+		{MaxBatchSeries, 101, false, "a horizon of at most 100,"},
+		{MaxBatchSeries, 100, true, "a horizon of at most 83,"},
+		{20, MaxHorizon, false, ""},
+	} {
+		r := batch(tc.n, tc.horizon, tc.stamped)
+		err := r.Validate()
+		if tc.says == "" {
+			if err != nil {
+				t.Errorf("%d series, horizon %d: %v; want valid", tc.n, tc.horizon, err)
+			}
+			continue
+		}
+		problems := problemsOf(t, err)
+		if !strings.Contains(problems["horizon"], tc.says) || len(problems) != 1 {
+			t.Errorf("%d series, horizon %d, timestamps %v: problems %v; want only horizon saying %q", tc.n, tc.horizon, tc.stamped, problems, tc.says)
+		}
 	}
 }
