@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +29,7 @@ import (
 	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
+	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/internal/promtest"
 	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/internal/wsclient"
@@ -834,5 +836,78 @@ func TestWSResumeFromTheFutureIsReset(t *testing.T) {
 		if m := readWS(t, c); m.Type != "event" || m.EventID != live.ID {
 			t.Errorf("got %+v, want the live event %s", m, live.ID)
 		}
+	}
+}
+
+// heldAccept holds every AcceptFit until release is closed, telling started of the first.
+type heldAccept struct {
+	store.Store
+	started chan struct{}
+	once    *sync.Once
+	release chan struct{}
+}
+
+func (s heldAccept) AcceptFit(ctx context.Context, model, jobID string, lease time.Duration) (int64, error) {
+	s.once.Do(func() { close(s.started) })
+	<-s.release
+	return s.Store.AcceptFit(ctx, model, jobID, lease)
+}
+
+// A session keeps at most the read limit's worth of client messages waiting (8 MiB), not
+// inboxSize (64) messages of up to 8 MiB each: while a fit is being accepted, of six 3 MiB
+// messages sent behind it two wait and four are dropped, each with an error echoing its id,
+// and the two are handled once the fit is.
+func TestWSMessagesWaitingAreBoundedInBytes(t *testing.T) {
+	held := heldAccept{started: make(chan struct{}), once: new(sync.Once), release: make(chan struct{})}
+	s := newAPIServer(t, apiOption{wrap: func(st store.Store) store.Store { held.Store = st; return held }})
+	c, _, err := websocket.Dial(t.Context(), "ws"+strings.TrimPrefix(s.url, "http")+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	writeWS(t, c, map[string]any{"type": "fit", "id": "first", "model": "m", "values": testSeries(1, 12), "method": "drift"})
+	<-held.started
+	big := `,"model":"m","values":[` + strings.Repeat("1.5,", 3<<20/4) + `1]}`
+	for i := range 6 {
+		if err := c.Write(t.Context(), websocket.MessageText, []byte(fmt.Sprintf(`{"type":"fit","id":"big%d"`, i)+big)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dropped := map[string]bool{}
+	for len(dropped) < 4 {
+		m := readWS(t, c)
+		if m.Type != "error" || !strings.Contains(m.Message, "this one was dropped") {
+			t.Fatalf("got %s %s %s while the first fit is held; want four errors for the messages dropped", m.Type, m.ID, m.Message)
+		}
+		dropped[string(m.ID)] = true
+	}
+	if want := map[string]bool{`"big2"`: true, `"big3"`: true, `"big4"`: true, `"big5"`: true}; !maps.Equal(dropped, want) {
+		t.Errorf("dropped %v; want big2 to big5", dropped)
+	}
+	close(held.release)
+	results := map[string]string{}
+	for len(results) < 3 {
+		m, _ := readUntil(t, c, func(m wsMsg) bool { return m.Type == "result" || m.Type == "error" })
+		results[string(m.ID)] = m.Type + " " + m.Status
+	}
+	if want := map[string]string{`"first"`: "result success", `"big0"`: "result fail", `"big1"`: "result fail"}; !maps.Equal(results, want) {
+		t.Errorf("answers %v; want the first fit's success and the two waiting messages' fails (too many values)", results)
+	}
+}
+
+// A message over the read limit (the body limit, 8 MiB) ends the session with 1009, as the
+// API description says.
+func TestWSMessageOverTheLimitClosesWith1009(t *testing.T) {
+	e := newLiveEnv(t, nil)
+	c := e.dial(t.Context())
+	msg := `{"type":"fit","id":"huge","model":"m","values":[` + strings.Repeat("1,", messages.MaxBodyBytes/2) + `1]}`
+	if err := c.Write(t.Context(), websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, _, err := c.Read(ctx)
+	if got := websocket.CloseStatus(err); got != websocket.StatusMessageTooBig {
+		t.Fatalf("read after a message of %d bytes: %v (close status %d); want the session closed with 1009", len(msg), err, got)
 	}
 }

@@ -33,8 +33,9 @@ const (
 	maxInFlight = 64
 	// maxModels bounds the models one session follows by name.
 	maxModels = 1000
-	// inboxSize bounds the client messages waiting to be handled; a client that sends faster
-	// than its commands are accepted gets an error for the excess.
+	// inboxSize bounds the client messages waiting to be handled, as the read limit bounds
+	// their bytes; a client that sends faster than its commands are accepted gets an error for
+	// the excess.
 	inboxSize = 64
 	// readBufferSize sizes a session's read buffer: client messages larger than it are read
 	// past it. Client messages are few and small; every byte here is paid by every session.

@@ -28,9 +28,10 @@ type session struct {
 	client   string     // the client's address, for the per-client rate limit
 	scope    auth.Scope // what the session's token allows
 
-	inboxMu sync.Mutex
-	inbox   [][]byte // client messages waiting to be handled, in order
-	working bool     // a worker goroutine is handling the inbox
+	inboxMu    sync.Mutex
+	inbox      [][]byte // client messages waiting to be handled, in order
+	inboxBytes int      // their sizes together
+	working    bool     // a worker goroutine is handling the inbox
 
 	// Subscriptions; only the worker handling client messages (one at a time) touches them.
 	all bool
@@ -39,7 +40,10 @@ type session struct {
 	models []string
 }
 
-// read takes client messages until the connection ends. It never waits for one to be handled:
+// read takes client messages until the connection ends. Those waiting to be handled are
+// bounded in number (inboxSize) and in bytes (the read limit; one message is always taken): a
+// client sending faster than they are handled gets an error for each one dropped, and a session
+// holds at most about twice the read limit. It never waits for one to be handled:
 // the library answers pings and takes pongs only while a Read is under way, so a slow command
 // must not stall it. Messages are handled in order by a worker goroutine that exists only while
 // there are some (decoding and answering need a deep stack; this goroutine keeps a small one).
@@ -56,12 +60,14 @@ func (s *session) read() {
 			continue
 		}
 		s.inboxMu.Lock()
-		if len(s.inbox) >= inboxSize {
+		if len(s.inbox) >= inboxSize || len(s.inbox) > 0 && s.inboxBytes+len(msg) > int(s.h.cfg.ReadLimit) {
 			s.inboxMu.Unlock()
-			s.sendError(idOf(msg), fmt.Sprintf("more than %d messages are waiting to be handled; this one was dropped", inboxSize))
+			s.sendError(idOf(msg), fmt.Sprintf("%d messages of %d bytes in all are waiting to be handled (at most %d messages, %d bytes); this one was dropped",
+				len(s.inbox), s.inboxBytes, inboxSize, s.h.cfg.ReadLimit))
 			continue
 		}
 		s.inbox = append(s.inbox, msg)
+		s.inboxBytes += len(msg)
 		start := !s.working
 		s.working = true
 		s.inboxMu.Unlock()
@@ -83,6 +89,7 @@ func (s *session) work() {
 		msg := s.inbox[0]
 		s.inbox[0] = nil // the array outlives the message otherwise
 		s.inbox = s.inbox[1:]
+		s.inboxBytes -= len(msg)
 		s.inboxMu.Unlock()
 		s.handleSafely(msg)
 	}
@@ -100,7 +107,8 @@ func (s *session) handleSafely(msg []byte) {
 }
 
 // handle answers one client message, echoing its id. Nothing a client sends ends the session
-// by itself.
+// by itself, but a message over the read limit, which the library answers by closing the
+// connection with 1009 (message too big).
 func (s *session) handle(msg []byte) {
 	var h header
 	if err := messages.DecodeHeader(msg, &h); err != nil {
