@@ -29,10 +29,10 @@ import (
 	"github.com/forecastd/forecastd/broker"
 	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/gateway"
-	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/internal/promtest"
 	"github.com/forecastd/forecastd/internal/stack"
 	"github.com/forecastd/forecastd/internal/wsclient"
+	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
 )
