@@ -1,8 +1,11 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -92,18 +95,64 @@ func TestEventsStreamHeadersRetryAndHeartbeat(t *testing.T) {
 	}
 }
 
-func TestEventsBadParameters(t *testing.T) {
+// A bad, unknown or repeated query parameter of a stream endpoint is a fail naming it, not a
+// stream of something else than the client asked for (?models=m, a typo, would follow every
+// model).
+func TestStreamsBadParameters(t *testing.T) {
 	e := newLiveEnv(t, nil)
-	for _, path := range []string{"/v1/events?model=-x", "/v1/events?last_event_id=yesterday"} {
+	for path, field := range map[string]string{
+		"/v1/events?model=-x":                                    "model",
+		"/v1/events?last_event_id=yesterday":                     "last_event_id",
+		"/v1/events?models=m":                                    "models",
+		"/v1/events?model=m&last_event_id=1-0&last_event_id=2-0": "last_event_id",
+		"/v1/events?access_token=a&access_token=b":               "access_token",
+		"/v1/ws?model=m":                                         "model",
+		"/v1/ws?access_token=a&access_token=b":                   "access_token",
+	} {
 		resp, err := http.Get(e.srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body struct{ Status string }
+		var body struct {
+			Status string
+			Data   map[string]string
+		}
 		_ = json.NewDecoder(resp.Body).Decode(&body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || body.Status != "fail" {
-			t.Errorf("%s: %d %+v, want 400 fail", path, resp.StatusCode, body)
+		if resp.StatusCode != http.StatusBadRequest || body.Status != "fail" || body.Data[field] == "" || len(body.Data) != 1 {
+			t.Errorf("%s: %d %+v, want 400 fail naming %s alone", path, resp.StatusCode, body, field)
+		}
+	}
+}
+
+// HEAD /v1/events answers the head of a stream and ends, with heartbeats on (the connection is
+// hijacked for a stream) or off: no stream body follows, and the connection serves the next
+// request.
+func TestEventsHeadIsTheHeadOnly(t *testing.T) {
+	for _, heartbeat := range []time.Duration{0, 20 * time.Millisecond} {
+		e := newLiveEnv(t, func(c *gateway.Config) { c.Heartbeat = heartbeat })
+		conn, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "HEAD /v1/events HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(conn)
+		head, err := http.ReadResponse(br, &http.Request{Method: http.MethodHead})
+		if err != nil {
+			t.Fatalf("heartbeat %v: HEAD: %v", heartbeat, err)
+		}
+		if head.StatusCode != http.StatusOK || head.Header.Get("Content-Type") != "text/event-stream" {
+			t.Errorf("heartbeat %v: HEAD %d %v; want 200 with the stream's content type", heartbeat, head.StatusCode, head.Header)
+		}
+		next, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("heartbeat %v: the request after HEAD: %v; want it answered on the same connection", heartbeat, err)
+		}
+		next.Body.Close()
+		if next.StatusCode != http.StatusOK {
+			t.Errorf("heartbeat %v: GET /healthz after HEAD: %d", heartbeat, next.StatusCode)
 		}
 	}
 }

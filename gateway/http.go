@@ -74,8 +74,8 @@ func (g *Gateway) routes() http.Handler {
 	handle("/v1/batches/{id}/results", methods{http.MethodGet: read(g.handleBatchResults)})
 	handle("/api/fit_model", methods{http.MethodPost: write(g.limited(g.handleLegacyFit))})
 	handle("/api/forecast", methods{http.MethodPost: read(g.limited(g.handleLegacyForecast))})
-	handle("/v1/events", methods{http.MethodGet: stream(g.noBody(g.events.ServeHTTP))})
-	handle("/v1/ws", methods{http.MethodGet: stream(g.noBody(g.ws.ServeHTTP))})
+	handle("/v1/events", methods{http.MethodGet: stream(g.noBody(g.queryParams([]string{"model", "batch"}, []string{"last_event_id", "access_token"}, g.events.ServeHTTP)))})
+	handle("/v1/ws", methods{http.MethodGet: stream(g.noBody(g.queryParams(nil, []string{"access_token"}, g.ws.ServeHTTP)))})
 	handle("/openapi.json", methods{http.MethodGet: g.handleOpenAPI})
 	handle("/docs", methods{http.MethodGet: g.handleDocs})
 	handle("/healthz", methods{http.MethodGet: g.handleHealth})
@@ -301,7 +301,7 @@ func command[R any, PR validating[R]](g *Gateway, start func(context.Context, st
 			g.writeError(w, r, err)
 			return
 		}
-		if err := noQuery(r, "is not read here: the request's fields go in its JSON body"); err != nil {
+		if err := noQuery(r, bodyFields); err != nil {
 			g.writeError(w, r, err)
 			return
 		}
@@ -323,6 +323,9 @@ func command[R any, PR validating[R]](g *Gateway, start func(context.Context, st
 	}
 }
 
+// bodyFields is the problem of a query parameter given to an endpoint that reads a JSON body.
+const bodyFields = "is not read here: the request's fields go in its JSON body"
+
 // noQuery refuses a request with query parameters where none is read, naming the first with
 // problem, rather than ignore what the client thought it asked for (?method=drift).
 func noQuery(r *http.Request, problem string) error {
@@ -330,6 +333,29 @@ func noQuery(r *http.Request, problem string) error {
 		return messages.Invalid(slices.Sorted(maps.Keys(q))[0], "%s", problem)
 	}
 	return nil
+}
+
+// queryParams refuses a request whose query names a parameter the endpoint does not read, or
+// gives one it reads once (once) more than once, so that a typo (?models=m) is not taken for no
+// filter at all and two resume points are not resolved by a guess.
+func (g *Gateway) queryParams(many, once []string, next http.HandlerFunc) http.HandlerFunc {
+	known := slices.Concat(many, once)
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := messages.Problems{}
+		for k, v := range r.URL.Query() {
+			switch {
+			case !slices.Contains(known, k):
+				p.Add(k, "is not a query parameter of %s, which takes %s", r.URL.Path, strings.Join(known, ", "))
+			case len(v) > 1 && slices.Contains(once, k):
+				p.Add(k, "is given %d times; give it once", len(v))
+			}
+		}
+		if err := p.Err(); err != nil {
+			g.writeError(w, r, err)
+			return
+		}
+		next(w, r)
+	}
 }
 
 // answer responds to an accepted command in the mode the client asked for.

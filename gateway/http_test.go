@@ -51,6 +51,8 @@ func TestEveryPathIsAnsweredInJSend(t *testing.T) {
 		{"POST", "/v1/models/a/fit?method=drift&season_length=abc", 400, "method", "is not read here"},
 		{"POST", "/v1/models/a/forecast?horizon=3", 400, "horizon", "JSON body"},
 		{"POST", "/v1/models/a/backtest?windows=2", 400, "windows", "is not read here"},
+		{"POST", "/api/fit_model?method=drift", 400, "method", "is not read here"},
+		{"POST", "/api/forecast?num_steps=3", 400, "num_steps", "JSON body"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {

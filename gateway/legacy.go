@@ -24,6 +24,10 @@ type legacyForecastRequest struct {
 // handleLegacyFit fits the original ARIMA(7,1,1) to {"data": [...]}.
 func (g *Gateway) handleLegacyFit(w http.ResponseWriter, r *http.Request) {
 	var body legacyFitRequest
+	if err := noQuery(r, bodyFields); err != nil {
+		g.writeError(w, r, err)
+		return
+	}
 	if err := g.readJSON(w, r, &body); err != nil {
 		g.writeError(w, r, err)
 		return
@@ -48,6 +52,10 @@ func (g *Gateway) handleLegacyFit(w http.ResponseWriter, r *http.Request) {
 // handleLegacyForecast forecasts {"num_steps": N} levels (not differences) from model "default".
 func (g *Gateway) handleLegacyForecast(w http.ResponseWriter, r *http.Request) {
 	var body legacyForecastRequest
+	if err := noQuery(r, bodyFields); err != nil {
+		g.writeError(w, r, err)
+		return
+	}
 	if err := g.readJSON(w, r, &body); err != nil {
 		g.writeError(w, r, err)
 		return

@@ -58,6 +58,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, messages.Errorf(messages.CodeUnavailable, nil, "the event feed is not reachable yet; retry shortly"))
 		return
 	}
+	if r.Method == http.MethodHead {
+		Start(w) // the head a stream would have, and no stream: nothing would read it
+		return
+	}
 	t := &stream{name: "sse", timeout: h.cfg.WriteTimeout}
 	// Without heartbeats to write, keep the handler, which sees the request end, instead.
 	if h.cfg.Heartbeats {
