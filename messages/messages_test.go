@@ -290,6 +290,8 @@ func TestForecastLevelsMayBeFractions(t *testing.T) {
 		{"100", []float64{100}, nil},
 		{"negative fraction", []float64{-0.5, 0.5}, nil},
 		{"default", nil, []float64{80, 95}},
+		{"a level twice", []float64{80, 95, 80}, nil},
+		{"a fraction twice", []float64{0.8, 0.80}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

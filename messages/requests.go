@@ -595,8 +595,8 @@ func (r *ForecastRequest) Validate() error {
 // PercentLevels reads interval levels as R's forecast() does: when every level lies strictly
 // between 0 and 1 they are fractions (0.95 is 95%), otherwise percentages, strictly between 0
 // and 100 (so 1 is 1%, as in R). It returns them as percentages, or a problem when a level is
-// out of range or fractions are mixed with percentages (R would read [0.8, 95] as 0.8% and
-// 95%, which is hardly ever meant).
+// out of range, fractions are mixed with percentages (R would read [0.8, 95] as 0.8% and
+// 95%, which is hardly ever meant) or a level is given twice.
 func PercentLevels(levels []float64) ([]float64, string) {
 	fractions := 0
 	for _, l := range levels {
@@ -607,17 +607,23 @@ func PercentLevels(levels []float64) ([]float64, string) {
 			fractions++
 		}
 	}
+	out := levels
 	switch fractions {
 	case 0:
-		return levels, ""
 	case len(levels):
-		out := make([]float64, len(levels))
+		out = make([]float64, len(levels))
 		for i, l := range levels {
 			out[i] = percentOf(l)
 		}
-		return out, ""
+	default:
+		return nil, fmt.Sprintf("mixes fractions (below 1) with percentages: %s; give every level as a fraction (0.8, 0.95) or every one as a percentage (80, 95)", JSON(levels))
 	}
-	return nil, fmt.Sprintf("mixes fractions (below 1) with percentages: %s; give every level as a fraction (0.8, 0.95) or every one as a percentage (80, 95)", JSON(levels))
+	for i, l := range out {
+		if j := slices.Index(out[:i], l); j >= 0 {
+			return nil, fmt.Sprintf("gives the level %s twice (levels[%d] and levels[%d]); each interval is asked for once", forecast.LevelKey(l), j, i)
+		}
+	}
+	return out, ""
 }
 
 // percentOf is 100·f for the decimal f is written as, so 0.07 gives 7 (not 7.000000000000001)
