@@ -38,6 +38,22 @@ func resultsFormat(r *http.Request) string {
 	return best
 }
 
+// qualityOf is the quality accepted gives mediaType: that of the most specific range naming it
+// (the type itself, then type/*, then */*, these two only with wildcards), 0 if none does.
+func qualityOf(accepted []acceptedType, mediaType string, wildcards bool) float64 {
+	ranges := []string{mediaType}
+	if wildcards {
+		major, _, _ := strings.Cut(mediaType, "/")
+		ranges = append(ranges, major+"/*", "*/*")
+	}
+	for _, rng := range ranges {
+		if i := slices.IndexFunc(accepted, func(a acceptedType) bool { return a.mediaType == rng }); i >= 0 {
+			return accepted[i].q
+		}
+	}
+	return 0
+}
+
 // acceptedType is a media type an Accept header names, with its quality.
 type acceptedType struct {
 	mediaType string // lower case

@@ -266,11 +266,13 @@ const (
 	modeStream             // SSE until the result
 )
 
+// modeOf is the answer r asks for: a stream when its Accept names text/event-stream (media
+// types match regardless of case) with a quality above 0 and not below that of JSON; else
+// waiting, or 202 with Prefer: respond-async.
 func modeOf(r *http.Request) mode {
-	for _, a := range acceptedTypes(r) {
-		if a.mediaType == "text/event-stream" && a.q > 0 { // media types match regardless of case; q=0 refuses
-			return modeStream
-		}
+	accepted := acceptedTypes(r)
+	if q := qualityOf(accepted, "text/event-stream", false); q > 0 && q >= qualityOf(accepted, "application/json", true) {
+		return modeStream
 	}
 	for _, p := range r.Header.Values("Prefer") {
 		for _, pref := range strings.Split(p, ",") {

@@ -134,8 +134,8 @@ func TestOnlyFilesAreServed(t *testing.T) {
 	}
 }
 
-// Headers are read as HTTP defines them: a media type in Accept matches regardless of case and
-// q=0 refuses it; Prefer's respond-async is found among other preferences and with parameters
+// Headers are read as HTTP defines them: a media type in Accept matches regardless of case,
+// q=0 refuses it and a stream is answered unless JSON is preferred to it; Prefer's respond-async is found among other preferences and with parameters
 // after it; a body with a Content-Encoding other than identity is refused (415 naming
 // it), not read as it came and refused as malformed at its first byte.
 func TestAcceptPreferAndContentEncodingAreReadAsHTTPDefinesThem(t *testing.T) {
@@ -144,6 +144,11 @@ func TestAcceptPreferAndContentEncodingAreReadAsHTTPDefinesThem(t *testing.T) {
 	for _, tc := range []struct{ accept, wantType string }{
 		{"TEXT/EVENT-STREAM", "text/event-stream"},
 		{"text/event-stream;q=0, application/json", "application/json"},
+		{"application/json, text/event-stream;q=0.1", "application/json"},
+		{"text/event-stream;q=0.5, */*;q=0.8", "application/json"},
+		{"text/event-stream, application/json", "text/event-stream"}, // a tie streams
+		{"application/json;q=0.2, text/event-stream;q=0.5", "text/event-stream"},
+		{"text/event-stream, */*;q=0.1", "text/event-stream"},
 	} {
 		req, err := http.NewRequestWithContext(t.Context(), "POST", s.url+"/v1/models/m/fit", strings.NewReader(fit))
 		if err != nil {
