@@ -121,6 +121,7 @@ func TestBatchBacktestValidation(t *testing.T) {
 		{"step 0", "backtest.step", func(r *BatchRequest) { r.Backtest.Step = intp(0) }},
 		{"duplicate methods", "methods[1]", func(r *BatchRequest) { r.Methods = []string{"mean", "mean"} }},
 		{"unknown method", "methods[0]", func(r *BatchRequest) { r.Methods, r.Method = []string{"magic"}, "naive" }},
+		{"unknown first method, no method", "methods[0]", func(r *BatchRequest) { r.Methods = []string{"magic", "naive"} }},
 		{"methods without backtest", "methods", func(r *BatchRequest) { r.Backtest = nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

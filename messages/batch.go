@@ -53,8 +53,8 @@ func (r *BatchRequest) Validate() error {
 	p := Problems{}
 	if r.Method == "" {
 		r.Method = forecast.MethodAuto
-		if len(r.Methods) > 0 && r.Backtest != nil {
-			r.Method = r.Methods[0] // the first method compared is the one forecast
+		if len(r.Methods) > 0 && r.Backtest != nil && slices.Contains(forecast.Methods, r.Methods[0]) {
+			r.Method = r.Methods[0] // the first method compared is the one forecast (an unknown one is named as methods[0])
 		}
 	}
 	r.validateBacktest(p)
