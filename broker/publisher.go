@@ -256,11 +256,14 @@ func (p *confirmPublisher) writeEach(ctx context.Context, topic string, msgs []*
 	if err != nil {
 		return failFrom(0, fmt.Errorf("amqp publisher: %w", err))
 	}
+	// A message that cannot be sent fails with the rest after it; those sent before it are
+	// still waited for, each answered by its own confirm.
 	pending := make([]*amqp.DeferredConfirmation, 0, len(msgs))
 	for i, msg := range msgs {
 		pub, err := p.marshaler.Marshal(msg)
 		if err != nil {
-			return failFrom(i, fmt.Errorf("marshal message %s: %w", msg.UUID, err))
+			failFrom(i, fmt.Errorf("marshal message %s: %w", msg.UUID, err))
+			break
 		}
 		if reply {
 			// Transient: the gateway's reply queue is itself transient (it goes with a broker
@@ -268,13 +271,15 @@ func (p *confirmPublisher) writeEach(ctx context.Context, topic string, msgs []*
 			// against 335 µs a reply, docs/benchmarks.md).
 			pub.DeliveryMode = amqp.Transient
 			if err := ch.PublishWithContext(msg.Context(), exchange, key, false, false, pub); err != nil {
-				return failFrom(i, fmt.Errorf("publish message %s: %w", msg.UUID, err))
+				failFrom(i, fmt.Errorf("publish message %s: %w", msg.UUID, err))
+				break
 			}
 			continue
 		}
 		dc, err := ch.PublishWithDeferredConfirm(exchange, key, false, false, pub)
 		if err != nil {
-			return failFrom(i, fmt.Errorf("publish message %s: %w", msg.UUID, err))
+			failFrom(i, fmt.Errorf("publish message %s: %w", msg.UUID, err))
+			break
 		}
 		pending = append(pending, dc)
 	}

@@ -168,6 +168,36 @@ func TestPublisherClosedChannelFailsThenRecovers(t *testing.T) {
 	}
 }
 
+// Messages written together onto a channel the broker closes part-way (a publish to a missing
+// exchange) each fail: those sent before the close are answered by their confirms, which never
+// come, not taken for confirmed because a later one could not be sent.
+func TestPublisherMessagesBeforeAFailedSendAreNotTakenForConfirmed(t *testing.T) {
+	r := newPublisherRig(t, amqp.Table{"x-queue-type": "quorum"})
+	r.pub.topo.Prefix += "-missing"
+	for round := range 5 {
+		msgs := make([]*message.Message, 5000)
+		for i := range msgs {
+			msgs[i] = message.NewMessage(fmt.Sprint(i), []byte(`{}`))
+		}
+		ok, failedToSend := 0, 0
+		for _, err := range r.pub.writeEach(t.Context(), "fit", msgs) {
+			switch {
+			case err == nil:
+				ok++
+			case strings.Contains(err.Error(), "publish message"):
+				failedToSend++
+			}
+		}
+		if ok > 0 {
+			t.Fatalf("round %d: %d of %d messages to a missing exchange reported confirmed (%d failed to be sent)", round, ok, len(msgs), failedToSend)
+		}
+		if failedToSend > 0 {
+			return // the close came while the messages were being sent: the case this test is for
+		}
+	}
+	t.Log("the broker's close never came while messages were being sent; only their confirms were checked")
+}
+
 // After Close, Publish fails instead of opening channels again.
 func TestPublisherClosed(t *testing.T) {
 	r := newPublisherRig(t, nil)
