@@ -133,7 +133,7 @@ func (a arimaModel) Forecast(h int, levels []float64) (Result, error) {
 		}
 		res.Intervals[LevelKey(l)] = iv
 	}
-	return res, nil
+	return finite(res)
 }
 
 func (a arimaModel) MarshalJSON() ([]byte, error) { return json.Marshal(a.m) }

@@ -114,7 +114,7 @@ func (e etsModel) Forecast(h int, levels []float64) (Result, error) {
 	if err != nil {
 		return Result{}, etsError(err)
 	}
-	return toResult(f, levels), nil
+	return finite(toResult(f, levels))
 }
 
 // thetaModel is a fitted Theta method.
@@ -142,7 +142,7 @@ func (t thetaModel) Forecast(h int, levels []float64) (Result, error) {
 	if err != nil {
 		return Result{}, etsError(err)
 	}
-	return toResult(f, levels), nil
+	return finite(toResult(f, levels))
 }
 
 func toResult(f ets.Forecast, levels []float64) Result {

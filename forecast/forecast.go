@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -188,6 +189,30 @@ func symmetricResult(point, se, levels []float64, upper func(tail float64) float
 		res.Intervals[LevelKey(l)] = iv
 	}
 	return res, nil
+}
+
+// finite is res unless a point or a bound is not finite (a model whose forecast grows past
+// the float64 range, as a multiplicative trend does far enough ahead): then an error naming the
+// first such step, and the horizon that fits.
+func finite(res Result) (Result, error) {
+	first := -1
+	note := func(xs []float64) {
+		if i := slices.IndexFunc(xs, func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }); i >= 0 && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	note(res.Point)
+	for _, iv := range res.Intervals {
+		note(iv.Lower)
+		note(iv.Upper)
+	}
+	if first < 0 {
+		return res, nil
+	}
+	if first == 0 {
+		return Result{}, fmt.Errorf("%w: the forecast exceeds the float64 range at its first step", ErrInvalidData)
+	}
+	return Result{}, fmt.Errorf("%w: the forecast exceeds the float64 range at step %d; a horizon of at most %d can be forecast", ErrInvalidData, first+1, first)
 }
 
 func allFinite(xs []float64) bool {
