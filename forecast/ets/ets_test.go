@@ -3,6 +3,7 @@ package ets
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -382,5 +383,26 @@ func TestConstantSeries(t *testing.T) {
 		if math.Abs(fc.Mean[0]-5) > 1e-6 {
 			t.Errorf("%s: forecast %v, want 5", code, fc.Mean)
 		}
+	}
+}
+
+// A panic in a worker fitting candidates (here the progress callback's, which runs there) is
+// raised in Fit's caller, where a recover can catch it, whichever worker it happened in: it
+// neither ends the process nor leaves the other workers waiting on the report lock.
+func TestPanicInAWorkerReachesTheCaller(t *testing.T) {
+	y := seasonalSeries(60, 4, 4)
+	for range 20 { // the panic lands in the caller's goroutine or the other one, run to run
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "progress broke") {
+					t.Fatalf("recovered %v; want the progress callback's panic", v)
+				}
+			}()
+			_, _ = Fit(t.Context(), y, "ZZZ", Options{Period: 4, Workers: 2, Progress: func(p Progress) {
+				if p.Iteration > 0 { // a report from inside a candidate's fit, in either worker
+					panic("progress broke")
+				}
+			}})
+		}()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -160,12 +161,14 @@ func fitCandidates(ctx context.Context, y []float64, cands []Spec, period int, o
 				// Reports are checked against ctx under the lock: a fit cancelled from a
 				// progress report (or anywhere) reports nothing after, whichever worker
 				// was about to.
-				mu.Lock()
-				started++
-				if ctx.Err() == nil {
-					opt.Progress(Progress{Candidate: started, Candidates: len(cands)})
-				}
-				mu.Unlock()
+				func() {
+					mu.Lock()
+					defer mu.Unlock() // a report that panics leaves the lock to the other workers
+					started++
+					if ctx.Err() == nil {
+						opt.Progress(Progress{Candidate: started, Candidates: len(cands)})
+					}
+				}()
 				report = func(int) { // every progressEvery iterations of this candidate
 					mu.Lock()
 					defer mu.Unlock()
@@ -186,12 +189,28 @@ func fitCandidates(ctx context.Context, y []float64, cands []Spec, period int, o
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	// A panic in a worker (an engine bug, or the caller's progress callback) is raised again in
+	// the caller's goroutine, where its recover (a processor's) can catch it: left in the worker
+	// it would end the process.
+	var panicked atomic.Pointer[string]
 	var wg sync.WaitGroup
 	for range min(workers, len(cands)) - 1 {
-		wg.Go(work)
+		wg.Go(func() {
+			defer func() {
+				if v := recover(); v != nil {
+					msg := fmt.Sprintf("ets: a candidate's fit panicked: %v\n%s", v, debug.Stack())
+					panicked.CompareAndSwap(nil, &msg)
+					next.Store(int64(len(cands))) // the other workers stop after their candidate
+				}
+			}()
+			work()
+		})
 	}
 	work()
 	wg.Wait()
+	if msg := panicked.Load(); msg != nil {
+		panic(*msg)
+	}
 	return models, errs
 }
 
