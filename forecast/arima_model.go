@@ -109,6 +109,14 @@ func (a arimaModel) Summary() Summary {
 	}
 }
 
+// maxARIMAForecastWork bounds the work of one ARIMA forecast, horizon × (state dimension)²,
+// which is what propagating the state's covariance costs: a seasonal model of period 400 has a
+// state of 800 dimensions or more, and 10,000 steps of it took minutes. About 5 s of one core
+// (ARIMA(0,0,0)(0,1,1)[400], 801 dimensions: 400 steps in 2.6 s); models of periods up to 52
+// have at most a few hundred dimensions and are not limited below MaxHorizon's 10,000 steps
+// in practice.
+const maxARIMAForecastWork = 500_000_000
+
 // Forecast gives the Kalman filter's point forecasts with normal intervals, mean ± z·se.
 func (a arimaModel) Forecast(h int, levels []float64) (Result, error) {
 	if h < 1 {
@@ -118,6 +126,10 @@ func (a arimaModel) Forecast(h int, levels []float64) (Result, error) {
 		if !(l > 0 && l < 100) {
 			return Result{}, fmt.Errorf("%w: level %v must be in (0, 100)", ErrInvalidSpec, l)
 		}
+	}
+	if dim := len(a.m.State); h*dim*dim > maxARIMAForecastWork {
+		return Result{}, fmt.Errorf("%w: a horizon of %d is too long for %s, whose state has %d dimensions: at most %d steps are forecast from it at once (horizon × dimensions² up to %d)",
+			ErrInvalidSpec, h, a.m.Spec, dim, max(maxARIMAForecastWork/(dim*dim), 1), maxARIMAForecastWork)
 	}
 	mean, se, err := a.m.Forecast(h)
 	if err != nil {
