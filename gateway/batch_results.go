@@ -89,15 +89,17 @@ func (g *Gateway) streamResults(w http.ResponseWriter, format string, b store.Ba
 	w.Header().Set("Content-Type", format)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	out := g.paced(w)
+	defer out.done()
 	view := viewOf(b)
 	var methods []string
 	if view.Backtest != nil {
 		methods = view.Backtest.Methods
 	}
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(out)
 	write, flush := func(v seriesView) error { return enc.Encode(v) }, func() error { return nil }
 	if format == messages.MediaCSV {
-		c := newCSVResults(w, view.Levels, methods)
+		c := newCSVResults(out, view.Levels, methods)
 		write, flush = c.write, c.flush
 	}
 	var backtests []map[string]messages.Accuracy

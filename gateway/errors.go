@@ -130,7 +130,7 @@ func genericMessage(c messages.Code) string {
 // writeError writes the status and JSend body answerError maps err to.
 func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := g.answerError(err, "method", r.Method, "path", r.URL.Path)
-	writeJSend(w, status, body)
+	g.writeJSend(w, status, body)
 }
 
 // unavailable is a failure of the broker or the store while doing what; its client gets 503.

@@ -184,7 +184,7 @@ func (g *Gateway) recoverPanics(next http.Handler) http.Handler {
 }
 
 // writeJSend writes a JSend body with status.
-func writeJSend(w http.ResponseWriter, status int, body messages.Envelope) {
+func (g *Gateway) writeJSend(w http.ResponseWriter, status int, body messages.Envelope) {
 	if body.Status == messages.StatusError && body.Code == 0 {
 		body.Code = status
 	}
@@ -198,7 +198,49 @@ func writeJSend(w http.ResponseWriter, status int, body messages.Envelope) {
 		status = http.StatusInternalServerError
 	}
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	p := g.paced(w)
+	_, _ = p.Write(append(b, '\n'))
+	p.done()
+}
+
+// pacedWriter writes a response under a deadline that grows with what it has written:
+// BodyTimeout from the first write and a second more per BatchUploadMinRate bytes, the pace a
+// body is read at. A client that stops reading an answer (a large batch's results, say) is cut
+// off then, and its handler ends, instead of holding the answer in memory for good.
+type pacedWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	start   time.Time
+	grace   time.Duration
+	rate    int64 // bytes per second; 0 writes without deadlines
+	written int64
+}
+
+func (g *Gateway) paced(w http.ResponseWriter) *pacedWriter {
+	p := &pacedWriter{w: w, rc: http.NewResponseController(w), start: time.Now(), grace: g.cfg.BodyTimeout, rate: g.cfg.BatchUploadMinRate}
+	if p.grace <= 0 {
+		p.rate = 0
+	}
+	return p
+}
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	if p.rate > 0 {
+		p.written += int64(len(b))
+		// Only a writer without deadlines (none in net/http's servers) refuses.
+		_ = p.rc.SetWriteDeadline(p.start.Add(p.grace + time.Duration(p.written*int64(time.Second)/p.rate)))
+	}
+	return p.w.Write(b)
+}
+
+// done flushes what the response buffers, under the deadline, then clears the deadline, which
+// would otherwise outlive the response on a kept-alive connection (net/http sets none of its
+// own without a server WriteTimeout).
+func (p *pacedWriter) done() {
+	if p.rate > 0 {
+		_ = p.rc.Flush()
+		_ = p.rc.SetWriteDeadline(time.Time{})
+	}
 }
 
 // writeSuccess writes data in a JSend success body with status; data that cannot be encoded
@@ -209,7 +251,7 @@ func (g *Gateway) writeSuccess(w http.ResponseWriter, r *http.Request, status in
 		g.writeError(w, r, err)
 		return
 	}
-	writeJSend(w, status, body)
+	g.writeJSend(w, status, body)
 }
 
 // readJSON enforces the content type and the body's size and time limits, then decodes strictly
@@ -384,7 +426,7 @@ func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
 	defer t.Stop()
 	select {
 	case <-run.done:
-		writeJSend(w, run.outcome.Status, run.outcome.Body)
+		g.writeJSend(w, run.outcome.Status, run.outcome.Body)
 	case <-t.C:
 		// The record is read once more, so that a job whose reply was lost and that ended
 		// since its last reading (reconcile reads at growing intervals) is still answered.
@@ -393,7 +435,7 @@ func (g *Gateway) waitRun(w http.ResponseWriter, r *http.Request, run *run) {
 		cancel()
 		select {
 		case <-run.done:
-			writeJSend(w, run.outcome.Status, run.outcome.Body)
+			g.writeJSend(w, run.outcome.Status, run.outcome.Body)
 			return
 		default:
 		}

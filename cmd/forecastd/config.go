@@ -121,7 +121,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, out io.W
 		b.dur(&g.RequestTimeout, "request-timeout", "how long a synchronous request waits before 504")
 		b.dur(&g.BodyTimeout, "body-timeout", "how long a client may take to send a request body before 408")
 		b.bytes(&g.BatchUploadMaxBytes, "batch-upload-max-bytes", "largest batch upload (CSV or NDJSON body of POST /v1/batches) accepted, in bytes, before 413")
-		b.bytes(&g.BatchUploadMinRate, "batch-upload-min-rate", "bytes per second a batch upload must average: it has body-timeout plus a second per this many bytes received before 408")
+		b.bytes(&g.BatchUploadMinRate, "batch-upload-min-rate", "bytes per second a batch upload must arrive at, and a client must read an answer at, on average: each has body-timeout plus a second per this many bytes (an upload then gets 408; an answer is cut off)")
 		b.num(&g.BatchUploads, "batch-uploads", "batch uploads (CSV, NDJSON) read and accepted at once; one more is answered 503 with Retry-After (each takes several times its size in memory)")
 		b.dur(&g.HoldTimeout, "hold-timeout", "how long a forecast may be held waiting for fits")
 		b.dur(&g.FitQueueLease, "fit-queue-lease", "how long an accepted fit may go with no processor holding it (queued, or awaiting redelivery after its processor died) before it expires; a fit whose command never reached the queue expires 20s after its acceptance")
