@@ -190,6 +190,7 @@ func TestBadInputGetsJSendFailNamingTheField(t *testing.T) {
 		{"bad model name", "POST", "/v1/models/-bad/fit", js, `{"values":[1,2,3]}`, nil, 400, "model"},
 		{"model name too long", "POST", "/v1/models/" + strings.Repeat("a", 65) + "/fit", js, `{"values":[1,2,3]}`, nil, 400, "model"},
 		{"wrong content type", "POST", fit, "text/plain", `{"values":[1,2,3]}`, nil, 415, "Content-Type"},
+		{"a charset other than UTF-8", "POST", fit, "application/json; charset=latin1", `{"values":[1,2,3]}`, nil, 415, "Content-Type"},
 		{"oversize body", "POST", fit, js, "", oversize, 413, "body"},
 		{"wrong method", "GET", fit, "", ``, nil, 405, "method"},
 		{"unknown path", "GET", "/v1/nothing", "", ``, nil, 404, "path"},

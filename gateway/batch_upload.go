@@ -62,8 +62,8 @@ func (g *Gateway) readBatch(w http.ResponseWriter, r *http.Request) (messages.Ba
 		}
 		return req, req.Validate()
 	case err == nil && isUpload(mt):
-		if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
-			return messages.BatchRequest{}, messages.FailField(messages.CodeUnsupportedMedia, "Content-Type", "charset %q is not accepted; send UTF-8", messages.Clip(cs))
+		if err := utf8Charset(params); err != nil {
+			return messages.BatchRequest{}, err
 		}
 		read := messages.ReadCSVUpload
 		if mt == messages.MediaNDJSON {
@@ -137,3 +137,12 @@ func (b *uploadBody) Read(p []byte) (int, error) {
 
 // done clears the read deadline once the body has been read, so the answer has no time limit.
 func (b *uploadBody) done() { _ = b.rc.SetReadDeadline(time.Time{}) }
+
+// utf8Charset refuses a Content-Type whose charset is not UTF-8 (or its subset US-ASCII): the
+// body would be read as UTF-8 all the same.
+func utf8Charset(params map[string]string) error {
+	if cs := params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
+		return messages.FailField(messages.CodeUnsupportedMedia, "Content-Type", "charset %q is not accepted; send UTF-8", messages.Clip(cs))
+	}
+	return nil
+}

@@ -261,9 +261,12 @@ func (g *Gateway) readJSON(w http.ResponseWriter, r *http.Request, v any) error 
 		return err
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
+		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return messages.FailField(messages.CodeUnsupportedMedia, "Content-Type", "must be application/json, got %q", messages.Clip(ct))
+		}
+		if err := utf8Charset(params); err != nil {
+			return err
 		}
 	}
 	body, err := g.readBody(w, r)

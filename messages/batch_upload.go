@@ -87,6 +87,9 @@ func ParseUploadParams(q url.Values) (UploadParams, error) {
 			u.Step = integer(name)
 		case "methods":
 			u.Methods = strings.Split(vs[0], ",")
+			for i, m := range u.Methods {
+				u.Methods[i] = strings.TrimSpace(m) // as levels are read: "naive, drift"
+			}
 		case "save_models":
 			save, err := strconv.ParseBool(vs[0])
 			if err != nil {

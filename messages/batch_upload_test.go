@@ -182,6 +182,7 @@ func TestUploadParams(t *testing.T) {
 		{"horizon=3&save_models=true", UploadParams{Horizon: intp(3), SaveModels: true}, ""},
 		{"save_models=yes", UploadParams{}, "save_models"},
 		{"horizon=2&windows=3&step=2&methods=naive,drift", UploadParams{Horizon: intp(2), Windows: intp(3), Step: intp(2), Methods: []string{"naive", "drift"}}, ""},
+		{"horizon=2&windows=3&methods=naive,%20drift", UploadParams{Horizon: intp(2), Windows: intp(3), Methods: []string{"naive", "drift"}}, ""},
 		{"windows=three", UploadParams{}, "windows"},
 		{"horizon=2&methods=naive,drift", UploadParams{}, "methods"},
 		{"horizon=2&step=2", UploadParams{}, "step"},
