@@ -37,6 +37,35 @@ func (p stalledPublisher) Publish(topic string, msgs ...*message.Message) error 
 	return p.Publisher.Publish(topic, msgs...)
 }
 
+// postLater posts a batch to the gateway at url in the background; the channel gets the
+// answer's status, 0 if there was none.
+func postLater(url, body string) <-chan int {
+	answered := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(url+"/v1/batches", "application/json", strings.NewReader(body))
+		if err != nil {
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	return answered
+}
+
+// wantUnsent waits for the answer to a POST whose gateway lost the batch's send lease: 503.
+func wantUnsent(t *testing.T, answered <-chan int) {
+	t.Helper()
+	select {
+	case code := <-answered:
+		if code != http.StatusServiceUnavailable {
+			t.Errorf("POST to the gateway that lost the batch's lease: %d, want 503", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the POST was not answered")
+	}
+}
+
 // deadRenewals is a store whose send leases are never renewed, as a dead gateway renews none.
 type deadRenewals struct{ store.Store }
 
@@ -90,17 +119,7 @@ func TestBatchLeftHalfSentByItsGatewayIsFailed(t *testing.T) {
 	for i := range 20 {
 		series = append(series, fmt.Sprintf(`{"name":"s%d","values":[1,2,3,%d]}`, i, i))
 	}
-	answered := make(chan int, 1)
-	go func() {
-		resp, err := http.Post(dying.URL+"/v1/batches", "application/json",
-			strings.NewReader(`{"method":"naive","horizon":2,"series":[`+strings.Join(series, ",")+`]}`))
-		if err != nil {
-			answered <- 0
-			return
-		}
-		resp.Body.Close()
-		answered <- resp.StatusCode
-	}()
+	answered := postLater(dying.URL, `{"method":"naive","horizon":2,"series":[`+strings.Join(series, ",")+`]}`)
 	t.Cleanup(func() {
 		select {
 		case <-release:
@@ -164,14 +183,7 @@ func TestBatchLeftHalfSentByItsGatewayIsFailed(t *testing.T) {
 	// The stopped gateway comes back to the request: the rest goes out, the batch having ended
 	// is skipped by the processor, and the client is told the batch did not run.
 	close(release)
-	select {
-	case code := <-answered:
-		if code != http.StatusServiceUnavailable {
-			t.Errorf("POST to the gateway that lost the batch's lease: %d, want 503", code)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the POST was not answered")
-	}
+	wantUnsent(t, answered)
 	later := postBatch(t, other.URL, `{"method":"naive","horizon":2,"series":[{"name":"later","values":[1,2]}]}`)
 	if b := waitEnded(t, st, later); b.Status != store.BatchSucceeded {
 		t.Fatalf("later batch: %+v; want succeeded", b)
@@ -270,16 +282,7 @@ func TestSavedFitsOfABatchLeftHalfSentAreFailed(t *testing.T) {
 		WrapPublisher: func(p message.Publisher) message.Publisher { return stalledPublisher{p, 5, &sent, release} },
 	})
 	s.AddGateway(stack.GatewayOptions{Config: func(c *gateway.Config) { c.BatchSendLease = lease }})
-	answered := make(chan int, 1)
-	go func() {
-		resp, err := http.Post(dying.URL+"/v1/batches", "application/json", strings.NewReader(saveModelsBatch(20)))
-		if err != nil {
-			answered <- 0
-			return
-		}
-		resp.Body.Close()
-		answered <- resp.StatusCode
-	}()
+	answered := postLater(dying.URL, saveModelsBatch(20))
 
 	var id string
 	if err := testenv.Poll(10*time.Second, func() error {
@@ -324,12 +327,5 @@ func TestSavedFitsOfABatchLeftHalfSentAreFailed(t *testing.T) {
 	}
 
 	releaseOnce.Do(func() { close(release) })
-	select {
-	case code := <-answered:
-		if code != http.StatusServiceUnavailable {
-			t.Errorf("POST to the gateway that lost the batch's lease: %d, want 503", code)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the POST was not answered")
-	}
+	wantUnsent(t, answered)
 }
