@@ -90,7 +90,6 @@ func (g *Gateway) streamResults(w http.ResponseWriter, format string, b store.Ba
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	out := g.paced(w)
-	defer out.done()
 	view := viewOf(b)
 	var methods []string
 	if view.Backtest != nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -197,16 +198,20 @@ func (g *Gateway) writeJSend(w http.ResponseWriter, status int, body messages.En
 		b = []byte(`{"status":"error","message":"the response cannot be encoded","code":500}`)
 		status = http.StatusInternalServerError
 	}
+	b = append(b, '\n')
+	// Its length, so that net/http keeps the connection alive (it could not tell it once part
+	// of the body has gone out) and does not chunk it.
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	p := g.paced(w)
-	_, _ = p.Write(append(b, '\n'))
-	p.done()
+	_, _ = g.paced(w).Write(b)
 }
 
 // pacedWriter writes a response under a deadline that grows with what it has written:
 // BodyTimeout from the first write and a second more per BatchUploadMinRate bytes, the pace a
 // body is read at. A client that stops reading an answer (a large batch's results, say) is cut
-// off then, and its handler ends, instead of holding the answer in memory for good.
+// off then, and its handler ends, instead of holding the answer in memory for good. net/http
+// clears the deadline once the response is finished (what it buffered written under it), so it
+// does not outlive the answer on a kept-alive connection.
 type pacedWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
@@ -231,16 +236,6 @@ func (p *pacedWriter) Write(b []byte) (int, error) {
 		_ = p.rc.SetWriteDeadline(p.start.Add(p.grace + time.Duration(p.written*int64(time.Second)/p.rate)))
 	}
 	return p.w.Write(b)
-}
-
-// done flushes what the response buffers, under the deadline, then clears the deadline, which
-// would otherwise outlive the response on a kept-alive connection (net/http sets none of its
-// own without a server WriteTimeout).
-func (p *pacedWriter) done() {
-	if p.rate > 0 {
-		_ = p.rc.Flush()
-		_ = p.rc.SetWriteDeadline(time.Time{})
-	}
 }
 
 // writeSuccess writes data in a JSend success body with status; data that cannot be encoded
