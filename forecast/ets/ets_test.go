@@ -8,7 +8,9 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -387,22 +389,32 @@ func TestConstantSeries(t *testing.T) {
 }
 
 // A panic in a worker fitting candidates (here the progress callback's, which runs there) is
-// raised in Fit's caller, where a recover can catch it, whichever worker it happened in: it
-// neither ends the process nor leaves the other workers waiting on the report lock.
+// raised in Fit's caller, where a recover can catch it, whichever worker it happened in, once
+// every worker has stopped: it neither ends the process, nor leaves the other workers waiting
+// on the report lock, nor lets them report progress after Fit has returned.
 func TestPanicInAWorkerReachesTheCaller(t *testing.T) {
 	y := seasonalSeries(60, 4, 4)
 	for range 20 { // the panic lands in the caller's goroutine or the other one, run to run
+		var returned, late atomic.Bool
 		func() {
 			defer func() {
+				returned.Store(true)
 				if v := recover(); v == nil || !strings.Contains(fmt.Sprint(v), "progress broke") {
 					t.Fatalf("recovered %v; want the progress callback's panic", v)
 				}
 			}()
 			_, _ = Fit(t.Context(), y, "ZZZ", Options{Period: 4, Workers: 2, Progress: func(p Progress) {
+				if returned.Load() {
+					late.Store(true)
+				}
 				if p.Iteration > 0 { // a report from inside a candidate's fit, in either worker
 					panic("progress broke")
 				}
 			}})
 		}()
+		time.Sleep(20 * time.Millisecond) // time for a worker left running to report
+		if late.Load() {
+			t.Fatal("progress was reported after Fit had panicked")
+		}
 	}
 }

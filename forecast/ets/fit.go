@@ -191,7 +191,8 @@ func fitCandidates(ctx context.Context, y []float64, cands []Spec, period int, o
 	}
 	// A panic in a worker (an engine bug, or the caller's progress callback) is raised again in
 	// the caller's goroutine, where its recover (a processor's) can catch it: left in the worker
-	// it would end the process.
+	// it would end the process. Either way it is raised once every worker has stopped, so that
+	// none goes on fitting, or reporting progress, after Fit has returned.
 	var panicked atomic.Pointer[string]
 	var wg sync.WaitGroup
 	for range min(workers, len(cands)) - 1 {
@@ -206,7 +207,16 @@ func fitCandidates(ctx context.Context, y []float64, cands []Spec, period int, o
 			work()
 		})
 	}
-	work()
+	func() {
+		defer func() {
+			if v := recover(); v != nil { // in this goroutine: the others stop and are waited for first
+				next.Store(int64(len(cands)))
+				wg.Wait()
+				panic(v)
+			}
+		}()
+		work()
+	}()
 	wg.Wait()
 	if msg := panicked.Load(); msg != nil {
 		panic(*msg)
