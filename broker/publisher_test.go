@@ -195,7 +195,7 @@ func TestPublisherMessagesBeforeAFailedSendAreNotTakenForConfirmed(t *testing.T)
 			return // the close came while the messages were being sent: the case this test is for
 		}
 	}
-	t.Log("the broker's close never came while messages were being sent; only their confirms were checked")
+	t.Skip("the broker's close never came while messages were being sent (5 rounds): only confirms were checked, not the case this test is for")
 }
 
 // After Close, Publish fails instead of opening channels again.

@@ -128,8 +128,11 @@ func (a arimaModel) Forecast(h int, levels []float64) (Result, error) {
 		}
 	}
 	if dim := len(a.m.State); h*dim*dim > maxARIMAForecastWork {
-		return Result{}, fmt.Errorf("%w: a horizon of %d is too long for %s, whose state has %d dimensions: at most %d steps are forecast from it at once (horizon × dimensions² up to %d)",
-			ErrInvalidSpec, h, a.m.Spec, dim, max(maxARIMAForecastWork/(dim*dim), 1), maxARIMAForecastWork)
+		spec := a.m.Spec.String()
+		return Result{}, &HorizonError{Fits: maxARIMAForecastWork / (dim * dim), kind: ErrInvalidSpec, say: func(fits int) string {
+			return fmt.Sprintf("%s has a state of %d dimensions, and a forecast costs horizon × dimensions², at most %d: a horizon of at most %d can be forecast from it",
+				spec, dim, maxARIMAForecastWork, fits)
+		}}
 	}
 	mean, se, err := a.m.Forecast(h)
 	if err != nil {

@@ -23,7 +23,8 @@ func TestLongARIMAForecastsOfLargeStatesAreRefused(t *testing.T) {
 	}
 	const fits = maxARIMAForecastWork / (401 * 401) // 3109
 	_, err = m.Forecast(fits+1, []float64{80})
-	if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "401 dimensions: at most 3109 steps") {
+	if he := (*HorizonError)(nil); !errors.Is(err, ErrInvalidSpec) || !errors.As(err, &he) || he.Fits != fits ||
+		!strings.Contains(err.Error(), "a state of 401 dimensions") || !strings.Contains(err.Error(), "a horizon of at most 3109 can be forecast") {
 		t.Fatalf("forecast of %d steps: %v; want ErrInvalidSpec naming 401 dimensions and 3109 steps", fits+1, err)
 	}
 	if res, err := m.Forecast(800, []float64{80}); err != nil || len(res.Point) != 800 {

@@ -97,6 +97,12 @@ func (m missingModel) Forecast(h int, levels []float64) (Result, error) {
 			ErrInvalidSpec, m.tail, h, h+m.tail, MaxHorizon)
 	}
 	res, err := m.Model.Forecast(h+m.tail, levels)
+	if he := (*HorizonError)(nil); errors.As(err, &he) {
+		// The model forecasts from the last observation: its steps count the missing tail.
+		beyond := *he
+		beyond.Fits = max(he.Fits-m.tail, 0)
+		return Result{}, &beyond
+	}
 	if err != nil {
 		return Result{}, err
 	}

@@ -191,9 +191,21 @@ func symmetricResult(point, se, levels []float64, upper func(tail float64) float
 	return res, nil
 }
 
+// HorizonError is a forecast refused beyond a horizon: Fits steps can be forecast, not more
+// (after them it leaves the float64 range, or it would cost too much). It wraps ErrInvalidData
+// or ErrInvalidSpec.
+type HorizonError struct {
+	Fits int
+	kind error
+	say  func(fits int) string // the message, for a given Fits
+}
+
+func (e *HorizonError) Error() string { return e.kind.Error() + ": " + e.say(e.Fits) }
+func (e *HorizonError) Unwrap() error { return e.kind }
+
 // finite is res unless a point or a bound is not finite (a model whose forecast grows past
-// the float64 range, as a multiplicative trend does far enough ahead): then an error naming the
-// first such step, and the horizon that fits.
+// the float64 range, as a multiplicative trend does far enough ahead): then a HorizonError
+// naming the steps before the first such one.
 func finite(res Result) (Result, error) {
 	first := -1
 	note := func(xs []float64) {
@@ -209,10 +221,12 @@ func finite(res Result) (Result, error) {
 	if first < 0 {
 		return res, nil
 	}
-	if first == 0 {
-		return Result{}, fmt.Errorf("%w: the forecast exceeds the float64 range at its first step", ErrInvalidData)
-	}
-	return Result{}, fmt.Errorf("%w: the forecast exceeds the float64 range at step %d; a horizon of at most %d can be forecast", ErrInvalidData, first+1, first)
+	return Result{}, &HorizonError{Fits: first, kind: ErrInvalidData, say: func(fits int) string {
+		if fits < 1 {
+			return "the forecast exceeds the float64 range at its first step"
+		}
+		return fmt.Sprintf("the forecast exceeds the float64 range beyond step %d; a horizon of at most %d can be forecast", fits, fits)
+	}}
 }
 
 func allFinite(xs []float64) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -18,15 +19,21 @@ func TestForecastsPastTheFloat64RangeAreRefused(t *testing.T) {
 	for i := range growth {
 		growth[i] = math.Pow(1.5, float64(i))
 	}
+	// The same series ending with three missing values: the model forecasts from its last
+	// observation, three steps further back, and the horizon named counts from the series' end.
+	missingTail := append(slices.Clone(growth), math.NaN(), math.NaN(), math.NaN())
 	for _, tc := range []struct {
+		name string
+		y    []float64
 		spec Spec
 		h    int
 	}{
-		{Spec{Method: MethodETS, Options: Options{ETSSpec: "MMN"}}, 5000},
-		{Spec{Method: MethodETS, Options: Options{ETSSpec: "MNN"}}, 10_000},
+		{"MMN", growth, Spec{Method: MethodETS, Options: Options{ETSSpec: "MMN"}}, 5000},
+		{"MNN", growth, Spec{Method: MethodETS, Options: Options{ETSSpec: "MNN"}}, 10_000},
+		{"MMN, missing tail", missingTail, Spec{Method: MethodETS, Options: Options{ETSSpec: "MMN"}}, 5000},
 	} {
-		t.Run(tc.spec.Options.ETSSpec, func(t *testing.T) {
-			m, err := Fit(context.Background(), growth, tc.spec, nil)
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Fit(context.Background(), tc.y, tc.spec, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -95,6 +95,10 @@ func backtestFailure(err error, timeout time.Duration, prefix string) *messages.
 		}
 		return messages.FailField(messages.CodeInvalid, field, "%s", pe.Problem())
 	}
+	if he := (*forecast.HorizonError)(nil); errors.As(err, &he) {
+		// A window's forecast goes no further: the horizon asked for (a batch's own) is too long.
+		return messages.FailField(messages.CodeInvalid, "horizon", "%s", forecast.Explain(err))
+	}
 	return fitFailure(err, timeout, "values")
 }
 

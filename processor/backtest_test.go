@@ -3,7 +3,9 @@ package processor_test
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +66,28 @@ func TestBacktestTooShortNamesTheField(t *testing.T) {
 	rep := r.result(t)
 	if rep.Failure == nil || rep.Failure.Code != messages.CodeInvalid || rep.Failure.Problems["windows"] == "" {
 		t.Fatalf("reply %+v; want invalid naming windows", rep)
+	}
+}
+
+// A window whose forecast leaves the float64 range (an ETS multiplicative trend trained on 12
+// values growing 1e8-fold a step, forecast 40 steps) fails the backtest naming the horizon,
+// with the one that fits.
+func TestBacktestBeyondTheFloat64RangeNamesTheHorizon(t *testing.T) {
+	r := newRig(t)
+	cmd := backtestCommand("b3", "ets")
+	cmd.Values = make(messages.Values, 52)
+	for i := range cmd.Values {
+		cmd.Values[i] = 1 // held out: what they are does not matter
+		if i < 12 {
+			cmd.Values[i] = math.Pow(10, 8*float64(i))
+		}
+	}
+	cmd.Options = forecast.Options{ETSSpec: "MMN"}
+	cmd.Backtest.Windows, cmd.Horizon = 1, 40
+	r.publish(t, messages.TopicFit, cmd)
+	rep := r.result(t)
+	if rep.Failure == nil || rep.Failure.Code != messages.CodeInvalid || !strings.Contains(rep.Failure.Problems["horizon"], "a horizon of at most") {
+		t.Fatalf("reply %+v; want invalid naming horizon", rep)
 	}
 }
 
