@@ -177,7 +177,7 @@ func (g *Gateway) startForecastFor(ctx context.Context, api, model string, req m
 	var payload []byte
 	if len(pending) == 0 {
 		if found.Generation >= barrier {
-			cmd.CurrentGeneration = found.Generation // else the awaited fit failed: the processor says so
+			cmd.CurrentGeneration, cmd.CurrentFitJob = found.Generation, found.FitJob // else the awaited fit failed: the processor says so
 		}
 		// Encoded here, as it will be published: on this goroutine, whose stack has grown
 		// already, not on holdAndPublish's fresh one, which encoding floats made grow (copied)

@@ -159,6 +159,10 @@ type ForecastCommand struct {
 	// "generation": processors before 2026-12-03 take a failed command with a generation for a
 	// fit.)
 	CurrentGeneration int64 `json:"current_generation,omitempty"`
+	// CurrentFitJob is the job of the fit that made CurrentGeneration: a processor uses the
+	// model it holds only if it was made by that job, since a failover that loses a fit's
+	// completion gives its generation to the next fit. Empty from gateways before it was added.
+	CurrentFitJob string `json:"current_fit_job,omitempty"`
 	// AcceptedAt is when the gateway accepted the forecast, its job record's created_at, for a
 	// processor that writes the record without reading it first.
 	AcceptedAt time.Time `json:"accepted_at,omitzero"`

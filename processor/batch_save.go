@@ -124,7 +124,7 @@ func (p *Processor) saveSeries(ctx context.Context, cmd messages.BatchCommand, l
 	}
 	settled = true
 	if current {
-		p.cache.put(fit.Model, fit.Generation, cachedModel{model: model, summary: summary})
+		p.cache.put(fit.Model, fit.Generation, fit.JobID, cachedModel{model: model, summary: summary})
 	}
 	res.Model, res.Generation = fit.Model, fit.Generation
 	log.Info("batch series kept as a model", "method", summary.Method, "current", current)

@@ -149,7 +149,7 @@ func (p *Processor) handleFit(msg *message.Message) error {
 	// not read back: newer fits may have pruned it from the history already.
 	settled = true
 	summary.Current = current
-	p.cache.put(cmd.Model, cmd.Generation, cachedModel{model: model, summary: summary})
+	p.cache.put(cmd.Model, cmd.Generation, cmd.JobID, cachedModel{model: model, summary: summary})
 	log.Info("fit succeeded", "method", summary.Method, "current", current, "duration_ms", elapsed.Milliseconds())
 	return p.succeed(ctx, job, cmd.ReplyTo, fitSuccess(cmd, summary))
 }

@@ -45,8 +45,8 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 	// here, it is used without reading the store. A delivery made before goes the long way,
 	// to be answered from its record if it was answered.
 	if cmd.CurrentGeneration > 0 && cmd.CurrentGeneration >= cmd.Barrier && !redelivered(msg) {
-		if cm, ok := p.cache.get(cmd.Model, cmd.CurrentGeneration); ok {
-			return p.forecastWith(ctx, job, cmd, store.ModelRecord{Model: cmd.Model, Generation: cmd.CurrentGeneration}, cm, nil)
+		if cm, ok := p.cache.get(cmd.Model, cmd.CurrentGeneration, cmd.CurrentFitJob); ok {
+			return p.forecastWith(ctx, job, cmd, store.ModelRecord{Model: cmd.Model, Generation: cmd.CurrentGeneration, JobID: cmd.CurrentFitJob}, cm, nil)
 		}
 	}
 	// The job's record and the current generation in one round trip; if that fails, resolve
@@ -59,9 +59,9 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 		}
 		job.CreatedAt = prev.CreatedAt
 	}
-	known := int64(-1)
+	known := current{gen: -1}
 	if verr == nil {
-		known = view.Generation
+		known = current{view.Generation, view.FitJob}
 	}
 
 	rec, fallback, err := p.resolve(ctx, cmd, known)
@@ -115,6 +115,12 @@ func wireIntervals(res forecast.Result) map[string]messages.Interval {
 	return out
 }
 
+// current is a model's current generation and the job of the fit that made it.
+type current struct {
+	gen    int64
+	fitJob string
+}
+
 // barrierWait is a forecast whose barrier was not met in time; its text is for users.
 type barrierWait struct{ pending []int64 }
 
@@ -127,9 +133,9 @@ func (e *barrierWait) Error() string {
 // with a note that the awaited fit did not succeed. It waits (bounded) while fits up to the
 // barrier are still pending — normally the gateway has already held the request until then.
 //
-// known, when not negative, is the current generation just read (0: none), which the first
-// round uses instead of reading it again.
-func (p *Processor) resolve(ctx context.Context, cmd messages.ForecastCommand, known int64) (store.ModelRecord, *messages.Fallback, error) {
+// known, when its generation is not negative, is the current model just read (generation 0:
+// none), which the first round uses instead of reading it again.
+func (p *Processor) resolve(ctx context.Context, cmd messages.ForecastCommand, known current) (store.ModelRecord, *messages.Fallback, error) {
 	wait := p.cfg.ForecastWait
 	if !cmd.Deadline.IsZero() {
 		wait = min(wait, time.Until(cmd.Deadline))
@@ -137,14 +143,14 @@ func (p *Processor) resolve(ctx context.Context, cmd messages.ForecastCommand, k
 	deadline := p.now().Add(wait)
 	backoff := 50 * time.Millisecond
 	for {
-		gen, err := known, error(nil)
-		if known < 0 {
-			gen, err = p.store.CurrentGeneration(ctx, cmd.Model)
+		seen, err := known, error(nil)
+		if known.gen < 0 {
+			seen.gen, seen.fitJob, err = p.store.CurrentGeneration(ctx, cmd.Model)
 		}
-		known = -1
-		if err == nil && gen > 0 && gen >= cmd.Barrier && p.cache.has(cmd.Model, gen) {
+		known = current{gen: -1}
+		if err == nil && seen.gen > 0 && seen.gen >= cmd.Barrier && p.cache.has(cmd.Model, seen.gen, seen.fitJob) {
 			// The decoded model is cached: skip reading its blob.
-			return store.ModelRecord{Model: cmd.Model, Generation: gen}, nil, nil
+			return store.ModelRecord{Model: cmd.Model, Generation: seen.gen, JobID: seen.fitJob}, nil, nil
 		}
 		cur, err := p.store.Current(ctx, cmd.Model)
 		if err != nil && !errors.Is(err, store.ErrNoModel) {
@@ -200,7 +206,7 @@ func (p *Processor) fallback(ctx context.Context, model string, barrier int64) *
 // blob (resolve saw its generation cached) whose entry was evicted since is read again: the
 // current model can only have moved to a newer generation, which still satisfies the barrier.
 func (p *Processor) decoded(ctx context.Context, rec store.ModelRecord) (store.ModelRecord, cachedModel, error) {
-	if m, ok := p.cache.get(rec.Model, rec.Generation); ok {
+	if m, ok := p.cache.get(rec.Model, rec.Generation, rec.JobID); ok {
 		return rec, m, nil
 	}
 	if len(rec.Blob) == 0 {
@@ -217,7 +223,7 @@ func (p *Processor) decoded(ctx context.Context, rec store.ModelRecord) (store.M
 	if err := decodeRaw(rec.Summary, &cm.summary); err != nil {
 		return rec, cachedModel{}, fmt.Errorf("fit summary: %w", err)
 	}
-	p.cache.put(rec.Model, rec.Generation, cm)
+	p.cache.put(rec.Model, rec.Generation, rec.JobID, cm)
 	return rec, cm, nil
 }
 

@@ -1,13 +1,17 @@
 package processor_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/forecastd/forecastd/forecast"
 	"github.com/forecastd/forecastd/messages"
 	"github.com/forecastd/forecastd/processor"
 	"github.com/forecastd/forecastd/store"
@@ -54,7 +58,7 @@ func TestForecastOfAGenerationHeldDecodedReadsNoStore(t *testing.T) {
 	accepted := time.Date(2026, 12, 3, 7, 0, 0, 0, time.UTC)
 	cmd := func(id string) messages.ForecastCommand {
 		return messages.ForecastCommand{JobID: id, Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 3,
-			Levels: []float64{80}, CurrentGeneration: fit.Generation, AcceptedAt: accepted}
+			Levels: []float64{80}, CurrentGeneration: fit.Generation, CurrentFitJob: "fit-1", AcceptedAt: accepted}
 	}
 	// The same forecast the long way (no Generation: the store is read) to compare with.
 	long := cmd("f-1")
@@ -147,5 +151,100 @@ func TestForecastPastItsDeadlineIsExpired(t *testing.T) {
 	r.publish(t, messages.TopicForecast, answered)
 	if again := r.result(t); again.Failure != nil || string(again.Result) != string(first.Result) {
 		t.Fatalf("late redelivery: failure %+v, result %s; want the answer %s", again.Failure, again.Result, first.Result)
+	}
+}
+
+// lostWrites is a store whose backing memory store can be replaced, as a Redis failover to a
+// replica that had not received the last writes replaces the primary: the methods a processor
+// fitting and forecasting calls go to the current one.
+type lostWrites struct {
+	store.Store
+	cur *atomic.Pointer[store.Memory]
+}
+
+func (s lostWrites) m() *store.Memory { return s.cur.Load() }
+func (s lostWrites) Fit(ctx context.Context, model string, gen int64) (store.FitRecord, error) {
+	return s.m().Fit(ctx, model, gen)
+}
+func (s lostWrites) RenewFit(ctx context.Context, model string, gen int64, owner string, lease time.Duration) (store.FitRecord, error) {
+	return s.m().RenewFit(ctx, model, gen, owner, lease)
+}
+func (s lostWrites) ReleaseFit(ctx context.Context, model string, gen int64, owner string) error {
+	return s.m().ReleaseFit(ctx, model, gen, owner)
+}
+func (s lostWrites) CompleteFit(ctx context.Context, rec store.ModelRecord) (bool, error) {
+	return s.m().CompleteFit(ctx, rec)
+}
+func (s lostWrites) PutUnlessAnswered(ctx context.Context, j store.Job, ttl time.Duration) (store.Job, bool, error) {
+	return s.m().PutUnlessAnswered(ctx, j, ttl)
+}
+func (s lostWrites) GetJob(ctx context.Context, id string) (store.Job, error) {
+	return s.m().GetJob(ctx, id)
+}
+func (s lostWrites) Emit(ctx context.Context, ev store.Event) (store.Event, error) {
+	return s.m().Emit(ctx, ev)
+}
+func (s lostWrites) ReadForecast(ctx context.Context, model, id string) (store.ForecastView, error) {
+	return s.m().ReadForecast(ctx, model, id)
+}
+func (s lostWrites) Current(ctx context.Context, model string) (store.ModelRecord, error) {
+	return s.m().Current(ctx, model)
+}
+func (s lostWrites) CurrentGeneration(ctx context.Context, model string) (int64, string, error) {
+	return s.m().CurrentGeneration(ctx, model)
+}
+func (s lostWrites) Unsettled(ctx context.Context, model string, upTo int64) ([]int64, error) {
+	return s.m().Unsettled(ctx, model, upTo)
+}
+
+// A generation a failover gave to another fit, after losing the completion of the one this
+// processor made and holds decoded, is forecast with the store's model of it, not the one held:
+// the held model is known by the fit's job as well as its generation. Both ways a forecast
+// comes: with the gateway's generation and fit job, and without (the store is read).
+func TestAGenerationReusedAfterAFailoverIsNotForecastFromTheModelHeld(t *testing.T) {
+	var cur atomic.Pointer[store.Memory]
+	r := newRigOver(t, 1, func(*processor.Config) {}, func(m *store.Memory) store.Store { cur.Store(m); return lostWrites{m, &cur} })
+	ctx := t.Context()
+	gen, err := cur.Load().AcceptFit(ctx, "m", "fit-lost", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.publish(t, messages.TopicFit, messages.FitCommand{JobID: "fit-lost", Model: "m", Generation: gen, ReplyTo: "gw",
+		Values: []float64{1, 2, 3}, SeasonLength: 1, Method: "naive"}) // forecasts 3
+	if rep := r.result(t); rep.Failure != nil {
+		t.Fatalf("fit: %+v", rep.Failure)
+	}
+
+	// The new primary never had that fit: its generation goes to the next one, whose model
+	// (made by another processor) forecasts 30.
+	promoted := store.NewMemory()
+	cur.Store(promoted)
+	if again, err := promoted.AcceptFit(ctx, "m", "fit-next", time.Hour); err != nil || again != gen {
+		t.Fatalf("generation %d, %v; want %d again", again, err, gen)
+	}
+	next, err := forecast.Fit(ctx, []float64{10, 20, 30}, forecast.Spec{Method: forecast.MethodNaive, SeasonLength: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, _ := forecast.Encode(next)
+	if _, err := promoted.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: gen, Method: "naive", Blob: blob,
+		Summary: messages.JSON(messages.FitSummary{Model: "m", Generation: gen, Method: "naive"})}); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, fromGateway := range []bool{true, false} {
+		id := fmt.Sprintf("fc-%v", fromGateway)
+		a, err := promoted.AcceptForecast(ctx, "m", store.Job{ID: id, Kind: messages.KindForecast, Model: "m", Status: store.JobQueued}, time.Hour)
+		if err != nil || a.FitJob != "fit-next" {
+			t.Fatalf("accept forecast: %+v, %v", a, err)
+		}
+		cmd := messages.ForecastCommand{JobID: id, Model: "m", Barrier: a.Barrier, ReplyTo: "gw", Horizon: 1}
+		if fromGateway {
+			cmd.CurrentGeneration, cmd.CurrentFitJob = a.Generation, a.FitJob
+		}
+		r.publish(t, messages.TopicForecast, cmd)
+		if res := forecastOf(t, r.result(t)); res.Generation != gen || len(res.Point) != 1 || res.Point[0] != 30 {
+			t.Errorf("with the gateway's generation %v: generation %d point %v; want generation %d's model in the store, forecasting 30", fromGateway, res.Generation, res.Point, gen)
+		}
 	}
 }

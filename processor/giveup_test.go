@@ -44,8 +44,8 @@ func (readsFail) ReadForecast(context.Context, string, string) (store.ForecastVi
 	return store.ForecastView{}, errors.New("the test's store refuses reads")
 }
 
-func (readsFail) CurrentGeneration(context.Context, string) (int64, error) {
-	return 0, errors.New("the test's store refuses reads")
+func (readsFail) CurrentGeneration(context.Context, string) (int64, string, error) {
+	return 0, "", errors.New("the test's store refuses reads")
 }
 
 func (readsFail) Current(context.Context, string) (store.ModelRecord, error) {

@@ -397,7 +397,9 @@ func (p *Processor) recordProgress(ctx context.Context, job store.Job, percent f
 	}
 }
 
-// modelCache keeps decoded models by (model, generation); generations never change content.
+// modelCache keeps decoded models by model, generation and the job of the fit that made them:
+// a generation alone does not name one model for good, since a failover that loses a fit's
+// completion gives its generation to the next fit.
 type modelCache struct {
 	mu    sync.Mutex
 	size  int
@@ -406,8 +408,9 @@ type modelCache struct {
 }
 
 type cacheKey struct {
-	model string
-	gen   int64
+	model  string
+	gen    int64
+	fitJob string
 }
 
 func newModelCache(size int) *modelCache {
@@ -417,22 +420,22 @@ func newModelCache(size int) *modelCache {
 	return &modelCache{size: size, items: make(map[cacheKey]cachedModel)}
 }
 
-func (c *modelCache) get(model string, gen int64) (cachedModel, bool) {
+func (c *modelCache) get(model string, gen int64, fitJob string) (cachedModel, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m, ok := c.items[cacheKey{model, gen}]
+	m, ok := c.items[cacheKey{model, gen, fitJob}]
 	return m, ok
 }
 
-func (c *modelCache) has(model string, gen int64) bool {
-	_, ok := c.get(model, gen)
+func (c *modelCache) has(model string, gen int64, fitJob string) bool {
+	_, ok := c.get(model, gen, fitJob)
 	return ok
 }
 
-func (c *modelCache) put(model string, gen int64, m cachedModel) {
+func (c *modelCache) put(model string, gen int64, fitJob string, m cachedModel) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	k := cacheKey{model, gen}
+	k := cacheKey{model, gen, fitJob}
 	if _, ok := c.items[k]; ok {
 		return
 	}

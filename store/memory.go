@@ -319,11 +319,11 @@ func (m *Memory) AcceptForecast(ctx context.Context, model string, job Job, ttl 
 	if err != nil {
 		return Acceptance{}, err
 	}
-	gen, err := m.CurrentGeneration(ctx, model)
+	gen, fitJob, err := m.CurrentGeneration(ctx, model)
 	if errors.Is(err, ErrNoModel) {
 		gen, err = 0, nil
 	}
-	return Acceptance{Barrier: seq, Pending: pending, Generation: gen}, err
+	return Acceptance{Barrier: seq, Pending: pending, Generation: gen, FitJob: fitJob}, err
 }
 
 func (m *Memory) Unsettled(_ context.Context, model string, upTo int64) ([]int64, error) {
@@ -375,14 +375,14 @@ func (m *Memory) Current(_ context.Context, model string) (ModelRecord, error) {
 	return rec, nil
 }
 
-func (m *Memory) CurrentGeneration(_ context.Context, model string) (int64, error) {
+func (m *Memory) CurrentGeneration(_ context.Context, model string) (int64, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	mm := m.models[model]
 	if mm == nil || mm.current == nil {
-		return 0, fmt.Errorf("current %s: %w", model, ErrNoModel)
+		return 0, "", fmt.Errorf("current %s: %w", model, ErrNoModel)
 	}
-	return mm.current.Generation, nil
+	return mm.current.Generation, mm.current.JobID, nil
 }
 
 func (m *Memory) ReadForecast(ctx context.Context, model, id string) (ForecastView, error) {
@@ -394,8 +394,8 @@ func (m *Memory) ReadForecast(ctx context.Context, model, id string) (ForecastVi
 	case !errors.Is(err, ErrNoJob):
 		return ForecastView{}, err
 	}
-	if gen, err := m.CurrentGeneration(ctx, model); err == nil {
-		v.Generation = gen
+	if gen, fitJob, err := m.CurrentGeneration(ctx, model); err == nil {
+		v.Generation, v.FitJob = gen, fitJob
 	}
 	return v, nil
 }

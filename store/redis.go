@@ -270,21 +270,41 @@ func (r *Redis) AcceptForecast(ctx context.Context, model string, job Job, ttl t
 	res, err := r.runBatched(ctx, acceptForecastScript,
 		[]string{r.fitsKey(model), r.pendingKey(model), r.seqKey(model), r.eventsKey(), r.jobKey(job.ID), r.modelKey(model)},
 		model, 0, ms(r.nowMs()), r.opts.EventsMaxLen, r.opts.RecentFits, r.liveChannel(), expiredReason,
-		data, ttl.Milliseconds()).Int64Slice()
+		data, ttl.Milliseconds()).Slice()
 	if err != nil {
 		return Acceptance{}, fmt.Errorf("accept forecast of %s: %w", model, err)
 	}
-	if res[0] == 0 {
-		return Acceptance{}, nil
+	if len(res) == 1 && res[0] == int64(0) {
+		return Acceptance{}, nil // never fitted: nothing recorded
 	}
-	if len(res) < 2 {
-		return Acceptance{}, fmt.Errorf("accept forecast of %s: %d values from the script, want at least 2", model, len(res))
-	}
-	a := Acceptance{Barrier: res[0], Generation: res[1]}
-	if len(res) > 2 {
-		a.Pending = res[2:]
+	a, ok := acceptanceOf(res)
+	if !ok {
+		return Acceptance{}, fmt.Errorf("accept forecast of %s: unexpected reply %v", model, res)
 	}
 	return a, nil
+}
+
+// acceptanceOf reads acceptForecastScript's reply: {sequence, generation, fit job, pending…}.
+func acceptanceOf(res []any) (Acceptance, bool) {
+	if len(res) < 3 {
+		return Acceptance{}, false
+	}
+	var a Acceptance
+	var ok [3]bool
+	a.Barrier, ok[0] = res[0].(int64)
+	a.Generation, ok[1] = res[1].(int64)
+	a.FitJob, ok[2] = res[2].(string)
+	if ok != [3]bool{true, true, true} {
+		return Acceptance{}, false
+	}
+	for _, v := range res[3:] {
+		gen, isInt := v.(int64)
+		if !isInt {
+			return Acceptance{}, false
+		}
+		a.Pending = append(a.Pending, gen)
+	}
+	return a, true
 }
 
 func (r *Redis) Current(ctx context.Context, model string) (ModelRecord, error) {
@@ -303,28 +323,44 @@ func (r *Redis) Current(ctx context.Context, model string) (ModelRecord, error) 
 	return rec, nil
 }
 
-func (r *Redis) CurrentGeneration(ctx context.Context, model string) (int64, error) {
-	var cmd *redis.StringCmd
-	err := r.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.HGet(ctx, r.modelKey(model), "gen") })
+func (r *Redis) CurrentGeneration(ctx context.Context, model string) (int64, string, error) {
+	var cmd *redis.SliceCmd
+	err := r.batch.do(ctx, func(p redis.Pipeliner) { cmd = p.HMGet(ctx, r.modelKey(model), "gen", "job") })
 	var gen int64
+	var fitJob string
 	if err == nil {
-		gen, err = cmd.Int64()
-	}
-	if errors.Is(err, redis.Nil) {
-		err = ErrNoModel
+		var vals []any
+		if vals, err = cmd.Result(); err == nil {
+			gen, fitJob, err = currentOf(vals)
+		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("current generation of %s: %w", model, err)
+		return 0, "", fmt.Errorf("current generation of %s: %w", model, err)
 	}
-	return gen, nil
+	return gen, fitJob, nil
+}
+
+// currentOf reads the generation and fit job HMGET gave of a model's hash: ErrNoModel if it
+// has no generation.
+func currentOf(vals []any) (int64, string, error) {
+	if len(vals) != 2 || vals[0] == nil {
+		return 0, "", ErrNoModel
+	}
+	s, _ := vals[0].(string)
+	gen, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, "", fmt.Errorf("generation %q: %w", s, err)
+	}
+	fitJob, _ := vals[1].(string) // none in records written before models named their job
+	return gen, fitJob, nil
 }
 
 func (r *Redis) ReadForecast(ctx context.Context, model, id string) (ForecastView, error) {
 	var job *redis.StringCmd
-	var gen *redis.StringCmd
+	var current *redis.SliceCmd
 	if err := r.batch.do(ctx, func(p redis.Pipeliner) {
 		job = p.Get(ctx, r.jobKey(id))
-		gen = p.HGet(ctx, r.modelKey(model), "gen")
+		current = p.HMGet(ctx, r.modelKey(model), "gen", "job")
 	}); err != nil {
 		return ForecastView{}, fmt.Errorf("read forecast %s of %s: %w", id, model, err)
 	}
@@ -338,9 +374,13 @@ func (r *Redis) ReadForecast(ctx context.Context, model, id string) (ForecastVie
 	} else if !errors.Is(err, redis.Nil) {
 		return ForecastView{}, fmt.Errorf("job %s: %w", id, err)
 	}
-	if g, err := gen.Int64(); err == nil {
-		v.Generation = g
-	} else if !errors.Is(err, redis.Nil) {
+	vals, err := current.Result()
+	if err != nil {
+		return ForecastView{}, fmt.Errorf("current generation of %s: %w", model, err)
+	}
+	if g, fitJob, err := currentOf(vals); err == nil {
+		v.Generation, v.FitJob = g, fitJob
+	} else if !errors.Is(err, ErrNoModel) {
 		return ForecastView{}, fmt.Errorf("current generation of %s: %w", model, err)
 	}
 	return v, nil

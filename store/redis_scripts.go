@@ -221,14 +221,17 @@ return unsettled(KEYS, ARGV)
 // acceptForecastScript: KEYS fits, pending, seq, events, job, model; ARGV model, (unused), now,
 // maxlen, history, channel, reason, job record, job ttl ms. With a sequence of 0 it writes
 // nothing and returns {0}; otherwise it writes the job record and returns the sequence, the
-// current model's generation (0 without one) and the unsettled generations up to the sequence.
+// current model's generation (0 without one) and its fit's job (empty without one), and the
+// unsettled generations up to the sequence.
 var acceptForecastScript = redis.NewScript(luaPrelude + luaUnsettled + `
 local seq = seqOf(KEYS[3])
 if seq == 0 then return {0} end
 redis.call('SET', KEYS[5], ARGV[8], 'PX', ARGV[9])
 ARGV[2] = tostring(seq)
 local out = unsettled(KEYS, ARGV)
-table.insert(out, 1, tonumber(redis.call('HGET', KEYS[6], 'gen') or '0'))
+local current = redis.call('HMGET', KEYS[6], 'gen', 'job')
+table.insert(out, 1, current[2] or '')
+table.insert(out, 1, tonumber(current[1] or '0'))
 table.insert(out, 1, seq)
 return out
 `)

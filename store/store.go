@@ -163,8 +163,10 @@ type Job struct {
 type ForecastView struct {
 	// Job is the forecast's job record; nil if there is none.
 	Job *Job
-	// Generation is the model's current generation; 0 if it has no current model.
+	// Generation is the model's current generation; 0 if it has no current model. FitJob is
+	// the job of the fit that made it (see CurrentGeneration).
 	Generation int64
+	FitJob     string
 }
 
 // Acceptance is what accepting a forecast found, at one moment.
@@ -175,8 +177,10 @@ type Acceptance struct {
 	// Pending are the generations up to Barrier whose fits are still pending, ascending.
 	Pending []int64
 	// Generation is the current model's generation (0: none succeeded yet). With nothing
-	// pending and Generation ≥ Barrier, it is a model the forecast may use.
+	// pending and Generation ≥ Barrier, it is a model the forecast may use. FitJob is the job
+	// of the fit that made it (see CurrentGeneration).
 	Generation int64
+	FitJob     string
 }
 
 // Store is the shared state. All methods are safe for concurrent use.
@@ -244,11 +248,14 @@ type Store interface {
 	AcceptForecast(ctx context.Context, model string, job Job, ttl time.Duration) (Acceptance, error)
 	// Current returns the current model with its blob, or ErrNoModel.
 	Current(ctx context.Context, model string) (ModelRecord, error)
-	// CurrentGeneration is the current model's generation without its blob, or ErrNoModel:
-	// enough for a processor whose decoded-model cache already holds that generation.
-	CurrentGeneration(ctx context.Context, model string) (int64, error)
+	// CurrentGeneration is the current model's generation and the job of the fit that made it,
+	// without its blob, or ErrNoModel: enough for a processor whose decoded-model cache already
+	// holds that model. The job tells the model apart from another of the same generation: a
+	// failover that loses a fit's completion gives its generation to the next fit.
+	CurrentGeneration(ctx context.Context, model string) (gen int64, fitJob string, err error)
 	// ReadForecast is what a processor reads before it computes a forecast, in one round trip
-	// (not atomically): job id's record, if any, and model's current generation (0 if none).
+	// (not atomically): job id's record, if any, and model's current generation (0 if none)
+	// with its fit's job.
 	ReadForecast(ctx context.Context, model, id string) (ForecastView, error)
 	// Info describes one model, or ErrNoModel if no fit was ever accepted for it. Current has no
 	// blob but has the history; Pending is ascending; Recent holds the newest RecentFits fits of

@@ -27,7 +27,7 @@ func (r *Reads) Current(ctx context.Context, model string) (store.ModelRecord, e
 	return r.Store.Current(ctx, model)
 }
 
-func (r *Reads) CurrentGeneration(ctx context.Context, model string) (int64, error) {
+func (r *Reads) CurrentGeneration(ctx context.Context, model string) (int64, string, error) {
 	r.n.Add(1)
 	return r.Store.CurrentGeneration(ctx, model)
 }

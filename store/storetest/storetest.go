@@ -386,8 +386,8 @@ func testCompleteOutOfOrder(t *testing.T, s store.Store) {
 	if cur.Generation != g2 || string(cur.Blob) != "two" {
 		t.Fatalf("current = gen %d blob %q, want gen 2 blob two", cur.Generation, cur.Blob)
 	}
-	if g := try(s.CurrentGeneration(ctx, "m")).must(t); g != g2 {
-		t.Fatalf("CurrentGeneration = %d, want %d", g, g2)
+	if g, fitJob, err := s.CurrentGeneration(ctx, "m"); err != nil || g != g2 || fitJob != "j2" {
+		t.Fatalf("CurrentGeneration = %d, %q, %v; want %d, j2", g, fitJob, err, g2)
 	}
 	if f := fit(t, s, "m", g1); f.Status != store.FitSucceeded {
 		t.Fatalf("older fit that completed late has status %s, want succeeded", f.Status)
@@ -516,16 +516,16 @@ func testAcceptForecast(t *testing.T, s store.Store) {
 	_, err := s.GetJob(ctx, job.ID)
 	wantErr(t, err, store.ErrNoJob)
 
-	for range 3 {
-		accept(t, s, "m", "j", hour)
+	for i := range 3 {
+		accept(t, s, "m", "j"+strconv.Itoa(i+1), hour)
 	}
-	if a, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || a.Barrier != 3 || a.Generation != 0 {
+	if a, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || a.Barrier != 3 || a.Generation != 0 || a.FitJob != "" {
 		t.Fatalf("nothing succeeded yet: %+v, err %v; want barrier 3, generation 0", a, err)
 	}
 	complete(t, s, "m", 2, "two")
 	a, err := s.AcceptForecast(ctx, "m", job, hour)
-	if err != nil || a.Barrier != 3 || a.Generation != 2 {
-		t.Fatalf("%+v, err %v; want barrier 3, generation 2", a, err)
+	if err != nil || a.Barrier != 3 || a.Generation != 2 || a.FitJob != "j2" {
+		t.Fatalf("%+v, err %v; want barrier 3, generation 2 of job j2", a, err)
 	}
 	wantGens(t, "pending up to the barrier", a.Pending, []int64{1, 3})
 	if got := try(s.GetJob(ctx, job.ID)).must(t); got.Status != store.JobQueued || got.Model != "m" {
@@ -535,8 +535,8 @@ func testAcceptForecast(t *testing.T, s store.Store) {
 	complete(t, s, "m", 3, "three")
 	accept(t, s, "other", "j", hour) // another model's fits do not hold this one's forecasts
 	job.ID = "fc-2"
-	if a, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || a.Barrier != 3 || a.Pending != nil || a.Generation != 3 {
-		t.Fatalf("all settled: %+v, err %v; want barrier 3, none pending, generation 3", a, err)
+	if a, err := s.AcceptForecast(ctx, "m", job, hour); err != nil || a.Barrier != 3 || a.Pending != nil || a.Generation != 3 || a.FitJob != "j3" {
+		t.Fatalf("all settled: %+v, err %v; want barrier 3, none pending, generation 3 of job j3", a, err)
 	}
 	if err := s.PutJob(ctx, job, hour); err != nil {
 		t.Fatal(err)
@@ -740,7 +740,7 @@ func testNoModel(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	_, err := s.Current(ctx, "m")
 	wantErr(t, err, store.ErrNoModel)
-	_, err = s.CurrentGeneration(ctx, "m")
+	_, _, err = s.CurrentGeneration(ctx, "m")
 	wantErr(t, err, store.ErrNoModel)
 	gen := accept(t, s, "m", "j", hour)
 	_, err = s.Current(ctx, "m")
@@ -750,7 +750,7 @@ func testNoModel(t *testing.T, s store.Store) {
 	}
 	_, err = s.Current(ctx, "m")
 	wantErr(t, err, store.ErrNoModel)
-	_, err = s.CurrentGeneration(ctx, "m")
+	_, _, err = s.CurrentGeneration(ctx, "m")
 	wantErr(t, err, store.ErrNoModel)
 	info := try(s.Info(ctx, "m")).must(t)
 	if info.Current != nil || info.Sequence != 1 {
@@ -983,8 +983,8 @@ func testReadForecast(t *testing.T, s store.Store) {
 	if !try(s.CompleteFit(ctx, store.ModelRecord{Model: "m", Generation: g1, Blob: []byte{1}})).must(t) {
 		t.Fatal("the first fit did not become current")
 	}
-	if v := try(s.ReadForecast(ctx, "m", "job-f")).must(t); v.Job != nil || v.Generation != g1 {
-		t.Fatalf("no job yet: %+v, want generation %d", v, g1)
+	if v := try(s.ReadForecast(ctx, "m", "job-f")).must(t); v.Job != nil || v.Generation != g1 || v.FitJob != "fit-1" {
+		t.Fatalf("no job yet: %+v, want generation %d of job fit-1", v, g1)
 	}
 	job := store.Job{ID: "job-f", Kind: "forecast", Model: "m", Status: store.JobSucceeded, Generation: g1,
 		Result: json.RawMessage(`{"point":[1]}`), CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
