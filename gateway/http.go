@@ -203,8 +203,18 @@ func (g *Gateway) writeJSend(w http.ResponseWriter, status int, body messages.En
 	// of the body has gone out) and does not chunk it.
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
+	if len(b) <= unpacedAnswer {
+		_, _ = w.Write(b)
+		return
+	}
 	_, _ = g.paced(w).Write(b)
 }
+
+// unpacedAnswer is the largest answer written without a deadline: the socket's buffers take it
+// whether its client reads or not, so a stalled reader holds nothing. (A deadline would also
+// cut the answer to a request whose body was never read: net/http reads the rest of the body,
+// up to its own deadline, before it writes the answer.)
+const unpacedAnswer = 64 << 10
 
 // pacedWriter writes a response under a deadline that grows with what it has written:
 // BodyTimeout from the first write and a second more per BatchUploadMinRate bytes, the pace a
