@@ -27,15 +27,24 @@ func (r recorder) Record(_ *optimize.Location, op optimize.Operation, st *optimi
 }
 
 // minimize runs BFGS with central-difference gradients from x0. It returns the best point
-// found; a line search that cannot improve further counts as convergence.
+// found; a line search that cannot improve further counts as convergence. Once ctx ends, f is
+// not evaluated again: the optimizer sees +Inf until its recorder stops it, so that a
+// cancelled fit does not finish the gradient under way (2 evaluations per coefficient, each a
+// pass of the Kalman filter over the series).
 func minimize(ctx context.Context, f func([]float64) float64, x0 []float64, maxIter int, report func(int)) ([]float64, float64, error) {
 	if len(x0) == 0 {
 		return x0, f(x0), nil
 	}
 	settings := &fd.Settings{Formula: fd.Central, Step: 1e-5}
+	live := func(x []float64) float64 {
+		if ctx.Err() != nil {
+			return math.Inf(1)
+		}
+		return f(x)
+	}
 	p := optimize.Problem{
-		Func: f,
-		Grad: func(grad, x []float64) { fd.Gradient(grad, f, x, settings) },
+		Func: live,
+		Grad: func(grad, x []float64) { fd.Gradient(grad, live, x, settings) },
 	}
 	s := &optimize.Settings{
 		GradientThreshold: 1e-7,
