@@ -75,6 +75,9 @@ func (p *Processor) handleForecast(msg *message.Message) error {
 		return err
 	}
 	rec, cm, err := p.decoded(ctx, rec)
+	if store.Unavailable(err) {
+		return err // answered by forecastStoreDown: the model could not be read, not decoded
+	}
 	if err != nil {
 		job.Generation = rec.Generation
 		return p.fail(ctx, job, cmd.ReplyTo, messages.Errorf(messages.CodeInternal, err, "the stored model cannot be decoded"))
@@ -239,4 +242,34 @@ func finiteOrNil(x float64) *float64 {
 		return nil
 	}
 	return &x
+}
+
+// forecastStoreDown answers a forecast whose handler failed, after its retries, because the
+// store could not be reached: 503, ask again, and the command is acknowledged. Its client is
+// waiting; delivered again, the command would spend its delivery limit on the outage (a Redis
+// failover takes seconds) and end dead-lettered, answered as failed repeatedly (500). The
+// answer is recorded if the store takes it; the reply goes out either way.
+func (p *Processor) forecastStoreDown(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, err := h(msg)
+		if !store.Unavailable(err) || msg.Context().Err() != nil {
+			return out, err
+		}
+		var cmd messages.ForecastCommand
+		if json.Unmarshal(msg.Payload, &cmd) != nil || cmd.JobID == "" {
+			return out, err
+		}
+		job := store.Job{ID: cmd.JobID, Kind: messages.KindForecast, Model: cmd.Model, CreatedAt: cmd.AcceptedAt}
+		if job.CreatedAt.IsZero() {
+			job.CreatedAt = p.now()
+		}
+		job, rep, jsend := p.failed(job, messages.Errorf(messages.CodeUnavailable, err, "the store is unavailable; ask again shortly").WithJob(cmd.JobID))
+		if recorded, rerr := p.record(context.WithoutCancel(msg.Context()), job, rep, jsend); rerr == nil {
+			rep = recorded
+		} else {
+			rep.JobID, rep.Kind, rep.Model, rep.Type = job.ID, job.Kind, job.Model, messages.ReplyResult
+		}
+		p.reply(cmd.ReplyTo, rep)
+		return out, nil
+	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,5 +240,56 @@ func TestDeadLetteredLostAcceptanceLeavesTheOtherJobsFit(t *testing.T) {
 	}
 	if f, err := r.st.Fit(ctx, "m", 1); err != nil || f.Status != store.FitPending || f.JobID != "job-2" {
 		t.Errorf("job-2's fit after job-1's dead-lettered command: %+v %v; want it pending", f, err)
+	}
+}
+
+// storeDown is a store whose forecast reads fail as an unreachable Redis does (a refused
+// connection), while the switch is on.
+type storeDown struct {
+	store.Store
+	down *atomic.Bool
+}
+
+func (s storeDown) refused() error {
+	return fmt.Errorf("dial tcp 127.0.0.1:6379: %w", syscall.ECONNREFUSED)
+}
+
+func (s storeDown) ReadForecast(ctx context.Context, model, id string) (store.ForecastView, error) {
+	if s.down.Load() {
+		return store.ForecastView{}, s.refused()
+	}
+	return s.Store.ReadForecast(ctx, model, id)
+}
+
+func (s storeDown) CurrentGeneration(ctx context.Context, model string) (int64, string, error) {
+	if s.down.Load() {
+		return 0, "", s.refused()
+	}
+	return s.Store.CurrentGeneration(ctx, model)
+}
+
+func (s storeDown) Current(ctx context.Context, model string) (store.ModelRecord, error) {
+	if s.down.Load() {
+		return store.ModelRecord{}, s.refused()
+	}
+	return s.Store.Current(ctx, model)
+}
+
+// A forecast that cannot read the store (Redis failing over) is answered 503, ask again, once
+// its handler's retries are spent: not redelivered until its delivery limit dead-letters it and
+// it is answered as failed repeatedly (500), as forecasts arriving during a failover were.
+func TestForecastWhileTheStoreIsDownIsAnswered503(t *testing.T) {
+	var down atomic.Bool
+	r := newRigOver(t, 1, func(*processor.Config) {}, func(m *store.Memory) store.Store { return storeDown{m, &down} })
+	fit := r.fitted(t, "m", "fit-1")
+	down.Store(true)
+	r.publish(t, messages.TopicForecast, messages.ForecastCommand{JobID: "f-1", Model: "m", Barrier: fit.Generation, ReplyTo: "gw", Horizon: 2})
+	rep := r.result(t)
+	if rep.Kind != messages.KindForecast || rep.Failure == nil || rep.Failure.Code != messages.CodeUnavailable || strings.Contains(rep.Failure.Message, "repeatedly") {
+		t.Fatalf("reply %+v (failure %+v); want the forecast answered unavailable", rep, rep.Failure)
+	}
+	job, err := r.st.GetJob(t.Context(), "f-1")
+	if err != nil || job.Status != store.JobFailed {
+		t.Fatalf("job record %+v, %v; want the failure recorded (the job store is reachable here)", job, err)
 	}
 }

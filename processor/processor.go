@@ -229,6 +229,9 @@ func (p *Processor) RegisterRole(router *message.Router, sub message.Subscriber,
 			hd.AddMiddleware(p.forecastSlots)
 		}
 		hd.AddMiddleware(poison, p.giveUp(topic))
+		if topic == messages.TopicForecast {
+			hd.AddMiddleware(p.forecastStoreDown)
+		}
 		waitsOut := topic != messages.TopicForecast && p.cfg.StoreOutage > 0
 		if waitsOut {
 			hd.AddMiddleware(p.storeDown().Middleware)
