@@ -117,14 +117,14 @@ func (r *BatchRequest) Validate() error {
 
 // checkSize refuses a valid batch whose results would carry more than MaxBatchForecastValues.
 func (r *BatchRequest) checkSize(p Problems) {
-	perStep, stamped := 1+2*len(r.Levels), ""
+	perSeries, stamped := 1+2*len(r.Levels), "" // values of one series at one step
 	if slices.ContainsFunc(r.Series, func(s BatchSeries) bool { return s.Timestamps != nil }) {
-		perStep, stamped = perStep+1, ", and a timestamp per step"
+		perSeries, stamped = perSeries+1, ", and a timestamp per step"
 	}
-	perSeries := perStep * len(r.Series)
-	if values := perSeries * *r.Horizon; values > MaxBatchForecastValues {
+	perStep := perSeries * len(r.Series) // of every series at one step
+	if values := perStep * *r.Horizon; values > MaxBatchForecastValues {
 		p.Add("horizon", "with %d series and %d levels%s, a horizon of %d asks for %d forecast values; a batch's results carry at most %d (series × horizon × (1 + 2 × levels)): a horizon of at most %d, or fewer series or levels",
-			len(r.Series), len(r.Levels), stamped, *r.Horizon, values, MaxBatchForecastValues, MaxBatchForecastValues/perSeries)
+			len(r.Series), len(r.Levels), stamped, *r.Horizon, values, MaxBatchForecastValues, MaxBatchForecastValues/perStep)
 	}
 }
 
