@@ -267,7 +267,7 @@ func (p *Processor) forecastStoreDown(h message.HandlerFunc) message.HandlerFunc
 		if recorded, rerr := p.record(context.WithoutCancel(msg.Context()), job, rep, jsend); rerr == nil {
 			rep = recorded
 		} else {
-			rep.JobID, rep.Kind, rep.Model, rep.Type = job.ID, job.Kind, job.Model, messages.ReplyResult
+			rep = resultReply(job, rep) // unrecorded, the store being down: told all the same
 		}
 		p.reply(cmd.ReplyTo, rep)
 		return out, nil

@@ -358,6 +358,12 @@ func (p *Processor) finish(ctx context.Context, job store.Job, replyTo string, r
 	return nil
 }
 
+// resultReply is rep, the outcome of job, addressed as job's result.
+func resultReply(job store.Job, rep messages.Reply) messages.Reply {
+	rep.JobID, rep.Kind, rep.Model, rep.Type = job.ID, job.Kind, job.Model, messages.ReplyResult
+	return rep
+}
+
 // record records the outcome of a job and returns the reply that tells it: rep, or, if the
 // job's record holds an answer already (a command delivered a second time; or one the gateway
 // answered as not published), that answer. An answer once given is never overwritten.
@@ -373,8 +379,7 @@ func (p *Processor) record(ctx context.Context, job store.Job, rep messages.Repl
 	if job.Kind == messages.KindForecast {
 		p.metrics.forecasts.WithLabelValues(jsend).Inc()
 	}
-	rep.JobID, rep.Kind, rep.Model, rep.Type = job.ID, job.Kind, job.Model, messages.ReplyResult
-	return rep, nil
+	return resultReply(job, rep), nil
 }
 
 // start records job as running and tells its gateway, unless the job's record holds an answer
